@@ -1,0 +1,171 @@
+// Package bridge wires the appservice, the database, the users and their WhatsApp logins together.
+//
+// Lifecycle: New builds everything from the config; Start registers the bot, starts the appservice
+// HTTP listener and the inbox worker; Stop shuts them down in reverse order under one background
+// context, so every goroutine the bridge starts exits when Stop returns.
+//
+// Matrix events reach the bridge as appservice transactions. A transaction's events are written to
+// the durable inbox (database.MatrixInboxQuery) before the homeserver gets its 200, and the inbox
+// worker handles them afterwards in order per room. A crash between the two loses nothing: pending
+// inbox rows are handled after the restart.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/config"
+	"matrix-whatsapp/database"
+)
+
+// Bridge is one running instance of the bridge.
+type Bridge struct {
+	Config *config.Config
+	DB     *database.Database
+	AS     *appservice.AppService
+	Log    zerolog.Logger
+
+	server   *http.Server
+	commands *commandRegistry
+
+	users     map[id.UserID]*User
+	usersLock sync.Mutex
+
+	inboxWake chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a bridge from a validated config and an upgraded database. It does no network I/O.
+func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge, error) {
+	if !cfg.HasTokens() {
+		return nil, errors.New("appservice tokens are not set: run with -g to generate the registration first")
+	}
+	as, err := appservice.CreateFull(appservice.CreateOpts{
+		Registration:     cfg.Registration(),
+		HomeserverDomain: cfg.Homeserver.Domain,
+		HomeserverURL:    cfg.Homeserver.Address,
+		HostConfig:       appservice.HostConfig{Hostname: cfg.Appservice.Hostname, Port: uint16(cfg.Appservice.Port)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create appservice: %w", err)
+	}
+	as.Log = log.With().Str("component", "appservice").Logger()
+	br := &Bridge{
+		Config:    cfg,
+		DB:        db,
+		AS:        as,
+		Log:       log,
+		users:     make(map[id.UserID]*User),
+		inboxWake: make(chan struct{}, 1),
+	}
+	br.commands = newCommandRegistry()
+	br.registerCommands()
+	br.ctx, br.cancel = context.WithCancel(log.WithContext(context.Background()))
+	return br, nil
+}
+
+// BotMXID returns the bridge bot's user ID.
+func (br *Bridge) BotMXID() id.UserID {
+	return id.NewUserID(br.Config.Appservice.Bot.Username, br.Config.Homeserver.Domain)
+}
+
+// Start opens the appservice listener, makes sure the bot is registered with its profile, and starts
+// the inbox worker. It returns an error when the port cannot be bound or the homeserver refuses the
+// registration; the caller should then Stop and exit.
+func (br *Bridge) Start(ctx context.Context) error {
+	addr := net.JoinHostPort(br.Config.Appservice.Hostname, strconv.Itoa(br.Config.Appservice.Port))
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("failed to listen on %s (appservice.hostname/port): %w", addr, err)
+	}
+	br.server = &http.Server{
+		Handler:           br.router(),
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return br.ctx },
+	}
+	br.wg.Add(1)
+	go func() {
+		defer br.wg.Done()
+		if err := br.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			br.Log.Error().Err(err).Msg("Appservice HTTP listener failed")
+		}
+	}()
+	br.Log.Info().Str("address", addr).Msg("Appservice listener started")
+
+	if err = br.ensureBot(ctx); err != nil {
+		return err
+	}
+	br.wg.Add(1)
+	go br.runInbox()
+	br.wakeInbox()
+	br.Log.Info().Stringer("bot", br.BotMXID()).Msg("Bridge started")
+	return nil
+}
+
+// ensureBot registers the bot user (retrying while the homeserver is starting) and sets its profile.
+func (br *Bridge) ensureBot(ctx context.Context) error {
+	bot := br.AS.BotIntent()
+	var err error
+	for attempt := 0; attempt < 30; attempt++ {
+		if err = bot.EnsureRegistered(ctx); err == nil {
+			break
+		}
+		br.Log.Warn().Err(err).Int("attempt", attempt+1).Msg("Failed to register bot user, retrying")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("failed to register the bot user %s with the homeserver (is the registration installed?): %w", br.BotMXID(), err)
+	}
+	if resp, err := bot.Whoami(ctx); err != nil {
+		return fmt.Errorf("homeserver rejected the appservice token: %w", err)
+	} else if resp.UserID != br.BotMXID() {
+		return fmt.Errorf("homeserver says the as_token belongs to %s, expected %s", resp.UserID, br.BotMXID())
+	}
+	profile, err := bot.GetOwnDisplayName(ctx)
+	if err != nil || profile.DisplayName != br.Config.Appservice.Bot.Displayname {
+		if err = bot.SetDisplayName(ctx, br.Config.Appservice.Bot.Displayname); err != nil {
+			br.Log.Warn().Err(err).Msg("Failed to set bot display name")
+		}
+	}
+	if avatar := br.Config.Appservice.Bot.Avatar; avatar != "" {
+		if uri, err := id.ParseContentURI(avatar); err != nil {
+			br.Log.Warn().Err(err).Msg("Invalid appservice.bot.avatar, not setting it")
+		} else if err = bot.SetAvatarURL(ctx, uri); err != nil {
+			br.Log.Warn().Err(err).Msg("Failed to set bot avatar")
+		}
+	}
+	return nil
+}
+
+// Stop shuts the bridge down: no new transactions are accepted, the work in flight finishes, and
+// every goroutine started by the bridge has exited when Stop returns. It does not close the database.
+func (br *Bridge) Stop() {
+	br.Log.Info().Msg("Stopping bridge")
+	if br.server != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := br.server.Shutdown(shutdownCtx); err != nil {
+			br.Log.Warn().Err(err).Msg("Appservice listener did not shut down cleanly")
+		}
+		cancel()
+	}
+	br.cancel()
+	br.wg.Wait()
+	br.Log.Info().Msg("Bridge stopped")
+}

@@ -1,0 +1,147 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/config"
+)
+
+// command is one management command.
+type command struct {
+	Name    string
+	Aliases []string
+	Args    string
+	Help    string
+	// Level is the permission level needed to run it.
+	Level   int
+	Handler func(ctx context.Context, ce *commandEvent)
+}
+
+// commandEvent is one invocation of a command.
+type commandEvent struct {
+	br           *Bridge
+	user         *User
+	roomID       id.RoomID
+	eventID      id.EventID
+	isManagement bool
+	// text is the message without the command prefix; command and args are split from it.
+	text    string
+	command string
+	args    []string
+	replyN  int
+}
+
+// reply answers in the room of the command. Replies to the same command event are deduplicated by
+// the homeserver, so a command handled twice after a crash does not answer twice.
+func (ce *commandEvent) reply(ctx context.Context, format string, args ...any) {
+	ce.replyN++
+	ce.br.sendBotNoticeTxn(ctx, ce.roomID, fmt.Sprintf("reply-%s-%d", ce.eventID, ce.replyN), fmt.Sprintf(format, args...))
+}
+
+type commandRegistry struct {
+	byName map[string]*command
+	list   []*command
+}
+
+func newCommandRegistry() *commandRegistry {
+	return &commandRegistry{byName: make(map[string]*command)}
+}
+
+func (reg *commandRegistry) add(cmd *command) {
+	reg.list = append(reg.list, cmd)
+	reg.byName[cmd.Name] = cmd
+	for _, alias := range cmd.Aliases {
+		reg.byName[alias] = cmd
+	}
+}
+
+// registerCommands lists every command the bot knows.
+func (br *Bridge) registerCommands() {
+	br.commands.add(&command{
+		Name: "help", Aliases: []string{"commands"}, Level: config.LevelRelay,
+		Help: "Show this list of commands.", Handler: cmdHelp,
+	})
+	br.commands.add(&command{
+		Name: "version", Level: config.LevelRelay,
+		Help: "Show the bridge version.", Handler: cmdVersion,
+	})
+}
+
+// handleCommand runs one command. Users without permission get a refusal, unknown commands a hint.
+func (br *Bridge) handleCommand(ctx context.Context, ce *commandEvent) {
+	fields := strings.Fields(ce.text)
+	if len(fields) == 0 {
+		ce.reply(ctx, "That was an empty command. Send `%s` for the list of commands.", ce.helpHint())
+		return
+	}
+	ce.command, ce.args = strings.ToLower(fields[0]), fields[1:]
+	log := zerolog.Ctx(ctx).With().Str("command", ce.command).Logger()
+	ctx = log.WithContext(ctx)
+	if ce.user.PermissionLevel() < config.LevelUser && ce.command != "help" {
+		log.Info().Msg("Refusing command from user without permission")
+		ce.reply(ctx, "Sorry, you are not allowed to use this bridge.")
+		return
+	}
+	cmd, ok := br.commands.byName[ce.command]
+	if !ok {
+		ce.reply(ctx, "Unknown command `%s`. Send `%s` for the list of commands.", ce.command, ce.helpHint())
+		return
+	}
+	if ce.user.PermissionLevel() < cmd.Level {
+		ce.reply(ctx, "You do not have permission to use `%s`.", cmd.Name)
+		return
+	}
+	log.Debug().Msg("Running command")
+	cmd.Handler(ctx, ce)
+}
+
+// prefix is what a command must start with in this room: nothing in the management room.
+func (ce *commandEvent) prefix() string {
+	if ce.isManagement {
+		return ""
+	}
+	return ce.br.Config.Bridge.CommandPrefix + " "
+}
+
+func (ce *commandEvent) helpHint() string {
+	return ce.prefix() + "help"
+}
+
+func cmdHelp(ctx context.Context, ce *commandEvent) {
+	var sb strings.Builder
+	if ce.isManagement {
+		sb.WriteString("This is your management room: commands need no prefix here.\n\n")
+	} else {
+		fmt.Fprintf(&sb, "Commands start with `%s` in this room.\n\n", ce.br.Config.Bridge.CommandPrefix)
+	}
+	cmds := append([]*command(nil), ce.br.commands.list...)
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
+	level := ce.user.PermissionLevel()
+	for _, cmd := range cmds {
+		if level < cmd.Level {
+			continue
+		}
+		usage := ce.prefix() + cmd.Name
+		if cmd.Args != "" {
+			usage += " " + cmd.Args
+		}
+		fmt.Fprintf(&sb, "* `%s` - %s\n", usage, cmd.Help)
+	}
+	if level < config.LevelUser {
+		sb.WriteString("\nYou are not allowed to use this bridge, so the other commands are hidden.\n")
+	}
+	ce.reply(ctx, "%s", sb.String())
+}
+
+// Version is the bridge version, set at build time with -ldflags "-X matrix-whatsapp/bridge.Version=...".
+var Version = "0.1.0-dev"
+
+func cmdVersion(ctx context.Context, ce *commandEvent) {
+	ce.reply(ctx, "matrix-whatsapp %s", Version)
+}

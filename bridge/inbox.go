@@ -1,0 +1,137 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
+)
+
+// maxInboxAttempts is how often a Matrix event is tried before it is given up with a visible notice.
+const maxInboxAttempts = 5
+
+// inboxRetryDelay is how long the worker waits before retrying events whose handling failed.
+const inboxRetryDelay = 2 * time.Second
+
+func (br *Bridge) wakeInbox() {
+	select {
+	case br.inboxWake <- struct{}{}:
+	default:
+	}
+}
+
+// runInbox is the inbox worker. It handles pending events in the order they were received; an event
+// that fails is retried before any later event of the same room, so a room's order is never broken.
+func (br *Bridge) runInbox() {
+	defer br.wg.Done()
+	ctx := br.ctx
+	for {
+		retry := br.drainInbox(ctx)
+		var retryC <-chan time.Time
+		if retry {
+			retryC = time.After(inboxRetryDelay)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-br.inboxWake:
+		case <-retryC:
+		}
+	}
+}
+
+// drainInbox handles every pending event once and reports whether some must be retried.
+func (br *Bridge) drainInbox(ctx context.Context) (retry bool) {
+	rooms, err := br.DB.Inbox.PendingRooms(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			br.Log.Err(err).Msg("Failed to read the Matrix inbox")
+		}
+		return true
+	}
+	for _, roomID := range rooms {
+		if !br.drainRoom(ctx, roomID) {
+			retry = true
+		}
+	}
+	return retry
+}
+
+// drainRoom handles a room's pending events in order, stopping at the first one that must be retried.
+func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) bool {
+	rows, err := br.DB.Inbox.Pending(ctx, roomID)
+	if err != nil {
+		if ctx.Err() == nil {
+			br.Log.Err(err).Stringer("room_id", roomID).Msg("Failed to read the Matrix inbox")
+		}
+		return false
+	}
+	for _, row := range rows {
+		if ctx.Err() != nil || !br.handleInboxRow(ctx, row) {
+			return false
+		}
+	}
+	return true
+}
+
+// handleInboxRow handles one stored event and records the outcome. It returns false when the event
+// stays pending for a retry.
+func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) bool {
+	log := br.Log.With().Stringer("event_id", row.EventID).Stringer("room_id", row.RoomID).Logger()
+	ctx = log.WithContext(ctx)
+	err := br.handleRawEvent(ctx, row.Event)
+	if err == nil {
+		if err = br.DB.Inbox.MarkDone(ctx, row.Seq); err != nil {
+			log.Err(err).Msg("Failed to mark inbox event as handled")
+			return false
+		}
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	if row.Attempts+1 >= maxInboxAttempts {
+		log.Err(err).Int("attempts", row.Attempts+1).Msg("Giving up on Matrix event")
+		if dbErr := br.DB.Inbox.MarkFailed(ctx, row.Seq, err); dbErr != nil {
+			log.Err(dbErr).Msg("Failed to mark inbox event as failed")
+			return false
+		}
+		br.sendBotNotice(ctx, row.RoomID, fmt.Sprintf("Failed to bridge your message: %v", err))
+		return true
+	}
+	log.Warn().Err(err).Int("attempt", row.Attempts+1).Msg("Failed to handle Matrix event, will retry")
+	if dbErr := br.DB.Inbox.RecordAttempt(ctx, row.Seq, err); dbErr != nil {
+		log.Err(dbErr).Msg("Failed to record inbox attempt")
+	}
+	return false
+}
+
+// handleRawEvent parses a stored event and routes it. Panics are turned into errors so that one bad
+// event cannot stop the worker.
+func (br *Bridge) handleRawEvent(ctx context.Context, raw json.RawMessage) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic while handling event: %v", p)
+			br.Log.Error().Str("stack", string(debug.Stack())).Msg("Panic in Matrix event handler")
+		}
+	}()
+	var evt event.Event
+	if err = json.Unmarshal(raw, &evt); err != nil {
+		// Stored events were checked on arrival; one that no longer parses is dropped, not retried.
+		br.Log.Warn().Err(err).Msg("Dropping stored event that does not parse")
+		return nil
+	}
+	if err = evt.Content.ParseRaw(evt.Type); err != nil {
+		// Unknown event types and known types with broken content are not bridged; retrying would
+		// not change that.
+		br.Log.Debug().Err(err).Str("type", evt.Type.Type).Msg("Ignoring event that cannot be parsed")
+		return nil
+	}
+	return br.handleMatrixEvent(ctx, &evt)
+}

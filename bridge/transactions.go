@@ -1,0 +1,135 @@
+package bridge
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
+)
+
+// router serves the appservice API: transactions (our durable handler) and the user/room queries,
+// plus the liveness endpoints of mautrix's appservice package.
+func (br *Bridge) router() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", br.putTransaction)
+	mux.HandleFunc("PUT /transactions/{txnID}", br.putTransaction)
+	mux.HandleFunc("GET /_matrix/app/v1/users/{userID}", br.authenticated(br.AS.GetUser))
+	mux.HandleFunc("GET /_matrix/app/v1/rooms/{roomAlias}", br.authenticated(br.AS.GetRoom))
+	mux.HandleFunc("POST /_matrix/app/v1/ping", br.authenticated(br.AS.PostPing))
+	mux.HandleFunc("GET /_matrix/mau/live", br.AS.GetLive)
+	mux.HandleFunc("GET /_matrix/mau/ready", br.AS.GetReady)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mautrix.MUnrecognized.WithMessage("Unrecognized endpoint %s %s", r.Method, r.URL.Path).Write(w)
+	})
+	return mux
+}
+
+// checkToken verifies the hs_token in constant time: a missing token is 401 M_UNAUTHORIZED, a wrong
+// one 403 M_FORBIDDEN, as the appservice API specifies.
+func (br *Bridge) checkToken(w http.ResponseWriter, r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		token = r.URL.Query().Get("access_token")
+	}
+	if token == "" {
+		mautrix.RespError{ErrCode: "M_UNAUTHORIZED", Err: "Missing homeserver token", StatusCode: http.StatusUnauthorized}.Write(w)
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(br.Config.Appservice.HSToken)) != 1 {
+		br.Log.Warn().Str("remote_addr", r.RemoteAddr).Str("path", r.URL.Path).Msg("Rejected request with a wrong homeserver token")
+		mautrix.RespError{ErrCode: "M_FORBIDDEN", Err: "Invalid homeserver token", StatusCode: http.StatusForbidden}.Write(w)
+		return false
+	}
+	return true
+}
+
+func (br *Bridge) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if br.checkToken(w, r) {
+			next(w, r)
+		}
+	}
+}
+
+// transaction is the body of an appservice transaction. Events stay raw here: each is parsed on its
+// own so that one malformed event cannot take the others down with it.
+type transaction struct {
+	Events        []json.RawMessage `json:"events"`
+	Ephemeral     []json.RawMessage `json:"ephemeral"`
+	SoruEphemeral []json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
+}
+
+// eventHeader is the part of an event the inbox needs to store and order it.
+type eventHeader struct {
+	EventID id.EventID `json:"event_id"`
+	RoomID  id.RoomID  `json:"room_id"`
+	Type    string     `json:"type"`
+	Sender  id.UserID  `json:"sender"`
+}
+
+// putTransaction stores a transaction's events in the durable inbox and only then answers 200. A
+// transaction ID or event ID seen before is answered 200 without storing anything again; a database
+// failure is answered 500 so that the homeserver retries it later.
+func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
+	if !br.checkToken(w, r) {
+		return
+	}
+	txnID := r.PathValue("txnID")
+	log := br.Log.With().Str("txn_id", txnID).Logger()
+	body := http.MaxBytesReader(w, r.Body, br.Config.Appservice.MaxBodySize)
+	var txn transaction
+	if err := json.NewDecoder(body).Decode(&txn); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			log.Warn().Int64("limit", tooLarge.Limit).Msg("Rejected oversized transaction")
+			mautrix.RespError{ErrCode: "M_TOO_LARGE", Err: "Transaction body exceeds appservice.max_body_size", StatusCode: http.StatusRequestEntityTooLarge}.Write(w)
+			return
+		}
+		log.Warn().Err(err).Msg("Rejected malformed transaction")
+		mautrix.MNotJSON.WithMessage("Transaction body is not valid JSON: %v", err).Write(w)
+		return
+	}
+	rows := make([]*database.InboxEvent, 0, len(txn.Events))
+	for i, raw := range txn.Events {
+		var hdr eventHeader
+		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.EventID == "" || hdr.RoomID == "" || hdr.Type == "" {
+			log.Warn().Err(err).Int("index", i).Msg("Ignoring malformed event in transaction (missing event_id, room_id or type)")
+			continue
+		}
+		rows = append(rows, &database.InboxEvent{EventID: hdr.EventID, RoomID: hdr.RoomID, Event: raw})
+	}
+	inserted, err := br.DB.Inbox.Enqueue(r.Context(), txnID, rows)
+	if err != nil {
+		log.Err(err).Msg("Failed to store transaction, homeserver will retry")
+		mautrix.MUnknown.WithMessage("Failed to store transaction").WithStatus(http.StatusInternalServerError).Write(w)
+		return
+	}
+	log.Debug().Int("events", len(txn.Events)).Int("stored", inserted).Msg("Received transaction")
+	br.handleEphemeral(log, append(txn.Ephemeral, txn.SoruEphemeral...))
+	if inserted > 0 {
+		br.wakeInbox()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}"))
+}
+
+// handleEphemeral takes typing notifications, receipts and presence. They are best effort by nature
+// (the homeserver sends them once, and a stale one is worthless), so they are not stored.
+func (br *Bridge) handleEphemeral(log zerolog.Logger, raws []json.RawMessage) {
+	for _, raw := range raws {
+		var evt event.Event
+		if err := json.Unmarshal(raw, &evt); err != nil {
+			log.Debug().Err(err).Msg("Ignoring malformed ephemeral event")
+			continue
+		}
+		log.Trace().Str("type", evt.Type.Type).Stringer("room_id", evt.RoomID).Msg("Ephemeral event not bridged yet")
+	}
+}

@@ -1,0 +1,197 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"matrix-whatsapp/config"
+	"matrix-whatsapp/database"
+	"matrix-whatsapp/internal/testdb"
+)
+
+const testHSToken = "hs-token-for-tests-0123456789abcdef"
+
+func testConfig(t *testing.T, dbType, uri string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+homeserver: {address: "http://127.0.0.1:1", domain: "test.local"}
+appservice: {address: "http://127.0.0.1:2", port: 29999, as_token: "as-token-for-tests", hs_token: %q, max_body_size: 100000}
+database: {type: %s, uri: %q}
+bridge: {permissions: {"test.local": user}}
+logging: {level: debug}
+`, testHSToken, dbType, uri)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func openTestDB(t *testing.T, d testdb.Dialect, uri string) *database.Database {
+	t.Helper()
+	dbType := "sqlite"
+	if d == testdb.Postgres {
+		dbType = "postgres"
+	}
+	db, err := database.Open(context.Background(), dbType, uri, 5, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = db.Upgrade(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func newTestBridge(t *testing.T, d testdb.Dialect, uri string) *Bridge {
+	t.Helper()
+	dbType := "sqlite"
+	if d == testdb.Postgres {
+		dbType = "postgres"
+	}
+	br, err := New(testConfig(t, dbType, uri), openTestDB(t, d, uri), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br
+}
+
+func msgEvent(eventID, body string) map[string]any {
+	return map[string]any{
+		"event_id": eventID, "room_id": "!room:test.local", "type": "m.room.message",
+		"sender": "@alice:test.local", "origin_server_ts": 1, "content": map[string]any{"msgtype": "m.text", "body": body},
+	}
+}
+
+func putTxn(t *testing.T, h http.Handler, txnID, token string, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func txnBody(t *testing.T, events ...map[string]any) string {
+	t.Helper()
+	data, err := json.Marshal(map[string]any{"events": events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func pendingCount(t *testing.T, br *Bridge) int {
+	t.Helper()
+	rows, err := br.DB.Inbox.Pending(context.Background(), "!room:test.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(rows)
+}
+
+func errcode(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var resp struct {
+		ErrCode string `json:"errcode"`
+		Error   string `json:"error"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &resp)
+	return resp.ErrCode
+}
+
+func TestTransactions(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.All {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			uri := testdb.New(t, d)
+			br := newTestBridge(t, d, uri)
+			h := br.router()
+
+			t.Run("missing token", func(t *testing.T) {
+				rec := putTxn(t, h, "t0", "", txnBody(t, msgEvent("$x", "x")))
+				if rec.Code != http.StatusUnauthorized || errcode(t, rec) != "M_UNAUTHORIZED" {
+					t.Errorf("got %d %s", rec.Code, rec.Body)
+				}
+			})
+			t.Run("wrong token", func(t *testing.T) {
+				rec := putTxn(t, h, "t0", "not-the-token", txnBody(t, msgEvent("$x", "x")))
+				if rec.Code != http.StatusForbidden || errcode(t, rec) != "M_FORBIDDEN" {
+					t.Errorf("got %d %s", rec.Code, rec.Body)
+				}
+			})
+			t.Run("malformed JSON", func(t *testing.T) {
+				rec := putTxn(t, h, "t0", testHSToken, `{"events": [`)
+				if rec.Code != http.StatusBadRequest || errcode(t, rec) != "M_NOT_JSON" {
+					t.Errorf("got %d %s", rec.Code, rec.Body)
+				}
+			})
+			t.Run("oversized body", func(t *testing.T) {
+				rec := putTxn(t, h, "t0", testHSToken, txnBody(t, msgEvent("$big", strings.Repeat("a", 200000))))
+				if rec.Code != http.StatusRequestEntityTooLarge || errcode(t, rec) != "M_TOO_LARGE" {
+					t.Errorf("got %d %s", rec.Code, rec.Body)
+				}
+			})
+			if n := pendingCount(t, br); n != 0 {
+				t.Fatalf("rejected transactions stored %d events", n)
+			}
+
+			// A valid transaction is stored; repeating it stores nothing more.
+			body := txnBody(t, msgEvent("$e1", "one"), msgEvent("$e2", "two"))
+			for i := 0; i < 2; i++ {
+				if rec := putTxn(t, h, "t1", testHSToken, body); rec.Code != http.StatusOK || rec.Body.String() != "{}" {
+					t.Fatalf("attempt %d: got %d %s", i, rec.Code, rec.Body)
+				}
+			}
+			if n := pendingCount(t, br); n != 2 {
+				t.Fatalf("want 2 stored events after a repeated transaction, got %d", n)
+			}
+			// A new transaction repeating an event ID stores only the new event; a malformed event
+			// inside it is skipped without losing the others.
+			body = txnBody(t, msgEvent("$e2", "two"), map[string]any{"type": "m.room.message"}, msgEvent("$e3", "three"))
+			if rec := putTxn(t, h, "t2", testHSToken, body); rec.Code != http.StatusOK {
+				t.Fatalf("got %d %s", rec.Code, rec.Body)
+			}
+			rows, err := br.DB.Inbox.Pending(context.Background(), "!room:test.local")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, row := range rows {
+				ids = append(ids, row.EventID.String())
+			}
+			if strings.Join(ids, ",") != "$e1,$e2,$e3" {
+				t.Fatalf("inbox holds %v, want $e1,$e2,$e3 in order", ids)
+			}
+
+			// After a restart (a new bridge on the same database) the transaction is still known.
+			br2 := newTestBridge(t, d, uri)
+			if rec := putTxn(t, br2.router(), "t1", testHSToken, txnBody(t, msgEvent("$e9", "nine"))); rec.Code != http.StatusOK {
+				t.Fatalf("got %d %s", rec.Code, rec.Body)
+			}
+			if n := pendingCount(t, br2); n != 3 {
+				t.Fatalf("a transaction repeated after restart was processed again: %d events", n)
+			}
+		})
+	}
+}
+
+func TestUnknownEndpoint(t *testing.T) {
+	t.Parallel()
+	br := newTestBridge(t, testdb.SQLite, testdb.NewSQLite(t))
+	rec := httptest.NewRecorder()
+	br.router().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
+	if rec.Code != http.StatusNotFound || errcode(t, rec) != "M_UNRECOGNIZED" {
+		t.Errorf("got %d %s", rec.Code, rec.Body)
+	}
+}

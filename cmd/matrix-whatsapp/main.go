@@ -1,0 +1,94 @@
+// Command matrix-whatsapp runs the Matrix <-> WhatsApp puppeting bridge.
+//
+//	matrix-whatsapp -g -c config.yaml -r registration.yaml   write the appservice registration
+//	matrix-whatsapp -c config.yaml                           run the bridge
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"matrix-whatsapp/bridge"
+	"matrix-whatsapp/config"
+	"matrix-whatsapp/database"
+	"matrix-whatsapp/internal/logging"
+)
+
+func main() {
+	configPath := flag.String("c", "config.yaml", "path to the config file")
+	regPath := flag.String("r", "registration.yaml", "path of the registration file to write with -g")
+	generate := flag.Bool("g", false, "generate the appservice registration, store its tokens in the config, and exit")
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *version {
+		fmt.Println("matrix-whatsapp", bridge.Version)
+		return
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Invalid configuration:", err)
+		os.Exit(2)
+	}
+	if *generate {
+		if err = cfg.WriteRegistration(*configPath, *regPath); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("Wrote %s and stored its tokens in %s.\nAdd %s to your homeserver's appservice config and restart it.\n", *regPath, *configPath, *regPath)
+		return
+	}
+	os.Exit(run(cfg))
+}
+
+func run(cfg *config.Config) int {
+	log, logCloser, err := logging.New(cfg.Logging)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer logCloser.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx = log.WithContext(ctx)
+
+	db, err := database.Open(ctx, cfg.Database.Type, cfg.Database.URI, cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns, log)
+	if err != nil {
+		log.Err(err).Msg("Failed to open database")
+		return 1
+	}
+	defer db.Close()
+	if err = db.Upgrade(ctx); err != nil {
+		log.Err(err).Msg("Failed to upgrade database schema")
+		return 1
+	}
+	br, err := bridge.New(cfg, db, log)
+	if err != nil {
+		log.Err(err).Msg("Failed to set up bridge")
+		return 1
+	}
+	if err = br.Start(ctx); err != nil {
+		log.Err(err).Msg("Failed to start bridge")
+		br.Stop()
+		return 1
+	}
+	<-ctx.Done()
+	stop()
+	log.Info().Msg("Received signal, shutting down (send it again to exit at once)")
+	done := make(chan struct{})
+	go func() {
+		br.Stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(9 * time.Second):
+		log.Warn().Msg("Shutdown took too long, exiting anyway")
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,162 @@
+// Package config loads, validates and saves the bridge's YAML configuration, and generates the
+// appservice registration that the homeserver needs.
+//
+// Every option is documented in example-config.yaml at the repository root. Defaults are applied
+// before validation, so a config file only needs the options that differ from them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole bridge configuration.
+type Config struct {
+	Homeserver HomeserverConfig `yaml:"homeserver"`
+	Appservice AppserviceConfig `yaml:"appservice"`
+	Database   DatabaseConfig   `yaml:"database"`
+	Bridge     BridgeConfig     `yaml:"bridge"`
+	WhatsApp   WhatsAppConfig   `yaml:"whatsapp"`
+	Logging    LoggingConfig    `yaml:"logging"`
+}
+
+// HomeserverConfig says where the Matrix homeserver is.
+type HomeserverConfig struct {
+	// Address is the URL the bridge uses to reach the homeserver's client-server API.
+	Address string `yaml:"address"`
+	// Domain is the homeserver's server_name, the part after the colon in user IDs.
+	Domain string `yaml:"domain"`
+}
+
+// BotConfig describes the bridge bot user.
+type BotConfig struct {
+	Username    string `yaml:"username"`
+	Displayname string `yaml:"displayname"`
+	Avatar      string `yaml:"avatar"`
+}
+
+// AppserviceConfig describes the appservice HTTP listener and its identity towards the homeserver.
+type AppserviceConfig struct {
+	// Address is the URL the homeserver uses to reach the bridge.
+	Address string `yaml:"address"`
+	// Hostname and Port are where the bridge listens.
+	Hostname string `yaml:"hostname"`
+	Port     int    `yaml:"port"`
+	// ID is the appservice ID in the registration.
+	ID  string    `yaml:"id"`
+	Bot BotConfig `yaml:"bot"`
+	// ASToken and HSToken are the shared secrets of the registration; "generate" until -g runs.
+	ASToken string `yaml:"as_token"`
+	HSToken string `yaml:"hs_token"`
+	// MaxBodySize is the largest transaction body the bridge accepts, in bytes.
+	MaxBodySize int64 `yaml:"max_body_size"`
+}
+
+// DatabaseConfig selects the SQL database that holds all bridge state.
+type DatabaseConfig struct {
+	// Type is "sqlite" or "postgres".
+	Type string `yaml:"type"`
+	// URI is a file path for SQLite or a postgres:// URI.
+	URI          string `yaml:"uri"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+	MaxIdleConns int    `yaml:"max_idle_conns"`
+}
+
+// BridgeConfig holds the behaviour of the bridge itself.
+type BridgeConfig struct {
+	// UsernameTemplate makes ghost localparts from WhatsApp identifiers; it must contain {{.}} once.
+	UsernameTemplate string `yaml:"username_template"`
+	// DisplaynameTemplate makes ghost display names from contact info.
+	DisplaynameTemplate string `yaml:"displayname_template"`
+	// CommandPrefix starts commands outside the management room.
+	CommandPrefix string `yaml:"command_prefix"`
+	// Permissions maps "*", a domain or a user ID to relay, user or admin.
+	Permissions map[string]string `yaml:"permissions"`
+	// LoginTimeout is how long a QR or pairing-code login may wait, in seconds.
+	LoginTimeout int `yaml:"login_timeout"`
+}
+
+// WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options
+// exist to connect to a local simulator; leave them empty for the real WhatsApp.
+type WhatsAppConfig struct {
+	DeviceName       string `yaml:"device_name"`
+	DialAddress      string `yaml:"dial_address"`
+	MediaDialAddress string `yaml:"media_dial_address"`
+	CAFile           string `yaml:"ca_file"`
+	PlainHTTP        bool   `yaml:"plain_http"`
+	NoiseRootPubkey  string `yaml:"noise_root_pubkey"`
+}
+
+// LoggingConfig configures the zerolog logger.
+type LoggingConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+	File   string `yaml:"file"`
+}
+
+// ErrNotFound is returned by Load when the config file does not exist.
+var ErrNotFound = errors.New("config file not found")
+
+// Load reads a config file, applies defaults and validates it.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s (create one with `cp example-config.yaml %s` and edit the homeserver section)", ErrNotFound, path, path)
+	} else if err != nil {
+		return nil, fmt.Errorf("failed to read config %s: %w", path, err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes YAML config data, applies defaults and validates it.
+func Parse(data []byte) (*Config, error) {
+	var cfg Config
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("config is not valid YAML: %w", err)
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (cfg *Config) applyDefaults() {
+	setDefault(&cfg.Appservice.Hostname, "127.0.0.1")
+	if cfg.Appservice.Port == 0 {
+		cfg.Appservice.Port = 29318
+	}
+	setDefault(&cfg.Appservice.ID, "whatsapp")
+	setDefault(&cfg.Appservice.Bot.Username, "whatsappbot")
+	setDefault(&cfg.Appservice.Bot.Displayname, "WhatsApp bridge bot")
+	if cfg.Appservice.MaxBodySize == 0 {
+		cfg.Appservice.MaxBodySize = 16 << 20
+	}
+	setDefault(&cfg.Database.Type, "sqlite")
+	setDefault(&cfg.Database.URI, "matrix-whatsapp.db")
+	if cfg.Database.MaxOpenConns == 0 {
+		cfg.Database.MaxOpenConns = 20
+	}
+	if cfg.Database.MaxIdleConns == 0 {
+		cfg.Database.MaxIdleConns = 2
+	}
+	setDefault(&cfg.Bridge.UsernameTemplate, "whatsapp_{{.}}")
+	setDefault(&cfg.Bridge.DisplaynameTemplate, "{{or .FullName .PushName .Phone}} (WA)")
+	setDefault(&cfg.Bridge.CommandPrefix, "!wa")
+	if cfg.Bridge.LoginTimeout == 0 {
+		cfg.Bridge.LoginTimeout = 180
+	}
+	setDefault(&cfg.WhatsApp.DeviceName, "matrix-whatsapp")
+	setDefault(&cfg.Logging.Level, "info")
+	setDefault(&cfg.Logging.Format, "pretty")
+}
+
+func setDefault(field *string, value string) {
+	if *field == "" {
+		*field = value
+	}
+}

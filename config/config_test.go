@@ -1,0 +1,206 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/appservice"
+
+	"matrix-whatsapp/config"
+)
+
+func readExample(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(readExample(t))
+	if err != nil {
+		t.Fatalf("example-config.yaml does not validate: %v", err)
+	}
+	if cfg.Database.Type != "sqlite" || cfg.Bridge.CommandPrefix != "!wa" {
+		t.Errorf("unexpected defaults: database %q, prefix %q", cfg.Database.Type, cfg.Bridge.CommandPrefix)
+	}
+	if cfg.HasTokens() {
+		t.Error("example config must not ship with tokens")
+	}
+}
+
+// patch sets a dotted key of the example config to value and returns the YAML.
+func patch(t *testing.T, key string, value any) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := yaml.Unmarshal(readExample(t), &doc); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(key, ".")
+	m := doc
+	for _, p := range parts[:len(parts)-1] {
+		m = m[p].(map[string]any)
+	}
+	m[parts[len(parts)-1]] = value
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestValidationNamesTheBadKey(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		key     string
+		value   any
+		wantMsg string
+	}{
+		{"homeserver.address", "localhost:8008", "homeserver.address: must be an http(s) URL"},
+		{"homeserver.address", "ftp://x", "homeserver.address: must be an http(s) URL"},
+		{"homeserver.domain", "", "homeserver.domain: must be the homeserver's server name"},
+		{"appservice.address", "nope", "appservice.address: must be an http(s) URL"},
+		{"appservice.port", 70000, "appservice.port: must be between 1 and 65535"},
+		{"appservice.id", "Bad ID", "appservice.id:"},
+		{"appservice.bot.username", "Bot User", "appservice.bot.username: must be a valid Matrix localpart"},
+		{"appservice.max_body_size", 10, "appservice.max_body_size:"},
+		{"database.type", "mysql", "database.type: must be sqlite or postgres"},
+		{"database.max_idle_conns", 50, "database.max_idle_conns:"},
+		{"bridge.username_template", "whatsapp_", "bridge.username_template: must contain {{.}} exactly once"},
+		{"bridge.username_template", "WA {{.}}", "bridge.username_template: must produce a valid Matrix localpart"},
+		{"bridge.displayname_template", "{{.Broken", "bridge.displayname_template: is not a valid template"},
+		{"bridge.command_prefix", "! wa", "bridge.command_prefix:"},
+		{"bridge.permissions", map[string]any{"*": "superuser"}, `bridge.permissions.*: level must be relay, user or admin`},
+		{"bridge.permissions", map[string]any{}, "bridge.permissions: must allow at least one"},
+		{"bridge.login_timeout", 1, "bridge.login_timeout:"},
+		{"whatsapp.dial_address", "no-port", "whatsapp.dial_address: must be host:port"},
+		{"whatsapp.noise_root_pubkey", "abcd", "whatsapp.noise_root_pubkey: must be 64 hex characters"},
+		{"logging.level", "verbose", "logging.level:"},
+		{"logging.format", "xml", "logging.format: must be pretty or json"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.key, func(t *testing.T) {
+			_, err := config.Parse(patch(t, tc.key, tc.value))
+			if err == nil {
+				t.Fatalf("%s=%v was accepted", tc.key, tc.value)
+			}
+			if !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("error %q does not contain %q", err, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestPostgresURIRequiredForPostgres(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse(patch(t, "database.type", "postgres"))
+	if err == nil || !strings.Contains(err.Error(), "database.uri: must be a postgres:// URI") {
+		t.Fatalf("expected database.uri error, got %v", err)
+	}
+}
+
+func TestInvalidYAMLAndMissingFile(t *testing.T) {
+	t.Parallel()
+	if _, err := config.Parse([]byte("homeserver: [")); err == nil || !strings.Contains(err.Error(), "not valid YAML") {
+		t.Errorf("broken YAML: got %v", err)
+	}
+	_, err := config.Load(filepath.Join(t.TempDir(), "config.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "cp example-config.yaml") {
+		t.Errorf("missing file should say how to create one, got %v", err)
+	}
+}
+
+func TestPermissionLevels(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(readExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]int{
+		"@admin:example.org":  config.LevelAdmin,
+		"@alice:example.org":  config.LevelUser,
+		"@mallory:evil.test":  config.LevelRelay,
+		"@admin:other.server": config.LevelRelay,
+	} {
+		if got := cfg.PermissionLevel(user); got != want {
+			t.Errorf("PermissionLevel(%s) = %d, want %d", user, got, want)
+		}
+	}
+}
+
+func TestWriteRegistration(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfgPath, regPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "registration.yaml")
+	if err := os.WriteFile(cfgPath, readExample(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = cfg.WriteRegistration(cfgPath, regPath); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(regPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("registration mode is %o, want 600", info.Mode().Perm())
+	}
+	reg, err := appservice.LoadRegistration(regPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reg.AppToken) < 32 || len(reg.ServerToken) < 32 || reg.AppToken == reg.ServerToken {
+		t.Errorf("tokens are not random secrets: %q %q", reg.AppToken, reg.ServerToken)
+	}
+	if reg.URL != "http://localhost:29318" || reg.SenderLocalpart != "whatsappbot" || reg.ID != "whatsapp" {
+		t.Errorf("unexpected registration fields: %+v", reg)
+	}
+	if reg.RateLimited == nil || *reg.RateLimited || !reg.EphemeralEvents || !reg.SoruEphemeralEvents {
+		t.Errorf("rate limiting must be off and ephemeral events on: %+v", reg)
+	}
+	if len(reg.Namespaces.UserIDs) != 2 {
+		t.Fatalf("want ghost and bot namespaces, got %+v", reg.Namespaces.UserIDs)
+	}
+	for _, ns := range reg.Namespaces.UserIDs {
+		if !ns.Exclusive {
+			t.Errorf("namespace %s is not exclusive", ns.Regex)
+		}
+	}
+	ghostRe := reg.Namespaces.UserIDs[0].Regex
+	for uid, want := range map[string]bool{
+		"@whatsapp_4915112345678:example.org":       true,
+		"@whatsapp_lid-123456789012345:example.org": true,
+		"@whatsapp_1:other.org":                     false,
+		"@alice:example.org":                        false,
+	} {
+		if got := mustMatch(t, ghostRe, uid); got != want {
+			t.Errorf("ghost namespace %s matches %s = %v, want %v", ghostRe, uid, got, want)
+		}
+	}
+
+	// The tokens were stored back into the config, comments kept, and it validates again.
+	reloaded, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reloaded.Appservice.ASToken != reg.AppToken || reloaded.Appservice.HSToken != reg.ServerToken {
+		t.Error("tokens in config.yaml differ from the registration")
+	}
+	data, _ := os.ReadFile(cfgPath)
+	if !strings.Contains(string(data), "# The Matrix homeserver the bridge is connected to.") {
+		t.Error("comments of config.yaml were lost")
+	}
+	if info, _ := os.Stat(cfgPath); info.Mode().Perm()&0o077 != 0 {
+		t.Errorf("config with secrets is readable by others: %o", info.Mode().Perm())
+	}
+}

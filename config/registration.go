@@ -1,0 +1,128 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.mau.fi/util/random"
+	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/appservice"
+)
+
+// Placeholder is the token value that means "not generated yet".
+const Placeholder = "generate"
+
+// HasTokens reports whether the registration tokens have been generated.
+func (cfg *Config) HasTokens() bool {
+	return cfg.Appservice.ASToken != "" && cfg.Appservice.ASToken != Placeholder &&
+		cfg.Appservice.HSToken != "" && cfg.Appservice.HSToken != Placeholder
+}
+
+// GenerateTokens replaces the appservice tokens with fresh random ones.
+func (cfg *Config) GenerateTokens() {
+	cfg.Appservice.ASToken = random.String(64)
+	cfg.Appservice.HSToken = random.String(64)
+}
+
+// GhostRegex matches the user IDs of every ghost the bridge can create.
+func (cfg *Config) GhostRegex() string {
+	prefix, suffix, _ := strings.Cut(cfg.Bridge.UsernameTemplate, "{{.}}")
+	return fmt.Sprintf("^@%s.+%s:%s$", regexp.QuoteMeta(prefix), regexp.QuoteMeta(suffix), regexp.QuoteMeta(cfg.Homeserver.Domain))
+}
+
+// BotRegex matches the bridge bot's user ID.
+func (cfg *Config) BotRegex() string {
+	return fmt.Sprintf("^@%s:%s$", regexp.QuoteMeta(cfg.Appservice.Bot.Username), regexp.QuoteMeta(cfg.Homeserver.Domain))
+}
+
+// Registration builds the appservice registration from the config: the bot as sender, an exclusive
+// namespace for the ghosts and the bot, ephemeral events on, rate limiting off.
+func (cfg *Config) Registration() *appservice.Registration {
+	rateLimited := false
+	reg := &appservice.Registration{
+		ID:                  cfg.Appservice.ID,
+		URL:                 cfg.Appservice.Address,
+		AppToken:            cfg.Appservice.ASToken,
+		ServerToken:         cfg.Appservice.HSToken,
+		SenderLocalpart:     cfg.Appservice.Bot.Username,
+		RateLimited:         &rateLimited,
+		SoruEphemeralEvents: true,
+		EphemeralEvents:     true,
+	}
+	reg.Namespaces.UserIDs.Register(regexp.MustCompile(cfg.GhostRegex()), true)
+	reg.Namespaces.UserIDs.Register(regexp.MustCompile(cfg.BotRegex()), true)
+	return reg
+}
+
+// WriteRegistration generates fresh tokens, writes the registration to regPath (mode 0600) and stores
+// the tokens back into the config file at cfgPath, keeping its comments and layout.
+func (cfg *Config) WriteRegistration(cfgPath, regPath string) error {
+	cfg.GenerateTokens()
+	if err := cfg.Registration().Save(regPath); err != nil {
+		return fmt.Errorf("failed to write registration %s: %w", regPath, err)
+	}
+	if err := os.Chmod(regPath, 0o600); err != nil {
+		return fmt.Errorf("failed to restrict permissions of %s: %w", regPath, err)
+	}
+	if err := saveTokens(cfgPath, cfg.Appservice.ASToken, cfg.Appservice.HSToken); err != nil {
+		return fmt.Errorf("failed to store tokens in %s: %w", cfgPath, err)
+	}
+	return nil
+}
+
+// saveTokens edits appservice.as_token and appservice.hs_token in the YAML document at path without
+// touching anything else, so the user's comments survive.
+func saveTokens(path, asToken, hsToken string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err = yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return fmt.Errorf("config is not a YAML mapping")
+	}
+	as := mappingChild(doc.Content[0], "appservice")
+	setScalar(as, "as_token", asToken)
+	setScalar(as, "hs_token", hsToken)
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	// The config now holds secrets: never leave it readable by others.
+	perm := info.Mode().Perm() & 0o700
+	if err = os.WriteFile(path, out, perm); err != nil {
+		return err
+	}
+	return os.Chmod(path, perm)
+}
+
+func mappingChild(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.MappingNode {
+			return m.Content[i+1]
+		}
+	}
+	child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, child)
+	return child
+}
+
+func setScalar(m *yaml.Node, key, value string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value})
+}

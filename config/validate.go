@@ -1,0 +1,167 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+// Permission levels, ordered: a higher level may do everything a lower one may.
+const (
+	LevelNone  = 0
+	LevelRelay = 5
+	LevelUser  = 10
+	LevelAdmin = 100
+)
+
+var levelNames = map[string]int{"relay": LevelRelay, "user": LevelUser, "admin": LevelAdmin}
+
+var localpartRegex = regexp.MustCompile(`^[a-z0-9._=/+-]+$`)
+
+// Validate checks every option and returns all problems at once, each naming the key and why.
+func (cfg *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !isHTTPURL(cfg.Homeserver.Address) {
+		bad("homeserver.address", "must be an http(s) URL, got %q", cfg.Homeserver.Address)
+	}
+	if cfg.Homeserver.Domain == "" || strings.ContainsAny(cfg.Homeserver.Domain, "/@ ") {
+		bad("homeserver.domain", "must be the homeserver's server name (e.g. example.org), got %q", cfg.Homeserver.Domain)
+	}
+	if !isHTTPURL(cfg.Appservice.Address) {
+		bad("appservice.address", "must be an http(s) URL the homeserver can reach the bridge at, got %q", cfg.Appservice.Address)
+	}
+	if cfg.Appservice.Port < 1 || cfg.Appservice.Port > 65535 {
+		bad("appservice.port", "must be between 1 and 65535, got %d", cfg.Appservice.Port)
+	}
+	if !localpartRegex.MatchString(cfg.Appservice.ID) {
+		bad("appservice.id", "must be a non-empty lowercase identifier, got %q", cfg.Appservice.ID)
+	}
+	if !localpartRegex.MatchString(cfg.Appservice.Bot.Username) {
+		bad("appservice.bot.username", "must be a valid Matrix localpart (lowercase letters, digits, ._=-/+), got %q", cfg.Appservice.Bot.Username)
+	}
+	if cfg.Appservice.MaxBodySize < 64<<10 {
+		bad("appservice.max_body_size", "must be at least 65536 bytes, got %d", cfg.Appservice.MaxBodySize)
+	}
+	switch cfg.Database.Type {
+	case "sqlite", "postgres":
+	default:
+		bad("database.type", "must be sqlite or postgres, got %q", cfg.Database.Type)
+	}
+	if cfg.Database.URI == "" {
+		bad("database.uri", "must not be empty")
+	} else if cfg.Database.Type == "postgres" && !strings.HasPrefix(cfg.Database.URI, "postgres://") && !strings.HasPrefix(cfg.Database.URI, "postgresql://") {
+		bad("database.uri", "must be a postgres:// URI when database.type is postgres")
+	}
+	if cfg.Database.MaxOpenConns < 1 {
+		bad("database.max_open_conns", "must be at least 1, got %d", cfg.Database.MaxOpenConns)
+	}
+	if cfg.Database.MaxIdleConns < 0 || cfg.Database.MaxIdleConns > cfg.Database.MaxOpenConns {
+		bad("database.max_idle_conns", "must be between 0 and max_open_conns, got %d", cfg.Database.MaxIdleConns)
+	}
+	if err := cfg.validateUsernameTemplate(); err != nil {
+		bad("bridge.username_template", "%v", err)
+	}
+	if _, err := template.New("displayname").Parse(cfg.Bridge.DisplaynameTemplate); err != nil {
+		bad("bridge.displayname_template", "is not a valid template: %v", err)
+	}
+	if cfg.Bridge.CommandPrefix == "" || strings.ContainsAny(cfg.Bridge.CommandPrefix, " \n") {
+		bad("bridge.command_prefix", "must be a non-empty word without spaces, got %q", cfg.Bridge.CommandPrefix)
+	}
+	if len(cfg.Bridge.Permissions) == 0 {
+		bad("bridge.permissions", "must allow at least one user, domain or \"*\"")
+	}
+	for key, level := range cfg.Bridge.Permissions {
+		if _, ok := levelNames[level]; !ok {
+			bad("bridge.permissions."+key, "level must be relay, user or admin, got %q", level)
+		}
+		if key != "*" && strings.HasPrefix(key, "@") && !strings.Contains(key, ":") {
+			bad("bridge.permissions."+key, "a user ID must look like @user:server")
+		}
+	}
+	if cfg.Bridge.LoginTimeout < 10 {
+		bad("bridge.login_timeout", "must be at least 10 seconds, got %d", cfg.Bridge.LoginTimeout)
+	}
+	if cfg.WhatsApp.DeviceName == "" {
+		bad("whatsapp.device_name", "must not be empty")
+	}
+	for key, addr := range map[string]string{"whatsapp.dial_address": cfg.WhatsApp.DialAddress, "whatsapp.media_dial_address": cfg.WhatsApp.MediaDialAddress} {
+		if addr != "" {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				bad(key, "must be host:port, got %q", addr)
+			}
+		}
+	}
+	if key := cfg.WhatsApp.NoiseRootPubkey; key != "" {
+		if b, err := hex.DecodeString(key); err != nil || len(b) != 32 {
+			bad("whatsapp.noise_root_pubkey", "must be 64 hex characters (a 32-byte key)")
+		}
+	}
+	switch cfg.Logging.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("logging.level", "must be trace, debug, info, warn or error, got %q", cfg.Logging.Level)
+	}
+	switch cfg.Logging.Format {
+	case "pretty", "json":
+	default:
+		bad("logging.format", "must be pretty or json, got %q", cfg.Logging.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func (cfg *Config) validateUsernameTemplate() error {
+	tpl := cfg.Bridge.UsernameTemplate
+	if strings.Count(tpl, "{{.}}") != 1 {
+		return fmt.Errorf("must contain {{.}} exactly once, got %q", tpl)
+	}
+	sample := strings.Replace(tpl, "{{.}}", "4915112345678", 1)
+	if !localpartRegex.MatchString(sample) {
+		return fmt.Errorf("must produce a valid Matrix localpart, %q would give %q", tpl, sample)
+	}
+	if sample == cfg.Appservice.Bot.Username {
+		return fmt.Errorf("must not produce the bot's username")
+	}
+	return nil
+}
+
+// PermissionLevel returns the level the config grants userID: an exact user entry wins over the
+// user's domain, which wins over "*".
+func (cfg *Config) PermissionLevel(userID string) int {
+	if level, ok := cfg.Bridge.Permissions[userID]; ok {
+		return levelNames[level]
+	}
+	if idx := strings.IndexByte(userID, ':'); idx > 0 {
+		if level, ok := cfg.Bridge.Permissions[userID[idx+1:]]; ok {
+			return levelNames[level]
+		}
+	}
+	return levelNames[cfg.Bridge.Permissions["*"]]
+}
+
+// FormatUsername returns the ghost localpart for a WhatsApp identifier (digits or "lid-<digits>").
+func (cfg *Config) FormatUsername(identifier string) string {
+	return strings.Replace(cfg.Bridge.UsernameTemplate, "{{.}}", identifier, 1)
+}
+
+// ParseUsername extracts the WhatsApp identifier from a ghost localpart, or returns false when the
+// localpart is not a ghost of this bridge.
+func (cfg *Config) ParseUsername(localpart string) (string, bool) {
+	prefix, suffix, _ := strings.Cut(cfg.Bridge.UsernameTemplate, "{{.}}")
+	if len(localpart) <= len(prefix)+len(suffix) || !strings.HasPrefix(localpart, prefix) || !strings.HasSuffix(localpart, suffix) {
+		return "", false
+	}
+	return localpart[len(prefix) : len(localpart)-len(suffix)], true
+}

@@ -1,0 +1,131 @@
+package database_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+
+	"matrix-whatsapp/database"
+	"matrix-whatsapp/internal/testdb"
+)
+
+func schemaVersion(t *testing.T, db *database.Database, table string) int {
+	t.Helper()
+	var version int
+	must(t, db.DB.QueryRow(context.Background(), "SELECT version FROM "+table).Scan(&version))
+	return version
+}
+
+func TestUpgradeFromEmptyAndRerun(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.All {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			uri := testdb.New(t, d)
+			db := openDB(t, d, uri)
+
+			if got := schemaVersion(t, db, "version"); got != database.LatestVersion() || got < 1 {
+				t.Fatalf("bridge schema version = %d, want %d", got, database.LatestVersion())
+			}
+			waVersion := schemaVersion(t, db, "whatsmeow_version")
+			if waVersion < 1 {
+				t.Fatalf("whatsmeow schema version = %d, want >= 1", waVersion)
+			}
+			for _, table := range []string{
+				"users", "puppets", "portals", "messages", "reactions", "appservice_txns", "matrix_inbox", "outbox",
+				"database_owner", "whatsmeow_device", "whatsmeow_sessions", "whatsmeow_identity_keys",
+			} {
+				exists, err := db.DB.TableExists(ctx, table)
+				must(t, err)
+				if !exists {
+					t.Errorf("table %s missing after upgrade", table)
+				}
+			}
+
+			// Running the upgrade again, on the same handle and after reopening, changes nothing.
+			must(t, db.Upgrade(ctx))
+			must(t, db.Close())
+			db2 := openDB(t, d, uri)
+			if got := schemaVersion(t, db2, "version"); got != database.LatestVersion() {
+				t.Fatalf("bridge schema version after re-run = %d, want %d", got, database.LatestVersion())
+			}
+			if got := schemaVersion(t, db2, "whatsmeow_version"); got != waVersion {
+				t.Fatalf("whatsmeow schema version after re-run = %d, want %d", got, waVersion)
+			}
+			var rows int
+			must(t, db2.DB.QueryRow(ctx, "SELECT COUNT(*) FROM version").Scan(&rows))
+			if rows != 1 {
+				t.Fatalf("version table has %d rows, want 1", rows)
+			}
+		})
+	}
+}
+
+func TestWhatsmeowContainerUsesSameDatabase(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		container := db.WhatsmeowContainer()
+		devices, err := container.GetAllDevices(ctx)
+		must(t, err)
+		if len(devices) != 0 {
+			t.Fatalf("fresh database has %d whatsmeow devices", len(devices))
+		}
+		// What whatsmeow writes through the container is visible through the bridge's handle.
+		lid, pn := types.NewJID("111", types.HiddenUserServer), types.NewJID("4915112345678", types.DefaultUserServer)
+		must(t, container.LIDMap.PutLIDMapping(ctx, lid, pn))
+		var rows int
+		must(t, db.DB.QueryRow(ctx, "SELECT COUNT(*) FROM whatsmeow_lid_map").Scan(&rows))
+		if rows != 1 {
+			t.Fatalf("whatsmeow_lid_map has %d rows after PutLIDMapping, want 1", rows)
+		}
+	})
+}
+
+func TestSQLiteSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, uri := range map[string]string{
+		"path":     filepath.Join(t.TempDir(), "a.db"),
+		"file URI": "file:" + filepath.Join(t.TempDir(), "b.db") + "?cache=private",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := openDB(t, testdb.SQLite, uri)
+			var fk int
+			var journal string
+			var busy int
+			must(t, db.DB.QueryRow(ctx, "PRAGMA foreign_keys").Scan(&fk))
+			must(t, db.DB.QueryRow(ctx, "PRAGMA journal_mode").Scan(&journal))
+			must(t, db.DB.QueryRow(ctx, "PRAGMA busy_timeout").Scan(&busy))
+			if fk != 1 || !strings.EqualFold(journal, "wal") || busy <= 0 {
+				t.Fatalf("foreign_keys=%d journal_mode=%s busy_timeout=%d, want 1, wal, > 0", fk, journal, busy)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	log := zerolog.Nop()
+	missingDir := filepath.Join(t.TempDir(), "no", "such", "dir", "bridge.db")
+	_, err := database.Open(ctx, "sqlite", missingDir, 1, 1, log)
+	if err == nil || !strings.Contains(err.Error(), "failed to open sqlite database at "+missingDir) {
+		t.Fatalf("Open of a path in a missing directory returned %v", err)
+	}
+	_, err = database.Open(ctx, "mysql", "x", 1, 1, log)
+	if err == nil || !strings.Contains(err.Error(), `unsupported database type "mysql"`) {
+		t.Fatalf("Open with an unknown type returned %v", err)
+	}
+	must(t, testdb.EnsurePostgres())
+	host, port := testdb.PostgresAddr()
+	_, err = database.Open(ctx, "postgres", "postgres://postgres@"+host+":"+port+"/mw_does_not_exist?sslmode=disable", 1, 1, log)
+	if err == nil || !strings.Contains(err.Error(), "failed to open postgres database") {
+		t.Fatalf("Open of a missing PostgreSQL database returned %v", err)
+	}
+}

@@ -1,0 +1,180 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/id"
+)
+
+// InboxState is the processing state of a Matrix inbox row.
+type InboxState string
+
+// The states of a Matrix inbox row. Rows start pending and end done or failed.
+const (
+	InboxPending InboxState = "pending"
+	InboxDone    InboxState = "done"
+	InboxFailed  InboxState = "failed"
+)
+
+const (
+	inboxColumns = `seq, event_id, room_id, txn_id, event, received_at, attempts, last_error, state`
+
+	insertInboxEventQuery = `
+		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (event_id) DO NOTHING
+		RETURNING seq
+	`
+	getInboxEventQuery       = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE seq=$1`
+	getInboxByEventIDQuery   = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE event_id=$1`
+	getPendingInboxQuery     = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE state='pending' AND room_id=$1 ORDER BY seq`
+	getPendingInboxRoomsQury = `
+		SELECT room_id FROM matrix_inbox WHERE state='pending' GROUP BY room_id ORDER BY MIN(seq)
+	`
+	markInboxDoneQuery      = `UPDATE matrix_inbox SET state='done' WHERE seq=$1`
+	markInboxFailedQuery    = `UPDATE matrix_inbox SET state='failed', last_error=$2 WHERE seq=$1`
+	recordInboxAttemptQuery = `UPDATE matrix_inbox SET attempts=attempts+1, last_error=$2 WHERE seq=$1`
+	pruneInboxQuery         = `DELETE FROM matrix_inbox WHERE state<>'pending' AND received_at < $1`
+)
+
+// ErrInboxEventWithoutID is returned by Enqueue for an event that has no event ID (such as an
+// ephemeral event): the inbox deduplicates by event ID, so it cannot hold such events.
+var ErrInboxEventWithoutID = errors.New("matrix inbox event has no event ID")
+
+// InboxEvent is a Matrix event received from the homeserver and kept until the bridge has handled it.
+type InboxEvent struct {
+	// Seq is assigned by the database on insert and orders events in arrival order.
+	Seq     int64
+	EventID id.EventID
+	RoomID  id.RoomID
+	// TxnID is the appservice transaction that delivered the event.
+	TxnID string
+	// Event is the event as received, in JSON.
+	Event      json.RawMessage
+	ReceivedAt time.Time
+	// Attempts counts failed handling attempts recorded with RecordAttempt; LastError is the latest error.
+	Attempts  int
+	LastError string
+	State     InboxState
+}
+
+func newInboxEvent() *InboxEvent { return &InboxEvent{} }
+
+// Scan reads one matrix_inbox row.
+func (e *InboxEvent) Scan(row dbutil.Scannable) (*InboxEvent, error) {
+	var event string
+	var received int64
+	err := row.Scan(&e.Seq, &e.EventID, &e.RoomID, &e.TxnID, &event, &received, &e.Attempts, &e.LastError, &e.State)
+	if err != nil {
+		return nil, err
+	}
+	e.Event = json.RawMessage(event)
+	e.ReceivedAt = fromUnixMilli(received)
+	return e, nil
+}
+
+// MatrixInboxQuery reads and writes the matrix_inbox table: the durable queue of Matrix events that
+// were acknowledged to the homeserver but not yet handled.
+//
+// Seq values grow in commit order as long as one transaction is enqueued at a time, which is how
+// homeservers deliver appservice transactions.
+type MatrixInboxQuery struct {
+	qh *dbutil.QueryHelper[*InboxEvent]
+}
+
+// Enqueue stores the events of one appservice transaction and marks the transaction processed, all
+// in one database transaction: after a crash either all of it is stored or none of it is.
+//
+// If txnID was already processed nothing is stored and inserted is 0. An event whose ID is already in
+// the inbox (from an earlier transaction) is skipped. For each event stored, Seq, TxnID, ReceivedAt
+// and State are filled in; inserted counts them. An empty txnID stores the events without marking a
+// transaction.
+func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []*InboxEvent) (inserted int, err error) {
+	for _, evt := range events {
+		if evt.EventID == "" {
+			return 0, ErrInboxEventWithoutID
+		}
+	}
+	db := iq.qh.GetDB()
+	now := time.Now()
+	err = db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		inserted = 0
+		if txnID != "" {
+			already, err := (&AppserviceTxnQuery{db: db}).MarkProcessed(ctx, txnID)
+			if err != nil {
+				return err
+			} else if already {
+				return nil
+			}
+		}
+		for _, evt := range events {
+			var seq int64
+			err := db.QueryRow(ctx, insertInboxEventQuery,
+				string(evt.EventID), string(evt.RoomID), txnID, string(evt.Event), now.UnixMilli()).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return fmt.Errorf("failed to insert event %s into matrix inbox: %w", evt.EventID, err)
+			}
+			evt.Seq, evt.TxnID, evt.ReceivedAt, evt.State = seq, txnID, fromUnixMilli(now.UnixMilli()), InboxPending
+			evt.Attempts, evt.LastError = 0, ""
+			inserted++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("failed to enqueue appservice transaction %s: %w", txnID, err)
+	}
+	return inserted, nil
+}
+
+// Get returns the inbox row with the given seq, or nil if there is none.
+func (iq *MatrixInboxQuery) Get(ctx context.Context, seq int64) (*InboxEvent, error) {
+	return iq.qh.QueryOne(ctx, getInboxEventQuery, seq)
+}
+
+// GetByEventID returns the inbox row of a Matrix event, or nil if there is none.
+func (iq *MatrixInboxQuery) GetByEventID(ctx context.Context, eventID id.EventID) (*InboxEvent, error) {
+	return iq.qh.QueryOne(ctx, getInboxByEventIDQuery, string(eventID))
+}
+
+// Pending returns the room's pending events in arrival (seq) order.
+func (iq *MatrixInboxQuery) Pending(ctx context.Context, roomID id.RoomID) ([]*InboxEvent, error) {
+	return iq.qh.QueryMany(ctx, getPendingInboxQuery, string(roomID))
+}
+
+// PendingRooms returns the rooms that have pending events, ordered by their oldest pending event.
+func (iq *MatrixInboxQuery) PendingRooms(ctx context.Context) ([]id.RoomID, error) {
+	rows, err := iq.qh.GetDB().Query(ctx, getPendingInboxRoomsQury)
+	return dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[id.RoomID], err).AsList()
+}
+
+// MarkDone marks an event as handled.
+func (iq *MatrixInboxQuery) MarkDone(ctx context.Context, seq int64) error {
+	return iq.qh.Exec(ctx, markInboxDoneQuery, seq)
+}
+
+// MarkFailed gives up on an event for good, keeping handlingErr as its last error. It does not count
+// an attempt; record the failed attempt itself with RecordAttempt.
+func (iq *MatrixInboxQuery) MarkFailed(ctx context.Context, seq int64, handlingErr error) error {
+	return iq.qh.Exec(ctx, markInboxFailedQuery, seq, errString(handlingErr))
+}
+
+// RecordAttempt counts one failed handling attempt and stores its error; the event stays pending.
+func (iq *MatrixInboxQuery) RecordAttempt(ctx context.Context, seq int64, attemptErr error) error {
+	return iq.qh.Exec(ctx, recordInboxAttemptQuery, seq, errString(attemptErr))
+}
+
+// Prune removes done and failed events received more than maxAge ago and returns how many.
+func (iq *MatrixInboxQuery) Prune(ctx context.Context, maxAge time.Duration) (int64, error) {
+	res, err := iq.qh.GetDB().Exec(ctx, pruneInboxQuery, time.Now().Add(-maxAge).UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("failed to prune matrix inbox: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,133 @@
+package database
+
+import (
+	"context"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	messageColumns = `portal_jid, portal_receiver, wa_id, part, sender, sender_mxid, mxid, mx_room, timestamp,
+		edit_count, last_edit, is_from_matrix`
+
+	getMessagesByWAIDQuery = `
+		SELECT ` + messageColumns + ` FROM messages
+		WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3 ORDER BY part
+	`
+	getMessageByMXIDQuery   = `SELECT ` + messageColumns + ` FROM messages WHERE mxid=$1`
+	getLastMessageInPortalQ = `
+		SELECT ` + messageColumns + ` FROM messages
+		WHERE portal_jid=$1 AND portal_receiver=$2 ORDER BY timestamp DESC, part DESC LIMIT 1
+	`
+	messageExistsQuery = `
+		SELECT EXISTS(SELECT 1 FROM messages WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3)
+	`
+	insertMessageQuery = `
+		INSERT INTO messages (` + messageColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	`
+	updateMessageQuery = `
+		UPDATE messages SET sender=$5, sender_mxid=$6, mxid=$7, mx_room=$8, timestamp=$9, edit_count=$10,
+			last_edit=$11, is_from_matrix=$12
+		WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3 AND part=$4
+	`
+	deleteMessageQuery = `DELETE FROM messages WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3`
+)
+
+// Message maps one part of a WhatsApp message to the Matrix event it was bridged as (or, for
+// messages sent from Matrix, the Matrix event to the WhatsApp message it became).
+type Message struct {
+	Portal PortalKey
+	// WAID is WhatsApp's message ID; Part numbers the Matrix events one WhatsApp message became
+	// (0 for the first; a captioned album may produce several).
+	WAID string
+	Part int
+	// Sender is the WhatsApp JID of the author (without device part); SenderMXID the Matrix user who
+	// appears as the sender (a ghost, or the real user for messages sent from Matrix).
+	Sender     types.JID
+	SenderMXID id.UserID
+	MXID       id.EventID
+	MXRoom     id.RoomID
+	// Timestamp is when the message was sent, at millisecond precision.
+	Timestamp time.Time
+	// EditCount counts edits bridged so far; LastEdit is the time of the latest one.
+	EditCount    int
+	LastEdit     time.Time
+	IsFromMatrix bool
+}
+
+func newMessage() *Message { return &Message{} }
+
+// Scan reads one messages row.
+func (m *Message) Scan(row dbutil.Scannable) (*Message, error) {
+	var jid, receiver string
+	var ts, lastEdit int64
+	err := row.Scan(&jid, &receiver, &m.WAID, &m.Part, &m.Sender, &m.SenderMXID, &m.MXID, &m.MXRoom, &ts,
+		&m.EditCount, &lastEdit, &m.IsFromMatrix)
+	if err != nil {
+		return nil, err
+	}
+	if m.Portal, err = parsePortalKey(jid, receiver); err != nil {
+		return nil, err
+	}
+	m.Timestamp, m.LastEdit = fromUnixMilli(ts), fromUnixMilli(lastEdit)
+	return m, nil
+}
+
+func (m *Message) sqlVariables() []any {
+	jid, receiver := m.Portal.sqlArgs()
+	return []any{
+		jid, receiver, m.WAID, m.Part, m.Sender.ToNonAD().String(), string(m.SenderMXID), string(m.MXID),
+		string(m.MXRoom), unixMilli(m.Timestamp), m.EditCount, unixMilli(m.LastEdit), m.IsFromMatrix,
+	}
+}
+
+// MessageQuery reads and writes the messages table.
+type MessageQuery struct {
+	qh *dbutil.QueryHelper[*Message]
+}
+
+// GetByWAID returns all parts of a WhatsApp message in part order (an empty slice if unknown).
+func (mq *MessageQuery) GetByWAID(ctx context.Context, portal PortalKey, waID string) ([]*Message, error) {
+	jid, receiver := portal.sqlArgs()
+	return mq.qh.QueryMany(ctx, getMessagesByWAIDQuery, jid, receiver, waID)
+}
+
+// GetByMXID returns the message part bridged as the given Matrix event, or nil if there is none.
+func (mq *MessageQuery) GetByMXID(ctx context.Context, mxid id.EventID) (*Message, error) {
+	return mq.qh.QueryOne(ctx, getMessageByMXIDQuery, string(mxid))
+}
+
+// GetLastInPortal returns the newest message part of a portal by timestamp, or nil if it has none.
+func (mq *MessageQuery) GetLastInPortal(ctx context.Context, portal PortalKey) (*Message, error) {
+	jid, receiver := portal.sqlArgs()
+	return mq.qh.QueryOne(ctx, getLastMessageInPortalQ, jid, receiver)
+}
+
+// Exists reports whether any part of the WhatsApp message is already stored, the check that drops
+// re-delivered messages.
+func (mq *MessageQuery) Exists(ctx context.Context, portal PortalKey, waID string) (exists bool, err error) {
+	jid, receiver := portal.sqlArgs()
+	err = mq.qh.GetDB().QueryRow(ctx, messageExistsQuery, jid, receiver, waID).Scan(&exists)
+	return exists, err
+}
+
+// Insert stores a message part. The portal must already be stored; the (portal, WAID, Part) key and
+// MXID must be new.
+func (mq *MessageQuery) Insert(ctx context.Context, m *Message) error {
+	return mq.qh.Exec(ctx, insertMessageQuery, m.sqlVariables()...)
+}
+
+// Update writes all non-key fields of a stored message part (for example after an edit).
+func (mq *MessageQuery) Update(ctx context.Context, m *Message) error {
+	return mq.qh.Exec(ctx, updateMessageQuery, m.sqlVariables()...)
+}
+
+// Delete removes all parts of a WhatsApp message; it is not an error if there are none.
+func (mq *MessageQuery) Delete(ctx context.Context, portal PortalKey, waID string) error {
+	jid, receiver := portal.sqlArgs()
+	return mq.qh.Exec(ctx, deleteMessageQuery, jid, receiver, waID)
+}

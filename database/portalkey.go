@@ -1,0 +1,46 @@
+package database
+
+import (
+	"go.mau.fi/whatsmeow/types"
+)
+
+// PortalKey identifies a portal: a WhatsApp chat as seen by one bridge user or by everyone.
+//
+// JID is the chat JID without a device part. Receiver is empty for chats every bridge user shares
+// (groups and newsletters) and is the owning bridge user's WhatsApp JID (without device) for chats
+// that only exist from one account's point of view (one-to-one chats, status and broadcast lists).
+// Build keys with NewPortalKey so that the same chat always yields the same key.
+type PortalKey struct {
+	JID      types.JID
+	Receiver types.JID
+}
+
+// NewPortalKey returns the normalised key of chat as seen by the bridge user whose WhatsApp JID is
+// receiver. Device parts are dropped; the receiver is dropped for shared chats (groups, newsletters).
+func NewPortalKey(chat, receiver types.JID) PortalKey {
+	chat = chat.ToNonAD()
+	switch chat.Server {
+	case types.GroupServer, types.NewsletterServer:
+		return PortalKey{JID: chat}
+	default:
+		return PortalKey{JID: chat, Receiver: receiver.ToNonAD()}
+	}
+}
+
+// IsShared reports whether the portal is shared by all bridge users (it has no receiver).
+func (pk PortalKey) IsShared() bool {
+	return pk.Receiver.IsEmpty()
+}
+
+// String returns a readable form of the key for logs, "jid" or "jid|receiver".
+func (pk PortalKey) String() string {
+	if pk.IsShared() {
+		return pk.JID.String()
+	}
+	return pk.JID.String() + "|" + pk.Receiver.String()
+}
+
+// sqlArgs returns the key as the two column values (jid, receiver); an empty receiver is stored as ''.
+func (pk PortalKey) sqlArgs() (string, string) {
+	return pk.JID.String(), pk.Receiver.String()
+}
