@@ -26,6 +26,7 @@ import (
 
 	"matrix-whatsapp/config"
 	"matrix-whatsapp/database"
+	"matrix-whatsapp/whatsapp"
 )
 
 // Bridge is one running instance of the bridge.
@@ -42,6 +43,11 @@ type Bridge struct {
 	usersLock sync.Mutex
 
 	inboxWake chan struct{}
+
+	// waWebsocket and waMedia are the HTTP clients of every WhatsApp connection (nil = whatsmeow's
+	// defaults, i.e. the real WhatsApp).
+	waWebsocket *http.Client
+	waMedia     *http.Client
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -70,6 +76,12 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		Log:       log,
 		users:     make(map[id.UserID]*User),
 		inboxWake: make(chan struct{}, 1),
+	}
+	if err = whatsapp.Configure(cfg.WhatsApp); err != nil {
+		return nil, err
+	}
+	if br.waWebsocket, br.waMedia, err = whatsapp.Transport(cfg.WhatsApp); err != nil {
+		return nil, err
 	}
 	br.commands = newCommandRegistry()
 	br.registerCommands()
@@ -106,6 +118,9 @@ func (br *Bridge) Start(ctx context.Context) error {
 	br.Log.Info().Str("address", addr).Msg("Appservice listener started")
 
 	if err = br.ensureBot(ctx); err != nil {
+		return err
+	}
+	if err = br.connectAllUsers(ctx); err != nil {
 		return err
 	}
 	br.wg.Add(1)
@@ -166,6 +181,19 @@ func (br *Bridge) Stop() {
 		cancel()
 	}
 	br.cancel()
+	br.disconnectAll()
 	br.wg.Wait()
 	br.Log.Info().Msg("Bridge stopped")
+}
+
+// disconnectAll closes every WhatsApp connection. Messages whatsmeow has not acknowledged yet are
+// re-delivered by WhatsApp on the next connect.
+func (br *Bridge) disconnectAll() {
+	br.usersLock.Lock()
+	defer br.usersLock.Unlock()
+	for _, user := range br.users {
+		if cli := user.getClient(); cli != nil {
+			cli.Disconnect()
+		}
+	}
 }

@@ -68,6 +68,34 @@ func (br *Bridge) registerCommands() {
 		Help: "Show this list of commands.", Handler: cmdHelp,
 	})
 	br.commands.add(&command{
+		Name: "login", Args: "[+phone number]", Level: config.LevelUser, Handler: cmdLogin,
+		Help: "Link WhatsApp: shows a QR code to scan, or with a phone number a code to type on the phone.",
+	})
+	br.commands.add(&command{
+		Name: "cancel", Level: config.LevelUser, Handler: cmdCancel,
+		Help: "Abort a login in progress.",
+	})
+	br.commands.add(&command{
+		Name: "logout", Level: config.LevelUser, Handler: cmdLogout,
+		Help: "Log out of WhatsApp and remove this bridge from your linked devices.",
+	})
+	br.commands.add(&command{
+		Name: "status", Aliases: []string{"ping"}, Level: config.LevelUser, Handler: cmdStatus,
+		Help: "Show who you are logged in as and the connection state.",
+	})
+	br.commands.add(&command{
+		Name: "reconnect", Level: config.LevelUser, Handler: cmdReconnect,
+		Help: "Reconnect to WhatsApp now.",
+	})
+	br.commands.add(&command{
+		Name: "disconnect", Level: config.LevelUser, Handler: cmdDisconnect,
+		Help: "Close the WhatsApp connection without logging out.",
+	})
+	br.commands.add(&command{
+		Name: "delete-session", Level: config.LevelUser, Handler: cmdDeleteSession,
+		Help: "Forget the WhatsApp session without logging out (for broken sessions).",
+	})
+	br.commands.add(&command{
 		Name: "version", Level: config.LevelRelay,
 		Help: "Show the bridge version.", Handler: cmdVersion,
 	})

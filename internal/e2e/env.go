@@ -1,0 +1,285 @@
+// Package e2e runs the bridge the way it runs in production, for end-to-end tests: a private Dendrite
+// homeserver and the matrix-whatsapp binary (built with the race detector) as real processes on
+// loopback ports, with a fresh database per test, driven through mautrix-go Matrix clients.
+//
+// Every test gets its own homeserver, ports, bridge database and temporary folder, so tests run in
+// parallel. The logs of both processes are files in the test's folder; when a test fails their last
+// lines are printed with the test output. The bridge must exit cleanly (status 0) within
+// BridgeStopGrace of SIGTERM; a bridge that crashes or hangs on shutdown fails the test.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/internal/testdb"
+)
+
+// logTailLines is how many lines of each log a failed test prints.
+const logTailLines = 100
+
+// Options choose what an Env runs. The zero value runs Dendrite and the bridge on SQLite.
+type Options struct {
+	// Database is the bridge's database engine: testdb.SQLite (the default) or testdb.Postgres.
+	Database testdb.Dialect
+	// NoBridge starts only the homeserver (for tests of the environment itself, or of Matrix alone).
+	NoBridge bool
+	// PersistentJetStream keeps Dendrite's event stream on disk, so that appservice events not yet
+	// delivered survive RestartDendrite. Off, they are lost on a restart (the CI default).
+	PersistentJetStream bool
+	// Config, when set, may change the bridge config before the registration is generated, e.g.
+	// SetConfig(cfg, "whatsapp.dial_address", addr).
+	Config func(cfg map[string]any)
+	// DendriteConfig, when set, may change Dendrite's config after the environment's own changes.
+	DendriteConfig func(cfg map[string]any)
+}
+
+// Env is one running test environment. Its methods fail the test they were created for, so call them
+// from that test's goroutine.
+type Env struct {
+	t        testing.TB
+	ctx      context.Context
+	dir      string
+	dialect  testdb.Dialect
+	dbURI    string
+	dendrite *dendrite
+	bridge   *bridge
+}
+
+// New starts a fresh environment for t: Dendrite on a free loopback port and, unless opts.NoBridge,
+// the bridge with a registration listed in Dendrite's config. Everything is stopped when t ends.
+func New(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e := &Env{t: t, ctx: context.Background(), dir: t.TempDir(), dialect: opts.Database}
+	if e.dialect == "" {
+		e.dialect = testdb.SQLite
+	}
+	var registrations []string
+	var bridgePort int
+	if !opts.NoBridge {
+		// The database comes first, so that it is dropped only after the bridge has stopped.
+		e.dbURI = testdb.New(t, e.dialect)
+		var err error
+		if bridgePort, err = freePort(); err != nil {
+			t.Fatalf("e2e: %v", err)
+		}
+		registrations = []string{filepath.Join(e.dir, "bridge", "registration.yaml")}
+	}
+	t.Cleanup(e.cleanup)
+
+	var err error
+	e.dendrite, err = newDendrite(e.ctx, e.dir, Domain, registrations, opts.PersistentJetStream, opts.DendriteConfig)
+	if err != nil {
+		t.Fatalf("e2e: failed to set up Dendrite: %v", err)
+	}
+	if !opts.NoBridge {
+		cfg := bridgeConfig(e.dendrite.url(), bridgePort, e.dialect, e.dbURI)
+		if opts.Config != nil {
+			opts.Config(cfg)
+		}
+		if e.bridge, err = newBridge(e.ctx, e.dir, bridgePort, cfg); err != nil {
+			t.Fatalf("e2e: failed to set up the bridge: %v", err)
+		}
+	}
+	if err = e.dendrite.start(e.ctx, true); err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	if e.bridge != nil {
+		if err = e.bridge.start(e.ctx, e.dendrite.url()); err != nil {
+			t.Fatalf("e2e: %v", err)
+		}
+	}
+	return e
+}
+
+// cleanup stops the bridge, then Dendrite, and prints the logs when the test failed.
+func (e *Env) cleanup() {
+	if e.bridge != nil {
+		if err := e.bridge.proc.unexpectedExit(); err != nil {
+			e.t.Errorf("e2e: %v", err)
+		}
+		if err := e.bridge.stop(); err != nil {
+			e.t.Errorf("e2e: %v", err)
+		}
+	}
+	if e.dendrite != nil {
+		if err := e.dendrite.proc.unexpectedExit(); err != nil {
+			e.t.Errorf("e2e: %v", err)
+		}
+		if err := e.dendrite.stop(); err != nil {
+			e.t.Errorf("e2e: %v", err)
+		}
+	}
+	if e.t.Failed() {
+		e.dumpLogs()
+	}
+}
+
+// dumpLogs prints the last lines of the logs of the processes that were started.
+func (e *Env) dumpLogs() {
+	var logs []string
+	if e.dendrite != nil {
+		logs = append(logs, e.dendrite.logPath)
+	}
+	if e.bridge != nil {
+		logs = append(logs, e.bridge.logPath)
+	}
+	for _, path := range logs {
+		if _, err := os.Stat(path); err == nil {
+			e.t.Logf("e2e: last %d lines of %s:\n%s", logTailLines, path, tailFile(path, logTailLines))
+		}
+	}
+}
+
+// processProblems describes processes that ended without being asked to, for failure messages.
+func (e *Env) processProblems() string {
+	var msg string
+	if e.bridge != nil {
+		if err := e.bridge.proc.unexpectedExit(); err != nil {
+			msg += " (" + err.Error() + ")"
+		}
+	}
+	if e.dendrite != nil {
+		if err := e.dendrite.proc.unexpectedExit(); err != nil {
+			msg += " (" + err.Error() + ")"
+		}
+	}
+	return msg
+}
+
+// StopBridge stops the bridge with SIGTERM; the test fails unless it exits cleanly within
+// BridgeStopGrace.
+func (e *Env) StopBridge() {
+	e.t.Helper()
+	e.requireBridge()
+	if err := e.bridge.stop(); err != nil {
+		e.t.Errorf("e2e: %v", err)
+	}
+}
+
+// KillBridge ends the bridge with SIGKILL, without a chance to shut down, as a crash would.
+func (e *Env) KillBridge() {
+	e.t.Helper()
+	e.requireBridge()
+	e.bridge.kill()
+}
+
+// StartBridge starts the stopped bridge again with the same config and database, and waits until it
+// is ready.
+func (e *Env) StartBridge() {
+	e.t.Helper()
+	e.requireBridge()
+	if e.bridge.proc != nil {
+		e.t.Fatalf("e2e: StartBridge called while the bridge runs")
+	}
+	if err := e.bridge.start(e.ctx, e.dendrite.url()); err != nil {
+		e.t.Fatalf("e2e: %v", err)
+	}
+}
+
+// RestartBridge stops the bridge cleanly and starts it again.
+func (e *Env) RestartBridge() {
+	e.t.Helper()
+	e.StopBridge()
+	e.StartBridge()
+}
+
+// UpdateBridgeConfig changes the bridge's config file (as the bridge last wrote it); the change takes
+// effect at the next StartBridge or RestartBridge.
+func (e *Env) UpdateBridgeConfig(update func(cfg map[string]any)) {
+	e.t.Helper()
+	e.requireBridge()
+	cfg, err := e.bridge.readConfig()
+	if err != nil {
+		e.t.Fatalf("e2e: %v", err)
+	}
+	update(cfg)
+	if err = writeYAML(e.bridge.configPath, cfg); err != nil {
+		e.t.Fatalf("e2e: %v", err)
+	}
+}
+
+// StopDendrite stops the homeserver; StartDendrite brings it back on the same port and data.
+func (e *Env) StopDendrite() {
+	e.t.Helper()
+	if err := e.dendrite.stop(); err != nil {
+		e.t.Errorf("e2e: %v", err)
+	}
+}
+
+// StartDendrite starts the stopped homeserver again and waits until it answers.
+func (e *Env) StartDendrite() {
+	e.t.Helper()
+	if ended, _ := e.dendrite.proc.exited(); !ended {
+		e.t.Fatalf("e2e: StartDendrite called while Dendrite runs")
+	}
+	if err := e.dendrite.start(e.ctx, false); err != nil {
+		e.t.Fatalf("e2e: %v", err)
+	}
+}
+
+// RestartDendrite stops the homeserver and starts it again on the same port and data. Undelivered
+// appservice events survive only with Options.PersistentJetStream.
+func (e *Env) RestartDendrite() {
+	e.t.Helper()
+	e.StopDendrite()
+	e.StartDendrite()
+}
+
+func (e *Env) requireBridge() {
+	e.t.Helper()
+	if e.bridge == nil {
+		e.t.Fatalf("e2e: this environment runs without the bridge (Options.NoBridge)")
+	}
+}
+
+// Domain returns the homeserver's server name.
+func (e *Env) Domain() string { return Domain }
+
+// HomeserverURL returns the client-server API base URL of Dendrite.
+func (e *Env) HomeserverURL() string { return e.dendrite.url() }
+
+// BotMXID returns the Matrix ID of the bridge bot, as named by the registration.
+func (e *Env) BotMXID() id.UserID {
+	localpart := BotLocalpart
+	if e.bridge != nil {
+		localpart = e.bridge.senderLocalpart
+	}
+	return id.NewUserID(localpart, Domain)
+}
+
+// ASToken returns the appservice token (the bridge's credential towards the homeserver).
+func (e *Env) ASToken() string { e.requireBridge(); return e.bridge.asToken }
+
+// HSToken returns the homeserver token (what the homeserver presents to the bridge).
+func (e *Env) HSToken() string { e.requireBridge(); return e.bridge.hsToken }
+
+// BridgeURL returns the base URL of the bridge's appservice HTTP server.
+func (e *Env) BridgeURL() string { e.requireBridge(); return e.bridge.url() }
+
+// BridgeLogPath returns the path of the bridge's log file (stdout and stderr, all runs appended).
+func (e *Env) BridgeLogPath() string { e.requireBridge(); return e.bridge.logPath }
+
+// BridgeConfigPath returns the path of the bridge's config file.
+func (e *Env) BridgeConfigPath() string { e.requireBridge(); return e.bridge.configPath }
+
+// DendriteLogPath returns the path of Dendrite's log file.
+func (e *Env) DendriteLogPath() string { return e.dendrite.logPath }
+
+// DatabaseURI returns the bridge database's URI (a file path for SQLite).
+func (e *Env) DatabaseURI() string { return e.dbURI }
+
+// DatabaseDialect returns the bridge database's engine.
+func (e *Env) DatabaseDialect() testdb.Dialect { return e.dialect }
+
+// Dir returns the environment's temporary folder.
+func (e *Env) Dir() string { return e.dir }
+
+func (e *Env) String() string {
+	return fmt.Sprintf("e2e env in %s (homeserver %s)", e.dir, e.dendrite.url())
+}

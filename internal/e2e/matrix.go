@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	// DefaultWait bounds the Wait helpers when their context has no deadline.
+	DefaultWait = 30 * time.Second
+	// scanLimit is how many of the latest events WaitForMessage looks through on each check.
+	scanLimit = 500
+	// longPoll is the longest single /sync wait between two checks.
+	longPoll = 5 * time.Second
+)
+
+// NewUser registers localpart with shared-secret registration (the homeserver allows no other) and
+// returns a client logged in as that user.
+func (e *Env) NewUser(t testing.TB, localpart string) *mautrix.Client {
+	t.Helper()
+	client, err := e.register(e.ctx, localpart, "pw-"+randomHex(12))
+	if err != nil {
+		t.Fatalf("e2e: failed to register %s: %v%s", localpart, err, e.processProblems())
+	}
+	return client
+}
+
+// register performs /_synapse/admin/v1/register: fetch a nonce, then post the account signed with an
+// HMAC-SHA1 of nonce, username, password and admin flag under the shared secret.
+func (e *Env) register(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
+	endpoint := e.dendrite.url() + "/_synapse/admin/v1/register"
+	var nonce struct {
+		Nonce string `json:"nonce"`
+	}
+	if err := doJSON(ctx, http.MethodGet, endpoint, nil, &nonce); err != nil {
+		return nil, fmt.Errorf("failed to get registration nonce: %w", err)
+	}
+	mac := hmac.New(sha1.New, []byte(e.dendrite.sharedSecret))
+	mac.Write([]byte(strings.Join([]string{nonce.Nonce, localpart, password, "notadmin"}, "\x00")))
+	req := map[string]any{
+		"nonce":    nonce.Nonce,
+		"username": localpart,
+		"password": password,
+		"admin":    false,
+		"mac":      hex.EncodeToString(mac.Sum(nil)),
+	}
+	var resp struct {
+		UserID      id.UserID   `json:"user_id"`
+		AccessToken string      `json:"access_token"`
+		DeviceID    id.DeviceID `json:"device_id"`
+	}
+	if err := doJSON(ctx, http.MethodPost, endpoint, req, &resp); err != nil {
+		return nil, err
+	}
+	client, err := mautrix.NewClient(e.dendrite.url(), resp.UserID, resp.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	client.DeviceID = resp.DeviceID
+	return client, nil
+}
+
+// doJSON sends body (when not nil) as JSON and decodes a 200 answer into out.
+func doJSON(ctx context.Context, method, url string, body, out any) error {
+	var reader io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		reader = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, reader)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s answered %d: %s", method, url, resp.StatusCode, data)
+	}
+	return json.Unmarshal(data, out)
+}
+
+// CreateDM creates a private direct chat of client with userID, marks it as direct in client's
+// account data as a Matrix client would, and returns its room ID. It does not wait for userID to join.
+func (e *Env) CreateDM(t testing.TB, client *mautrix.Client, userID id.UserID) id.RoomID {
+	t.Helper()
+	resp, err := client.CreateRoom(e.ctx, &mautrix.ReqCreateRoom{
+		Invite:   []id.UserID{userID},
+		Preset:   "trusted_private_chat",
+		IsDirect: true,
+	})
+	if err != nil {
+		t.Fatalf("e2e: %s failed to create a DM with %s: %v%s", client.UserID, userID, err, e.processProblems())
+	}
+	direct := event.DirectChatsEventContent{}
+	if err = client.GetAccountData(e.ctx, event.AccountDataDirectChats.Type, &direct); err != nil && !errors.Is(err, mautrix.MNotFound) {
+		t.Fatalf("e2e: failed to read m.direct of %s: %v", client.UserID, err)
+	}
+	direct[userID] = append(direct[userID], resp.RoomID)
+	if err = client.SetAccountData(e.ctx, event.AccountDataDirectChats.Type, direct); err != nil {
+		t.Fatalf("e2e: failed to write m.direct of %s: %v", client.UserID, err)
+	}
+	return resp.RoomID
+}
+
+// WaitForMessage waits until the timeline of roomID, as client sees it, holds an event for which
+// match returns true, and returns the newest such event with its content parsed. It looks at the
+// latest 500 events, including those sent before the call, so match should pick out the event it
+// expects precisely (a unique body, a sender, a relation). The test fails at ctx's deadline
+// (DefaultWait when ctx has none), with the latest events in the message.
+func (e *Env) WaitForMessage(ctx context.Context, client *mautrix.Client, roomID id.RoomID, match func(*event.Event) bool) *event.Event {
+	e.t.Helper()
+	var found *event.Event
+	var seen []*event.Event
+	e.waitFor(ctx, client, func(ctx context.Context) (bool, error) {
+		events, err := Timeline(ctx, client, roomID, scanLimit)
+		if err != nil {
+			return false, err
+		}
+		seen = events
+		for _, evt := range slices.Backward(events) {
+			if match(evt) {
+				found = evt
+				return true, nil
+			}
+		}
+		return false, nil
+	}, func() string {
+		return fmt.Sprintf("no matching event in %s as seen by %s; latest events:\n%s", roomID, client.UserID, describeEvents(seen, 15))
+	})
+	return found
+}
+
+// WaitForJoin waits until userID is a joined member of roomID as client sees it. The test fails at
+// ctx's deadline (DefaultWait when ctx has none).
+func (e *Env) WaitForJoin(ctx context.Context, client *mautrix.Client, roomID id.RoomID, userID id.UserID) {
+	e.t.Helper()
+	var members []id.UserID
+	e.waitFor(ctx, client, func(ctx context.Context) (bool, error) {
+		resp, err := client.JoinedMembers(ctx, roomID)
+		if err != nil {
+			return false, err
+		}
+		members = members[:0]
+		for member := range resp.Joined {
+			members = append(members, member)
+		}
+		_, joined := resp.Joined[userID]
+		return joined, nil
+	}, func() string {
+		return fmt.Sprintf("%s did not join %s; joined members: %v", userID, roomID, members)
+	})
+}
+
+// Timeline returns up to limit of the latest timeline events of roomID (state changes included), oldest
+// first, with their content parsed.
+func Timeline(ctx context.Context, client *mautrix.Client, roomID id.RoomID, limit int) ([]*event.Event, error) {
+	var events []*event.Event
+	from := ""
+	for len(events) < limit {
+		resp, err := client.Messages(ctx, roomID, from, "", mautrix.DirectionBackward, nil, min(100, limit-len(events)))
+		if err != nil {
+			return nil, fmt.Errorf("failed to read messages of %s: %w", roomID, err)
+		}
+		events = append(events, resp.Chunk...)
+		if len(resp.Chunk) == 0 || resp.End == "" || resp.End == from {
+			break
+		}
+		from = resp.End
+	}
+	slices.Reverse(events)
+	for _, evt := range events {
+		evt.RoomID = roomID
+		_ = evt.Content.ParseRaw(evt.Type)
+	}
+	return events, nil
+}

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// dendriteBinaries are the programs scripts/install-dendrite.sh puts into .cache/bin.
+var dendriteBinaries = []string{"dendrite", "generate-keys", "generate-config", "create-account"}
+
+// RepoRoot returns the root of the repository (the directory holding go.mod), found by walking up
+// from the working directory, which `go test` sets to the package being tested.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("failed to get working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// BinDir returns the folder holding the Dendrite binaries (.cache/bin in the repository root).
+func BinDir() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".cache", "bin"), nil
+}
+
+var (
+	installOnce sync.Once
+	installErr  error
+)
+
+// EnsureDendrite makes sure the Dendrite binaries exist, running scripts/install-dendrite.sh once per
+// process when one is missing. It returns the folder holding them.
+func EnsureDendrite() (string, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return "", err
+	}
+	installOnce.Do(func() {
+		if missingBinaries(bin) == nil {
+			return
+		}
+		root := filepath.Dir(filepath.Dir(bin))
+		cmd := exec.Command("bash", filepath.Join(root, "scripts", "install-dendrite.sh"))
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			installErr = fmt.Errorf("failed to install Dendrite with scripts/install-dendrite.sh: %w\n%s", err, out)
+			return
+		}
+		if missing := missingBinaries(bin); missing != nil {
+			installErr = fmt.Errorf("scripts/install-dendrite.sh ran but %s is still missing:\n%s", strings.Join(missing, ", "), out)
+		}
+	})
+	return bin, installErr
+}
+
+func missingBinaries(bin string) []string {
+	var missing []string
+	for _, name := range dendriteBinaries {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			missing = append(missing, name)
+		}
+	}
+	return missing
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// buildDirPrefix names the temporary folders the bridge binary is built into. The process ID follows
+// it so that later runs can remove the folders of processes that have ended.
+const buildDirPrefix = "matrix-whatsapp-e2e-"
+
+// BridgeBinary builds ./cmd/matrix-whatsapp with the race detector once per test process and returns
+// the path of the binary. When the build fails, every call returns the compiler output as the error.
+func BridgeBinary() (string, error) {
+	buildOnce.Do(func() {
+		root, err := RepoRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		removeStaleBuilds()
+		dir, err := os.MkdirTemp("", buildDirPrefix+strconv.Itoa(os.Getpid())+"-")
+		if err != nil {
+			buildErr = fmt.Errorf("failed to create build folder: %w", err)
+			return
+		}
+		out := filepath.Join(dir, "matrix-whatsapp")
+		start := time.Now()
+		cmd := exec.Command("go", "build", "-race", "-o", out, "./cmd/matrix-whatsapp")
+		cmd.Dir = root
+		if output, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("failed to build the bridge (go build -race ./cmd/matrix-whatsapp, %s): %w\n%s",
+				time.Since(start).Round(time.Millisecond), err, output)
+			_ = os.RemoveAll(dir)
+			return
+		}
+		buildPath = out
+	})
+	return buildPath, buildErr
+}
+
+// removeStaleBuilds deletes build folders left behind by test processes that no longer run (a test
+// binary has no hook at exit, so each process cleans up after its predecessors).
+func removeStaleBuilds() {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), buildDirPrefix+"*"))
+	for _, dir := range matches {
+		rest := strings.TrimPrefix(filepath.Base(dir), buildDirPrefix)
+		pidText, _, ok := strings.Cut(rest, "-")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}

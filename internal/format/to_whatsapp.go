@@ -1,0 +1,352 @@
+package format
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"go.mau.fi/whatsmeow/types"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// MatrixToWhatsApp converts the text of Matrix message content into WhatsApp
+// markup and the list of mentioned WhatsApp users (for ContextInfo.MentionedJID).
+//
+// The HTML formatted_body is used when present, otherwise the body, which is
+// sent unchanged: WhatsApp has no escape syntax. Reply fallbacks are removed
+// (<mx-reply> always; "> <@user> ..." body lines when the content is a reply).
+// Pills to users that resolve (which may be nil) maps to WhatsApp become
+// "@digits" and are listed in mentions; other pills keep their display text.
+// The message type is not looked at: the caller handles m.emote and others.
+// For an edit, pass the m.new_content.
+func MatrixToWhatsApp(ctx context.Context, content *event.MessageEventContent, resolve UserResolver) (text string, mentions []types.JID) {
+	if content == nil {
+		return "", nil
+	}
+	if content.Format == event.FormatHTML && content.FormattedBody != "" {
+		w := &waWriter{ctx: ctx, resolve: resolve}
+		text = w.convert(content.FormattedBody)
+		if strings.TrimSpace(text) != "" {
+			return text, w.mentions
+		}
+	}
+	text = content.Body
+	if content.RelatesTo.GetReplyTo() != "" {
+		text = event.TrimReplyFallbackText(text)
+	}
+	return text, nil
+}
+
+// waWriter walks a Matrix HTML tree and writes WhatsApp markup.
+type waWriter struct {
+	ctx      context.Context
+	resolve  UserResolver
+	mentions mentionList
+}
+
+// style is the set of WhatsApp styles already open around a node, so that
+// nested tags of the same kind do not double the markers.
+type style struct{ bold, italic, strike bool }
+
+// chunk is the text of one child node: inline text flows on, block text sits
+// on its own lines, and consecutive paragraphs are set apart by an empty line.
+type chunk struct {
+	text  string
+	block bool
+	para  bool
+	br    bool // a line break, never dropped as mere whitespace
+}
+
+func (w *waWriter) convert(formatted string) string {
+	root := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
+	nodes, err := html.ParseFragment(strings.NewReader(formatted), root)
+	if err != nil {
+		return ""
+	}
+	chunks := make([]chunk, 0, len(nodes))
+	for _, n := range nodes {
+		chunks = append(chunks, w.node(n, style{}))
+	}
+	return strings.TrimSpace(join(chunks))
+}
+
+func (w *waWriter) children(n *html.Node, st style) string {
+	var chunks []chunk
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		chunks = append(chunks, w.node(c, st))
+	}
+	return join(chunks)
+}
+
+// join concatenates chunks, putting blocks on their own lines.
+func join(chunks []chunk) string {
+	var out string
+	var prev *chunk
+	for i := range chunks {
+		c := &chunks[i]
+		if c.text == "" {
+			continue
+		}
+		if prev != nil && (c.block || prev.block) {
+			if !c.block && !c.br && strings.TrimSpace(c.text) == "" {
+				continue
+			}
+			out = strings.TrimRight(out, " \t")
+			sep := "\n"
+			if c.para && prev.para {
+				sep = "\n\n"
+			}
+			out += sep
+			if !c.block {
+				c.text = strings.TrimLeft(c.text, " \t")
+			}
+		}
+		out += c.text
+		prev = c
+	}
+	return out
+}
+
+func (w *waWriter) node(n *html.Node, st style) chunk {
+	switch n.Type {
+	case html.TextNode:
+		return chunk{text: cleanText(n.Data)}
+	case html.ElementNode:
+		return w.element(n, st)
+	case html.DocumentNode:
+		return chunk{text: w.children(n, st)}
+	}
+	return chunk{}
+}
+
+func (w *waWriter) element(n *html.Node, st style) chunk {
+	switch n.Data {
+	case "mx-reply", "script", "style", "head", "title", "template":
+		return chunk{}
+	case "br":
+		return chunk{text: "\n", br: true}
+	case "p":
+		return chunk{text: strings.TrimSpace(w.children(n, st)), block: true, para: true}
+	case "h1", "h2", "h3", "h4", "h5", "h6":
+		return chunk{text: w.styled(n, st, '*'), block: true, para: true}
+	case "div", "li", "table", "thead", "tbody", "tfoot", "tr", "section", "article",
+		"header", "footer", "details", "summary", "figure", "figcaption", "dl", "dt", "dd":
+		return chunk{text: strings.TrimSpace(w.children(n, st)), block: true}
+	case "strong", "b":
+		return chunk{text: w.styled(n, st, '*')}
+	case "em", "i":
+		return chunk{text: w.styled(n, st, '_')}
+	case "del", "s", "strike":
+		return chunk{text: w.styled(n, st, '~')}
+	case "code", "tt", "samp", "kbd":
+		return chunk{text: inlineCode(rawText(n))}
+	case "pre":
+		return chunk{text: codeBlock(rawText(n)), block: true}
+	case "blockquote":
+		return chunk{text: quote(strings.TrimSpace(w.children(n, st))), block: true}
+	case "ul", "ol":
+		return chunk{text: w.list(n, st), block: true}
+	case "a":
+		return chunk{text: w.link(n, st)}
+	case "img":
+		return chunk{text: attr(n, "alt")}
+	case "hr":
+		return chunk{text: "---", block: true}
+	}
+	return chunk{text: w.children(n, st)}
+}
+
+// styled wraps the node's text in a WhatsApp marker, line by line (WhatsApp
+// markers do not span lines), keeping surrounding whitespace outside.
+func (w *waWriter) styled(n *html.Node, st style, marker byte) string {
+	open := false
+	switch marker {
+	case '*':
+		open, st.bold = st.bold, true
+	case '_':
+		open, st.italic = st.italic, true
+	case '~':
+		open, st.strike = st.strike, true
+	}
+	text := w.children(n, st)
+	if open {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		core := strings.TrimSpace(line)
+		if core == "" {
+			continue
+		}
+		at := strings.Index(line, core)
+		lines[i] = line[:at] + string(marker) + core + string(marker) + line[at+len(core):]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (w *waWriter) list(n *html.Node, st style) string {
+	ordered := n.Data == "ol"
+	num := 1
+	if start, err := strconv.Atoi(attr(n, "start")); err == nil && ordered {
+		num = max(start, 0)
+	}
+	var items []string
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode {
+			continue
+		}
+		item := strings.TrimSpace(w.children(c, st))
+		if c.Data != "li" {
+			if item != "" {
+				items = append(items, item)
+			}
+			continue
+		}
+		prefix := "- "
+		if ordered {
+			prefix = strconv.Itoa(num) + ". "
+			num++
+		}
+		items = append(items, prefix+item)
+	}
+	return strings.Join(items, "\n")
+}
+
+// link writes a pill as a mention or as its display text, and any other
+// link as "text (url)", or just the URL when the text is the URL.
+func (w *waWriter) link(n *html.Node, st style) string {
+	text := w.children(n, st)
+	href := attr(n, "href")
+	if uri, err := id.ParseMatrixURIOrMatrixToURL(href); err == nil && uri != nil && uri.Sigil1 == '@' {
+		userID := id.UserID(uri.PrimaryIdentifier())
+		if w.resolve != nil {
+			if jid, ok := w.resolve.ResolveMatrixUser(w.ctx, userID); ok && isDigits(jid.User) {
+				w.mentions.add(jid)
+				return "@" + jid.User
+			}
+		}
+		if strings.TrimSpace(text) == "" {
+			return userID.String()
+		}
+		return text
+	}
+	switch {
+	case href == "":
+		return text
+	case strings.TrimSpace(text) == "", text == href:
+		return href
+	case text == strings.TrimPrefix(href, "mailto:"),
+		text == strings.TrimPrefix(href, "https://"),
+		text == strings.TrimPrefix(href, "http://"):
+		return text
+	}
+	return text + " (" + href + ")"
+}
+
+// quote prefixes every line with "> " (an empty line gets a lone ">").
+func quote(text string) string {
+	if text == "" {
+		return ""
+	}
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		if line == "" {
+			lines[i] = ">"
+		} else {
+			lines[i] = "> " + line
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// inlineCode writes `code`, or ```code``` when single backticks cannot hold
+// the content (backticks, newlines or spaces at its edges).
+func inlineCode(code string) string {
+	code = cleanText(code)
+	switch {
+	case code == "":
+		return ""
+	case strings.ContainsAny(code, "`\n") || strings.TrimSpace(code) != code:
+		return fence + code + fence
+	}
+	return "`" + code + "`"
+}
+
+// codeBlock writes ```code```. A single trailing newline, which Matrix
+// clients add to code blocks, is dropped unless the code also starts with a
+// newline (then both are deliberate).
+func codeBlock(code string) string {
+	if strings.TrimSpace(code) == "" {
+		return ""
+	}
+	if strings.HasSuffix(code, "\n") && !strings.HasPrefix(code, "\n") {
+		code = code[:len(code)-1]
+	}
+	return fence + code + fence
+}
+
+// rawText is the text content of n with <br> as newlines and whitespace kept.
+func rawText(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		switch {
+		case n.Type == html.TextNode:
+			b.WriteString(n.Data)
+		case n.Type == html.ElementNode && n.Data == "br":
+			b.WriteByte('\n')
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
+}
+
+// cleanText handles the whitespace of an HTML text node: a run of whitespace
+// containing a newline is dropped at the start or end of the node (it is
+// source formatting between tags) and becomes one space inside it. Other
+// spaces are kept, so that "a  b" survives a round trip.
+func cleanText(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if !isHTMLSpace(s[i]) {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isHTMLSpace(s[j]) {
+			j++
+		}
+		run := s[i:j]
+		switch {
+		case !strings.ContainsAny(run, "\r\n"):
+			b.WriteString(run)
+		case i > 0 && j < len(s):
+			b.WriteByte(' ')
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func isHTMLSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}

@@ -1,0 +1,170 @@
+package format
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+func htmlMsg(body, formatted string) *event.MessageEventContent {
+	return &event.MessageEventContent{MsgType: event.MsgText, Body: body, Format: event.FormatHTML, FormattedBody: formatted}
+}
+
+func plain(body string) *event.MessageEventContent {
+	return &event.MessageEventContent{MsgType: event.MsgText, Body: body}
+}
+
+func reply(content *event.MessageEventContent) *event.MessageEventContent {
+	content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: "$original"}}
+	return content
+}
+
+func TestMatrixToWhatsApp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		content  *event.MessageEventContent
+		text     string
+		mentions []types.JID
+	}{
+		{name: "nil content", content: nil, text: ""},
+		{name: "plain body", content: plain("hello world"), text: "hello world"},
+		{name: "plain body escapes nothing", content: plain("2*3*4 <b> &amp; *x*"), text: "2*3*4 <b> &amp; *x*"},
+		{name: "plain emoji", content: plain("🎉 yay"), text: "🎉 yay"},
+		{
+			name:    "plain reply fallback",
+			content: reply(plain("> <@bob:example.org> original\n> second line\n\nmy answer")),
+			text:    "my answer",
+		},
+		{name: "quote that is not a reply", content: plain("> <@bob:example.org> said\n\nhm"), text: "> <@bob:example.org> said\n\nhm"},
+		{name: "strong", content: htmlMsg("x", "<strong>bold</strong>"), text: "*bold*"},
+		{name: "b", content: htmlMsg("x", "<b>bold</b>"), text: "*bold*"},
+		{name: "em and i", content: htmlMsg("x", "<em>a</em> <i>b</i>"), text: "_a_ _b_"},
+		{name: "del s strike", content: htmlMsg("x", "<del>a</del> <s>b</s> <strike>c</strike>"), text: "~a~ ~b~ ~c~"},
+		{name: "underline has no marker", content: htmlMsg("x", "<u>under</u>"), text: "under"},
+		{name: "inline code", content: htmlMsg("x", "run <code>ls -la</code>"), text: "run `ls -la`"},
+		{name: "inline code keeps markers", content: htmlMsg("x", "<code>*a* &lt;b&gt;</code>"), text: "`*a* <b>`"},
+		{name: "inline code with backtick", content: htmlMsg("x", "<code>a`b</code>"), text: "```a`b```"},
+		{name: "code block", content: htmlMsg("x", "<pre><code>line 1\n  *line* 2\n</code></pre>"), text: "```line 1\n  *line* 2```"},
+		{name: "code block with language", content: htmlMsg("x", `<pre><code class="language-go">x := 1</code></pre>`), text: "```x := 1```"},
+		{name: "code block in text", content: htmlMsg("x", "<p>see</p><pre><code>a\nb\n</code></pre><p>ok</p>"), text: "see\n```a\nb```\nok"},
+		{name: "nested styles", content: htmlMsg("x", "<strong><em>both</em></strong>"), text: "*_both_*"},
+		{name: "same style nested", content: htmlMsg("x", "<strong>a <b>b</b> c</strong>"), text: "*a b c*"},
+		{name: "whitespace moves outside markers", content: htmlMsg("x", "a<strong> bold </strong>b"), text: "a *bold* b"},
+		{name: "empty style", content: htmlMsg("fallback", "<strong> </strong>"), text: "fallback"},
+		{name: "style across line break", content: htmlMsg("x", "<em>one<br>two</em>"), text: "_one_\n_two_"},
+		{name: "literal markers in html", content: htmlMsg("x", "snake_case 2*3*4 <b>ok</b>"), text: "snake_case 2*3*4 *ok*"},
+		{name: "entities", content: htmlMsg("x", "a &lt;b&gt; &amp; &quot;c&quot; &#128512;"), text: `a <b> & "c" 😀`},
+		{name: "spaces kept", content: htmlMsg("x", "a  <b>b</b>"), text: "a  *b*"},
+		{name: "paragraphs", content: htmlMsg("x", "<p>one</p>\n<p>two</p>\n"), text: "one\n\ntwo"},
+		{name: "line breaks", content: htmlMsg("x", "one<br>two<br />\nthree"), text: "one\ntwo\nthree"},
+		{name: "heading", content: htmlMsg("x", "<h1>Title</h1><p>text</p>"), text: "*Title*\n\ntext"},
+		{name: "blockquote", content: htmlMsg("x", "<blockquote>quoted</blockquote>reply"), text: "> quoted\nreply"},
+		{
+			name:    "multi-line blockquote",
+			content: htmlMsg("x", "<blockquote>\n<p>one<br>two</p>\n<p>three</p>\n</blockquote>\n<p>reply</p>\n"),
+			text:    "> one\n> two\n>\n> three\nreply",
+		},
+		{name: "nested blockquote", content: htmlMsg("x", "<blockquote><blockquote>in</blockquote>out</blockquote>"), text: "> > in\n> out"},
+		{name: "unordered list", content: htmlMsg("x", "<ul>\n<li>a</li>\n<li><strong>b</strong></li>\n</ul>\n"), text: "- a\n- *b*"},
+		{name: "ordered list", content: htmlMsg("x", `<ol start="3"><li>c</li><li>d</li></ol>`), text: "3. c\n4. d"},
+		{name: "list after text", content: htmlMsg("x", "<p>todo:</p><ul><li>a</li></ul>thanks"), text: "todo:\n- a\nthanks"},
+		{name: "link", content: htmlMsg("x", `<a href="https://example.com/page">the page</a>`), text: "the page (https://example.com/page)"},
+		{name: "link text is url", content: htmlMsg("x", `<a href="https://example.com">https://example.com</a>`), text: "https://example.com"},
+		{name: "link text is url without scheme", content: htmlMsg("x", `<a href="https://example.com">example.com</a>`), text: "example.com"},
+		{name: "mailto", content: htmlMsg("x", `<a href="mailto:a@example.com">a@example.com</a>`), text: "a@example.com"},
+		{name: "bold link", content: htmlMsg("x", `<b><a href="https://e.com/x">e</a></b>`), text: "*e (https://e.com/x)*"},
+		{name: "emoticon image", content: htmlMsg("x", `hi <img data-mx-emoticon src="mxc://e/x" alt=":party:">`), text: "hi :party:"},
+		{
+			name:     "pill to ghost",
+			content:  htmlMsg("Bob: hi", pill(bob)+": hi"),
+			text:     "@4915112345678: hi",
+			mentions: []types.JID{bob.jid},
+		},
+		{
+			name:     "pill to lid ghost",
+			content:  htmlMsg("x", "hey "+pill(carol)),
+			text:     "hey @123456789012345",
+			mentions: []types.JID{carol.jid},
+		},
+		{
+			name:     "pill to the user themself",
+			content:  htmlMsg("x", "me: "+pill(alice)),
+			text:     "me: @4900000000001",
+			mentions: []types.JID{alice.jid},
+		},
+		{
+			name:     "matrix uri pill",
+			content:  htmlMsg("x", `<a href="matrix:u/whatsapp_4915112345678:example.org">Bob</a>`),
+			text:     "@4915112345678",
+			mentions: []types.JID{bob.jid},
+		},
+		{name: "pill to non-whatsapp user", content: htmlMsg("x", `<a href="https://matrix.to/#/@eve:other.org">Eve</a> hi`), text: "Eve hi"},
+		{
+			name:     "repeated pills in bold",
+			content:  htmlMsg("x", "<b>"+pill(bob)+"</b> "+pill(carol)+" "+pill(bob)),
+			text:     "*@4915112345678* @123456789012345 @4915112345678",
+			mentions: []types.JID{bob.jid, carol.jid},
+		},
+		{
+			name:    "room link",
+			content: htmlMsg("x", `<a href="https://matrix.to/#/#room:example.org">the room</a>`),
+			text:    "the room (https://matrix.to/#/#room:example.org)",
+		},
+		{
+			name:    "html reply fallback",
+			content: reply(htmlMsg("> <@bob:example.org> hi\n\n*answer*", `<mx-reply><blockquote><a href="https://matrix.to/#/$x">In reply to</a> <a href="https://matrix.to/#/@bob:example.org">Bob</a><br>hi</blockquote></mx-reply><b>answer</b>`)),
+			text:    "*answer*",
+		},
+		{name: "unknown tags keep text", content: htmlMsg("x", "<span data-mx-spoiler>secret</span> <font color=red>red</font>"), text: "secret red"},
+		{name: "script dropped", content: htmlMsg("x", "ok<script>alert(1)</script>"), text: "ok"},
+		{name: "unclosed tags", content: htmlMsg("x", "<b>bold <i>both"), text: "*bold _both_*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var before event.MessageEventContent
+			if tt.content != nil {
+				before = *tt.content
+			}
+			text, mentions := MatrixToWhatsApp(context.Background(), tt.content, &testResolver{})
+			if text != tt.text {
+				t.Errorf("text =\n  %q\nwant\n  %q", text, tt.text)
+			}
+			if !slices.Equal(mentions, tt.mentions) {
+				t.Errorf("mentions = %v, want %v", mentions, tt.mentions)
+			}
+			if tt.content != nil && (tt.content.Body != before.Body || tt.content.FormattedBody != before.FormattedBody) {
+				t.Error("the content was modified")
+			}
+		})
+	}
+}
+
+func TestMatrixToWhatsAppNilResolver(t *testing.T) {
+	t.Parallel()
+	text, mentions := MatrixToWhatsApp(context.Background(), htmlMsg("x", "hi "+pill(bob)), nil)
+	if text != "hi Bob" || mentions != nil {
+		t.Errorf("got %q %v, want the display name and no mentions", text, mentions)
+	}
+}
+
+func TestMatrixToWhatsAppResolverFunc(t *testing.T) {
+	t.Parallel()
+	var asked []id.UserID
+	resolve := UserResolverFunc(func(_ context.Context, userID id.UserID) (types.JID, bool) {
+		asked = append(asked, userID)
+		return types.NewJID("42", types.DefaultUserServer), true
+	})
+	text, mentions := MatrixToWhatsApp(context.Background(), htmlMsg("x", pill(bob)), resolve)
+	if text != "@42" || len(mentions) != 1 || mentions[0].User != "42" {
+		t.Errorf("got %q %v, want @42 mentioned", text, mentions)
+	}
+	if !slices.Equal(asked, []id.UserID{bob.userID}) {
+		t.Errorf("resolver asked about %v, want %v", asked, bob.userID)
+	}
+}
