@@ -26,6 +26,8 @@ import (
 
 	"matrix-whatsapp/config"
 	"matrix-whatsapp/database"
+	"matrix-whatsapp/portal"
+	"matrix-whatsapp/puppet"
 	"matrix-whatsapp/whatsapp"
 )
 
@@ -38,6 +40,8 @@ type Bridge struct {
 
 	server   *http.Server
 	commands *commandRegistry
+	puppets  *puppet.Manager
+	portals  *portal.Manager
 
 	users     map[id.UserID]*User
 	usersLock sync.Mutex
@@ -86,6 +90,8 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	br.commands = newCommandRegistry()
 	br.registerCommands()
 	br.ctx, br.cancel = context.WithCancel(log.WithContext(context.Background()))
+	br.puppets = puppet.NewManager(cfg, db, as, log)
+	br.portals = portal.NewManager(br.ctx, cfg, db, as, br.puppets, br, log)
 	return br, nil
 }
 
@@ -183,6 +189,7 @@ func (br *Bridge) Stop() {
 	br.cancel()
 	br.disconnectAll()
 	br.wg.Wait()
+	br.portals.Wait()
 	br.Log.Info().Msg("Bridge stopped")
 }
 

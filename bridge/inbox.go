@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
@@ -11,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"matrix-whatsapp/database"
+	"matrix-whatsapp/portal"
 )
 
 // maxInboxAttempts is how often a Matrix event is tried before it is given up with a visible notice.
@@ -94,6 +96,12 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		return true
 	}
 	if ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(err, portal.ErrNotConnected) {
+		// Not an attempt: the event waits (in order) for the WhatsApp connection, however long
+		// the outage lasts, and is retried when the user is connected again.
+		log.Debug().Msg("Matrix event waits for the WhatsApp connection")
 		return false
 	}
 	if row.Attempts+1 >= maxInboxAttempts {

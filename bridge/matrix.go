@@ -41,6 +41,9 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 		return br.handleMember(ctx, evt)
 	case event.EventMessage:
 		return br.handleMessage(ctx, evt)
+	case event.EventReaction, event.EventRedaction:
+		_, err := br.handlePortalEvent(ctx, evt)
+		return err
 	default:
 		log.Trace().Msg("Ignoring event type")
 		return nil
@@ -102,6 +105,9 @@ func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event, content
 // the command prefix elsewhere). Messages in portal rooms are bridged by the portal.
 func (br *Bridge) handleMessage(ctx context.Context, evt *event.Event) error {
 	content := evt.Content.AsMessage()
+	if isPortal, err := br.handlePortalEvent(ctx, evt); isPortal || err != nil {
+		return err
+	}
 	if content.MsgType != event.MsgText && content.MsgType != event.MsgNotice {
 		return nil
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types/events"
@@ -38,7 +37,10 @@ func (user *User) newClient(device *store.Device) *whatsmeow.Client {
 	whatsapp.ApplyTransport(cli, user.br.waWebsocket, user.br.waMedia)
 	cli.SynchronousAck = true
 	cli.EnableAutoReconnect = false
-	cli.AddEventHandler(func(evt any) { user.handleWAEvent(cli, evt) })
+	// Keep decrypted plaintext until the handler succeeded, so that a message WhatsApp delivers again
+	// (because bridging it failed) can still be read after the Signal ratchet moved on.
+	cli.EnableDecryptedEventBuffer = true
+	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return user.handleWAEvent(cli, evt) })
 	return cli
 }
 
@@ -102,10 +104,11 @@ func (user *User) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
 }
 
 // handleWAEvent is whatsmeow's event handler for one client of this user. Events of a client that is
-// no longer the user's current one (after a logout or a new login) are ignored.
-func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) {
+// no longer the user's current one (after a logout or a new login) are ignored. It returns false when
+// an event could not be handled, so that whatsmeow does not acknowledge it.
+func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) bool {
 	if user.getClient() != cli {
-		return
+		return true
 	}
 	log := user.log
 	switch evt := rawEvt.(type) {
@@ -113,10 +116,17 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) {
 		log.Info().Msg("Connected to WhatsApp")
 		user.state.set(StateConnected, "")
 		user.signalConnected()
+		// Matrix messages that waited for the connection go out now.
+		user.br.wakeInbox()
+		user.br.wg.Add(1)
+		go func() {
+			defer user.br.wg.Done()
+			user.br.syncChats(user)
+		}()
 	case *events.Disconnected:
 		if cli.Store.ID == nil {
 			// Not paired yet: the login flow sees the disconnect through its QR channel.
-			return
+			return true
 		}
 		log.Warn().Msg("Disconnected from WhatsApp, reconnecting")
 		user.state.set(StateTransientDisconnect, "connection lost")
@@ -147,8 +157,9 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) {
 	case *events.PairSuccess:
 		log.Info().Stringer("wa_jid", evt.ID).Msg("Paired with WhatsApp")
 	default:
-		user.br.handleWhatsAppEvent(user, cli, rawEvt)
+		return user.br.handleWhatsAppEvent(user, cli, rawEvt)
 	}
+	return true
 }
 
 // handleLoggedOut cleans up after WhatsApp ended the session: the device was removed from the phone,
@@ -177,9 +188,4 @@ func (user *User) notify(markdown string) {
 		return
 	}
 	user.br.sendBotNotice(user.log.WithContext(user.br.ctx), room, markdown)
-}
-
-// handleWhatsAppEvent receives every WhatsApp event that is not about the connection itself.
-func (br *Bridge) handleWhatsAppEvent(user *User, cli *whatsmeow.Client, evt any) {
-	zerolog.Ctx(br.ctx).Trace().Type("event_type", evt).Stringer("user_mxid", user.MXID).Msg("Unhandled WhatsApp event")
 }

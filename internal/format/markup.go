@@ -76,10 +76,11 @@ func (p *parser) parse() []block {
 		}
 	}
 	lines = append(lines, span{start, len(p.src)})
-	return p.parseBlocks(lines)
+	return p.parseBlocks(lines, 0)
 }
 
-func (p *parser) parseBlocks(lines []span) []block {
+// parseBlocks parses lines into blocks; depth counts the enclosing quotes.
+func (p *parser) parseBlocks(lines []span, depth int) []block {
 	lines = append([]span(nil), lines...) // the fence case rewrites entries
 	var out []block
 	var para []span
@@ -89,7 +90,7 @@ func (p *parser) parseBlocks(lines []span) []block {
 		}
 		b := block{kind: blPara}
 		for _, ln := range para {
-			b.lines = append(b.lines, p.parseInline(ln.start, ln.end, ln.start))
+			b.lines = append(b.lines, p.parseLine(ln.start, ln.end))
 		}
 		out = append(out, b)
 		para = nil
@@ -124,7 +125,7 @@ func (p *parser) parseBlocks(lines []span) []block {
 			}
 			continue
 		}
-		if _, ok := quoteContent(text); ok {
+		if _, ok := quoteContent(text); ok && depth < maxNesting {
 			flush()
 			var inner []span
 			for ; i < len(lines); i++ {
@@ -134,7 +135,7 @@ func (p *parser) parseBlocks(lines []span) []block {
 				}
 				inner = append(inner, span{lines[i].start + off, lines[i].end})
 			}
-			out = append(out, block{kind: blQuote, children: p.parseBlocks(inner)})
+			out = append(out, block{kind: blQuote, children: p.parseBlocks(inner, depth+1)})
 			continue
 		}
 		if _, _, ok := listItem(text); ok {
@@ -147,7 +148,7 @@ func (p *parser) parseBlocks(lines []span) []block {
 				if !ok || (num >= 0) != ordered {
 					break
 				}
-				b.lines = append(b.lines, p.parseInline(lines[i].start+off, lines[i].end, lines[i].start+off))
+				b.lines = append(b.lines, p.parseLine(lines[i].start+off, lines[i].end))
 			}
 			out = append(out, b)
 			continue

@@ -83,7 +83,7 @@ func (w *waWriter) children(n *html.Node, st style) string {
 
 // join concatenates chunks, putting blocks on their own lines.
 func join(chunks []chunk) string {
-	var out string
+	var out []byte
 	var prev *chunk
 	for i := range chunks {
 		c := &chunks[i]
@@ -94,20 +94,21 @@ func join(chunks []chunk) string {
 			if !c.block && !c.br && strings.TrimSpace(c.text) == "" {
 				continue
 			}
-			out = strings.TrimRight(out, " \t")
-			sep := "\n"
-			if c.para && prev.para {
-				sep = "\n\n"
+			for len(out) > 0 && (out[len(out)-1] == ' ' || out[len(out)-1] == '\t') {
+				out = out[:len(out)-1]
 			}
-			out += sep
+			out = append(out, '\n')
+			if c.para && prev.para {
+				out = append(out, '\n')
+			}
 			if !c.block {
 				c.text = strings.TrimLeft(c.text, " \t")
 			}
 		}
-		out += c.text
+		out = append(out, c.text...)
 		prev = c
 	}
-	return out
+	return string(out)
 }
 
 func (w *waWriter) node(n *html.Node, st style) chunk {

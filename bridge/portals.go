@@ -1,0 +1,168 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/portal"
+	"matrix-whatsapp/puppet"
+)
+
+// userLogin is the portal package's view of a bridge user.
+type userLogin struct{ user *User }
+
+var _ portal.Login = userLogin{}
+var _ portal.Users = (*Bridge)(nil)
+
+func (l userLogin) UserMXID() id.UserID { return l.user.MXID }
+
+func (l userLogin) OwnJID() types.JID { return l.user.WAJID().ToNonAD() }
+
+func (l userLogin) Client() portal.WAClient {
+	if cli := l.user.getClient(); cli != nil && cli.IsConnected() {
+		return cli
+	}
+	return nil
+}
+
+func (l userLogin) LIDs() puppet.LIDResolver {
+	if cli := l.user.getClient(); cli != nil && cli.Store != nil && cli.Store.LIDs != nil {
+		return cli.Store.LIDs
+	}
+	return nil
+}
+
+// LoginByMXID implements portal.Users.
+func (br *Bridge) LoginByMXID(ctx context.Context, userID id.UserID) portal.Login {
+	if br.isBridgeUser(userID) {
+		return nil
+	}
+	user, err := br.GetUser(ctx, userID)
+	if err != nil || user.WAJID().IsEmpty() {
+		return nil
+	}
+	return userLogin{user}
+}
+
+// LoginByJID implements portal.Users: it finds the bridge user logged in as a WhatsApp account, by
+// phone JID or LID.
+func (br *Bridge) LoginByJID(ctx context.Context, jid types.JID) portal.Login {
+	jid = jid.ToNonAD()
+	br.usersLock.Lock()
+	defer br.usersLock.Unlock()
+	for _, user := range br.users {
+		own := user.WAJID()
+		if own.IsEmpty() {
+			continue
+		}
+		if own.ToNonAD() == jid {
+			return userLogin{user}
+		}
+		if cli := user.getClient(); cli != nil && cli.Store != nil && cli.Store.GetLID().ToNonAD() == jid {
+			return userLogin{user}
+		}
+	}
+	return nil
+}
+
+// handleWhatsAppEvent receives every WhatsApp event that is not about the connection itself and
+// returns whether it was handled; a message that could not be bridged is not acknowledged, so
+// WhatsApp delivers it again.
+func (br *Bridge) handleWhatsAppEvent(user *User, cli *whatsmeow.Client, rawEvt any) bool {
+	ctx := user.log.WithContext(br.ctx)
+	login := userLogin{user}
+	switch evt := rawEvt.(type) {
+	case *events.Message:
+		br.syncPushName(ctx, login, evt.Info)
+		if err := br.portals.HandleWhatsAppMessage(ctx, login, evt); err != nil {
+			zerolog.Ctx(ctx).Err(err).Str("wa_message_id", evt.Info.ID).Stringer("chat", evt.Info.Chat).Msg("Failed to bridge WhatsApp message, it will be delivered again")
+			return false
+		}
+	case *events.GroupInfo:
+		if err := br.portals.HandleGroupInfo(ctx, login, evt); err != nil {
+			zerolog.Ctx(ctx).Err(err).Stringer("chat", evt.JID).Msg("Failed to bridge group change")
+			return false
+		}
+	case *events.JoinedGroup:
+		if err := br.portals.EnsureRoom(ctx, login, evt.JID); err != nil {
+			zerolog.Ctx(ctx).Err(err).Stringer("chat", evt.JID).Msg("Failed to create portal for joined group")
+		}
+	case *events.PushName:
+		br.syncPushName(ctx, login, types.MessageInfo{MessageSource: types.MessageSource{Sender: evt.JID}, PushName: evt.NewPushName})
+	default:
+		zerolog.Ctx(ctx).Trace().Type("event_type", rawEvt).Msg("Unhandled WhatsApp event")
+	}
+	return true
+}
+
+// syncPushName keeps the sender's ghost name current with the push name WhatsApp sends along.
+func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.MessageInfo) {
+	if info.PushName == "" || info.IsFromMe {
+		return
+	}
+	sender := info.Sender
+	if !info.SenderAlt.IsEmpty() && info.SenderAlt.Server == types.DefaultUserServer {
+		sender = info.SenderAlt
+	}
+	ghost, err := br.puppets.Get(ctx, sender, login.LIDs())
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get ghost for push name")
+		return
+	}
+	contact := puppet.ContactInfo{PushName: info.PushName}
+	if cli := login.user.getClient(); cli != nil && cli.Store != nil && cli.Store.Contacts != nil {
+		if stored, err := cli.Store.Contacts.GetContact(ctx, ghost.JID); err == nil {
+			contact.FullName, contact.FirstName, contact.BusinessName = stored.FullName, stored.FirstName, stored.BusinessName
+		}
+	}
+	if ghost.JID.Server == types.DefaultUserServer {
+		contact.Phone = "+" + ghost.JID.User
+	}
+	if err = ghost.SyncProfile(ctx, contact); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to sync ghost profile")
+	}
+}
+
+// syncChats creates portals for the user's WhatsApp groups right after login, so that they show up
+// in Matrix without waiting for a message.
+func (br *Bridge) syncChats(user *User) {
+	ctx := user.log.WithContext(br.ctx)
+	cli := user.getClient()
+	if cli == nil {
+		return
+	}
+	groups, err := cli.GetJoinedGroups(ctx)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to list WhatsApp groups")
+		return
+	}
+	for _, group := range groups {
+		if err = br.portals.EnsureRoom(ctx, userLogin{user}, group.JID); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", group.JID).Msg("Failed to create group portal")
+		}
+	}
+	zerolog.Ctx(ctx).Info().Int("groups", len(groups)).Msg("Synced WhatsApp groups")
+}
+
+// handlePortalEvent hands a Matrix event to its portal. It reports whether the room is a portal.
+func (br *Bridge) handlePortalEvent(ctx context.Context, evt *event.Event) (bool, error) {
+	isPortal, err := br.portals.HandleMatrixEvent(ctx, evt)
+	if !isPortal {
+		return false, err
+	}
+	var perm portal.PermanentError
+	if errors.As(err, &perm) {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Matrix event cannot be bridged")
+		br.sendBotNoticeTxn(ctx, evt.RoomID, "fail-"+evt.ID.String(), fmt.Sprintf("Your message was not bridged to WhatsApp: %v", perm.Err))
+		return true, nil
+	}
+	return true, err
+}

@@ -1,0 +1,49 @@
+package portal
+
+import (
+	"context"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/puppet"
+)
+
+// WAClient is what a portal needs from one WhatsApp connection. *whatsmeow.Client implements it.
+type WAClient interface {
+	// SendMessage sends msg to the chat; extra.ID fixes the message ID so a retry reuses it.
+	SendMessage(ctx context.Context, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
+	BuildEdit(chat types.JID, id types.MessageID, newContent *waE2E.Message) *waE2E.Message
+	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
+	BuildReaction(chat, sender types.JID, id types.MessageID, reaction string) *waE2E.Message
+	GenerateMessageID() types.MessageID
+	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
+	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error
+	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
+	IsLoggedIn() bool
+}
+
+var _ WAClient = (*whatsmeow.Client)(nil)
+
+// Login is one bridge user's WhatsApp account, as a portal sees it.
+type Login interface {
+	// UserMXID is the Matrix user who owns the login.
+	UserMXID() id.UserID
+	// OwnJID is the account's phone JID without device (empty when not logged in).
+	OwnJID() types.JID
+	// Client returns the connection, or nil when the user is not connected right now.
+	Client() WAClient
+	// LIDs resolves LIDs and phone JIDs with this account's store.
+	LIDs() puppet.LIDResolver
+}
+
+// Users finds the bridge users a portal deals with. Implementations must be safe for concurrent use.
+type Users interface {
+	// LoginByMXID returns the login of a Matrix user, or nil when the user has none.
+	LoginByMXID(ctx context.Context, userID id.UserID) Login
+	// LoginByJID returns the login of a WhatsApp account (phone JID or LID, any device), or nil.
+	LoginByJID(ctx context.Context, jid types.JID) Login
+}

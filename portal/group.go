@@ -1,0 +1,166 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// EnsureRoom makes sure the portal of a chat has a Matrix room with login's user in it, e.g. for a
+// group the user just joined or for the chats listed right after login.
+func (m *Manager) EnsureRoom(ctx context.Context, login Login, chat types.JID) error {
+	key, err := m.KeyFor(ctx, login, chat)
+	if err != nil {
+		return err
+	}
+	p, err := m.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, "ensure room", func(ctx context.Context) error {
+		return p.ensureRoom(ctx, login)
+	})
+}
+
+// HandleGroupInfo bridges a change of a WhatsApp group: name, topic, members and admins. Every
+// bridge user in the group reports the same change; applying it twice changes nothing.
+func (m *Manager) HandleGroupInfo(ctx context.Context, login Login, evt *events.GroupInfo) error {
+	key, err := m.KeyFor(ctx, login, evt.JID)
+	if err != nil {
+		return err
+	}
+	p, err := m.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, "group info", func(ctx context.Context) error {
+		if p.row.MXID == "" {
+			return p.ensureRoom(ctx, login)
+		}
+		return p.applyGroupInfo(ctx, login, evt)
+	})
+}
+
+func (p *Portal) applyGroupInfo(ctx context.Context, login Login, evt *events.GroupInfo) error {
+	log := zerolog.Ctx(ctx)
+	intent := p.m.as.BotIntent()
+	if evt.Sender != nil {
+		if ghost, err := p.m.puppets.Get(ctx, pickPN(*evt.Sender, evt.SenderPN), login.LIDs()); err == nil && p.m.users.LoginByJID(ctx, ghost.JID) == nil {
+			if err = p.ensureGhostJoined(ctx, ghost); err == nil {
+				intent = ghost.Intent()
+			}
+		}
+	}
+	ts := evt.Timestamp.UnixMilli()
+	if evt.Name != nil && evt.Name.Name != p.row.Name {
+		if _, err := p.sendState(ctx, intent, event.StateRoomName, &event.RoomNameEventContent{Name: evt.Name.Name}, ts); err != nil {
+			return err
+		}
+		p.row.Name, p.row.NameSet = evt.Name.Name, true
+	}
+	if evt.Topic != nil && evt.Topic.Topic != p.row.Topic {
+		if _, err := p.sendState(ctx, intent, event.StateTopic, &event.TopicEventContent{Topic: evt.Topic.Topic}, ts); err != nil {
+			return err
+		}
+		p.row.Topic, p.row.TopicSet = evt.Topic.Topic, true
+	}
+	if err := p.m.db.Portal.Update(ctx, p.row); err != nil {
+		return err
+	}
+	for _, jid := range evt.Join {
+		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
+			if err := p.ensureUserInvited(ctx, user); err != nil {
+				log.Warn().Err(err).Msg("Failed to invite joined bridge user")
+			}
+			continue
+		}
+		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+		if err != nil {
+			return err
+		}
+		if err = p.ensureGhostJoined(ctx, ghost); err != nil {
+			return fmt.Errorf("failed to join new member: %w", err)
+		}
+	}
+	for _, jid := range evt.Leave {
+		if err := p.removeMember(ctx, login, jid); err != nil {
+			return err
+		}
+	}
+	if len(evt.Promote) > 0 || len(evt.Demote) > 0 {
+		return p.updateAdmins(ctx, login, evt.Promote, evt.Demote)
+	}
+	return nil
+}
+
+func pickPN(jid types.JID, pn *types.JID) types.JID {
+	if pn != nil && !pn.IsEmpty() {
+		return *pn
+	}
+	return jid
+}
+
+func (p *Portal) sendState(ctx context.Context, intent interface {
+	SendStateEvent(context.Context, id.RoomID, event.Type, string, any, ...mautrix.ReqSendEvent) (*mautrix.RespSendEvent, error)
+}, evtType event.Type, content any, ts int64) (*mautrix.RespSendEvent, error) {
+	resp, err := intent.SendStateEvent(ctx, p.row.MXID, evtType, "", content, mautrix.ReqSendEvent{Timestamp: ts})
+	if err != nil {
+		return nil, fmt.Errorf("failed to set %s: %w", evtType.Type, err)
+	}
+	return resp, nil
+}
+
+// removeMember makes a member who left the WhatsApp group leave the room: a ghost leaves, a bridge
+// user is kicked by the bot.
+func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID) error {
+	if user := p.m.users.LoginByJID(ctx, jid); user != nil {
+		_, err := p.m.as.BotIntent().KickUser(ctx, p.row.MXID, &mautrix.ReqKickUser{UserID: user.UserMXID(), Reason: "Left the WhatsApp group"})
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to kick bridge user who left the group")
+		}
+		return nil
+	}
+	ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+	if err != nil {
+		return err
+	}
+	if _, err = ghost.Intent().LeaveRoom(ctx, p.row.MXID); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to make ghost leave")
+	}
+	return nil
+}
+
+func (p *Portal) updateAdmins(ctx context.Context, login Login, promote, demote []types.JID) error {
+	bot := p.m.as.BotIntent()
+	levels, err := bot.PowerLevels(ctx, p.row.MXID)
+	if err != nil {
+		return fmt.Errorf("failed to get power levels: %w", err)
+	}
+	set := func(jid types.JID, level int) {
+		var mxid id.UserID
+		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
+			mxid = user.UserMXID()
+		} else if ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs()); err == nil {
+			mxid = ghost.MXID
+		} else {
+			return
+		}
+		levels.SetUserLevel(mxid, level)
+	}
+	for _, jid := range promote {
+		set(jid, powerAdmin)
+	}
+	for _, jid := range demote {
+		set(jid, 0)
+	}
+	if _, err = bot.SetPowerLevels(ctx, p.row.MXID, levels); err != nil {
+		return fmt.Errorf("failed to set power levels: %w", err)
+	}
+	return nil
+}

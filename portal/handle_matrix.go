@@ -1,0 +1,242 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
+	"matrix-whatsapp/internal/format"
+)
+
+// ErrNotLoggedIn means the sender of a Matrix event in a portal has no WhatsApp login.
+var ErrNotLoggedIn = errors.New("you are not logged in to WhatsApp, so your messages here cannot be bridged")
+
+// HandleMatrixEvent bridges one Matrix event from a real user. It reports whether the room is a
+// portal; the event is handled (sent to WhatsApp, or failed) when the error is nil.
+func (m *Manager) HandleMatrixEvent(ctx context.Context, evt *event.Event) (isPortal bool, err error) {
+	p, err := m.GetByMXID(ctx, evt.RoomID)
+	if err != nil || p == nil {
+		return false, err
+	}
+	login := m.users.LoginByMXID(ctx, evt.Sender)
+	if login == nil || login.OwnJID().IsEmpty() {
+		return true, permanent(ErrNotLoggedIn)
+	}
+	return true, p.run(ctx, "matrix "+evt.Type.Type, func(ctx context.Context) error {
+		ctx = zerolog.Ctx(ctx).With().Stringer("event_id", evt.ID).Stringer("sender", evt.Sender).Logger().WithContext(ctx)
+		return p.handleMatrix(ctx, login, evt)
+	})
+}
+
+func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event) error {
+	if done, err := p.alreadySent(ctx, evt.ID); err != nil || done {
+		return err
+	}
+	switch evt.Type {
+	case event.EventMessage:
+		content := evt.Content.AsMessage()
+		if target := content.RelatesTo.GetReplaceID(); target != "" {
+			return p.handleMatrixEdit(ctx, login, evt, target)
+		}
+		return p.handleMatrixMessage(ctx, login, evt)
+	case event.EventReaction:
+		return p.handleMatrixReaction(ctx, login, evt)
+	case event.EventRedaction:
+		return p.handleMatrixRedaction(ctx, login, evt)
+	}
+	return nil
+}
+
+// alreadySent reports whether a Matrix event was already bridged (e.g. the homeserver repeated it).
+func (p *Portal) alreadySent(ctx context.Context, eventID id.EventID) (bool, error) {
+	msg, err := p.m.db.Message.GetByMXID(ctx, eventID)
+	if err != nil {
+		return false, err
+	}
+	if msg != nil {
+		zerolog.Ctx(ctx).Debug().Msg("Matrix event already bridged, ignoring repeat")
+	}
+	return msg != nil, nil
+}
+
+// convertMatrixText builds the WhatsApp message of a Matrix text, notice or emote, with mentions and
+// the quoted message of a reply.
+func (p *Portal) convertMatrixText(ctx context.Context, login Login, content *event.MessageEventContent) (*waE2E.Message, error) {
+	switch content.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	default:
+		return nil, permanent(fmt.Errorf("sending %s messages to WhatsApp is not supported yet", content.MsgType))
+	}
+	text, mentions := format.MatrixToWhatsApp(ctx, content, format.UserResolverFunc(p.resolveMatrixUser(ctx, login)))
+	if content.MsgType == event.MsgEmote {
+		text = "/me " + text
+	}
+	ctxInfo := &waE2E.ContextInfo{}
+	for _, jid := range mentions {
+		ctxInfo.MentionedJID = append(ctxInfo.MentionedJID, jid.String())
+	}
+	if replyTo := content.RelatesTo.GetReplyTo(); replyTo != "" {
+		if target, err := p.m.db.Message.GetByMXID(ctx, replyTo); err != nil {
+			return nil, err
+		} else if target != nil {
+			ctxInfo.StanzaID = proto.String(target.WAID)
+			ctxInfo.Participant = proto.String(target.Sender.String())
+			ctxInfo.QuotedMessage = &waE2E.Message{Conversation: proto.String("")}
+		}
+	}
+	if len(ctxInfo.MentionedJID) == 0 && ctxInfo.StanzaID == nil {
+		return &waE2E.Message{Conversation: proto.String(text)}, nil
+	}
+	return &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String(text), ContextInfo: ctxInfo}}, nil
+}
+
+func (p *Portal) resolveMatrixUser(ctx context.Context, login Login) func(ctx context.Context, userID id.UserID) (types.JID, bool) {
+	return func(ctx context.Context, userID id.UserID) (types.JID, bool) {
+		if ghost, err := p.m.puppets.GetByMXID(ctx, userID); err == nil && ghost != nil {
+			return ghost.JID, true
+		}
+		if user := p.m.users.LoginByMXID(ctx, userID); user != nil && !user.OwnJID().IsEmpty() {
+			return user.OwnJID(), true
+		}
+		return types.EmptyJID, false
+	}
+}
+
+func (p *Portal) handleMatrixMessage(ctx context.Context, login Login, evt *event.Event) error {
+	waMsg, err := p.convertMatrixText(ctx, login, evt.Content.AsMessage())
+	if err != nil {
+		return err
+	}
+	return p.sendToWhatsApp(ctx, login, evt, waMsg, true)
+}
+
+// sendToWhatsApp sends waMsg with a message ID reserved in the outbox before the first attempt, so
+// that a retry after a failure or a crash reuses the ID and WhatsApp never shows the message twice.
+// With record set, the message is added to the message map (edits and reactions are not messages).
+func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Event, waMsg *waE2E.Message, record bool) error {
+	cli := login.Client()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrNotConnected
+	}
+	out, _, err := p.m.db.Outbox.Reserve(ctx, &database.OutgoingMessage{
+		EventID: evt.ID, Portal: p.Key, WAID: cli.GenerateMessageID(),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to reserve message ID: %w", err)
+	}
+	log := zerolog.Ctx(ctx).With().Str("wa_message_id", out.WAID).Logger()
+	resp, err := cli.SendMessage(ctx, p.Key.JID, waMsg, whatsmeow.SendRequestExtra{ID: out.WAID})
+	if err != nil {
+		if dbErr := p.m.db.Outbox.RecordAttempt(ctx, evt.ID, err); dbErr != nil {
+			log.Err(dbErr).Msg("Failed to record send attempt")
+		}
+		if errors.Is(err, whatsmeow.ErrNotConnected) || errors.Is(err, whatsmeow.ErrNotLoggedIn) {
+			return ErrNotConnected
+		}
+		return fmt.Errorf("failed to send to WhatsApp: %w", err)
+	}
+	if record {
+		err = p.m.db.Message.Insert(ctx, &database.Message{
+			Portal: p.Key, WAID: out.WAID, Sender: login.OwnJID(), SenderMXID: evt.Sender,
+			MXID: evt.ID, MXRoom: evt.RoomID, Timestamp: resp.Timestamp, IsFromMatrix: true,
+		})
+		if err != nil {
+			return fmt.Errorf("failed to store message mapping: %w", err)
+		}
+	}
+	if err = p.m.db.Outbox.MarkSent(ctx, evt.ID); err != nil {
+		log.Err(err).Msg("Failed to mark outgoing message as sent")
+	}
+	log.Debug().Msg("Bridged Matrix event to WhatsApp")
+	return nil
+}
+
+func (p *Portal) handleMatrixEdit(ctx context.Context, login Login, evt *event.Event, targetID id.EventID) error {
+	target, err := p.m.db.Message.GetByMXID(ctx, targetID)
+	if err != nil {
+		return err
+	}
+	if target == nil {
+		return permanent(fmt.Errorf("the edited message was never bridged to WhatsApp"))
+	}
+	content := evt.Content.AsMessage()
+	newContent := content.NewContent
+	if newContent == nil {
+		newContent = content
+	}
+	waMsg, err := p.convertMatrixText(ctx, login, newContent)
+	if err != nil {
+		return err
+	}
+	cli := login.Client()
+	if cli == nil {
+		return ErrNotConnected
+	}
+	return p.sendToWhatsApp(ctx, login, evt, cli.BuildEdit(p.Key.JID, target.WAID, waMsg), false)
+}
+
+func (p *Portal) handleMatrixReaction(ctx context.Context, login Login, evt *event.Event) error {
+	rel := evt.Content.AsReaction().RelatesTo
+	target, err := p.m.db.Message.GetByMXID(ctx, rel.EventID)
+	if err != nil {
+		return err
+	}
+	if target == nil {
+		return permanent(fmt.Errorf("the message you reacted to was never bridged to WhatsApp"))
+	}
+	cli := login.Client()
+	if cli == nil {
+		return ErrNotConnected
+	}
+	own := login.OwnJID()
+	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, rel.Key), false); err != nil {
+		return err
+	}
+	return p.m.db.Reaction.Upsert(ctx, &database.Reaction{
+		Portal: p.Key, TargetWAID: target.WAID, Sender: own, MXID: evt.ID, Emoji: rel.Key, WAID: "",
+	})
+}
+
+// handleMatrixRedaction deletes a message for everyone on WhatsApp, or removes a reaction.
+func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *event.Event) error {
+	redacts := evt.Redacts
+	if redacts == "" {
+		redacts = evt.Content.AsRedaction().Redacts
+	}
+	cli := login.Client()
+	if cli == nil {
+		return ErrNotConnected
+	}
+	if target, err := p.m.db.Message.GetByMXID(ctx, redacts); err != nil {
+		return err
+	} else if target != nil {
+		if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildRevoke(p.Key.JID, types.EmptyJID, target.WAID), false); err != nil {
+			return err
+		}
+		return p.m.db.Message.Delete(ctx, p.Key, target.WAID)
+	}
+	if reaction, err := p.m.db.Reaction.GetByMXID(ctx, redacts); err != nil {
+		return err
+	} else if reaction != nil {
+		parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, reaction.TargetWAID)
+		if err != nil || len(parts) == 0 {
+			return err
+		}
+		msg := cli.BuildReaction(p.Key.JID, parts[0].Sender, reaction.TargetWAID, "")
+		if err = p.sendToWhatsApp(ctx, login, evt, msg, false); err != nil {
+			return err
+		}
+		return p.m.db.Reaction.Delete(ctx, p.Key, reaction.TargetWAID, reaction.Sender)
+	}
+	zerolog.Ctx(ctx).Debug().Stringer("redacts", redacts).Msg("Redacted event was not bridged, ignoring")
+	return nil
+}

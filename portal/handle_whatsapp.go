@@ -1,0 +1,273 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
+	"matrix-whatsapp/puppet"
+)
+
+// KeyFor returns the portal key of a WhatsApp chat as seen by login: groups are shared, 1:1 chats
+// belong to the login and are keyed by the contact's canonical JID.
+func (m *Manager) KeyFor(ctx context.Context, login Login, chat types.JID) (database.PortalKey, error) {
+	if chat.Server == types.GroupServer {
+		return database.NewPortalKey(chat.ToNonAD(), types.EmptyJID), nil
+	}
+	canonical, err := m.puppets.Canonical(ctx, chat, login.LIDs())
+	if err != nil {
+		return database.PortalKey{}, err
+	}
+	return database.NewPortalKey(canonical, login.OwnJID()), nil
+}
+
+// HandleWhatsAppMessage bridges one message that login's connection received. It returns once the
+// message is in Matrix (or was recognised as a duplicate), so the caller may acknowledge it.
+func (m *Manager) HandleWhatsAppMessage(ctx context.Context, login Login, evt *events.Message) error {
+	chat := evt.Info.Chat
+	if chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer {
+		zerolog.Ctx(ctx).Debug().Stringer("chat", chat).Msg("Ignoring message in status or newsletter chat")
+		return nil
+	}
+	key, err := m.KeyFor(ctx, login, chat)
+	if err != nil {
+		return err
+	}
+	p, err := m.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, "whatsapp message", func(ctx context.Context) error {
+		return p.handleWAMessage(ctx, login, evt)
+	})
+}
+
+func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.Message) error {
+	info := evt.Info
+	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Stringer("wa_sender", info.Sender).Logger()
+	ctx = log.WithContext(ctx)
+	if exists, err := p.m.db.Message.Exists(ctx, p.Key, info.ID); err != nil {
+		return err
+	} else if exists {
+		log.Debug().Msg("Dropping duplicate WhatsApp message")
+		return nil
+	}
+	msg := evt.Message
+	if msg == nil {
+		return nil
+	}
+	if err := p.ensureRoom(ctx, login); err != nil {
+		return err
+	}
+	sender, err := p.senderGhost(ctx, login, info)
+	if err != nil {
+		return err
+	}
+	if err = p.ensureGhostJoined(ctx, sender); err != nil {
+		return fmt.Errorf("failed to join sender ghost: %w", err)
+	}
+	switch {
+	case msg.GetProtocolMessage() != nil:
+		return p.handleWAProtocol(ctx, login, sender, evt)
+	case msg.GetReactionMessage() != nil:
+		return p.handleWAReaction(ctx, login, sender, info, msg.GetReactionMessage())
+	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
+		return nil
+	}
+	content, evtType := p.convertWAMessage(ctx, login, evt)
+	return p.sendWA(ctx, sender, info, 0, evtType, content)
+}
+
+// senderGhost returns the ghost a WhatsApp message is sent as: the contact's, or the user's own ghost
+// for messages the user sent from their phone.
+func (p *Portal) senderGhost(ctx context.Context, login Login, info types.MessageInfo) (*puppet.Puppet, error) {
+	jid := info.Sender
+	if info.IsFromMe {
+		jid = login.OwnJID()
+	} else if !info.SenderAlt.IsEmpty() && info.SenderAlt.Server == types.DefaultUserServer {
+		jid = info.SenderAlt
+	}
+	return p.m.puppets.Get(ctx, jid, login.LIDs())
+}
+
+// sendWA sends converted content to the room as ghost, with WhatsApp's timestamp and a transaction ID
+// derived from the WhatsApp message, and records the mapping.
+func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content *event.MessageEventContent) error {
+	resp, err := ghost.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
+		Timestamp:     info.Timestamp.UnixMilli(),
+		TransactionID: p.txnID(info.ID, part),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to send message to Matrix: %w", err)
+	}
+	err = p.m.db.Message.Insert(ctx, &database.Message{
+		Portal:     p.Key,
+		WAID:       info.ID,
+		Part:       part,
+		Sender:     info.Sender.ToNonAD(),
+		SenderMXID: ghost.MXID,
+		MXID:       resp.EventID,
+		MXRoom:     p.row.MXID,
+		Timestamp:  info.Timestamp,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to store message mapping: %w", err)
+	}
+	zerolog.Ctx(ctx).Debug().Stringer("event_id", resp.EventID).Msg("Bridged WhatsApp message")
+	return nil
+}
+
+// txnID is unique across the whole bridge (the homeserver deduplicates per appservice token, not
+// per ghost) and stable for one WhatsApp message part, so a re-delivered message is not sent twice.
+func (p *Portal) txnID(waID types.MessageID, part int) string {
+	return fmt.Sprintf("mw.%s.%s.%s.%d", p.Key.JID.User, p.Key.Receiver.User, waID, part)
+}
+
+func isOnlySKDM(msg *waE2E.Message) bool {
+	stripped := proto.CloneOf(msg)
+	stripped.SenderKeyDistributionMessage = nil
+	stripped.MessageContextInfo = nil
+	return isEmptyMessage(stripped)
+}
+
+func (p *Portal) handleWAProtocol(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message) error {
+	proto := evt.Message.GetProtocolMessage()
+	switch proto.GetType() {
+	case waE2E.ProtocolMessage_REVOKE:
+		return p.handleWARevoke(ctx, sender, proto.GetKey().GetID())
+	case waE2E.ProtocolMessage_MESSAGE_EDIT:
+		return p.handleWAEdit(ctx, login, sender, evt, proto.GetKey().GetID(), proto.GetEditedMessage())
+	default:
+		zerolog.Ctx(ctx).Debug().Stringer("type", proto.GetType()).Msg("Ignoring protocol message")
+		return nil
+	}
+}
+
+func (p *Portal) handleWARevoke(ctx context.Context, sender *puppet.Puppet, targetID string) error {
+	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Revoked message is unknown, nothing to redact")
+		return nil
+	}
+	for _, part := range parts {
+		intent := sender.Intent()
+		if part.SenderMXID != sender.MXID {
+			intent = p.m.as.BotIntent()
+		}
+		if _, err = intent.RedactEvent(ctx, p.row.MXID, part.MXID, mautrix.ReqRedact{TxnID: "mw.revoke." + part.MXID.String()}); err != nil {
+			return fmt.Errorf("failed to redact revoked message: %w", err)
+		}
+	}
+	return p.m.db.Message.Delete(ctx, p.Key, targetID)
+}
+
+func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message, targetID string, edited *waE2E.Message) error {
+	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 || edited == nil {
+		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Edited message is unknown, ignoring edit")
+		return nil
+	}
+	target := parts[0]
+	editEvt := *evt
+	editEvt.Message = edited
+	content, evtType := p.convertWAMessage(ctx, login, &editEvt)
+	content.SetEdit(target.MXID)
+	resp, err := sender.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
+		Timestamp:     evt.Info.Timestamp.UnixMilli(),
+		TransactionID: p.txnID(evt.Info.ID, 0),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to send edit to Matrix: %w", err)
+	}
+	target.EditCount++
+	target.LastEdit = evt.Info.Timestamp
+	if err = p.m.db.Message.Update(ctx, target); err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Debug().Stringer("event_id", resp.EventID).Msg("Bridged WhatsApp edit")
+	return nil
+}
+
+func (p *Portal) handleWAReaction(ctx context.Context, login Login, sender *puppet.Puppet, info types.MessageInfo, reaction *waE2E.ReactionMessage) error {
+	targetID := reaction.GetKey().GetID()
+	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Reaction to unknown message, ignoring")
+		return nil
+	}
+	senderJID := sender.JID
+	existing, err := p.m.db.Reaction.Get(ctx, p.Key, targetID, senderJID)
+	if err != nil {
+		return err
+	}
+	emoji := reaction.GetText()
+	if existing != nil {
+		if existing.Emoji == emoji {
+			return nil
+		}
+		if _, err = sender.Intent().RedactEvent(ctx, p.row.MXID, existing.MXID, mautrix.ReqRedact{TxnID: "mw.unreact." + existing.MXID.String()}); err != nil {
+			return fmt.Errorf("failed to redact previous reaction: %w", err)
+		}
+		if err = p.m.db.Reaction.Delete(ctx, p.Key, targetID, senderJID); err != nil {
+			return err
+		}
+	}
+	if emoji == "" {
+		return nil
+	}
+	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{
+		Type: event.RelAnnotation, EventID: parts[0].MXID, Key: variationSelectorFix(emoji),
+	}}
+	resp, err := sender.Intent().SendMessageEvent(ctx, p.row.MXID, event.EventReaction, content, mautrix.ReqSendEvent{
+		Timestamp: info.Timestamp.UnixMilli(), TransactionID: p.txnID(info.ID, 0),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to send reaction to Matrix: %w", err)
+	}
+	return p.m.db.Reaction.Upsert(ctx, &database.Reaction{
+		Portal: p.Key, TargetWAID: targetID, Sender: senderJID, MXID: resp.EventID,
+		Emoji: emoji, WAID: info.ID, Timestamp: info.Timestamp,
+	})
+}
+
+// variationSelectorFix adds the emoji presentation selector to a lone heart, which Matrix clients
+// expect for the ❤️ reaction.
+func variationSelectorFix(emoji string) string {
+	if emoji == "\u2764" {
+		return "\u2764\ufe0f"
+	}
+	return emoji
+}
+
+// mentionName resolves a mentioned JID to a Matrix user for the formatter.
+func (p *Portal) resolveMention(login Login) func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
+	return func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
+		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
+			return user.UserMXID(), "", true
+		}
+		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+		if err != nil {
+			return "", "", false
+		}
+		return ghost.MXID, strings.TrimSpace(ghost.DisplayName()), true
+	}
+}

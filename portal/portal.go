@@ -1,0 +1,151 @@
+// Package portal bridges one WhatsApp chat to one Matrix room.
+//
+// A Portal owns a single goroutine and a queue (see queue.go). Every event for the chat, from
+// WhatsApp and from Matrix, is handled in that goroutine in arrival order, so ordering holds per chat
+// and the portal's own state needs no locks. Callers hand an event to the queue and wait for its
+// result: the WhatsApp side acknowledges a message to WhatsApp only after the portal has bridged it,
+// and the Matrix side marks an inbox row done only after the portal has sent it.
+//
+// Keys: a portal is identified by database.PortalKey. Group chats are shared by every bridge user in
+// them (empty receiver); a 1:1 chat belongs to one bridge user and is keyed by the contact's
+// canonical JID (the phone JID when known, see puppet.Manager.Canonical), so a contact addressed by
+// LID and by phone number lands in the same portal.
+package portal
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/config"
+	"matrix-whatsapp/database"
+	"matrix-whatsapp/puppet"
+)
+
+// Manager is the registry of portals. It is safe for concurrent use.
+type Manager struct {
+	cfg     *config.Config
+	db      *database.Database
+	as      *appservice.AppService
+	puppets *puppet.Manager
+	users   Users
+	log     zerolog.Logger
+	ctx     context.Context
+	wg      sync.WaitGroup
+
+	byKey     map[database.PortalKey]*Portal
+	byMXID    map[id.RoomID]*Portal
+	portalsMu sync.Mutex
+}
+
+// NewManager creates the portal registry. ctx bounds the lifetime of every portal goroutine; Wait
+// returns once they have all exited after ctx ends.
+func NewManager(ctx context.Context, cfg *config.Config, db *database.Database, as *appservice.AppService, puppets *puppet.Manager, users Users, log zerolog.Logger) *Manager {
+	return &Manager{
+		cfg: cfg, db: db, as: as, puppets: puppets, users: users, ctx: ctx,
+		log:    log.With().Str("component", "portal").Logger(),
+		byKey:  make(map[database.PortalKey]*Portal),
+		byMXID: make(map[id.RoomID]*Portal),
+	}
+}
+
+// Wait blocks until every portal goroutine has exited (after the manager's ctx ended).
+func (m *Manager) Wait() {
+	m.wg.Wait()
+}
+
+// Portal is one WhatsApp chat and its Matrix room.
+type Portal struct {
+	m   *Manager
+	Key database.PortalKey
+	log zerolog.Logger
+
+	// row is only touched from the portal goroutine after creation.
+	row *database.Portal
+	// mxid mirrors row.MXID for readers outside the portal goroutine.
+	mxid   id.RoomID
+	mxidMu sync.Mutex
+
+	queue chan *queueItem
+}
+
+// MXID returns the portal's Matrix room, or "" when no room was created yet.
+func (p *Portal) MXID() id.RoomID {
+	p.mxidMu.Lock()
+	defer p.mxidMu.Unlock()
+	return p.mxid
+}
+
+func (p *Portal) setMXID(roomID id.RoomID) {
+	p.mxidMu.Lock()
+	p.mxid = roomID
+	p.mxidMu.Unlock()
+	p.m.portalsMu.Lock()
+	p.m.byMXID[roomID] = p
+	p.m.portalsMu.Unlock()
+}
+
+// IsGroup reports whether the portal is a shared group chat.
+func (p *Portal) IsGroup() bool {
+	return p.Key.JID.Server == types.GroupServer
+}
+
+// Get returns the portal for key, loading it from the database or creating it (without a room).
+func (m *Manager) Get(ctx context.Context, key database.PortalKey) (*Portal, error) {
+	m.portalsMu.Lock()
+	defer m.portalsMu.Unlock()
+	if p, ok := m.byKey[key]; ok {
+		return p, nil
+	}
+	row, err := m.db.Portal.GetByKey(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load portal %s: %w", key, err)
+	}
+	if row == nil {
+		row = &database.Portal{Key: key}
+		if err = m.db.Portal.Insert(ctx, row); err != nil {
+			return nil, fmt.Errorf("failed to create portal %s: %w", key, err)
+		}
+	}
+	return m.startLocked(row), nil
+}
+
+// GetByMXID returns the portal of a Matrix room, or nil when the room is not a portal.
+func (m *Manager) GetByMXID(ctx context.Context, roomID id.RoomID) (*Portal, error) {
+	m.portalsMu.Lock()
+	defer m.portalsMu.Unlock()
+	if p, ok := m.byMXID[roomID]; ok {
+		return p, nil
+	}
+	row, err := m.db.Portal.GetByMXID(ctx, roomID)
+	if err != nil || row == nil {
+		return nil, err
+	}
+	if p, ok := m.byKey[row.Key]; ok {
+		return p, nil
+	}
+	return m.startLocked(row), nil
+}
+
+func (m *Manager) startLocked(row *database.Portal) *Portal {
+	p := &Portal{
+		m:     m,
+		Key:   row.Key,
+		row:   row,
+		mxid:  row.MXID,
+		queue: make(chan *queueItem, 128),
+	}
+	p.log = m.log.With().Str("portal_jid", row.Key.JID.String()).Str("portal_receiver", row.Key.Receiver.String()).Logger()
+	m.byKey[row.Key] = p
+	if row.MXID != "" {
+		m.byMXID[row.MXID] = p
+	}
+	m.wg.Add(1)
+	go p.loop()
+	return p
+}

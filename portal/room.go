@@ -1,0 +1,249 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/puppet"
+)
+
+// Power levels in portal rooms: WhatsApp group admins are moderators.
+const (
+	powerAdmin     = 50
+	powerSuperuser = 100
+)
+
+// bridgeInfoStateKey identifies this chat in the m.bridge state event.
+func (p *Portal) bridgeInfoStateKey() string {
+	return "fi.matrix-whatsapp://whatsapp/" + p.Key.JID.String()
+}
+
+func (p *Portal) bridgeInfo(name string) *event.BridgeEventContent {
+	bot := p.m.as.BotMXID()
+	return &event.BridgeEventContent{
+		BridgeBot: bot,
+		Creator:   bot,
+		Protocol: event.BridgeInfoSection{
+			ID: "whatsapp", DisplayName: "WhatsApp", ExternalURL: "https://www.whatsapp.com",
+		},
+		Channel: event.BridgeInfoSection{ID: p.Key.JID.String(), DisplayName: name},
+	}
+}
+
+// ensureRoom creates the Matrix room of the portal if it does not exist yet, with login's user
+// invited. For a group it takes name, topic and members from WhatsApp; for a DM the contact's ghost
+// creates the room as a direct chat.
+func (p *Portal) ensureRoom(ctx context.Context, login Login) error {
+	if p.row.MXID != "" {
+		return p.ensureUserInvited(ctx, login)
+	}
+	if p.IsGroup() {
+		return p.createGroupRoom(ctx, login)
+	}
+	return p.createDMRoom(ctx, login)
+}
+
+func (p *Portal) createDMRoom(ctx context.Context, login Login) error {
+	ghost, err := p.m.puppets.Get(ctx, p.Key.JID, login.LIDs())
+	if err != nil {
+		return err
+	}
+	if err = ghost.EnsureRegistered(ctx); err != nil {
+		return fmt.Errorf("failed to register ghost: %w", err)
+	}
+	intent := ghost.Intent()
+	bot := p.m.as.BotMXID()
+	name := ghost.DisplayName()
+	state := p.bridgeInfoState(name)
+	resp, err := intent.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Visibility:   "private",
+		Preset:       "trusted_private_chat",
+		IsDirect:     true,
+		Invite:       []id.UserID{login.UserMXID(), bot},
+		InitialState: state,
+		PowerLevelOverride: &event.PowerLevelsEventContent{
+			Users: map[id.UserID]int{intent.UserID: powerSuperuser, bot: powerSuperuser},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create DM room: %w", err)
+	}
+	if err = p.saveRoom(ctx, resp.RoomID, name); err != nil {
+		return err
+	}
+	_ = p.m.as.StateStore.SetMembership(ctx, resp.RoomID, intent.UserID, event.MembershipJoin)
+	if _, err = p.m.as.BotIntent().JoinRoomByID(ctx, resp.RoomID); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Bot failed to join DM portal")
+	}
+	p.markDirect(ctx, intent, login.UserMXID(), resp.RoomID)
+	zerolog.Ctx(ctx).Info().Stringer("room_id", resp.RoomID).Msg("Created DM portal room")
+	return nil
+}
+
+// markDirect records the room as a direct chat in the ghost's m.direct account data, so that clients
+// looking at the ghost's side agree it is a DM.
+func (p *Portal) markDirect(ctx context.Context, intent *appservice.IntentAPI, with id.UserID, roomID id.RoomID) {
+	direct := event.DirectChatsEventContent{}
+	if err := intent.GetAccountData(ctx, event.AccountDataDirectChats.Type, &direct); err != nil && !errors.Is(err, mautrix.MNotFound) {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to read ghost's m.direct")
+	}
+	direct[with] = append(direct[with], roomID)
+	if err := intent.SetAccountData(ctx, event.AccountDataDirectChats.Type, direct); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set ghost's m.direct")
+	}
+}
+
+func (p *Portal) bridgeInfoState(name string) []*event.Event {
+	info := p.bridgeInfo(name)
+	stateKey := p.bridgeInfoStateKey()
+	return []*event.Event{
+		{Type: event.StateBridge, StateKey: &stateKey, Content: event.Content{Parsed: info}},
+		{Type: event.StateHalfShotBridge, StateKey: &stateKey, Content: event.Content{Parsed: info}},
+	}
+}
+
+func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
+	cli := login.Client()
+	if cli == nil {
+		return ErrNotConnected
+	}
+	info, err := cli.GetGroupInfo(ctx, p.Key.JID)
+	if err != nil {
+		return fmt.Errorf("failed to get group info: %w", err)
+	}
+	bot := p.m.as.BotIntent()
+	levels := &event.PowerLevelsEventContent{
+		Users:  map[id.UserID]int{bot.UserID: powerSuperuser},
+		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin},
+	}
+	members := p.groupMembers(ctx, login, info)
+	for _, member := range members {
+		if member.level > 0 {
+			levels.Users[member.mxid] = member.level
+		}
+	}
+	resp, err := bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Visibility:         "private",
+		Preset:             "private_chat",
+		Name:               info.Name,
+		Topic:              info.Topic,
+		Invite:             []id.UserID{login.UserMXID()},
+		InitialState:       p.bridgeInfoState(info.Name),
+		PowerLevelOverride: levels,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create group room: %w", err)
+	}
+	_ = p.m.as.StateStore.SetMembership(ctx, resp.RoomID, bot.UserID, event.MembershipJoin)
+	p.row.Name, p.row.Topic, p.row.NameSet, p.row.TopicSet = info.Name, info.Topic, true, true
+	if err = p.saveRoom(ctx, resp.RoomID, info.Name); err != nil {
+		return err
+	}
+	p.syncMembers(ctx, members)
+	zerolog.Ctx(ctx).Info().Stringer("room_id", resp.RoomID).Int("members", len(members)).Msg("Created group portal room")
+	return nil
+}
+
+func (p *Portal) saveRoom(ctx context.Context, roomID id.RoomID, name string) error {
+	p.row.MXID = roomID
+	p.row.Name = name
+	p.row.RoomCreatedAt = time.Now()
+	if err := p.m.db.Portal.Update(ctx, p.row); err != nil {
+		return fmt.Errorf("failed to save portal room %s: %w", roomID, err)
+	}
+	p.setMXID(roomID)
+	p.log = p.log.With().Stringer("portal_mxid", roomID).Logger()
+	return nil
+}
+
+// member is one group participant on the Matrix side.
+type member struct {
+	mxid  id.UserID
+	ghost *puppet.Puppet // nil for bridge users (they are invited with their real account)
+	level int
+}
+
+func (p *Portal) groupMembers(ctx context.Context, login Login, info *types.GroupInfo) []member {
+	log := zerolog.Ctx(ctx)
+	var out []member
+	for _, part := range info.Participants {
+		level := 0
+		if part.IsSuperAdmin || part.IsAdmin {
+			level = powerAdmin
+		}
+		jid := part.PhoneNumber
+		if jid.IsEmpty() {
+			jid = part.JID
+		}
+		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
+			// Bridge users take part with their real Matrix account, not a ghost.
+			out = append(out, member{mxid: user.UserMXID(), level: level})
+			continue
+		}
+		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+		if err != nil {
+			log.Warn().Err(err).Stringer("participant", jid).Msg("Failed to get ghost of group participant")
+			continue
+		}
+		out = append(out, member{mxid: ghost.MXID, ghost: ghost, level: level})
+	}
+	return out
+}
+
+// syncMembers joins the ghosts and invites the bridge users of a group.
+func (p *Portal) syncMembers(ctx context.Context, members []member) {
+	log := zerolog.Ctx(ctx)
+	for _, mem := range members {
+		if mem.ghost != nil {
+			if err := p.ensureGhostJoined(ctx, mem.ghost); err != nil {
+				log.Warn().Err(err).Stringer("ghost", mem.mxid).Msg("Failed to join ghost to portal")
+			}
+			continue
+		}
+		if _, err := p.m.as.BotIntent().InviteUser(ctx, p.row.MXID, &mautrix.ReqInviteUser{UserID: mem.mxid}); err != nil && !isAlreadyInRoom(err) {
+			log.Debug().Err(err).Stringer("user", mem.mxid).Msg("Failed to invite bridge user to portal")
+		}
+	}
+}
+
+// ensureGhostJoined registers a ghost and makes it a member of the room (the bot invites it first
+// when the room needs an invite).
+func (p *Portal) ensureGhostJoined(ctx context.Context, ghost *puppet.Puppet) error {
+	if err := ghost.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	return ghost.Intent().EnsureJoined(ctx, p.row.MXID, appservice.EnsureJoinedParams{BotOverride: p.m.as.BotClient()})
+}
+
+// ensureUserInvited invites the login's user to an existing room if they are not in it, e.g. the
+// second bridge user of a group.
+func (p *Portal) ensureUserInvited(ctx context.Context, login Login) error {
+	mxid := login.UserMXID()
+	if p.m.as.StateStore.IsInvited(ctx, p.row.MXID, mxid) {
+		return nil
+	}
+	member := p.m.as.BotIntent().Member(ctx, p.row.MXID, mxid)
+	if member != nil && (member.Membership == event.MembershipJoin || member.Membership == event.MembershipInvite) {
+		return nil
+	}
+	if _, err := p.m.as.BotIntent().InviteUser(ctx, p.row.MXID, &mautrix.ReqInviteUser{UserID: mxid}); err != nil && !isAlreadyInRoom(err) {
+		return fmt.Errorf("failed to invite %s: %w", mxid, err)
+	}
+	_ = p.m.as.StateStore.SetMembership(ctx, p.row.MXID, mxid, event.MembershipInvite)
+	return nil
+}
+
+func isAlreadyInRoom(err error) bool {
+	var httpErr mautrix.HTTPError
+	return errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.RespError.ErrCode == "M_FORBIDDEN" &&
+		httpErr.Response != nil && httpErr.Response.StatusCode == 403
+}
