@@ -1,0 +1,134 @@
+package puppet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+)
+
+// Name sources recorded with a puppet's display name.
+const (
+	NameSourceContact  = "contact"  // the user's address book (full or first name)
+	NameSourceBusiness = "business" // the verified business name
+	NameSourcePush     = "push"     // the name the contact set for themselves
+	NameSourcePhone    = "phone"    // only the phone number is known
+	NameSourceFallback = "fallback" // nothing is known (a LID-only contact without names)
+)
+
+// FallbackName stands in for the phone number of a contact known only by LID when no name is
+// known either, so that the display name template still renders something readable.
+const FallbackName = "WhatsApp user"
+
+// ContactInfo is what WhatsApp currently says about a contact. Pass the complete current
+// information (for example whatsmeow's contact store entry plus the latest push name): the display
+// name is rendered from exactly these fields, so a field left empty counts as unknown.
+type ContactInfo struct {
+	// FullName and FirstName come from the address book of the bridge user's phone.
+	FullName  string
+	FirstName string
+	// PushName is the name the contact chose for themselves.
+	PushName string
+	// BusinessName is the verified name of a business account.
+	BusinessName string
+	// Phone is the number as "+<digits>" (a redacted form like "+1∙∙∙80" is fine for LID contacts).
+	// When empty it is derived from the puppet's phone JID.
+	Phone string
+	// Avatar is the contact's current profile picture; nil means "not checked in this update" and
+	// leaves the avatar as it is.
+	Avatar *Avatar
+}
+
+// nameData is what bridge.displayname_template sees.
+type nameData struct {
+	FullName, FirstName, PushName, BusinessName, Phone string
+}
+
+// RenderName returns the display name that SyncProfile would give the contact jid (canonical form)
+// with the given information, and the source it came from.
+func (m *Manager) RenderName(jid types.JID, info ContactInfo) (name, source string) {
+	data := nameData{
+		FullName:     strings.TrimSpace(info.FullName),
+		FirstName:    strings.TrimSpace(info.FirstName),
+		PushName:     strings.TrimSpace(info.PushName),
+		BusinessName: strings.TrimSpace(info.BusinessName),
+		Phone:        strings.TrimSpace(info.Phone),
+	}
+	if data.Phone == "" && isPhone(jid) {
+		data.Phone = "+" + jid.User
+	}
+	switch {
+	case data.FullName != "" || data.FirstName != "":
+		source = NameSourceContact
+	case data.BusinessName != "":
+		source = NameSourceBusiness
+	case data.PushName != "":
+		source = NameSourcePush
+	case data.Phone != "":
+		source = NameSourcePhone
+	default:
+		source = NameSourceFallback
+		data.Phone = FallbackName
+	}
+	var sb strings.Builder
+	if err := m.nameTemplate.Execute(&sb, data); err != nil {
+		m.log.Warn().Err(err).Msg("Failed to render bridge.displayname_template")
+		sb.Reset()
+	}
+	name = strings.TrimSpace(sb.String())
+	if name == "" {
+		// The template used none of the fields we have: show the best one bare.
+		for _, candidate := range []string{data.FullName, data.FirstName, data.BusinessName, data.PushName, data.Phone} {
+			if candidate != "" {
+				name = candidate
+				break
+			}
+		}
+	}
+	return name, source
+}
+
+// SyncProfile brings the ghost's display name and (when info.Avatar is set) avatar up to date with
+// info, and stores what was applied. Only what changed since the last successful sync is sent to
+// the homeserver, so repeating a sync with the same information makes no request. A failed step is
+// retried by the next sync. Syncs of one puppet are serialized; a puppet that was merged into a
+// phone puppet ignores syncs.
+func (p *Puppet) SyncProfile(ctx context.Context, info ContactInfo) error {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	if p.merged {
+		return nil
+	}
+	var errs []error
+	changed := false
+	name, source := p.m.RenderName(p.JID, info)
+	if name != p.row.Name || !p.row.NameSet {
+		err := p.Intent().SetDisplayName(ctx, name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("failed to set display name of %s: %w", p.MXID, err))
+		} else {
+			p.log.Debug().Str("name_source", source).Msg("Updated ghost display name")
+		}
+		p.row.Name, p.row.NameSource, p.row.NameSet = name, source, err == nil
+		changed = true
+	} else if source != p.row.NameSource {
+		p.row.NameSource = source
+		changed = true
+	}
+	if info.Avatar != nil {
+		if err := p.syncAvatar(ctx, info.Avatar); err != nil {
+			errs = append(errs, err)
+		}
+		p.row.ContactInfoUpdatedAt = time.Now()
+		changed = true
+	}
+	if changed {
+		if err := p.save(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

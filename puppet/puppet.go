@@ -1,0 +1,130 @@
+package puppet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
+)
+
+// Puppet is one WhatsApp contact and its Matrix ghost user. Get puppets from a Manager; do not
+// construct them. JID and MXID never change; the rest is read through methods.
+type Puppet struct {
+	// JID is the canonical key: the phone JID when known, else the LID JID. No device part.
+	JID types.JID
+	// MXID is the ghost's Matrix user ID, derived from JID by bridge.username_template.
+	MXID id.UserID
+
+	m   *Manager
+	log zerolog.Logger
+
+	// lock guards row and merged, and serializes profile syncs of this puppet.
+	lock sync.Mutex
+	row  *database.Puppet
+	// merged is set when this LID-only puppet was merged into a phone puppet; it is then inert.
+	merged bool
+}
+
+func (m *Manager) newPuppet(row *database.Puppet) *Puppet {
+	mxid := m.MXIDFor(row.JID)
+	return &Puppet{
+		JID:  row.JID,
+		MXID: mxid,
+		m:    m,
+		log:  m.log.With().Stringer("puppet_jid", row.JID).Stringer("puppet_mxid", mxid).Logger(),
+		row:  row,
+	}
+}
+
+// LID returns the contact's LID, or the empty JID when it is not known. For a LID-only puppet it
+// equals JID.
+func (p *Puppet) LID() types.JID {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.LID
+}
+
+// IsLIDOnly reports whether the contact's phone number is unknown, so the ghost is a "lid-" ghost.
+func (p *Puppet) IsLIDOnly() bool {
+	return !isPhone(p.JID)
+}
+
+// DisplayName returns the ghost's display name as last rendered by SyncProfile ("" before the first
+// sync).
+func (p *Puppet) DisplayName() string {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.Name
+}
+
+// NameSource says which kind of contact information the display name came from: "contact",
+// "business", "push", "phone" or "fallback" ("" before the first sync).
+func (p *Puppet) NameSource() string {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.NameSource
+}
+
+// AvatarID returns WhatsApp's ID of the picture last applied ("" = none). Pass it to whatsmeow's
+// GetProfilePictureInfo as ExistingID to learn whether the picture changed.
+func (p *Puppet) AvatarID() string {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.AvatarID
+}
+
+// AvatarURL returns the Matrix content URI of the ghost's avatar ("" = none).
+func (p *Puppet) AvatarURL() id.ContentURIString {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.AvatarMXC
+}
+
+// ContactInfoUpdatedAt returns when SyncProfile last received a picture check for this contact (zero
+// if never); callers use it to decide when to ask WhatsApp again.
+func (p *Puppet) ContactInfoUpdatedAt() time.Time {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.ContactInfoUpdatedAt
+}
+
+// Snapshot returns a copy of the puppet's stored row.
+func (p *Puppet) Snapshot() database.Puppet {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return *p.row
+}
+
+// Intent returns the appservice intent that acts as this ghost. It is cached by the appservice.
+func (p *Puppet) Intent() *appservice.IntentAPI {
+	return p.m.as.Intent(p.MXID)
+}
+
+// EnsureRegistered registers the ghost with the homeserver (m.login.application_service) unless
+// that was already done by this process; "user in use" counts as success. Call it before making
+// the ghost act (join, send) through Intent.
+func (p *Puppet) EnsureRegistered(ctx context.Context) error {
+	intent := p.Intent()
+	if intent == nil {
+		return fmt.Errorf("no intent for %s: user ID is not on the appservice's homeserver", p.MXID)
+	}
+	if err := intent.EnsureRegistered(ctx); err != nil {
+		return fmt.Errorf("failed to register ghost %s: %w", p.MXID, err)
+	}
+	return nil
+}
+
+// save stores the row. Caller holds p.lock.
+func (p *Puppet) save(ctx context.Context) error {
+	if err := p.m.db.Puppet.Upsert(ctx, p.row); err != nil {
+		return fmt.Errorf("failed to save puppet %s: %w", p.JID, err)
+	}
+	return nil
+}
