@@ -9,9 +9,9 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
-	waLog "go.mau.fi/whatsmeow/util/log"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	whatsmeowUpgrades "go.mau.fi/whatsmeow/store/sqlstore/upgrades"
+	waLog "go.mau.fi/whatsmeow/util/log"
 
 	_ "github.com/lib/pq" // PostgreSQL driver, registered as "postgres"
 
@@ -34,14 +34,15 @@ type Database struct {
 	// DB is the underlying dbutil handle. Use it for transactions (DB.DoTxn) and dialect checks.
 	DB *dbutil.Database
 
-	User     *UserQuery
-	Puppet   *PuppetQuery
-	Portal   *PortalQuery
-	Message  *MessageQuery
-	Reaction *ReactionQuery
-	Txn      *AppserviceTxnQuery
-	Inbox    *MatrixInboxQuery
-	Outbox   *OutgoingMessageQuery
+	// One query type per table; see the package documentation for what each table holds.
+	User     *UserQuery            // users
+	Puppet   *PuppetQuery          // puppets
+	Portal   *PortalQuery          // portals
+	Message  *MessageQuery         // messages
+	Reaction *ReactionQuery        // reactions
+	Txn      *AppserviceTxnQuery   // appservice_txns
+	Inbox    *MatrixInboxQuery     // matrix_inbox
+	Outbox   *OutgoingMessageQuery // outbox
 
 	whatsmeow *sqlstore.Container
 }

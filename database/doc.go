@@ -11,8 +11,8 @@
 //   - Timestamps are stored as Unix milliseconds; the zero time.Time is stored as 0.
 //   - WhatsApp JIDs are stored in whatsmeow's string form without device part, except users.wa_jid,
 //     which is the bridge's own device JID.
-//   - A portal is keyed by (jid, receiver): receiver is '' for chats shared by all bridge users
-//     (groups, newsletters) and the owning user's JID for private chats; see NewPortalKey.
+//   - A portal is keyed by (jid, receiver): receiver is the empty string for chats shared by all
+//     bridge users (groups, newsletters) and the owning user's JID for private chats; see NewPortalKey.
 //   - Messages, reactions and outbox rows belong to a portal (foreign key): the portal row must be
 //     stored first, and deleting it deletes them.
 //   - Every method takes ctx first and joins a transaction started with DB.DoTxn on that ctx.

@@ -40,7 +40,7 @@ func (pk PortalKey) String() string {
 	return pk.JID.String() + "|" + pk.Receiver.String()
 }
 
-// sqlArgs returns the key as the two column values (jid, receiver); an empty receiver is stored as ''.
+// sqlArgs returns the key as the two column values (jid, receiver); an empty receiver is stored as the empty string.
 func (pk PortalKey) sqlArgs() (string, string) {
 	return pk.JID.String(), pk.Receiver.String()
 }

@@ -1,0 +1,209 @@
+package database_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
+)
+
+func inboxEvent(eventID id.EventID, roomID id.RoomID) *database.InboxEvent {
+	content, _ := json.Marshal(map[string]any{"event_id": eventID, "room_id": roomID, "type": "m.room.message",
+		"content": map[string]any{"msgtype": "m.text", "body": "hello " + string(eventID)}})
+	return &database.InboxEvent{EventID: eventID, RoomID: roomID, Event: content}
+}
+
+func seqs(events []*database.InboxEvent) []id.EventID {
+	out := make([]id.EventID, len(events))
+	for i, evt := range events {
+		out[i] = evt.EventID
+	}
+	return out
+}
+
+func sameIDs(a, b []id.EventID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestInboxEnqueueDedupAndOrder(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		const roomA, roomB = id.RoomID("!a:example.org"), id.RoomID("!b:example.org")
+
+		first := []*database.InboxEvent{inboxEvent("$e1", roomA), inboxEvent("$e2", roomB), inboxEvent("$e3", roomA)}
+		n, err := db.Inbox.Enqueue(ctx, "txn1", first)
+		must(t, err)
+		if n != 3 {
+			t.Fatalf("Enqueue of a new transaction inserted %d events, want 3", n)
+		}
+		if !(first[0].Seq < first[1].Seq && first[1].Seq < first[2].Seq) {
+			t.Fatalf("seq not increasing in arrival order: %d, %d, %d", first[0].Seq, first[1].Seq, first[2].Seq)
+		}
+
+		// The homeserver sends the same transaction again: nothing is stored twice.
+		n, err = db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{inboxEvent("$e1", roomA), inboxEvent("$e2", roomB), inboxEvent("$e3", roomA)})
+		must(t, err)
+		if n != 0 {
+			t.Fatalf("Enqueue of a repeated transaction inserted %d events, want 0", n)
+		}
+		// Another transaction repeats $e2 and brings $e4: only $e4 is new.
+		second := []*database.InboxEvent{inboxEvent("$e2", roomB), inboxEvent("$e4", roomA)}
+		n, err = db.Inbox.Enqueue(ctx, "txn2", second)
+		must(t, err)
+		if n != 1 || second[0].Seq != 0 || second[1].Seq <= first[2].Seq {
+			t.Fatalf("Enqueue with a repeated event inserted %d (seqs %d, %d), want only $e4 after $e3",
+				n, second[0].Seq, second[1].Seq)
+		}
+		var total int
+		must(t, db.DB.QueryRow(ctx, "SELECT COUNT(*) FROM matrix_inbox").Scan(&total))
+		if total != 4 {
+			t.Fatalf("inbox holds %d rows, want 4", total)
+		}
+		if already, err := db.Txn.MarkProcessed(ctx, "txn2"); err != nil || !already {
+			t.Fatalf("Enqueue did not mark its transaction processed: %v, %v", already, err)
+		}
+
+		rooms, err := db.Inbox.PendingRooms(ctx)
+		must(t, err)
+		if len(rooms) != 2 || rooms[0] != roomA || rooms[1] != roomB {
+			t.Fatalf("PendingRooms = %v, want [%s %s]", rooms, roomA, roomB)
+		}
+		pendingA, err := db.Inbox.Pending(ctx, roomA)
+		must(t, err)
+		if got := seqs(pendingA); !sameIDs(got, []id.EventID{"$e1", "$e3", "$e4"}) {
+			t.Fatalf("Pending(A) = %v, want $e1 $e3 $e4", got)
+		}
+		e1 := pendingA[0]
+		if e1.TxnID != "txn1" || e1.State != database.InboxPending || e1.Attempts != 0 || e1.ReceivedAt.IsZero() {
+			t.Fatalf("pending row = %+v", e1)
+		}
+		var decoded map[string]any
+		must(t, json.Unmarshal(e1.Event, &decoded))
+		if decoded["content"].(map[string]any)["body"] != "hello $e1" {
+			t.Fatalf("event JSON did not round-trip: %s", e1.Event)
+		}
+
+		must(t, db.Inbox.RecordAttempt(ctx, e1.Seq, errors.New("WhatsApp unreachable")))
+		got, err := db.Inbox.Get(ctx, e1.Seq)
+		must(t, err)
+		if got.Attempts != 1 || got.LastError != "WhatsApp unreachable" || got.State != database.InboxPending {
+			t.Fatalf("after RecordAttempt row = %+v", got)
+		}
+		must(t, db.Inbox.MarkDone(ctx, e1.Seq))
+		must(t, db.Inbox.MarkFailed(ctx, pendingA[1].Seq, errors.New("unsupported event")))
+		pendingA, err = db.Inbox.Pending(ctx, roomA)
+		must(t, err)
+		if got := seqs(pendingA); !sameIDs(got, []id.EventID{"$e4"}) {
+			t.Fatalf("Pending(A) after MarkDone/MarkFailed = %v, want $e4", got)
+		}
+		failed, err := db.Inbox.GetByEventID(ctx, "$e3")
+		must(t, err)
+		if failed.State != database.InboxFailed || failed.LastError != "unsupported event" {
+			t.Fatalf("failed row = %+v", failed)
+		}
+		if none, err := db.Inbox.GetByEventID(ctx, "$nope"); err != nil || none != nil {
+			t.Fatalf("GetByEventID of unknown event = %v, %v", none, err)
+		}
+
+		// Done and failed rows are pruned; pending ones stay however old they are.
+		pruned, err := db.Inbox.Prune(ctx, -time.Second)
+		must(t, err)
+		if pruned != 2 {
+			t.Fatalf("Prune removed %d rows, want 2", pruned)
+		}
+		rooms, err = db.Inbox.PendingRooms(ctx)
+		must(t, err)
+		if len(rooms) != 2 {
+			t.Fatalf("PendingRooms after Prune = %v", rooms)
+		}
+	})
+}
+
+func TestInboxEnqueueIsOneTransaction(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		// A failure after Enqueue inside the same database transaction undoes the events and the mark.
+		errLater := errors.New("failure after enqueue")
+		err := db.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+			n, err := db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{inboxEvent("$e1", "!a:example.org")})
+			if err != nil || n != 1 {
+				t.Errorf("Enqueue in transaction = %d, %v", n, err)
+			}
+			return errLater
+		})
+		if !errors.Is(err, errLater) {
+			t.Fatalf("DoTxn returned %v", err)
+		}
+		if processed, err := db.Txn.IsProcessed(ctx, "txn1"); err != nil || processed {
+			t.Fatalf("rolled-back transaction is marked processed: %v, %v", processed, err)
+		}
+		if evt, err := db.Inbox.GetByEventID(ctx, "$e1"); err != nil || evt != nil {
+			t.Fatalf("rolled-back event is in the inbox: %v, %v", evt, err)
+		}
+		// The homeserver's retry is then accepted in full.
+		n, err := db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{inboxEvent("$e1", "!a:example.org")})
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("retry after rollback inserted %d events, want 1", n)
+		}
+
+		// An event without ID is refused before anything is written.
+		_, err = db.Inbox.Enqueue(ctx, "txn2", []*database.InboxEvent{inboxEvent("$e2", "!a:example.org"), {RoomID: "!a:example.org"}})
+		if !errors.Is(err, database.ErrInboxEventWithoutID) {
+			t.Fatalf("Enqueue of an event without ID returned %v", err)
+		}
+		if processed, err := db.Txn.IsProcessed(ctx, "txn2"); err != nil || processed {
+			t.Fatalf("refused transaction is marked processed: %v, %v", processed, err)
+		}
+	})
+}
+
+func TestInboxEnqueueConcurrentRetries(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		const goroutines = 16
+		results := make(chan int, goroutines)
+		errs := make(chan error, goroutines)
+		start := make(chan struct{})
+		for i := range goroutines {
+			go func() {
+				<-start
+				// Half deliver the transaction itself, half another transaction repeating its events.
+				txnID := "txn-a"
+				if i%2 == 1 {
+					txnID = "txn-b"
+				}
+				n, err := db.Inbox.Enqueue(ctx, txnID, []*database.InboxEvent{
+					inboxEvent("$x1", "!a:example.org"), inboxEvent("$x2", "!a:example.org")})
+				results <- n
+				errs <- err
+			}()
+		}
+		close(start)
+		total := 0
+		for range goroutines {
+			total += <-results
+			if err := <-errs; err != nil {
+				t.Errorf("concurrent Enqueue failed: %v", err)
+			}
+		}
+		pending, err := db.Inbox.Pending(ctx, "!a:example.org")
+		must(t, err)
+		if total != 2 || !sameIDs(seqs(pending), []id.EventID{"$x1", "$x2"}) {
+			t.Fatalf("concurrent deliveries inserted %d events, inbox holds %v; want each event once", total, seqs(pending))
+		}
+	})
+}
