@@ -138,3 +138,28 @@ func waitForLeave(t *testing.T, ctx context.Context, client *mautrix.Client, roo
 		}
 	}
 }
+
+// waitForNotices waits until the room holds at least n bot notices containing every one of parts.
+func waitForNotices(t *testing.T, ctx context.Context, env *e2e.Env, client *mautrix.Client, roomID id.RoomID, n int, parts ...string) {
+	t.Helper()
+	match := botNotice(env, parts...)
+	for {
+		timeline, err := e2e.Timeline(ctx, client, roomID, 500)
+		if err == nil {
+			count := 0
+			for _, evt := range timeline {
+				if match(evt) {
+					count++
+				}
+			}
+			if count >= n {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("fewer than %d bot notices with %q in %s", n, parts, roomID)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"image"
+	_ "image/png" // QR codes are posted as PNG
+	"testing"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/internal/e2e"
+	"matrix-whatsapp/internal/testdb"
+	"matrix-whatsapp/wasim"
+)
+
+// waEnv is a test environment with the WhatsApp side: a wasim server the bridge is configured to
+// use, besides Dendrite and the bridge binary.
+type waEnv struct {
+	*e2e.Env
+	WA *wasim.Server
+}
+
+// newWAEnv starts wasim, then Dendrite and the bridge pointed at it. patch may change the bridge
+// config further.
+func newWAEnv(t *testing.T, dialect testdb.Dialect, patch func(cfg map[string]any)) *waEnv {
+	t.Helper()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	srv, err := wasim.New(context.Background(), wasim.Options{Log: &log})
+	if err != nil {
+		t.Fatalf("failed to start wasim: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	env := e2e.New(t, e2e.Options{Database: dialect, Config: func(cfg map[string]any) {
+		e2e.SetConfig(cfg, "whatsapp.dial_address", srv.Addr())
+		e2e.SetConfig(cfg, "whatsapp.plain_http", true)
+		e2e.SetConfig(cfg, "whatsapp.noise_root_pubkey", srv.RootPublicKeyHex())
+		if patch != nil {
+			patch(cfg)
+		}
+	}})
+	return &waEnv{Env: env, WA: srv}
+}
+
+// decodeQR downloads the QR image the bot posted and decodes it, as a phone camera would.
+func decodeQR(t *testing.T, ctx context.Context, client *mautrix.Client, evt *event.Event) string {
+	t.Helper()
+	content := evt.Content.AsMessage()
+	if content.MsgType != event.MsgImage {
+		t.Fatalf("QR event is %s, not an image", content.MsgType)
+	}
+	uri, err := content.URL.Parse()
+	if err != nil {
+		t.Fatalf("QR image has a bad URL %q: %v", content.URL, err)
+	}
+	data, err := client.DownloadBytes(ctx, uri)
+	if err != nil {
+		t.Fatalf("failed to download QR image: %v", err)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("QR image is not a picture: %v", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("failed to decode QR image: %v", err)
+	}
+	return result.GetText()
+}
+
+func isBotImage(env *waEnv) func(*event.Event) bool {
+	return func(evt *event.Event) bool {
+		return evt.Sender == env.BotMXID() && evt.Type == event.EventMessage &&
+			evt.Content.AsMessage().MsgType == event.MsgImage && evt.Content.AsMessage().RelatesTo.GetReplaceID() == ""
+	}
+}
+
+// loginQR logs client in to WhatsApp as acct the way a user does: send `login`, scan the posted QR
+// code with the phone, wait for the success message.
+func loginQR(t *testing.T, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID, acct *wasim.Account) {
+	t.Helper()
+	since := time.Now()
+	sendText(t, ctx, client, room, "login")
+	qrEvt := env.WaitForMessage(ctx, client, room, func(evt *event.Event) bool {
+		return isBotImage(env)(evt) && time.UnixMilli(evt.Timestamp).After(since.Add(-time.Second))
+	})
+	if err := acct.ScanQR(ctx, decodeQR(t, ctx, client, qrEvt)); err != nil {
+		t.Fatalf("phone failed to scan the QR code: %v", err)
+	}
+	env.WaitForMessage(ctx, client, room, botNotice(env.Env, "Successfully logged in as +"+acct.JID().User))
+}
+
+// companionDevice returns the device number of the account's single linked device.
+func companionDevice(t *testing.T, acct *wasim.Account) uint16 {
+	t.Helper()
+	devices := acct.Devices()
+	if len(devices) != 2 {
+		t.Fatalf("account has devices %v, want the phone and one companion", devices)
+	}
+	return devices[1].Device
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
