@@ -26,11 +26,12 @@ dendrite:
 postgres:
 	./scripts/ensure-postgres.sh
 
-## build: the bridge and the WhatsApp simulator, into the repository root.
+## build: the bridge (./matrix-whatsapp) and the WhatsApp simulator server (./wasim-server; the
+## name wasim is taken by the simulator's package folder) into the repository root.
 build:
 	$(GO) build -o matrix-whatsapp ./cmd/matrix-whatsapp
 	@if ls cmd/wasim/*.go >/dev/null 2>&1; then \
-		echo "$(GO) build -o wasim ./cmd/wasim"; $(GO) build -o wasim ./cmd/wasim; \
+		echo "$(GO) build -o wasim-server ./cmd/wasim"; $(GO) build -o wasim-server ./cmd/wasim; \
 	else \
 		echo "cmd/wasim has no Go files yet; not built"; \
 	fi
@@ -44,4 +45,4 @@ demo:
 	./scripts/demo.sh
 
 clean:
-	rm -f matrix-whatsapp wasim
+	rm -f matrix-whatsapp wasim-server

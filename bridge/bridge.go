@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,6 +48,8 @@ type Bridge struct {
 	usersLock sync.Mutex
 
 	inboxWake chan struct{}
+	// ready is set once Start has finished; /_matrix/mau/ready reports it.
+	ready atomic.Bool
 
 	// waWebsocket and waMedia are the HTTP clients of every WhatsApp connection (nil = whatsmeow's
 	// defaults, i.e. the real WhatsApp).
@@ -132,6 +135,7 @@ func (br *Bridge) Start(ctx context.Context) error {
 	br.wg.Add(1)
 	go br.runInbox()
 	br.wakeInbox()
+	br.ready.Store(true)
 	br.Log.Info().Stringer("bot", br.BotMXID()).Msg("Bridge started")
 	return nil
 }

@@ -24,8 +24,16 @@ func (br *Bridge) router() http.Handler {
 	mux.HandleFunc("GET /_matrix/app/v1/users/{userID}", br.authenticated(br.AS.GetUser))
 	mux.HandleFunc("GET /_matrix/app/v1/rooms/{roomAlias}", br.authenticated(br.AS.GetRoom))
 	mux.HandleFunc("POST /_matrix/app/v1/ping", br.authenticated(br.AS.PostPing))
-	mux.HandleFunc("GET /_matrix/mau/live", br.AS.GetLive)
-	mux.HandleFunc("GET /_matrix/mau/ready", br.AS.GetReady)
+	mux.HandleFunc("GET /_matrix/mau/live", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{})
+	})
+	mux.HandleFunc("GET /_matrix/mau/ready", func(w http.ResponseWriter, r *http.Request) {
+		if br.ready.Load() {
+			writeJSON(w, http.StatusOK, map[string]any{})
+		} else {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errcode": "M_NOT_READY", "error": "The bridge is starting"})
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		mautrix.MUnrecognized.WithMessage("Unrecognized endpoint %s %s", r.Method, r.URL.Path).Write(w)
 	})
@@ -117,8 +125,14 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 	if inserted > 0 {
 		br.wakeInbox()
 	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	data, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte("{}"))
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
 }
 
 // handleEphemeral takes typing notifications, receipts and presence. They are best effort by nature

@@ -130,6 +130,9 @@ func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID) e
 	if err != nil {
 		return err
 	}
+	if err = ghost.EnsureRegistered(ctx); err != nil {
+		return err
+	}
 	if _, err = ghost.Intent().LeaveRoom(ctx, p.row.MXID); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to make ghost leave")
 	}

@@ -8,6 +8,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/database"
 )
 
 // Avatar is a contact's current profile picture as WhatsApp reports it.
@@ -27,9 +29,9 @@ var NoAvatar = &Avatar{}
 var errNoFetch = errors.New("avatar has an ID but no Fetch function")
 
 // syncAvatar uploads a new picture when its ID changed and points the ghost's avatar at it, or
-// clears the avatar when there is no picture. Caller holds p.lock and saves the row afterwards.
-func (p *Puppet) syncAvatar(ctx context.Context, av *Avatar) error {
-	row := p.row
+// clears the avatar when there is no picture. It updates the avatar fields of row, which the
+// caller (holding p.syncLock) stores afterwards.
+func (p *Puppet) syncAvatar(ctx context.Context, row *database.Puppet, av *Avatar) error {
 	if av.ID == row.AvatarID && row.AvatarSet {
 		return nil
 	}
@@ -49,6 +51,9 @@ func (p *Puppet) syncAvatar(ctx context.Context, av *Avatar) error {
 			return fmt.Errorf("stored avatar of %s is not a content URI: %w", p.JID, err)
 		}
 	}
+	if err := p.EnsureRegistered(ctx); err != nil {
+		return err
+	}
 	if err := p.Intent().SetAvatarURL(ctx, uri); err != nil {
 		return fmt.Errorf("failed to set avatar of %s: %w", p.MXID, err)
 	}
@@ -65,6 +70,9 @@ func (p *Puppet) uploadAvatar(ctx context.Context, av *Avatar) (id.ContentURIStr
 	data, err := av.Fetch(ctx)
 	if err != nil {
 		return "", fmt.Errorf("failed to download avatar %s of %s: %w", av.ID, p.JID, err)
+	}
+	if err = p.EnsureRegistered(ctx); err != nil {
+		return "", err
 	}
 	resp, err := p.Intent().UploadMedia(ctx, mautrix.ReqUploadMedia{
 		ContentBytes: data,

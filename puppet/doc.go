@@ -21,8 +21,10 @@
 // with unchanged information makes no homeserver request at all.
 //
 // Concurrency: Manager and Puppet are safe for concurrent use. The Manager holds one *Puppet per
-// canonical JID, so every caller asking for the same person gets the same object. Lock order is
-// Manager before Puppet; a Puppet never calls back into its Manager while holding its own lock.
+// canonical JID, so every caller asking for the same person gets the same object. Lookups never
+// wait for the homeserver: profile syncs of a puppet are serialized by a lock of their own, while
+// the short lock guarding a puppet's stored row is never held across network I/O. Lock order is
+// Manager, then Puppet row; a Puppet never calls back into its Manager while holding a lock.
 //
 // This package depends on config and database only; it never imports bridge or portal.
 package puppet

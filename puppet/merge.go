@@ -34,18 +34,23 @@ func (m *Manager) recordLID(ctx context.Context, p *Puppet, pn, lid types.JID) (
 		if ownerPuppet = m.byLID[lid]; ownerPuppet == nil {
 			ownerPuppet = m.byJID[lid]
 		}
-		if ownerPuppet != nil && ownerPuppet != p {
-			ownerPuppet.lock.Lock()
-			defer ownerPuppet.lock.Unlock()
-			ownerRow := *ownerPuppet.row
-			owner = &ownerRow
-		} else if ownerPuppet == nil {
+		if ownerPuppet == nil {
 			if owner, err = m.db.Puppet.GetByLID(ctx, lid); err == nil && owner == nil {
 				owner, err = m.db.Puppet.GetByJID(ctx, lid)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("failed to look up puppet by lid %s: %w", lid, err)
+			} else if owner != nil {
+				ownerPuppet = m.byJID[owner.JID]
 			}
+		}
+		if ownerPuppet == p {
+			ownerPuppet = nil
+		} else if ownerPuppet != nil {
+			ownerPuppet.lock.Lock()
+			defer ownerPuppet.lock.Unlock()
+			ownerRow := *ownerPuppet.row
+			owner = &ownerRow
 		}
 		if owner != nil && owner.JID == pn {
 			owner = nil
@@ -75,7 +80,7 @@ func (m *Manager) recordLID(ctx context.Context, p *Puppet, pn, lid types.JID) (
 		return nil, fmt.Errorf("failed to store puppet %s: %w", pn, err)
 	}
 
-	if ownerPuppet != nil && ownerPuppet != p {
+	if ownerPuppet != nil {
 		if mergeLIDOnly {
 			ownerPuppet.merged = true
 			delete(m.byJID, ownerPuppet.JID)

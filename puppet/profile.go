@@ -42,6 +42,18 @@ type ContactInfo struct {
 	Avatar *Avatar
 }
 
+// FromContact converts whatsmeow's contact store entry (client.Store.Contacts.GetContact) into
+// ContactInfo. Its redacted phone number, if any, becomes Phone. Avatar is left nil.
+func FromContact(contact types.ContactInfo) ContactInfo {
+	return ContactInfo{
+		FullName:     contact.FullName,
+		FirstName:    contact.FirstName,
+		PushName:     contact.PushName,
+		BusinessName: contact.BusinessName,
+		Phone:        contact.RedactedPhone,
+	}
+}
+
 // nameData is what bridge.displayname_template sees.
 type nameData struct {
 	FullName, FirstName, PushName, BusinessName, Phone string
@@ -94,39 +106,46 @@ func (m *Manager) RenderName(jid types.JID, info ContactInfo) (name, source stri
 // SyncProfile brings the ghost's display name and (when info.Avatar is set) avatar up to date with
 // info, and stores what was applied. Only what changed since the last successful sync is sent to
 // the homeserver, so repeating a sync with the same information makes no request. A failed step is
-// retried by the next sync. Syncs of one puppet are serialized; a puppet that was merged into a
+// retried by the next sync. Syncs of one puppet are serialized (they may block on the homeserver);
+// reads of the puppet and Manager lookups do not wait for them. A puppet that was merged into a
 // phone puppet ignores syncs.
 func (p *Puppet) SyncProfile(ctx context.Context, info ContactInfo) error {
+	p.syncLock.Lock()
+	defer p.syncLock.Unlock()
 	p.lock.Lock()
-	defer p.lock.Unlock()
-	if p.merged {
+	row, merged := *p.row, p.merged
+	p.lock.Unlock()
+	if merged {
 		return nil
 	}
 	var errs []error
 	changed := false
 	name, source := p.m.RenderName(p.JID, info)
-	if name != p.row.Name || !p.row.NameSet {
-		err := p.Intent().SetDisplayName(ctx, name)
+	if name != row.Name || !row.NameSet {
+		err := p.EnsureRegistered(ctx)
+		if err == nil {
+			err = p.Intent().SetDisplayName(ctx, name)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("failed to set display name of %s: %w", p.MXID, err))
 		} else {
 			p.log.Debug().Str("name_source", source).Msg("Updated ghost display name")
 		}
-		p.row.Name, p.row.NameSource, p.row.NameSet = name, source, err == nil
+		row.Name, row.NameSource, row.NameSet = name, source, err == nil
 		changed = true
-	} else if source != p.row.NameSource {
-		p.row.NameSource = source
+	} else if source != row.NameSource {
+		row.NameSource = source
 		changed = true
 	}
 	if info.Avatar != nil {
-		if err := p.syncAvatar(ctx, info.Avatar); err != nil {
+		if err := p.syncAvatar(ctx, &row, info.Avatar); err != nil {
 			errs = append(errs, err)
 		}
-		p.row.ContactInfoUpdatedAt = time.Now()
+		row.ContactInfoUpdatedAt = time.Now()
 		changed = true
 	}
 	if changed {
-		if err := p.save(ctx); err != nil {
+		if err := p.saveProfile(ctx, &row); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -25,7 +25,11 @@ type Puppet struct {
 	m   *Manager
 	log zerolog.Logger
 
-	// lock guards row and merged, and serializes profile syncs of this puppet.
+	// syncLock serializes profile syncs; it is held across homeserver requests and taken before lock.
+	syncLock sync.Mutex
+	// registerLock serializes the ghost's first registration (see EnsureRegistered).
+	registerLock sync.Mutex
+	// lock guards row and merged; it is never held across network I/O.
 	lock sync.Mutex
 	row  *database.Puppet
 	// merged is set when this LID-only puppet was merged into a phone puppet; it is then inert.
@@ -110,7 +114,13 @@ func (p *Puppet) Intent() *appservice.IntentAPI {
 // EnsureRegistered registers the ghost with the homeserver (m.login.application_service) unless
 // that was already done by this process; "user in use" counts as success. Call it before making
 // the ghost act (join, send) through Intent.
+//
+// mautrix's intent remembers its registration in an unsynchronised field, so the first registration
+// happens under registerLock, and every path that uses the intent goes through here first: that
+// orders the intent's write before all later reads.
 func (p *Puppet) EnsureRegistered(ctx context.Context) error {
+	p.registerLock.Lock()
+	defer p.registerLock.Unlock()
 	intent := p.Intent()
 	if intent == nil {
 		return fmt.Errorf("no intent for %s: user ID is not on the appservice's homeserver", p.MXID)
@@ -121,10 +131,22 @@ func (p *Puppet) EnsureRegistered(ctx context.Context) error {
 	return nil
 }
 
-// save stores the row. Caller holds p.lock.
-func (p *Puppet) save(ctx context.Context) error {
-	if err := p.m.db.Puppet.Upsert(ctx, p.row); err != nil {
+// saveProfile copies the profile fields of synced (the name and avatar state, which only
+// SyncProfile changes) into the puppet's row and stores it. The LID is left as the Manager set it.
+// A puppet merged meanwhile is not stored again.
+func (p *Puppet) saveProfile(ctx context.Context, synced *database.Puppet) error {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	if p.merged {
+		return nil
+	}
+	row := *p.row
+	row.Name, row.NameSource, row.NameSet = synced.Name, synced.NameSource, synced.NameSet
+	row.AvatarID, row.AvatarMXC, row.AvatarSet = synced.AvatarID, synced.AvatarMXC, synced.AvatarSet
+	row.ContactInfoUpdatedAt = synced.ContactInfoUpdatedAt
+	if err := p.m.db.Puppet.Upsert(ctx, &row); err != nil {
 		return fmt.Errorf("failed to save puppet %s: %w", p.JID, err)
 	}
+	p.row = &row
 	return nil
 }

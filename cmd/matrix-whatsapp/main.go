@@ -72,8 +72,12 @@ func run(cfg *config.Config) int {
 		return 1
 	}
 	if err = br.Start(ctx); err != nil {
-		log.Err(err).Msg("Failed to start bridge")
 		br.Stop()
+		if ctx.Err() != nil {
+			log.Info().Msg("Stopped by a signal during start-up")
+			return 0
+		}
+		log.Err(err).Msg("Failed to start bridge")
 		return 1
 	}
 	<-ctx.Done()

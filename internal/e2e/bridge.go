@@ -1,10 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,10 +111,14 @@ func (b *bridge) readConfig() (map[string]any, error) {
 	return cfg, nil
 }
 
-// start launches the bridge and waits until it is ready, as seen from outside: its appservice
-// /_matrix/mau/ready answers 200, or its HTTP server answers at all and the bot user exists on the
-// homeserver (its profile can be read). hsURL is the homeserver's client-server API.
-func (b *bridge) start(ctx context.Context, hsURL string) error {
+// startedLogMessage is what the bridge logs once its start-up is complete.
+const startedLogMessage = `"message":"Bridge started"`
+
+// start launches the bridge and waits until it is ready: its appservice /_matrix/mau/ready answers
+// 200, or (while the bridge does not report readiness there) its HTTP server answers and its log
+// says the start-up is complete.
+func (b *bridge) start(ctx context.Context) error {
+	logOffset := fileSize(b.logPath)
 	proc, err := startProcess("the bridge", b.dir, b.logPath, b.bin, "-c", b.configPath)
 	if err != nil {
 		return err
@@ -122,7 +126,6 @@ func (b *bridge) start(ctx context.Context, hsURL string) error {
 	b.proc = proc
 	ctx, cancel := context.WithTimeout(ctx, bridgeReadyWait)
 	defer cancel()
-	botProfile := hsURL + "/_matrix/client/v3/profile/" + url.PathEscape("@"+b.senderLocalpart+":"+Domain)
 	err = pollUntil(ctx, 50*time.Millisecond, func() (bool, error) {
 		if ended, exitErr := proc.exited(); ended {
 			return false, fmt.Errorf("the bridge exited during start-up: %v", exitErr)
@@ -133,7 +136,7 @@ func (b *bridge) start(ctx context.Context, hsURL string) error {
 		case 0:
 			return false, nil
 		default:
-			return httpStatus(ctx, botProfile) == http.StatusOK, nil
+			return logContains(b.logPath, logOffset, startedLogMessage), nil
 		}
 	})
 	if err != nil {
@@ -168,6 +171,24 @@ func (b *bridge) kill() {
 	proc.stateLock.Unlock()
 	_ = proc.cmd.Process.Kill()
 	<-proc.done
+}
+
+// fileSize returns the size of the file at path, or 0 when it does not exist.
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+// logContains reports whether the file at path holds text after offset.
+func logContains(path string, offset int64, text string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil || int64(len(data)) < offset {
+		return false
+	}
+	return bytes.Contains(data[offset:], []byte(text))
 }
 
 func readYAML(path string, out any) error {

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix"
-
 	"matrix-whatsapp/internal/testdb"
 )
 
@@ -18,9 +16,11 @@ func TestBridgeLifecycle(t *testing.T) {
 	for _, dialect := range testdb.All {
 		t.Run(string(dialect), func(t *testing.T) {
 			t.Parallel()
+			start := time.Now()
 			env := New(t, Options{Database: dialect, Config: func(cfg map[string]any) {
 				SetConfig(cfg, "bridge.command_prefix", "!wa")
 			}})
+			t.Logf("environment ready in %s", time.Since(start).Round(time.Millisecond))
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			if env.DatabaseURI() == "" || env.DatabaseDialect() != dialect {
@@ -29,11 +29,7 @@ func TestBridgeLifecycle(t *testing.T) {
 
 			checkBot := func() {
 				t.Helper()
-				as, err := mautrix.NewClient(env.HomeserverURL(), "", env.ASToken())
-				if err != nil {
-					t.Fatal(err)
-				}
-				whoami, err := as.Whoami(ctx)
+				whoami, err := env.AppserviceClient(t, env.BotMXID()).Whoami(ctx)
 				if err != nil {
 					t.Fatalf("whoami with the as_token failed: %v", err)
 				}
@@ -45,8 +41,16 @@ func TestBridgeLifecycle(t *testing.T) {
 				}
 			}
 			checkBot()
+			// An empty transaction, twice (a homeserver retry), is accepted.
+			for range 2 {
+				if err := env.SendTransaction(ctx, "e2e-empty", Transaction{}); err != nil {
+					t.Fatal(err)
+				}
+			}
 
+			start = time.Now()
 			env.RestartBridge()
+			t.Logf("bridge restarted in %s", time.Since(start).Round(time.Millisecond))
 			checkBot()
 
 			env.UpdateBridgeConfig(func(cfg map[string]any) {
@@ -56,6 +60,11 @@ func TestBridgeLifecycle(t *testing.T) {
 			if status := httpStatus(ctx, env.BridgeURL()+"/_matrix/mau/ready"); status != 0 {
 				t.Fatalf("stopped bridge still answers %d", status)
 			}
+			env.StartBridge()
+			checkBot()
+
+			// After a crash (SIGKILL) the bridge starts again on the same database.
+			env.KillBridge()
 			env.StartBridge()
 			checkBot()
 		})

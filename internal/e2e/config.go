@@ -57,8 +57,8 @@ func bridgeConfig(hsURL string, port int, dialect testdb.Dialect, dbURI string) 
 			"displayname_template": "{{or .FullName .PushName .Phone}} (WA)",
 			"command_prefix":       "!wa",
 			"permissions": map[string]any{
-				"*":                                    "relay",
-				Domain:                                 "user",
+				"*":                                 "relay",
+				Domain:                              "user",
 				"@" + AdminLocalpart + ":" + Domain: "admin",
 			},
 		},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
@@ -90,7 +91,11 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatalf("e2e: %v", err)
 	}
 	if e.bridge != nil {
-		if err = e.bridge.start(e.ctx, e.dendrite.url()); err != nil {
+		// Dendrite moves to another port when its first one was taken meanwhile.
+		e.UpdateBridgeConfig(func(cfg map[string]any) {
+			SetConfig(cfg, "homeserver.address", e.dendrite.url())
+		})
+		if err = e.bridge.start(e.ctx); err != nil {
 			t.Fatalf("e2e: %v", err)
 		}
 	}
@@ -102,16 +107,15 @@ func (e *Env) cleanup() {
 	if e.bridge != nil {
 		if err := e.bridge.proc.unexpectedExit(); err != nil {
 			e.t.Errorf("e2e: %v", err)
-		}
-		if err := e.bridge.stop(); err != nil {
+			e.bridge.proc = nil
+		} else if err = e.bridge.stop(); err != nil {
 			e.t.Errorf("e2e: %v", err)
 		}
 	}
 	if e.dendrite != nil {
 		if err := e.dendrite.proc.unexpectedExit(); err != nil {
 			e.t.Errorf("e2e: %v", err)
-		}
-		if err := e.dendrite.stop(); err != nil {
+		} else if err = e.dendrite.stop(); err != nil {
 			e.t.Errorf("e2e: %v", err)
 		}
 	}
@@ -132,8 +136,34 @@ func (e *Env) dumpLogs() {
 	for _, path := range logs {
 		if _, err := os.Stat(path); err == nil {
 			e.t.Logf("e2e: last %d lines of %s:\n%s", logTailLines, path, tailFile(path, logTailLines))
+			if races := raceReports(path); races != "" {
+				e.t.Logf("e2e: race detector reports in %s:\n%s", path, races)
+			}
 		}
 	}
+}
+
+// raceReports returns the race detector's reports in a log, which the tail may not reach.
+func raceReports(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var out strings.Builder
+	inReport := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "WARNING: DATA RACE") {
+			inReport = true
+		}
+		if inReport {
+			out.WriteString(line)
+			out.WriteByte('\n')
+			if strings.HasPrefix(line, "==================") && out.Len() > 20 {
+				inReport = false
+			}
+		}
+	}
+	return out.String()
 }
 
 // processProblems describes processes that ended without being asked to, for failure messages.
@@ -175,9 +205,14 @@ func (e *Env) StartBridge() {
 	e.t.Helper()
 	e.requireBridge()
 	if e.bridge.proc != nil {
-		e.t.Fatalf("e2e: StartBridge called while the bridge runs")
+		err := e.bridge.proc.unexpectedExit()
+		if err == nil {
+			e.t.Fatalf("e2e: StartBridge called while the bridge runs")
+		}
+		e.t.Errorf("e2e: %v", err)
+		e.bridge.proc = nil
 	}
-	if err := e.bridge.start(e.ctx, e.dendrite.url()); err != nil {
+	if err := e.bridge.start(e.ctx); err != nil {
 		e.t.Fatalf("e2e: %v", err)
 	}
 }
@@ -280,6 +315,7 @@ func (e *Env) DatabaseDialect() testdb.Dialect { return e.dialect }
 // Dir returns the environment's temporary folder.
 func (e *Env) Dir() string { return e.dir }
 
+// String describes the environment for test messages.
 func (e *Env) String() string {
 	return fmt.Sprintf("e2e env in %s (homeserver %s)", e.dir, e.dendrite.url())
 }

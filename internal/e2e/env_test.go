@@ -67,6 +67,21 @@ func TestHomeserverAlone(t *testing.T) {
 	if reply.RoomID != room.RoomID {
 		t.Fatalf("reply is in room %s", reply.RoomID)
 	}
+
+	both := env.WaitForMessages(ctx, alice, room.RoomID, 2, func(evt *event.Event) bool {
+		return evt.Type == event.EventMessage
+	})
+	if len(both) != 2 || both[0].ID != sent.EventID || both[1].ID != reply.ID {
+		t.Fatalf("alice sees the messages %v, want [%s %s] in that order", eventIDs(both), sent.EventID, reply.ID)
+	}
+}
+
+func eventIDs(events []*event.Event) []id.EventID {
+	ids := make([]id.EventID, len(events))
+	for i, evt := range events {
+		ids[i] = evt.ID
+	}
+	return ids
 }
 
 // TestDirectChatAndRestart checks CreateDM, the m.direct marking and that a restarted homeserver keeps
@@ -90,6 +105,9 @@ func TestDirectChatAndRestart(t *testing.T) {
 
 	env.RestartDendrite()
 
+	if invited := env.WaitForInvite(ctx, dave, carol.UserID); invited != dm {
+		t.Fatalf("dave is invited to %s, want the DM %s", invited, dm)
+	}
 	if _, err := dave.JoinRoomByID(ctx, dm); err != nil {
 		t.Fatalf("dave failed to accept the DM invite after the restart: %v", err)
 	}

@@ -11,23 +11,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-)
-
-const (
-	// DefaultWait bounds the Wait helpers when their context has no deadline.
-	DefaultWait = 30 * time.Second
-	// scanLimit is how many of the latest events WaitForMessage looks through on each check.
-	scanLimit = 500
-	// longPoll is the longest single /sync wait between two checks.
-	longPoll = 5 * time.Second
 )
 
 // NewUser registers localpart with shared-secret registration (the homeserver allows no other) and
@@ -127,77 +116,4 @@ func (e *Env) CreateDM(t testing.TB, client *mautrix.Client, userID id.UserID) i
 		t.Fatalf("e2e: failed to write m.direct of %s: %v", client.UserID, err)
 	}
 	return resp.RoomID
-}
-
-// WaitForMessage waits until the timeline of roomID, as client sees it, holds an event for which
-// match returns true, and returns the newest such event with its content parsed. It looks at the
-// latest 500 events, including those sent before the call, so match should pick out the event it
-// expects precisely (a unique body, a sender, a relation). The test fails at ctx's deadline
-// (DefaultWait when ctx has none), with the latest events in the message.
-func (e *Env) WaitForMessage(ctx context.Context, client *mautrix.Client, roomID id.RoomID, match func(*event.Event) bool) *event.Event {
-	e.t.Helper()
-	var found *event.Event
-	var seen []*event.Event
-	e.waitFor(ctx, client, func(ctx context.Context) (bool, error) {
-		events, err := Timeline(ctx, client, roomID, scanLimit)
-		if err != nil {
-			return false, err
-		}
-		seen = events
-		for _, evt := range slices.Backward(events) {
-			if match(evt) {
-				found = evt
-				return true, nil
-			}
-		}
-		return false, nil
-	}, func() string {
-		return fmt.Sprintf("no matching event in %s as seen by %s; latest events:\n%s", roomID, client.UserID, describeEvents(seen, 15))
-	})
-	return found
-}
-
-// WaitForJoin waits until userID is a joined member of roomID as client sees it. The test fails at
-// ctx's deadline (DefaultWait when ctx has none).
-func (e *Env) WaitForJoin(ctx context.Context, client *mautrix.Client, roomID id.RoomID, userID id.UserID) {
-	e.t.Helper()
-	var members []id.UserID
-	e.waitFor(ctx, client, func(ctx context.Context) (bool, error) {
-		resp, err := client.JoinedMembers(ctx, roomID)
-		if err != nil {
-			return false, err
-		}
-		members = members[:0]
-		for member := range resp.Joined {
-			members = append(members, member)
-		}
-		_, joined := resp.Joined[userID]
-		return joined, nil
-	}, func() string {
-		return fmt.Sprintf("%s did not join %s; joined members: %v", userID, roomID, members)
-	})
-}
-
-// Timeline returns up to limit of the latest timeline events of roomID (state changes included), oldest
-// first, with their content parsed.
-func Timeline(ctx context.Context, client *mautrix.Client, roomID id.RoomID, limit int) ([]*event.Event, error) {
-	var events []*event.Event
-	from := ""
-	for len(events) < limit {
-		resp, err := client.Messages(ctx, roomID, from, "", mautrix.DirectionBackward, nil, min(100, limit-len(events)))
-		if err != nil {
-			return nil, fmt.Errorf("failed to read messages of %s: %w", roomID, err)
-		}
-		events = append(events, resp.Chunk...)
-		if len(resp.Chunk) == 0 || resp.End == "" || resp.End == from {
-			break
-		}
-		from = resp.End
-	}
-	slices.Reverse(events)
-	for _, evt := range events {
-		evt.RoomID = roomID
-		_ = evt.Content.ParseRaw(evt.Type)
-	}
-	return events, nil
 }

@@ -1,0 +1,24 @@
+package e2e
+
+import (
+	"testing"
+)
+
+// TestMeasureCeiling checks that the homeserver delivers every message to an appservice and that the
+// figures are plausible.
+func TestMeasureCeiling(t *testing.T) {
+	t.Parallel()
+	c := MeasureCeiling(t, 20)
+	t.Logf("homeserver ceiling: %s", c)
+	if c.Messages != 20 || c.PerSecond <= 0 || c.MeanLatency <= 0 {
+		t.Fatalf("implausible figures: %+v", c)
+	}
+}
+
+// BenchmarkHomeserverCeiling measures how fast Dendrite alone moves messages from a Matrix client to
+// an appservice on this machine: the bound for the bridge's Matrix->WhatsApp throughput.
+func BenchmarkHomeserverCeiling(b *testing.B) {
+	c := MeasureCeiling(b, b.N)
+	b.ReportMetric(c.PerSecond, "msg/s")
+	b.ReportMetric(float64(c.MeanLatency.Microseconds())/1000, "ms-latency")
+}

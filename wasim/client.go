@@ -1,0 +1,104 @@
+package wasim
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	waLog "go.mau.fi/whatsmeow/util/log"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver for simulated clients' stores
+)
+
+// rewriteTransport sends every request to the simulator over plain HTTP, whatever host and scheme
+// the client asked for (wss://web.whatsapp.com, https://mmg.whatsapp.net, ...).
+type rewriteTransport struct {
+	srv   *Server
+	inner *http.Transport
+}
+
+func (t *rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	u := *req.URL
+	u.Scheme = "http"
+	u.Host = t.srv.Addr()
+	out.URL = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+	out.Host = req.URL.Host
+	return t.inner.RoundTrip(out)
+}
+
+// HTTPClient returns a client that delivers every request to this simulator over plain HTTP by
+// rewriting the URL. It is meant for clients in the same process (tests).
+func (s *Server) HTTPClient() *http.Client {
+	return &http.Client{Transport: &rewriteTransport{srv: s, inner: &http.Transport{
+		Proxy:             nil,
+		ForceAttemptHTTP2: false,
+		DisableKeepAlives: false,
+		IdleConnTimeout:   30 * time.Second,
+	}}}
+}
+
+// TLSHTTPClient returns a client that keeps the request URLs but dials the simulator and trusts
+// its CA: the same wiring an external process gets from a dial address and a CA file.
+func (s *Server) TLSHTTPClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.caPEM)
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, s.Addr())
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}},
+		ForceAttemptHTTP2: false,
+		IdleConnTimeout:   30 * time.Second,
+	}}
+}
+
+// ConfigureClient points cli's websocket, pre-login and media traffic at this simulator and makes
+// whatsmeow trust the simulator's root key. Call it before cli.Connect.
+func (s *Server) ConfigureClient(cli *whatsmeow.Client) {
+	s.installRootKey()
+	hc := s.HTTPClient()
+	cli.SetWebsocketHTTPClient(hc)
+	cli.SetPreLoginHTTPClient(hc)
+	cli.SetMediaHTTPClient(hc)
+}
+
+func (s *Server) installRootKey() {
+	if err := InstallRootKey(*s.root.Pub); err != nil {
+		s.log.Error().Err(err).Msg("In-process client will not trust this server's root key")
+	}
+}
+
+// NewClient wraps dev in a whatsmeow client configured for this simulator, logging through the
+// server's client logger.
+func (s *Server) NewClient(dev *store.Device) *whatsmeow.Client {
+	cli := whatsmeow.NewClient(dev, WALogger(s.clientLog))
+	s.ConfigureClient(cli)
+	return cli
+}
+
+// OpenStore opens (creating if needed) a whatsmeow store in the SQLite file at path, with the
+// pragmas concurrent whatsmeow use needs (foreign keys, WAL, busy timeout).
+func OpenStore(ctx context.Context, path string, log waLog.Logger) (*sqlstore.Container, error) {
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open store: %w", err)
+	}
+	container := sqlstore.NewWithDB(db, "sqlite3", log)
+	if err = container.Upgrade(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("failed to upgrade store: %w", err)
+	}
+	return container, nil
+}

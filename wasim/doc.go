@@ -1,0 +1,40 @@
+// Package wasim is a WhatsApp multi-device wire simulator: a local server that the unmodified
+// whatsmeow client connects to, pairs with and exchanges end-to-end encrypted messages through.
+//
+// The server speaks WhatsApp's transport (websocket, Noise XX handshake with a certificate chain
+// from a simulator-generated root, binary XML nodes encoded with whatsmeow's own binary package)
+// and relays ciphertext only. Simulated users are real whatsmeow clients run by the server: each
+// Account has a primary phone (device 0) provisioned directly into a whatsmeow store, and
+// CreateContact returns that phone as a Contact that sends with whatsmeow's SendMessage and
+// records what it receives. Companions (the bridge, tests) pair to an account by QR (ScanQR) or
+// by pairing code (EnterPairingCode).
+//
+// # State and faults
+//
+// Accounts, devices, prekeys and per-device offline queues live in memory for the Server's life.
+// Restart only replaces the listener and connections, so queued messages survive it. A stanza
+// stays queued until the device acknowledges it (receipt or ack) and is redelivered byte-identical
+// on the next login, which whatsmeow turns into exactly-once events. DropConnections, SetOutage
+// and Outage simulate network trouble.
+//
+// # Root key
+//
+// whatsmeow verifies the server certificate against its package variable whatsmeow.WACertPubKey.
+// Inside one process all servers therefore share one root key: the per-process default
+// (DefaultRootPublicKey), which Server.ConfigureClient and Server.NewClient install once.
+// Options.RootKey sets a fixed root for a server whose clients live in another process.
+//
+// # Configuring an external client (e.g. the bridge in another process)
+//
+//   - Set whatsmeow.WACertPubKey to the simulator's root public key (Server.RootPublicKeyHex,
+//     printed by cmd/wasim) before connecting.
+//   - Route whatsmeow's websocket, pre-login and media HTTP clients (SetWebsocketHTTPClient,
+//     SetPreLoginHTTPClient, SetMediaHTTPClient; all three) to Server.Addr ("127.0.0.1:port").
+//     Either rewrite every request URL to http://Addr (plain HTTP), or keep the URLs and use an
+//     http.Transport whose DialContext dials Addr and whose TLS RootCAs hold Server.CAPEM (the
+//     certificate covers web.whatsapp.com and *.whatsapp.net). One port serves both; HTTP/2 must
+//     stay off.
+//   - Do not fetch the latest WhatsApp Web version (whatsmeow.GetLatestVersion): there is no
+//     internet, and the simulator accepts any version.
+//   - Set Store.PushName before SendPresence, as with real WhatsApp.
+package wasim

@@ -1,0 +1,153 @@
+package wasim
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+)
+
+// testTimeout bounds each wait in the tests.
+const testTimeout = 60 * time.Second
+
+var phoneCounter atomic.Int64
+
+// newPhoneNumber returns a phone number unique within the test process.
+func newPhoneNumber() string {
+	return "4915" + time.Now().Format("0405") + itoa(int(1000+phoneCounter.Add(1)))
+}
+
+func testLogger() *zerolog.Logger {
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}).
+		Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	return &log
+}
+
+func newTestServer(t testing.TB) *Server {
+	t.Helper()
+	srv, err := New(context.Background(), Options{Log: testLogger()})
+	if err != nil {
+		t.Fatalf("failed to start simulator: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// companion is a whatsmeow client under test (standing in for the bridge).
+type companion struct {
+	*EventLog
+	cli       *whatsmeow.Client
+	container *sqlstore.Container
+	path      string
+}
+
+// newCompanion makes an unpaired client with its own SQLite store.
+func newCompanion(t testing.TB, srv *Server, path string) *companion {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "companion.db")
+	}
+	container, err := OpenStore(context.Background(), path, WALogger(*testLogger()))
+	if err != nil {
+		t.Fatalf("failed to open store: %v", err)
+	}
+	dev, err := container.GetFirstDevice(context.Background())
+	if err != nil {
+		t.Fatalf("failed to load device: %v", err)
+	}
+	cli := srv.NewClient(dev)
+	cli.Store.PushName = "Companion"
+	c := &companion{EventLog: NewEventLog(), cli: cli, container: container, path: path}
+	cli.AddEventHandler(c.Add)
+	t.Cleanup(func() {
+		cli.Disconnect()
+		_ = container.Close()
+	})
+	return c
+}
+
+func isType[T any](evt any) bool {
+	_, ok := evt.(T)
+	return ok
+}
+
+// waitConnected waits for the next events.Connected after the given number already seen.
+func (c *companion) waitConnected(t testing.TB, ctx context.Context, seen int) {
+	t.Helper()
+	deadline, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	for c.Count(isType[*events.Connected]) <= seen {
+		if _, err := c.WaitEvent(deadline, func(evt any) bool {
+			return isType[*events.Connected](evt) && c.Count(isType[*events.Connected]) > seen
+		}); err != nil {
+			t.Fatalf("companion did not connect: %v", err)
+		}
+	}
+}
+
+// pairByQR connects an unpaired companion and has the account's phone scan its first QR code.
+func pairByQR(t testing.TB, ctx context.Context, srv *Server, acct *Account) *companion {
+	t.Helper()
+	c := newCompanion(t, srv, "")
+	if err := c.cli.Connect(); err != nil {
+		t.Fatalf("failed to connect companion: %v", err)
+	}
+	evt, err := c.WaitEvent(ctx, isType[*events.QR])
+	if err != nil {
+		t.Fatalf("no QR code: %v", err)
+	}
+	if err = acct.ScanQR(ctx, evt.(*events.QR).Codes[0]); err != nil {
+		t.Fatalf("phone failed to scan QR: %v", err)
+	}
+	c.waitConnected(t, ctx, 0)
+	return c
+}
+
+func newContact(t testing.TB, ctx context.Context, srv *Server, name string) *Contact {
+	t.Helper()
+	contact, err := srv.CreateContact(ctx, newPhoneNumber(), name)
+	if err != nil {
+		t.Fatalf("failed to create contact %s: %v", name, err)
+	}
+	return contact
+}
+
+func newAccount(t testing.TB, ctx context.Context, srv *Server, name string) *Account {
+	t.Helper()
+	acct, err := srv.CreateAccount(ctx, newPhoneNumber(), name)
+	if err != nil {
+		t.Fatalf("failed to create account %s: %v", name, err)
+	}
+	return acct
+}
+
+// textFrom matches a message event with the given text.
+func textIs(text string) func(*events.Message) bool {
+	return func(msg *events.Message) bool { return MessageText(msg) == text }
+}
+
+func countText(log *EventLog, text string) int {
+	return log.Count(func(evt any) bool {
+		msg, ok := evt.(*events.Message)
+		return ok && MessageText(msg) == text
+	})
+}
+
+func textMessage(text string) *waE2E.Message {
+	return &waE2E.Message{Conversation: proto.String(text)}
+}

@@ -1,0 +1,63 @@
+package wasim
+
+import (
+	"context"
+	"fmt"
+
+	"go.mau.fi/libsignal/ecc"
+	"go.mau.fi/whatsmeow"
+)
+
+// provisionPhone creates the account's primary phone: a whatsmeow device store made directly by
+// the simulator (no pairing), registered as device 0, whose identity key is the account key that
+// signs companions. It connects it and waits until it is online.
+func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, error) {
+	container, err := OpenStore(ctx, s.storePath(acct), WALogger(s.clientLog))
+	if err != nil {
+		return nil, err
+	}
+	dev := container.NewDevice()
+	acct.identity = dev.IdentityKey
+	pn := deviceJID(acct.pn, 0)
+	dev.ID = &pn
+	dev.LID = deviceJID(acct.lid, 0)
+	dev.PushName = acct.pushName
+	dev.Platform = "android"
+	account, err := makeDeviceIdentity(acct, 0, *dev.IdentityKey.Pub)
+	if err != nil {
+		_ = container.Close()
+		return nil, err
+	}
+	sig := ecc.CalculateSignature(ecc.NewDjbECPrivateKey(*dev.IdentityKey.Priv),
+		concat(whatsmeow.AdvDeviceSignaturePrefix, account.Details, dev.IdentityKey.Pub[:], account.AccountSignatureKey))
+	account.DeviceSignature = sig[:]
+	dev.Account = account
+	if err = dev.Save(ctx); err != nil {
+		_ = container.Close()
+		return nil, fmt.Errorf("failed to save phone store: %w", err)
+	}
+	s.stateLock.Lock()
+	acct.container = container
+	s.registerDeviceLocked(acct, &device{
+		id:       0,
+		noisePub: *dev.NoiseKey.Pub,
+		regID:    dev.RegistrationID,
+		identity: *dev.IdentityKey.Pub,
+		signedPreKey: preKey{
+			id: dev.SignedPreKey.KeyID, pub: *dev.SignedPreKey.Pub, sig: *dev.SignedPreKey.Signature,
+		},
+	})
+	s.stateLock.Unlock()
+
+	cli := s.NewClient(dev)
+	contact := &Contact{EventLog: NewEventLog(), acct: acct, cli: cli}
+	cli.AddEventHandler(contact.Add)
+	if err = cli.ConnectContext(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("failed to connect phone of %s: %w", acct.pn.User, err)
+	}
+	if err = contact.WaitConnected(ctx); err != nil {
+		cli.Disconnect()
+		return nil, err
+	}
+	return contact, nil
+}

@@ -1,0 +1,115 @@
+package wasim
+
+import (
+	"fmt"
+
+	waBinary "go.mau.fi/whatsmeow/binary"
+)
+
+// Every stanza for a device goes through its queue. It is written to the device's connection at
+// once when that connection is active and stays queued until the device settles it:
+//   - a message by any receipt or message ack for its id (success, retry and nack alike),
+//   - a receipt or notification by the matching ack (same id, type, from and participant).
+//
+// On each new login, after the client's <active/>, everything still queued is written again in
+// order. whatsmeow ignores byte-identical redeliveries it already decrypted, so at-least-once
+// delivery here gives exactly-once events on the client.
+type queued struct {
+	class string // message, receipt or notification
+	id    string
+	typ   string
+	from  string // from + participant, to tell receipts of several senders apart
+	node  waBinary.Node
+}
+
+func stanzaKey(node *waBinary.Node, fromAttr string) string {
+	return fmt.Sprint(node.Attrs[fromAttr], "|", node.Attrs["participant"])
+}
+
+// enqueueLocked queues node for dev and writes it if dev is online. Caller holds stateLock.
+func (s *Server) enqueueLocked(dev *device, node waBinary.Node) {
+	typ, _ := node.Attrs["type"].(string)
+	q := &queued{class: node.Tag, id: node.Attrs["id"].(string), typ: typ, from: stanzaKey(&node, "from"), node: node}
+	if node.Tag == "message" {
+		q.typ = ""
+	}
+	dev.queue = append(dev.queue, q)
+	if dev.conn != nil && dev.conn.active {
+		dev.conn.send(node)
+	}
+}
+
+// settleLocked drops queued stanzas that match. For messages, only class and id count. Caller
+// holds stateLock.
+func (s *Server) settleLocked(dev *device, class, id, typ, from string) int {
+	n := 0
+	kept := dev.queue[:0]
+	for _, q := range dev.queue {
+		match := q.class == class && q.id == id
+		if match && class != "message" {
+			match = q.typ == typ && q.from == from
+		}
+		if match {
+			n++
+		} else {
+			kept = append(kept, q)
+		}
+	}
+	clear(dev.queue[len(kept):])
+	dev.queue = kept
+	return n
+}
+
+// flushLocked writes everything queued for the connection's device, then tells the client the
+// offline batch is over. Caller holds stateLock.
+func (c *conn) flushLocked() {
+	dev := c.dev
+	if dev == nil {
+		return
+	}
+	count := 0
+	for _, q := range dev.queue {
+		c.send(q.node)
+		if q.class == "message" {
+			count++
+		}
+	}
+	c.send(waBinary.Node{Tag: "ib", Content: []waBinary.Node{{
+		Tag: "offline", Attrs: waBinary.Attrs{"count": fmt.Sprint(count)},
+	}}})
+}
+
+// QueueLength reports how many stanzas wait for the given device of the account.
+func (a *Account) QueueLength(deviceID uint16) int {
+	a.srv.stateLock.Lock()
+	defer a.srv.stateLock.Unlock()
+	if dev := a.devices[deviceID]; dev != nil {
+		return len(dev.queue)
+	}
+	return 0
+}
+
+// idSet remembers the most recent message ids a device sent, to drop resends of the same message.
+type idSet struct {
+	items map[string]struct{}
+	order []string
+	limit int
+}
+
+func newIDSet(limit int) *idSet {
+	return &idSet{items: make(map[string]struct{}), limit: limit}
+}
+
+// add records id and reports whether it was new.
+func (s *idSet) add(id string) bool {
+	if _, ok := s.items[id]; ok {
+		return false
+	}
+	s.items[id] = struct{}{}
+	s.order = append(s.order, id)
+	if len(s.order) > s.limit {
+		delete(s.items, s.order[0])
+		s.order = s.order[1:]
+	}
+	return true
+}

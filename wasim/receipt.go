@@ -1,0 +1,127 @@
+package wasim
+
+import (
+	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// handleReceipt settles what the receipt acknowledges in the sender's queue and forwards it.
+// A receipt addressed to a device goes to that device; one addressed to a user (a DM read
+// receipt, or device 0) goes to every device of that account except the reader.
+func (c *conn) handleReceipt(node *waBinary.Node) {
+	id, _ := node.Attrs["id"].(string)
+	to, ok := node.Attrs["to"].(types.JID)
+	if id == "" || !ok {
+		return
+	}
+	s := c.srv
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	reader := c.dev
+	if reader == nil {
+		return
+	}
+	ids := []string{id}
+	list := node.GetChildByTag("list")
+	for _, item := range list.GetChildren() {
+		if itemID, ok := item.Attrs["id"].(string); ok {
+			ids = append(ids, itemID)
+		}
+	}
+	for _, msgID := range ids {
+		s.settleLocked(reader, "message", msgID, "", "")
+	}
+	if to.Server == types.GroupServer || to.Server == types.BroadcastServer {
+		s.routeGroupReceiptLocked(reader, node)
+		return
+	}
+	acct := s.accountFor(to)
+	if acct == nil {
+		return
+	}
+	attrs := waBinary.Attrs{}
+	for k, v := range node.Attrs {
+		if k != "to" {
+			attrs[k] = v
+		}
+	}
+	attrs["from"] = deviceJID(reader.acct.inNamespace(to), reader.id)
+	if _, ok := attrs["t"]; !ok {
+		attrs["t"] = nowString()
+	}
+	fwd := waBinary.Node{Tag: "receipt", Attrs: attrs, Content: node.Content}
+	if to.Device != 0 {
+		if dev := acct.devices[to.Device]; dev != nil && dev != reader {
+			s.enqueueLocked(dev, fwd)
+		}
+		return
+	}
+	for _, id := range acct.sortedDeviceIDs() {
+		if dev := acct.devices[id]; dev != reader {
+			s.enqueueLocked(dev, fwd)
+		}
+	}
+}
+
+// routeGroupReceiptLocked is the hook for group receipts (phase 2). Caller holds stateLock.
+func (s *Server) routeGroupReceiptLocked(reader *device, node *waBinary.Node) {}
+
+// handleAck settles a stanza the client acknowledged (a nack settles a message as well: the
+// client will not get any further with it).
+func (c *conn) handleAck(node *waBinary.Node) {
+	class, _ := node.Attrs["class"].(string)
+	id, _ := node.Attrs["id"].(string)
+	typ, _ := node.Attrs["type"].(string)
+	s := c.srv
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	if c.dev == nil {
+		return
+	}
+	if class == "message" {
+		s.settleLocked(c.dev, "message", id, "", "")
+		return
+	}
+	s.settleLocked(c.dev, class, id, typ, stanzaKey(node, "to"))
+}
+
+// handleChatState relays typing notifications to the peer's online devices. Chat states are not
+// queued: a stale "typing" is worse than none.
+func (c *conn) handleChatState(node *waBinary.Node) {
+	to, ok := node.Attrs["to"].(types.JID)
+	children := node.GetChildren()
+	if !ok || len(children) != 1 {
+		return
+	}
+	s := c.srv
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	sender := c.dev
+	if sender == nil {
+		return
+	}
+	if to.Server == types.GroupServer {
+		s.routeGroupChatStateLocked(sender, node)
+		return
+	}
+	acct := s.accountFor(to)
+	if acct == nil || acct == sender.acct {
+		return
+	}
+	fwd := waBinary.Node{
+		Tag:     "chatstate",
+		Attrs:   waBinary.Attrs{"from": sender.acct.inNamespace(to)},
+		Content: children,
+	}
+	for _, dev := range acct.devices {
+		if dev.conn != nil && dev.conn.active {
+			dev.conn.send(fwd)
+		}
+	}
+}
+
+// routeGroupChatStateLocked is the hook for typing in groups (phase 2). Caller holds stateLock.
+func (s *Server) routeGroupChatStateLocked(sender *device, node *waBinary.Node) {}
+
+// handlePresence accepts availability updates. Presence subscriptions are not answered yet.
+func (c *conn) handlePresence(node *waBinary.Node) {}
