@@ -2,8 +2,8 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
