@@ -48,6 +48,9 @@ type Bridge struct {
 	usersLock sync.Mutex
 
 	inboxWake chan struct{}
+	// pendingRooms are the rooms told that their messages wait for WhatsApp.
+	pendingRooms map[id.RoomID]bool
+	pendingLock  sync.Mutex
 	// ready is set once Start has finished; /_matrix/mau/ready reports it.
 	ready atomic.Bool
 
@@ -83,6 +86,8 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		Log:       log,
 		users:     make(map[id.UserID]*User),
 		inboxWake: make(chan struct{}, 1),
+
+		pendingRooms: make(map[id.RoomID]bool),
 	}
 	if err = whatsapp.Configure(cfg.WhatsApp); err != nil {
 		return nil, err

@@ -102,6 +102,9 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		// Not an attempt: the event waits (in order) for the WhatsApp connection, however long
 		// the outage lasts, and is retried when the user is connected again.
 		log.Debug().Msg("Matrix event waits for the WhatsApp connection")
+		if br.notePending(row.RoomID) {
+			br.sendBotNotice(ctx, row.RoomID, "WhatsApp is not reachable right now. Your messages are kept and will be delivered in order as soon as the connection is back.")
+		}
 		return false
 	}
 	if row.Attempts+1 >= maxInboxAttempts {
@@ -142,4 +145,23 @@ func (br *Bridge) handleRawEvent(ctx context.Context, raw json.RawMessage) (err 
 		return nil
 	}
 	return br.handleMatrixEvent(ctx, &evt)
+}
+
+// notePending records that a room has messages waiting for WhatsApp and reports whether the room
+// should be told (once per outage).
+func (br *Bridge) notePending(roomID id.RoomID) bool {
+	br.pendingLock.Lock()
+	defer br.pendingLock.Unlock()
+	if br.pendingRooms[roomID] {
+		return false
+	}
+	br.pendingRooms[roomID] = true
+	return true
+}
+
+// clearPending forgets which rooms were told about waiting messages, after a connection came back.
+func (br *Bridge) clearPending() {
+	br.pendingLock.Lock()
+	clear(br.pendingRooms)
+	br.pendingLock.Unlock()
 }

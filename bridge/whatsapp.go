@@ -117,6 +117,7 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		user.state.set(StateConnected, "")
 		user.signalConnected()
 		// Matrix messages that waited for the connection go out now.
+		user.br.clearPending()
 		user.br.wakeInbox()
 		user.br.wg.Add(1)
 		go func() {
