@@ -51,6 +51,9 @@ type Bridge struct {
 	// pendingRooms are the rooms told that their messages wait for WhatsApp.
 	pendingRooms map[id.RoomID]bool
 	pendingLock  sync.Mutex
+	// typing is, per room, the bridge users the last m.typing said are typing.
+	typing     map[id.RoomID]map[id.UserID]bool
+	typingLock sync.Mutex
 	// ready is set once Start has finished; /_matrix/mau/ready reports it.
 	ready atomic.Bool
 
@@ -88,6 +91,7 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		inboxWake: make(chan struct{}, 1),
 
 		pendingRooms: make(map[id.RoomID]bool),
+		typing:       make(map[id.RoomID]map[id.UserID]bool),
 	}
 	if err = whatsapp.Configure(cfg.WhatsApp); err != nil {
 		return nil, err

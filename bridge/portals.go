@@ -95,6 +95,14 @@ func (br *Bridge) handleWhatsAppEvent(user *User, cli *whatsmeow.Client, rawEvt 
 		if err := br.portals.EnsureRoom(ctx, login, evt.JID); err != nil {
 			zerolog.Ctx(ctx).Err(err).Stringer("chat", evt.JID).Msg("Failed to create portal for joined group")
 		}
+	case *events.Receipt:
+		if err := br.portals.HandleWhatsAppReceipt(ctx, login, evt); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", evt.Chat).Msg("Failed to bridge WhatsApp receipt")
+		}
+	case *events.ChatPresence:
+		if err := br.portals.HandleWhatsAppChatPresence(ctx, login, evt); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", evt.Chat).Msg("Failed to bridge WhatsApp typing notification")
+		}
 	case *events.PushName:
 		br.syncPushName(ctx, login, types.MessageInfo{MessageSource: types.MessageSource{Sender: evt.JID}, PushName: evt.NewPushName})
 	default:

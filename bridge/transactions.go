@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"matrix-whatsapp/database"
@@ -133,17 +131,4 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
-}
-
-// handleEphemeral takes typing notifications, receipts and presence. They are best effort by nature
-// (the homeserver sends them once, and a stale one is worthless), so they are not stored.
-func (br *Bridge) handleEphemeral(log zerolog.Logger, raws []json.RawMessage) {
-	for _, raw := range raws {
-		var evt event.Event
-		if err := json.Unmarshal(raw, &evt); err != nil {
-			log.Debug().Err(err).Msg("Ignoring malformed ephemeral event")
-			continue
-		}
-		log.Trace().Str("type", evt.Type.Type).Stringer("room_id", evt.RoomID).Msg("Ephemeral event not bridged yet")
-	}
 }

@@ -1,0 +1,152 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Receipts and typing notifications are state, not history: a late one is worthless and a lost one
+// is replaced by the next. They bypass the portal queue and only read the message map.
+
+// typingTimeout is how long a WhatsApp "composing" shows as typing in Matrix unless renewed.
+const typingTimeout = 15 * time.Second
+
+// HandleWhatsAppReceipt shows a contact's read receipt in Matrix as the ghost's read marker.
+func (m *Manager) HandleWhatsAppReceipt(ctx context.Context, login Login, evt *events.Receipt) error {
+	if evt.IsFromMe || (evt.Type != types.ReceiptTypeRead && evt.Type != types.ReceiptTypeReadSelf) || len(evt.MessageIDs) == 0 {
+		return nil
+	}
+	p, err := m.existingPortal(ctx, login, evt.Chat)
+	if err != nil || p == nil {
+		return err
+	}
+	var last id.EventID
+	for _, waID := range evt.MessageIDs {
+		parts, err := m.db.Message.GetByWAID(ctx, p.Key, waID)
+		if err != nil {
+			return err
+		}
+		if len(parts) > 0 {
+			last = parts[len(parts)-1].MXID
+		}
+	}
+	if last == "" {
+		return nil
+	}
+	ghost, err := m.puppets.Get(ctx, evt.Sender, login.LIDs())
+	if err != nil {
+		return err
+	}
+	if err = p.ensureGhostJoined(ctx, ghost); err != nil {
+		return err
+	}
+	if err = ghost.Intent().MarkRead(ctx, p.MXID(), last); err != nil {
+		return fmt.Errorf("failed to send read receipt: %w", err)
+	}
+	zerolog.Ctx(ctx).Debug().Stringer("event_id", last).Stringer("ghost", ghost.MXID).Msg("Bridged WhatsApp read receipt")
+	return nil
+}
+
+// HandleWhatsAppChatPresence shows a contact typing in Matrix.
+func (m *Manager) HandleWhatsAppChatPresence(ctx context.Context, login Login, evt *events.ChatPresence) error {
+	if evt.IsFromMe {
+		return nil
+	}
+	p, err := m.existingPortal(ctx, login, evt.Chat)
+	if err != nil || p == nil {
+		return err
+	}
+	ghost, err := m.puppets.Get(ctx, evt.Sender, login.LIDs())
+	if err != nil {
+		return err
+	}
+	if err = p.ensureGhostJoined(ctx, ghost); err != nil {
+		return err
+	}
+	typing := evt.State == types.ChatPresenceComposing
+	if _, err = ghost.Intent().UserTyping(ctx, p.MXID(), typing, typingTimeout); err != nil {
+		return fmt.Errorf("failed to send typing notification: %w", err)
+	}
+	return nil
+}
+
+// existingPortal returns the portal of a chat if it has a room, else nil: receipts and typing never
+// create rooms.
+func (m *Manager) existingPortal(ctx context.Context, login Login, chat types.JID) (*Portal, error) {
+	key, err := m.KeyFor(ctx, login, chat)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.Get(ctx, key)
+	if err != nil || p.MXID() == "" {
+		return nil, err
+	}
+	return p, nil
+}
+
+// HandleMatrixReceipt marks messages as read on WhatsApp when a bridge user reads them in Matrix.
+func (m *Manager) HandleMatrixReceipt(ctx context.Context, roomID id.RoomID, eventID id.EventID, userID id.UserID, ts time.Time) error {
+	p, err := m.GetByMXID(ctx, roomID)
+	if err != nil || p == nil {
+		return err
+	}
+	login := m.users.LoginByMXID(ctx, userID)
+	if login == nil {
+		return nil
+	}
+	cli := login.Client()
+	if cli == nil {
+		return nil
+	}
+	msg, err := m.db.Message.GetByMXID(ctx, eventID)
+	if err != nil || msg == nil {
+		return err
+	}
+	if msg.Sender.ToNonAD() == login.OwnJID() {
+		return nil
+	}
+	sender := msg.Sender
+	if !p.IsGroup() {
+		sender = types.EmptyJID
+	}
+	if err = cli.MarkRead(ctx, []types.MessageID{msg.WAID}, ts, p.Key.JID, sender); err != nil {
+		return fmt.Errorf("failed to mark message read on WhatsApp: %w", err)
+	}
+	zerolog.Ctx(ctx).Debug().Str("wa_message_id", msg.WAID).Msg("Bridged Matrix read receipt")
+	return nil
+}
+
+// HandleMatrixTyping tells WhatsApp whether a bridge user is typing in a portal.
+func (m *Manager) HandleMatrixTyping(ctx context.Context, roomID id.RoomID, userID id.UserID, typing bool) error {
+	p, err := m.GetByMXID(ctx, roomID)
+	if err != nil || p == nil {
+		return err
+	}
+	login := m.users.LoginByMXID(ctx, userID)
+	if login == nil || login.Client() == nil {
+		return nil
+	}
+	state := types.ChatPresencePaused
+	if typing {
+		state = types.ChatPresenceComposing
+	}
+	if err = login.Client().SendChatPresence(ctx, p.Key.JID, state, types.ChatPresenceMediaText); err != nil {
+		return fmt.Errorf("failed to send chat presence: %w", err)
+	}
+	return nil
+}
+
+// ReceiptTime turns a Matrix receipt's timestamp (ms) into a time, defaulting to now.
+func ReceiptTime(receipt event.ReadReceipt) time.Time {
+	if receipt.Timestamp.IsZero() {
+		return time.Now()
+	}
+	return receipt.Timestamp
+}
