@@ -96,6 +96,14 @@ func (br *Bridge) registerCommands() {
 		Help: "Forget the WhatsApp session without logging out (for broken sessions).",
 	})
 	br.commands.add(&command{
+		Name: "list-contacts", Aliases: []string{"search", "contacts"}, Args: "[name or number]", Level: config.LevelUser, Handler: cmdListContacts,
+		Help: "List your WhatsApp contacts, or those matching the search.",
+	})
+	br.commands.add(&command{
+		Name: "pm", Args: "<+phone number>", Level: config.LevelUser, Handler: cmdPM,
+		Help: "Open a direct chat with a WhatsApp number. Inviting a contact's ghost to a new room works too.",
+	})
+	br.commands.add(&command{
 		Name: "version", Level: config.LevelRelay,
 		Help: "Show the bridge version.", Handler: cmdVersion,
 	})

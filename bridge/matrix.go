@@ -52,8 +52,15 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 
 func (br *Bridge) handleMember(ctx context.Context, evt *event.Event) error {
 	content := evt.Content.AsMember()
-	if id.UserID(evt.GetStateKey()) == br.BotMXID() && content.Membership == event.MembershipInvite {
+	target := id.UserID(evt.GetStateKey())
+	if content.Membership != event.MembershipInvite {
+		return nil
+	}
+	if target == br.BotMXID() {
 		return br.handleBotInvite(ctx, evt, content)
+	}
+	if br.puppets.IsGhost(target) {
+		return br.startDMFromInvite(ctx, evt.Sender, target, evt.RoomID)
 	}
 	return nil
 }

@@ -1,0 +1,136 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/id"
+
+	"matrix-whatsapp/puppet"
+)
+
+// maxListedContacts bounds the answer of list-contacts so it stays readable.
+const maxListedContacts = 50
+
+// cmdListContacts lists the user's WhatsApp contacts, optionally only those whose name or number
+// contains the query.
+func cmdListContacts(ctx context.Context, ce *commandEvent) {
+	cli := ce.user.getClient()
+	if cli == nil || ce.user.WAJID().IsEmpty() {
+		ce.reply(ctx, "You are not logged in to WhatsApp.")
+		return
+	}
+	contacts, err := cli.Store.Contacts.GetAllContacts(ctx)
+	if err != nil {
+		ce.reply(ctx, "Failed to read your contacts: %v", err)
+		return
+	}
+	query := strings.ToLower(strings.Join(ce.args, " "))
+	// WhatsApp stores a contact under its phone JID and its LID; show each person once.
+	merged := make(map[types.JID]types.ContactInfo, len(contacts))
+	for jid, info := range contacts {
+		canonical, err := ce.br.puppets.Canonical(ctx, jid, cli.Store.LIDs)
+		if err != nil {
+			continue
+		}
+		if prev, ok := merged[canonical]; ok && prev.FullName != "" && info.FullName == "" {
+			continue
+		}
+		merged[canonical] = info
+	}
+	type row struct{ name, line string }
+	var rows []row
+	for jid, info := range merged {
+		display, _ := ce.br.puppets.RenderName(jid, puppet.FromContact(info))
+		phone := ""
+		if jid.Server == types.DefaultUserServer {
+			phone = "+" + jid.User
+		}
+		if query != "" && !strings.Contains(strings.ToLower(display+" "+info.PushName+" "+info.FullName+" "+phone), query) {
+			continue
+		}
+		ghost := ce.br.puppets.MXIDFor(jid)
+		if ghost == "" {
+			continue
+		}
+		rows = append(rows, row{display, fmt.Sprintf("* %s %s - [%s](%s)", display, phone, ghost, ghost.URI().MatrixToURL())})
+	}
+	if len(rows) == 0 {
+		if query != "" {
+			ce.reply(ctx, "No contacts match `%s`.", query)
+		} else {
+			ce.reply(ctx, "No contacts known yet. Contacts appear once they message you or are in your groups.")
+		}
+		return
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%d contact(s):\n\n", len(rows))
+	for i, r := range rows {
+		if i == maxListedContacts {
+			fmt.Fprintf(&sb, "\n…and %d more; narrow it down with `%ssearch <name>`.", len(rows)-i, ce.prefix())
+			break
+		}
+		sb.WriteString(r.line + "\n")
+	}
+	ce.reply(ctx, "%s", sb.String())
+}
+
+// cmdPM opens (or finds) the direct chat with a phone number.
+func cmdPM(ctx context.Context, ce *commandEvent) {
+	if len(ce.args) == 0 {
+		ce.reply(ctx, "Usage: `%spm +4915112345678`", ce.prefix())
+		return
+	}
+	if ce.user.getClient() == nil || ce.user.WAJID().IsEmpty() {
+		ce.reply(ctx, "You are not logged in to WhatsApp.")
+		return
+	}
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, strings.Join(ce.args, ""))
+	if len(digits) < 6 || len(digits) > 15 {
+		ce.reply(ctx, "`%s` is not a phone number. Use the international format, e.g. `+4915112345678`.", strings.Join(ce.args, " "))
+		return
+	}
+	jid := types.NewJID(digits, types.DefaultUserServer)
+	roomID, err := ce.br.portals.OpenDM(ctx, userLogin{ce.user}, jid)
+	if err != nil {
+		ce.reply(ctx, "Failed to open a chat with +%s: %v", digits, err)
+		return
+	}
+	ce.reply(ctx, "Your chat with +%s is [%s](%s). Accept the invite if you have not joined it yet.", digits, roomID, roomID.URI().MatrixToURL())
+}
+
+// startDMFromInvite handles a user inviting a ghost to a room: the room becomes the DM with that
+// contact when there is none yet.
+func (br *Bridge) startDMFromInvite(ctx context.Context, inviter id.UserID, ghostID id.UserID, roomID id.RoomID) error {
+	login := br.LoginByMXID(ctx, inviter)
+	ghost, err := br.puppets.GetByMXID(ctx, ghostID)
+	if err != nil || ghost == nil {
+		return err
+	}
+	if login == nil {
+		br.sendGhostRefusal(ctx, ghost, roomID, "You need to log in to WhatsApp (send `login` to the bridge bot) before you can start chats.")
+		return nil
+	}
+	return br.portals.AdoptDM(ctx, login, ghost.JID, roomID)
+}
+
+func (br *Bridge) sendGhostRefusal(ctx context.Context, ghost *puppet.Puppet, roomID id.RoomID, text string) {
+	if err := ghost.EnsureRegistered(ctx); err != nil {
+		return
+	}
+	intent := ghost.Intent()
+	if _, err := intent.JoinRoomByID(ctx, roomID); err != nil {
+		return
+	}
+	_, _ = intent.SendNotice(ctx, roomID, text)
+	_, _ = intent.LeaveRoom(ctx, roomID)
+}
