@@ -204,3 +204,39 @@ func TestWriteRegistration(t *testing.T) {
 		t.Errorf("config with secrets is readable by others: %o", info.Mode().Perm())
 	}
 }
+
+func TestCheckRegistration(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(readExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.GenerateTokens()
+	reg := cfg.Registration()
+	if err = cfg.CheckRegistration(reg); err != nil {
+		t.Fatalf("a fresh registration was refused: %v", err)
+	}
+
+	// The username template changed after the registration was generated.
+	changed := *cfg
+	changed.Bridge.UsernameTemplate = "wa_{{.}}"
+	if err = changed.CheckRegistration(reg); err == nil || !strings.Contains(err.Error(), "do not cover @wa_4915112345678:example.org") {
+		t.Errorf("stale namespace: got %v", err)
+	}
+	// The tokens changed.
+	other := *cfg
+	other.GenerateTokens()
+	if err = other.CheckRegistration(reg); err == nil || !strings.Contains(err.Error(), "tokens") {
+		t.Errorf("stale tokens: got %v", err)
+	}
+	// A non-exclusive namespace does not count.
+	weak := *reg
+	weak.Namespaces.UserIDs = nil
+	for _, ns := range reg.Namespaces.UserIDs {
+		ns.Exclusive = false
+		weak.Namespaces.UserIDs = append(weak.Namespaces.UserIDs, ns)
+	}
+	if err = cfg.CheckRegistration(&weak); err == nil {
+		t.Error("a registration with non-exclusive namespaces was accepted")
+	}
+}

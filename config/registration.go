@@ -126,3 +126,32 @@ func setScalar(m *yaml.Node, key, value string) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value})
 }
+
+// CheckRegistration verifies that the registration installed on the homeserver fits this config:
+// the same tokens, and exclusive namespaces covering the bot and every kind of ghost the bridge
+// creates (phone-number and LID ghosts). A mismatch means the homeserver would refuse the bridge's
+// users, so the bridge must not start with it.
+func (cfg *Config) CheckRegistration(reg *appservice.Registration) error {
+	if reg.AppToken != cfg.Appservice.ASToken || reg.ServerToken != cfg.Appservice.HSToken {
+		return fmt.Errorf("the tokens in the registration differ from appservice.as_token/hs_token in the config: regenerate it with -g and reload the homeserver")
+	}
+	samples := []string{
+		"@" + cfg.Appservice.Bot.Username + ":" + cfg.Homeserver.Domain,
+		"@" + cfg.FormatUsername("4915112345678") + ":" + cfg.Homeserver.Domain,
+		"@" + cfg.FormatUsername("lid-123456789012345") + ":" + cfg.Homeserver.Domain,
+	}
+	for _, userID := range samples {
+		covered := false
+		for _, ns := range reg.Namespaces.UserIDs {
+			re, err := regexp.Compile(ns.Regex)
+			if err == nil && ns.Exclusive && re.MatchString(userID) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return fmt.Errorf("the registration's user namespaces do not cover %s (did bridge.username_template or the domain change?): regenerate it with -g and reload the homeserver", userID)
+		}
+	}
+	return nil
+}

@@ -1,18 +1,21 @@
 // Command wasim runs the WhatsApp wire simulator as a standalone server for the demo and for
 // manual testing. It prints what a client needs (address, Noise root public key, CA file) and runs
 // until interrupted.
+//
+// With -demo-homeserver it also plays the demo scenario (package internal/demo): it creates a
+// simulated phone with the contacts Echo Bot, Alice and Bob, links the phone to the demo Matrix user
+// through the bridge by scanning the QR code the bridge posts, and keeps the Echo Bot answering.
+//
+// -print-root-key prints the Noise root public key (creating -root-key-file if needed) and exits, so
+// that a script can write the bridge config before the simulator runs.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -23,9 +26,12 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (plain HTTP and TLS on one port)")
 	rootKeyFile := flag.String("root-key-file", "", "file holding the hex root private key; created if missing (default: a new key each run)")
+	printRootKey := flag.Bool("print-root-key", false, "print the root public key (hex) of -root-key-file, creating the file if needed, and exit")
 	caOut := flag.String("ca-out", "", "write the TLS CA certificate (PEM) to this file")
 	dataDir := flag.String("data-dir", "", "directory for simulated phones' stores (default: temporary)")
 	logLevel := flag.String("log-level", "info", "log level (debug, info, warn, error)")
+	var demoFlags demoOptions
+	demoFlags.register(flag.CommandLine)
 	flag.Parse()
 
 	level, err := zerolog.ParseLevel(*logLevel)
@@ -33,11 +39,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "invalid -log-level:", err)
 		os.Exit(2)
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(level).With().Timestamp().Logger()
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: demoFlags.enabled()}).Level(level).With().Timestamp().Logger()
 
 	key, err := loadRootKey(*rootKeyFile)
 	if err != nil {
 		log.Fatal().Err(err).Msg("Failed to load root key")
+	}
+	if *printRootKey {
+		fmt.Println(rootPublicKeyHex(key))
+		return
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,40 +61,26 @@ func main() {
 			log.Fatal().Err(err).Msg("Failed to write CA certificate")
 		}
 	}
-	fmt.Printf("addr=%s\nroot_pubkey=%s\n", srv.Addr(), srv.RootPublicKeyHex())
-	if *caOut != "" {
-		fmt.Printf("ca_file=%s\n", *caOut)
+	log.Info().Str("addr", srv.Addr()).Str("root_pubkey", srv.RootPublicKeyHex()).Msg("Simulator listening")
+
+	exitCode := 0
+	if demoFlags.enabled() {
+		if err = runDemo(ctx, srv, demoFlags, log); err != nil {
+			fmt.Fprintf(os.Stderr, "\nThe demo failed: %v\n", err)
+			log.Error().Err(err).Msg("Demo failed")
+			exitCode = 1
+		}
+	} else {
+		fmt.Printf("addr=%s\nroot_pubkey=%s\n", srv.Addr(), srv.RootPublicKeyHex())
+		if *caOut != "" {
+			fmt.Printf("ca_file=%s\n", *caOut)
+		}
+		<-ctx.Done()
 	}
 
-	// Phase 2: the HTTP/JSON control API (create accounts and contacts, scan QR codes, send as a
-	// contact or phone, read received events, faults) is started here, next to the simulator.
-
-	<-ctx.Done()
 	log.Info().Msg("Shutting down")
 	if err = srv.Close(); err != nil {
 		log.Error().Err(err).Msg("Failed to close simulator")
 	}
-}
-
-// loadRootKey reads the root private key from path, or generates one (and stores it there when a
-// path is given) so that clients configured with the public key keep working across restarts.
-func loadRootKey(path string) ([32]byte, error) {
-	var key [32]byte
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err == nil {
-			return wasim.ParseRootKey(strings.TrimSpace(string(data)))
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return key, err
-		}
-	}
-	if _, err := rand.Read(key[:]); err != nil {
-		return key, err
-	}
-	if path != "" {
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(key[:])+"\n"), 0o600); err != nil {
-			return key, err
-		}
-	}
-	return key, nil
+	os.Exit(exitCode)
 }

@@ -119,7 +119,7 @@ const startedLogMessage = `"message":"Bridge started"`
 // says the start-up is complete.
 func (b *bridge) start(ctx context.Context) error {
 	logOffset := fileSize(b.logPath)
-	proc, err := startProcess("the bridge", b.dir, b.logPath, b.bin, "-c", b.configPath)
+	proc, err := startProcess("the bridge", b.dir, b.logPath, b.bin, "-c", b.configPath, "-r", b.registrationPath)
 	if err != nil {
 		return err
 	}
