@@ -57,7 +57,7 @@ func (br *Bridge) handleMember(ctx context.Context, evt *event.Event) error {
 		return nil
 	}
 	if target == br.BotMXID() {
-		return br.handleBotInvite(ctx, evt, content)
+		return br.handleBotInvite(ctx, evt)
 	}
 	if br.puppets.IsGhost(target) {
 		return br.startDMFromInvite(ctx, evt.Sender, target, evt.RoomID)
@@ -68,7 +68,7 @@ func (br *Bridge) handleMember(ctx context.Context, evt *event.Event) error {
 // handleBotInvite answers an invitation of the bot: users allowed to use the bridge get the bot in
 // their room (and a private chat becomes their management room); anybody else gets a polite refusal
 // and the bot leaves again.
-func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event, content *event.MemberEventContent) error {
+func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event) error {
 	log := zerolog.Ctx(ctx)
 	bot := br.AS.BotIntent()
 	if _, err := bot.JoinRoomByID(ctx, evt.RoomID); err != nil {
@@ -91,12 +91,20 @@ func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event, content
 		}
 		return nil
 	}
-	members, err := bot.JoinedMembers(ctx, evt.RoomID)
+	members, err := bot.Members(ctx, evt.RoomID)
 	if err != nil {
 		return fmt.Errorf("failed to get members of room: %w", err)
 	}
-	if !content.IsDirect && len(members.Joined) > 2 {
-		log.Debug().Msg("Joined a shared room; not making it a management room")
+	// Invited users count too: a room whose other members have not joined yet is still shared.
+	present := 0
+	for _, member := range members.Chunk {
+		_ = member.Content.ParseRaw(member.Type)
+		if m := member.Content.AsMember().Membership; m == event.MembershipJoin || m == event.MembershipInvite {
+			present++
+		}
+	}
+	if present > 2 {
+		log.Debug().Int("members", present).Msg("Joined a shared room; not making it a management room")
 		return nil
 	}
 	if err = user.SetManagementRoom(ctx, evt.RoomID); err != nil {

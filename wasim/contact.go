@@ -48,13 +48,13 @@ func (c *Contact) SendText(ctx context.Context, to types.JID, text string) (type
 
 // WaitConnected waits until the contact's client is logged in and online.
 func (c *Contact) WaitConnected(ctx context.Context) error {
-	deadline := time.NewTicker(20 * time.Millisecond)
-	defer deadline.Stop()
+	ticker := time.NewTicker(20 * time.Millisecond)
+	defer ticker.Stop()
 	for !c.cli.IsLoggedIn() || !c.acct.Online(0) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("contact %s did not connect: %w", c.acct.pn.User, ctx.Err())
-		case <-deadline.C:
+		case <-ticker.C:
 		}
 	}
 	return nil

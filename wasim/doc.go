@@ -17,6 +17,17 @@
 // on the next login, which whatsmeow turns into exactly-once events. DropConnections, SetOutage
 // and Outage simulate network trouble.
 //
+// # Groups
+//
+// Groups (<id>@g.us, LID addressing) live in memory like accounts. whatsmeow's own group calls
+// (CreateGroup, GetGroupInfo, GetJoinedGroups, SetGroupName, SetGroupTopic,
+// UpdateGroupParticipants, LeaveGroup) work through w:g2 IQs, and Server.CreateGroup,
+// SetGroupName, SetGroupTopic and UpdateGroupParticipants do the same from Go. Every change is
+// pushed as a w:gp2 notification to every member device, the acting one included, so clients
+// get events.JoinedGroup and events.GroupInfo. Group messages are fanned out by the server's
+// member list to every member device but the sending one; receipts, typing and retry resends
+// are routed back as whatsmeow expects.
+//
 // # Root key
 //
 // whatsmeow verifies the server certificate against its package variable whatsmeow.WACertPubKey.

@@ -51,6 +51,14 @@ func (c *conn) handleIQ(node *waBinary.Node) {
 // handleExtraIQ is the hook for namespaces added later (w:g2 groups, w:m media, profile pictures,
 // app state). It reports whether it answered the IQ.
 func (s *Server) handleExtraIQ(c *conn, node *waBinary.Node, xmlns string, child *waBinary.Node) bool {
+	if xmlns == "w:g2" {
+		c.handleGroupIQ(node, child) // group_iq.go
+		return true
+	}
+	if xmlns == "w:m" {
+		c.handleMediaConnIQ(node, child) // media.go
+		return true
+	}
 	return false
 }
 

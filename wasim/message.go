@@ -40,6 +40,7 @@ func (c *conn) handleMessage(node *waBinary.Node) {
 	sender := c.dev
 	if sender == nil {
 		s.stateLock.Unlock()
+		c.send(waBinary.Node{Tag: "ack", Attrs: waBinary.Attrs{"class": "message", "id": id, "from": to, "t": nowString(), "error": "401"}})
 		return
 	}
 	participants, hasParticipants := node.GetOptionalChildByTag("participants")
@@ -75,7 +76,7 @@ func messageAck(id string, to types.JID) waBinary.Node {
 // routeGroupMessage is the hook for group and broadcast fan-out (sender keys). It reports whether
 // it handled the message; until groups exist, group sends are refused with a 404 ack.
 func (s *Server) routeGroupMessage(c *conn, node *waBinary.Node) bool {
-	return false
+	return s.fanOutGroupMessage(c, node) // group_message.go
 }
 
 // deliverCopyLocked queues one recipient device's copy of a message. chat is the message's "to"

@@ -52,12 +52,14 @@ func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, e
 	cli := s.NewClient(dev)
 	contact := &Contact{EventLog: NewEventLog(), acct: acct, cli: cli}
 	cli.AddEventHandler(contact.Add)
-	if err = cli.ConnectContext(context.WithoutCancel(ctx)); err != nil {
-		return nil, fmt.Errorf("failed to connect phone of %s: %w", acct.pn.User, err)
+	err = cli.ConnectContext(context.WithoutCancel(ctx))
+	if err == nil {
+		err = contact.WaitConnected(ctx)
 	}
-	if err = contact.WaitConnected(ctx); err != nil {
+	if err != nil {
 		cli.Disconnect()
-		return nil, err
+		_ = container.Close()
+		return nil, fmt.Errorf("failed to bring phone of %s online: %w", acct.pn.User, err)
 	}
 	return contact, nil
 }

@@ -64,7 +64,9 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 }
 
 // routeGroupReceiptLocked is the hook for group receipts (phase 2). Caller holds stateLock.
-func (s *Server) routeGroupReceiptLocked(reader *device, node *waBinary.Node) {}
+func (s *Server) routeGroupReceiptLocked(reader *device, node *waBinary.Node) {
+	s.routeGroupReceipt(reader, node) // group_message.go
+}
 
 // handleAck settles a stanza the client acknowledged (a nack settles a message as well: the
 // client will not get any further with it).
@@ -121,7 +123,9 @@ func (c *conn) handleChatState(node *waBinary.Node) {
 }
 
 // routeGroupChatStateLocked is the hook for typing in groups (phase 2). Caller holds stateLock.
-func (s *Server) routeGroupChatStateLocked(sender *device, node *waBinary.Node) {}
+func (s *Server) routeGroupChatStateLocked(sender *device, node *waBinary.Node) {
+	s.routeGroupChatState(sender, node) // group_message.go
+}
 
 // handlePresence accepts availability updates. Presence subscriptions are not answered yet.
 func (c *conn) handlePresence(node *waBinary.Node) {}

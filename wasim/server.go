@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -58,6 +59,7 @@ type Server struct {
 	accountsLID  map[string]*Account // by LID user
 	pendingRefs  map[string]*conn    // QR ref -> registration socket
 	pendingCodes map[string]*pairCodeRequest
+	groups       map[string]*group // by group user; see group.go
 	conns        map[*conn]struct{}
 	outage       bool
 	closed       bool
@@ -68,6 +70,8 @@ type Server struct {
 	listener   net.Listener
 	httpServer *http.Server
 	mux        *http.ServeMux
+
+	media *mediaStore // uploaded media; see media.go
 }
 
 // New starts a simulator listening on Options.Addr.
@@ -120,7 +124,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/ws/chat", s.handleWebsocket)
-	// Phase 2: media upload and download endpoints are registered on s.mux here.
+	s.addRoutes() // media endpoints and the control API; see media.go
 	addr := opts.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -205,9 +209,13 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	phones := make([]*Contact, 0, len(s.accounts))
+	var stores []io.Closer
 	for _, acct := range s.accounts {
 		if acct.phone != nil {
 			phones = append(phones, acct.phone)
+		}
+		if acct.container != nil {
+			stores = append(stores, acct.container)
 		}
 	}
 	s.stateLock.Unlock()
@@ -215,6 +223,9 @@ func (s *Server) Close() error {
 		phone.close()
 	}
 	s.closeListener()
+	for _, store := range stores {
+		_ = store.Close()
+	}
 	if s.ownDataDir {
 		return os.RemoveAll(s.dataDir)
 	}
