@@ -25,7 +25,7 @@ type loggedInUser struct {
 	acct   *wasim.Account
 }
 
-func newLoggedInUser(t *testing.T, ctx context.Context, env *waEnv, localpart, phone string) *loggedInUser {
+func newLoggedInUser(t testing.TB, ctx context.Context, env *waEnv, localpart, phone string) *loggedInUser {
 	t.Helper()
 	acct, err := env.WA.CreateAccount(ctx, phone, strings.ToUpper(localpart[:1])+localpart[1:])
 	if err != nil {
@@ -50,7 +50,7 @@ func fromGhost(ghost id.UserID, body string) func(*event.Event) bool {
 	}
 }
 
-func joinPortal(t *testing.T, ctx context.Context, env *waEnv, client *mautrix.Client, inviter id.UserID, skip ...id.RoomID) id.RoomID {
+func joinPortal(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Client, inviter id.UserID, skip ...id.RoomID) id.RoomID {
 	t.Helper()
 	room := env.WaitForInvite(ctx, client, inviter, skip...)
 	if _, err := client.JoinRoomByID(ctx, room); err != nil {
@@ -59,7 +59,7 @@ func joinPortal(t *testing.T, ctx context.Context, env *waEnv, client *mautrix.C
 	return room
 }
 
-func waitWAText(t *testing.T, ctx context.Context, c *wasim.Contact, text string) *events.Message {
+func waitWAText(t testing.TB, ctx context.Context, c *wasim.Contact, text string) *events.Message {
 	t.Helper()
 	msg, err := c.WaitMessage(ctx, func(m *events.Message) bool { return wasim.MessageText(m) == text })
 	if err != nil {

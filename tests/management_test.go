@@ -30,7 +30,7 @@ func botNotice(env *e2e.Env, parts ...string) func(*event.Event) bool {
 	}
 }
 
-func sendText(t *testing.T, ctx context.Context, client *mautrix.Client, roomID id.RoomID, text string) id.EventID {
+func sendText(t testing.TB, ctx context.Context, client *mautrix.Client, roomID id.RoomID, text string) id.EventID {
 	t.Helper()
 	resp, err := client.SendText(ctx, roomID, text)
 	if err != nil {
@@ -41,7 +41,7 @@ func sendText(t *testing.T, ctx context.Context, client *mautrix.Client, roomID 
 
 // openManagementRoom creates a DM of client with the bot, waits for the bot to join and for its
 // welcome, and returns the room.
-func openManagementRoom(t *testing.T, ctx context.Context, env *e2e.Env, client *mautrix.Client) id.RoomID {
+func openManagementRoom(t testing.TB, ctx context.Context, env *e2e.Env, client *mautrix.Client) id.RoomID {
 	t.Helper()
 	room := env.CreateDM(t, client, env.BotMXID())
 	env.WaitForJoin(ctx, client, room, env.BotMXID())
@@ -122,7 +122,7 @@ func TestManagementRoom(t *testing.T) {
 	}
 }
 
-func waitForLeave(t *testing.T, ctx context.Context, client *mautrix.Client, roomID id.RoomID, userID id.UserID) {
+func waitForLeave(t testing.TB, ctx context.Context, client *mautrix.Client, roomID id.RoomID, userID id.UserID) {
 	t.Helper()
 	for {
 		resp, err := client.JoinedMembers(ctx, roomID)
@@ -140,7 +140,7 @@ func waitForLeave(t *testing.T, ctx context.Context, client *mautrix.Client, roo
 }
 
 // waitForNotices waits until the room holds at least n bot notices containing every one of parts.
-func waitForNotices(t *testing.T, ctx context.Context, env *e2e.Env, client *mautrix.Client, roomID id.RoomID, n int, parts ...string) {
+func waitForNotices(t testing.TB, ctx context.Context, env *e2e.Env, client *mautrix.Client, roomID id.RoomID, n int, parts ...string) {
 	t.Helper()
 	match := botNotice(env, parts...)
 	for {

@@ -16,7 +16,7 @@ import (
 )
 
 // waitEphemeral syncs as client until an ephemeral event of roomID matches.
-func waitEphemeral(t *testing.T, ctx context.Context, client *mautrix.Client, roomID id.RoomID, what string, match func(*event.Event) bool) {
+func waitEphemeral(t testing.TB, ctx context.Context, client *mautrix.Client, roomID id.RoomID, what string, match func(*event.Event) bool) {
 	t.Helper()
 	since := ""
 	for {

@@ -29,7 +29,7 @@ type waEnv struct {
 
 // newWAEnv starts wasim, then Dendrite and the bridge pointed at it. patch may change the bridge
 // config further.
-func newWAEnv(t *testing.T, dialect testdb.Dialect, patch func(cfg map[string]any)) *waEnv {
+func newWAEnv(t testing.TB, dialect testdb.Dialect, patch func(cfg map[string]any)) *waEnv {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	srv, err := wasim.New(context.Background(), wasim.Options{Log: &log})
@@ -49,7 +49,7 @@ func newWAEnv(t *testing.T, dialect testdb.Dialect, patch func(cfg map[string]an
 }
 
 // decodeQR downloads the QR image the bot posted and decodes it, as a phone camera would.
-func decodeQR(t *testing.T, ctx context.Context, client *mautrix.Client, evt *event.Event) string {
+func decodeQR(t testing.TB, ctx context.Context, client *mautrix.Client, evt *event.Event) string {
 	t.Helper()
 	content := evt.Content.AsMessage()
 	if content.MsgType != event.MsgImage {
@@ -87,7 +87,7 @@ func isBotImage(env *waEnv) func(*event.Event) bool {
 
 // loginQR logs client in to WhatsApp as acct the way a user does: send `login`, scan the posted QR
 // code with the phone, wait for the success message.
-func loginQR(t *testing.T, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID, acct *wasim.Account) {
+func loginQR(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID, acct *wasim.Account) {
 	t.Helper()
 	since := time.Now()
 	sendText(t, ctx, client, room, "login")
@@ -101,7 +101,7 @@ func loginQR(t *testing.T, ctx context.Context, env *waEnv, client *mautrix.Clie
 }
 
 // companionDevice returns the device number of the account's single linked device.
-func companionDevice(t *testing.T, acct *wasim.Account) uint16 {
+func companionDevice(t testing.TB, acct *wasim.Account) uint16 {
 	t.Helper()
 	devices := acct.Devices()
 	if len(devices) != 2 {
@@ -111,7 +111,7 @@ func companionDevice(t *testing.T, acct *wasim.Account) uint16 {
 }
 
 // waitFor polls cond until it holds or ctx ends.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {
