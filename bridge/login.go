@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	_ "image/png" // DecodeConfig of the rendered QR code
 	"regexp"
 	"strings"
 	"time"
@@ -185,9 +188,20 @@ func (user *User) finishLogin(ctx context.Context, ce *commandEvent, cli *whatsm
 // QR image with the new code. It returns the event to replace next time.
 func (user *User) sendQR(ctx context.Context, roomID id.RoomID, code string, previous id.EventID) id.EventID {
 	log := zerolog.Ctx(ctx)
-	png, err := qrcode.Encode(code, qrcode.Low, 512)
+	// Whole pixels per module keep the code sharp for cameras and decoders alike.
+	qr, err := qrcode.New(code, qrcode.Medium)
 	if err != nil {
 		log.Err(err).Msg("Failed to render QR code")
+		return previous
+	}
+	png, err := qr.PNG(-8)
+	if err != nil {
+		log.Err(err).Msg("Failed to render QR code")
+		return previous
+	}
+	size, _, err := image.DecodeConfig(bytes.NewReader(png))
+	if err != nil {
+		log.Err(err).Msg("Failed to read rendered QR code")
 		return previous
 	}
 	bot := user.br.AS.BotIntent()
@@ -200,7 +214,7 @@ func (user *User) sendQR(ctx context.Context, roomID id.RoomID, code string, pre
 		MsgType: event.MsgImage,
 		Body:    code,
 		URL:     upload.ContentURI.CUString(),
-		Info:    &event.FileInfo{MimeType: "image/png", Width: 512, Height: 512, Size: len(png)},
+		Info:    &event.FileInfo{MimeType: "image/png", Width: size.Width, Height: size.Height, Size: len(png)},
 	}
 	if previous != "" {
 		content.SetEdit(previous)

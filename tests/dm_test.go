@@ -141,6 +141,30 @@ func TestDirectChatBothWays(t *testing.T) {
 				rel := evt.Content.AsReaction().RelatesTo
 				return evt.Type == event.EventReaction && evt.Sender == carolGhost && rel.EventID == reply.EventID && rel.Key == "👍"
 			})
+			// Changing the reaction replaces it; removing it removes it.
+			reactionIs := func(key string) func(*event.Event) bool {
+				return func(evt *event.Event) bool {
+					rel := evt.Content.AsReaction().RelatesTo
+					return evt.Type == event.EventReaction && evt.Sender == carolGhost && rel.EventID == reply.EventID && rel.Key == key
+				}
+			}
+			thumbs := env.WaitForMessage(ctx, alice.client, dm, reactionIs("👍"))
+			if _, err = carol.Send(ctx, alice.acct.JID(), carol.Client().BuildReaction(alice.acct.JID(), alice.acct.JID(), got.Info.ID, "😂")); err != nil {
+				t.Fatal(err)
+			}
+			laugh := env.WaitForMessage(ctx, alice.client, dm, reactionIs("😂"))
+			env.WaitForMessage(ctx, alice.client, dm, isRedacted(thumbs.ID))
+			if _, err = carol.Send(ctx, alice.acct.JID(), carol.Client().BuildReaction(alice.acct.JID(), alice.acct.JID(), got.Info.ID, "")); err != nil {
+				t.Fatal(err)
+			}
+			env.WaitForMessage(ctx, alice.client, dm, isRedacted(laugh.ID))
+
+			// The same contact writing to the user's LID lands in the same room as the same ghost.
+			if _, err = carol.SendText(ctx, alice.acct.LID(), "to your LID"); err != nil {
+				t.Fatal(err)
+			}
+			env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "to your LID"))
+
 			if _, err = carol.Send(ctx, alice.acct.JID(), carol.Client().BuildEdit(alice.acct.JID(), carolReplyID, &waE2E.Message{Conversation: proto.String("Great!!")})); err != nil {
 				t.Fatal(err)
 			}
@@ -151,9 +175,7 @@ func TestDirectChatBothWays(t *testing.T) {
 			if _, err = carol.Send(ctx, alice.acct.JID(), carol.Client().BuildRevoke(alice.acct.JID(), carol.JID(), carolReplyID)); err != nil {
 				t.Fatal(err)
 			}
-			env.WaitForMessage(ctx, alice.client, dm, func(evt *event.Event) bool {
-				return evt.ID == great.ID && len(evt.Content.Raw) == 0 && evt.Unsigned.RedactedBecause != nil
-			})
+			env.WaitForMessage(ctx, alice.client, dm, isRedacted(great.ID))
 
 			// Matrix -> WhatsApp edit and reaction.
 			if _, err = alice.client.SendMessageEvent(ctx, dm, event.EventMessage, &event.MessageEventContent{
@@ -239,5 +261,12 @@ func TestDirectChatBothWays(t *testing.T) {
 				t.Errorf("first message has timestamp %d", first.Timestamp)
 			}
 		})
+	}
+}
+
+// isRedacted matches the event eventID once it has been redacted.
+func isRedacted(eventID id.EventID) func(*event.Event) bool {
+	return func(evt *event.Event) bool {
+		return evt.ID == eventID && evt.Unsigned.RedactedBecause != nil
 	}
 }
