@@ -28,6 +28,33 @@
 // member list to every member device but the sending one; receipts, typing and retry resends
 // are routed back as whatsmeow expects.
 //
+// # Media
+//
+// The media_conn IQ (xmlns w:m) names MediaHost (mmg.whatsapp.net) as the only host; clients reach
+// it through the HTTP client the simulator configured. whatsmeow's Upload posts the encrypted
+// file to /mms/<type>/<token> (image, video, audio, document, sticker-pack, ... ; stickers go up
+// as image), the server checks the auth token and that token is the SHA-256 of the body, keeps the
+// opaque blob in memory (it survives Restart) and answers url and direct_path as WhatsApp does.
+// Download, DownloadMediaWithPath and a plain GET of the url serve the exact bytes; unknown paths
+// get 404, ExpireMedia makes a blob answer 410, DeleteMedia removes it, and an outage gives 503.
+// UploadMedia and Contact.SendMedia build and send attachments, Attachment and Contact.Download
+// fetch them; MessageKind and MessageBody classify what arrived.
+//
+// # Control API
+//
+// ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,
+// manual tests). The simulator serves it on its own port under ControlPrefix (/_wasim/), and
+// cmd/wasim can serve it on a separate address too (-control-addr). Bodies and answers are JSON;
+// failures are {"error": "..."} with 400 (malformed JSON, unknown or missing fields, invalid
+// phone), 404 (unknown account, device or endpoint), 409 (account exists, nobody waiting for a
+// pairing code), 503 (server closed) or 500. The routes are listed on ControlHandler; for example
+//
+//	curl -d '{"phone":"+49 151 0000001","push_name":"Alice"}' http://ADDR/_wasim/accounts
+//	curl -d '{"phone":"491510000001","qr":"2@..."}' http://ADDR/_wasim/qr/scan
+//	curl -d '{"from":"491510000002","to":"491510000001","text":"hi"}' http://ADDR/_wasim/messages
+//	curl 'http://ADDR/_wasim/messages?phone=491510000002'
+//	curl -d '{"seconds":5}' http://ADDR/_wasim/faults/outage
+//
 // # Root key
 //
 // whatsmeow verifies the server certificate against its package variable whatsmeow.WACertPubKey.

@@ -114,8 +114,8 @@ func writeReady(path string, d *demo.Demo) error {
 	fmt.Fprintf(&sb, "echo_ghost=%s\n", d.EchoGhost)
 	fmt.Fprintf(&sb, "group_room=%s\n", d.GroupRoom)
 	fmt.Fprintf(&sb, "phone=+%s\n", d.Account.JID().User)
-	fmt.Fprintf(&sb, "echo_phone=+%s\n", demo.EchoBot.Phone)
-	fmt.Fprintf(&sb, "alice=+%s\n", demo.Alice.Phone)
+	fmt.Fprintf(&sb, "echo_phone=%s\n", demo.EchoBot.Phone)
+	fmt.Fprintf(&sb, "alice_phone=%s\n", demo.Alice.Phone)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(sb.String()), 0o644); err != nil {
 		return fmt.Errorf("failed to write %s: %w", path, err)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,6 +31,7 @@ func main() {
 	caOut := flag.String("ca-out", "", "write the TLS CA certificate (PEM) to this file")
 	dataDir := flag.String("data-dir", "", "directory for simulated phones' stores (default: temporary)")
 	logLevel := flag.String("log-level", "info", "log level (debug, info, warn, error)")
+	controlAddr := flag.String("control-addr", "", "also serve the HTTP/JSON control API on this address (it is always on the main port under /_wasim/)")
 	var demoFlags demoOptions
 	demoFlags.register(flag.CommandLine)
 	flag.Parse()
@@ -62,6 +64,11 @@ func main() {
 		}
 	}
 	log.Info().Str("addr", srv.Addr()).Str("root_pubkey", srv.RootPublicKeyHex()).Msg("Simulator listening")
+	if *controlAddr != "" {
+		go func() {
+			log.Error().Err(http.ListenAndServe(*controlAddr, srv.ControlHandler())).Msg("Control API listener stopped")
+		}()
+	}
 
 	exitCode := 0
 	if demoFlags.enabled() {
@@ -72,6 +79,7 @@ func main() {
 		}
 	} else {
 		fmt.Printf("addr=%s\nroot_pubkey=%s\n", srv.Addr(), srv.RootPublicKeyHex())
+		fmt.Printf("control=http://%s%s\n", srv.Addr(), wasim.ControlPrefix)
 		if *caOut != "" {
 			fmt.Printf("ca_file=%s\n", *caOut)
 		}

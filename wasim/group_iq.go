@@ -1,0 +1,147 @@
+package wasim
+
+import (
+	"errors"
+	"strconv"
+
+	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// handleGroupIQ answers w:g2 IQs: create, participating and leave go to g.us; everything else to
+// the group itself, and only members get answers (non-members 403, whatsmeow's ErrNotInGroup).
+func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
+	s := c.srv
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	dev := c.dev
+	if dev == nil {
+		c.send(iqError(node, 401, "not-authorized"))
+		return
+	}
+	to, _ := node.Attrs["to"].(types.JID)
+	if to.Server == types.GroupServer && to.User == "" {
+		c.handleGroupServerIQLocked(node, child, dev)
+		return
+	}
+	g, err := s.lookupGroupActor(to, dev.acct, false)
+	switch {
+	case errors.Is(err, ErrNoSuchGroup):
+		c.send(iqError(node, 404, "item-not-found"))
+		return
+	case err != nil:
+		c.send(iqError(node, 403, "forbidden"))
+		return
+	}
+	actor := dev.acct
+	switch child.Tag {
+	case "query":
+		c.send(iqResult(node, s.groupNodeLocked(g)))
+	case "subject":
+		name := string(bytesOf(*child))
+		if !validGroupName(name) {
+			c.send(iqError(node, 406, "not-acceptable"))
+			return
+		}
+		s.setSubjectLocked(g, actor, name)
+		c.send(iqResult(node))
+	case "description":
+		c.handleDescriptionLocked(node, child, g, actor)
+	case string(GroupAdd), string(GroupRemove), string(GroupPromote), string(GroupDemote):
+		if !g.isAdmin(actor) {
+			c.send(iqError(node, 401, "not-authorized"))
+			return
+		}
+		c.handleParticipantsLocked(node, child, g, actor)
+	default:
+		c.send(iqError(node, 501, "feature-not-implemented"))
+	}
+}
+
+// handleGroupServerIQLocked answers IQs addressed to g.us. Caller holds stateLock.
+func (c *conn) handleGroupServerIQLocked(node *waBinary.Node, child *waBinary.Node, dev *device) {
+	s := c.srv
+	switch child.Tag {
+	case "create":
+		name, _ := child.Attrs["subject"].(string)
+		if !validGroupName(name) {
+			c.send(iqError(node, 406, "not-acceptable"))
+			return
+		}
+		var members []*Account
+		for _, p := range child.GetChildrenByTag("participant") {
+			if jid, ok := p.Attrs["jid"].(types.JID); ok {
+				if acct := s.accountFor(jid.ToNonAD()); acct != nil {
+					members = append(members, acct)
+				}
+			}
+		}
+		g := s.createGroupLocked(dev.acct, name, members, dev)
+		c.send(iqResult(node, s.groupNodeLocked(g)))
+	case "participating":
+		groups := s.groupsOfLocked(dev.acct)
+		nodes := make([]waBinary.Node, len(groups))
+		for i, g := range groups {
+			nodes[i] = s.groupNodeLocked(g)
+		}
+		c.send(iqResult(node, waBinary.Node{Tag: "groups", Content: nodes}))
+	case "leave":
+		for _, gn := range child.GetChildrenByTag("group") {
+			jid, _ := gn.Attrs["id"].(types.JID)
+			if g := s.groupFor(jid); g != nil && g.member(dev.acct) != nil {
+				s.leaveGroupLocked(g, dev.acct)
+			}
+		}
+		c.send(iqResult(node))
+	default:
+		c.send(iqError(node, 501, "feature-not-implemented"))
+	}
+}
+
+// handleDescriptionLocked sets or deletes the topic. A "prev" that is not the current topic id
+// is a conflict, as with WhatsApp. Caller holds stateLock.
+func (c *conn) handleDescriptionLocked(node, child *waBinary.Node, g *group, actor *Account) {
+	id, _ := child.Attrs["id"].(string)
+	if id == "" {
+		id = c.srv.nextID()
+	}
+	if prev, _ := child.Attrs["prev"].(string); prev != "" && prev != g.topicID {
+		c.send(iqError(node, 409, "conflict"))
+		return
+	}
+	topic := ""
+	if del, _ := child.Attrs["delete"].(string); del != "true" {
+		topic = string(bytesOf(child.GetChildByTag("body")))
+	}
+	c.srv.setTopicLocked(g, actor, id, topic)
+	c.send(iqResult(node))
+}
+
+// handleParticipantsLocked applies add/remove/promote/demote and answers with one participant
+// per request, carrying an error code where the change did not apply. Caller holds stateLock.
+func (c *conn) handleParticipantsLocked(node, child *waBinary.Node, g *group, actor *Account) {
+	s := c.srv
+	var asked []types.JID
+	var targets []*Account
+	for _, p := range child.GetChildrenByTag("participant") {
+		jid, ok := p.Attrs["jid"].(types.JID)
+		if !ok {
+			continue
+		}
+		asked = append(asked, jid)
+		targets = append(targets, s.accountFor(jid.ToNonAD()))
+	}
+	codes := s.changeParticipantsLocked(g, actor, GroupChange(child.Tag), targets)
+	out := make([]waBinary.Node, len(asked))
+	for i, jid := range asked {
+		if targets[i] != nil {
+			out[i] = participantNode(targets[i])
+		} else {
+			out[i] = waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": jid}}
+		}
+		if codes[i] != 0 {
+			out[i].Attrs["error"] = strconv.Itoa(codes[i])
+		}
+	}
+	c.send(iqResult(node, waBinary.Node{Tag: child.Tag, Content: out}))
+}

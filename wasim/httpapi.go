@@ -1,0 +1,246 @@
+package wasim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+)
+
+// ControlPrefix is the path under which the control API lives, on the simulator's own port and on
+// any listener ControlHandler is mounted on.
+const ControlPrefix = "/_wasim/"
+
+// maxControlBody bounds a control request body (media is sent base64 inside JSON).
+const maxControlBody = 64 << 20
+
+// controlTimeout bounds the work behind one control request (creating an account, pairing, sending).
+const controlTimeout = 60 * time.Second
+
+// apiError is a control API failure with its HTTP status.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorStatus maps the simulator's errors onto HTTP statuses.
+func errorStatus(err error) int {
+	var apiErr *apiError
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr.status
+	case errors.Is(err, ErrNoSuchAccount), errors.Is(err, ErrNoSuchDevice), errors.Is(err, ErrUnknownRef),
+		errors.Is(err, ErrNoSuchMedia):
+		return http.StatusNotFound
+	case errors.Is(err, ErrAccountExists), errors.Is(err, ErrNoPendingPairing):
+		return http.StatusConflict
+	case errors.Is(err, ErrInvalidQR), errors.Is(err, ErrWrongPairingCode):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrServerClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// ControlHandler returns the HTTP/JSON control API. The simulator already serves it on its own
+// port under ControlPrefix; mount it elsewhere to serve it on a separate listener. Routes (all
+// bodies and answers are JSON; errors are {"error": "..."} with a 4xx/5xx status):
+//
+//	GET    /_wasim/info                          address, root public key, media host
+//	POST   /_wasim/accounts      {phone, push_name}   create an account (201)
+//	POST   /_wasim/contacts      {phone, push_name}   the same, for a contact (201)
+//	GET    /_wasim/accounts                      every account with its devices
+//	GET    /_wasim/accounts/{phone}              one account
+//	GET    /_wasim/accounts/{phone}/devices      its devices
+//	DELETE /_wasim/accounts/{phone}/devices/{id} log a companion out from the phone
+//	POST   /_wasim/qr/scan       {phone, qr}          the account's phone scans a QR code
+//	POST   /_wasim/pairing-code  {phone, code}        the account's phone enters a pairing code
+//	POST   /_wasim/messages      {from, to, text}     send from an account's phone (201 {id});
+//	       optional kind (image, video, audio, ptt, document, sticker) with data (base64),
+//	       mime_type, caption, file_name
+//	GET    /_wasim/messages?phone=P              messages P's phone received, oldest first
+//	POST   /_wasim/faults/drop   {phone}              cut the account's connections
+//	POST   /_wasim/faults/outage {on} or {seconds}    start/stop an outage, or one that ends itself
+//	POST   /_wasim/faults/restart                     restart the listener, keeping all state
+//
+// Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
+func (s *Server) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, fn func(r *http.Request) (int, any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			status, body, err := fn(r)
+			if err != nil {
+				status = errorStatus(err)
+				body = map[string]string{"error": err.Error()}
+				s.log.Debug().Err(err).Str("path", r.URL.Path).Int("status", status).Msg("Control request failed")
+			}
+			writeJSON(w, status, body)
+		})
+	}
+	p := strings.TrimSuffix(ControlPrefix, "/")
+	route("GET "+p+"/info", s.apiInfo)
+	route("POST "+p+"/accounts", s.apiCreateAccount)
+	route("POST "+p+"/contacts", s.apiCreateAccount)
+	route("GET "+p+"/accounts", s.apiListAccounts)
+	route("GET "+p+"/accounts/{phone}", s.apiGetAccount)
+	route("GET "+p+"/accounts/{phone}/devices", s.apiGetDevices)
+	route("DELETE "+p+"/accounts/{phone}/devices/{id}", s.apiRemoveDevice)
+	route("POST "+p+"/qr/scan", s.apiScanQR)
+	route("POST "+p+"/pairing-code", s.apiPairingCode)
+	route("POST "+p+"/messages", s.apiSend)
+	route("GET "+p+"/messages", s.apiMessages)
+	route("POST "+p+"/faults/drop", s.apiDrop)
+	route("POST "+p+"/faults/outage", s.apiOutage)
+	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
+	route(p+"/", func(r *http.Request) (int, any, error) {
+		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// decodeBody reads a JSON object into dst, refusing malformed JSON and unknown fields.
+func decodeBody(r *http.Request, dst any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxControlBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return badRequest("malformed JSON body: %v", err)
+	}
+	return nil
+}
+
+func required(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if strings.TrimSpace(fields[i+1]) == "" {
+			return badRequest("missing field %q", fields[i])
+		}
+	}
+	return nil
+}
+
+func controlContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), controlTimeout)
+}
+
+// parseRecipient accepts a phone number or a JID.
+func parseRecipient(to string) (types.JID, error) {
+	if strings.Contains(to, "@") {
+		jid, err := types.ParseJID(to)
+		if err != nil {
+			return types.JID{}, badRequest("invalid JID %q: %v", to, err)
+		}
+		return jid, nil
+	}
+	digits := onlyDigits(to)
+	if len(digits) < 7 {
+		return types.JID{}, badRequest("invalid phone number %q", to)
+	}
+	return types.NewJID(digits, types.DefaultUserServer), nil
+}
+
+func (s *Server) phoneOf(phone string) (*Contact, error) {
+	acct, err := s.Account(phone)
+	if err != nil {
+		return nil, err
+	}
+	contact := acct.Phone()
+	if contact == nil {
+		return nil, &apiError{status: http.StatusConflict, msg: "account's phone is not online yet"}
+	}
+	return contact, nil
+}
+
+func (s *Server) apiInfo(*http.Request) (int, any, error) {
+	return http.StatusOK, map[string]string{
+		"addr": s.Addr(), "root_pubkey": s.RootPublicKeyHex(), "media_host": MediaHost,
+	}, nil
+}
+
+// apiMessage is one received message as the control API reports it. From is the sender as
+// WhatsApp addressed it (usually a LID); FromPhone is that account's phone number.
+type apiMessage struct {
+	ID        string    `json:"id"`
+	From      string    `json:"from"`
+	FromPhone string    `json:"from_phone,omitempty"`
+	Chat      string    `json:"chat"`
+	FromMe    bool      `json:"from_me"`
+	PushName  string    `json:"push_name,omitempty"`
+	Kind      string    `json:"kind"`
+	Text      string    `json:"text"`
+	Timestamp time.Time `json:"timestamp"`
+	MimeType  string    `json:"mime_type,omitempty"`
+	FileSize  uint64    `json:"file_size,omitempty"`
+}
+
+func (s *Server) toAPIMessage(evt *events.Message) apiMessage {
+	out := apiMessage{
+		ID: evt.Info.ID, From: evt.Info.Sender.ToNonAD().String(), Chat: evt.Info.Chat.String(),
+		FromMe: evt.Info.IsFromMe, PushName: evt.Info.PushName, Kind: MessageKind(evt),
+		Text: MessageBody(evt), Timestamp: evt.Info.Timestamp.UTC(),
+	}
+	s.stateLock.Lock()
+	if acct := s.accountFor(evt.Info.Sender.ToNonAD()); acct != nil {
+		out.FromPhone = acct.pn.User
+	}
+	s.stateLock.Unlock()
+	if att := Attachment(evt.Message); att != nil {
+		if sized, ok := att.(interface{ GetFileLength() uint64 }); ok {
+			out.FileSize = sized.GetFileLength()
+		}
+		if withMime, ok := att.(interface{ GetMimetype() string }); ok {
+			out.MimeType = withMime.GetMimetype()
+		}
+	}
+	return out
+}
+
+func (s *Server) apiMessages(r *http.Request) (int, any, error) {
+	phone := r.URL.Query().Get("phone")
+	if err := required("phone", phone); err != nil {
+		return 0, nil, err
+	}
+	contact, err := s.phoneOf(phone)
+	if err != nil {
+		return 0, nil, err
+	}
+	kind := r.URL.Query().Get("kind")
+	out := []apiMessage{}
+	for _, evt := range contact.All() {
+		if msg, ok := evt.(*events.Message); ok {
+			if m := s.toAPIMessage(msg); kind == "" || m.Kind == kind {
+				out = append(out, m)
+			}
+		}
+	}
+	return http.StatusOK, out, nil
+}
+
+// parseDeviceID parses a device number from a path.
+func parseDeviceID(raw string) (uint16, error) {
+	id, err := strconv.ParseUint(raw, 10, 16)
+	if err != nil {
+		return 0, badRequest("invalid device id %q", raw)
+	}
+	return uint16(id), nil
+}

@@ -1,0 +1,290 @@
+package wasim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// apiAccount is an account as the control API reports it.
+type apiAccount struct {
+	Phone    string      `json:"phone"`
+	JID      string      `json:"jid"`
+	LID      string      `json:"lid"`
+	PushName string      `json:"push_name"`
+	Devices  []apiDevice `json:"devices"`
+}
+
+// apiDevice is one device of an account (0 is the phone).
+type apiDevice struct {
+	ID     uint16 `json:"id"`
+	JID    string `json:"jid"`
+	Online bool   `json:"online"`
+	Queued int    `json:"queued"`
+}
+
+func toAPIAccount(acct *Account) apiAccount {
+	out := apiAccount{
+		Phone: acct.JID().User, JID: acct.JID().String(), LID: acct.LID().String(),
+		PushName: acct.PushName(), Devices: []apiDevice{},
+	}
+	for _, jid := range acct.Devices() {
+		out.Devices = append(out.Devices, apiDevice{
+			ID: jid.Device, JID: jid.String(), Online: acct.Online(jid.Device), Queued: acct.QueueLength(jid.Device),
+		})
+	}
+	return out
+}
+
+type createAccountRequest struct {
+	Phone    string `json:"phone"`
+	PushName string `json:"push_name"`
+}
+
+func (s *Server) apiCreateAccount(r *http.Request) (int, any, error) {
+	var req createAccountRequest
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	} else if err = required("phone", req.Phone); err != nil {
+		return 0, nil, err
+	}
+	if digits := onlyDigits(req.Phone); len(digits) < 7 || strings.HasPrefix(digits, "0") {
+		return 0, nil, badRequest("invalid phone number %q", req.Phone)
+	}
+	ctx, cancel := controlContext(r)
+	defer cancel()
+	acct, err := s.CreateAccount(ctx, req.Phone, req.PushName)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, toAPIAccount(acct), nil
+}
+
+func (s *Server) apiListAccounts(*http.Request) (int, any, error) {
+	s.stateLock.Lock()
+	accts := make([]*Account, 0, len(s.accounts))
+	for _, acct := range s.accounts {
+		accts = append(accts, acct)
+	}
+	s.stateLock.Unlock()
+	out := make([]apiAccount, 0, len(accts))
+	for _, acct := range accts {
+		out = append(out, toAPIAccount(acct))
+	}
+	// Stable order for callers: by phone number.
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Phone < out[j-1].Phone; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return http.StatusOK, out, nil
+}
+
+func (s *Server) apiGetAccount(r *http.Request) (int, any, error) {
+	acct, err := s.Account(r.PathValue("phone"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAPIAccount(acct), nil
+}
+
+func (s *Server) apiGetDevices(r *http.Request) (int, any, error) {
+	acct, err := s.Account(r.PathValue("phone"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAPIAccount(acct).Devices, nil
+}
+
+func (s *Server) apiRemoveDevice(r *http.Request) (int, any, error) {
+	acct, err := s.Account(r.PathValue("phone"))
+	if err != nil {
+		return 0, nil, err
+	}
+	id, err := parseDeviceID(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	} else if id == 0 {
+		return 0, nil, badRequest("device 0 is the phone and cannot be removed")
+	}
+	ctx, cancel := controlContext(r)
+	defer cancel()
+	if err = acct.RemoveDevice(ctx, id); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]bool{"removed": true}, nil
+}
+
+type scanQRRequest struct {
+	Phone string `json:"phone"`
+	QR    string `json:"qr"`
+}
+
+func (s *Server) apiScanQR(r *http.Request) (int, any, error) {
+	var req scanQRRequest
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	} else if err = required("phone", req.Phone, "qr", req.QR); err != nil {
+		return 0, nil, err
+	}
+	acct, err := s.Account(req.Phone)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := controlContext(r)
+	defer cancel()
+	if err = acct.ScanQR(ctx, req.QR); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAPIAccount(acct), nil
+}
+
+type pairingCodeRequest struct {
+	Phone string `json:"phone"`
+	Code  string `json:"code"`
+}
+
+func (s *Server) apiPairingCode(r *http.Request) (int, any, error) {
+	var req pairingCodeRequest
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	} else if err = required("phone", req.Phone, "code", req.Code); err != nil {
+		return 0, nil, err
+	}
+	acct, err := s.Account(req.Phone)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := controlContext(r)
+	defer cancel()
+	if err = acct.EnterPairingCode(ctx, req.Code); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAPIAccount(acct), nil
+}
+
+type sendRequest struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Text     string `json:"text"`
+	Kind     string `json:"kind"`
+	Data     []byte `json:"data"`
+	MimeType string `json:"mime_type"`
+	Caption  string `json:"caption"`
+	FileName string `json:"file_name"`
+}
+
+func (s *Server) apiSend(r *http.Request) (int, any, error) {
+	var req sendRequest
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	} else if err = required("from", req.From, "to", req.To); err != nil {
+		return 0, nil, err
+	}
+	isMedia := req.Kind != "" && req.Kind != KindText
+	if isMedia && !IsMediaKind(req.Kind) {
+		return 0, nil, badRequest("unknown kind %q (text, image, video, audio, ptt, document, sticker)", req.Kind)
+	} else if isMedia && len(req.Data) == 0 {
+		return 0, nil, badRequest("missing field \"data\" (base64 file) for kind %q", req.Kind)
+	} else if !isMedia && req.Text == "" {
+		return 0, nil, badRequest("missing field \"text\"")
+	}
+	to, err := parseRecipient(req.To)
+	if err != nil {
+		return 0, nil, err
+	}
+	sender, err := s.phoneOf(req.From)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := controlContext(r)
+	defer cancel()
+	var id string
+	if isMedia {
+		id, err = sender.SendMedia(ctx, to, Media{
+			Kind: req.Kind, Data: req.Data, MimeType: req.MimeType, Caption: req.Caption, FileName: req.FileName,
+		})
+	} else {
+		id, err = sender.SendText(ctx, to, req.Text)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]string{"id": id}, nil
+}
+
+type phoneRequest struct {
+	Phone string `json:"phone"`
+}
+
+func (s *Server) apiDrop(r *http.Request) (int, any, error) {
+	var req phoneRequest
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	} else if err = required("phone", req.Phone); err != nil {
+		return 0, nil, err
+	}
+	if err := s.DropConnections(req.Phone); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]bool{"dropped": true}, nil
+}
+
+type outageRequest struct {
+	On      *bool    `json:"on"`
+	Seconds *float64 `json:"seconds"`
+}
+
+func (s *Server) apiOutage(r *http.Request) (int, any, error) {
+	var req outageRequest
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case req.On != nil && req.Seconds != nil:
+		return 0, nil, badRequest("give either \"on\" or \"seconds\", not both")
+	case req.Seconds != nil:
+		if *req.Seconds <= 0 || *req.Seconds > 24*3600 {
+			return 0, nil, badRequest("\"seconds\" must be between 0 and 86400")
+		}
+		s.Outage(time.Duration(*req.Seconds * float64(time.Second)))
+		return http.StatusOK, map[string]any{"outage": true, "seconds": *req.Seconds}, nil
+	case req.On != nil:
+		s.SetOutage(*req.On)
+		return http.StatusOK, map[string]bool{"outage": *req.On}, nil
+	}
+	return 0, nil, badRequest("missing field \"on\" or \"seconds\"")
+}
+
+// apiRestart restarts the listener and answers once it listens again. On the simulator's own port
+// the restart closes every connection, so the request's connection is hijacked first and the
+// answer written on it by hand.
+func (s *Server) apiRestart(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), controlTimeout)
+	defer cancel()
+	hijacker, ok := w.(http.Hijacker)
+	if !ok {
+		if err := s.Restart(ctx); err != nil {
+			writeJSON(w, errorStatus(err), map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"restarted": true, "addr": s.Addr()})
+		return
+	}
+	netConn, _, err := hijacker.Hijack()
+	if err != nil {
+		s.log.Warn().Err(err).Msg("Failed to take over the restart request's connection")
+		return
+	}
+	defer netConn.Close()
+	status, body := http.StatusOK, map[string]any{"restarted": true, "addr": s.Addr()}
+	if err = s.Restart(ctx); err != nil {
+		status, body = errorStatus(err), map[string]any{"error": err.Error()}
+	}
+	data, _ := json.Marshal(body)
+	_, _ = fmt.Fprintf(netConn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(data), data)
+}

@@ -1,0 +1,136 @@
+package wasim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+)
+
+// Media is an attachment for UploadMedia and Contact.SendMedia.
+type Media struct {
+	// Kind is KindImage, KindVideo, KindAudio, KindPTT (voice note), KindDocument or KindSticker.
+	Kind string
+	// Data is the plaintext file.
+	Data []byte
+	// MimeType defaults per kind (image/jpeg, video/mp4, audio/ogg; codecs=opus,
+	// application/octet-stream, image/webp).
+	MimeType string
+	// Caption is shown under images, videos and documents.
+	Caption string
+	// FileName names a document.
+	FileName string
+}
+
+var defaultMimeTypes = map[string]string{
+	KindImage: "image/jpeg", KindVideo: "video/mp4", KindAudio: "audio/ogg; codecs=opus",
+	KindPTT: "audio/ogg; codecs=opus", KindDocument: "application/octet-stream", KindSticker: "image/webp",
+}
+
+var mediaTypes = map[string]whatsmeow.MediaType{
+	KindImage: whatsmeow.MediaImage, KindVideo: whatsmeow.MediaVideo, KindAudio: whatsmeow.MediaAudio,
+	KindPTT: whatsmeow.MediaAudio, KindDocument: whatsmeow.MediaDocument, KindSticker: whatsmeow.MediaImage,
+}
+
+// IsMediaKind reports whether kind is one UploadMedia accepts.
+func IsMediaKind(kind string) bool {
+	_, ok := mediaTypes[kind]
+	return ok
+}
+
+// UploadMedia encrypts and uploads m with cli (whatsmeow's Upload) and returns the message that
+// carries it, ready for SendMessage.
+func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Message, error) {
+	mediaType, ok := mediaTypes[m.Kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown media kind %q", m.Kind)
+	}
+	up, err := cli.Upload(ctx, m.Data, mediaType)
+	if err != nil {
+		return nil, fmt.Errorf("failed to upload %s: %w", m.Kind, err)
+	}
+	mime := m.MimeType
+	if mime == "" {
+		mime = defaultMimeTypes[m.Kind]
+	}
+	var caption *string
+	if m.Caption != "" {
+		caption = proto.String(m.Caption)
+	}
+	keyTS := proto.Int64(time.Now().Unix())
+	switch m.Kind {
+	case KindImage:
+		return &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
+			MediaKeyTimestamp: keyTS,
+		}}, nil
+	case KindVideo:
+		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
+			MediaKeyTimestamp: keyTS,
+		}}, nil
+	case KindAudio, KindPTT:
+		return &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime,
+			PTT: proto.Bool(m.Kind == KindPTT), MediaKeyTimestamp: keyTS,
+		}}, nil
+	case KindDocument:
+		name := m.FileName
+		if name == "" {
+			name = "file"
+		}
+		return &waE2E.Message{DocumentMessage: &waE2E.DocumentMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
+			FileName: &name, Title: &name, MediaKeyTimestamp: keyTS,
+		}}, nil
+	default: // KindSticker
+		return &waE2E.Message{StickerMessage: &waE2E.StickerMessage{
+			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
+			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, MediaKeyTimestamp: keyTS,
+		}}, nil
+	}
+}
+
+// Attachment returns the downloadable part of a message (image, video, audio, document or
+// sticker), or nil if it has none.
+func Attachment(msg *waE2E.Message) whatsmeow.DownloadableMessage {
+	switch {
+	case msg.GetImageMessage() != nil:
+		return msg.GetImageMessage()
+	case msg.GetVideoMessage() != nil:
+		return msg.GetVideoMessage()
+	case msg.GetAudioMessage() != nil:
+		return msg.GetAudioMessage()
+	case msg.GetDocumentMessage() != nil:
+		return msg.GetDocumentMessage()
+	case msg.GetStickerMessage() != nil:
+		return msg.GetStickerMessage()
+	}
+	return nil
+}
+
+// SendMedia uploads m through the contact's whatsmeow client and sends it to a user.
+func (c *Contact) SendMedia(ctx context.Context, to types.JID, m Media) (types.MessageID, error) {
+	msg, err := UploadMedia(ctx, c.cli, m)
+	if err != nil {
+		return "", err
+	}
+	return c.Send(ctx, to, msg)
+}
+
+// Download fetches and decrypts the attachment of a received message.
+func (c *Contact) Download(ctx context.Context, msg *waE2E.Message) ([]byte, error) {
+	att := Attachment(msg)
+	if att == nil {
+		return nil, fmt.Errorf("message has no attachment")
+	}
+	return c.cli.Download(ctx, att)
+}
