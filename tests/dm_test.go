@@ -31,6 +31,12 @@ func newLoggedInUser(t testing.TB, ctx context.Context, env *waEnv, localpart, p
 	if err != nil {
 		t.Fatal(err)
 	}
+	return logInAccount(t, ctx, env, localpart, acct)
+}
+
+// logInAccount logs a new Matrix user in to an existing simulated WhatsApp account.
+func logInAccount(t testing.TB, ctx context.Context, env *waEnv, localpart string, acct *wasim.Account) *loggedInUser {
+	t.Helper()
 	client := env.NewUser(t, localpart)
 	room := openManagementRoom(t, ctx, env.Env, client)
 	loginQR(t, ctx, env, client, room, acct)

@@ -41,7 +41,11 @@ func TestGroupSharedByTwoUsers(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-			bob := newLoggedInUser(t, ctx, env, "bob", "4915112345679")
+			// Bob's account is in the group before he logs in: the portal must appear right after login.
+			bobAcct, err := env.WA.CreateAccount(ctx, "4915112345679", "Bob")
+			if err != nil {
+				t.Fatal(err)
+			}
 			carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
 			if err != nil {
 				t.Fatal(err)
@@ -52,13 +56,14 @@ func TestGroupSharedByTwoUsers(t *testing.T) {
 			}
 			carolGhost, daveGhost := ghostOf(env, "4917600000002"), ghostOf(env, "4917600000003")
 
-			group, err := env.WA.CreateGroup(ctx, carol.Account(), "Weekend trip", alice.acct, bob.acct)
+			group, err := env.WA.CreateGroup(ctx, carol.Account(), "Weekend trip", alice.acct, bobAcct)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err = env.WA.SetGroupTopic(ctx, carol.Account(), group, "Who brings the tent?"); err != nil {
 				t.Fatal(err)
 			}
+			bob := logInAccount(t, ctx, env, "bob", bobAcct)
 			bot := env.BotMXID()
 			roomA := joinPortal(t, ctx, env, alice.client, bot, alice.room)
 			roomB := joinPortal(t, ctx, env, bob.client, bot, bob.room)
@@ -67,6 +72,9 @@ func TestGroupSharedByTwoUsers(t *testing.T) {
 			}
 			room := roomA
 			env.WaitForJoin(ctx, alice.client, room, carolGhost)
+			env.WaitForMessage(ctx, alice.client, room, func(evt *event.Event) bool {
+				return evt.Type == event.StateTopic && evt.Content.AsTopic().Topic == "Who brings the tent?"
+			})
 
 			var name event.RoomNameEventContent
 			if err = alice.client.StateEvent(ctx, room, event.StateRoomName, "", &name); err != nil || name.Name != "Weekend trip" {
