@@ -54,6 +54,8 @@ type Bridge struct {
 	// typing is, per room, the bridge users the last m.typing said are typing.
 	typing     map[id.RoomID]map[id.UserID]bool
 	typingLock sync.Mutex
+	// avatarChecked remembers when each contact's picture was last looked up.
+	avatarChecked sync.Map
 	// ready is set once Start has finished; /_matrix/mau/ready reports it.
 	ready atomic.Bool
 

@@ -171,16 +171,15 @@ func (user *User) finishLogin(ctx context.Context, ce *commandEvent, cli *whatsm
 	case <-ctx.Done():
 		return fmt.Errorf("paired, but the first connection did not come up: %w", ctx.Err())
 	}
-	jid := *cli.Store.ID
-	if err := user.setLogin(ctx, jid, jid.User, cli.Store.PushName); err != nil {
+	jid := user.paired()
+	if jid.IsEmpty() {
+		return errors.New("paired, but WhatsApp did not say which account")
+	}
+	if err := user.setLogin(ctx, jid, jid.User, ""); err != nil {
 		return err
 	}
 	zerolog.Ctx(ctx).Info().Stringer("wa_jid", jid).Msg("Logged in to WhatsApp")
-	who := formatPhone(jid.User)
-	if cli.Store.PushName != "" {
-		who += " (" + cli.Store.PushName + ")"
-	}
-	ce.reply(ctx, "Successfully logged in as %s.", who)
+	ce.reply(ctx, "Successfully logged in as %s.", formatPhone(jid.User))
 	return nil
 }
 

@@ -66,7 +66,7 @@ func (br *Bridge) LoginByJID(ctx context.Context, jid types.JID) portal.Login {
 		if own.ToNonAD() == jid {
 			return userLogin{user}
 		}
-		if cli := user.getClient(); cli != nil && cli.Store != nil && cli.Store.GetLID().ToNonAD() == jid {
+		if lid := user.OwnLID(); !lid.IsEmpty() && lid == jid {
 			return userLogin{user}
 		}
 	}
@@ -103,17 +103,28 @@ func (br *Bridge) handleWhatsAppEvent(user *User, cli *whatsmeow.Client, rawEvt 
 		if err := br.portals.HandleWhatsAppChatPresence(ctx, login, evt); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", evt.Chat).Msg("Failed to bridge WhatsApp typing notification")
 		}
+	case *events.Picture:
+		br.handlePicture(ctx, login, evt)
 	case *events.PushName:
 		br.syncPushName(ctx, login, types.MessageInfo{MessageSource: types.MessageSource{Sender: evt.JID}, PushName: evt.NewPushName})
+	case *events.Contact:
+		if action := evt.Action; action != nil {
+			user.updateContact(evt.JID, func(c *types.ContactInfo) {
+				c.FullName, c.FirstName = action.GetFullName(), action.GetFirstName()
+			})
+		}
+	case *events.BusinessName:
+		user.updateContact(evt.JID, func(c *types.ContactInfo) { c.BusinessName = evt.NewBusinessName })
 	default:
 		zerolog.Ctx(ctx).Trace().Type("event_type", rawEvt).Msg("Unhandled WhatsApp event")
 	}
 	return true
 }
 
-// syncPushName keeps the sender's ghost name current with the push name WhatsApp sends along.
+// syncPushName keeps the sender's ghost name current with the push name WhatsApp sends along, and
+// checks the ghost's picture now and then.
 func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.MessageInfo) {
-	if info.PushName == "" || info.IsFromMe {
+	if info.IsFromMe {
 		return
 	}
 	sender := info.Sender
@@ -125,18 +136,23 @@ func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get ghost for push name")
 		return
 	}
-	contact := puppet.ContactInfo{PushName: info.PushName}
-	if cli := login.user.getClient(); cli != nil && cli.Store != nil && cli.Store.Contacts != nil {
-		if stored, err := cli.Store.Contacts.GetContact(ctx, ghost.JID); err == nil {
-			contact.FullName, contact.FirstName, contact.BusinessName = stored.FullName, stored.FirstName, stored.BusinessName
-		}
+	if info.PushName != "" {
+		login.user.updateContact(sender, func(c *types.ContactInfo) { c.PushName = info.PushName })
 	}
-	if ghost.JID.Server == types.DefaultUserServer {
-		contact.Phone = "+" + ghost.JID.User
-	}
+	contact := br.contactInfo(ctx, login, ghost)
 	if err = ghost.SyncProfile(ctx, contact); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to sync ghost profile")
 	}
+	br.refreshGhostAvatar(login.user, ghost, contact, false)
+}
+
+// contactInfo collects what the user's contact store knows about a ghost's contact.
+func (br *Bridge) contactInfo(ctx context.Context, login userLogin, ghost *puppet.Puppet) puppet.ContactInfo {
+	contact := puppet.FromContact(login.user.contact(ctx, ghost.JID, ghost.LID()))
+	if ghost.JID.Server == types.DefaultUserServer {
+		contact.Phone = "+" + ghost.JID.User
+	}
+	return contact
 }
 
 // syncChats creates portals for the user's WhatsApp groups right after login, so that they show up

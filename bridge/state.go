@@ -52,11 +52,11 @@ func (st *stateTracker) set(evt StateEvent, errText string) BridgeState {
 		st.state.Since = now
 	}
 	st.state.Event = evt
-	switch evt {
-	case StateConnected:
+	switch {
+	case evt == StateConnected && st.state.ConnectedSince.IsZero():
 		st.state.ConnectedSince = now
 		st.state.Error = ""
-	default:
+	case evt != StateConnected:
 		st.state.ConnectedSince = time.Time{}
 	}
 	if errText != "" {

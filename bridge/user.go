@@ -23,6 +23,11 @@ type User struct {
 
 	row     *database.User
 	rowLock sync.Mutex
+	// ownLID is the account's LID, guarded by rowLock. The bridge keeps its own copy because
+	// whatsmeow's device store fields are written by whatsmeow's goroutines without a lock.
+	ownLID types.JID
+	// pairedJID is set by the PairSuccess event of a login in progress (guarded by rowLock).
+	pairedJID types.JID
 
 	// client is the current whatsmeow client (nil when not logged in or during cleanup).
 	client     *whatsmeow.Client
@@ -34,7 +39,8 @@ type User struct {
 	connectedWaiters []chan struct{}
 	waitersLock      sync.Mutex
 
-	state stateTracker
+	state    stateTracker
+	contacts contactCache
 
 	login     *loginSession
 	loginLock sync.Mutex
@@ -135,6 +141,7 @@ func (user *User) clearLogin(ctx context.Context) error {
 	user.rowLock.Lock()
 	defer user.rowLock.Unlock()
 	user.row.WAJID = types.EmptyJID
+	user.ownLID, user.pairedJID = types.EmptyJID, types.EmptyJID
 	return user.saveLocked(ctx)
 }
 
@@ -173,4 +180,23 @@ func (user *User) signalConnected() {
 		close(ch)
 	}
 	user.connectedWaiters = nil
+}
+
+// OwnLID returns the LID of the user's WhatsApp account, or an empty JID.
+func (user *User) OwnLID() types.JID {
+	user.rowLock.Lock()
+	defer user.rowLock.Unlock()
+	return user.ownLID
+}
+
+func (user *User) setPaired(jid, lid types.JID) {
+	user.rowLock.Lock()
+	defer user.rowLock.Unlock()
+	user.pairedJID, user.ownLID = jid, lid.ToNonAD()
+}
+
+func (user *User) paired() types.JID {
+	user.rowLock.Lock()
+	defer user.rowLock.Unlock()
+	return user.pairedJID
 }

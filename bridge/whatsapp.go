@@ -60,6 +60,7 @@ func (user *User) connectStored(ctx context.Context) error {
 		user.state.set(StateLoggedOut, "the WhatsApp session was not found in the database")
 		return user.clearLogin(ctx)
 	}
+	user.setPaired(jid, device.LID)
 	cli := user.newClient(device)
 	user.setClient(cli)
 	user.startConnectLoop(cli)
@@ -86,6 +87,11 @@ func (user *User) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
 		user.state.set(StateConnecting, "")
 		err := cli.ConnectContext(ctx)
 		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
+			// The Connected event may have fired before this loop marked the state as
+			// connecting (whatsmeow also reconnects on its own, e.g. after pairing).
+			if cli.IsLoggedIn() {
+				user.state.set(StateConnected, "")
+			}
 			return
 		}
 		wait := jittered(delay)
@@ -115,6 +121,7 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) bool {
 	case *events.Connected:
 		log.Info().Msg("Connected to WhatsApp")
 		user.state.set(StateConnected, "")
+		user.contacts.reset()
 		user.signalConnected()
 		// Matrix messages that waited for the connection go out now.
 		user.br.clearPending()
@@ -125,7 +132,7 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) bool {
 			user.br.syncChats(user)
 		}()
 	case *events.Disconnected:
-		if cli.Store.ID == nil {
+		if user.paired().IsEmpty() {
 			// Not paired yet: the login flow sees the disconnect through its QR channel.
 			return true
 		}
@@ -157,6 +164,7 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		user.notify("WhatsApp says this bridge's client version is outdated. Please update the bridge.")
 	case *events.PairSuccess:
 		log.Info().Stringer("wa_jid", evt.ID).Msg("Paired with WhatsApp")
+		user.setPaired(evt.ID, evt.LID)
 	default:
 		return user.br.handleWhatsAppEvent(user, cli, rawEvt)
 	}

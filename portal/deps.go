@@ -38,6 +38,9 @@ type Login interface {
 	Client() WAClient
 	// LIDs resolves LIDs and phone JIDs with this account's store.
 	LIDs() puppet.LIDResolver
+	// Avatar looks up the picture of a user or group: nil when unchanged since existingID or not
+	// available right now, puppet.NoAvatar when there is none.
+	Avatar(ctx context.Context, jid types.JID, existingID string) (*puppet.Avatar, error)
 }
 
 // Users finds the bridge users a portal deals with. Implementations must be safe for concurrent use.

@@ -149,6 +149,9 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 		return err
 	}
 	p.syncMembers(ctx, members)
+	if err = p.syncAvatar(ctx, login); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set group avatar")
+	}
 	zerolog.Ctx(ctx).Info().Stringer("room_id", resp.RoomID).Int("members", len(members)).Msg("Created group portal room")
 	return nil
 }

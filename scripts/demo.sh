@@ -258,8 +258,9 @@ if http_ok "$wa_url/_wasim/info"; then
 	cat <<-TEXT
 
 		From the WhatsApp side, with the simulator's control API:
-		  curl -s -X POST $wa_url/_wasim/messages -d '{"from":"$(value alice)","to":"$(value phone)","text":"Hi, it is Alice"}'
+		  curl -s -X POST $wa_url/_wasim/messages -d '{"from":"$(value alice_phone)","to":"$(value phone | tr -d +)","text":"Hi, it is Alice"}'
 		  curl -s "$wa_url/_wasim/messages?phone=$(value echo_phone)"    # what Echo Bot received
+		(Alice's message opens a new chat: accept the invite to its room in your client.)
 	TEXT
 fi
 printf '\nLogs: demo-data/dendrite.log, demo-data/bridge.log, demo-data/wasim.log. Press Ctrl-C to stop.\n'

@@ -37,6 +37,9 @@
 // opaque blob in memory (it survives Restart) and answers url and direct_path as WhatsApp does.
 // Download, DownloadMediaWithPath and a plain GET of the url serve the exact bytes; unknown paths
 // get 404, ExpireMedia makes a blob answer 410, DeleteMedia removes it, and an outage gives 503.
+// A companion's media retry request (SendMediaRetryReceipt) for expired media is answered as the
+// phone would: if the account's phone received the message, the blob is republished under a new
+// direct path in an encrypted mediaretry notification, otherwise with "not available on phone".
 // UploadMedia and Contact.SendMedia build and send attachments, Attachment and Contact.Download
 // fetch them; MessageKind and MessageBody classify what arrived.
 //

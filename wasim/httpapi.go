@@ -74,7 +74,9 @@ func errorStatus(err error) int {
 //	POST   /_wasim/messages      {from, to, text}     send from an account's phone (201 {id});
 //	       optional kind (image, video, audio, ptt, document, sticker) with data (base64),
 //	       mime_type, caption, file_name
-//	GET    /_wasim/messages?phone=P              messages P's phone received, oldest first
+//	GET    /_wasim/messages?phone=P[&kind=K]     messages P's phone received, oldest first: id,
+//	       from, from_phone, chat, from_me, push_name, kind (see MessageKind), text (MessageBody),
+//	       timestamp, mime_type, file_size
 //	POST   /_wasim/faults/drop   {phone}              cut the account's connections
 //	POST   /_wasim/faults/outage {on} or {seconds}    start/stop an outage, or one that ends itself
 //	POST   /_wasim/faults/restart                     restart the listener, keeping all state

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,12 +75,7 @@ func (s *Server) apiListAccounts(*http.Request) (int, any, error) {
 	for _, acct := range accts {
 		out = append(out, toAPIAccount(acct))
 	}
-	// Stable order for callers: by phone number.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Phone < out[j-1].Phone; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, func(a, b apiAccount) int { return strings.Compare(a.Phone, b.Phone) })
 	return http.StatusOK, out, nil
 }
 

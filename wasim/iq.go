@@ -59,6 +59,10 @@ func (s *Server) handleExtraIQ(c *conn, node *waBinary.Node, xmlns string, child
 		c.handleMediaConnIQ(node, child) // media.go
 		return true
 	}
+	if xmlns == "w:profile:picture" {
+		c.handlePictureIQ(node, child) // picture.go
+		return true
+	}
 	return false
 }
 

@@ -65,6 +65,7 @@ func (s *Server) addRoutes() {
 	s.media = newMediaStore(s.root.Priv[:])
 	s.mux.HandleFunc("/mms/", s.handleMediaUpload)
 	s.mux.HandleFunc("/v/", s.handleMediaDownload)
+	s.mux.HandleFunc("/pps/", s.handlePictureDownload) // picture.go
 	s.mux.Handle(ControlPrefix, s.ControlHandler())
 }
 
@@ -211,8 +212,7 @@ func (s *Server) MediaCount() int {
 // ExpireMedia makes a stored blob answer 410 Gone from now on, as WhatsApp does for old media.
 // directPath may carry its query. It returns ErrNoSuchMedia if no blob has that path.
 func (s *Server) ExpireMedia(directPath string) error {
-	key, _, _ := strings.Cut(directPath, "?")
-	key = strings.TrimPrefix(key, "https://"+MediaHost)
+	key := mediaKeyOf(directPath)
 	s.media.lock.Lock()
 	defer s.media.lock.Unlock()
 	blob := s.media.blobs[key]
@@ -221,6 +221,12 @@ func (s *Server) ExpireMedia(directPath string) error {
 	}
 	blob.expired = true
 	return nil
+}
+
+// mediaKeyOf turns a direct path or URL into the key its blob is stored under.
+func mediaKeyOf(directPath string) string {
+	key, _, _ := strings.Cut(directPath, "?")
+	return strings.TrimPrefix(key, "https://"+MediaHost)
 }
 
 // ErrNoSuchMedia means no uploaded media has the given direct path.

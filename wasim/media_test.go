@@ -112,6 +112,8 @@ func TestMediaDownloadPathsAndFaults(t *testing.T) {
 	srv := newTestServer(t)
 	ctx := testContext(t)
 	bob := newContact(t, ctx, srv, "Bob")
+	// Media over TLS to the media_conn hostname, as a client in another process would reach it.
+	bob.Client().SetMediaHTTPClient(srv.TLSHTTPClient())
 	data := randomBytes(5000)
 	msg, err := UploadMedia(ctx, bob.Client(), Media{Kind: KindImage, Data: data})
 	if err != nil {
@@ -212,4 +214,68 @@ func TestMediaUploadRejectsBadRequests(t *testing.T) {
 		t.Errorf("upload during an outage: status %d, want 503", got)
 	}
 	srv.SetOutage(false)
+}
+
+func TestMediaRetryAfterExpiry(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Ida")
+	bob := newContact(t, ctx, srv, "Bob")
+	ida := pairByQR(t, ctx, srv, acct)
+
+	data := randomBytes(12345)
+	id, err := bob.SendMedia(ctx, acct.JID(), Media{Kind: KindVideo, Data: data})
+	if err != nil {
+		t.Fatalf("send failed: %v", err)
+	}
+	evt, err := ida.WaitMessage(ctx, idIs(id))
+	if err != nil {
+		t.Fatalf("video never arrived: %v", err)
+	}
+	video := evt.Message.GetVideoMessage()
+	// The phone must have the message too before it can answer for it.
+	if _, err = acct.Phone().WaitMessage(ctx, idIs(id)); err != nil {
+		t.Fatalf("phone never got the video: %v", err)
+	}
+	if err = srv.ExpireMedia(video.GetDirectPath()); err != nil {
+		t.Fatalf("ExpireMedia failed: %v", err)
+	}
+	if _, err = ida.cli.Download(ctx, video); !errors.Is(err, whatsmeow.ErrMediaDownloadFailedWith410) {
+		t.Fatalf("expired video gave %v, want 410", err)
+	}
+
+	retryOf := func(info *types.MessageInfo) *events.MediaRetry {
+		t.Helper()
+		if err := ida.cli.SendMediaRetryReceipt(ctx, info, video.GetMediaKey()); err != nil {
+			t.Fatalf("SendMediaRetryReceipt failed: %v", err)
+		}
+		got, err := ida.WaitEvent(ctx, func(evt any) bool {
+			retry, ok := evt.(*events.MediaRetry)
+			return ok && retry.MessageID == info.ID
+		})
+		if err != nil {
+			t.Fatalf("no media retry answer for %s: %v", info.ID, err)
+		}
+		return got.(*events.MediaRetry)
+	}
+	notif, err := whatsmeow.DecryptMediaRetryNotification(retryOf(&evt.Info), video.GetMediaKey())
+	if err != nil {
+		t.Fatalf("failed to decrypt media retry answer: %v", err)
+	}
+	if notif.GetDirectPath() == "" || notif.GetDirectPath() == video.GetDirectPath() {
+		t.Fatalf("media retry answered %v", notif)
+	}
+	got, err := ida.cli.DownloadMediaWithPath(ctx, notif.GetDirectPath(), video.GetFileEncSHA256(), video.GetFileSHA256(),
+		video.GetMediaKey(), whatsmeow.MediaVideo, "video", false)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download from the new path: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+
+	// A message the phone never saw: not available on the phone.
+	unknown := evt.Info
+	unknown.ID = "3EB0000000000000000000"
+	if _, err = whatsmeow.DecryptMediaRetryNotification(retryOf(&unknown), video.GetMediaKey()); !errors.Is(err, whatsmeow.ErrMediaNotAvailableOnPhone) {
+		t.Fatalf("retry for an unknown message gave %v", err)
+	}
 }

@@ -15,6 +15,9 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 		return
 	}
 	s := c.srv
+	if s.handleMediaRetryReceipt(c, node) { // mediaretry.go
+		return
+	}
 	s.stateLock.Lock()
 	defer s.stateLock.Unlock()
 	reader := c.dev

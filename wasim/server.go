@@ -59,7 +59,8 @@ type Server struct {
 	accountsLID  map[string]*Account // by LID user
 	pendingRefs  map[string]*conn    // QR ref -> registration socket
 	pendingCodes map[string]*pairCodeRequest
-	groups       map[string]*group // by group user; see group.go
+	groups       map[string]*group   // by group user; see group.go
+	pictures     map[string]*picture // by PN user or group user; see picture.go
 	conns        map[*conn]struct{}
 	outage       bool
 	closed       bool
