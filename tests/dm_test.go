@@ -198,7 +198,8 @@ func TestDirectChatBothWays(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("edit did not reach WhatsApp: %v", err)
 			}
-			if _, err = alice.client.SendReaction(ctx, dm, first.ID, "❤️"); err != nil {
+			heart, err := alice.client.SendReaction(ctx, dm, first.ID, "❤️")
+			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err = carol.WaitMessage(ctx, func(m *events.Message) bool {
@@ -206,6 +207,25 @@ func TestDirectChatBothWays(t *testing.T) {
 				return r.GetKey().GetID() == firstID && r.GetText() == "❤️"
 			}); err != nil {
 				t.Fatalf("reaction did not reach WhatsApp: %v", err)
+			}
+			// Removing the reaction (a redaction, posted as a homeserver would since Dendrite does
+			// not push redactions to appservices) removes it on WhatsApp.
+			unreact, err := alice.client.RedactEvent(ctx, dm, heart.EventID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err = env.SendTransaction(ctx, "test-unreact-1", e2e.Transaction{Events: []*event.Event{{
+				ID: unreact.EventID, RoomID: dm, Sender: alice.client.UserID, Type: event.EventRedaction,
+				Redacts: heart.EventID, Timestamp: time.Now().UnixMilli(),
+				Content: event.Content{Raw: map[string]any{"redacts": heart.EventID.String()}},
+			}}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err = carol.WaitMessage(ctx, func(m *events.Message) bool {
+				r := m.Message.GetReactionMessage()
+				return r.GetKey().GetID() == firstID && r.GetText() == ""
+			}); err != nil {
+				t.Fatalf("reaction removal did not reach WhatsApp: %v", err)
 			}
 
 			// Matrix -> WhatsApp deletion. Dendrite does not push redactions to appservices, so the
