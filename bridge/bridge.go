@@ -95,9 +95,6 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		pendingRooms: make(map[id.RoomID]bool),
 		typing:       make(map[id.RoomID]map[id.UserID]bool),
 	}
-	if err = whatsapp.Configure(cfg.WhatsApp); err != nil {
-		return nil, err
-	}
 	if br.waWebsocket, br.waMedia, err = whatsapp.Transport(cfg.WhatsApp); err != nil {
 		return nil, err
 	}

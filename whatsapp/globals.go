@@ -13,7 +13,8 @@ import (
 )
 
 // Configure sets whatsmeow's process-wide settings from the config. whatsmeow keeps these in package
-// variables, so this is the one place that writes them, once, at startup before any client exists:
+// variables, so this is the one place that writes them; cmd/matrix-whatsapp calls it once at
+// startup, before any client exists:
 //   - the device name and platform shown in the phone's "Linked devices" list;
 //   - the root key of the server's Noise certificate chain, which only changes when the bridge talks
 //     to a simulator (whatsapp.noise_root_pubkey).

@@ -21,6 +21,7 @@ import (
 	"matrix-whatsapp/config"
 	"matrix-whatsapp/database"
 	"matrix-whatsapp/internal/logging"
+	"matrix-whatsapp/whatsapp"
 )
 
 func main() {
@@ -45,6 +46,12 @@ func main() {
 		}
 		fmt.Printf("Wrote %s and stored its tokens in %s.\nAdd %s to your homeserver's appservice config and restart it.\n", *regPath, *configPath, *regPath)
 		return
+	}
+	// whatsmeow keeps its device name and server root key in package variables: set them once,
+	// before any client exists.
+	if err = whatsapp.Configure(cfg.WhatsApp); err != nil {
+		fmt.Fprintln(os.Stderr, "Invalid configuration:", err)
+		os.Exit(2)
 	}
 	if err = checkRegistration(cfg, *regPath); err != nil {
 		fmt.Fprintln(os.Stderr, "Invalid registration:", err)
