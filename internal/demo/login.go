@@ -139,11 +139,17 @@ func (m *matrixSide) decodeQR(ctx context.Context, content *event.MessageEventCo
 	if err != nil {
 		return "", fmt.Errorf("failed to read the QR image: %w", err)
 	}
-	result, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", fmt.Errorf("failed to decode the QR image: %w", err)
+	// A generated code reads most reliably in pure-barcode mode; the finder search is the fallback.
+	for _, hints := range []map[gozxing.DecodeHintType]any{
+		{gozxing.DecodeHintType_PURE_BARCODE: true},
+		{gozxing.DecodeHintType_TRY_HARDER: true},
+	} {
+		var result *gozxing.Result
+		if result, err = qrcode.NewQRCodeReader().Decode(bmp, hints); err == nil {
+			return result.GetText(), nil
+		}
 	}
-	return result.GetText(), nil
+	return "", fmt.Errorf("failed to decode the QR image: %w", err)
 }
 
 // waitLinkedOnline waits until the account has a linked device and it is connected.
