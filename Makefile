@@ -40,7 +40,7 @@ build:
 bench: deps postgres
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 30m ./...
 
-## demo: run Dendrite and the bridge locally (state in demo-data/); Ctrl-C stops everything.
+## demo: Dendrite, the WhatsApp simulator and the bridge on loopback with a linked phone and an echoing contact (state in demo-data/); Ctrl-C stops everything.
 demo:
 	./scripts/demo.sh
 
