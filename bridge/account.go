@@ -120,9 +120,7 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 	connected := user.waitConnected()
 	user.startConnectLoop(cli)
 	// Wait for the result in the background so that other commands and messages are not held up.
-	user.br.wg.Add(1)
-	go func() {
-		defer user.br.wg.Done()
+	user.br.spawn(func() {
 		select {
 		case <-connected:
 			ce.reply(ctx, "Reconnected to WhatsApp.")
@@ -130,7 +128,7 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 			ce.reply(ctx, "Still reconnecting; send `%sstatus` to check.", ce.prefix())
 		case <-user.br.ctx.Done():
 		}
-	}()
+	})
 }
 
 // cmdDisconnect closes the WhatsApp connection without logging out; `reconnect` brings it back.

@@ -95,9 +95,7 @@ func (br *Bridge) refreshGhostAvatar(user *User, ghost *puppet.Puppet, contact p
 	if !ok {
 		return
 	}
-	br.wg.Add(1)
-	go func() {
-		defer br.wg.Done()
+	br.spawn(func() {
 		ctx := user.log.WithContext(br.ctx)
 		avatar, err := src.avatar(ctx, ghost.JID, ghost.AvatarID())
 		if err != nil {
@@ -112,7 +110,7 @@ func (br *Bridge) refreshGhostAvatar(user *User, ghost *puppet.Puppet, contact p
 		if err = ghost.SyncProfile(ctx, contact); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to sync ghost avatar")
 		}
-	}()
+	})
 }
 
 // handlePicture follows a picture change of a contact or group.

@@ -66,7 +66,27 @@ type Bridge struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// wg counts the bridge's goroutines; spawnLock and stopping keep new ones from starting once
+	// Stop waits for them (a WaitGroup must not grow while it is waited for).
+	wg        sync.WaitGroup
+	spawnLock sync.Mutex
+	stopping  bool
+}
+
+// spawn runs fn in a goroutine that Stop waits for, unless the bridge is stopping. It reports
+// whether fn was started.
+func (br *Bridge) spawn(fn func()) bool {
+	br.spawnLock.Lock()
+	defer br.spawnLock.Unlock()
+	if br.stopping {
+		return false
+	}
+	br.wg.Add(1)
+	go func() {
+		defer br.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // New builds a bridge from a validated config and an upgraded database. It does no network I/O.
@@ -198,8 +218,13 @@ func (br *Bridge) Stop() {
 		}
 		cancel()
 	}
-	br.cancel()
+	// Close the WhatsApp connections before cancelling the work on them, so that no request is
+	// cancelled while its answer is being received (whatsmeow does not synchronise that case).
+	br.spawnLock.Lock()
+	br.stopping = true
+	br.spawnLock.Unlock()
 	br.disconnectAll()
+	br.cancel()
 	br.wg.Wait()
 	br.portals.Wait()
 	br.Log.Info().Msg("Bridge stopped")

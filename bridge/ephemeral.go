@@ -31,9 +31,7 @@ func (br *Bridge) handleEphemeral(log zerolog.Logger, raws []json.RawMessage) {
 		}
 		evts = append(evts, &evt)
 	}
-	br.wg.Add(1)
-	go func() {
-		defer br.wg.Done()
+	br.spawn(func() {
 		ctx := log.WithContext(br.ctx)
 		for _, evt := range evts {
 			switch evt.Type {
@@ -43,7 +41,7 @@ func (br *Bridge) handleEphemeral(log zerolog.Logger, raws []json.RawMessage) {
 				br.handleTyping(ctx, evt)
 			}
 		}
-	}()
+	})
 }
 
 func (br *Bridge) handleReceipt(ctx context.Context, evt *event.Event) {

@@ -66,9 +66,7 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 	user.loginLock.Unlock()
 
 	loginCtx = zerolog.Ctx(ctx).With().Bool("pairing_code", phone != "").Logger().WithContext(loginCtx)
-	user.br.wg.Add(1)
-	go func() {
-		defer user.br.wg.Done()
+	user.br.spawn(func() {
 		defer cancel()
 		err := user.runLogin(loginCtx, ce, phone)
 		user.loginLock.Lock()
@@ -87,7 +85,7 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 			zerolog.Ctx(loginCtx).Warn().Err(err).Msg("Login failed")
 			ce.reply(ctx, "Login failed: %v", err)
 		}
-	}()
+	})
 }
 
 // cmdCancel aborts a login in progress.

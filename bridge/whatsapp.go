@@ -72,12 +72,10 @@ func (user *User) startConnectLoop(cli *whatsmeow.Client) {
 	if !user.connecting.CompareAndSwap(false, true) {
 		return
 	}
-	user.br.wg.Add(1)
-	go func() {
-		defer user.br.wg.Done()
+	user.br.spawn(func() {
 		defer user.connecting.Store(false)
 		user.connectLoop(user.br.ctx, cli)
-	}()
+	})
 }
 
 // connectLoop tries to connect until it succeeds, the client is replaced, or the bridge stops.
@@ -126,11 +124,9 @@ func (user *User) handleWAEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		// Matrix messages that waited for the connection go out now.
 		user.br.clearPending()
 		user.br.wakeInbox()
-		user.br.wg.Add(1)
-		go func() {
-			defer user.br.wg.Done()
+		user.br.spawn(func() {
 			user.br.syncChats(user)
-		}()
+		})
 	case *events.Disconnected:
 		if user.paired().IsEmpty() {
 			// Not paired yet: the login flow sees the disconnect through its QR channel.
