@@ -3,10 +3,12 @@ package wasim
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types/events"
 )
 
 // waitQueueEmpty polls until the device has settled everything queued for it.
@@ -172,5 +174,54 @@ func TestRestartKeepsOfflineQueue(t *testing.T) {
 		if n := countText(olli.EventLog, text); n != 1 {
 			t.Fatalf("message %q arrived %d times", text, n)
 		}
+	}
+}
+
+// TestDeliveryDelay: with a delivery delay, messages arrive no sooner than the delay, in order and
+// once each; without it they arrive at once again.
+func TestDeliveryDelay(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Kim")
+	lea := newContact(t, ctx, srv, "Lea")
+	kim := pairByQR(t, ctx, srv, acct)
+
+	const delay = 700 * time.Millisecond
+	srv.SetDeliveryDelay(delay)
+	start := time.Now()
+	var texts []string
+	for i := range 3 {
+		text := fmt.Sprintf("delayed %d", i)
+		texts = append(texts, text)
+		if _, err := lea.SendText(ctx, acct.JID(), text); err != nil {
+			t.Fatalf("send failed: %v", err)
+		}
+	}
+	if _, err := kim.WaitMessage(ctx, textIs(texts[0])); err != nil {
+		t.Fatalf("delayed message never arrived: %v", err)
+	}
+	if elapsed := time.Since(start); elapsed < delay {
+		t.Errorf("delayed message arrived after %s, before the %s delay", elapsed, delay)
+	}
+	if _, err := kim.WaitMessage(ctx, textIs(texts[2])); err != nil {
+		t.Fatalf("delayed message never arrived: %v", err)
+	}
+	var order []string
+	for _, evt := range kim.All() {
+		if msg, ok := evt.(*events.Message); ok && strings.HasPrefix(MessageText(msg), "delayed ") {
+			order = append(order, MessageText(msg))
+		}
+	}
+	if fmt.Sprint(order) != fmt.Sprint(texts) {
+		t.Errorf("delayed messages arrived as %v, want %v", order, texts)
+	}
+
+	srv.SetDeliveryDelay(0)
+	if _, err := lea.SendText(ctx, acct.JID(), "prompt"); err != nil {
+		t.Fatalf("send failed: %v", err)
+	}
+	if _, err := kim.WaitMessage(ctx, textIs("prompt")); err != nil {
+		t.Fatalf("message after the delay ended never arrived: %v", err)
 	}
 }

@@ -79,6 +79,7 @@ func errorStatus(err error) int {
 //	       timestamp, mime_type, file_size
 //	POST   /_wasim/faults/drop   {phone}              cut the account's connections
 //	POST   /_wasim/faults/outage {on} or {seconds}    start/stop an outage, or one that ends itself
+//	POST   /_wasim/faults/delay  {ms}                 hold every stanza back ms milliseconds (0 = off)
 //	POST   /_wasim/faults/restart                     restart the listener, keeping all state
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
@@ -109,6 +110,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("GET "+p+"/messages", s.apiMessages)
 	route("POST "+p+"/faults/drop", s.apiDrop)
 	route("POST "+p+"/faults/outage", s.apiOutage)
+	route("POST "+p+"/faults/delay", s.apiDelay)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}

@@ -255,6 +255,21 @@ func (s *Server) apiOutage(r *http.Request) (int, any, error) {
 	return 0, nil, badRequest("missing field \"on\" or \"seconds\"")
 }
 
+// apiDelay sets the delivery delay.
+func (s *Server) apiDelay(r *http.Request) (int, any, error) {
+	var req struct {
+		MS *int64 `json:"ms"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.MS == nil || *req.MS < 0 || *req.MS > 3_600_000 {
+		return 0, nil, badRequest("\"ms\" must be between 0 and 3600000")
+	}
+	s.SetDeliveryDelay(time.Duration(*req.MS) * time.Millisecond)
+	return http.StatusOK, map[string]int64{"delay_ms": *req.MS}, nil
+}
+
 // apiRestart restarts the listener and answers once it listens again. On the simulator's own port
 // the restart closes every connection, so the request's connection is hijacked first and the
 // answer written on it by hand.

@@ -316,6 +316,9 @@ func TestControlAPIFaults(t *testing.T) {
 	api.expect(http.StatusBadRequest, `missing field "on" or "seconds"`, "POST", "/_wasim/faults/outage", `{}`, nil)
 	api.expect(http.StatusBadRequest, "not both", "POST", "/_wasim/faults/outage", `{"on": true, "seconds": 1}`, nil)
 	api.expect(http.StatusBadRequest, "between", "POST", "/_wasim/faults/outage", `{"seconds": -1}`, nil)
+	api.expect(http.StatusBadRequest, "between", "POST", "/_wasim/faults/delay", `{}`, nil)
+	api.expect(http.StatusBadRequest, "between", "POST", "/_wasim/faults/delay", `{"ms": -5}`, nil)
+	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/delay", `{"ms": 0}`, nil)
 
 	accountClients := newSettled(dee.EventLog, acct.Phone().EventLog)
 	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/drop", mustJSON(map[string]string{"phone": phone}), nil)

@@ -2,6 +2,7 @@ package wasim
 
 import (
 	"fmt"
+	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
 )
@@ -20,6 +21,10 @@ type queued struct {
 	typ   string
 	from  string // from + participant, to tell receipts of several senders apart
 	node  waBinary.Node
+	// due is when the stanza may be written live (later than enqueueing under a delivery delay);
+	// sent says it was written on the current connection.
+	due  time.Time
+	sent bool
 }
 
 func stanzaKey(node *waBinary.Node, fromAttr string) string {
@@ -33,10 +38,45 @@ func (s *Server) enqueueLocked(dev *device, node waBinary.Node) {
 	if node.Tag == "message" {
 		q.typ = ""
 	}
-	dev.queue = append(dev.queue, q)
-	if dev.conn != nil && dev.conn.active {
-		dev.conn.send(node)
+	if delay := s.deliveryDelay; delay > 0 {
+		q.due = time.Now().Add(delay)
+		time.AfterFunc(delay, func() {
+			s.stateLock.Lock()
+			defer s.stateLock.Unlock()
+			s.sendDueLocked(dev)
+		})
 	}
+	dev.queue = append(dev.queue, q)
+	s.sendDueLocked(dev)
+}
+
+// sendDueLocked writes the device's queued stanzas that are due and not yet written, in queue
+// order: a stanza still held back by a delivery delay holds back the ones after it. Caller holds
+// stateLock.
+func (s *Server) sendDueLocked(dev *device) {
+	if dev.conn == nil || !dev.conn.active {
+		return
+	}
+	now := time.Now()
+	for _, q := range dev.queue {
+		if q.sent {
+			continue
+		}
+		if q.due.After(now) {
+			return
+		}
+		dev.conn.send(q.node)
+		q.sent = true
+	}
+}
+
+// SetDeliveryDelay holds every stanza back for d before it is written to an online device (0 turns
+// the delay off). Order is kept. Stanzas queued for a device that reconnects are flushed at once.
+func (s *Server) SetDeliveryDelay(d time.Duration) {
+	s.stateLock.Lock()
+	s.deliveryDelay = d
+	s.stateLock.Unlock()
+	s.log.Info().Dur("delay", d).Msg("Delivery delay changed")
 }
 
 // settleLocked drops queued stanzas that match. For messages, only class and id count. Caller
@@ -70,6 +110,7 @@ func (c *conn) flushLocked() {
 	count := 0
 	for _, q := range dev.queue {
 		c.send(q.node)
+		q.sent = true
 		if q.class == "message" {
 			count++
 		}

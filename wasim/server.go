@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/util/keys"
@@ -61,9 +62,11 @@ type Server struct {
 	pendingCodes map[string]*pairCodeRequest
 	groups       map[string]*group   // by group user; see group.go
 	pictures     map[string]*picture // by PN user or group user; see picture.go
-	conns        map[*conn]struct{}
-	outage       bool
-	closed       bool
+	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
+	deliveryDelay time.Duration
+	conns         map[*conn]struct{}
+	outage        bool
+	closed        bool
 
 	// listenLock guards the listener and HTTP server, which Restart replaces.
 	listenLock sync.Mutex
