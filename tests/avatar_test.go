@@ -39,23 +39,19 @@ func TestAvatars(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-	carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	carolGhost := ghostOf(env, "4917600000002")
+	carol, carolGhost := newContact(t, ctx, env, "4917600000002", "Carol")
 	red, blue := testPNG(t, color.RGBA{R: 255, A: 255}), testPNG(t, color.RGBA{B: 255, A: 255})
-	if _, err = env.WA.SetProfilePicture(ctx, carol.Account(), red); err != nil {
+	if _, err := env.WA.SetProfilePicture(ctx, carol.Account(), red); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = carol.SendText(ctx, alice.acct.JID(), "look at my picture"); err != nil {
+	if _, err := carol.SendText(ctx, alice.acct.JID(), "look at my picture"); err != nil {
 		t.Fatal(err)
 	}
 	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
 	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "look at my picture"))
 	waitAvatar(t, ctx, env, alice, carolGhost, red)
 
-	if _, err = env.WA.SetProfilePicture(ctx, carol.Account(), blue); err != nil {
+	if _, err := env.WA.SetProfilePicture(ctx, carol.Account(), blue); err != nil {
 		t.Fatal(err)
 	}
 	waitAvatar(t, ctx, env, alice, carolGhost, blue)

@@ -24,20 +24,11 @@ func TestContactsMentionsAndNewChats(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-	carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dave, err := env.WA.CreateContact(ctx, "4917600000003", "Dave")
-	if err != nil {
-		t.Fatal(err)
-	}
-	erin, err := env.WA.CreateContact(ctx, "4917600000004", "Erin")
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol, _ := newContact(t, ctx, env, "4917600000002", "Carol")
+	dave, _ := newContact(t, ctx, env, "4917600000003", "Dave")
+	erin, _ := newContact(t, ctx, env, "4917600000004", "Erin")
 	carolGhost, daveGhost, erinGhost := ghostOf(env, "4917600000002"), ghostOf(env, "4917600000003"), ghostOf(env, "4917600000004")
-	if _, err = carol.SendText(ctx, alice.acct.JID(), "hi from carol"); err != nil {
+	if _, err := carol.SendText(ctx, alice.acct.JID(), "hi from carol"); err != nil {
 		t.Fatal(err)
 	}
 	dm := joinPortal(t, ctx, env, alice.client, carolGhost)

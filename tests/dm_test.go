@@ -86,11 +86,7 @@ func TestDirectChatBothWays(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-			carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
-			if err != nil {
-				t.Fatal(err)
-			}
-			carolGhost := ghostOf(env, "4917600000002")
+			carol, carolGhost := newContact(t, ctx, env, "4917600000002", "Carol")
 
 			// WhatsApp -> Matrix: the first message creates a DM portal with the ghost.
 			firstID, err := carol.SendText(ctx, alice.acct.JID(), "Hello *Alice*, _how_ are you?")

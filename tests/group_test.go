@@ -46,14 +46,8 @@ func TestGroupSharedByTwoUsers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
-			if err != nil {
-				t.Fatal(err)
-			}
-			dave, err := env.WA.CreateContact(ctx, "4917600000003", "Dave")
-			if err != nil {
-				t.Fatal(err)
-			}
+			carol, _ := newContact(t, ctx, env, "4917600000002", "Carol")
+			dave, _ := newContact(t, ctx, env, "4917600000003", "Dave")
 			carolGhost, daveGhost := ghostOf(env, "4917600000002"), ghostOf(env, "4917600000003")
 
 			group, err := env.WA.CreateGroup(ctx, carol.Account(), "Weekend trip", alice.acct, bobAcct)

@@ -22,12 +22,8 @@ func TestNothingLostInOutages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-	carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	carolGhost := ghostOf(env, "4917600000002")
-	if _, err = carol.SendText(ctx, alice.acct.JID(), "hi"); err != nil {
+	carol, carolGhost := newContact(t, ctx, env, "4917600000002", "Carol")
+	if _, err := carol.SendText(ctx, alice.acct.JID(), "hi"); err != nil {
 		t.Fatal(err)
 	}
 	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
@@ -40,14 +36,14 @@ func TestNothingLostInOutages(t *testing.T) {
 	var queued []string
 	for i := 1; i <= 3; i++ {
 		text := fmt.Sprintf("queued %d", i)
-		if _, err = alice.client.SendText(ctx, dm, text); err != nil {
+		if _, err := alice.client.SendText(ctx, dm, text); err != nil {
 			t.Fatal(err)
 		}
 		queued = append(queued, text)
 	}
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "WhatsApp is not reachable right now"))
 	env.RestartBridge()
-	if _, err = alice.client.SendText(ctx, dm, "queued 4"); err != nil {
+	if _, err := alice.client.SendText(ctx, dm, "queued 4"); err != nil {
 		t.Fatal(err)
 	}
 	queued = append(queued, "queued 4")
@@ -66,7 +62,7 @@ func TestNothingLostInOutages(t *testing.T) {
 	var offline []string
 	for i := 1; i <= 3; i++ {
 		text := fmt.Sprintf("while you were away %d", i)
-		if _, err = carol.SendText(ctx, alice.acct.JID(), text); err != nil {
+		if _, err := carol.SendText(ctx, alice.acct.JID(), text); err != nil {
 			t.Fatal(err)
 		}
 		offline = append(offline, text)

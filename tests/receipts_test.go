@@ -51,11 +51,7 @@ func TestReceiptsAndTyping(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-	carol, err := env.WA.CreateContact(ctx, "4917600000002", "Carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	carolGhost := ghostOf(env, "4917600000002")
+	carol, carolGhost := newContact(t, ctx, env, "4917600000002", "Carol")
 	carolMsgID, err := carol.SendText(ctx, alice.acct.JID(), "please read")
 	if err != nil {
 		t.Fatal(err)

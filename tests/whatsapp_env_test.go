@@ -129,3 +129,13 @@ func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 		}
 	}
 }
+
+// newContact creates a simulated WhatsApp contact and returns it with the user ID of its ghost.
+func newContact(t testing.TB, ctx context.Context, env *waEnv, phone, name string) (*wasim.Contact, id.UserID) {
+	t.Helper()
+	contact, err := env.WA.CreateContact(ctx, phone, name)
+	if err != nil {
+		t.Fatalf("failed to create contact %s: %v", name, err)
+	}
+	return contact, ghostOf(env, phone)
+}
