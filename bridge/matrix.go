@@ -120,21 +120,26 @@ func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event) error {
 // the command prefix elsewhere). Messages in portal rooms are bridged by the portal.
 func (br *Bridge) handleMessage(ctx context.Context, evt *event.Event) error {
 	content := evt.Content.AsMessage()
-	if isPortal, err := br.handlePortalEvent(ctx, evt); isPortal || err != nil {
-		return err
-	}
-	if content.MsgType != event.MsgText && content.MsgType != event.MsgNotice {
-		return nil
+	isText := content.MsgType == event.MsgText || content.MsgType == event.MsgNotice
+	text := strings.TrimSpace(content.Body)
+	// A prefixed command is a command in any room, portals included; it is never bridged.
+	command, isCommand := strings.CutPrefix(text, br.Config.Bridge.CommandPrefix)
+	isCommand = isCommand && isText && content.RelatesTo.GetReplaceID() == "" && (command == "" || command[0] == ' ')
+	if !isCommand {
+		if isPortal, err := br.handlePortalEvent(ctx, evt); isPortal || err != nil {
+			return err
+		}
+		if !isText {
+			return nil
+		}
 	}
 	user, err := br.GetUser(ctx, evt.Sender)
 	if err != nil {
 		return err
 	}
-	text := strings.TrimSpace(content.Body)
 	isManagement := user.ManagementRoom() == evt.RoomID
-	prefix := br.Config.Bridge.CommandPrefix
-	if withoutPrefix, ok := strings.CutPrefix(text, prefix); ok && (withoutPrefix == "" || withoutPrefix[0] == ' ') {
-		text = strings.TrimSpace(withoutPrefix)
+	if isCommand {
+		text = strings.TrimSpace(command)
 	} else if !isManagement {
 		return nil
 	}

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"matrix-whatsapp/internal/testdb"
+	"matrix-whatsapp/wasim"
 )
 
 // TestContactsMentionsAndNewChats: list-contacts/search find contacts, `pm` and inviting a ghost
@@ -41,6 +43,10 @@ func TestContactsMentionsAndNewChats(t *testing.T) {
 	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "1 contact(s)", "Carol"))
 	sendText(t, ctx, alice.client, alice.room, "search nobody-like-this")
 	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "No contacts match"))
+
+	// A prefixed command in a portal is answered there and not sent to WhatsApp.
+	sendText(t, ctx, alice.client, dm, "!wa ping")
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Logged in as +4915112345678"))
 
 	// pm opens a DM with a number nobody wrote from yet.
 	sendText(t, ctx, alice.client, alice.room, "pm +49 176 00000003")
@@ -107,4 +113,10 @@ func TestContactsMentionsAndNewChats(t *testing.T) {
 	env.WaitForMessage(ctx, alice.client, dm, func(evt *event.Event) bool {
 		return evt.Sender == carolGhost && strings.Contains(evt.Content.AsMessage().Body, "Unsupported message type: live location")
 	})
+	if n := carol.Count(func(evt any) bool {
+		msg, ok := evt.(*events.Message)
+		return ok && wasim.MessageText(msg) == "!wa ping"
+	}); n != 0 {
+		t.Errorf("the command in the portal reached WhatsApp %d times", n)
+	}
 }
