@@ -33,6 +33,9 @@ func (br *Bridge) wakeInbox() {
 func (br *Bridge) runInbox() {
 	defer br.wg.Done()
 	ctx := br.ctx
+	prune := time.NewTicker(pruneInterval)
+	defer prune.Stop()
+	br.pruneHandled(ctx)
 	for {
 		retry := br.drainInbox(ctx)
 		var retryC <-chan time.Time
@@ -44,7 +47,29 @@ func (br *Bridge) runInbox() {
 			return
 		case <-br.inboxWake:
 		case <-retryC:
+		case <-prune.C:
+			br.pruneHandled(ctx)
 		}
+	}
+}
+
+// Handled inbox rows, processed transaction IDs and sent outbox rows are kept for keepHandled, long
+// enough for any homeserver retry, then deleted so that the tables do not grow forever.
+const (
+	keepHandled   = 7 * 24 * time.Hour
+	pruneInterval = time.Hour
+)
+
+func (br *Bridge) pruneHandled(ctx context.Context) {
+	inbox, err1 := br.DB.Inbox.Prune(ctx, keepHandled)
+	txns, err2 := br.DB.Txn.Prune(ctx, keepHandled)
+	outbox, err3 := br.DB.Outbox.Prune(ctx, keepHandled)
+	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
+		br.Log.Warn().Err(err).Msg("Failed to prune handled events")
+		return
+	}
+	if inbox+txns+outbox > 0 {
+		br.Log.Debug().Int64("inbox", inbox).Int64("txns", txns).Int64("outbox", outbox).Msg("Pruned handled events")
 	}
 }
 
