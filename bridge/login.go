@@ -124,7 +124,10 @@ func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) 
 		}
 	}()
 
-	qrChan, err := cli.GetQRChannel(ctx)
+	// The QR channel gets a context that is never cancelled: when the login times out or is
+	// cancelled, the deferred Disconnect ends it instead. whatsmeow's own cancellation path closes
+	// the channel while its code emitter may still be sending on it, a data race.
+	qrChan, err := cli.GetQRChannel(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("failed to start login: %w", err)
 	}
@@ -132,7 +135,17 @@ func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) 
 		return fmt.Errorf("failed to connect to WhatsApp: %w", err)
 	}
 	pairCodeSent := false
-	for item := range qrChan {
+	for {
+		var item whatsmeow.QRChannelItem
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case item, ok = <-qrChan:
+		}
+		if !ok {
+			return errors.New("the connection closed before pairing finished")
+		}
 		switch item.Event {
 		case whatsmeow.QRChannelEventCode:
 			if phone == "" {
@@ -155,11 +168,6 @@ func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) 
 			return fmt.Errorf("pairing failed: %s", item.Event)
 		}
 	}
-	// The channel closes without a final item when ctx ends (timeout or cancel).
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("the connection closed before pairing finished")
 }
 
 // finishLogin waits for the paired device's first connection and stores the login.

@@ -17,12 +17,20 @@ import (
 )
 
 // convertWAMessage turns a WhatsApp message into Matrix content. Kinds the bridge cannot show yet
-// become a notice naming the kind, so nothing vanishes silently.
-func (p *Portal) convertWAMessage(ctx context.Context, login Login, evt *events.Message) (*event.MessageEventContent, event.Type) {
+// become a notice naming the kind, so nothing vanishes silently. An error (only from media: the
+// connection is down, a transient download or upload failure) means the message must come again.
+func (p *Portal) convertWAMessage(ctx context.Context, login Login, evt *events.Message) (*event.MessageEventContent, event.Type, error) {
 	msg := evt.Message
 	var content *event.MessageEventContent
 	var ctxInfo *waE2E.ContextInfo
-	switch {
+	evtType := event.EventMessage
+	switch media := waMediaOf(msg); {
+	case media != nil:
+		var err error
+		if content, evtType, err = p.convertWAMedia(ctx, login, evt.Info, media); err != nil {
+			return nil, evtType, err
+		}
+		ctxInfo = media.ctxInfo
 	case msg.Conversation != nil:
 		content = p.convertText(ctx, login, msg.GetConversation(), nil)
 	case msg.ExtendedTextMessage != nil:
@@ -60,7 +68,7 @@ func (p *Portal) convertWAMessage(ctx context.Context, login Login, evt *events.
 	if ctxInfo != nil && ctxInfo.GetStanzaID() != "" {
 		p.setReply(ctx, content, ctxInfo.GetStanzaID())
 	}
-	return content, event.EventMessage
+	return content, evtType, nil
 }
 
 func (p *Portal) convertText(ctx context.Context, login Login, text string, ctxInfo *waE2E.ContextInfo) *event.MessageEventContent {

@@ -24,6 +24,11 @@ type WAClient interface {
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	IsLoggedIn() bool
+	// Download fetches and decrypts the attachment of an image, video, audio, document or sticker
+	// sub-message. A 404 or 410 means WhatsApp no longer has the file.
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
+	// Upload encrypts and uploads plaintext; the response fills the media fields of the message.
+	Upload(ctx context.Context, plaintext []byte, appInfo whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
 }
 
 var _ WAClient = (*whatsmeow.Client)(nil)

@@ -42,7 +42,7 @@ func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event
 		return err
 	}
 	switch evt.Type {
-	case event.EventMessage:
+	case event.EventMessage, event.EventSticker:
 		content := evt.Content.AsMessage()
 		if target := content.RelatesTo.GetReplaceID(); target != "" {
 			return p.handleMatrixEdit(ctx, login, evt, target)
@@ -112,7 +112,14 @@ func (p *Portal) resolveMatrixUser(ctx context.Context, login Login) func(ctx co
 }
 
 func (p *Portal) handleMatrixMessage(ctx context.Context, login Login, evt *event.Event) error {
-	waMsg, err := p.convertMatrixText(ctx, login, evt.Content.AsMessage())
+	content := evt.Content.AsMessage()
+	var waMsg *waE2E.Message
+	var err error
+	if isMatrixMedia(evt.Type, content) {
+		waMsg, err = p.convertMatrixMedia(ctx, login, evt.Type, content)
+	} else {
+		waMsg, err = p.convertMatrixText(ctx, login, content)
+	}
 	if err != nil {
 		return err
 	}

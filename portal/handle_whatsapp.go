@@ -84,7 +84,10 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 		return nil
 	}
-	content, evtType := p.convertWAMessage(ctx, login, evt)
+	content, evtType, err := p.convertWAMessage(ctx, login, evt)
+	if err != nil {
+		return err
+	}
 	return p.sendWA(ctx, sender, info, 0, evtType, content)
 }
 
@@ -186,7 +189,10 @@ func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.P
 	target := parts[0]
 	editEvt := *evt
 	editEvt.Message = edited
-	content, evtType := p.convertWAMessage(ctx, login, &editEvt)
+	content, evtType, err := p.convertWAMessage(ctx, login, &editEvt)
+	if err != nil {
+		return err
+	}
 	content.SetEdit(target.MXID)
 	resp, err := sender.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
 		Timestamp:     evt.Info.Timestamp.UnixMilli(),
