@@ -123,19 +123,8 @@ func (s *Server) apiScanQR(r *http.Request) (int, any, error) {
 	var req scanQRRequest
 	if err := decodeBody(r, &req); err != nil {
 		return 0, nil, err
-	} else if err = required("phone", req.Phone, "qr", req.QR); err != nil {
-		return 0, nil, err
 	}
-	acct, err := s.Account(req.Phone)
-	if err != nil {
-		return 0, nil, err
-	}
-	ctx, cancel := controlContext(r)
-	defer cancel()
-	if err = acct.ScanQR(ctx, req.QR); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, toAPIAccount(acct), nil
+	return s.linkDevice(r, req.Phone, "qr", req.QR, (*Account).ScanQR)
 }
 
 type pairingCodeRequest struct {
@@ -147,16 +136,23 @@ func (s *Server) apiPairingCode(r *http.Request) (int, any, error) {
 	var req pairingCodeRequest
 	if err := decodeBody(r, &req); err != nil {
 		return 0, nil, err
-	} else if err = required("phone", req.Phone, "code", req.Code); err != nil {
+	}
+	return s.linkDevice(r, req.Phone, "code", req.Code, (*Account).EnterPairingCode)
+}
+
+// linkDevice has the phone of the account with the given number link a companion, by QR string or
+// pairing code (field names the request field that held value).
+func (s *Server) linkDevice(r *http.Request, phone, field, value string, link func(*Account, context.Context, string) error) (int, any, error) {
+	if err := required("phone", phone, field, value); err != nil {
 		return 0, nil, err
 	}
-	acct, err := s.Account(req.Phone)
+	acct, err := s.Account(phone)
 	if err != nil {
 		return 0, nil, err
 	}
 	ctx, cancel := controlContext(r)
 	defer cancel()
-	if err = acct.EnterPairingCode(ctx, req.Code); err != nil {
+	if err = link(acct, ctx, value); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, toAPIAccount(acct), nil
