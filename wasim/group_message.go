@@ -158,29 +158,10 @@ func (s *Server) routeGroupReceipt(reader *device, node *waBinary.Node) {
 	if acct == nil {
 		return
 	}
-	attrs := waBinary.Attrs{}
-	for k, v := range node.Attrs {
-		if k != "to" {
-			attrs[k] = v
-		}
-	}
-	attrs["from"] = g.jid
-	attrs["participant"] = deviceJID(reader.acct.inNamespace(participant), reader.id)
-	if _, ok := attrs["t"]; !ok {
-		attrs["t"] = nowString()
-	}
-	fwd := waBinary.Node{Tag: "receipt", Attrs: attrs, Content: node.Content}
-	if participant.Device != 0 {
-		if dev := acct.devices[participant.Device]; dev != nil && dev != reader {
-			s.enqueueLocked(dev, fwd)
-		}
-		return
-	}
-	for _, id := range acct.sortedDeviceIDs() {
-		if dev := acct.devices[id]; dev != reader {
-			s.enqueueLocked(dev, fwd)
-		}
-	}
+	s.forwardReceiptLocked(reader, node, acct, participant.Device, waBinary.Attrs{
+		"from":        g.jid,
+		"participant": deviceJID(reader.acct.inNamespace(participant), reader.id),
+	})
 }
 
 // routeGroupChatState relays typing in a group to the other members' online devices; like DM

@@ -3,6 +3,7 @@ package wasim
 import (
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
+	"maps"
 )
 
 // handleReceipt settles what the receipt acknowledges in the sender's queue and forwards it.
@@ -42,19 +43,29 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 	if acct == nil {
 		return
 	}
+	s.forwardReceiptLocked(reader, node, acct, to.Device, waBinary.Attrs{
+		"from": deviceJID(reader.acct.inNamespace(to), reader.id),
+	})
+}
+
+// forwardReceiptLocked relays a receipt that reader sent to acct: to the one device numbered
+// device, or to all of acct's devices when device is 0, never back to reader. ids are the
+// attributes that tell the receiving side who read (from, and participant in groups); "to" is
+// dropped. Caller holds stateLock.
+func (s *Server) forwardReceiptLocked(reader *device, node *waBinary.Node, acct *Account, device uint16, ids waBinary.Attrs) {
 	attrs := waBinary.Attrs{}
 	for k, v := range node.Attrs {
 		if k != "to" {
 			attrs[k] = v
 		}
 	}
-	attrs["from"] = deviceJID(reader.acct.inNamespace(to), reader.id)
+	maps.Copy(attrs, ids)
 	if _, ok := attrs["t"]; !ok {
 		attrs["t"] = nowString()
 	}
 	fwd := waBinary.Node{Tag: "receipt", Attrs: attrs, Content: node.Content}
-	if to.Device != 0 {
-		if dev := acct.devices[to.Device]; dev != nil && dev != reader {
+	if device != 0 {
+		if dev := acct.devices[device]; dev != nil && dev != reader {
 			s.enqueueLocked(dev, fwd)
 		}
 		return
