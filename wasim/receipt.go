@@ -1,9 +1,10 @@
 package wasim
 
 import (
+	"maps"
+
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
-	"maps"
 )
 
 // handleReceipt settles what the receipt acknowledges in the sender's queue and forwards it.
