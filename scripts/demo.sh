@@ -123,7 +123,9 @@ fi
 pids=()
 names=()
 stop_all() {
-	trap - INT TERM EXIT
+	# A second Ctrl-C (or make passing the signal on) must not cut the clean-up short.
+	trap "" INT TERM
+	trap - EXIT
 	# Stop the children even when the terminal or a pipe reader (| tee) is gone already.
 	trap '' PIPE
 	set +e
