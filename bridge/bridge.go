@@ -104,6 +104,10 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		return nil, fmt.Errorf("failed to create appservice: %w", err)
 	}
 	as.Log = log.With().Str("component", "appservice").Logger()
+	// Few retries per request (4 s, then 8 s): the callers retry on their own, with backoff and
+	// without holding up other work for minutes (WhatsApp messages in retryTransient, Matrix events
+	// in the inbox worker).
+	as.DefaultHTTPRetries = 2
 	br := &Bridge{
 		Config:    cfg,
 		DB:        db,

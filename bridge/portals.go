@@ -82,7 +82,10 @@ func (br *Bridge) handleWhatsAppEvent(user *User, cli *whatsmeow.Client, rawEvt 
 	switch evt := rawEvt.(type) {
 	case *events.Message:
 		br.syncPushName(ctx, login, evt.Info)
-		if err := br.portals.HandleWhatsAppMessage(ctx, login, evt); err != nil {
+		err := retryTransient(ctx, "bridge WhatsApp message", func() error {
+			return br.portals.HandleWhatsAppMessage(ctx, login, evt)
+		})
+		if err != nil {
 			zerolog.Ctx(ctx).Err(err).Str("wa_message_id", evt.Info.ID).Stringer("chat", evt.Info.Chat).Msg("Failed to bridge WhatsApp message, it will be delivered again")
 			return false
 		}
