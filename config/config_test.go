@@ -240,3 +240,29 @@ func TestCheckRegistration(t *testing.T) {
 		t.Error("a registration with non-exclusive namespaces was accepted")
 	}
 }
+
+func TestCheckRegistrationFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfgPath, regPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "registration.yaml")
+	if err := os.WriteFile(cfgPath, readExample(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = cfg.CheckRegistrationFile(regPath); err != nil {
+		t.Fatalf("a missing registration file was refused: %v", err)
+	}
+	if err = cfg.WriteRegistration(cfgPath, regPath); err != nil {
+		t.Fatal(err)
+	}
+	if err = cfg.CheckRegistrationFile(regPath); err != nil {
+		t.Fatalf("the generated registration was refused: %v", err)
+	}
+	cfg.Bridge.UsernameTemplate = "wa_{{.}}"
+	if err = cfg.CheckRegistrationFile(regPath); err == nil || !strings.Contains(err.Error(), regPath) {
+		t.Fatalf("a stale registration file gave %v", err)
+	}
+}

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"strings"
@@ -152,6 +154,23 @@ func (cfg *Config) CheckRegistration(reg *appservice.Registration) error {
 		if !covered {
 			return fmt.Errorf("the registration's user namespaces do not cover %s (did bridge.username_template or the domain change?): regenerate it with -g and reload the homeserver", userID)
 		}
+	}
+	return nil
+}
+
+// CheckRegistrationFile checks the registration file at path with CheckRegistration, so that a stale
+// registration is caught at startup instead of as refused ghosts later. A missing file is not an
+// error: the homeserver's copy may live elsewhere.
+func (cfg *Config) CheckRegistrationFile(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	reg, err := appservice.LoadRegistration(path)
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	if err = cfg.CheckRegistration(reg); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }

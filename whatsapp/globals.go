@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/rs/zerolog"
+	signallog "go.mau.fi/libsignal/logger"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waCompanionReg"
 	"go.mau.fi/whatsmeow/store"
@@ -17,8 +19,11 @@ import (
 // startup, before any client exists:
 //   - the device name and platform shown in the phone's "Linked devices" list;
 //   - the root key of the server's Noise certificate chain, which only changes when the bridge talks
-//     to a simulator (whatsapp.noise_root_pubkey).
-func Configure(cfg config.WhatsAppConfig) error {
+//     to a simulator (whatsapp.noise_root_pubkey);
+//   - libsignal's logger, which libsignal otherwise creates lazily on first use, a data race when two
+//     logins start at once (and its default prints to stdout).
+func Configure(cfg config.WhatsAppConfig, log zerolog.Logger) error {
+	signallog.Logger = signalLogger{log: log.With().Str("component", "libsignal").Logger()}
 	store.DeviceProps.Os = proto.String(cfg.DeviceName)
 	store.DeviceProps.PlatformType = waCompanionReg.DeviceProps_DESKTOP.Enum()
 	if cfg.NoiseRootPubkey != "" {
@@ -30,3 +35,20 @@ func Configure(cfg config.WhatsAppConfig) error {
 	}
 	return nil
 }
+
+// signalLogger sends libsignal's messages to zerolog; its chatter goes to trace and debug.
+type signalLogger struct {
+	log zerolog.Logger
+}
+
+func (l signalLogger) Debug(caller, message string) {
+	l.log.Trace().Str("caller", caller).Msg(message)
+}
+func (l signalLogger) Info(caller, message string) { l.log.Debug().Str("caller", caller).Msg(message) }
+func (l signalLogger) Warning(caller, message string) {
+	l.log.Warn().Str("caller", caller).Msg(message)
+}
+func (l signalLogger) Error(caller, message string) {
+	l.log.Error().Str("caller", caller).Msg(message)
+}
+func (l signalLogger) Configure(string) {}

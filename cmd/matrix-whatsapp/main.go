@@ -6,16 +6,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"maunium.net/go/mautrix/appservice"
 
 	"matrix-whatsapp/bridge"
 	"matrix-whatsapp/config"
@@ -47,33 +43,11 @@ func main() {
 		fmt.Printf("Wrote %s and stored its tokens in %s.\nAdd %s to your homeserver's appservice config and restart it.\n", *regPath, *configPath, *regPath)
 		return
 	}
-	// whatsmeow keeps its device name and server root key in package variables: set them once,
-	// before any client exists.
-	if err = whatsapp.Configure(cfg.WhatsApp); err != nil {
-		fmt.Fprintln(os.Stderr, "Invalid configuration:", err)
-		os.Exit(2)
-	}
-	if err = checkRegistration(cfg, *regPath); err != nil {
+	if err = cfg.CheckRegistrationFile(*regPath); err != nil {
 		fmt.Fprintln(os.Stderr, "Invalid registration:", err)
 		os.Exit(2)
 	}
 	os.Exit(run(cfg))
-}
-
-// checkRegistration compares the registration file (when it is where -r says) with the config, so
-// that a stale registration is caught at startup instead of as refused ghosts later.
-func checkRegistration(cfg *config.Config, path string) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	reg, err := appservice.LoadRegistration(path)
-	if err != nil {
-		return fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	if err = cfg.CheckRegistration(reg); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 func run(cfg *config.Config) int {
@@ -83,6 +57,12 @@ func run(cfg *config.Config) int {
 		return 2
 	}
 	defer logCloser.Close()
+	// whatsmeow and libsignal keep their device name, server root key and logger in package
+	// variables: set them once, before any client exists.
+	if err = whatsapp.Configure(cfg.WhatsApp, log); err != nil {
+		log.Err(err).Msg("Invalid configuration")
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx = log.WithContext(ctx)
