@@ -1,4 +1,4 @@
-module matrix-whatsapp
+module github.com/matrix-whatsapp/matrix-whatsapp
 
 go 1.26.8
 

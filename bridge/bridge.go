@@ -25,11 +25,11 @@ import (
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/config"
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/portal"
-	"matrix-whatsapp/puppet"
-	"matrix-whatsapp/whatsapp"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // Bridge is one running instance of the bridge.

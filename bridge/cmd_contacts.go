@@ -9,7 +9,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // maxListedContacts bounds the answer of list-contacts so it stays readable.

@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 // command is one management command.
@@ -175,7 +175,7 @@ func cmdHelp(ctx context.Context, ce *commandEvent) {
 	ce.reply(ctx, "%s", sb.String())
 }
 
-// Version is the bridge version, set at build time with -ldflags "-X matrix-whatsapp/bridge.Version=...".
+// Version is the bridge version, set at build time with -ldflags "-X github.com/matrix-whatsapp/matrix-whatsapp/bridge.Version=...".
 var Version = "0.1.0-dev"
 
 func cmdVersion(ctx context.Context, ce *commandEvent) {

@@ -8,7 +8,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/portal"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
 // handleEphemeral takes typing notifications and read receipts from a transaction. They are best

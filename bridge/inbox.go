@@ -11,8 +11,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/portal"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
 // maxInboxAttempts is how often a Matrix event is tried before it is given up with a visible notice.

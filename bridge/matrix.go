@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 // isBridgeUser reports whether userID belongs to the bridge itself (the bot or a ghost); events

@@ -12,8 +12,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/portal"
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // userLogin is the portal package's view of a bridge user.

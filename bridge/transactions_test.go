@@ -11,9 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"matrix-whatsapp/config"
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 const testHSToken = "hs-token-for-tests-0123456789abcdef"

@@ -11,7 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // User is a Matrix user who talks to the bridge, and their WhatsApp login if they have one. Users are

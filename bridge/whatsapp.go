@@ -11,7 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types/events"
 
-	"matrix-whatsapp/whatsapp"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // Reconnect backoff: the first retry comes after minReconnectDelay, each later one waits twice as

@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/appservice"
 
-	"matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 func readExample(t *testing.T) []byte {

@@ -15,7 +15,7 @@ import (
 
 	_ "github.com/lib/pq" // PostgreSQL driver, registered as "postgres"
 
-	"matrix-whatsapp/database/upgrades"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database/upgrades"
 )
 
 // Owner is written to the database_owner table on the first upgrade, so that two different programs

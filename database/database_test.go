@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 func schemaVersion(t *testing.T, db *database.Database, table string) int {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // Open a SQLite database, bring the schema up to date and remember an appservice transaction.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // openDB opens uri with the given test dialect, upgrades it and closes it when the test ends.

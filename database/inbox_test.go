@@ -9,7 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 func inboxEvent(eventID id.EventID, roomID id.RoomID) *database.InboxEvent {

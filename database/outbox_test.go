@@ -8,7 +8,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 func TestOutboxReserveAndStates(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 var (

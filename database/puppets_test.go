@@ -7,7 +7,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 func TestPuppetRoundTrip(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 func TestMarkProcessedDedupAcrossReopen(t *testing.T) {

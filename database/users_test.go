@@ -6,7 +6,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 func TestUserRoundTrip(t *testing.T) {

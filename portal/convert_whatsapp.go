@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"maunium.net/go/mautrix/event"
 
-	"matrix-whatsapp/internal/format"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/format"
 )
 
 // convertWAMessage turns a WhatsApp message into Matrix content. Kinds the bridge cannot show yet

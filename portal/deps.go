@@ -9,7 +9,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // WAClient is what a portal needs from one WhatsApp connection. *whatsmeow.Client implements it.

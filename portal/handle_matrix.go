@@ -13,8 +13,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/internal/format"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/format"
 )
 
 // ErrNotLoggedIn means the sender of a Matrix event in a portal has no WhatsApp login.

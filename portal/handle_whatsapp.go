@@ -14,8 +14,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // KeyFor returns the portal key of a WhatsApp chat as seen by login: groups are shared, 1:1 chats

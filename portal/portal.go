@@ -22,9 +22,9 @@ import (
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/config"
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // Manager is the registry of portals. It is safe for concurrent use.

@@ -9,7 +9,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // Avatar is a contact's current profile picture as WhatsApp reports it.

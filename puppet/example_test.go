@@ -6,7 +6,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // Ghost user IDs follow bridge.username_template: phone digits for contacts with a known number,

@@ -8,7 +8,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 func TestGhostUserIDs(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/config"
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // defaultNameTemplate is used only if bridge.displayname_template does not parse (config

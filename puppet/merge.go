@@ -6,7 +6,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // recordLID creates the phone puppet pn (when p is nil) and/or records lid on it, in one

@@ -9,7 +9,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types"
 
-	"matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 func TestDisplayNameTemplate(t *testing.T) {

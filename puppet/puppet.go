@@ -11,7 +11,7 @@ import (
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // Puppet is one WhatsApp contact and its Matrix ghost user. Get puppets from a Manager; do not

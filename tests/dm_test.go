@@ -13,9 +13,9 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/e2e"
-	"matrix-whatsapp/internal/testdb"
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // loggedInUser is a Matrix user logged in to WhatsApp through the bridge.

@@ -10,7 +10,7 @@ import (
 
 	"maunium.net/go/mautrix/event"
 
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // TestHomeserverOutage: WhatsApp messages that arrive while the homeserver is down are kept (not

@@ -10,8 +10,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/e2e"
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // botNotice matches a notice from the bridge bot whose body contains every one of parts.

@@ -9,8 +9,8 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/event"
 
-	"matrix-whatsapp/internal/testdb"
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // TestNothingLostInOutages: messages sent from Matrix while WhatsApp is down wait (across a bridge

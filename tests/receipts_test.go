@@ -11,8 +11,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/e2e"
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // waitEphemeral syncs as client until an ephemeral event of roomID matches.

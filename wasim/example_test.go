@@ -8,7 +8,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types/events"
 
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // A companion (the bridge, here a bare whatsmeow client) pairs with a simulated account by QR and

@@ -7,7 +7,7 @@ import (
 
 	"go.mau.fi/whatsmeow/types/events"
 
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // Two simulated users in a group made through the Go API: the member learns of the group as a

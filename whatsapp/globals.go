@@ -11,7 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/store"
 	"google.golang.org/protobuf/proto"
 
-	"matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 // Configure sets whatsmeow's process-wide settings from the config. whatsmeow keeps these in package

@@ -15,7 +15,7 @@ import (
 
 	"go.mau.fi/whatsmeow"
 
-	"matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 // Transport returns the HTTP clients whatsmeow should use for its websocket and for media, or nil

@@ -13,11 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	"matrix-whatsapp/bridge"
-	"matrix-whatsapp/config"
-	"matrix-whatsapp/database"
-	"matrix-whatsapp/internal/logging"
-	"matrix-whatsapp/whatsapp"
+	"github.com/matrix-whatsapp/matrix-whatsapp/bridge"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/logging"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 func main() {

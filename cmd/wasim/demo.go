@@ -13,8 +13,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/demo"
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/demo"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // demoOptions are the -demo-* flags.

@@ -21,7 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 func main() {

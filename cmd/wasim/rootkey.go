@@ -9,7 +9,7 @@ import (
 
 	"go.mau.fi/whatsmeow/util/keys"
 
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // loadRootKey reads the root private key from path, or generates one (and stores it there when a

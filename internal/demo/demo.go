@@ -25,7 +25,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // Texts the demo contacts send, exported so tests and docs can name them.

@@ -13,10 +13,10 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/demo"
-	"matrix-whatsapp/internal/e2e"
-	"matrix-whatsapp/internal/testdb"
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/demo"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // TestDemoEcho runs the demo driver against Dendrite, the bridge binary and an in-process simulator,

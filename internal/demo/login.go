@@ -15,7 +15,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // scanAttempts bounds how often the phone retries a QR code that the bridge rotated meanwhile.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // TestBridgeLifecycle checks the environment's bridge half on both databases: the registration is

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // Fixed names of every test environment. Each test has its own homeserver, so they never clash.

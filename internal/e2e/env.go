@@ -18,7 +18,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // logTailLines is how many lines of each log a failed test prints.

@@ -8,7 +8,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrix-whatsapp/internal/format"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/format"
 )
 
 func ExampleWhatsAppToMatrix() {

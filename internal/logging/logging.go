@@ -9,7 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 // New returns a logger writing to stderr (pretty or JSON) and, when cfg.File is set, JSON lines to that
