@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/version"
 )
 
 // command is one management command.
@@ -175,9 +176,6 @@ func cmdHelp(ctx context.Context, ce *commandEvent) {
 	ce.reply(ctx, "%s", sb.String())
 }
 
-// Version is the bridge version, set at build time with -ldflags "-X github.com/matrix-whatsapp/matrix-whatsapp/bridge.Version=...".
-var Version = "0.1.0-dev"
-
 func cmdVersion(ctx context.Context, ce *commandEvent) {
-	ce.reply(ctx, "matrix-whatsapp %s", Version)
+	ce.reply(ctx, "matrix-whatsapp %s", version.Get())
 }

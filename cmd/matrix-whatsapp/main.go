@@ -17,6 +17,7 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/logging"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/version"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
@@ -24,10 +25,10 @@ func main() {
 	configPath := flag.String("c", "config.yaml", "path to the config file")
 	regPath := flag.String("r", "registration.yaml", "path of the registration file to write with -g")
 	generate := flag.Bool("g", false, "generate the appservice registration, store its tokens in the config, and exit")
-	version := flag.Bool("version", false, "print the version and exit")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
-	if *version {
-		fmt.Println("matrix-whatsapp", bridge.Version)
+	if *showVersion {
+		fmt.Println("matrix-whatsapp", version.Get())
 		return
 	}
 	cfg, err := config.Load(*configPath)
