@@ -6,16 +6,42 @@ TESTFLAGS ?=
 # How long each benchmark runs (go test -benchtime).
 BENCHTIME ?= 2s
 
-.PHONY: all test vet deps dendrite postgres build bench demo clean
+MODULE  := github.com/matrix-whatsapp/matrix-whatsapp
+# The release tag (git describe; empty without tags, then the binary says v0.1.0-dev) and commit
+# stamped into the binary: matrix-whatsapp -version, the version command, the WhatsApp user agent.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X $(MODULE)/internal/version.Tag=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
+
+# Tools the Makefile installs into the git-ignored cache folder.
+TOOLS       := $(CURDIR)/.cache/tools
+STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all test unit lint vet deps dendrite postgres build bench demo clean
 
 all: build
 
-## test: install what the tests need, start PostgreSQL, vet, and run every test with the race detector.
-test: deps postgres vet
+## test: install what the tests need, start PostgreSQL, lint, and run every test with the race detector.
+test: deps postgres lint
 	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+## unit: the quick suite, with the race detector: no PostgreSQL, no Dendrite (database tests run on
+## SQLite only, end-to-end tests are skipped under -short). About a minute.
+unit:
+	$(GO) test -short -race -count=1 -timeout 5m $(TESTFLAGS) ./...
+
+## lint: gofmt, go vet and staticcheck (installed into .cache/tools on first use).
+lint: vet $(STATICCHECK)
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt wants to change:"; echo "$$unformatted"; exit 1; fi
+	$(STATICCHECK) ./...
 
 vet:
 	$(GO) vet ./...
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 deps: dendrite
 	$(GO) mod download
@@ -29,7 +55,7 @@ postgres:
 ## build: the bridge (./matrix-whatsapp) and the WhatsApp simulator server (./wasim-server; the
 ## name wasim is taken by the simulator's package folder) into the repository root.
 build:
-	$(GO) build -o matrix-whatsapp ./cmd/matrix-whatsapp
+	$(GO) build -ldflags "$(LDFLAGS)" -o matrix-whatsapp ./cmd/matrix-whatsapp
 	@if ls cmd/wasim/*.go >/dev/null 2>&1; then \
 		echo "$(GO) build -o wasim-server ./cmd/wasim"; $(GO) build -o wasim-server ./cmd/wasim; \
 	else \

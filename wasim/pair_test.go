@@ -90,15 +90,14 @@ func TestPairingCode(t *testing.T) {
 	if _, err := carol.WaitEvent(ctx, isType[*events.QR]); err != nil {
 		t.Fatalf("no QR event: %v", err)
 	}
-	code, err := carol.cli.PairPhone(ctx, "+"+acct.JID().User, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
-	if err != nil {
+	if _, err := carol.cli.PairPhone(ctx, "+"+acct.JID().User, true, whatsmeow.PairClientChrome, "Chrome (Linux)"); err != nil {
 		t.Fatalf("PairPhone failed: %v", err)
 	}
-	if err = acct.EnterPairingCode(ctx, "ZZZZ-ZZZZ"); err == nil {
+	if err := acct.EnterPairingCode(ctx, "ZZZZ-ZZZZ"); err == nil {
 		t.Fatal("a wrong pairing code was accepted")
 	}
 	// The failed attempt used up the request; the client asks again.
-	code, err = carol.cli.PairPhone(ctx, "+"+acct.JID().User, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
+	code, err := carol.cli.PairPhone(ctx, "+"+acct.JID().User, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
 	if err != nil {
 		t.Fatalf("second PairPhone failed: %v", err)
 	}

@@ -42,6 +42,7 @@ func (c Ceiling) String() string {
 // Given a *testing.B, it times only the sending and delivery (setup excluded).
 func MeasureCeiling(t testing.TB, n int) Ceiling {
 	t.Helper()
+	SkipInShortMode(t)
 	probe := newProbeAppservice()
 	server := httptest.NewServer(probe)
 	defer server.Close()

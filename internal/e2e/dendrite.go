@@ -153,13 +153,13 @@ func (d *dendrite) startOnce(ctx context.Context) error {
 	defer cancel()
 	err = pollUntil(ctx, 50*time.Millisecond, func() (bool, error) {
 		if ended, exitErr := proc.exited(); ended {
-			return false, fmt.Errorf("Dendrite exited during start-up: %v", exitErr)
+			return false, fmt.Errorf("the homeserver exited during start-up: %v", exitErr)
 		}
 		return httpStatus(ctx, d.url()+"/_matrix/client/versions") == http.StatusOK, nil
 	})
 	if err != nil {
 		_ = proc.stop(dendriteStopGrace)
-		return fmt.Errorf("Dendrite did not become ready at %s: %w", d.url(), err)
+		return fmt.Errorf("the homeserver did not become ready at %s: %w", d.url(), err)
 	}
 	return nil
 }

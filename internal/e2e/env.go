@@ -54,8 +54,12 @@ type Env struct {
 
 // New starts a fresh environment for t: Dendrite on a free loopback port and, unless opts.NoBridge,
 // the bridge with a registration listed in Dendrite's config. Everything is stopped when t ends.
+//
+// In short mode (go test -short, `make unit`) the test is skipped: it needs Dendrite and a bridge
+// process, which `make test` provides.
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
+	SkipInShortMode(t)
 	e := &Env{t: t, ctx: context.Background(), dir: t.TempDir(), dialect: opts.Database}
 	if e.dialect == "" {
 		e.dialect = testdb.SQLite
@@ -318,4 +322,14 @@ func (e *Env) Dir() string { return e.dir }
 // String describes the environment for test messages.
 func (e *Env) String() string {
 	return fmt.Sprintf("e2e env in %s (homeserver %s)", e.dir, e.dendrite.url())
+}
+
+// SkipInShortMode skips tb under go test -short: end-to-end tests start Dendrite and the bridge
+// binary, which `make unit` (the quick suite without PostgreSQL or Dendrite) leaves out. `make test`
+// runs them.
+func SkipInShortMode(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("end-to-end test: needs Dendrite and the bridge binary; run by make test, not with -short")
+	}
 }

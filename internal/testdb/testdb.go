@@ -90,9 +90,13 @@ func randomSuffix() string {
 }
 
 // NewPostgres creates an empty PostgreSQL database for this test and returns its connection URI. The
-// database is dropped when the test ends.
+// database is dropped when the test ends. Under go test -short (`make unit`, which must pass with no
+// PostgreSQL server) the test is skipped; `make test` runs it.
 func NewPostgres(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("PostgreSQL test: run by make test, not with -short")
+	}
 	if err := EnsurePostgres(); err != nil {
 		tb.Fatalf("PostgreSQL is required for this test: %v", err)
 	}
