@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"maunium.net/go/mautrix"
+
 	"github.com/matrix-whatsapp/matrix-whatsapp/bridge"
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
@@ -64,6 +66,10 @@ func run(cfg *config.Config) int {
 		log.Err(err).Msg("Invalid configuration")
 		return 2
 	}
+	// mautrix-go's clients copy this package variable when they are created: name the bridge and its
+	// version in every request to the homeserver.
+	mautrix.DefaultUserAgent = fmt.Sprintf("matrix-whatsapp/%s %s", version.Get().Short(), mautrix.DefaultUserAgent)
+	log.Info().Str("version", version.Get().String()).Msg("Starting matrix-whatsapp")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx = log.WithContext(ctx)
