@@ -21,7 +21,7 @@ type matrixCall struct {
 	content any
 	ts      int64
 	txnID   string
-	target  id.EventID // Redact's target, MarkRead's event
+	target  id.EventID // Redact's target, MarkRead's event, SendEvent's result
 	other   id.UserID  // Invite's invitee, Kick's target
 }
 
@@ -36,15 +36,17 @@ type fakeMatrix struct {
 	byTxn   map[string]id.EventID
 	members map[id.RoomID]map[id.UserID]event.Membership
 	fail    map[string][]error
-	// createDelay makes CreateRoom take that long (to let the watchdog fire).
-	createDelay time.Duration
+	// slow makes calls of a method take that long (to let the watchdog fire); set before use.
+	slow map[string]time.Duration
+	// before, when set (before use), runs at the start of SetState, outside the lock.
+	before func(c matrixCall)
 }
 
 var _ Matrix = (*fakeMatrix)(nil)
 
 func newFakeMatrix(bot id.UserID) *fakeMatrix {
 	return &fakeMatrix{
-		bot: bot, byTxn: map[string]id.EventID{}, fail: map[string][]error{},
+		bot: bot, byTxn: map[string]id.EventID{}, fail: map[string][]error{}, slow: map[string]time.Duration{},
 		members: map[id.RoomID]map[id.UserID]event.Membership{},
 	}
 }
@@ -112,11 +114,12 @@ func (f *fakeMatrix) SendEvent(_ context.Context, user id.UserID, roomID id.Room
 	if err := f.record(matrixCall{method: "SendEvent", user: user, room: roomID, evtType: evtType, content: content, ts: ts, txnID: txnID}); err != nil {
 		return "", err
 	}
-	if evtID, ok := f.byTxn[txnID]; ok && txnID != "" {
-		return evtID, nil
+	evtID, ok := f.byTxn[txnID]
+	if !ok || txnID == "" {
+		evtID = f.newEventID()
+		f.byTxn[txnID] = evtID
 	}
-	evtID := f.newEventID()
-	f.byTxn[txnID] = evtID
+	f.calls[len(f.calls)-1].target = evtID
 	return evtID, nil
 }
 
@@ -127,9 +130,13 @@ func (f *fakeMatrix) Redact(_ context.Context, user id.UserID, roomID id.RoomID,
 }
 
 func (f *fakeMatrix) SetState(_ context.Context, user id.UserID, roomID id.RoomID, evtType event.Type, _ string, content any, ts int64) (id.EventID, error) {
+	c := matrixCall{method: "SetState", user: user, room: roomID, evtType: evtType, content: content, ts: ts}
+	if f.before != nil {
+		f.before(c)
+	}
 	f.lock.Lock()
 	defer f.lock.Unlock()
-	if err := f.record(matrixCall{method: "SetState", user: user, room: roomID, evtType: evtType, content: content, ts: ts}); err != nil {
+	if err := f.record(c); err != nil {
 		return "", err
 	}
 	return f.newEventID(), nil
@@ -161,8 +168,8 @@ func (f *fakeMatrix) Download(_ context.Context, uri id.ContentURI) ([]byte, err
 }
 
 func (f *fakeMatrix) CreateRoom(_ context.Context, user id.UserID, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
+	time.Sleep(f.slow["CreateRoom"])
 	f.lock.Lock()
-	delay := f.createDelay
 	err := f.record(matrixCall{method: "CreateRoom", user: user, content: req})
 	f.nextID++
 	roomID := id.RoomID(fmt.Sprintf("!room%d:example.org", f.nextID))
@@ -173,7 +180,6 @@ func (f *fakeMatrix) CreateRoom(_ context.Context, user id.UserID, req *mautrix.
 		}
 	}
 	f.lock.Unlock()
-	time.Sleep(delay)
 	if err != nil {
 		return "", err
 	}
@@ -243,6 +249,7 @@ func (f *fakeMatrix) SetTyping(_ context.Context, user id.UserID, roomID id.Room
 }
 
 func (f *fakeMatrix) MarkDirect(_ context.Context, user, with id.UserID, roomID id.RoomID) error {
+	time.Sleep(f.slow["MarkDirect"])
 	f.lock.Lock()
 	defer f.lock.Unlock()
 	return f.record(matrixCall{method: "MarkDirect", user: user, room: roomID, other: with})
