@@ -6,6 +6,10 @@
 // result: the WhatsApp side acknowledges a message to WhatsApp only after the portal has bridged it,
 // and the Matrix side marks an inbox row done only after the portal has sent it.
 //
+// Seams: a portal reaches Matrix only through the Matrix interface (matrix.go; AppserviceMatrix is
+// the real one) and WhatsApp only through the Login and WAClient interfaces (deps.go), so its
+// handlers run in unit tests against fakes.
+//
 // Keys: a portal is identified by database.PortalKey. Group chats are shared by every bridge user in
 // them (empty receiver); a 1:1 chat belongs to one bridge user and is keyed by the contact's
 // canonical JID (the phone JID when known, see puppet.Manager.Canonical), so a contact addressed by
