@@ -126,7 +126,7 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	br.registerCommands()
 	br.ctx, br.cancel = context.WithCancel(log.WithContext(context.Background()))
 	br.puppets = puppet.NewManager(cfg, db, as, log)
-	br.portals = portal.NewManager(br.ctx, cfg, db, as, br.puppets, br, log)
+	br.portals = portal.NewManager(br.ctx, cfg, db, portal.NewAppserviceMatrix(as), br.puppets, br, log)
 	return br, nil
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
@@ -18,9 +17,7 @@ func (m *Manager) UpdateGroupAvatar(ctx context.Context, login Login, chat types
 	if err != nil || p == nil {
 		return err
 	}
-	return p.run(ctx, "group avatar", func(ctx context.Context) error {
-		return p.syncAvatar(ctx, login)
-	})
+	return p.run(ctx, &avatarEvent{login: login})
 }
 
 // syncAvatar sets the room avatar to the WhatsApp group's picture when it changed.
@@ -39,13 +36,11 @@ func (p *Portal) syncAvatar(ctx context.Context, login Login) error {
 		if err != nil {
 			return fmt.Errorf("failed to download group picture: %w", err)
 		}
-		resp, err := p.m.as.BotIntent().UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: http.DetectContentType(data)})
-		if err != nil {
+		if uri, err = p.m.matrix.Upload(ctx, p.m.matrix.BotMXID(), data, http.DetectContentType(data), ""); err != nil {
 			return fmt.Errorf("failed to upload group picture: %w", err)
 		}
-		uri = resp.ContentURI
 	}
-	if _, err = p.m.as.BotIntent().SendStateEvent(ctx, p.row.MXID, event.StateRoomAvatar, "", &event.RoomAvatarEventContent{URL: uri.CUString()}); err != nil {
+	if _, err = p.m.matrix.SetState(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.StateRoomAvatar, "", &event.RoomAvatarEventContent{URL: uri.CUString()}, 0); err != nil {
 		return fmt.Errorf("failed to set room avatar: %w", err)
 	}
 	p.row.AvatarID, p.row.AvatarMXC, p.row.AvatarSet = avatar.ID, uri.CUString(), true

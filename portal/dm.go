@@ -6,7 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
-	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -21,9 +21,7 @@ func (m *Manager) OpenDM(ctx context.Context, login Login, contact types.JID) (i
 	if err != nil {
 		return "", err
 	}
-	err = p.run(ctx, "open dm", func(ctx context.Context) error {
-		return p.ensureRoom(ctx, login)
-	})
+	err = p.run(ctx, &ensureRoomEvent{login: login})
 	return p.MXID(), err
 }
 
@@ -38,32 +36,35 @@ func (m *Manager) AdoptDM(ctx context.Context, login Login, contact types.JID, r
 	if err != nil {
 		return err
 	}
-	return p.run(ctx, "adopt dm", func(ctx context.Context) error {
-		ghost, err := m.puppets.Get(ctx, p.Key.JID, login.LIDs())
-		if err != nil {
-			return err
-		}
-		if err = ghost.EnsureRegistered(ctx); err != nil {
-			return err
-		}
-		intent := ghost.Intent()
-		if _, err = intent.JoinRoomByID(ctx, roomID); err != nil {
-			return fmt.Errorf("ghost failed to accept the invite: %w", err)
-		}
-		if existing := p.row.MXID; existing != "" && existing != roomID {
-			_, _ = intent.SendNotice(ctx, roomID, fmt.Sprintf("You already have a chat with me: %s", existing.URI().MatrixToURL()))
-			_, _ = intent.LeaveRoom(ctx, roomID)
-			return nil
-		}
-		if _, err = intent.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: m.as.BotMXID()}); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Ghost failed to invite the bot to the adopted DM")
-		} else if _, err = m.as.BotIntent().JoinRoomByID(ctx, roomID); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Bot failed to join the adopted DM")
-		}
-		if err = p.saveRoom(ctx, roomID, ghost.DisplayName()); err != nil {
-			return err
-		}
-		zerolog.Ctx(ctx).Info().Stringer("room_id", roomID).Msg("Adopted room as DM portal")
+	return p.run(ctx, &adoptDMEvent{login: login, roomID: roomID})
+}
+
+func (p *Portal) adoptDM(ctx context.Context, login Login, roomID id.RoomID) error {
+	mx := p.m.matrix
+	ghost, err := p.m.puppets.Get(ctx, p.Key.JID, login.LIDs())
+	if err != nil {
+		return err
+	}
+	if err = ghost.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	if err = mx.Join(ctx, ghost.MXID, roomID); err != nil {
+		return fmt.Errorf("ghost failed to accept the invite: %w", err)
+	}
+	if existing := p.row.MXID; existing != "" && existing != roomID {
+		notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf("You already have a chat with me: %s", existing.URI().MatrixToURL())}
+		_, _ = mx.SendEvent(ctx, ghost.MXID, roomID, event.EventMessage, notice, 0, "")
+		_ = mx.Leave(ctx, ghost.MXID, roomID)
 		return nil
-	})
+	}
+	if err = mx.Invite(ctx, ghost.MXID, roomID, mx.BotMXID()); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Ghost failed to invite the bot to the adopted DM")
+	} else if err = mx.Join(ctx, mx.BotMXID(), roomID); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Bot failed to join the adopted DM")
+	}
+	if err = p.saveRoom(ctx, roomID, ghost.DisplayName()); err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Info().Stringer("room_id", roomID).Msg("Adopted room as DM portal")
+	return nil
 }

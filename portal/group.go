@@ -7,7 +7,6 @@ import (
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
@@ -23,9 +22,7 @@ func (m *Manager) EnsureRoom(ctx context.Context, login Login, chat types.JID) e
 	if err != nil {
 		return err
 	}
-	return p.run(ctx, "ensure room", func(ctx context.Context) error {
-		return p.ensureRoom(ctx, login)
-	})
+	return p.run(ctx, &ensureRoomEvent{login: login})
 }
 
 // HandleGroupInfo bridges a change of a WhatsApp group: name, topic, members and admins. Every
@@ -39,33 +36,28 @@ func (m *Manager) HandleGroupInfo(ctx context.Context, login Login, evt *events.
 	if err != nil {
 		return err
 	}
-	return p.run(ctx, "group info", func(ctx context.Context) error {
-		if p.row.MXID == "" {
-			return p.ensureRoom(ctx, login)
-		}
-		return p.applyGroupInfo(ctx, login, evt)
-	})
+	return p.run(ctx, &groupInfoEvent{login: login, evt: evt})
 }
 
 func (p *Portal) applyGroupInfo(ctx context.Context, login Login, evt *events.GroupInfo) error {
 	log := zerolog.Ctx(ctx)
-	intent := p.m.as.BotIntent()
+	actor := p.m.matrix.BotMXID()
 	if evt.Sender != nil {
 		if ghost, err := p.m.puppets.Get(ctx, pickPN(*evt.Sender, evt.SenderPN), login.LIDs()); err == nil && p.m.users.LoginByJID(ctx, ghost.JID) == nil {
-			if err = p.ensureGhostJoined(ctx, ghost); err == nil {
-				intent = ghost.Intent()
+			if err = p.m.ensureGhostJoined(ctx, p.row.MXID, ghost); err == nil {
+				actor = ghost.MXID
 			}
 		}
 	}
 	ts := evt.Timestamp.UnixMilli()
 	if evt.Name != nil && evt.Name.Name != p.row.Name {
-		if _, err := p.sendState(ctx, intent, event.StateRoomName, &event.RoomNameEventContent{Name: evt.Name.Name}, ts); err != nil {
+		if err := p.sendState(ctx, actor, event.StateRoomName, &event.RoomNameEventContent{Name: evt.Name.Name}, ts); err != nil {
 			return err
 		}
 		p.row.Name, p.row.NameSet = evt.Name.Name, true
 	}
 	if evt.Topic != nil && evt.Topic.Topic != p.row.Topic {
-		if _, err := p.sendState(ctx, intent, event.StateTopic, &event.TopicEventContent{Topic: evt.Topic.Topic}, ts); err != nil {
+		if err := p.sendState(ctx, actor, event.StateTopic, &event.TopicEventContent{Topic: evt.Topic.Topic}, ts); err != nil {
 			return err
 		}
 		p.row.Topic, p.row.TopicSet = evt.Topic.Topic, true
@@ -84,7 +76,7 @@ func (p *Portal) applyGroupInfo(ctx context.Context, login Login, evt *events.Gr
 		if err != nil {
 			return err
 		}
-		if err = p.ensureGhostJoined(ctx, ghost); err != nil {
+		if err = p.m.ensureGhostJoined(ctx, p.row.MXID, ghost); err != nil {
 			return fmt.Errorf("failed to join new member: %w", err)
 		}
 	}
@@ -106,22 +98,18 @@ func pickPN(jid types.JID, pn *types.JID) types.JID {
 	return jid
 }
 
-func (p *Portal) sendState(ctx context.Context, intent interface {
-	SendStateEvent(context.Context, id.RoomID, event.Type, string, any, ...mautrix.ReqSendEvent) (*mautrix.RespSendEvent, error)
-}, evtType event.Type, content any, ts int64) (*mautrix.RespSendEvent, error) {
-	resp, err := intent.SendStateEvent(ctx, p.row.MXID, evtType, "", content, mautrix.ReqSendEvent{Timestamp: ts})
-	if err != nil {
-		return nil, fmt.Errorf("failed to set %s: %w", evtType.Type, err)
+func (p *Portal) sendState(ctx context.Context, actor id.UserID, evtType event.Type, content any, ts int64) error {
+	if _, err := p.m.matrix.SetState(ctx, actor, p.row.MXID, evtType, "", content, ts); err != nil {
+		return fmt.Errorf("failed to set %s: %w", evtType.Type, err)
 	}
-	return resp, nil
+	return nil
 }
 
 // removeMember makes a member who left the WhatsApp group leave the room: a ghost leaves, a bridge
 // user is kicked by the bot.
 func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID) error {
 	if user := p.m.users.LoginByJID(ctx, jid); user != nil {
-		_, err := p.m.as.BotIntent().KickUser(ctx, p.row.MXID, &mautrix.ReqKickUser{UserID: user.UserMXID(), Reason: "Left the WhatsApp group"})
-		if err != nil {
+		if err := p.m.matrix.Kick(ctx, p.m.matrix.BotMXID(), p.row.MXID, user.UserMXID(), "Left the WhatsApp group"); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to kick bridge user who left the group")
 		}
 		return nil
@@ -133,15 +121,14 @@ func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID) e
 	if err = ghost.EnsureRegistered(ctx); err != nil {
 		return err
 	}
-	if _, err = ghost.Intent().LeaveRoom(ctx, p.row.MXID); err != nil {
+	if err = p.m.matrix.Leave(ctx, ghost.MXID, p.row.MXID); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to make ghost leave")
 	}
 	return nil
 }
 
 func (p *Portal) updateAdmins(ctx context.Context, login Login, promote, demote []types.JID) error {
-	bot := p.m.as.BotIntent()
-	levels, err := bot.PowerLevels(ctx, p.row.MXID)
+	levels, err := p.m.matrix.PowerLevels(ctx, p.row.MXID)
 	if err != nil {
 		return fmt.Errorf("failed to get power levels: %w", err)
 	}
@@ -162,7 +149,7 @@ func (p *Portal) updateAdmins(ctx context.Context, login Login, promote, demote 
 	for _, jid := range demote {
 		set(jid, 0)
 	}
-	if _, err = bot.SetPowerLevels(ctx, p.row.MXID, levels); err != nil {
+	if _, err = p.m.matrix.SetState(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.StatePowerLevels, "", levels, 0); err != nil {
 		return fmt.Errorf("failed to set power levels: %w", err)
 	}
 	return nil

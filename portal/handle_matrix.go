@@ -31,10 +31,7 @@ func (m *Manager) HandleMatrixEvent(ctx context.Context, evt *event.Event) (isPo
 	if login == nil || login.OwnJID().IsEmpty() {
 		return true, permanent(ErrNotLoggedIn)
 	}
-	return true, p.run(ctx, "matrix "+evt.Type.Type, func(ctx context.Context) error {
-		ctx = zerolog.Ctx(ctx).With().Stringer("event_id", evt.ID).Stringer("sender", evt.Sender).Logger().WithContext(ctx)
-		return p.handleMatrix(ctx, login, evt)
-	})
+	return true, p.run(ctx, &matrixEvent{login: login, evt: evt})
 }
 
 func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event) error {

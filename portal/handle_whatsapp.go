@@ -10,7 +10,6 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -47,9 +46,7 @@ func (m *Manager) HandleWhatsAppMessage(ctx context.Context, login Login, evt *e
 	if err != nil {
 		return err
 	}
-	return p.run(ctx, "whatsapp message", func(ctx context.Context) error {
-		return p.handleWAMessage(ctx, login, evt)
-	})
+	return p.run(ctx, &waMessageEvent{login: login, evt: evt})
 }
 
 func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.Message) error {
@@ -73,7 +70,7 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	if err != nil {
 		return err
 	}
-	if err = p.ensureGhostJoined(ctx, sender); err != nil {
+	if err = p.m.ensureGhostJoined(ctx, p.row.MXID, sender); err != nil {
 		return fmt.Errorf("failed to join sender ghost: %w", err)
 	}
 	switch {
@@ -106,10 +103,7 @@ func (p *Portal) senderGhost(ctx context.Context, login Login, info types.Messag
 // sendWA sends converted content to the room as ghost, with WhatsApp's timestamp and a transaction ID
 // derived from the WhatsApp message, and records the mapping.
 func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content *event.MessageEventContent) error {
-	resp, err := ghost.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
-		Timestamp:     info.Timestamp.UnixMilli(),
-		TransactionID: p.txnID(info.ID, part),
-	})
+	eventID, err := p.m.matrix.SendEvent(ctx, ghost.MXID, p.row.MXID, evtType, content, info.Timestamp.UnixMilli(), p.txnID(info.ID, part))
 	if err != nil {
 		return fmt.Errorf("failed to send message to Matrix: %w", err)
 	}
@@ -119,14 +113,14 @@ func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.Me
 		Part:       part,
 		Sender:     info.Sender.ToNonAD(),
 		SenderMXID: ghost.MXID,
-		MXID:       resp.EventID,
+		MXID:       eventID,
 		MXRoom:     p.row.MXID,
 		Timestamp:  info.Timestamp,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to store message mapping: %w", err)
 	}
-	zerolog.Ctx(ctx).Debug().Stringer("event_id", resp.EventID).Msg("Bridged WhatsApp message")
+	zerolog.Ctx(ctx).Debug().Stringer("event_id", eventID).Msg("Bridged WhatsApp message")
 	return nil
 }
 
@@ -166,11 +160,11 @@ func (p *Portal) handleWARevoke(ctx context.Context, sender *puppet.Puppet, targ
 		return nil
 	}
 	for _, part := range parts {
-		intent := sender.Intent()
+		actor := sender.MXID
 		if part.SenderMXID != sender.MXID {
-			intent = p.m.as.BotIntent()
+			actor = p.m.matrix.BotMXID()
 		}
-		if _, err = intent.RedactEvent(ctx, p.row.MXID, part.MXID, mautrix.ReqRedact{TxnID: "mw.revoke." + part.MXID.String()}); err != nil {
+		if err = p.m.matrix.Redact(ctx, actor, p.row.MXID, part.MXID, "mw.revoke."+part.MXID.String()); err != nil {
 			return fmt.Errorf("failed to redact revoked message: %w", err)
 		}
 	}
@@ -194,10 +188,7 @@ func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.P
 		return err
 	}
 	content.SetEdit(target.MXID)
-	resp, err := sender.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
-		Timestamp:     evt.Info.Timestamp.UnixMilli(),
-		TransactionID: p.txnID(evt.Info.ID, 0),
-	})
+	eventID, err := p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, evtType, content, evt.Info.Timestamp.UnixMilli(), p.txnID(evt.Info.ID, 0))
 	if err != nil {
 		return fmt.Errorf("failed to send edit to Matrix: %w", err)
 	}
@@ -206,7 +197,7 @@ func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.P
 	if err = p.m.db.Message.Update(ctx, target); err != nil {
 		return err
 	}
-	zerolog.Ctx(ctx).Debug().Stringer("event_id", resp.EventID).Msg("Bridged WhatsApp edit")
+	zerolog.Ctx(ctx).Debug().Stringer("event_id", eventID).Msg("Bridged WhatsApp edit")
 	return nil
 }
 
@@ -230,7 +221,7 @@ func (p *Portal) handleWAReaction(ctx context.Context, login Login, sender *pupp
 		if existing.Emoji == emoji {
 			return nil
 		}
-		if _, err = sender.Intent().RedactEvent(ctx, p.row.MXID, existing.MXID, mautrix.ReqRedact{TxnID: "mw.unreact." + existing.MXID.String()}); err != nil {
+		if err = p.m.matrix.Redact(ctx, sender.MXID, p.row.MXID, existing.MXID, "mw.unreact."+existing.MXID.String()); err != nil {
 			return fmt.Errorf("failed to redact previous reaction: %w", err)
 		}
 		if err = p.m.db.Reaction.Delete(ctx, p.Key, targetID, senderJID); err != nil {
@@ -243,14 +234,12 @@ func (p *Portal) handleWAReaction(ctx context.Context, login Login, sender *pupp
 	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{
 		Type: event.RelAnnotation, EventID: parts[0].MXID, Key: variationSelectorFix(emoji),
 	}}
-	resp, err := sender.Intent().SendMessageEvent(ctx, p.row.MXID, event.EventReaction, content, mautrix.ReqSendEvent{
-		Timestamp: info.Timestamp.UnixMilli(), TransactionID: p.txnID(info.ID, 0),
-	})
+	eventID, err := p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, event.EventReaction, content, info.Timestamp.UnixMilli(), p.txnID(info.ID, 0))
 	if err != nil {
 		return fmt.Errorf("failed to send reaction to Matrix: %w", err)
 	}
 	return p.m.db.Reaction.Upsert(ctx, &database.Reaction{
-		Portal: p.Key, TargetWAID: targetID, Sender: senderJID, MXID: resp.EventID,
+		Portal: p.Key, TargetWAID: targetID, Sender: senderJID, MXID: eventID,
 		Emoji: emoji, WAID: info.ID, Timestamp: info.Timestamp,
 	})
 }

@@ -6,6 +6,10 @@
 // result: the WhatsApp side acknowledges a message to WhatsApp only after the portal has bridged it,
 // and the Matrix side marks an inbox row done only after the portal has sent it.
 //
+// Seams: a portal reaches Matrix only through the Matrix interface (matrix.go; AppserviceMatrix is
+// the real one) and WhatsApp only through the Login and WAClient interfaces (deps.go), so its
+// handlers run in unit tests against fakes.
+//
 // Keys: a portal is identified by database.PortalKey. Group chats are shared by every bridge user in
 // them (empty receiver); a 1:1 chat belongs to one bridge user and is keyed by the contact's
 // canonical JID (the phone JID when known, see puppet.Manager.Canonical), so a contact addressed by
@@ -16,10 +20,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
-	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
@@ -31,27 +36,40 @@ import (
 type Manager struct {
 	cfg     *config.Config
 	db      *database.Database
-	as      *appservice.AppService
+	matrix  Matrix
 	puppets *puppet.Manager
 	users   Users
 	log     zerolog.Logger
 	ctx     context.Context
 	wg      sync.WaitGroup
+	// slowHandler is when the watchdog warns about a handler (slowHandlerWarning; tests shorten it).
+	slowHandler time.Duration
+	// as serves the Matrix media download that does not go through Matrix.Download yet; nil when
+	// matrix has no bot client (fakes).
+	as botClienter
 
 	byKey     map[database.PortalKey]*Portal
 	byMXID    map[id.RoomID]*Portal
 	portalsMu sync.Mutex
 }
 
-// NewManager creates the portal registry. ctx bounds the lifetime of every portal goroutine; Wait
-// returns once they have all exited after ctx ends.
-func NewManager(ctx context.Context, cfg *config.Config, db *database.Database, as *appservice.AppService, puppets *puppet.Manager, users Users, log zerolog.Logger) *Manager {
-	return &Manager{
-		cfg: cfg, db: db, as: as, puppets: puppets, users: users, ctx: ctx,
-		log:    log.With().Str("component", "portal").Logger(),
-		byKey:  make(map[database.PortalKey]*Portal),
-		byMXID: make(map[id.RoomID]*Portal),
+// botClienter is a Matrix that also lends its bot client (AppserviceMatrix does).
+type botClienter interface {
+	BotClient() *mautrix.Client
+}
+
+// NewManager creates the portal registry, acting on Matrix through matrix. ctx bounds the lifetime
+// of every portal goroutine; Wait returns once they have all exited after ctx ends.
+func NewManager(ctx context.Context, cfg *config.Config, db *database.Database, matrix Matrix, puppets *puppet.Manager, users Users, log zerolog.Logger) *Manager {
+	m := &Manager{
+		cfg: cfg, db: db, matrix: matrix, puppets: puppets, users: users, ctx: ctx,
+		log:         log.With().Str("component", "portal").Logger(),
+		slowHandler: slowHandlerWarning,
+		byKey:       make(map[database.PortalKey]*Portal),
+		byMXID:      make(map[id.RoomID]*Portal),
 	}
+	m.as, _ = matrix.(botClienter)
+	return m
 }
 
 // Wait blocks until every portal goroutine has exited (after the manager's ctx ended).
@@ -63,7 +81,6 @@ func (m *Manager) Wait() {
 type Portal struct {
 	m   *Manager
 	Key database.PortalKey
-	log zerolog.Logger
 
 	// row is only touched from the portal goroutine after creation.
 	row *database.Portal
@@ -140,7 +157,6 @@ func (m *Manager) startLocked(row *database.Portal) *Portal {
 		mxid:  row.MXID,
 		queue: make(chan *queueItem, 128),
 	}
-	p.log = m.log.With().Str("portal_jid", row.Key.JID.String()).Str("portal_receiver", row.Key.Receiver.String()).Logger()
 	m.byKey[row.Key] = p
 	if row.MXID != "" {
 		m.byMXID[row.MXID] = p

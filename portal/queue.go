@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // The portal queue.
@@ -14,7 +16,9 @@ import (
 //	Matrix inbox worker ────────────┘
 //
 // Events from both sides go through one channel and are handled one at a time, in the order they
-// were enqueued. The caller waits for the result, so:
+// were enqueued. An event is a value of one of the types listed in events.go (a closed set: the
+// loop switches on the type, so every kind a portal handles is visible in one place). The caller
+// waits for the result, so:
 //   - a WhatsApp message is acknowledged to WhatsApp only after it reached Matrix (SynchronousAck),
 //     and a crash before that makes WhatsApp deliver it again;
 //   - a Matrix event leaves the durable inbox only after it reached WhatsApp.
@@ -22,22 +26,26 @@ import (
 // message already mapped and is dropped, which is only safe because the check and the insert happen
 // in the same goroutine.
 //
-// A handler that takes longer than slowHandlerWarning is logged (the watchdog) but not abandoned,
-// since abandoning it would break the order.
+// The portal's row (room ID, name, avatar...) is read and written only by the loop. Code outside
+// it (receipts, typing) reads the room ID through Portal.MXID.
+//
+// Each handler logs with the caller's logger (user, event or message ID) plus the portal's fields,
+// built when the handler starts. A handler that takes longer than slowHandlerWarning is logged (the
+// watchdog, which uses that same logger and nothing of the portal) but not abandoned, since
+// abandoning it would break the order.
 
 const slowHandlerWarning = 30 * time.Second
 
 type queueItem struct {
-	ctx    context.Context
-	name   string
-	handle func(ctx context.Context) error
-	done   chan error
+	ctx  context.Context
+	evt  portalEvent
+	done chan error
 }
 
-// run enqueues fn and waits for its result. It fails when ctx ends or the bridge stops before the
+// run enqueues evt and waits for its result. It fails when ctx ends or the bridge stops before the
 // portal got to it; the caller then treats the event as not handled (it will come again).
-func (p *Portal) run(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	item := &queueItem{ctx: ctx, name: name, handle: fn, done: make(chan error, 1)}
+func (p *Portal) run(ctx context.Context, evt portalEvent) error {
+	item := &queueItem{ctx: ctx, evt: evt, done: make(chan error, 1)}
 	select {
 	case p.queue <- item:
 	case <-ctx.Done():
@@ -67,22 +75,37 @@ func (p *Portal) loop() {
 	}
 }
 
-// handleItem runs one queued handler with a watchdog and turns a panic into an error.
+// handleItem runs the handler of one queued event with a watchdog and turns a panic into an error.
 func (p *Portal) handleItem(item *queueItem) (err error) {
 	if item.ctx.Err() != nil {
 		return item.ctx.Err()
 	}
+	name := item.evt.kind()
+	log := p.handlerLogger(item.ctx)
 	start := time.Now()
-	watchdog := time.AfterFunc(slowHandlerWarning, func() {
-		p.log.Warn().Str("handler", item.name).Dur("running_for", time.Since(start)).Msg("Portal handler is taking long")
+	watchdog := time.AfterFunc(p.m.slowHandler, func() {
+		log.Warn().Str("handler", name).Dur("running_for", time.Since(start)).Msg("Portal handler is taking long")
 	})
 	defer watchdog.Stop()
 	defer func() {
 		if r := recover(); r != nil {
-			p.log.Error().Str("handler", item.name).Any("panic", r).Str("stack", string(debug.Stack())).Msg("Panic in portal handler")
-			err = fmt.Errorf("panic in %s: %v", item.name, r)
+			log.Error().Str("handler", name).Any("panic", r).Str("stack", string(debug.Stack())).Msg("Panic in portal handler")
+			err = fmt.Errorf("panic in %s: %v", name, r)
 		}
 	}()
-	ctx := p.log.WithContext(item.ctx)
-	return item.handle(ctx)
+	return p.handle(log.WithContext(item.ctx), item.evt)
+}
+
+// handlerLogger returns the caller's logger (the manager's when the caller's ctx has none) with
+// the portal's fields added. It reads the row, so only the portal goroutine calls it.
+func (p *Portal) handlerLogger(ctx context.Context) zerolog.Logger {
+	base := zerolog.Ctx(ctx)
+	if base.GetLevel() == zerolog.Disabled {
+		base = &p.m.log
+	}
+	with := base.With().Str("portal_jid", p.Key.JID.String()).Str("portal_receiver", p.Key.Receiver.String())
+	if p.row.MXID != "" {
+		with = with.Stringer("portal_mxid", p.row.MXID)
+	}
+	return with.Logger()
 }

@@ -3,19 +3,42 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
-func testPortal(ctx context.Context) *Portal {
-	m := &Manager{ctx: ctx, log: zerolog.Nop()}
-	p := &Portal{m: m, queue: make(chan *queueItem, 128), log: zerolog.Nop()}
-	m.wg.Add(1)
-	go p.loop()
+// queuedBody enqueues an event whose handler runs body: a group avatar update whose picture
+// download is body. Each call's picture is new, so every handler gets as far as body.
+type queuedBody struct {
+	seq atomic.Int64
+}
+
+func (q *queuedBody) run(ctx context.Context, p *Portal, body func() error) error {
+	n := q.seq.Add(1)
+	login := &fakeLogin{mxid: testUser, jid: testOwnJID, avatar: func(context.Context) (*puppet.Avatar, error) {
+		return &puppet.Avatar{ID: fmt.Sprint("picture", n), Fetch: func(context.Context) ([]byte, error) {
+			return []byte("\x89PNG"), body()
+		}}, nil
+	}}
+	return p.run(ctx, &avatarEvent{login: login})
+}
+
+// groupPortal returns the portal of the test group with its room created.
+func groupPortal(t *testing.T, e *env) *Portal {
+	t.Helper()
+	e.cli.group = &types.GroupInfo{JID: testGroup, GroupName: types.GroupName{Name: "Test group"}}
+	p := e.portal(testGroup)
+	if err := p.run(e.ctx, &ensureRoomEvent{login: e.login}); err != nil {
+		t.Fatalf("failed to create group room: %v", err)
+	}
 	return p
 }
 
@@ -23,9 +46,9 @@ func testPortal(ctx context.Context) *Portal {
 // order they were enqueued by each caller, and each caller gets its own result.
 func TestQueueKeepsOrder(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p := testPortal(ctx)
+	e := newEnv(t)
+	p := groupPortal(t, e)
+	var q queuedBody
 	var mu sync.Mutex
 	running, maxRunning := 0, 0
 	seen := map[int][]int{}
@@ -35,7 +58,7 @@ func TestQueueKeepsOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 25 {
-				err := p.run(ctx, "test", func(context.Context) error {
+				err := q.run(e.ctx, p, func() error {
 					mu.Lock()
 					running++
 					maxRunning = max(maxRunning, running)
@@ -73,14 +96,14 @@ func TestQueueKeepsOrder(t *testing.T) {
 // working.
 func TestQueueRecoversPanics(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p := testPortal(ctx)
-	err := p.run(ctx, "boom", func(context.Context) error { panic("boom") })
-	if err == nil || !strings.Contains(err.Error(), "panic in boom") {
+	e := newEnv(t)
+	p := groupPortal(t, e)
+	var q queuedBody
+	err := q.run(e.ctx, p, func() error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "panic in group avatar: boom") {
 		t.Fatalf("panic gave %v", err)
 	}
-	if err = p.run(ctx, "after", func(context.Context) error { return nil }); err != nil {
+	if err = q.run(e.ctx, p, func() error { return nil }); err != nil {
 		t.Fatalf("portal stopped working after a panic: %v", err)
 	}
 }
@@ -89,11 +112,12 @@ func TestQueueRecoversPanics(t *testing.T) {
 // instead of blocking.
 func TestQueueStopsWithBridge(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	p := testPortal(ctx)
-	cancel()
-	p.m.Wait()
-	err := p.run(context.Background(), "late", func(context.Context) error { return nil })
+	e := newEnv(t)
+	p := e.portal(testGroup)
+	e.stop()
+	e.m.Wait()
+	var q queuedBody
+	err := q.run(context.Background(), p, func() error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("run after stop returned %v, want context.Canceled", err)
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // Receipts and typing notifications are state, not history: a late one is worthless and a lost one
-// is replaced by the next. They bypass the portal queue and only read the message map.
+// is replaced by the next. They bypass the portal queue, so they must not touch the portal's row:
+// they read the message map and the room ID (Portal.MXID) only.
 
 // typingTimeout is how long a WhatsApp "composing" shows as typing in Matrix unless renewed.
 const typingTimeout = 15 * time.Second
@@ -44,10 +45,11 @@ func (m *Manager) HandleWhatsAppReceipt(ctx context.Context, login Login, evt *e
 	if err != nil {
 		return err
 	}
-	if err = p.ensureGhostJoined(ctx, ghost); err != nil {
+	roomID := p.MXID()
+	if err = m.ensureGhostJoined(ctx, roomID, ghost); err != nil {
 		return err
 	}
-	if err = ghost.Intent().MarkRead(ctx, p.MXID(), last); err != nil {
+	if err = m.matrix.MarkRead(ctx, ghost.MXID, roomID, last); err != nil {
 		return fmt.Errorf("failed to send read receipt: %w", err)
 	}
 	zerolog.Ctx(ctx).Debug().Stringer("event_id", last).Stringer("ghost", ghost.MXID).Msg("Bridged WhatsApp read receipt")
@@ -67,11 +69,12 @@ func (m *Manager) HandleWhatsAppChatPresence(ctx context.Context, login Login, e
 	if err != nil {
 		return err
 	}
-	if err = p.ensureGhostJoined(ctx, ghost); err != nil {
+	roomID := p.MXID()
+	if err = m.ensureGhostJoined(ctx, roomID, ghost); err != nil {
 		return err
 	}
 	typing := evt.State == types.ChatPresenceComposing
-	if _, err = ghost.Intent().UserTyping(ctx, p.MXID(), typing, typingTimeout); err != nil {
+	if err = m.matrix.SetTyping(ctx, ghost.MXID, roomID, typing, typingTimeout); err != nil {
 		return fmt.Errorf("failed to send typing notification: %w", err)
 	}
 	return nil

@@ -2,14 +2,12 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -28,7 +26,7 @@ func (p *Portal) bridgeInfoStateKey() string {
 }
 
 func (p *Portal) bridgeInfo(name string) *event.BridgeEventContent {
-	bot := p.m.as.BotMXID()
+	bot := p.m.matrix.BotMXID()
 	return &event.BridgeEventContent{
 		BridgeBot: bot,
 		Creator:   bot,
@@ -60,46 +58,34 @@ func (p *Portal) createDMRoom(ctx context.Context, login Login) error {
 	if err = ghost.EnsureRegistered(ctx); err != nil {
 		return fmt.Errorf("failed to register ghost: %w", err)
 	}
-	intent := ghost.Intent()
-	bot := p.m.as.BotMXID()
+	bot := p.m.matrix.BotMXID()
 	name := ghost.DisplayName()
 	state := p.bridgeInfoState(name)
-	resp, err := intent.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+	roomID, err := p.m.matrix.CreateRoom(ctx, ghost.MXID, &mautrix.ReqCreateRoom{
 		Visibility:   "private",
 		Preset:       "trusted_private_chat",
 		IsDirect:     true,
 		Invite:       []id.UserID{login.UserMXID(), bot},
 		InitialState: state,
 		PowerLevelOverride: &event.PowerLevelsEventContent{
-			Users: map[id.UserID]int{intent.UserID: powerSuperuser, bot: powerSuperuser},
+			Users: map[id.UserID]int{ghost.MXID: powerSuperuser, bot: powerSuperuser},
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create DM room: %w", err)
 	}
-	if err = p.saveRoom(ctx, resp.RoomID, name); err != nil {
+	if err = p.saveRoom(ctx, roomID, name); err != nil {
 		return err
 	}
-	_ = p.m.as.StateStore.SetMembership(ctx, resp.RoomID, intent.UserID, event.MembershipJoin)
-	if _, err = p.m.as.BotIntent().JoinRoomByID(ctx, resp.RoomID); err != nil {
+	if err = p.m.matrix.Join(ctx, bot, roomID); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Bot failed to join DM portal")
 	}
-	p.markDirect(ctx, intent, login.UserMXID(), resp.RoomID)
-	zerolog.Ctx(ctx).Info().Stringer("room_id", resp.RoomID).Msg("Created DM portal room")
-	return nil
-}
-
-// markDirect records the room as a direct chat in the ghost's m.direct account data, so that clients
-// looking at the ghost's side agree it is a DM.
-func (p *Portal) markDirect(ctx context.Context, intent *appservice.IntentAPI, with id.UserID, roomID id.RoomID) {
-	direct := event.DirectChatsEventContent{}
-	if err := intent.GetAccountData(ctx, event.AccountDataDirectChats.Type, &direct); err != nil && !errors.Is(err, mautrix.MNotFound) {
-		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to read ghost's m.direct")
-	}
-	direct[with] = append(direct[with], roomID)
-	if err := intent.SetAccountData(ctx, event.AccountDataDirectChats.Type, direct); err != nil {
+	// The ghost's m.direct marks the room as a DM, so clients looking at its side agree.
+	if err = p.m.matrix.MarkDirect(ctx, ghost.MXID, login.UserMXID(), roomID); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set ghost's m.direct")
 	}
+	zerolog.Ctx(ctx).Info().Stringer("room_id", roomID).Msg("Created DM portal room")
+	return nil
 }
 
 func (p *Portal) bridgeInfoState(name string) []*event.Event {
@@ -120,9 +106,9 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	if err != nil {
 		return fmt.Errorf("failed to get group info: %w", err)
 	}
-	bot := p.m.as.BotIntent()
+	bot := p.m.matrix.BotMXID()
 	levels := &event.PowerLevelsEventContent{
-		Users:  map[id.UserID]int{bot.UserID: powerSuperuser},
+		Users:  map[id.UserID]int{bot: powerSuperuser},
 		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin},
 	}
 	members := p.groupMembers(ctx, login, info)
@@ -131,7 +117,7 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 			levels.Users[member.mxid] = member.level
 		}
 	}
-	resp, err := bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+	roomID, err := p.m.matrix.CreateRoom(ctx, bot, &mautrix.ReqCreateRoom{
 		Visibility:         "private",
 		Preset:             "private_chat",
 		Name:               info.Name,
@@ -143,16 +129,15 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	if err != nil {
 		return fmt.Errorf("failed to create group room: %w", err)
 	}
-	_ = p.m.as.StateStore.SetMembership(ctx, resp.RoomID, bot.UserID, event.MembershipJoin)
 	p.row.Name, p.row.Topic, p.row.NameSet, p.row.TopicSet = info.Name, info.Topic, true, true
-	if err = p.saveRoom(ctx, resp.RoomID, info.Name); err != nil {
+	if err = p.saveRoom(ctx, roomID, info.Name); err != nil {
 		return err
 	}
 	p.syncMembers(ctx, members)
 	if err = p.syncAvatar(ctx, login); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set group avatar")
 	}
-	zerolog.Ctx(ctx).Info().Stringer("room_id", resp.RoomID).Int("members", len(members)).Msg("Created group portal room")
+	zerolog.Ctx(ctx).Info().Stringer("room_id", roomID).Int("members", len(members)).Msg("Created group portal room")
 	return nil
 }
 
@@ -164,7 +149,6 @@ func (p *Portal) saveRoom(ctx context.Context, roomID id.RoomID, name string) er
 		return fmt.Errorf("failed to save portal room %s: %w", roomID, err)
 	}
 	p.setMXID(roomID)
-	p.log = p.log.With().Stringer("portal_mxid", roomID).Logger()
 	return nil
 }
 
@@ -207,46 +191,36 @@ func (p *Portal) syncMembers(ctx context.Context, members []member) {
 	log := zerolog.Ctx(ctx)
 	for _, mem := range members {
 		if mem.ghost != nil {
-			if err := p.ensureGhostJoined(ctx, mem.ghost); err != nil {
+			if err := p.m.ensureGhostJoined(ctx, p.row.MXID, mem.ghost); err != nil {
 				log.Warn().Err(err).Stringer("ghost", mem.mxid).Msg("Failed to join ghost to portal")
 			}
 			continue
 		}
-		if _, err := p.m.as.BotIntent().InviteUser(ctx, p.row.MXID, &mautrix.ReqInviteUser{UserID: mem.mxid}); err != nil && !isAlreadyInRoom(err) {
+		if err := p.m.matrix.Invite(ctx, p.m.matrix.BotMXID(), p.row.MXID, mem.mxid); err != nil {
 			log.Debug().Err(err).Stringer("user", mem.mxid).Msg("Failed to invite bridge user to portal")
 		}
 	}
 }
 
-// ensureGhostJoined registers a ghost and makes it a member of the room (the bot invites it first
-// when the room needs an invite).
-func (p *Portal) ensureGhostJoined(ctx context.Context, ghost *puppet.Puppet) error {
+// ensureGhostJoined registers a ghost and makes it a member of roomID (the bot invites it first
+// when the room needs an invite). It reads nothing of a portal, so receipts may call it from
+// outside the portal goroutine.
+func (m *Manager) ensureGhostJoined(ctx context.Context, roomID id.RoomID, ghost *puppet.Puppet) error {
 	if err := ghost.EnsureRegistered(ctx); err != nil {
 		return err
 	}
-	return ghost.Intent().EnsureJoined(ctx, p.row.MXID, appservice.EnsureJoinedParams{BotOverride: p.m.as.BotClient()})
+	return m.matrix.EnsureJoined(ctx, ghost.MXID, roomID)
 }
 
 // ensureUserInvited invites the login's user to an existing room if they are not in it, e.g. the
 // second bridge user of a group.
 func (p *Portal) ensureUserInvited(ctx context.Context, login Login) error {
 	mxid := login.UserMXID()
-	if p.m.as.StateStore.IsInvited(ctx, p.row.MXID, mxid) {
+	if membership := p.m.matrix.Membership(ctx, p.row.MXID, mxid); membership == event.MembershipJoin || membership == event.MembershipInvite {
 		return nil
 	}
-	member := p.m.as.BotIntent().Member(ctx, p.row.MXID, mxid)
-	if member != nil && (member.Membership == event.MembershipJoin || member.Membership == event.MembershipInvite) {
-		return nil
-	}
-	if _, err := p.m.as.BotIntent().InviteUser(ctx, p.row.MXID, &mautrix.ReqInviteUser{UserID: mxid}); err != nil && !isAlreadyInRoom(err) {
+	if err := p.m.matrix.Invite(ctx, p.m.matrix.BotMXID(), p.row.MXID, mxid); err != nil {
 		return fmt.Errorf("failed to invite %s: %w", mxid, err)
 	}
-	_ = p.m.as.StateStore.SetMembership(ctx, p.row.MXID, mxid, event.MembershipInvite)
 	return nil
-}
-
-func isAlreadyInRoom(err error) bool {
-	var httpErr mautrix.HTTPError
-	return errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.RespError.ErrCode == "M_FORBIDDEN" &&
-		httpErr.Response != nil && httpErr.Response.StatusCode == 403
 }

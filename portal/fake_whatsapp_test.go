@@ -1,0 +1,188 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waCommon"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
+)
+
+// waSend is one message the fake WhatsApp client was asked to send.
+type waSend struct {
+	to  types.JID
+	msg *waE2E.Message
+	id  types.MessageID
+}
+
+// fakeWAClient is a WhatsApp connection that records sends. failNext makes sends fail.
+type fakeWAClient struct {
+	lock      sync.Mutex
+	sends     []waSend
+	fail      []error
+	generated int
+	group     *types.GroupInfo
+	loggedOut bool
+}
+
+var _ WAClient = (*fakeWAClient)(nil)
+
+func (c *fakeWAClient) failNext(errs ...error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.fail = append(c.fail, errs...)
+}
+
+// sent returns every send attempt, failed ones included.
+func (c *fakeWAClient) sent() []waSend {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	return append([]waSend(nil), c.sends...)
+}
+
+func (c *fakeWAClient) SendMessage(_ context.Context, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	var msgID types.MessageID
+	if len(extra) > 0 {
+		msgID = extra[0].ID
+	}
+	c.sends = append(c.sends, waSend{to: to, msg: msg, id: msgID})
+	if len(c.fail) > 0 {
+		err := c.fail[0]
+		c.fail = c.fail[1:]
+		return whatsmeow.SendResponse{}, err
+	}
+	return whatsmeow.SendResponse{ID: msgID, Timestamp: time.Unix(1700000000, 0)}, nil
+}
+
+func (c *fakeWAClient) key(chat, sender types.JID, msgID types.MessageID) *waCommon.MessageKey {
+	return &waCommon.MessageKey{RemoteJID: proto.String(chat.String()), Participant: proto.String(sender.String()), ID: proto.String(msgID)}
+}
+
+func (c *fakeWAClient) BuildEdit(chat types.JID, msgID types.MessageID, newContent *waE2E.Message) *waE2E.Message {
+	return &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
+		Type: waE2E.ProtocolMessage_MESSAGE_EDIT.Enum(), Key: c.key(chat, types.EmptyJID, msgID), EditedMessage: newContent,
+	}}
+}
+
+func (c *fakeWAClient) BuildRevoke(chat, sender types.JID, msgID types.MessageID) *waE2E.Message {
+	return &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Type: waE2E.ProtocolMessage_REVOKE.Enum(), Key: c.key(chat, sender, msgID)}}
+}
+
+func (c *fakeWAClient) BuildReaction(chat, sender types.JID, msgID types.MessageID, reaction string) *waE2E.Message {
+	return &waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{Key: c.key(chat, sender, msgID), Text: proto.String(reaction)}}
+}
+
+func (c *fakeWAClient) GenerateMessageID() types.MessageID {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.generated++
+	return fmt.Sprintf("3EB0%08d", c.generated)
+}
+
+func (c *fakeWAClient) GetGroupInfo(_ context.Context, jid types.JID) (*types.GroupInfo, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	if c.group == nil || c.group.JID != jid {
+		return nil, errors.New("no such group")
+	}
+	info := *c.group
+	return &info, nil
+}
+
+func (c *fakeWAClient) MarkRead(context.Context, []types.MessageID, time.Time, types.JID, types.JID, ...types.ReceiptType) error {
+	return nil
+}
+
+func (c *fakeWAClient) SendChatPresence(context.Context, types.JID, types.ChatPresence, types.ChatPresenceMedia) error {
+	return nil
+}
+
+func (c *fakeWAClient) IsLoggedIn() bool {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	return !c.loggedOut
+}
+
+func (c *fakeWAClient) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
+	return nil, errors.New("fake client has no media")
+}
+
+func (c *fakeWAClient) Upload(context.Context, []byte, whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	return whatsmeow.UploadResponse{}, errors.New("fake client has no media")
+}
+
+// fakeLogin is one bridge user's WhatsApp account. Its client is nil while disconnected.
+type fakeLogin struct {
+	mxid id.UserID
+	jid  types.JID
+
+	lock   sync.Mutex
+	client *fakeWAClient
+	// avatar answers Avatar; nil means "no picture available right now".
+	avatar func(ctx context.Context) (*puppet.Avatar, error)
+}
+
+var _ Login = (*fakeLogin)(nil)
+
+func (l *fakeLogin) UserMXID() id.UserID      { return l.mxid }
+func (l *fakeLogin) OwnJID() types.JID        { return l.jid }
+func (l *fakeLogin) LIDs() puppet.LIDResolver { return nil }
+
+func (l *fakeLogin) Client() WAClient {
+	l.lock.Lock()
+	defer l.lock.Unlock()
+	if l.client == nil {
+		return nil
+	}
+	return l.client
+}
+
+// setConnected connects (with cli) or disconnects (cli nil) the login.
+func (l *fakeLogin) setConnected(cli *fakeWAClient) {
+	l.lock.Lock()
+	l.client = cli
+	l.lock.Unlock()
+}
+
+func (l *fakeLogin) Avatar(ctx context.Context, _ types.JID, _ string) (*puppet.Avatar, error) {
+	if l.avatar == nil {
+		return nil, nil
+	}
+	return l.avatar(ctx)
+}
+
+// fakeUsers is the bridge's user registry.
+type fakeUsers struct {
+	logins []*fakeLogin
+}
+
+var _ Users = (*fakeUsers)(nil)
+
+func (u *fakeUsers) LoginByMXID(_ context.Context, userID id.UserID) Login {
+	for _, l := range u.logins {
+		if l.mxid == userID {
+			return l
+		}
+	}
+	return nil
+}
+
+func (u *fakeUsers) LoginByJID(_ context.Context, jid types.JID) Login {
+	for _, l := range u.logins {
+		if l.jid == jid.ToNonAD() {
+			return l
+		}
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package portal
+
+import (
+	"errors"
+	"testing"
+
+	"go.mau.fi/whatsmeow"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// dmRoom returns the env's DM portal room, created by a first message from the contact ("M1").
+func dmRoom(t *testing.T, e *env) id.RoomID {
+	t.Helper()
+	if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, waText(testContact, testContact, "M1", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	return e.portal(testContact).MXID()
+}
+
+// TestMatrixMessageReservedID: a Matrix message goes to WhatsApp with the ID reserved in the outbox;
+// after a failed send the retry reuses that ID, and a repeat of the event sends nothing.
+func TestMatrixMessageReservedID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	e.cli.failNext(errors.New("server answered 500"))
+	evt := mxText(roomID, "$hi", "hi there")
+	isPortal, err := e.m.HandleMatrixEvent(e.ctx, evt)
+	var perm PermanentError
+	if !isPortal || err == nil || errors.Is(err, ErrNotConnected) || errors.As(err, &perm) {
+		t.Fatalf("failed send gave isPortal=%t err=%v, want a retryable error", isPortal, err)
+	}
+	out, err := e.db.Outbox.Get(e.ctx, evt.ID)
+	if err != nil || out == nil {
+		t.Fatalf("no outbox row after a failed send: %v", err)
+	}
+	if _, err = e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
+		t.Fatalf("retry failed: %v", err)
+	}
+	if _, err = e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
+		t.Fatalf("repeat failed: %v", err)
+	}
+	sends := e.cli.sent()
+	if len(sends) != 2 || sends[0].id != out.WAID || sends[1].id != out.WAID || sends[1].msg.GetConversation() != "hi there" {
+		t.Fatalf("sends %+v, want two with reserved ID %s", sends, out.WAID)
+	}
+	if sends[0].to != testContact {
+		t.Errorf("sent to %s", sends[0].to)
+	}
+	msg, err := e.db.Message.GetByMXID(e.ctx, evt.ID)
+	if err != nil || msg == nil || msg.WAID != out.WAID || !msg.IsFromMatrix {
+		t.Fatalf("message map has %+v (%v)", msg, err)
+	}
+}
+
+// TestMatrixPendingWhileDisconnected: while the user's WhatsApp connection is down the event fails
+// with ErrNotConnected (the inbox keeps it pending); once connected it goes out, with the same ID
+// when a send had already been attempted.
+func TestMatrixPendingWhileDisconnected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		disconnect func(e *env)
+		attempts   int // sends attempted while disconnected
+	}{
+		{"no connection", func(e *env) { e.login.setConnected(nil) }, 0},
+		{"logged out", func(e *env) { e.cli.loggedOut = true }, 0},
+		{"connection lost during send", func(e *env) { e.cli.failNext(whatsmeow.ErrNotConnected) }, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			roomID := dmRoom(t, e)
+			tc.disconnect(e)
+			evt := mxText(roomID, "$hi", "hi")
+			if _, err := e.m.HandleMatrixEvent(e.ctx, evt); !errors.Is(err, ErrNotConnected) {
+				t.Fatalf("got %v, want ErrNotConnected", err)
+			}
+			if n := len(e.cli.sent()); n != tc.attempts {
+				t.Fatalf("%d sends while disconnected, want %d", n, tc.attempts)
+			}
+			e.cli.loggedOut = false
+			e.login.setConnected(e.cli)
+			if _, err := e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
+				t.Fatalf("send after reconnect failed: %v", err)
+			}
+			sends := e.cli.sent()
+			if len(sends) != tc.attempts+1 || sends[0].id != sends[len(sends)-1].id {
+				t.Errorf("sends %+v, want %d all with one ID", sends, tc.attempts+1)
+			}
+		})
+	}
+}
+
+// TestMatrixEvents: what each kind of Matrix event sends to WhatsApp, and which cannot be bridged
+// at all (a PermanentError, so the inbox fails the event at once and tells the room).
+func TestMatrixEvents(t *testing.T) {
+	t.Parallel()
+	reaction := func(target id.EventID, key string) *event.ReactionEventContent {
+		return &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: target, Key: key}}
+	}
+	edit := func(target id.EventID) *event.MessageEventContent {
+		c := &event.MessageEventContent{MsgType: event.MsgText, Body: "* new", NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: "new"}}
+		c.RelatesTo = &event.RelatesTo{Type: event.RelReplace, EventID: target}
+		return c
+	}
+	tests := []struct {
+		name      string
+		evtType   event.Type
+		content   func(first id.EventID) any
+		permanent bool
+		check     func(s waSend) bool
+	}{
+		{"reaction", event.EventReaction, func(first id.EventID) any { return reaction(first, "👍") }, false,
+			func(s waSend) bool { return s.msg.GetReactionMessage().GetText() == "👍" }},
+		{"reaction to unknown event", event.EventReaction, func(id.EventID) any { return reaction("$nope", "👍") }, true, nil},
+		{"edit", event.EventMessage, func(first id.EventID) any { return edit(first) }, false,
+			func(s waSend) bool { return s.msg.GetProtocolMessage().GetEditedMessage().GetConversation() == "new" }},
+		{"edit of unknown event", event.EventMessage, func(id.EventID) any { return edit("$nope") }, true, nil},
+		{"redaction", event.EventRedaction, func(first id.EventID) any { return &event.RedactionEventContent{Redacts: first} }, false,
+			func(s waSend) bool { return s.msg.GetProtocolMessage().GetKey().GetID() == "M1" }},
+		{"unsupported message type", event.EventMessage, func(id.EventID) any {
+			return &event.MessageEventContent{MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:1,2"}
+		}, true, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			roomID := dmRoom(t, e)
+			first := e.mx.callsOf("SendEvent")[0].target
+			_, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(roomID, "$evt", tc.evtType, tc.content(first)))
+			var perm PermanentError
+			if errors.As(err, &perm) != tc.permanent || (!tc.permanent && err != nil) {
+				t.Fatalf("got %v, want permanent=%t", err, tc.permanent)
+			}
+			sends := e.cli.sent()
+			if tc.permanent {
+				if len(sends) != 0 {
+					t.Errorf("unbridgeable event sent %+v", sends)
+				}
+				return
+			}
+			if len(sends) != 1 || !tc.check(sends[0]) {
+				t.Errorf("sent %+v", sends)
+			}
+		})
+	}
+}
+
+// TestMatrixEventRouting: events in rooms that are not portals are not handled; a sender without a
+// WhatsApp login gets a permanent ErrNotLoggedIn.
+func TestMatrixEventRouting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	if isPortal, err := e.m.HandleMatrixEvent(e.ctx, mxText("!other:example.org", "$a", "hi")); isPortal || err != nil {
+		t.Errorf("non-portal room gave isPortal=%t err=%v", isPortal, err)
+	}
+	evt := mxText(roomID, "$b", "hi")
+	evt.Sender = "@stranger:example.org"
+	isPortal, err := e.m.HandleMatrixEvent(e.ctx, evt)
+	var perm PermanentError
+	if !isPortal || !errors.As(err, &perm) || !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("stranger's event gave isPortal=%t err=%v", isPortal, err)
+	}
+	if n := len(e.cli.sent()); n != 0 {
+		t.Errorf("%d sends", n)
+	}
+}
