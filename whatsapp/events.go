@@ -94,11 +94,9 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 	case *events.BusinessName:
 		l.contacts.applyBusinessName(evt)
 	case *events.PushName:
-		l.contacts.notePushName(evt.JID, evt.NewPushName)
-		return l.settle(ctx, rawEvt, h.HandlePushName(ctx, evt), true)
+		return l.onPushName(ctx, evt)
 	case *events.Message:
-		l.noteSender(evt)
-		return l.settle(ctx, rawEvt, h.HandleMessage(ctx, evt), false)
+		return l.onMessage(ctx, evt)
 	case *events.GroupInfo:
 		return l.settle(ctx, rawEvt, h.HandleGroupInfo(ctx, evt), false)
 	case *events.JoinedGroup:
@@ -130,9 +128,17 @@ func (l *Login) settle(ctx context.Context, rawEvt any, err error, ackOnError bo
 	return false
 }
 
-// noteSender remembers the push name a message carries for its sender.
-func (l *Login) noteSender(evt *events.Message) {
+// onMessage remembers the push name a message carries for its sender and hands the message on; it
+// is acknowledged only when the handler bridged it.
+func (l *Login) onMessage(ctx context.Context, evt *events.Message) bool {
 	if !evt.Info.IsFromMe {
 		l.contacts.notePushName(Sender(evt.Info), evt.Info.PushName)
 	}
+	return l.settle(ctx, evt, l.opts.Handler.HandleMessage(ctx, evt), false)
+}
+
+// onPushName remembers a contact's new push name and hands the change on.
+func (l *Login) onPushName(ctx context.Context, evt *events.PushName) bool {
+	l.contacts.notePushName(evt.JID, evt.NewPushName)
+	return l.settle(ctx, evt, l.opts.Handler.HandlePushName(ctx, evt), true)
 }
