@@ -2,74 +2,31 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // avatarRefreshInterval is how often a contact's picture is checked again when no change
 // notification arrived in between.
 const avatarRefreshInterval = 24 * time.Hour
 
-// maxAvatarSize bounds profile picture downloads.
-const maxAvatarSize = 5 << 20
-
-// pictureSource looks up a WhatsApp user's or group's picture through a login's connection.
-type pictureSource struct {
-	cli  *whatsmeow.Client
-	http *http.Client
-}
-
-// avatar returns what puppet.SyncProfile and portals need: nil when the picture is unchanged since
-// existingID (or cannot be checked now), puppet.NoAvatar when there is none, else the new picture
-// with a way to download it.
-func (ps pictureSource) avatar(ctx context.Context, jid types.JID, existingID string) (*puppet.Avatar, error) {
-	info, err := ps.cli.GetProfilePictureInfo(ctx, jid, &whatsmeow.GetProfilePictureParams{ExistingID: existingID})
+// avatarOf turns a WhatsApp picture into what puppet.SyncProfile and portals take: nil stays nil
+// (unchanged or unknown), a picture without ID is puppet.NoAvatar.
+func avatarOf(pic *whatsapp.Picture) *puppet.Avatar {
 	switch {
-	case errors.Is(err, whatsmeow.ErrProfilePictureNotSet), errors.Is(err, whatsmeow.ErrProfilePictureUnauthorized):
-		return puppet.NoAvatar, nil
-	case err != nil:
-		return nil, fmt.Errorf("failed to get picture of %s: %w", jid, err)
-	case info == nil:
-		return nil, nil
+	case pic == nil:
+		return nil
+	case pic.ID == "":
+		return puppet.NoAvatar
 	}
-	url := info.URL
-	return &puppet.Avatar{ID: info.ID, Fetch: func(ctx context.Context) ([]byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := ps.http.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("picture download answered %s", resp.Status)
-		}
-		return io.ReadAll(io.LimitReader(resp.Body, maxAvatarSize))
-	}}, nil
-}
-
-func (br *Bridge) pictures(user *User) (pictureSource, bool) {
-	cli := user.getClient()
-	if cli == nil {
-		return pictureSource{}, false
-	}
-	httpClient := br.waMedia
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 2 * time.Minute}
-	}
-	return pictureSource{cli: cli, http: httpClient}, true
+	return &puppet.Avatar{ID: pic.ID, Fetch: pic.Fetch}
 }
 
 // refreshGhostAvatar checks a ghost's picture in the background when it was not checked for a while
@@ -91,13 +48,13 @@ func (br *Bridge) refreshGhostAvatar(user *User, ghost *puppet.Puppet, contact p
 		return
 	}
 	br.avatarChecked.Store(ghost.JID, time.Now())
-	src, ok := br.pictures(user)
-	if !ok {
+	if user.wa.Client() == nil {
 		return
 	}
 	br.spawn(func() {
 		ctx := user.log.WithContext(br.ctx)
-		avatar, err := src.avatar(ctx, ghost.JID, ghost.AvatarID())
+		pic, err := user.wa.Picture(ctx, ghost.JID, ghost.AvatarID())
+		avatar := avatarOf(pic)
 		if err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Stringer("ghost", ghost.MXID).Msg("Could not check contact picture")
 			return
@@ -114,25 +71,17 @@ func (br *Bridge) refreshGhostAvatar(user *User, ghost *puppet.Puppet, contact p
 }
 
 // handlePicture follows a picture change of a contact or group.
-func (br *Bridge) handlePicture(ctx context.Context, login userLogin, evt *events.Picture) {
+func (br *Bridge) handlePicture(ctx context.Context, login userLogin, evt *events.Picture) error {
 	if evt.JID.Server == types.GroupServer {
 		if err := br.portals.UpdateGroupAvatar(ctx, login, evt.JID); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", evt.JID).Msg("Failed to update group avatar")
+			return fmt.Errorf("failed to update avatar of group %s: %w", evt.JID, err)
 		}
-		return
+		return nil
 	}
 	ghost, err := br.puppets.Get(ctx, evt.JID, login.LIDs())
 	if err != nil {
-		return
+		return fmt.Errorf("failed to get ghost of %s: %w", evt.JID, err)
 	}
 	br.refreshGhostAvatar(login.user, ghost, br.contactInfo(ctx, login, ghost), true)
-}
-
-// Avatar implements portal.Login: it looks up a user's or group's picture.
-func (l userLogin) Avatar(ctx context.Context, jid types.JID, existingID string) (*puppet.Avatar, error) {
-	src, ok := l.user.br.pictures(l.user)
-	if !ok {
-		return nil, nil
-	}
-	return src.avatar(ctx, jid, existingID)
+	return nil
 }

@@ -240,8 +240,6 @@ func (br *Bridge) disconnectAll() {
 	br.usersLock.Lock()
 	defer br.usersLock.Unlock()
 	for _, user := range br.users {
-		if cli := user.getClient(); cli != nil {
-			cli.Disconnect()
-		}
+		user.wa.Shutdown()
 	}
 }

@@ -18,21 +18,22 @@ const maxListedContacts = 50
 // cmdListContacts lists the user's WhatsApp contacts, optionally only those whose name or number
 // contains the query.
 func cmdListContacts(ctx context.Context, ce *commandEvent) {
-	cli := ce.user.getClient()
-	if cli == nil || ce.user.WAJID().IsEmpty() {
+	login := ce.user.wa
+	if login.Client() == nil || ce.user.WAJID().IsEmpty() {
 		ce.reply(ctx, "You are not logged in to WhatsApp.")
 		return
 	}
-	contacts, err := cli.Store.Contacts.GetAllContacts(ctx)
+	contacts, err := login.AllContacts(ctx)
 	if err != nil {
 		ce.reply(ctx, "Failed to read your contacts: %v", err)
 		return
 	}
+	lids := userLogin{ce.user}.LIDs()
 	query := strings.ToLower(strings.Join(ce.args, " "))
 	// WhatsApp stores a contact under its phone JID and its LID; show each person once.
 	merged := make(map[types.JID]types.ContactInfo, len(contacts))
 	for jid, info := range contacts {
-		canonical, err := ce.br.puppets.Canonical(ctx, jid, cli.Store.LIDs)
+		canonical, err := ce.br.puppets.Canonical(ctx, jid, lids)
 		if err != nil {
 			continue
 		}
@@ -85,7 +86,7 @@ func cmdPM(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "Usage: `%spm +4915112345678`", ce.prefix())
 		return
 	}
-	if ce.user.getClient() == nil || ce.user.WAJID().IsEmpty() {
+	if ce.user.wa.Client() == nil || ce.user.WAJID().IsEmpty() {
 		ce.reply(ctx, "You are not logged in to WhatsApp.")
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"image"
 	_ "image/png" // DecodeConfig of the rendered QR code
 	"regexp"
@@ -13,9 +12,11 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skip2/go-qrcode"
-	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // loginSession is a QR or pairing-code login in progress. At most one runs per user.
@@ -103,85 +104,44 @@ func cmdCancel(ctx context.Context, ce *commandEvent) {
 	}
 }
 
-// runLogin pairs a new device and waits until it is connected. The QR image message is removed at
-// the end whatever the outcome, so an old code cannot be scanned later.
-func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) (err error) {
-	log := zerolog.Ctx(ctx)
-	device := user.br.DB.WhatsmeowContainer().NewDevice()
-	cli := user.newClient(device)
-	user.setClient(cli)
-	connected := user.waitConnected()
+// runLogin drives a pairing flow and shows its steps in the room: QR codes as an image (replaced
+// by each new code), a pairing code as a reply. The QR image message is removed at the end whatever
+// the outcome, so an old code cannot be scanned later.
+func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) error {
+	flow, err := user.wa.Pair(ctx, phone)
+	if err != nil {
+		return err
+	}
+	defer flow.Cancel()
 	var qrEventID id.EventID
 	defer func() {
 		if qrEventID != "" {
 			if _, redactErr := user.br.AS.BotIntent().RedactEvent(user.br.ctx, ce.roomID, qrEventID); redactErr != nil {
-				log.Warn().Err(redactErr).Msg("Failed to redact QR code")
+				zerolog.Ctx(ctx).Warn().Err(redactErr).Msg("Failed to redact QR code")
 			}
-		}
-		if err != nil && user.getClient() == cli {
-			user.setClient(nil)
-			cli.Disconnect()
 		}
 	}()
-
-	// The QR channel gets a context that is never cancelled: when the login times out or is
-	// cancelled, the deferred Disconnect ends it instead. whatsmeow's own cancellation path closes
-	// the channel while its code emitter may still be sending on it, a data race.
-	qrChan, err := cli.GetQRChannel(context.WithoutCancel(ctx))
-	if err != nil {
-		return fmt.Errorf("failed to start login: %w", err)
-	}
-	if err = cli.ConnectContext(ctx); err != nil {
-		return fmt.Errorf("failed to connect to WhatsApp: %w", err)
-	}
-	pairCodeSent := false
 	for {
-		var item whatsmeow.QRChannelItem
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case item, ok = <-qrChan:
+		step, err := flow.Next(ctx)
+		if err != nil {
+			return err
 		}
-		if !ok {
-			return errors.New("the connection closed before pairing finished")
-		}
-		switch item.Event {
-		case whatsmeow.QRChannelEventCode:
-			if phone == "" {
-				qrEventID = user.sendQR(ctx, ce.roomID, item.Code, qrEventID)
-			} else if !pairCodeSent {
-				code, err := cli.PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
-				if err != nil {
-					return fmt.Errorf("failed to request a pairing code: %w", err)
-				}
-				pairCodeSent = true
-				ce.reply(ctx, "Open WhatsApp on the phone with number %s, go to *Linked devices* → *Link a device* → *Link with phone number instead*, and enter this code:\n\n**%s**", formatPhone(phone), code)
-			}
-		case whatsmeow.QRChannelSuccess.Event:
-			return user.finishLogin(ctx, ce, cli, connected)
-		case whatsmeow.QRChannelTimeout.Event:
-			return fmt.Errorf("%w: the QR codes expired", context.DeadlineExceeded)
-		case whatsmeow.QRChannelEventError:
-			return fmt.Errorf("pairing failed: %w", item.Error)
-		default:
-			return fmt.Errorf("pairing failed: %s", item.Event)
+		switch step.Kind {
+		case whatsapp.StepQR:
+			qrEventID = user.sendQR(ctx, ce.roomID, step.Code, qrEventID)
+		case whatsapp.StepPairCode:
+			ce.reply(ctx, "Open WhatsApp on the phone with number %s, go to *Linked devices* → *Link a device* → *Link with phone number instead*, and enter this code:\n\n**%s**", formatPhone(phone), step.Code)
+		case whatsapp.StepSuccess:
+			return user.finishLogin(ctx, ce, step.JID)
 		}
 	}
 }
 
-// finishLogin waits for the paired device's first connection and stores the login.
-func (user *User) finishLogin(ctx context.Context, ce *commandEvent, cli *whatsmeow.Client, connected <-chan struct{}) error {
-	select {
-	case <-connected:
-	case <-ctx.Done():
-		return fmt.Errorf("paired, but the first connection did not come up: %w", ctx.Err())
-	}
-	jid := user.paired()
-	if jid.IsEmpty() {
-		return errors.New("paired, but WhatsApp did not say which account")
-	}
+// finishLogin stores the login of a paired and connected device. When that fails the device is
+// disconnected, so that the bridge does not run a session it has not recorded.
+func (user *User) finishLogin(ctx context.Context, ce *commandEvent, jid types.JID) error {
 	if err := user.setLogin(ctx, jid, jid.User, ""); err != nil {
+		user.wa.Disconnect()
 		return err
 	}
 	zerolog.Ctx(ctx).Info().Stringer("wa_jid", jid).Msg("Logged in to WhatsApp")

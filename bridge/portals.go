@@ -6,14 +6,13 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
-	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // userLogin is the portal package's view of a bridge user.
@@ -27,17 +26,23 @@ func (l userLogin) UserMXID() id.UserID { return l.user.MXID }
 func (l userLogin) OwnJID() types.JID { return l.user.WAJID().ToNonAD() }
 
 func (l userLogin) Client() portal.WAClient {
-	if cli := l.user.getClient(); cli != nil && cli.IsConnected() {
+	if cli := l.user.wa.ConnectedClient(); cli != nil {
 		return cli
 	}
 	return nil
 }
 
 func (l userLogin) LIDs() puppet.LIDResolver {
-	if cli := l.user.getClient(); cli != nil && cli.Store != nil && cli.Store.LIDs != nil {
-		return cli.Store.LIDs
+	if lids := l.user.wa.LIDs(); lids != nil {
+		return lids
 	}
 	return nil
+}
+
+// Avatar implements portal.Login: it looks up a user's or group's picture.
+func (l userLogin) Avatar(ctx context.Context, jid types.JID, existingID string) (*puppet.Avatar, error) {
+	pic, err := l.user.wa.Picture(ctx, jid, existingID)
+	return avatarOf(pic), err
 }
 
 // LoginByMXID implements portal.Users.
@@ -66,62 +71,11 @@ func (br *Bridge) LoginByJID(ctx context.Context, jid types.JID) portal.Login {
 		if own.ToNonAD() == jid {
 			return userLogin{user}
 		}
-		if lid := user.OwnLID(); !lid.IsEmpty() && lid == jid {
+		if lid := user.wa.LID(); !lid.IsEmpty() && lid == jid {
 			return userLogin{user}
 		}
 	}
 	return nil
-}
-
-// handleWhatsAppEvent receives every WhatsApp event that is not about the connection itself and
-// returns whether it was handled; a message that could not be bridged is not acknowledged, so
-// WhatsApp delivers it again.
-func (br *Bridge) handleWhatsAppEvent(user *User, cli *whatsmeow.Client, rawEvt any) bool {
-	ctx := user.log.WithContext(br.ctx)
-	login := userLogin{user}
-	switch evt := rawEvt.(type) {
-	case *events.Message:
-		br.syncPushName(ctx, login, evt.Info)
-		err := retryTransient(ctx, "bridge WhatsApp message", func() error {
-			return br.portals.HandleWhatsAppMessage(ctx, login, evt)
-		})
-		if err != nil {
-			zerolog.Ctx(ctx).Err(err).Str("wa_message_id", evt.Info.ID).Stringer("chat", evt.Info.Chat).Msg("Failed to bridge WhatsApp message, it will be delivered again")
-			return false
-		}
-	case *events.GroupInfo:
-		if err := br.portals.HandleGroupInfo(ctx, login, evt); err != nil {
-			zerolog.Ctx(ctx).Err(err).Stringer("chat", evt.JID).Msg("Failed to bridge group change")
-			return false
-		}
-	case *events.JoinedGroup:
-		if err := br.portals.EnsureRoom(ctx, login, evt.JID); err != nil {
-			zerolog.Ctx(ctx).Err(err).Stringer("chat", evt.JID).Msg("Failed to create portal for joined group")
-		}
-	case *events.Receipt:
-		if err := br.portals.HandleWhatsAppReceipt(ctx, login, evt); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", evt.Chat).Msg("Failed to bridge WhatsApp receipt")
-		}
-	case *events.ChatPresence:
-		if err := br.portals.HandleWhatsAppChatPresence(ctx, login, evt); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", evt.Chat).Msg("Failed to bridge WhatsApp typing notification")
-		}
-	case *events.Picture:
-		br.handlePicture(ctx, login, evt)
-	case *events.PushName:
-		br.syncPushName(ctx, login, types.MessageInfo{MessageSource: types.MessageSource{Sender: evt.JID}, PushName: evt.NewPushName})
-	case *events.Contact:
-		if action := evt.Action; action != nil {
-			user.updateContact(evt.JID, func(c *types.ContactInfo) {
-				c.FullName, c.FirstName = action.GetFullName(), action.GetFirstName()
-			})
-		}
-	case *events.BusinessName:
-		user.updateContact(evt.JID, func(c *types.ContactInfo) { c.BusinessName = evt.NewBusinessName })
-	default:
-		zerolog.Ctx(ctx).Trace().Type("event_type", rawEvt).Msg("Unhandled WhatsApp event")
-	}
-	return true
 }
 
 // syncPushName keeps the sender's ghost name current with the push name WhatsApp sends along, and
@@ -130,17 +84,12 @@ func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.
 	if info.IsFromMe {
 		return
 	}
-	sender := info.Sender
-	if !info.SenderAlt.IsEmpty() && info.SenderAlt.Server == types.DefaultUserServer {
-		sender = info.SenderAlt
-	}
-	ghost, err := br.puppets.Get(ctx, sender, login.LIDs())
+	// The login's contacts already have the push name (whatsapp.Login notes it before the event
+	// reaches the bridge).
+	ghost, err := br.puppets.Get(ctx, whatsapp.Sender(info), login.LIDs())
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get ghost for push name")
 		return
-	}
-	if info.PushName != "" {
-		login.user.updateContact(sender, func(c *types.ContactInfo) { c.PushName = info.PushName })
 	}
 	contact := br.contactInfo(ctx, login, ghost)
 	if err = ghost.SyncProfile(ctx, contact); err != nil {
@@ -151,7 +100,7 @@ func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.
 
 // contactInfo collects what the user's contact store knows about a ghost's contact.
 func (br *Bridge) contactInfo(ctx context.Context, login userLogin, ghost *puppet.Puppet) puppet.ContactInfo {
-	contact := puppet.FromContact(login.user.contact(ctx, ghost.JID, ghost.LID()))
+	contact := puppet.FromContact(login.user.wa.Contact(ctx, ghost.JID, ghost.LID()))
 	if ghost.JID.Server == types.DefaultUserServer {
 		contact.Phone = "+" + ghost.JID.User
 	}
@@ -162,7 +111,7 @@ func (br *Bridge) contactInfo(ctx context.Context, login userLogin, ghost *puppe
 // in Matrix without waiting for a message.
 func (br *Bridge) syncChats(user *User) {
 	ctx := user.log.WithContext(br.ctx)
-	cli := user.getClient()
+	cli := user.wa.Client()
 	if cli == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"time"
@@ -52,4 +53,9 @@ func isTransient(err error) bool {
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr)
+}
+
+// jittered spreads d by ±25%, so that retries that started together do not stay in lockstep.
+func jittered(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
 }

@@ -2,16 +2,16 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // User is a Matrix user who talks to the bridge, and their WhatsApp login if they have one. Users are
@@ -23,24 +23,9 @@ type User struct {
 
 	row     *database.User
 	rowLock sync.Mutex
-	// ownLID is the account's LID, guarded by rowLock. The bridge keeps its own copy because
-	// whatsmeow's device store fields are written by whatsmeow's goroutines without a lock.
-	ownLID types.JID
-	// pairedJID is set by the PairSuccess event of a login in progress (guarded by rowLock).
-	pairedJID types.JID
 
-	// client is the current whatsmeow client (nil when not logged in or during cleanup).
-	client     *whatsmeow.Client
-	clientLock sync.Mutex
-	// connecting is set while a connect loop runs; reconnectNow cuts its backoff short.
-	connecting   atomic.Bool
-	reconnectNow chan struct{}
-	// connectedWaiters are closed on the next Connected event.
-	connectedWaiters []chan struct{}
-	waitersLock      sync.Mutex
-
-	state    stateTracker
-	contacts contactCache
+	// wa is the user's WhatsApp account slot: its client, connection, state and contacts.
+	wa *whatsapp.Login
 
 	login     *loginSession
 	loginLock sync.Mutex
@@ -67,13 +52,22 @@ func (br *Bridge) GetUser(ctx context.Context, mxid id.UserID) (*User, error) {
 }
 
 func (br *Bridge) newUser(row *database.User) *User {
-	return &User{
-		br:           br,
-		MXID:         row.MXID,
-		row:          row,
-		log:          br.Log.With().Stringer("user_mxid", row.MXID).Logger(),
-		reconnectNow: make(chan struct{}, 1),
+	user := &User{
+		br:   br,
+		MXID: row.MXID,
+		row:  row,
+		log:  br.Log.With().Stringer("user_mxid", row.MXID).Logger(),
 	}
+	user.wa = whatsapp.NewLogin(whatsapp.Options{
+		Background: br.ctx,
+		Log:        user.log,
+		Store:      br.DB.WhatsmeowContainer(),
+		Websocket:  br.waWebsocket,
+		Media:      br.waMedia,
+		Handler:    waRouter{user},
+		Go:         br.spawn,
+	})
+	return user
 }
 
 // connectAllUsers loads every user with a stored WhatsApp session and connects them in the
@@ -136,12 +130,11 @@ func (user *User) setLogin(ctx context.Context, jid types.JID, phone, pushName s
 	return user.saveLocked(ctx)
 }
 
-// clearLogin forgets the user's WhatsApp device (the whatsmeow store is handled by the caller).
+// clearLogin forgets the user's WhatsApp device (the whatsmeow store is the Login's).
 func (user *User) clearLogin(ctx context.Context) error {
 	user.rowLock.Lock()
 	defer user.rowLock.Unlock()
 	user.row.WAJID = types.EmptyJID
-	user.ownLID, user.pairedJID = types.EmptyJID, types.EmptyJID
 	return user.saveLocked(ctx)
 }
 
@@ -152,51 +145,32 @@ func (user *User) saveLocked(ctx context.Context) error {
 	return nil
 }
 
-func (user *User) getClient() *whatsmeow.Client {
-	user.clientLock.Lock()
-	defer user.clientLock.Unlock()
-	return user.client
-}
-
-func (user *User) setClient(cli *whatsmeow.Client) {
-	user.clientLock.Lock()
-	defer user.clientLock.Unlock()
-	user.client = cli
-}
-
-// waitConnected returns a channel closed by the next Connected event.
-func (user *User) waitConnected() <-chan struct{} {
-	ch := make(chan struct{})
-	user.waitersLock.Lock()
-	user.connectedWaiters = append(user.connectedWaiters, ch)
-	user.waitersLock.Unlock()
-	return ch
-}
-
-func (user *User) signalConnected() {
-	user.waitersLock.Lock()
-	defer user.waitersLock.Unlock()
-	for _, ch := range user.connectedWaiters {
-		close(ch)
+// connectStored connects the user's stored WhatsApp session, if there is one. It returns at once;
+// the connection is made (and retried) in the background. A session gone from the store is
+// forgotten.
+func (user *User) connectStored(ctx context.Context) error {
+	jid := user.WAJID()
+	if jid.IsEmpty() {
+		return nil
 	}
-	user.connectedWaiters = nil
+	err := user.wa.ConnectStored(ctx, jid)
+	if errors.Is(err, whatsapp.ErrSessionGone) {
+		return user.clearLogin(ctx)
+	}
+	return err
 }
 
-// OwnLID returns the LID of the user's WhatsApp account, or an empty JID.
-func (user *User) OwnLID() types.JID {
-	user.rowLock.Lock()
-	defer user.rowLock.Unlock()
-	return user.ownLID
-}
-
-func (user *User) setPaired(jid, lid types.JID) {
-	user.rowLock.Lock()
-	defer user.rowLock.Unlock()
-	user.pairedJID, user.ownLID = jid, lid.ToNonAD()
-}
-
-func (user *User) paired() types.JID {
-	user.rowLock.Lock()
-	defer user.rowLock.Unlock()
-	return user.pairedJID
+// States returns the state of every user the bridge has loaded, by Matrix user ID.
+func (br *Bridge) States() map[string]whatsapp.State {
+	br.usersLock.Lock()
+	users := make([]*User, 0, len(br.users))
+	for _, user := range br.users {
+		users = append(users, user)
+	}
+	br.usersLock.Unlock()
+	out := make(map[string]whatsapp.State, len(users))
+	for _, user := range users {
+		out[user.MXID.String()] = user.wa.State()
+	}
+	return out
 }

@@ -3,28 +3,32 @@ package whatsapp
 import (
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/rs/zerolog"
 	signallog "go.mau.fi/libsignal/logger"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waCompanionReg"
 	"go.mau.fi/whatsmeow/store"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/version"
 )
 
 // Configure sets whatsmeow's process-wide settings from the config. whatsmeow keeps these in package
 // variables, so this is the one place that writes them; cmd/matrix-whatsapp calls it once at
 // startup, before any client exists:
-//   - the device name and platform shown in the phone's "Linked devices" list;
+//   - the device name and platform shown in the phone's "Linked devices" list, and the bridge's
+//     version as the device's version (the device props' version and the user agent's OS version
+//     WhatsApp receives at login), so that the account owner and WhatsApp see which release links;
 //   - the root key of the server's Noise certificate chain, which only changes when the bridge talks
 //     to a simulator (whatsapp.noise_root_pubkey);
 //   - libsignal's logger, which libsignal otherwise creates lazily on first use, a data race when two
 //     logins start at once (and its default prints to stdout).
 func Configure(cfg config.WhatsAppConfig, log zerolog.Logger) error {
 	signallog.Logger = signalLogger{log: log.With().Str("component", "libsignal").Logger()}
-	store.DeviceProps.Os = proto.String(cfg.DeviceName)
+	store.SetOSInfo(cfg.DeviceName, versionNumbers(version.Get().Version))
 	store.DeviceProps.PlatformType = waCompanionReg.DeviceProps_DESKTOP.Enum()
 	if cfg.NoiseRootPubkey != "" {
 		key, err := hex.DecodeString(cfg.NoiseRootPubkey)
@@ -34,6 +38,24 @@ func Configure(cfg config.WhatsAppConfig, log zerolog.Logger) error {
 		copy(whatsmeow.WACertPubKey[:], key)
 	}
 	return nil
+}
+
+// versionNumbers turns a version such as "v0.2.0", "v0.2.0-3-gabc1234-dirty" or "0.2" into its
+// three release numbers; missing or unreadable parts are 0.
+func versionNumbers(v string) [3]uint32 {
+	var out [3]uint32
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	for i, part := range strings.SplitN(v, ".", 3) {
+		n, err := strconv.ParseUint(part, 10, 32)
+		if err != nil {
+			break
+		}
+		out[i] = uint32(n)
+	}
+	return out
 }
 
 // signalLogger sends libsignal's messages to zerolog; its chatter goes to trace and debug.

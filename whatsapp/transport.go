@@ -1,6 +1,3 @@
-// Package whatsapp holds what every WhatsApp login of the bridge shares: the HTTP transport (which can
-// point whatsmeow at a local simulator), whatsmeow's process-wide settings, and the zerolog adapter
-// for whatsmeow's logger.
 package whatsapp
 
 import (

@@ -1,4 +1,4 @@
-package bridge
+package whatsapp
 
 import (
 	"sync"
@@ -26,8 +26,8 @@ const (
 	StateDisconnected StateEvent = "DISCONNECTED"
 )
 
-// BridgeState is a snapshot of a login's state.
-type BridgeState struct {
+// State is a snapshot of a login's state.
+type State struct {
 	Event StateEvent
 	// Since is when the login entered this state.
 	Since time.Time
@@ -37,17 +37,24 @@ type BridgeState struct {
 	Error string
 }
 
-// stateTracker keeps one login's BridgeState. It is the single place the state lives in, so that
+// stateTracker keeps one login's State. It is the single place the state lives in, so that
 // commands, metrics and the provisioning API all read the same thing.
 type stateTracker struct {
-	state BridgeState
+	state State
 	lock  sync.Mutex
+	// now is time.Now, replaceable in tests.
+	now func() time.Time
 }
 
-func (st *stateTracker) set(evt StateEvent, errText string) BridgeState {
+// set moves the login to evt. A non-empty errText becomes the last error; entering
+// StateConnected from another state clears it.
+func (st *stateTracker) set(evt StateEvent, errText string) State {
 	st.lock.Lock()
 	defer st.lock.Unlock()
 	now := time.Now()
+	if st.now != nil {
+		now = st.now()
+	}
 	if st.state.Event != evt {
 		st.state.Since = now
 	}
@@ -65,26 +72,12 @@ func (st *stateTracker) set(evt StateEvent, errText string) BridgeState {
 	return st.state
 }
 
-func (st *stateTracker) get() BridgeState {
+// get returns the current state; a login that never changed state is StateUnconfigured.
+func (st *stateTracker) get() State {
 	st.lock.Lock()
 	defer st.lock.Unlock()
 	if st.state.Event == "" {
-		return BridgeState{Event: StateUnconfigured}
+		return State{Event: StateUnconfigured}
 	}
 	return st.state
-}
-
-// States returns the state of every user the bridge has loaded, by Matrix user ID.
-func (br *Bridge) States() map[string]BridgeState {
-	br.usersLock.Lock()
-	users := make([]*User, 0, len(br.users))
-	for _, user := range br.users {
-		users = append(users, user)
-	}
-	br.usersLock.Unlock()
-	out := make(map[string]BridgeState, len(users))
-	for _, user := range users {
-		out[user.MXID.String()] = user.state.get()
-	}
-	return out
 }

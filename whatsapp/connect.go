@@ -1,0 +1,158 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// ConnectStored connects the stored session of device jid. It returns at once; the connection is
+// made (and retried) in the background. It returns ErrSessionGone when the store no longer has the
+// device.
+func (l *Login) ConnectStored(ctx context.Context, jid types.JID) error {
+	l.setIDs(jid, l.LID())
+	device, err := l.opts.Store.GetDevice(ctx, jid)
+	if err != nil {
+		return fmt.Errorf("failed to load WhatsApp session: %w", err)
+	}
+	if device == nil {
+		l.log.Warn().Stringer("wa_jid", jid).Msg("WhatsApp session is gone from the store")
+		l.setIDs(types.EmptyJID, types.EmptyJID)
+		l.state.set(StateLoggedOut, ErrSessionGone.Error())
+		return ErrSessionGone
+	}
+	l.setIDs(jid, device.LID)
+	l.startConnectLoop(l.newClient(device))
+	return nil
+}
+
+// startConnectLoop connects cli in the background unless a loop is already running.
+func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
+	if !l.connecting.CompareAndSwap(false, true) {
+		return
+	}
+	started := l.opts.Go(func() {
+		defer l.connecting.Store(false)
+		l.connectLoop(l.opts.Background, cli)
+	})
+	if !started {
+		l.connecting.Store(false)
+	}
+}
+
+// connectLoop tries to connect until it succeeds, the client is replaced, or ctx ends.
+func (l *Login) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
+	var delays backoff
+	for attempt := 1; ctx.Err() == nil && l.Client() == cli; attempt++ {
+		l.state.set(StateConnecting, "")
+		err := cli.ConnectContext(ctx)
+		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
+			// The Connected event may have fired before this loop marked the state as
+			// connecting (whatsmeow also reconnects on its own, e.g. after pairing).
+			if cli.IsLoggedIn() {
+				l.state.set(StateConnected, "")
+			}
+			return
+		}
+		wait := delays.next()
+		l.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("Failed to connect to WhatsApp")
+		l.state.set(StateTransientDisconnect, err.Error())
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.reconnectNow:
+			delays.reset()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Reconnect drops the connection and connects again at once, cutting a running backoff short. It
+// returns a channel closed when the connection is up again, or false when the login has no client
+// (then ConnectStored is the way back).
+func (l *Login) Reconnect() (<-chan struct{}, bool) {
+	cli := l.Client()
+	if cli == nil {
+		return nil, false
+	}
+	cli.Disconnect()
+	select {
+	case l.reconnectNow <- struct{}{}:
+	default:
+	}
+	connected := l.waitConnected()
+	l.startConnectLoop(cli)
+	return connected, true
+}
+
+// Disconnect closes the connection on purpose (StateDisconnected) without ending the session;
+// ConnectStored brings it back. It reports false when there was no client.
+func (l *Login) Disconnect() bool {
+	cli := l.takeClient()
+	if cli == nil {
+		return false
+	}
+	cli.Disconnect()
+	l.state.set(StateDisconnected, "")
+	return true
+}
+
+// Logout ends the session: it tells WhatsApp when logged in (so the device disappears from the
+// phone's linked devices), then deletes the session locally whatever WhatsApp answered. unconfirmed
+// is WhatsApp's refusal, if any; err is a failure to delete the local session. On success the login
+// is in StateLoggedOut.
+func (l *Login) Logout(ctx context.Context) (unconfirmed, err error) {
+	cli := l.takeClient()
+	if cli != nil && cli.IsLoggedIn() {
+		// Unwrapped: the caller shows WhatsApp's answer to the user as it is.
+		unconfirmed = cli.Logout(ctx)
+	}
+	if err = l.dropSession(ctx, cli); err != nil {
+		return unconfirmed, err
+	}
+	l.state.set(StateLoggedOut, "")
+	return unconfirmed, nil
+}
+
+// DeleteSession forgets the session without telling WhatsApp, for when it is broken: the client is
+// disconnected and the device deleted from the store. On success the login is in
+// StateUnconfigured.
+func (l *Login) DeleteSession(ctx context.Context) error {
+	if err := l.dropSession(ctx, l.takeClient()); err != nil {
+		return err
+	}
+	l.state.set(StateUnconfigured, "")
+	return nil
+}
+
+// dropSession disconnects cli (if any) and deletes the login's device from the store.
+func (l *Login) dropSession(ctx context.Context, cli *whatsmeow.Client) error {
+	if cli != nil {
+		cli.Disconnect()
+	}
+	if jid := l.JID(); !jid.IsEmpty() {
+		device, err := l.opts.Store.GetDevice(ctx, jid)
+		if err != nil {
+			return fmt.Errorf("failed to load device: %w", err)
+		}
+		if device != nil {
+			if err = device.Delete(ctx); err != nil {
+				return fmt.Errorf("failed to delete device: %w", err)
+			}
+		}
+	}
+	l.setIDs(types.EmptyJID, types.EmptyJID)
+	return nil
+}
+
+// Shutdown closes the connection at bridge shutdown, leaving the state and the session as they
+// are. Messages not acknowledged yet are delivered again by WhatsApp on the next connect.
+func (l *Login) Shutdown() {
+	if cli := l.Client(); cli != nil {
+		cli.Disconnect()
+	}
+}

@@ -1,0 +1,144 @@
+package whatsapp
+
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types/events"
+)
+
+// Handler is what a login hands on to the bridge: the events about chats and contacts, and what
+// the account owner must hear about the connection. Connection and contact bookkeeping stays in
+// the Login.
+//
+// Every method is called on whatsmeow's event goroutine, one event at a time and in order, and
+// may block (the next event waits). A method that returns an error has the failure logged once by
+// the login; only HandleMessage and HandleGroupInfo errors leave the event unacknowledged, so that
+// WhatsApp delivers it again.
+type Handler interface {
+	// HandleMessage bridges a message (edits, reactions and revocations included).
+	HandleMessage(ctx context.Context, evt *events.Message) error
+	// HandleGroupInfo bridges a change of a group's name, topic, members or settings.
+	HandleGroupInfo(ctx context.Context, evt *events.GroupInfo) error
+	// HandleJoinedGroup handles the account being added to a group.
+	HandleJoinedGroup(ctx context.Context, evt *events.JoinedGroup) error
+	// HandleReceipt bridges a read or delivery receipt.
+	HandleReceipt(ctx context.Context, evt *events.Receipt) error
+	// HandleChatPresence bridges a typing notification.
+	HandleChatPresence(ctx context.Context, evt *events.ChatPresence) error
+	// HandlePicture follows a change of a contact's or group's picture.
+	HandlePicture(ctx context.Context, evt *events.Picture) error
+	// HandlePushName follows a contact's new push name; the login's contacts already have it.
+	HandlePushName(ctx context.Context, evt *events.PushName) error
+	// Connected is called each time the connection came up (the state is StateConnected already).
+	Connected(ctx context.Context)
+	// LoggedOut is called once WhatsApp ended the session; the login has no client any more and its
+	// device is gone from the store. reason says why, for the account owner.
+	LoggedOut(ctx context.Context, reason string)
+	// Alert tells the account owner about a connection problem they may have to act on.
+	Alert(ctx context.Context, alert Alert)
+}
+
+// AlertKind names a connection problem the account owner should hear about.
+type AlertKind int
+
+// The connection problems a Handler is alerted to.
+const (
+	// AlertStreamReplaced: another client connected with this session and took the connection.
+	AlertStreamReplaced AlertKind = iota + 1
+	// AlertTemporaryBan: WhatsApp banned the account for a while; Detail says until when and why.
+	AlertTemporaryBan
+	// AlertClientOutdated: WhatsApp refuses this client version.
+	AlertClientOutdated
+)
+
+// Alert is a connection problem for the account owner.
+type Alert struct {
+	Kind AlertKind
+	// Detail is WhatsApp's description, when it gave one.
+	Detail string
+}
+
+// handleEvent is whatsmeow's event handler for one client of the login: the single switch over
+// WhatsApp's event kinds. Events of a client that is no longer the login's current one (after a
+// logout or a new pairing) are ignored. It returns false when an event could not be handled, so
+// that whatsmeow does not acknowledge it.
+func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
+	if l.Client() != cli {
+		return true
+	}
+	ctx := l.log.WithContext(l.opts.Background)
+	h := l.opts.Handler
+	switch evt := rawEvt.(type) {
+	case *events.Connected:
+		l.onConnected(ctx)
+	case *events.Disconnected:
+		l.onDisconnected(cli)
+	case *events.KeepAliveTimeout:
+		l.onKeepAliveTimeout(cli, evt)
+	case *events.LoggedOut:
+		l.onLoggedOut(ctx, cli, evt)
+	case *events.StreamReplaced:
+		l.onStreamReplaced(ctx)
+	case *events.ConnectFailure:
+		l.onConnectFailure(evt)
+	case *events.TemporaryBan:
+		l.onTemporaryBan(ctx, evt)
+	case *events.ClientOutdated:
+		l.onClientOutdated(ctx)
+	case *events.PairSuccess:
+		l.onPairSuccess(evt)
+	case *events.Contact:
+		l.contacts.applyContact(evt)
+	case *events.BusinessName:
+		l.contacts.applyBusinessName(evt)
+	case *events.PushName:
+		return l.onPushName(ctx, evt)
+	case *events.Message:
+		return l.onMessage(ctx, evt)
+	case *events.GroupInfo:
+		return l.settle(ctx, rawEvt, h.HandleGroupInfo(ctx, evt), false)
+	case *events.JoinedGroup:
+		return l.settle(ctx, rawEvt, h.HandleJoinedGroup(ctx, evt), true)
+	case *events.Receipt:
+		return l.settle(ctx, rawEvt, h.HandleReceipt(ctx, evt), true)
+	case *events.ChatPresence:
+		return l.settle(ctx, rawEvt, h.HandleChatPresence(ctx, evt), true)
+	case *events.Picture:
+		return l.settle(ctx, rawEvt, h.HandlePicture(ctx, evt), true)
+	default:
+		zerolog.Ctx(ctx).Trace().Type("event_type", rawEvt).Msg("Unhandled WhatsApp event")
+	}
+	return true
+}
+
+// settle logs a handler's failure once and says whether whatsmeow may acknowledge the event:
+// always when ackOnError is set (receipts, typing and the like are not worth a redelivery), else
+// only when the handler succeeded.
+func (l *Login) settle(ctx context.Context, rawEvt any, err error, ackOnError bool) bool {
+	if err == nil {
+		return true
+	}
+	if ackOnError {
+		zerolog.Ctx(ctx).Warn().Err(err).Type("event_type", rawEvt).Msg("Failed to handle WhatsApp event")
+		return true
+	}
+	zerolog.Ctx(ctx).Err(err).Type("event_type", rawEvt).Msg("Failed to handle WhatsApp event, it will be delivered again")
+	return false
+}
+
+// onMessage remembers the push name a message carries for its sender and hands the message on; it
+// is acknowledged only when the handler bridged it.
+func (l *Login) onMessage(ctx context.Context, evt *events.Message) bool {
+	if !evt.Info.IsFromMe {
+		l.contacts.notePushName(Sender(evt.Info), evt.Info.PushName)
+	}
+	return l.settle(ctx, evt, l.opts.Handler.HandleMessage(ctx, evt), false)
+}
+
+// onPushName remembers a contact's new push name and hands the change on.
+func (l *Login) onPushName(ctx context.Context, evt *events.PushName) bool {
+	l.contacts.notePushName(evt.JID, evt.NewPushName)
+	return l.settle(ctx, evt, l.opts.Handler.HandlePushName(ctx, evt), true)
+}
