@@ -21,6 +21,8 @@ const maxInboxAttempts = 5
 // inboxRetryDelay is how long a room waits before its events whose handling failed are retried.
 const inboxRetryDelay = 2 * time.Second
 
+// wakeInbox tells the inbox dispatcher that rooms may have pending events. It never blocks; wake-ups
+// that come while one is pending are merged.
 func (br *Bridge) wakeInbox() {
 	select {
 	case br.inboxWake <- struct{}{}:
