@@ -65,7 +65,16 @@ func (r *bridgedRoom) expectReceived(t *testing.T, ctx context.Context, texts []
 // so a hanging send also holds its own login's other chats.
 func TestHeldRoomDoesNotHoldOthers(t *testing.T) {
 	t.Parallel()
-	env := newWAEnv(t, testdb.Postgres, nil)
+	for _, dialect := range testdb.All {
+		t.Run(string(dialect), func(t *testing.T) {
+			t.Parallel()
+			testHeldRoomDoesNotHoldOthers(t, dialect)
+		})
+	}
+}
+
+func testHeldRoomDoesNotHoldOthers(t *testing.T, dialect testdb.Dialect) {
+	env := newWAEnv(t, dialect, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
