@@ -18,9 +18,11 @@ import (
 // maxInboxAttempts is how often a Matrix event is tried before it is given up with a visible notice.
 const maxInboxAttempts = 5
 
-// inboxRetryDelay is how long the worker waits before retrying events whose handling failed.
+// inboxRetryDelay is how long a room waits before its events whose handling failed are retried.
 const inboxRetryDelay = 2 * time.Second
 
+// wakeInbox tells the inbox dispatcher that rooms may have pending events. It never blocks; wake-ups
+// that come while one is pending are merged.
 func (br *Bridge) wakeInbox() {
 	select {
 	case br.inboxWake <- struct{}{}:
@@ -28,20 +30,21 @@ func (br *Bridge) wakeInbox() {
 	}
 }
 
-// runInbox is the inbox worker. It handles pending events in the order they were received; an event
-// that fails is retried before any later event of the same room, so a room's order is never broken.
+// runInbox is the inbox dispatcher. On every wake-up it hands each room with pending events to the
+// room pool, whose workers handle a room's events in the order they were received (an event that
+// fails is retried before any later event of the same room, so a room's order is never broken)
+// while rooms proceed independently of each other. It returns when the bridge stops, after every
+// worker has finished.
 func (br *Bridge) runInbox() {
 	defer br.wg.Done()
 	ctx := br.ctx
+	pool := newRoomPool(ctx, br.Config.Bridge.MatrixRoomWorkers, inboxRetryDelay, br.drainRoom)
+	defer pool.wait()
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
 	br.pruneHandled(ctx)
+	var retryC <-chan time.Time
 	for {
-		retry := br.drainInbox(ctx)
-		var retryC <-chan time.Time
-		if retry {
-			retryC = time.After(inboxRetryDelay)
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -49,6 +52,11 @@ func (br *Bridge) runInbox() {
 		case <-retryC:
 		case <-prune.C:
 			br.pruneHandled(ctx)
+			continue
+		}
+		retryC = nil
+		if !br.scheduleInbox(ctx, pool) {
+			retryC = time.After(inboxRetryDelay)
 		}
 	}
 }
@@ -73,38 +81,38 @@ func (br *Bridge) pruneHandled(ctx context.Context) {
 	}
 }
 
-// drainInbox handles every pending event once and reports whether some must be retried.
-func (br *Bridge) drainInbox(ctx context.Context) (retry bool) {
+// scheduleInbox hands every room with pending events to the pool. It reports false when the inbox
+// could not be read and must be read again later.
+func (br *Bridge) scheduleInbox(ctx context.Context, pool *roomPool) bool {
 	rooms, err := br.DB.Inbox.PendingRooms(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			br.Log.Err(err).Msg("Failed to read the Matrix inbox")
 		}
-		return true
+		return false
 	}
 	for _, roomID := range rooms {
-		if !br.drainRoom(ctx, roomID) {
-			retry = true
-		}
+		pool.schedule(roomID)
 	}
-	return retry
+	return true
 }
 
-// drainRoom handles a room's pending events in order, stopping at the first one that must be retried.
-func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) bool {
+// drainRoom handles a room's pending events in order, stopping at the first one that must be
+// retried, and reports whether there is one. It is the pool's roomDrainFunc.
+func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) (retry bool) {
 	rows, err := br.DB.Inbox.Pending(ctx, roomID)
 	if err != nil {
 		if ctx.Err() == nil {
 			br.Log.Err(err).Stringer("room_id", roomID).Msg("Failed to read the Matrix inbox")
 		}
-		return false
+		return true
 	}
 	for _, row := range rows {
 		if ctx.Err() != nil || !br.handleInboxRow(ctx, row) {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // handleInboxRow handles one stored event and records the outcome. It returns false when the event
@@ -149,7 +157,7 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 }
 
 // handleRawEvent parses a stored event and routes it. Panics are turned into errors so that one bad
-// event cannot stop the worker.
+// event cannot stop its room's worker.
 func (br *Bridge) handleRawEvent(ctx context.Context, raw json.RawMessage) (err error) {
 	defer func() {
 		if p := recover(); p != nil {

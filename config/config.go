@@ -78,6 +78,9 @@ type BridgeConfig struct {
 	Permissions map[string]string `yaml:"permissions"`
 	// LoginTimeout is how long a QR or pairing-code login may wait, in seconds.
 	LoginTimeout int `yaml:"login_timeout"`
+	// MatrixRoomWorkers is how many rooms' Matrix events are handed to WhatsApp at once; events of
+	// one room are always handled one at a time, in order.
+	MatrixRoomWorkers int `yaml:"matrix_room_workers"`
 }
 
 // WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options
@@ -149,6 +152,9 @@ func (cfg *Config) applyDefaults() {
 	setDefault(&cfg.Bridge.CommandPrefix, "!wa")
 	if cfg.Bridge.LoginTimeout == 0 {
 		cfg.Bridge.LoginTimeout = 180
+	}
+	if cfg.Bridge.MatrixRoomWorkers == 0 {
+		cfg.Bridge.MatrixRoomWorkers = 8
 	}
 	setDefault(&cfg.WhatsApp.DeviceName, "matrix-whatsapp")
 	setDefault(&cfg.Logging.Level, "info")

@@ -30,6 +30,9 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if cfg.Database.Type != "sqlite" || cfg.Bridge.CommandPrefix != "!wa" {
 		t.Errorf("unexpected defaults: database %q, prefix %q", cfg.Database.Type, cfg.Bridge.CommandPrefix)
 	}
+	if cfg.Bridge.MatrixRoomWorkers != 8 {
+		t.Errorf("bridge.matrix_room_workers is %d, want 8", cfg.Bridge.MatrixRoomWorkers)
+	}
 	if cfg.HasTokens() {
 		t.Error("example config must not ship with tokens")
 	}
@@ -79,6 +82,8 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 		{"bridge.permissions", map[string]any{"*": "superuser"}, `bridge.permissions.*: level must be relay, user or admin`},
 		{"bridge.permissions", map[string]any{}, "bridge.permissions: must allow at least one"},
 		{"bridge.login_timeout", 1, "bridge.login_timeout:"},
+		{"bridge.matrix_room_workers", -1, "bridge.matrix_room_workers: must be between 1 and 256"},
+		{"bridge.matrix_room_workers", 1000, "bridge.matrix_room_workers: must be between 1 and 256"},
 		{"whatsapp.dial_address", "no-port", "whatsapp.dial_address: must be host:port"},
 		{"whatsapp.noise_root_pubkey", "abcd", "whatsapp.noise_root_pubkey: must be 64 hex characters"},
 		{"logging.level", "verbose", "logging.level:"},

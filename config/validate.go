@@ -89,6 +89,9 @@ func (cfg *Config) Validate() error {
 	if cfg.Bridge.LoginTimeout < 10 {
 		bad("bridge.login_timeout", "must be at least 10 seconds, got %d", cfg.Bridge.LoginTimeout)
 	}
+	if cfg.Bridge.MatrixRoomWorkers < 1 || cfg.Bridge.MatrixRoomWorkers > 256 {
+		bad("bridge.matrix_room_workers", "must be between 1 and 256, got %d", cfg.Bridge.MatrixRoomWorkers)
+	}
 	if cfg.WhatsApp.DeviceName == "" {
 		bad("whatsapp.device_name", "must not be empty")
 	}

@@ -44,7 +44,7 @@ func errorStatus(err error) int {
 	case errors.As(err, &apiErr):
 		return apiErr.status
 	case errors.Is(err, ErrNoSuchAccount), errors.Is(err, ErrNoSuchDevice), errors.Is(err, ErrUnknownRef),
-		errors.Is(err, ErrNoSuchMedia):
+		errors.Is(err, ErrNoSuchMedia), errors.Is(err, ErrNoSuchGroup):
 		return http.StatusNotFound
 	case errors.Is(err, ErrAccountExists), errors.Is(err, ErrNoPendingPairing):
 		return http.StatusConflict
@@ -81,6 +81,10 @@ func errorStatus(err error) int {
 //	POST   /_wasim/faults/outage {on} or {seconds}    start/stop an outage, or one that ends itself
 //	POST   /_wasim/faults/delay  {ms}                 hold every stanza back ms milliseconds (0 = off)
 //	POST   /_wasim/faults/restart                     restart the listener, keeping all state
+//	POST   /_wasim/faults/hold   {chat}               hold messages sent to chat (phone or JID):
+//	       neither delivered nor acknowledged, so their sender's send waits
+//	GET    /_wasim/faults/hold?chat=C            how many messages to C are held ({messages})
+//	POST   /_wasim/faults/release {chat}              end the hold, handle the held messages in order
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -111,6 +115,9 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/drop", s.apiDrop)
 	route("POST "+p+"/faults/outage", s.apiOutage)
 	route("POST "+p+"/faults/delay", s.apiDelay)
+	route("POST "+p+"/faults/hold", s.apiHold)
+	route("GET "+p+"/faults/hold", s.apiHeld)
+	route("POST "+p+"/faults/release", s.apiRelease)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}

@@ -17,17 +17,27 @@ var skippedMessageAttrs = map[string]bool{
 	"to": true, "phash": true, "device_fanout": true, "from": true, "t": true,
 }
 
-// handleMessage routes a client's encrypted message. The server never decrypts: each recipient
-// device gets exactly the enc node addressed to it. The sender gets its ack once every copy is
-// queued.
+// handleMessage takes a client's message stanza: it is held if its chat is (see hold.go), else
+// routed at once.
 func (c *conn) handleMessage(node *waBinary.Node) {
 	id, _ := node.Attrs["id"].(string)
 	to, ok := node.Attrs["to"].(types.JID)
-	s := c.srv
 	if id == "" || !ok {
 		c.send(waBinary.Node{Tag: "ack", Attrs: waBinary.Attrs{"class": "message", "id": id, "error": "400"}})
 		return
 	}
+	if !c.srv.holdMessage(c, node, to) {
+		c.routeMessage(node)
+	}
+}
+
+// routeMessage routes a client's encrypted message. The server never decrypts: each recipient
+// device gets exactly the enc node addressed to it. The sender gets its ack once every copy is
+// queued. The caller has checked that the stanza has an id and a "to".
+func (c *conn) routeMessage(node *waBinary.Node) {
+	id, _ := node.Attrs["id"].(string)
+	to, _ := node.Attrs["to"].(types.JID)
+	s := c.srv
 	if to.Server == types.GroupServer || to.Server == types.BroadcastServer {
 		if !s.routeGroupMessage(c, node) {
 			c.send(waBinary.Node{Tag: "ack", Attrs: waBinary.Attrs{

@@ -64,9 +64,13 @@ type Server struct {
 	pictures     map[string]*picture // by PN user or group user; see picture.go
 	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
 	deliveryDelay time.Duration
-	conns         map[*conn]struct{}
-	outage        bool
-	closed        bool
+	// holds are the messages kept back per held chat; see hold.go. releaseLock keeps two releases
+	// from interleaving.
+	holds       map[string][]heldMessage
+	releaseLock sync.Mutex
+	conns       map[*conn]struct{}
+	outage      bool
+	closed      bool
 
 	// listenLock guards the listener and HTTP server, which Restart replaces.
 	listenLock sync.Mutex
