@@ -82,7 +82,7 @@ func (s *Server) installRootKey() {
 // NewClient wraps dev in a whatsmeow client configured for this simulator, logging through the
 // server's client logger.
 func (s *Server) NewClient(dev *store.Device) *whatsmeow.Client {
-	cli := whatsmeow.NewClient(dev, WALogger(s.clientLog))
+	cli := whatsmeow.NewClient(dev, waLog.Zerolog(s.clientLog))
 	s.ConfigureClient(cli)
 	return cli
 }

@@ -13,6 +13,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types/events"
+	waLog "go.mau.fi/whatsmeow/util/log"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -62,7 +63,7 @@ func newCompanion(t testing.TB, srv *Server, path string) *companion {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "companion.db")
 	}
-	container, err := OpenStore(context.Background(), path, WALogger(*testLogger()))
+	container, err := OpenStore(context.Background(), path, waLog.Zerolog(*testLogger()))
 	if err != nil {
 		t.Fatalf("failed to open store: %v", err)
 	}

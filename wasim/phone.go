@@ -6,13 +6,14 @@ import (
 
 	"go.mau.fi/libsignal/ecc"
 	"go.mau.fi/whatsmeow"
+	waLog "go.mau.fi/whatsmeow/util/log"
 )
 
 // provisionPhone creates the account's primary phone: a whatsmeow device store made directly by
 // the simulator (no pairing), registered as device 0, whose identity key is the account key that
 // signs companions. It connects it and waits until it is online.
 func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, error) {
-	container, err := OpenStore(ctx, s.storePath(acct), WALogger(s.clientLog))
+	container, err := OpenStore(ctx, s.storePath(acct), waLog.Zerolog(s.clientLog))
 	if err != nil {
 		return nil, err
 	}
