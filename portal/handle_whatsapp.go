@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
@@ -84,11 +82,11 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 		return nil
 	}
-	content, evtType, err := p.convertWAMessage(ctx, login, evt)
+	converted, err := p.convertWAMessage(ctx, login, sender, msg)
 	if err != nil {
 		return err
 	}
-	return p.sendWA(ctx, sender, info, 0, evtType, content)
+	return p.sendWAParts(ctx, sender, info, converted)
 }
 
 // senderGhost returns the ghost a WhatsApp message is sent as: the contact's, or the user's own ghost
@@ -105,7 +103,7 @@ func (p *Portal) senderGhost(ctx context.Context, login Login, info types.Messag
 
 // sendWA sends converted content to the room as ghost, with WhatsApp's timestamp and a transaction ID
 // derived from the WhatsApp message, and records the mapping.
-func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content *event.MessageEventContent) error {
+func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content any) error {
 	resp, err := ghost.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
 		Timestamp:     info.Timestamp.UnixMilli(),
 		TransactionID: p.txnID(info.ID, part),
@@ -187,12 +185,11 @@ func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.P
 		return nil
 	}
 	target := parts[0]
-	editEvt := *evt
-	editEvt.Message = edited
-	content, evtType, err := p.convertWAMessage(ctx, login, &editEvt)
+	converted, err := p.convertWAMessage(ctx, login, sender, edited)
 	if err != nil {
 		return err
 	}
+	content, evtType := converted.Parts[0].Content, converted.Parts[0].Type
 	content.SetEdit(target.MXID)
 	resp, err := sender.Intent().SendMessageEvent(ctx, p.row.MXID, evtType, content, mautrix.ReqSendEvent{
 		Timestamp:     evt.Info.Timestamp.UnixMilli(),
@@ -262,18 +259,4 @@ func variationSelectorFix(emoji string) string {
 		return "\u2764\ufe0f"
 	}
 	return emoji
-}
-
-// mentionName resolves a mentioned JID to a Matrix user for the formatter.
-func (p *Portal) resolveMention(login Login) func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
-	return func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
-		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
-			return user.UserMXID(), "", true
-		}
-		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
-		if err != nil {
-			return "", "", false
-		}
-		return ghost.MXID, strings.TrimSpace(ghost.DisplayName()), true
-	}
 }

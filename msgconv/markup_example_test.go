@@ -1,4 +1,4 @@
-package format_test
+package msgconv_test
 
 import (
 	"context"
@@ -8,15 +8,15 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/matrix-whatsapp/matrix-whatsapp/internal/format"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 )
 
-func ExampleWhatsAppToMatrix() {
+func ExampleTextToMatrix() {
 	bob := types.NewJID("4915112345678", types.DefaultUserServer)
-	resolve := format.MentionResolverFunc(func(_ context.Context, jid types.JID) (id.UserID, string, bool) {
+	resolve := msgconv.MentionResolverFunc(func(_ context.Context, jid types.JID) (id.UserID, string, bool) {
 		return id.UserID("@whatsapp_" + jid.User + ":example.org"), "Bob", jid == bob
 	})
-	content := format.WhatsAppToMatrix(context.Background(), "*hi* @4915112345678, see snake_case_name", []types.JID{bob}, resolve)
+	content := msgconv.TextToMatrix(context.Background(), "*hi* @4915112345678, see snake_case_name", []types.JID{bob}, resolve)
 	fmt.Println(content.Body)
 	fmt.Println(content.FormattedBody)
 	fmt.Println(content.Mentions.UserIDs)
@@ -26,8 +26,8 @@ func ExampleWhatsAppToMatrix() {
 	// [@whatsapp_4915112345678:example.org]
 }
 
-func ExampleMatrixToWhatsApp() {
-	resolve := format.UserResolverFunc(func(_ context.Context, userID id.UserID) (types.JID, bool) {
+func ExampleTextToWhatsApp() {
+	resolve := msgconv.UserResolverFunc(func(_ context.Context, userID id.UserID) (types.JID, bool) {
 		if userID == "@whatsapp_4915112345678:example.org" {
 			return types.NewJID("4915112345678", types.DefaultUserServer), true
 		}
@@ -40,7 +40,7 @@ func ExampleMatrixToWhatsApp() {
 		FormattedBody: `<a href="https://matrix.to/#/@whatsapp_4915112345678:example.org">Bob</a>: ` +
 			`<em>look</em> at <a href="https://example.com/x">this</a><ul><li>one</li><li><code>two</code></li></ul>`,
 	}
-	text, mentions := format.MatrixToWhatsApp(context.Background(), content, resolve)
+	text, mentions := msgconv.TextToWhatsApp(context.Background(), content, resolve)
 	fmt.Println(text)
 	fmt.Println(mentions)
 	// Output:
