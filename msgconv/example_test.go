@@ -14,34 +14,35 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 )
 
-// memoryMedia stands for both media servers: it keeps files in memory.
-type memoryMedia struct{ files map[id.ContentURIString][]byte }
+// whatsAppServer is a WhatsApp media server whose every file is the same PNG image.
+type whatsAppServer struct{}
 
-func (m *memoryMedia) Download(_ context.Context, _ whatsmeow.DownloadableMessage) ([]byte, error) {
+func (whatsAppServer) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
 	return []byte("\x89PNG\r\n\x1a\n"), nil
 }
 
-func (m *memoryMedia) Upload(_ context.Context, data []byte, mediaType whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+func (whatsAppServer) Upload(_ context.Context, data []byte, _ whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
 	return whatsmeow.UploadResponse{URL: "https://mmg.example/1", DirectPath: "/1", FileLength: uint64(len(data))}, nil
 }
 
-type matrixRepo struct{ memoryMedia }
+// mediaRepo is a homeserver's media repository in memory.
+type mediaRepo map[id.ContentURIString][]byte
 
-func (m *matrixRepo) Upload(_ context.Context, data []byte, mimeType, fileName string) (id.ContentURIString, error) {
+func (m mediaRepo) Upload(_ context.Context, data []byte, _, fileName string) (id.ContentURIString, error) {
 	uri := id.ContentURIString("mxc://example.org/" + fileName)
-	m.files[uri] = data
+	m[uri] = data
 	return uri, nil
 }
 
-func (m *matrixRepo) Download(_ context.Context, uri id.ContentURIString) ([]byte, error) {
-	return m.files[uri], nil
+func (m mediaRepo) Download(_ context.Context, uri id.ContentURIString) ([]byte, error) {
+	return m[uri], nil
 }
 
 func ExampleFromWhatsApp_Convert() {
 	bob := types.NewJID("4915112345678", types.DefaultUserServer)
 	conv := &msgconv.FromWhatsApp{
-		WhatsApp: &memoryMedia{},
-		Matrix:   &matrixRepo{memoryMedia{files: map[id.ContentURIString][]byte{}}},
+		WhatsApp: whatsAppServer{},
+		Matrix:   mediaRepo{},
 		Mentions: msgconv.MentionResolverFunc(func(_ context.Context, jid types.JID) (id.UserID, string, bool) {
 			return id.UserID("@whatsapp_" + jid.User + ":example.org"), "Bob", jid == bob
 		}),
@@ -70,10 +71,9 @@ func ExampleFromWhatsApp_Convert() {
 }
 
 func ExampleFromMatrix_Convert() {
-	repo := &matrixRepo{memoryMedia{files: map[id.ContentURIString][]byte{"mxc://example.org/cat": []byte("GIF89a...")}}}
 	conv := &msgconv.FromMatrix{
-		Matrix:   repo,
-		WhatsApp: &memoryMedia{},
+		Matrix:   mediaRepo{"mxc://example.org/cat": []byte("GIF89a...")},
+		WhatsApp: whatsAppServer{},
 		Users: msgconv.UserResolverFunc(func(_ context.Context, userID id.UserID) (types.JID, bool) {
 			return types.NewJID("4915112345678", types.DefaultUserServer), userID == "@whatsapp_4915112345678:example.org"
 		}),
@@ -100,4 +100,43 @@ func ExampleFromMatrix_Convert() {
 	// Output:
 	// /me waves at @4915112345678 [4915112345678@s.whatsapp.net]
 	// image/gif 9 true
+}
+
+func ExampleTextToMatrix() {
+	bob := types.NewJID("4915112345678", types.DefaultUserServer)
+	resolve := msgconv.MentionResolverFunc(func(_ context.Context, jid types.JID) (id.UserID, string, bool) {
+		return id.UserID("@whatsapp_" + jid.User + ":example.org"), "Bob", jid == bob
+	})
+	content := msgconv.TextToMatrix(context.Background(), "*hi* @4915112345678, see snake_case_name", []types.JID{bob}, resolve)
+	fmt.Println(content.Body)
+	fmt.Println(content.FormattedBody)
+	fmt.Println(content.Mentions.UserIDs)
+	// Output:
+	// *hi* Bob, see snake_case_name
+	// <strong>hi</strong> <a href="https://matrix.to/#/@whatsapp_4915112345678:example.org">Bob</a>, see snake_case_name
+	// [@whatsapp_4915112345678:example.org]
+}
+
+func ExampleTextToWhatsApp() {
+	resolve := msgconv.UserResolverFunc(func(_ context.Context, userID id.UserID) (types.JID, bool) {
+		if userID == "@whatsapp_4915112345678:example.org" {
+			return types.NewJID("4915112345678", types.DefaultUserServer), true
+		}
+		return types.JID{}, false
+	})
+	content := &event.MessageEventContent{
+		MsgType: event.MsgText,
+		Body:    "Bob: look at this",
+		Format:  event.FormatHTML,
+		FormattedBody: `<a href="https://matrix.to/#/@whatsapp_4915112345678:example.org">Bob</a>: ` +
+			`<em>look</em> at <a href="https://example.com/x">this</a><ul><li>one</li><li><code>two</code></li></ul>`,
+	}
+	text, mentions := msgconv.TextToWhatsApp(context.Background(), content, resolve)
+	fmt.Println(text)
+	fmt.Println(mentions)
+	// Output:
+	// @4915112345678: _look_ at this (https://example.com/x)
+	// - one
+	// - `two`
+	// [4915112345678@s.whatsapp.net]
 }
