@@ -17,10 +17,13 @@ type waRouter struct{ user *User }
 
 var _ whatsapp.Handler = waRouter{}
 
+// login is the user's login as the portals see it.
+func (r waRouter) login() userLogin { return userLogin(r) }
+
 // HandleMessage implements whatsapp.Handler: it keeps the sender's ghost current and bridges the
 // message, retrying while the homeserver is unreachable.
 func (r waRouter) HandleMessage(ctx context.Context, evt *events.Message) error {
-	br, login := r.user.br, userLogin{r.user}
+	br, login := r.user.br, r.login()
 	br.syncPushName(ctx, login, evt.Info)
 	err := retryTransient(ctx, "bridge WhatsApp message", func() error {
 		return br.portals.HandleWhatsAppMessage(ctx, login, evt)
@@ -33,7 +36,7 @@ func (r waRouter) HandleMessage(ctx context.Context, evt *events.Message) error 
 
 // HandleGroupInfo implements whatsapp.Handler.
 func (r waRouter) HandleGroupInfo(ctx context.Context, evt *events.GroupInfo) error {
-	if err := r.user.br.portals.HandleGroupInfo(ctx, userLogin{r.user}, evt); err != nil {
+	if err := r.user.br.portals.HandleGroupInfo(ctx, r.login(), evt); err != nil {
 		return fmt.Errorf("failed to bridge change of group %s: %w", evt.JID, err)
 	}
 	return nil
@@ -41,7 +44,7 @@ func (r waRouter) HandleGroupInfo(ctx context.Context, evt *events.GroupInfo) er
 
 // HandleJoinedGroup implements whatsapp.Handler: the group's portal is created at once.
 func (r waRouter) HandleJoinedGroup(ctx context.Context, evt *events.JoinedGroup) error {
-	if err := r.user.br.portals.EnsureRoom(ctx, userLogin{r.user}, evt.JID); err != nil {
+	if err := r.user.br.portals.EnsureRoom(ctx, r.login(), evt.JID); err != nil {
 		return fmt.Errorf("failed to create portal for joined group %s: %w", evt.JID, err)
 	}
 	return nil
@@ -49,7 +52,7 @@ func (r waRouter) HandleJoinedGroup(ctx context.Context, evt *events.JoinedGroup
 
 // HandleReceipt implements whatsapp.Handler.
 func (r waRouter) HandleReceipt(ctx context.Context, evt *events.Receipt) error {
-	if err := r.user.br.portals.HandleWhatsAppReceipt(ctx, userLogin{r.user}, evt); err != nil {
+	if err := r.user.br.portals.HandleWhatsAppReceipt(ctx, r.login(), evt); err != nil {
 		return fmt.Errorf("failed to bridge receipt in %s: %w", evt.Chat, err)
 	}
 	return nil
@@ -57,7 +60,7 @@ func (r waRouter) HandleReceipt(ctx context.Context, evt *events.Receipt) error 
 
 // HandleChatPresence implements whatsapp.Handler.
 func (r waRouter) HandleChatPresence(ctx context.Context, evt *events.ChatPresence) error {
-	if err := r.user.br.portals.HandleWhatsAppChatPresence(ctx, userLogin{r.user}, evt); err != nil {
+	if err := r.user.br.portals.HandleWhatsAppChatPresence(ctx, r.login(), evt); err != nil {
 		return fmt.Errorf("failed to bridge typing notification in %s: %w", evt.Chat, err)
 	}
 	return nil
@@ -65,13 +68,13 @@ func (r waRouter) HandleChatPresence(ctx context.Context, evt *events.ChatPresen
 
 // HandlePicture implements whatsapp.Handler.
 func (r waRouter) HandlePicture(ctx context.Context, evt *events.Picture) error {
-	return r.user.br.handlePicture(ctx, userLogin{r.user}, evt)
+	return r.user.br.handlePicture(ctx, r.login(), evt)
 }
 
 // HandlePushName implements whatsapp.Handler: the contact's ghost takes the new name.
 func (r waRouter) HandlePushName(ctx context.Context, evt *events.PushName) error {
 	info := types.MessageInfo{MessageSource: types.MessageSource{Sender: evt.JID}, PushName: evt.NewPushName}
-	r.user.br.syncPushName(ctx, userLogin{r.user}, info)
+	r.user.br.syncPushName(ctx, r.login(), info)
 	return nil
 }
 

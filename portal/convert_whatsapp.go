@@ -2,138 +2,85 @@ package portal
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strings"
 
-	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
-	"go.mau.fi/whatsmeow/types/events"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
-	"github.com/matrix-whatsapp/matrix-whatsapp/internal/format"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
-// convertWAMessage turns a WhatsApp message into Matrix content. Kinds the bridge cannot show yet
-// become a notice naming the kind, so nothing vanishes silently. An error (only from media: the
-// connection is down, a transient download or upload failure) means the message must come again.
-func (p *Portal) convertWAMessage(ctx context.Context, login Login, evt *events.Message) (*event.MessageEventContent, event.Type, error) {
-	msg := evt.Message
-	var content *event.MessageEventContent
-	var ctxInfo *waE2E.ContextInfo
-	evtType := event.EventMessage
-	switch media := waMediaOf(msg); {
-	case media != nil:
-		var err error
-		if content, evtType, err = p.convertWAMedia(ctx, login, evt.Info, media); err != nil {
-			return nil, evtType, err
-		}
-		ctxInfo = media.ctxInfo
-	case msg.Conversation != nil:
-		content = p.convertText(ctx, login, msg.GetConversation(), nil)
-	case msg.ExtendedTextMessage != nil:
-		ctxInfo = msg.GetExtendedTextMessage().GetContextInfo()
-		content = p.convertText(ctx, login, msg.GetExtendedTextMessage().GetText(), ctxInfo)
-	case msg.LocationMessage != nil:
-		loc := msg.GetLocationMessage()
-		ctxInfo = loc.GetContextInfo()
-		content = &event.MessageEventContent{
-			MsgType: event.MsgLocation,
-			Body:    fmt.Sprintf("Location: %s %.6f, %.6f", loc.GetName(), loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
-			GeoURI:  fmt.Sprintf("geo:%.6f,%.6f", loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
-		}
-	case msg.ContactMessage != nil:
-		contact := msg.GetContactMessage()
-		ctxInfo = contact.GetContextInfo()
-		content = &event.MessageEventContent{MsgType: event.MsgText, Body: fmt.Sprintf("Contact: %s\n\n%s", contact.GetDisplayName(), contact.GetVcard())}
-	case msg.PollCreationMessage != nil || msg.PollCreationMessageV3 != nil:
-		poll := msg.GetPollCreationMessage()
-		if poll == nil {
-			poll = msg.GetPollCreationMessageV3()
-		}
-		ctxInfo = poll.GetContextInfo()
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "Poll: %s", poll.GetName())
-		for i, opt := range poll.GetOptions() {
-			fmt.Fprintf(&sb, "\n%d. %s", i+1, opt.GetOptionName())
-		}
-		content = &event.MessageEventContent{MsgType: event.MsgText, Body: sb.String()}
-	default:
-		kind := messageKind(msg)
-		zerolog.Ctx(ctx).Info().Str("kind", kind).Msg("Unsupported WhatsApp message type")
-		content = &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf("Unsupported message type: %s. Open WhatsApp on your phone to see it.", kind)}
+// convertWAMessage turns a WhatsApp message received by login into Matrix events sent as sender:
+// attachments come through login's connection and go up as sender, mentions resolve to ghosts or
+// bridge users, replies point at the quoted message when it is in the message map. An error (only
+// from media: the connection is down, a transient download or upload failure) means the message
+// must come again.
+func (p *Portal) convertWAMessage(ctx context.Context, login Login, sender *puppet.Puppet, msg *waE2E.Message) (*msgconv.ConvertedMessage, error) {
+	conv := msgconv.FromWhatsApp{
+		Matrix:      p.matrixMedia(sender),
+		Mentions:    msgconv.MentionResolverFunc(p.resolveMention(login)),
+		QuotedEvent: p.quotedEvent,
 	}
-	if ctxInfo != nil && ctxInfo.GetStanzaID() != "" {
-		p.setReply(ctx, content, ctxInfo.GetStanzaID())
+	if cli := login.Client(); cli != nil {
+		conv.WhatsApp = waMediaIO{cli: cli}
 	}
-	return content, evtType, nil
+	converted, err := conv.Convert(ctx, msg)
+	return converted, conversionError(err)
 }
 
-func (p *Portal) convertText(ctx context.Context, login Login, text string, ctxInfo *waE2E.ContextInfo) *event.MessageEventContent {
-	var mentions []types.JID
-	for _, raw := range ctxInfo.GetMentionedJID() {
-		if jid, err := types.ParseJID(raw); err == nil {
-			mentions = append(mentions, jid)
+// sendWAParts sends every part of a converted WhatsApp message, in order, as ghost.
+func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage) error {
+	for i, part := range converted.Parts {
+		if err := p.sendWA(ctx, ghost, info, i, part.Type, part.EventContent()); err != nil {
+			return err
 		}
 	}
-	return format.WhatsAppToMatrix(ctx, text, mentions, format.MentionResolverFunc(p.resolveMention(login)))
+	return nil
 }
 
-// setReply points content at the Matrix event of the quoted WhatsApp message, when it is known.
-func (p *Portal) setReply(ctx context.Context, content *event.MessageEventContent, quotedID string) {
+// quotedEvent finds the Matrix event of a quoted WhatsApp message in this chat (the first part).
+func (p *Portal) quotedEvent(ctx context.Context, quotedID types.MessageID) (id.EventID, error) {
 	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, quotedID)
 	if err != nil || len(parts) == 0 {
-		zerolog.Ctx(ctx).Debug().Err(err).Str("quoted_id", quotedID).Msg("Quoted message not found, sending without reply")
-		return
+		return "", err
 	}
-	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(parts[0].MXID)
+	return parts[0].MXID, nil
 }
 
-// messageKind names the content of a WhatsApp message for logs and "unsupported" notices.
-func messageKind(msg *waE2E.Message) string {
-	switch {
-	case msg.ImageMessage != nil:
-		return "image"
-	case msg.VideoMessage != nil:
-		return "video"
-	case msg.AudioMessage != nil:
-		if msg.GetAudioMessage().GetPTT() {
-			return "voice message"
+// resolveMention resolves a mentioned JID to a Matrix user for the formatter: a bridge user's own
+// account, else the contact's ghost with its display name.
+func (p *Portal) resolveMention(login Login) func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
+	return func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
+		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
+			return user.UserMXID(), "", true
 		}
-		return "audio"
-	case msg.DocumentMessage != nil:
-		return "document"
-	case msg.StickerMessage != nil:
-		return "sticker"
-	case msg.ContactsArrayMessage != nil:
-		return "contact list"
-	case msg.LiveLocationMessage != nil:
-		return "live location"
-	case msg.PollUpdateMessage != nil:
-		return "poll vote"
-	case msg.GroupInviteMessage != nil:
-		return "group invite"
-	case msg.ButtonsMessage != nil, msg.ListMessage != nil, msg.TemplateMessage != nil:
-		return "interactive message"
+		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+		if err != nil {
+			return "", "", false
+		}
+		return ghost.MXID, strings.TrimSpace(ghost.DisplayName()), true
 	}
-	var names []string
-	proto.Message(msg).ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		names = append(names, string(fd.Name()))
-		return true
-	})
-	if len(names) == 0 {
-		return "empty message"
-	}
-	return strings.Join(names, ", ")
 }
 
+// conversionError maps msgconv's failures to the portal's: a connection that is down to
+// ErrNotConnected (the event waits), a permanent one to PermanentError (the user is told why).
+func conversionError(err error) error {
+	var perm msgconv.PermanentError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, msgconv.ErrNotConnected):
+		return ErrNotConnected
+	case errors.As(err, &perm):
+		return permanent(perm.Err)
+	}
+	return err
+}
+
+// isEmptyMessage reports whether msg has no field set at all.
 func isEmptyMessage(msg *waE2E.Message) bool {
-	empty := true
-	msg.ProtoReflect().Range(func(protoreflect.FieldDescriptor, protoreflect.Value) bool {
-		empty = false
-		return false
-	})
-	return empty
+	return msgconv.IsEmptyMessage(msg)
 }

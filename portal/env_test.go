@@ -14,13 +14,13 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
-	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/tesths"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
@@ -89,13 +89,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Appservice.ASToken, cfg.Appservice.HSToken = testASToken, "hs-token-for-tests"
 	cfg.Bridge.UsernameTemplate = "whatsapp_{{.}}"
 	cfg.Bridge.DisplaynameTemplate = "{{or .FullName .PushName .Phone}} (WA)"
-	as, err := appservice.CreateFull(appservice.CreateOpts{
-		Registration: cfg.Registration(), HomeserverDomain: testDomain, HomeserverURL: cfg.Homeserver.Address,
-	})
-	if err != nil {
-		t.Fatalf("failed to create appservice: %v", err)
-	}
-	as.Log = log
+	as := tesths.AppService(t, cfg, log)
 	e := &env{t: t, ctx: ctx, stop: cancel, db: db, mx: newFakeMatrix(testBot), cli: &fakeWAClient{}}
 	e.login = &fakeLogin{mxid: testUser, jid: testOwnJID, client: e.cli}
 	e.ghosts = puppet.NewManager(cfg, db, as, log)

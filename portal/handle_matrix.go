@@ -9,12 +9,10 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
-	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
-	"github.com/matrix-whatsapp/matrix-whatsapp/internal/format"
 )
 
 // ErrNotLoggedIn means the sender of a Matrix event in a portal has no WhatsApp login.
@@ -65,58 +63,9 @@ func (p *Portal) alreadySent(ctx context.Context, eventID id.EventID) (bool, err
 	return msg != nil, nil
 }
 
-// convertMatrixText builds the WhatsApp message of a Matrix text, notice or emote, with mentions and
-// the quoted message of a reply.
-func (p *Portal) convertMatrixText(ctx context.Context, login Login, content *event.MessageEventContent) (*waE2E.Message, error) {
-	switch content.MsgType {
-	case event.MsgText, event.MsgNotice, event.MsgEmote:
-	default:
-		return nil, permanent(fmt.Errorf("sending %s messages to WhatsApp is not supported yet", content.MsgType))
-	}
-	text, mentions := format.MatrixToWhatsApp(ctx, content, format.UserResolverFunc(p.resolveMatrixUser(ctx, login)))
-	if content.MsgType == event.MsgEmote {
-		text = "/me " + text
-	}
-	ctxInfo := &waE2E.ContextInfo{}
-	for _, jid := range mentions {
-		ctxInfo.MentionedJID = append(ctxInfo.MentionedJID, jid.String())
-	}
-	if replyTo := content.RelatesTo.GetReplyTo(); replyTo != "" {
-		if target, err := p.m.db.Message.GetByMXID(ctx, replyTo); err != nil {
-			return nil, err
-		} else if target != nil {
-			ctxInfo.StanzaID = proto.String(target.WAID)
-			ctxInfo.Participant = proto.String(target.Sender.String())
-			ctxInfo.QuotedMessage = &waE2E.Message{Conversation: proto.String("")}
-		}
-	}
-	if len(ctxInfo.MentionedJID) == 0 && ctxInfo.StanzaID == nil {
-		return &waE2E.Message{Conversation: proto.String(text)}, nil
-	}
-	return &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String(text), ContextInfo: ctxInfo}}, nil
-}
-
-func (p *Portal) resolveMatrixUser(ctx context.Context, login Login) func(ctx context.Context, userID id.UserID) (types.JID, bool) {
-	return func(ctx context.Context, userID id.UserID) (types.JID, bool) {
-		if ghost, err := p.m.puppets.GetByMXID(ctx, userID); err == nil && ghost != nil {
-			return ghost.JID, true
-		}
-		if user := p.m.users.LoginByMXID(ctx, userID); user != nil && !user.OwnJID().IsEmpty() {
-			return user.OwnJID(), true
-		}
-		return types.EmptyJID, false
-	}
-}
-
 func (p *Portal) handleMatrixMessage(ctx context.Context, login Login, evt *event.Event) error {
 	content := evt.Content.AsMessage()
-	var waMsg *waE2E.Message
-	var err error
-	if isMatrixMedia(evt.Type, content) {
-		waMsg, err = p.convertMatrixMedia(ctx, login, evt.Type, content)
-	} else {
-		waMsg, err = p.convertMatrixText(ctx, login, content)
-	}
+	waMsg, err := p.convertMatrix(ctx, login, evt.Type, content)
 	if err != nil {
 		return err
 	}

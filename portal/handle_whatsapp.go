@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -11,7 +10,6 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/event"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
@@ -81,11 +79,11 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 		return nil
 	}
-	content, evtType, err := p.convertWAMessage(ctx, login, evt)
+	converted, err := p.convertWAMessage(ctx, login, sender, msg)
 	if err != nil {
 		return err
 	}
-	return p.sendWA(ctx, sender, info, 0, evtType, content)
+	return p.sendWAParts(ctx, sender, info, converted)
 }
 
 // senderGhost returns the ghost a WhatsApp message is sent as: the contact's, or the user's own ghost
@@ -102,7 +100,7 @@ func (p *Portal) senderGhost(ctx context.Context, login Login, info types.Messag
 
 // sendWA sends converted content to the room as ghost, with WhatsApp's timestamp and a transaction ID
 // derived from the WhatsApp message, and records the mapping.
-func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content *event.MessageEventContent) error {
+func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content any) error {
 	eventID, err := p.m.matrix.SendEvent(ctx, ghost.MXID, p.row.MXID, evtType, content, info.Timestamp.UnixMilli(), p.txnID(info.ID, part))
 	if err != nil {
 		return fmt.Errorf("failed to send message to Matrix: %w", err)
@@ -181,12 +179,11 @@ func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.P
 		return nil
 	}
 	target := parts[0]
-	editEvt := *evt
-	editEvt.Message = edited
-	content, evtType, err := p.convertWAMessage(ctx, login, &editEvt)
+	converted, err := p.convertWAMessage(ctx, login, sender, edited)
 	if err != nil {
 		return err
 	}
+	content, evtType := converted.Parts[0].Content, converted.Parts[0].Type
 	content.SetEdit(target.MXID)
 	eventID, err := p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, evtType, content, evt.Info.Timestamp.UnixMilli(), p.txnID(evt.Info.ID, 0))
 	if err != nil {
@@ -251,18 +248,4 @@ func variationSelectorFix(emoji string) string {
 		return "\u2764\ufe0f"
 	}
 	return emoji
-}
-
-// mentionName resolves a mentioned JID to a Matrix user for the formatter.
-func (p *Portal) resolveMention(login Login) func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
-	return func(ctx context.Context, jid types.JID) (id.UserID, string, bool) {
-		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
-			return user.UserMXID(), "", true
-		}
-		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
-		if err != nil {
-			return "", "", false
-		}
-		return ghost.MXID, strings.TrimSpace(ghost.DisplayName()), true
-	}
 }

@@ -27,11 +27,6 @@ func NewAppserviceMatrix(as *appservice.AppService) *AppserviceMatrix {
 	return &AppserviceMatrix{as: as}
 }
 
-// BotClient returns the bot's client, for media downloads that do not go through Download yet.
-func (m *AppserviceMatrix) BotClient() *mautrix.Client {
-	return m.as.BotClient()
-}
-
 func (m *AppserviceMatrix) intent(user id.UserID) (*appservice.IntentAPI, error) {
 	intent := m.as.Intent(user)
 	if intent == nil {

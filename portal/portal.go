@@ -24,7 +24,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
@@ -44,18 +43,10 @@ type Manager struct {
 	wg      sync.WaitGroup
 	// slowHandler is when the watchdog warns about a handler (slowHandlerWarning; tests shorten it).
 	slowHandler time.Duration
-	// as serves the Matrix media download that does not go through Matrix.Download yet; nil when
-	// matrix has no bot client (fakes).
-	as botClienter
 
 	byKey     map[database.PortalKey]*Portal
 	byMXID    map[id.RoomID]*Portal
 	portalsMu sync.Mutex
-}
-
-// botClienter is a Matrix that also lends its bot client (AppserviceMatrix does).
-type botClienter interface {
-	BotClient() *mautrix.Client
 }
 
 // NewManager creates the portal registry, acting on Matrix through matrix. ctx bounds the lifetime
@@ -68,7 +59,6 @@ func NewManager(ctx context.Context, cfg *config.Config, db *database.Database, 
 		byKey:       make(map[database.PortalKey]*Portal),
 		byMXID:      make(map[id.RoomID]*Portal),
 	}
-	m.as, _ = matrix.(botClienter)
 	return m
 }
 

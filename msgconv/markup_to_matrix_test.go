@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-func TestWhatsAppToMatrix(t *testing.T) {
+func TestTextToMatrix(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -127,7 +127,7 @@ func TestWhatsAppToMatrix(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			content := WhatsAppToMatrix(context.Background(), tt.text, tt.mentions, &testResolver{})
+			content := TextToMatrix(context.Background(), tt.text, tt.mentions, &testResolver{})
 			wantBody := tt.body
 			if wantBody == "" {
 				wantBody = tt.text
@@ -160,29 +160,29 @@ func TestWhatsAppToMatrix(t *testing.T) {
 	}
 }
 
-func TestWhatsAppToMatrixResolvesEachJIDOnce(t *testing.T) {
+func TestTextToMatrixResolvesEachJIDOnce(t *testing.T) {
 	t.Parallel()
 	r := &testResolver{}
-	WhatsAppToMatrix(context.Background(), "@4915112345678 @4915112345678 @4915112345678", []types.JID{bob.jid}, r)
+	TextToMatrix(context.Background(), "@4915112345678 @4915112345678 @4915112345678", []types.JID{bob.jid}, r)
 	if r.calls != 1 {
 		t.Errorf("resolver called %d times, want 1", r.calls)
 	}
 }
 
-func TestWhatsAppToMatrixNilResolver(t *testing.T) {
+func TestTextToMatrixNilResolver(t *testing.T) {
 	t.Parallel()
-	content := WhatsAppToMatrix(context.Background(), "hi @4915112345678", []types.JID{bob.jid}, nil)
+	content := TextToMatrix(context.Background(), "hi @4915112345678", []types.JID{bob.jid}, nil)
 	if content.Body != "hi @4915112345678" || content.FormattedBody != "" {
 		t.Errorf("got body %q, formatted %q; want the mention left as text", content.Body, content.FormattedBody)
 	}
 }
 
-func TestWhatsAppToMatrixEmptyDisplayName(t *testing.T) {
+func TestTextToMatrixEmptyDisplayName(t *testing.T) {
 	t.Parallel()
 	resolve := MentionResolverFunc(func(context.Context, types.JID) (id.UserID, string, bool) {
 		return "@whatsapp_1:example.org", "", true
 	})
-	content := WhatsAppToMatrix(context.Background(), "@1", []types.JID{types.NewJID("1", types.DefaultUserServer)}, resolve)
+	content := TextToMatrix(context.Background(), "@1", []types.JID{types.NewJID("1", types.DefaultUserServer)}, resolve)
 	if content.Body != "@whatsapp_1:example.org" {
 		t.Errorf("body = %q, want the user ID in place of the missing name", content.Body)
 	}

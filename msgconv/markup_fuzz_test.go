@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 var fuzzMentions = []types.JID{bob.jid, carol.jid, alice.jid, dave.jid, stranger}
 
-func FuzzWhatsAppToMatrix(f *testing.F) {
+func FuzzTextToMatrix(f *testing.F) {
 	for _, seed := range []string{
 		"", "plain", "*bold* _it_ ~s~ `c`", "snake_case_name 2*3*4", "*a _b* c_", "> q\n>\n> r\nx",
 		"- a\n* b\n1. c", "```\ncode\n```", "see ```a\nb``` end", "@4915112345678 @123456789012345 @4917000000000",
@@ -24,7 +24,7 @@ func FuzzWhatsAppToMatrix(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		ctx := context.Background()
-		content := WhatsAppToMatrix(ctx, text, fuzzMentions, &testResolver{})
+		content := TextToMatrix(ctx, text, fuzzMentions, &testResolver{})
 		if content == nil || content.Mentions == nil {
 			t.Fatal("nil content or m.mentions")
 		}
@@ -45,7 +45,7 @@ func FuzzWhatsAppToMatrix(f *testing.F) {
 				t.Fatalf("mentioned %s without a pill in %q", userID, content.FormattedBody)
 			}
 		}
-		back, _ := MatrixToWhatsApp(ctx, content, &testResolver{})
+		back, _ := TextToWhatsApp(ctx, content, &testResolver{})
 		if strings.TrimSpace(text) != "" && back == "" {
 			t.Fatalf("%q came back empty (html %q)", text, content.FormattedBody)
 		}
@@ -78,7 +78,7 @@ func checkBalanced(s string) string {
 	}
 }
 
-func FuzzMatrixToWhatsApp(f *testing.F) {
+func FuzzTextToWhatsApp(f *testing.F) {
 	for _, seed := range []struct {
 		body, html string
 		reply      bool
@@ -105,7 +105,7 @@ func FuzzMatrixToWhatsApp(f *testing.F) {
 		if isReply {
 			content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: "$x"}}
 		}
-		text, mentions := MatrixToWhatsApp(context.Background(), content, &testResolver{})
+		text, mentions := TextToWhatsApp(context.Background(), content, &testResolver{})
 		if content.Body != body || content.FormattedBody != formatted {
 			t.Fatal("the content was modified")
 		}

@@ -1,8 +1,6 @@
-package portal
+package msgconv
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 
 	"go.mau.fi/whatsmeow"
@@ -10,6 +8,44 @@ import (
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/event"
 )
+
+func TestMediaKind(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind     MediaKind
+		name     string
+		waType   whatsmeow.MediaType
+		evtType  event.Type
+		msgType  event.MessageType
+		mimeType string
+		fileName string
+	}{
+		{MediaImage, "image", whatsmeow.MediaImage, event.EventMessage, event.MsgImage, "image/jpeg", "image.jpg"},
+		{MediaVideo, "video", whatsmeow.MediaVideo, event.EventMessage, event.MsgVideo, "video/mp4", "video.mp4"},
+		{MediaAudio, "audio", whatsmeow.MediaAudio, event.EventMessage, event.MsgAudio, "audio/mp4", "audio.m4a"},
+		{MediaVoice, "voice message", whatsmeow.MediaAudio, event.EventMessage, event.MsgAudio, "audio/ogg; codecs=opus", "voice.ogg"},
+		{MediaDocument, "document", whatsmeow.MediaDocument, event.EventMessage, event.MsgFile, "application/x-unknown-thing", "file"},
+		{MediaSticker, "sticker", whatsmeow.MediaImage, event.EventSticker, "", "image/webp", "sticker.webp"},
+		{0, "MediaKind(0)", whatsmeow.MediaDocument, event.EventMessage, event.MsgFile, "", "MediaKind(0)"},
+	}
+	for _, tt := range tests {
+		if got := tt.kind.String(); got != tt.name {
+			t.Errorf("%d: String() = %q, want %q", int(tt.kind), got, tt.name)
+		}
+		if got := tt.kind.WhatsAppType(); got != tt.waType {
+			t.Errorf("%s: WhatsAppType() = %q, want %q", tt.name, got, tt.waType)
+		}
+		if got := tt.kind.MatrixEventType(); got != tt.evtType {
+			t.Errorf("%s: MatrixEventType() = %s, want %s", tt.name, got.Type, tt.evtType.Type)
+		}
+		if got := tt.kind.MatrixMsgType(); got != tt.msgType {
+			t.Errorf("%s: MatrixMsgType() = %q, want %q", tt.name, got, tt.msgType)
+		}
+		if got := tt.kind.DefaultFileName(tt.mimeType); got != tt.fileName {
+			t.Errorf("%s: DefaultFileName(%q) = %q, want %q", tt.name, tt.mimeType, got, tt.fileName)
+		}
+	}
+}
 
 func TestWAMediaOf(t *testing.T) {
 	t.Parallel()
@@ -36,8 +72,11 @@ func TestWAMediaOf(t *testing.T) {
 			if m == nil {
 				t.Fatal("not recognised as media")
 			}
-			if m.kind != tt.kind || m.msgType != tt.msgType || m.evtType != tt.evtType {
-				t.Errorf("got kind %q, msgtype %q, event type %s", m.kind, m.msgType, m.evtType.Type)
+			if m.kind.String() != tt.kind || m.kind.MatrixMsgType() != tt.msgType || m.kind.MatrixEventType() != tt.evtType {
+				t.Errorf("got kind %q, msgtype %q, event type %s", m.kind, m.kind.MatrixMsgType(), m.kind.MatrixEventType().Type)
+			}
+			if got := MessageKind(tt.msg); got != tt.kind {
+				t.Errorf("MessageKind = %q, want %q", got, tt.kind)
 			}
 			mimeType := m.mimeType
 			if mimeType == "" {
@@ -45,7 +84,7 @@ func TestWAMediaOf(t *testing.T) {
 			}
 			name := m.fileName
 			if name == "" {
-				name = defaultFileName(m, mimeType)
+				name = m.kind.DefaultFileName(mimeType)
 			}
 			if name != tt.fileName {
 				t.Errorf("file name = %q, want %q", name, tt.fileName)
@@ -54,25 +93,6 @@ func TestWAMediaOf(t *testing.T) {
 	}
 	if waMediaOf(&waE2E.Message{Conversation: proto.String("text")}) != nil {
 		t.Error("a text message was taken for media")
-	}
-}
-
-func TestDownloadFailureReason(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{fmt.Errorf("wrapped: %w", whatsmeow.ErrMediaDownloadFailedWith410), "media is no longer available on WhatsApp"},
-		{whatsmeow.ErrMediaDownloadFailedWith404, "media is no longer available on WhatsApp"},
-		{whatsmeow.ErrInvalidMediaHMAC, "the file from WhatsApp is corrupt"},
-		{whatsmeow.ErrNoURLPresent, "the message has no downloadable file"},
-		{errors.New("connection reset"), ""},
-	}
-	for _, tt := range tests {
-		if got := downloadFailureReason(tt.err); got != tt.want {
-			t.Errorf("downloadFailureReason(%v) = %q, want %q", tt.err, got, tt.want)
-		}
 	}
 }
 
@@ -92,39 +112,15 @@ func TestMatrixMediaKind(t *testing.T) {
 		{event.EventSticker, &event.MessageEventContent{}, "sticker", whatsmeow.MediaImage},
 	}
 	for _, tt := range tests {
-		if !isMatrixMedia(tt.evtType, tt.content) {
+		if !IsMatrixMedia(tt.evtType, tt.content) {
 			t.Errorf("%s %s not recognised as media", tt.evtType.Type, tt.content.MsgType)
 		}
-		kind := matrixMediaKind(tt.evtType, tt.content)
-		if kind != tt.kind || whatsAppMediaType(kind) != tt.media {
-			t.Errorf("%s %s: kind %q (%s), want %q (%s)", tt.evtType.Type, tt.content.MsgType, kind, whatsAppMediaType(kind), tt.kind, tt.media)
+		kind := MatrixMediaKind(tt.evtType, tt.content)
+		if kind.String() != tt.kind || kind.WhatsAppType() != tt.media {
+			t.Errorf("%s %s: kind %q (%s), want %q (%s)", tt.evtType.Type, tt.content.MsgType, kind, kind.WhatsAppType(), tt.kind, tt.media)
 		}
 	}
-	if isMatrixMedia(event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText}) {
+	if IsMatrixMedia(event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText}) {
 		t.Error("a text message was taken for media")
-	}
-}
-
-func TestBuildWAMediaMessage(t *testing.T) {
-	t.Parallel()
-	up := whatsmeow.UploadResponse{URL: "https://mmg/x", DirectPath: "/x", MediaKey: []byte{1}, FileEncSHA256: []byte{2}, FileSHA256: []byte{3}, FileLength: 42}
-	voice := &event.MessageEventContent{MsgType: event.MsgAudio, Body: "voice.ogg", MSC1767Audio: &event.MSC1767Audio{Duration: 2500}}
-	msg := buildWAMediaMessage("voice message", up, "audio/ogg", "", voice, nil)
-	if a := msg.GetAudioMessage(); !a.GetPTT() || a.GetSeconds() != 3 || a.GetFileLength() != 42 || a.GetDirectPath() != "/x" {
-		t.Errorf("voice message = %v", a)
-	}
-	file := &event.MessageEventContent{MsgType: event.MsgFile, Body: "see attached", FileName: "a.txt"}
-	msg = buildWAMediaMessage("document", up, "text/plain", "see attached", file, nil)
-	if d := msg.GetDocumentMessage(); d.GetFileName() != "a.txt" || d.GetCaption() != "see attached" || string(d.GetMediaKey()) != "\x01" {
-		t.Errorf("document message = %v", d)
-	}
-}
-
-func TestScaleWaveform(t *testing.T) {
-	t.Parallel()
-	got := scaleWaveform([]byte{0, 50, 100, 255})
-	want := []int{0, 512, 1024, 1024}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("scaleWaveform = %v, want %v", got, want)
 	}
 }

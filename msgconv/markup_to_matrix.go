@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// WhatsAppToMatrix converts the text of a WhatsApp message into Matrix
+// TextToMatrix converts the text of a WhatsApp message into Matrix
 // message content of type m.text.
 //
 // mentions is the message's ContextInfo.MentionedJID; "@digits" in text
@@ -24,7 +24,7 @@ import (
 // mention. Mentions (m.mentions) is always set, listing the mentioned users,
 // so that receiving clients do not fall back to guessing mentions from the
 // body.
-func WhatsAppToMatrix(ctx context.Context, text string, mentions []types.JID, resolve MentionResolver) *event.MessageEventContent {
+func TextToMatrix(ctx context.Context, text string, mentions []types.JID, resolve MentionResolver) *event.MessageEventContent {
 	p := &parser{src: text, mentions: mentionIndex(mentions)}
 	blocks := p.parse()
 	r := &htmlRenderer{src: text, names: newMentionCache(ctx, resolve), mentions: &event.Mentions{}}

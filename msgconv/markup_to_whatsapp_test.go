@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func reply(content *event.MessageEventContent) *event.MessageEventContent {
 	return content
 }
 
-func TestMatrixToWhatsApp(t *testing.T) {
+func TestTextToWhatsApp(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -131,7 +131,7 @@ func TestMatrixToWhatsApp(t *testing.T) {
 			if tt.content != nil {
 				before = *tt.content
 			}
-			text, mentions := MatrixToWhatsApp(context.Background(), tt.content, &testResolver{})
+			text, mentions := TextToWhatsApp(context.Background(), tt.content, &testResolver{})
 			if text != tt.text {
 				t.Errorf("text =\n  %q\nwant\n  %q", text, tt.text)
 			}
@@ -145,22 +145,22 @@ func TestMatrixToWhatsApp(t *testing.T) {
 	}
 }
 
-func TestMatrixToWhatsAppNilResolver(t *testing.T) {
+func TestTextToWhatsAppNilResolver(t *testing.T) {
 	t.Parallel()
-	text, mentions := MatrixToWhatsApp(context.Background(), htmlMsg("x", "hi "+pill(bob)), nil)
+	text, mentions := TextToWhatsApp(context.Background(), htmlMsg("x", "hi "+pill(bob)), nil)
 	if text != "hi Bob" || mentions != nil {
 		t.Errorf("got %q %v, want the display name and no mentions", text, mentions)
 	}
 }
 
-func TestMatrixToWhatsAppResolverFunc(t *testing.T) {
+func TestTextToWhatsAppResolverFunc(t *testing.T) {
 	t.Parallel()
 	var asked []id.UserID
 	resolve := UserResolverFunc(func(_ context.Context, userID id.UserID) (types.JID, bool) {
 		asked = append(asked, userID)
 		return types.NewJID("42", types.DefaultUserServer), true
 	})
-	text, mentions := MatrixToWhatsApp(context.Background(), htmlMsg("x", pill(bob)), resolve)
+	text, mentions := TextToWhatsApp(context.Background(), htmlMsg("x", pill(bob)), resolve)
 	if text != "@42" || len(mentions) != 1 || mentions[0].User != "42" {
 		t.Errorf("got %q %v, want @42 mentioned", text, mentions)
 	}

@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -23,8 +23,8 @@ func TestLargeInputsStayFast(t *testing.T) {
 		strings.Repeat("https://a ", 5000),
 	} {
 		start := time.Now()
-		content := WhatsAppToMatrix(ctx, text, fuzzMentions, &testResolver{})
-		back, _ := MatrixToWhatsApp(ctx, content, &testResolver{})
+		content := TextToMatrix(ctx, text, fuzzMentions, &testResolver{})
+		back, _ := TextToWhatsApp(ctx, content, &testResolver{})
 		if took := time.Since(start); took > bound {
 			t.Errorf("round trip of %q... (%d bytes) took %v", text[:12], len(text), took)
 		}
@@ -40,7 +40,7 @@ func TestLargeInputsStayFast(t *testing.T) {
 		strings.Repeat("<i><b>a</b> ", 20000),
 	} {
 		start := time.Now()
-		text, _ := MatrixToWhatsApp(ctx, htmlMsg("x", formatted), &testResolver{})
+		text, _ := TextToWhatsApp(ctx, htmlMsg("x", formatted), &testResolver{})
 		if took := time.Since(start); took > bound {
 			t.Errorf("converting %q... (%d bytes) took %v", formatted[:12], len(formatted), took)
 		}

@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// MatrixToWhatsApp converts the text of Matrix message content into WhatsApp
+// TextToWhatsApp converts the text of Matrix message content into WhatsApp
 // markup and the list of mentioned WhatsApp users (for ContextInfo.MentionedJID).
 //
 // The HTML formatted_body is used when present, otherwise the body, which is
@@ -22,7 +22,7 @@ import (
 // "@digits" and are listed in mentions; other pills keep their display text.
 // The message type is not looked at: the caller handles m.emote and others.
 // For an edit, pass the m.new_content.
-func MatrixToWhatsApp(ctx context.Context, content *event.MessageEventContent, resolve UserResolver) (text string, mentions []types.JID) {
+func TextToWhatsApp(ctx context.Context, content *event.MessageEventContent, resolve UserResolver) (text string, mentions []types.JID) {
 	if content == nil {
 		return "", nil
 	}
@@ -245,109 +245,4 @@ func (w *waWriter) link(n *html.Node, st style) string {
 		return text
 	}
 	return text + " (" + href + ")"
-}
-
-// quote prefixes every line with "> " (an empty line gets a lone ">").
-func quote(text string) string {
-	if text == "" {
-		return ""
-	}
-	lines := strings.Split(text, "\n")
-	for i, line := range lines {
-		if line == "" {
-			lines[i] = ">"
-		} else {
-			lines[i] = "> " + line
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-// inlineCode writes `code`, or ```code``` when single backticks cannot hold
-// the content (backticks, newlines or spaces at its edges).
-func inlineCode(code string) string {
-	code = cleanText(code)
-	switch {
-	case code == "":
-		return ""
-	case strings.ContainsAny(code, "`\n") || strings.TrimSpace(code) != code:
-		return fence + code + fence
-	}
-	return "`" + code + "`"
-}
-
-// codeBlock writes ```code```. A single trailing newline, which Matrix
-// clients add to code blocks, is dropped unless the code also starts with a
-// newline (then both are deliberate).
-func codeBlock(code string) string {
-	if strings.TrimSpace(code) == "" {
-		return ""
-	}
-	if strings.HasSuffix(code, "\n") && !strings.HasPrefix(code, "\n") {
-		code = code[:len(code)-1]
-	}
-	return fence + code + fence
-}
-
-// rawText is the text content of n with <br> as newlines and whitespace kept.
-func rawText(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		switch {
-		case n.Type == html.TextNode:
-			b.WriteString(n.Data)
-		case n.Type == html.ElementNode && n.Data == "br":
-			b.WriteByte('\n')
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return b.String()
-}
-
-// cleanText handles the whitespace of an HTML text node: a run of whitespace
-// containing a newline is dropped at the start or end of the node (it is
-// source formatting between tags) and becomes one space inside it. Other
-// spaces are kept, so that "a  b" survives a round trip.
-func cleanText(s string) string {
-	if !strings.ContainsAny(s, "\r\n") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if !isHTMLSpace(s[i]) {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && isHTMLSpace(s[j]) {
-			j++
-		}
-		run := s[i:j]
-		switch {
-		case !strings.ContainsAny(run, "\r\n"):
-			b.WriteString(run)
-		case i > 0 && j < len(s):
-			b.WriteByte(' ')
-		}
-		i = j
-	}
-	return b.String()
-}
-
-func isHTMLSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
 }

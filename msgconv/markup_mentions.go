@@ -1,16 +1,4 @@
-// Package format converts message text between WhatsApp markup and Matrix
-// HTML. It is pure: no networking, no database, no logging. Everything it
-// needs to know about users comes from the two resolver interfaces below,
-// which the caller implements.
-//
-// Invariants:
-//   - WhatsAppToMatrix always returns a body equal to the WhatsApp text with
-//     resolved mentions replaced by display names; formatted_body is set only
-//     when the text has formatting or a resolved mention.
-//   - MatrixToWhatsApp never escapes anything: WhatsApp has no escape syntax,
-//     so literal markers in Matrix text are sent as they are.
-//   - Neither function modifies its arguments.
-package format
+package msgconv
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package format
+package msgconv
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 // roundTrip sends text from WhatsApp to Matrix and back.
 func roundTrip(text string, mentions []types.JID) (string, []types.JID, string) {
 	ctx := context.Background()
-	content := WhatsAppToMatrix(ctx, text, mentions, &testResolver{})
-	back, backMentions := MatrixToWhatsApp(ctx, content, &testResolver{})
+	content := TextToMatrix(ctx, text, mentions, &testResolver{})
+	back, backMentions := TextToWhatsApp(ctx, content, &testResolver{})
 	return back, backMentions, content.FormattedBody
 }
 

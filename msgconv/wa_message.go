@@ -1,0 +1,182 @@
+package msgconv
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"maunium.net/go/mautrix/event"
+)
+
+// FromWhatsApp converts WhatsApp messages into Matrix events, for one receiving login and one
+// sender. Its fields are the conversion's view of the outside world; a zero FromWhatsApp converts
+// text without mentions or replies and fails on attachments.
+type FromWhatsApp struct {
+	// WhatsApp downloads attachments with the connection that received the message; nil when that
+	// connection is down (attachments then fail with ErrNotConnected).
+	WhatsApp WhatsAppMedia
+	// Matrix uploads attachments, as the sender's ghost.
+	Matrix MatrixMedia
+	// Mentions maps mentioned WhatsApp users to Matrix users; nil leaves mentions as "@digits" text.
+	Mentions MentionResolver
+	// QuotedEvent finds the Matrix event of a quoted message; nil sends replies as plain messages.
+	QuotedEvent QuotedEventFunc
+}
+
+// Convert turns a WhatsApp message into the Matrix events that show it. The message must be one
+// that shows something (not a reaction, edit, revoke or key distribution, which the caller
+// handles). Kinds the bridge cannot show yet become a notice naming the kind, attachments that
+// cannot be bridged a notice saying why; a reply points at the quoted message when it is known.
+// An error (only from attachments: the connection is down, a transient download or upload
+// failure) means the message must come again.
+func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*ConvertedMessage, error) {
+	var part Part
+	var ctxInfo *waE2E.ContextInfo
+	switch media := waMediaOf(msg); {
+	case media != nil:
+		var err error
+		if part, err = c.convertMedia(ctx, media); err != nil {
+			return nil, err
+		}
+		ctxInfo = media.ctxInfo
+	case msg.Conversation != nil:
+		part = messagePart(c.text(ctx, msg.GetConversation(), nil))
+	case msg.ExtendedTextMessage != nil:
+		ctxInfo = msg.GetExtendedTextMessage().GetContextInfo()
+		part = messagePart(c.text(ctx, msg.GetExtendedTextMessage().GetText(), ctxInfo))
+	case msg.LocationMessage != nil:
+		ctxInfo = msg.GetLocationMessage().GetContextInfo()
+		part = convertLocation(msg.GetLocationMessage())
+	case msg.ContactMessage != nil:
+		ctxInfo = msg.GetContactMessage().GetContextInfo()
+		part = convertContact(msg.GetContactMessage())
+	case msg.PollCreationMessage != nil || msg.PollCreationMessageV3 != nil:
+		poll := msg.GetPollCreationMessage()
+		if poll == nil {
+			poll = msg.GetPollCreationMessageV3()
+		}
+		ctxInfo = poll.GetContextInfo()
+		part = convertPoll(poll)
+	default:
+		part = convertUnsupported(ctx, msg)
+	}
+	if quoted := ctxInfo.GetStanzaID(); quoted != "" {
+		c.setReply(ctx, part.Content, quoted)
+	}
+	return &ConvertedMessage{Parts: []Part{part}}, nil
+}
+
+// messagePart wraps content into an m.room.message part.
+func messagePart(content *event.MessageEventContent) Part {
+	return Part{Type: event.EventMessage, Content: content}
+}
+
+// text converts the text of a message or a caption, with the mentions listed in ctxInfo (which
+// may be nil).
+func (c *FromWhatsApp) text(ctx context.Context, text string, ctxInfo *waE2E.ContextInfo) *event.MessageEventContent {
+	var mentions []types.JID
+	for _, raw := range ctxInfo.GetMentionedJID() {
+		if jid, err := types.ParseJID(raw); err == nil {
+			mentions = append(mentions, jid)
+		}
+	}
+	return TextToMatrix(ctx, text, mentions, c.Mentions)
+}
+
+// setReply points content at the Matrix event of the quoted WhatsApp message, when it is known.
+func (c *FromWhatsApp) setReply(ctx context.Context, content *event.MessageEventContent, quotedID types.MessageID) {
+	if c.QuotedEvent == nil {
+		return
+	}
+	eventID, err := c.QuotedEvent(ctx, quotedID)
+	if err != nil || eventID == "" {
+		zerolog.Ctx(ctx).Debug().Err(err).Str("quoted_id", quotedID).Msg("Quoted message not found, sending without reply")
+		return
+	}
+	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(eventID)
+}
+
+// The WhatsApp kinds Matrix has no common event for yet arrive as readable text: a location with
+// its geo: URI, a contact card with its vCard, a poll with its numbered options. Anything else
+// becomes a notice naming the kind.
+
+// convertLocation shows a pinned location as an m.location with the place's name and coordinates.
+func convertLocation(loc *waE2E.LocationMessage) Part {
+	return messagePart(&event.MessageEventContent{
+		MsgType: event.MsgLocation,
+		Body:    fmt.Sprintf("Location: %s %.6f, %.6f", loc.GetName(), loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
+		GeoURI:  fmt.Sprintf("geo:%.6f,%.6f", loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
+	})
+}
+
+// convertContact shows a shared contact card as text: the name, then the vCard.
+func convertContact(contact *waE2E.ContactMessage) Part {
+	return messagePart(&event.MessageEventContent{
+		MsgType: event.MsgText,
+		Body:    fmt.Sprintf("Contact: %s\n\n%s", contact.GetDisplayName(), contact.GetVcard()),
+	})
+}
+
+// convertPoll shows a poll as text: the question, then the options numbered from 1.
+func convertPoll(poll *waE2E.PollCreationMessage) Part {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "Poll: %s", poll.GetName())
+	for i, opt := range poll.GetOptions() {
+		fmt.Fprintf(&sb, "\n%d. %s", i+1, opt.GetOptionName())
+	}
+	return messagePart(&event.MessageEventContent{MsgType: event.MsgText, Body: sb.String()})
+}
+
+// convertUnsupported is the notice for a kind the bridge cannot show, so nothing vanishes silently.
+func convertUnsupported(ctx context.Context, msg *waE2E.Message) Part {
+	kind := MessageKind(msg)
+	zerolog.Ctx(ctx).Info().Str("kind", kind).Msg("Unsupported WhatsApp message type")
+	return messagePart(&event.MessageEventContent{
+		MsgType: event.MsgNotice,
+		Body:    fmt.Sprintf("Unsupported message type: %s. Open WhatsApp on your phone to see it.", kind),
+	})
+}
+
+// MessageKind names the content of a WhatsApp message for logs and "unsupported" notices: "image",
+// "voice message", "live location", ..., or the names of its fields for kinds without a name.
+func MessageKind(msg *waE2E.Message) string {
+	if media := waMediaOf(msg); media != nil {
+		return media.kind.String()
+	}
+	switch {
+	case msg.ContactsArrayMessage != nil:
+		return "contact list"
+	case msg.LiveLocationMessage != nil:
+		return "live location"
+	case msg.PollUpdateMessage != nil:
+		return "poll vote"
+	case msg.GroupInviteMessage != nil:
+		return "group invite"
+	case msg.ButtonsMessage != nil, msg.ListMessage != nil, msg.TemplateMessage != nil:
+		return "interactive message"
+	}
+	var names []string
+	proto.Message(msg).ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		names = append(names, string(fd.Name()))
+		return true
+	})
+	if len(names) == 0 {
+		return "empty message"
+	}
+	return strings.Join(names, ", ")
+}
+
+// IsEmptyMessage reports whether msg has no field set at all.
+func IsEmptyMessage(msg *waE2E.Message) bool {
+	empty := true
+	msg.ProtoReflect().Range(func(protoreflect.FieldDescriptor, protoreflect.Value) bool {
+		empty = false
+		return false
+	})
+	return empty
+}
