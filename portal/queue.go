@@ -13,7 +13,7 @@ import (
 //
 //	whatsmeow handler (per login) ──┐
 //	                                ├──> Portal.queue ──> Portal.loop (one goroutine) ──> Matrix / WhatsApp
-//	Matrix inbox worker ────────────┘
+//	Matrix room worker (per room) ──┘
 //
 // Events from both sides go through one channel and are handled one at a time, in the order they
 // were enqueued. An event is a value of one of the types listed in events.go (a closed set: the
