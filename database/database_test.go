@@ -122,9 +122,16 @@ func TestOpenErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unsupported database type "mysql"`) {
 		t.Fatalf("Open with an unknown type returned %v", err)
 	}
+}
+
+func TestOpenMissingPostgresDatabase(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("PostgreSQL test: run by make test, not with -short")
+	}
 	must(t, testdb.EnsurePostgres())
 	host, port := testdb.PostgresAddr()
-	_, err = database.Open(ctx, "postgres", "postgres://postgres@"+host+":"+port+"/mw_does_not_exist?sslmode=disable", 1, 1, log)
+	_, err := database.Open(context.Background(), "postgres", "postgres://postgres@"+host+":"+port+"/mw_does_not_exist?sslmode=disable", 1, 1, zerolog.Nop())
 	if err == nil || !strings.Contains(err.Error(), "failed to open postgres database") {
 		t.Fatalf("Open of a missing PostgreSQL database returned %v", err)
 	}
