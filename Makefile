@@ -11,7 +11,10 @@ MODULE  := github.com/matrix-whatsapp/matrix-whatsapp
 # stamped into the binary: matrix-whatsapp -version, the version command, the WhatsApp user agent.
 VERSION ?= $(shell git describe --tags --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -X $(MODULE)/internal/version.Tag=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
+# "true" when tracked files have uncommitted changes.
+DIRTY   ?= $(shell git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo true)
+LDFLAGS := -X $(MODULE)/internal/version.Tag=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) \
+	-X $(MODULE)/internal/version.Dirty=$(DIRTY)
 
 # Tools the Makefile installs into the git-ignored cache folder.
 TOOLS       := $(CURDIR)/.cache/tools

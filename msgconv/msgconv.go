@@ -36,8 +36,10 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// MaxMediaSize is the largest attachment bridged in either direction (100 MB). Both copies of a
-// file live in memory while it is converted; this bounds them.
+// MaxMediaSize is the largest attachment bridged in either direction (100 MB). A declared size over
+// it is refused before downloading; a file whose declared size was missing or wrong is refused
+// after the download, so memory per transfer is bounded by what the media server sends, not by
+// this constant.
 const MaxMediaSize = 100 * 1000 * 1000
 
 var (

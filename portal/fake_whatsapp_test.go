@@ -65,8 +65,14 @@ func (c *fakeWAClient) SendMessage(_ context.Context, to types.JID, msg *waE2E.M
 	return whatsmeow.SendResponse{ID: msgID, Timestamp: time.Unix(1700000000, 0)}, nil
 }
 
+// key builds a message key as whatsmeow's BuildMessageKey does: an empty sender means one's own
+// message (FromMe), any other sender is named as the participant.
 func (c *fakeWAClient) key(chat, sender types.JID, msgID types.MessageID) *waCommon.MessageKey {
-	return &waCommon.MessageKey{RemoteJID: proto.String(chat.String()), Participant: proto.String(sender.String()), ID: proto.String(msgID)}
+	key := &waCommon.MessageKey{RemoteJID: proto.String(chat.String()), ID: proto.String(msgID), FromMe: proto.Bool(sender.IsEmpty())}
+	if !sender.IsEmpty() {
+		key.Participant = proto.String(sender.String())
+	}
+	return key
 }
 
 func (c *fakeWAClient) BuildEdit(chat types.JID, msgID types.MessageID, newContent *waE2E.Message) *waE2E.Message {

@@ -172,7 +172,17 @@ func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *ev
 	if target, err := p.m.db.Message.GetByMXID(ctx, redacts); err != nil {
 		return err
 	} else if target != nil {
-		if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildRevoke(p.Key.JID, types.EmptyJID, target.WAID), false); err != nil {
+		// WhatsApp's revoke names the author: none for one's own message, the author's JID for a
+		// group admin deleting someone else's (whatsmeow BuildRevoke). In a direct chat only one's
+		// own messages can be deleted for everyone.
+		author := types.EmptyJID
+		if !p.isOwnJID(ctx, login, target.Sender) {
+			if !p.IsGroup() {
+				return permanent(errors.New("WhatsApp only lets you delete your own messages in a direct chat"))
+			}
+			author = target.Sender
+		}
+		if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildRevoke(p.Key.JID, author, target.WAID), false); err != nil {
 			return err
 		}
 		return p.m.db.Message.Delete(ctx, p.Key, target.WAID)
@@ -180,6 +190,9 @@ func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *ev
 	if reaction, err := p.m.db.Reaction.GetByMXID(ctx, redacts); err != nil {
 		return err
 	} else if reaction != nil {
+		if !p.isOwnJID(ctx, login, reaction.Sender) {
+			return permanent(errors.New("only your own reactions can be removed on WhatsApp"))
+		}
 		parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, reaction.TargetWAID)
 		if err != nil || len(parts) == 0 {
 			return err
@@ -192,4 +205,22 @@ func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *ev
 	}
 	zerolog.Ctx(ctx).Debug().Stringer("redacts", redacts).Msg("Redacted event was not bridged, ignoring")
 	return nil
+}
+
+// isOwnJID reports whether jid (phone JID or LID, any device) is login's own account.
+func (p *Portal) isOwnJID(ctx context.Context, login Login, jid types.JID) bool {
+	own := login.OwnJID()
+	jid = jid.ToNonAD()
+	if jid == own {
+		return true
+	}
+	if jid.Server != types.HiddenUserServer {
+		return false
+	}
+	lids := login.LIDs()
+	if lids == nil {
+		return false
+	}
+	pn, err := lids.GetPNForLID(ctx, jid)
+	return err == nil && pn.ToNonAD() == own
 }

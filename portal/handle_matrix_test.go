@@ -109,19 +109,23 @@ func TestMatrixEvents(t *testing.T) {
 	tests := []struct {
 		name      string
 		evtType   event.Type
-		content   func(first id.EventID) any
+		content   func(first, own id.EventID) any
 		permanent bool
 		check     func(s waSend) bool
 	}{
-		{"reaction", event.EventReaction, func(first id.EventID) any { return reaction(first, "👍") }, false,
+		{"reaction", event.EventReaction, func(first, _ id.EventID) any { return reaction(first, "👍") }, false,
 			func(s waSend) bool { return s.msg.GetReactionMessage().GetText() == "👍" }},
-		{"reaction to unknown event", event.EventReaction, func(id.EventID) any { return reaction("$nope", "👍") }, true, nil},
-		{"edit", event.EventMessage, func(first id.EventID) any { return edit(first) }, false,
+		{"reaction to unknown event", event.EventReaction, func(_, _ id.EventID) any { return reaction("$nope", "👍") }, true, nil},
+		{"edit", event.EventMessage, func(first, _ id.EventID) any { return edit(first) }, false,
 			func(s waSend) bool { return s.msg.GetProtocolMessage().GetEditedMessage().GetConversation() == "new" }},
-		{"edit of unknown event", event.EventMessage, func(id.EventID) any { return edit("$nope") }, true, nil},
-		{"redaction", event.EventRedaction, func(first id.EventID) any { return &event.RedactionEventContent{Redacts: first} }, false,
-			func(s waSend) bool { return s.msg.GetProtocolMessage().GetKey().GetID() == "M1" }},
-		{"unsupported message type", event.EventMessage, func(id.EventID) any {
+		{"edit of unknown event", event.EventMessage, func(_, _ id.EventID) any { return edit("$nope") }, true, nil},
+		{"redaction of own message", event.EventRedaction, func(_, own id.EventID) any { return &event.RedactionEventContent{Redacts: own} }, false,
+			func(s waSend) bool {
+				key := s.msg.GetProtocolMessage().GetKey()
+				return key.GetID() == "M2" && key.GetFromMe()
+			}},
+		{"redaction of the contact's message in a DM", event.EventRedaction, func(first, _ id.EventID) any { return &event.RedactionEventContent{Redacts: first} }, true, nil},
+		{"unsupported message type", event.EventMessage, func(_, _ id.EventID) any {
 			return &event.MessageEventContent{MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:1,2"}
 		}, true, nil},
 	}
@@ -130,8 +134,14 @@ func TestMatrixEvents(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			roomID := dmRoom(t, e)
-			first := e.mx.callsOf("SendEvent")[0].target
-			_, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(roomID, "$evt", tc.evtType, tc.content(first)))
+			mine := waText(testContact, testOwnJID, "M2", "mine")
+			mine.Info.IsFromMe = true
+			if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, mine); err != nil {
+				t.Fatal(err)
+			}
+			sent := e.mx.callsOf("SendEvent")
+			first, own := sent[0].target, sent[1].target
+			_, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(roomID, "$evt", tc.evtType, tc.content(first, own)))
 			var perm PermanentError
 			if errors.As(err, &perm) != tc.permanent || (!tc.permanent && err != nil) {
 				t.Fatalf("got %v, want permanent=%t", err, tc.permanent)
@@ -168,5 +178,30 @@ func TestMatrixEventRouting(t *testing.T) {
 	}
 	if n := len(e.cli.sent()); n != 0 {
 		t.Errorf("%d sends", n)
+	}
+}
+
+// TestMatrixRedactionOfContactsReaction: redacting a contact's reaction in Matrix cannot remove it on
+// WhatsApp (only one's own reactions can be), so nothing is sent, the reaction stays mapped, and the
+// user is told.
+func TestMatrixRedactionOfContactsReaction(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, waReaction(testContact, "R1", "M1", "👍")); err != nil {
+		t.Fatal(err)
+	}
+	sent := e.mx.callsOf("SendEvent")
+	reactionEvent := sent[len(sent)-1].target
+	_, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(roomID, "$redact", event.EventRedaction, &event.RedactionEventContent{Redacts: reactionEvent}))
+	var perm PermanentError
+	if !errors.As(err, &perm) {
+		t.Fatalf("redacting a contact's reaction gave %v, want a permanent error", err)
+	}
+	if sends := e.cli.sent(); len(sends) != 0 {
+		t.Errorf("sent %+v to WhatsApp", sends)
+	}
+	if r, err := e.m.db.Reaction.GetByMXID(e.ctx, reactionEvent); err != nil || r == nil {
+		t.Errorf("contact's reaction row is gone (%v, %v)", r, err)
 	}
 }

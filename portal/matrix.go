@@ -67,7 +67,8 @@ type Matrix interface {
 	MarkRead(ctx context.Context, user id.UserID, roomID id.RoomID, eventID id.EventID) error
 	// SetTyping shows user as typing in roomID for timeout, or stops it when typing is false.
 	SetTyping(ctx context.Context, user id.UserID, roomID id.RoomID, typing bool, timeout time.Duration) error
-	// MarkDirect adds roomID to user's m.direct account data as the direct chat with with. An
-	// m.direct that is missing or cannot be read counts as empty.
+	// MarkDirect adds roomID to user's m.direct account data as the direct chat with with (nothing
+	// when it is listed already). A missing m.direct counts as empty; one that cannot be read is an
+	// error and nothing is written, so the user's other direct chats are never replaced.
 	MarkDirect(ctx context.Context, user, with id.UserID, roomID id.RoomID) error
 }

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
@@ -18,6 +19,9 @@ import (
 // caches memberships. This is the only file of the package that knows about the appservice.
 type AppserviceMatrix struct {
 	as *appservice.AppService
+	// directLock serialises the read-modify-write of m.direct account data (MarkDirect), so two
+	// DM portals of one ghost created at once do not drop each other's room.
+	directLock sync.Mutex
 }
 
 var _ Matrix = (*AppserviceMatrix)(nil)
@@ -139,8 +143,12 @@ func (m *AppserviceMatrix) Invite(ctx context.Context, user id.UserID, roomID id
 		return err
 	}
 	if _, err = intent.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: invitee}); err != nil {
-		if isAlreadyInRoom(err) {
-			return nil
+		if isForbidden(err) {
+			// Homeservers answer 403 both to inviting a member and to an invite that is not
+			// allowed (no power, banned): only the first is a success.
+			if ms := m.Membership(ctx, roomID, invitee); ms == event.MembershipJoin || ms == event.MembershipInvite {
+				return nil
+			}
 		}
 		return err
 	}
@@ -148,8 +156,8 @@ func (m *AppserviceMatrix) Invite(ctx context.Context, user id.UserID, roomID id
 	return nil
 }
 
-// isAlreadyInRoom recognises the homeserver's answer to inviting a member.
-func isAlreadyInRoom(err error) bool {
+// isForbidden recognises a 403 M_FORBIDDEN answer.
+func isForbidden(err error) bool {
 	var httpErr mautrix.HTTPError
 	return errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.RespError.ErrCode == "M_FORBIDDEN" &&
 		httpErr.Response != nil && httpErr.Response.StatusCode == 403
@@ -215,9 +223,15 @@ func (m *AppserviceMatrix) MarkDirect(ctx context.Context, user, with id.UserID,
 	if err != nil {
 		return err
 	}
+	m.directLock.Lock()
+	defer m.directLock.Unlock()
 	direct := event.DirectChatsEventContent{}
 	if err = intent.GetAccountData(ctx, event.AccountDataDirectChats.Type, &direct); err != nil && !errors.Is(err, mautrix.MNotFound) {
-		zerolog.Ctx(ctx).Debug().Err(err).Stringer("user_id", user).Msg("Failed to read m.direct, setting it anew")
+		// Writing now would replace the user's other direct chats with this one.
+		return fmt.Errorf("failed to read m.direct: %w", err)
+	}
+	if slices.Contains(direct[with], roomID) {
+		return nil
 	}
 	direct[with] = append(direct[with], roomID)
 	if err = intent.SetAccountData(ctx, event.AccountDataDirectChats.Type, direct); err != nil {

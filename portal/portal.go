@@ -44,8 +44,10 @@ type Manager struct {
 	// slowHandler is when the watchdog warns about a handler (slowHandlerWarning; tests shorten it).
 	slowHandler time.Duration
 
-	byKey     map[database.PortalKey]*Portal
-	byMXID    map[id.RoomID]*Portal
+	byKey  map[database.PortalKey]*Portal
+	byMXID map[id.RoomID]*Portal
+	// stopped is set by Wait; no portal goroutine starts after it.
+	stopped   bool
 	portalsMu sync.Mutex
 }
 
@@ -62,8 +64,12 @@ func NewManager(ctx context.Context, cfg *config.Config, db *database.Database, 
 	return m
 }
 
-// Wait blocks until every portal goroutine has exited (after the manager's ctx ended).
+// Wait blocks until every portal goroutine has exited (after the manager's ctx ended). From the
+// moment it is called, no new portal goroutine starts: Get fails with ErrStopping.
 func (m *Manager) Wait() {
+	m.portalsMu.Lock()
+	m.stopped = true
+	m.portalsMu.Unlock()
 	m.wg.Wait()
 }
 
@@ -103,7 +109,18 @@ func (p *Portal) IsGroup() bool {
 }
 
 // Get returns the portal for key, loading it from the database or creating it (without a room).
+// It fails with ErrStopping once Wait has been called.
 func (m *Manager) Get(ctx context.Context, key database.PortalKey) (*Portal, error) {
+	return m.get(ctx, key, true)
+}
+
+// getExisting returns the portal for key when the database knows it, else nil: unlike Get it never
+// creates a portal row (receipts and typing of unknown chats must not).
+func (m *Manager) getExisting(ctx context.Context, key database.PortalKey) (*Portal, error) {
+	return m.get(ctx, key, false)
+}
+
+func (m *Manager) get(ctx context.Context, key database.PortalKey, create bool) (*Portal, error) {
 	m.portalsMu.Lock()
 	defer m.portalsMu.Unlock()
 	if p, ok := m.byKey[key]; ok {
@@ -114,12 +131,15 @@ func (m *Manager) Get(ctx context.Context, key database.PortalKey) (*Portal, err
 		return nil, fmt.Errorf("failed to load portal %s: %w", key, err)
 	}
 	if row == nil {
+		if !create {
+			return nil, nil
+		}
 		row = &database.Portal{Key: key}
 		if err = m.db.Portal.Insert(ctx, row); err != nil {
 			return nil, fmt.Errorf("failed to create portal %s: %w", key, err)
 		}
 	}
-	return m.startLocked(row), nil
+	return m.startLocked(row)
 }
 
 // GetByMXID returns the portal of a Matrix room, or nil when the room is not a portal.
@@ -136,10 +156,15 @@ func (m *Manager) GetByMXID(ctx context.Context, roomID id.RoomID) (*Portal, err
 	if p, ok := m.byKey[row.Key]; ok {
 		return p, nil
 	}
-	return m.startLocked(row), nil
+	return m.startLocked(row)
 }
 
-func (m *Manager) startLocked(row *database.Portal) *Portal {
+// startLocked starts the goroutine of a loaded portal. Called with portalsMu held; after Wait began
+// it starts nothing (a WaitGroup must not grow while it is waited for).
+func (m *Manager) startLocked(row *database.Portal) (*Portal, error) {
+	if m.stopped {
+		return nil, ErrStopping
+	}
 	p := &Portal{
 		m:     m,
 		Key:   row.Key,
@@ -153,5 +178,5 @@ func (m *Manager) startLocked(row *database.Portal) *Portal {
 	}
 	m.wg.Add(1)
 	go p.loop()
-	return p
+	return p, nil
 }

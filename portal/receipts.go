@@ -81,14 +81,14 @@ func (m *Manager) HandleWhatsAppChatPresence(ctx context.Context, login Login, e
 }
 
 // existingPortal returns the portal of a chat if it has a room, else nil: receipts and typing never
-// create rooms.
+// create rooms, nor portal rows.
 func (m *Manager) existingPortal(ctx context.Context, login Login, chat types.JID) (*Portal, error) {
 	key, err := m.KeyFor(ctx, login, chat)
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.Get(ctx, key)
-	if err != nil || p.MXID() == "" {
+	p, err := m.getExisting(ctx, key)
+	if err != nil || p == nil || p.MXID() == "" {
 		return nil, err
 	}
 	return p, nil

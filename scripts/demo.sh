@@ -42,8 +42,8 @@ step "Installing Dendrite"
 ./scripts/install-dendrite.sh
 
 step "Building matrix-whatsapp and the WhatsApp simulator (wasim-server)"
-go build -o matrix-whatsapp ./cmd/matrix-whatsapp
-go build -o wasim-server ./cmd/wasim
+# make build stamps the version and commit into the bridge (its `version` command shows them).
+make --no-print-directory build
 
 mkdir -p "$data/dendrite" "$data/bridge" "$data/wasim"
 # The simulator's Noise root key is kept, so the bridge config below stays valid.

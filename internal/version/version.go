@@ -23,6 +23,10 @@ var Tag string
 // Commit is the full git commit hash the binary was built from. Empty unless set with -ldflags.
 var Commit string
 
+// Dirty is "true" when the binary was built from a checkout with uncommitted changes to tracked
+// files. Set with -ldflags together with Commit.
+var Dirty string
+
 // fallbackTag is used when neither -ldflags nor the build info name a version.
 const fallbackTag = "v0.1.0-dev"
 
@@ -46,7 +50,7 @@ func (i Info) String() string {
 	if len(short) > 12 {
 		short = short[:12]
 	}
-	if i.Modified && !strings.HasSuffix(i.Version, "-dirty") {
+	if i.Modified && !strings.HasSuffix(i.Version, "-dirty") && !strings.HasSuffix(i.Version, "+dirty") {
 		short += ", modified"
 	}
 	return i.Version + " (commit " + short + ")"
@@ -64,7 +68,12 @@ var (
 
 // Get returns this binary's version. It is cheap after the first call.
 func Get() Info {
-	resolvedOnce.Do(func() { resolved = resolve(Tag, Commit, readBuildInfo()) })
+	resolvedOnce.Do(func() {
+		resolved = resolve(Tag, Commit, readBuildInfo())
+		if Commit != "" {
+			resolved.Modified = Dirty == "true"
+		}
+	})
 	return resolved
 }
 

@@ -25,6 +25,10 @@ func TestResolve(t *testing.T) {
 		{"stamped wins over build info", "v0.2.0", "aaaaaaaaaaaaaaaa", vcs("bbbbbbbbbbbbbbbb", "true"), "v0.2.0 (commit aaaaaaaaaaaa)"},
 		{"git checkout", "", "", vcs("cccccccccccccccc", "false"), "v0.1.0-dev (commit cccccccccccc)"},
 		{"dirty checkout", "", "", vcs("cccccccccccccccc", "true"), "v0.1.0-dev (commit cccccccccccc, modified)"},
+		{"toolchain pseudo-version of a dirty tree", "", "", &debug.BuildInfo{
+			Main:     debug.Module{Version: "v0.0.0-20261129-abcdef012345+dirty"},
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abcdef0123456789"}, {Key: "vcs.modified", Value: "true"}},
+		}, "v0.0.0-20261129-abcdef012345+dirty (commit abcdef012345)"},
 		{"go install of a release", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.3.1"}}, "v0.3.1"},
 		{"nothing known", "", "", nil, "v0.1.0-dev"},
 	}
