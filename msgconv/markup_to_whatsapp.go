@@ -15,8 +15,10 @@ import (
 // TextToWhatsApp converts the text of Matrix message content into WhatsApp
 // markup and the list of mentioned WhatsApp users (for ContextInfo.MentionedJID).
 //
-// The HTML formatted_body is used when present, otherwise the body, which is
-// sent unchanged: WhatsApp has no escape syntax. Reply fallbacks are removed
+// The HTML formatted_body is used when present, otherwise the body. Literal
+// text (the body, or the text of the HTML) keeps its markers as typed: a
+// marker WhatsApp would read as formatting gets a word joiner in front (see
+// escapeMarkers), since WhatsApp has no escape syntax. Reply fallbacks are removed
 // (<mx-reply> always; "> <@user> ..." body lines when the content is a reply).
 // Pills to users that resolve (which may be nil) maps to WhatsApp become
 // "@digits" and are listed in mentions; other pills keep their display text.
@@ -37,7 +39,7 @@ func TextToWhatsApp(ctx context.Context, content *event.MessageEventContent, res
 	if content.RelatesTo.GetReplyTo() != "" {
 		text = event.TrimReplyFallbackText(text)
 	}
-	return text, nil
+	return escapeMarkers(text), nil
 }
 
 // waWriter walks a Matrix HTML tree and writes WhatsApp markup.
@@ -114,7 +116,7 @@ func join(chunks []chunk) string {
 func (w *waWriter) node(n *html.Node, st style) chunk {
 	switch n.Type {
 	case html.TextNode:
-		return chunk{text: cleanText(n.Data)}
+		return chunk{text: escapeMarkers(cleanText(n.Data))}
 	case html.ElementNode:
 		return w.element(n, st)
 	case html.DocumentNode:

@@ -33,7 +33,13 @@ func TestTextToWhatsApp(t *testing.T) {
 	}{
 		{name: "nil content", content: nil, text: ""},
 		{name: "plain body", content: plain("hello world"), text: "hello world"},
-		{name: "plain body escapes nothing", content: plain("2*3*4 <b> &amp; *x*"), text: "2*3*4 <b> &amp; *x*"},
+		{name: "plain body keeps markers that cannot format", content: plain("2*3*4 <b> &amp; snake_case *unclosed"), text: "2*3*4 <b> &amp; snake_case *unclosed"},
+		{name: "shrug keeps its arms", content: plain(`¯\_(ツ)_/¯`), text: "¯\\\u2060_(ツ)_/¯"},
+		{name: "plain body markers get a word joiner", content: plain("*x* _y_ ~z~ `c`"), text: "\u2060*x* \u2060_y_ \u2060~z~ \u2060`c`"},
+		{name: "plain code fence", content: plain("```\ncode\n```"), text: "\u2060```\ncode\n```"},
+		{name: "html text markers get a word joiner", content: htmlMsg("x", "<b>bold</b> and *stars* ¯\\_(ツ)_/¯"), text: "*bold* and \u2060*stars* ¯\\\u2060_(ツ)_/¯"},
+		{name: "markers inside a url are untouched", content: plain("see https://e.com/_a_ and example.org/_b_"), text: "see https://e.com/_a_ and example.org/_b_"},
+		{name: "literal marker inside intended bold", content: htmlMsg("x", "<b>a _b_ c</b>"), text: "*a \u2060_b_ c*"},
 		{name: "plain emoji", content: plain("🎉 yay"), text: "🎉 yay"},
 		{
 			name:    "plain reply fallback",

@@ -21,8 +21,9 @@
 //   - TextToMatrix always returns a body equal to the WhatsApp text with resolved mentions
 //     replaced by display names; formatted_body is set only when the text has formatting or a
 //     resolved mention.
-//   - TextToWhatsApp never escapes anything: WhatsApp has no escape syntax, so literal markers in
-//     Matrix text are sent as they are.
+//   - TextToWhatsApp keeps literal markers in Matrix text literal: WhatsApp has no escape syntax,
+//     so a marker that WhatsApp would read as formatting gets an invisible word joiner (U+2060) in
+//     front of it; what WhatsApp shows is the text as typed.
 //   - No function modifies its arguments.
 package msgconv
 
