@@ -58,8 +58,11 @@ type style struct{ bold, italic, strike bool }
 type chunk struct {
 	text  string
 	block bool
-	para  bool
-	br    bool // a line break, never dropped as mere whitespace
+	para  bool // a paragraph or heading
+	// section is a list, quote or code block: set apart from a neighbouring paragraph by an empty
+	// line, like paragraphs from each other.
+	section bool
+	br      bool // a line break, never dropped as mere whitespace
 }
 
 func (w *waWriter) convert(formatted string) string {
@@ -83,8 +86,15 @@ func (w *waWriter) children(n *html.Node, st style) string {
 	return join(chunks)
 }
 
-// join concatenates chunks, putting blocks on their own lines.
+// join concatenates chunks, putting blocks on their own lines and an empty line between a
+// paragraph (or heading) and a neighbouring paragraph, list, quote or code block, as Matrix
+// clients show them apart.
 func join(chunks []chunk) string {
+	return joinChunks(chunks, false)
+}
+
+// joinChunks is join; tight leaves out the empty lines (inside a list item).
+func joinChunks(chunks []chunk, tight bool) string {
 	var out []byte
 	var prev *chunk
 	for i := range chunks {
@@ -100,7 +110,7 @@ func join(chunks []chunk) string {
 				out = out[:len(out)-1]
 			}
 			out = append(out, '\n')
-			if c.para && prev.para {
+			if !tight && (c.para && (prev.para || prev.section) || prev.para && c.section) {
 				out = append(out, '\n')
 			}
 			if !c.block {
@@ -147,11 +157,11 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 	case "code", "tt", "samp", "kbd":
 		return chunk{text: inlineCode(rawText(n))}
 	case "pre":
-		return chunk{text: codeBlock(rawText(n)), block: true}
+		return chunk{text: codeBlock(rawText(n)), block: true, section: true}
 	case "blockquote":
-		return chunk{text: quote(strings.TrimSpace(w.children(n, st))), block: true}
+		return chunk{text: quote(strings.TrimSpace(w.children(n, st))), block: true, section: true}
 	case "ul", "ol":
-		return chunk{text: w.list(n, st), block: true}
+		return chunk{text: w.list(n, st), block: true, section: true}
 	case "a":
 		return chunk{text: w.link(n, st)}
 	case "img":
@@ -201,7 +211,11 @@ func (w *waWriter) list(n *html.Node, st style) string {
 		if c.Type != html.ElementNode {
 			continue
 		}
-		item := strings.TrimSpace(w.children(c, st))
+		var chunks []chunk
+		for cc := c.FirstChild; cc != nil; cc = cc.NextSibling {
+			chunks = append(chunks, w.node(cc, st))
+		}
+		item := strings.TrimSpace(joinChunks(chunks, true))
 		if c.Data != "li" {
 			if item != "" {
 				items = append(items, item)
@@ -213,9 +227,19 @@ func (w *waWriter) list(n *html.Node, st style) string {
 			prefix = strconv.Itoa(num) + ". "
 			num++
 		}
-		items = append(items, prefix+item)
+		items = append(items, prefix+indent(item, len(prefix)))
 	}
 	return strings.Join(items, "\n")
+}
+
+// indent shifts every line of text but the first right by n spaces, so that the lines of a list
+// item (a nested list, a second paragraph) sit under its text rather than at the list's level.
+func indent(text string, n int) string {
+	if !strings.Contains(text, "\n") {
+		return text
+	}
+	pad := "\n" + strings.Repeat(" ", n)
+	return strings.ReplaceAll(text, "\n", pad)
 }
 
 // link writes a pill as a mention or as its display text, and any other
