@@ -256,7 +256,8 @@ func (w *waWriter) link(n *html.Node, st style) string {
 			}
 		}
 		if strings.TrimSpace(text) == "" {
-			return userID.String()
+			// The ID comes percent-decoded from the link and may not be valid UTF-8.
+			return strings.ToValidUTF8(userID.String(), "\uFFFD")
 		}
 		return text
 	}
