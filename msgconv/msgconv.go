@@ -32,6 +32,7 @@ import (
 	"errors"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -100,8 +101,12 @@ type QuotedEventFunc func(ctx context.Context, quotedID types.MessageID) (id.Eve
 type QuotedMessage struct {
 	// ID is the WhatsApp message ID.
 	ID types.MessageID
-	// Sender is the JID of the message's author, without device.
+	// Sender is the JID of the message's author as WhatsApp addresses them in the chat (a phone
+	// number or LID JID), without device; it becomes ContextInfo.Participant.
 	Sender types.JID
+	// Message is the quoted message's content as QuoteContent returns it; nil when unknown (the
+	// quote then shows an empty text).
+	Message *waE2E.Message
 }
 
 // QuotedMessageFunc returns the WhatsApp message a Matrix event was bridged as, for a reply to it.

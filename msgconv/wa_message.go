@@ -85,7 +85,12 @@ func (c *FromWhatsApp) text(ctx context.Context, text string, ctxInfo *waE2E.Con
 			mentions = append(mentions, jid)
 		}
 	}
-	return TextToMatrix(ctx, text, mentions, c.Mentions)
+	content := TextToMatrix(ctx, text, mentions, c.Mentions)
+	if ctxInfo.GetNonJIDMentions() > 0 {
+		// WhatsApp's "@all": everyone in the group is notified.
+		content.Mentions.Room = true
+	}
+	return content
 }
 
 // setReply points content at the Matrix event of the quoted WhatsApp message, when it is known.
