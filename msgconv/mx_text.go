@@ -38,7 +38,8 @@ func (c *FromMatrix) Convert(ctx context.Context, evtType event.Type, content *e
 // ConvertText builds the WhatsApp message of a Matrix text, notice or emote (for an edit, pass the
 // m.new_content), with mentions (pills, users listed only in m.mentions, and m.mentions.room as
 // WhatsApp's "@all") and the quoted message of a reply. An emote is sent as "/me text".
-// Other msgtypes fail with a PermanentError; a failed quoted-message lookup is returned as it is.
+// Other msgtypes and a text longer than MaxWhatsAppTextLength fail with a PermanentError; a failed
+// quoted-message lookup is returned as it is.
 func (c *FromMatrix) ConvertText(ctx context.Context, content *event.MessageEventContent) (*waE2E.Message, error) {
 	switch content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
@@ -49,6 +50,9 @@ func (c *FromMatrix) ConvertText(ctx context.Context, content *event.MessageEven
 	mentions = addIntentionalMentions(ctx, content, c.Users, mentions)
 	if content.MsgType == event.MsgEmote {
 		text = "/me " + text
+	}
+	if err := checkWhatsAppLength(text); err != nil {
+		return nil, err
 	}
 	ctxInfo := &waE2E.ContextInfo{}
 	for _, jid := range mentions {
