@@ -53,7 +53,7 @@ func contentSize(content *event.MessageEventContent) int {
 
 // splitText cuts text in two near its middle: at the paragraph break nearest the middle in its
 // middle half, else a line break, else a space, else between two characters. The separator ends
-// the first part, so the parts concatenate to text.
+// the first part, so the parts concatenate to text. A single character is not split (rest is "").
 func splitText(text string) (string, string) {
 	mid := len(text) / 2
 	lo, hi := len(text)/4, len(text)*3/4
@@ -69,10 +69,21 @@ func splitText(text string) (string, string) {
 			return text[:best], text[best:]
 		}
 	}
-	for mid > 0 && !utf8.RuneStart(text[mid]) {
-		mid--
+	cut := mid
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
 	}
-	return text[:mid], text[mid:]
+	if cut == 0 {
+		for cut = mid; cut < len(text) && !utf8.RuneStart(text[cut]); cut++ {
+		}
+	}
+	if cut == 0 || cut == len(text) {
+		if utf8.RuneCountInString(text) == 1 {
+			return text, "" // one character cannot be split
+		}
+		cut = mid // no character boundary: the text is not UTF-8 anyway
+	}
+	return text[:cut], text[cut:]
 }
 
 // checkWhatsAppLength fails with a PermanentError when text is longer than WhatsApp accepts.

@@ -85,3 +85,24 @@ func TestFromMatrixTextTooLongForWhatsApp(t *testing.T) {
 		t.Error("the attachment was uploaded although its caption cannot be sent")
 	}
 }
+
+func FuzzSplitText(f *testing.F) {
+	for _, seed := range []string{"a b", "line\nline", "para\n\npara", "日本語ü", "x", "\n\n\n", "  "} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) < 2 {
+			return
+		}
+		first, rest := splitText(text)
+		if first+rest != text {
+			t.Fatalf("split %q into %q + %q", text, first, rest)
+		}
+		if utf8.ValidString(text) && (!utf8.ValidString(first) || !utf8.ValidString(rest)) {
+			t.Fatalf("split %q inside a character", text)
+		}
+		if (first == "" || rest == "") && utf8.RuneCountInString(text) > 1 {
+			t.Fatalf("split %q without progress", text)
+		}
+	})
+}
