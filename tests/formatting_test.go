@@ -174,4 +174,15 @@ func TestFormattingAndLifecycle(t *testing.T) {
 		body := evt.Content.AsMessage().Body
 		return evt.Sender == env.BotMXID() && strings.Contains(body, "malformed") && strings.Contains(body, "m.relates_to")
 	})
+	// With nothing usable left the sender is told the message was not bridged.
+	if err = env.SendTransaction(ctx, "test-malformed-2", e2e.Transaction{Events: []*event.Event{{
+		ID: "$malformed-body", RoomID: dm, Sender: alice.client.UserID, Type: event.EventMessage, Timestamp: time.Now().UnixMilli(),
+		Content: event.Content{Raw: map[string]any{"msgtype": "m.text", "body": 42}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, func(evt *event.Event) bool {
+		body := evt.Content.AsMessage().Body
+		return evt.Sender == env.BotMXID() && strings.Contains(body, "was not bridged") && strings.Contains(body, "malformed")
+	})
 }
