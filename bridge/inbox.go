@@ -167,15 +167,15 @@ func (br *Bridge) handleRawEvent(ctx context.Context, raw json.RawMessage) (err 
 	}()
 	var evt event.Event
 	if err = json.Unmarshal(raw, &evt); err != nil {
-		// Stored events were checked on arrival; one that no longer parses is dropped, not retried.
+		// An event whose content is not even an object: retrying would not change that, but the
+		// sender of a message in a portal is told.
 		br.Log.Warn().Err(err).Msg("Dropping stored event that does not parse")
-		return nil
+		return br.reportUnparsable(ctx, raw, err)
 	}
 	if err = evt.Content.ParseRaw(evt.Type); err != nil {
-		// Unknown event types and known types with broken content are not bridged; retrying would
-		// not change that.
-		br.Log.Debug().Err(err).Str("type", evt.Type.Type).Msg("Ignoring event that cannot be parsed")
-		return nil
+		// Unknown event types are not bridged; known types with broken content are bridged
+		// without the broken fields where possible, and the sender is told.
+		return br.handleMalformedEvent(ctx, &evt, err)
 	}
 	return br.handleMatrixEvent(ctx, &evt)
 }

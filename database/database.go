@@ -40,6 +40,7 @@ type Database struct {
 	Portal   *PortalQuery          // portals
 	Message  *MessageQuery         // messages
 	Reaction *ReactionQuery        // reactions
+	Edit     *MessageEditQuery     // message_edits
 	Txn      *AppserviceTxnQuery   // appservice_txns
 	Inbox    *MatrixInboxQuery     // matrix_inbox
 	Outbox   *OutgoingMessageQuery // outbox
@@ -106,6 +107,7 @@ func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 		Portal:    &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
 		Message:   &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
 		Reaction:  &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
+		Edit:      &MessageEditQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessageEdit)},
 		Txn:       &AppserviceTxnQuery{db: db},
 		Inbox:     &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
 		Outbox:    &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},

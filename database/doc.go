@@ -25,7 +25,9 @@
 //	                  else the LID JID), unique lid, name and its source, avatar, whether set.
 //	portals           WhatsApp chats and their Matrix rooms: name, topic, avatar, encryption.
 //	messages          WhatsApp message ID (+ part) <-> Matrix event ID, with sender, time and edits;
-//	                  also the dedup check for messages WhatsApp delivers again.
+//	                  also the dedup check for messages WhatsApp delivers again. Keeps what a reply
+//	                  quotes (part 0) and the Matrix content of attachments (for caption edits).
+//	message_edits     The Matrix edit events of a message, redacted with it when it is deleted.
 //	reactions         Each sender's current reaction to a message and its Matrix annotation event.
 //	appservice_txns   IDs of appservice transactions already accepted from the homeserver.
 //	matrix_inbox      Durable queue of Matrix events accepted but not yet handled, in arrival

@@ -11,7 +11,7 @@ import (
 
 const (
 	messageColumns = `portal_jid, portal_receiver, wa_id, part, sender, sender_mxid, mxid, mx_room, timestamp,
-		edit_count, last_edit, is_from_matrix`
+		edit_count, last_edit, is_from_matrix, quote, media`
 
 	getMessagesByWAIDQuery = `
 		SELECT ` + messageColumns + ` FROM messages
@@ -27,11 +27,11 @@ const (
 	`
 	insertMessageQuery = `
 		INSERT INTO messages (` + messageColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 	`
 	updateMessageQuery = `
 		UPDATE messages SET sender=$5, sender_mxid=$6, mxid=$7, mx_room=$8, timestamp=$9, edit_count=$10,
-			last_edit=$11, is_from_matrix=$12
+			last_edit=$11, is_from_matrix=$12, quote=$13, media=$14
 		WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3 AND part=$4
 	`
 	deleteMessageQuery = `DELETE FROM messages WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3`
@@ -57,6 +57,12 @@ type Message struct {
 	EditCount    int
 	LastEdit     time.Time
 	IsFromMatrix bool
+	// Quote is what a reply to the message quotes on WhatsApp: a serialized waE2E.Message (see
+	// msgconv.QuoteContent), nil when unknown. It is kept on part 0.
+	Quote []byte
+	// Media is the Matrix content (JSON) of an attachment part, "" for other parts; a caption edit
+	// from WhatsApp sends it again with the new caption.
+	Media string
 }
 
 func newMessage() *Message { return &Message{} }
@@ -66,7 +72,7 @@ func (m *Message) Scan(row dbutil.Scannable) (*Message, error) {
 	var jid, receiver string
 	var ts, lastEdit int64
 	err := row.Scan(&jid, &receiver, &m.WAID, &m.Part, &m.Sender, &m.SenderMXID, &m.MXID, &m.MXRoom, &ts,
-		&m.EditCount, &lastEdit, &m.IsFromMatrix)
+		&m.EditCount, &lastEdit, &m.IsFromMatrix, &m.Quote, &m.Media)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +88,7 @@ func (m *Message) sqlVariables() []any {
 	return []any{
 		jid, receiver, m.WAID, m.Part, m.Sender.ToNonAD().String(), string(m.SenderMXID), string(m.MXID),
 		string(m.MXRoom), unixMilli(m.Timestamp), m.EditCount, unixMilli(m.LastEdit), m.IsFromMatrix,
+		m.Quote, m.Media,
 	}
 }
 

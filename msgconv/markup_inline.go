@@ -227,42 +227,10 @@ func (p *parser) mentionAt(i, end, lo int) (int, types.JID, bool) {
 	return j - i, jid, ok
 }
 
-var urlPrefixes = []string{"https://", "http://", "www."}
-
-// urlLen returns the length of a URL starting at i, or 0. A URL starts at a
-// word boundary and runs to the next whitespace, minus trailing punctuation.
-func (p *parser) urlLen(i, end, lo int) int {
-	c := p.src[i] | 0x20
-	if c != 'h' && c != 'w' {
-		return 0
-	}
-	if i > lo && isWordRune(lastRune(p.src[lo:i])) {
-		return 0
-	}
-	rest := p.src[i:end]
-	matched := false
-	for _, prefix := range urlPrefixes {
-		if len(rest) > len(prefix) && strings.EqualFold(rest[:len(prefix)], prefix) {
-			matched = true
-			break
-		}
-	}
-	if !matched {
-		return 0
-	}
-	n := strings.IndexFunc(rest, unicode.IsSpace)
-	if n < 0 {
-		n = len(rest)
-	}
-	url := strings.TrimRight(rest[:n], ".,;:!?'\"*_~`>")
-	if strings.HasSuffix(url, ")") && !strings.Contains(url, "(") {
-		url = strings.TrimRight(url, ")")
-	}
-	return len(url)
-}
-
+// isWordRune reports whether r is part of a word for WhatsApp's marker rules: a letter, digit or
+// combining mark, or a word joiner (which the bridge uses to keep a marker literal).
 func isWordRune(r rune) bool {
-	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r))
+	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r) || r == wordJoiner)
 }
 
 func lastRune(s string) rune {

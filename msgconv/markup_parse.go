@@ -50,6 +50,7 @@ type block struct {
 	kind     blockKind
 	lines    [][]inline // paragraph lines, or list items
 	code     string     // content of a fenced code block
+	open     int        // offset of a code block's opening fence
 	children []block    // quote content
 	ordered  bool       // numbered list
 	first    int        // number of the first item of a numbered list
@@ -115,7 +116,7 @@ func (p *parser) parseBlocks(lines []span, depth int) []block {
 				code.WriteByte('\n')
 				code.WriteString(p.src[lines[endLine].start:close])
 			}
-			out = append(out, block{kind: blPre, code: code.String()})
+			out = append(out, block{kind: blPre, code: code.String(), open: open})
 			rest := span{close + len(fence), lines[endLine].end}
 			if rest.start < rest.end {
 				lines[endLine] = rest

@@ -78,6 +78,12 @@ func TestTextToMatrix(t *testing.T) {
 		{name: "star line is a list item", text: "* not bold*", html: "<ul><li>not bold*</li></ul>"},
 		{name: "url untouched", text: "see https://example.com/some_path_here_/x*y* ok"},
 		{name: "www url", text: "www.example.com/_a_"},
+		{name: "link without scheme", text: "see example.org/_draft_/notes.txt"},
+		{name: "link without scheme with port and query", text: "at example.co.uk:8080/a_b_c?q=*x* now"},
+		{name: "bare domain followed by italic", text: "example.org _it_", html: "example.org <em>it</em>"},
+		{name: "email address", text: "mail _first_last_@example.org please"},
+		{name: "file name is not a link", text: "open notes_v2_.txt and _draft_.txt", html: "open notes_v2_.txt and <em>draft</em>.txt"},
+		{name: "italic bare link", text: "_example.org_", html: "<em>example.org</em>"},
 		{name: "bold url", text: "*https://example.com/a_b*", html: "<strong>https://example.com/a_b</strong>"},
 		{
 			name:     "mention",

@@ -15,8 +15,10 @@ import (
 // TextToWhatsApp converts the text of Matrix message content into WhatsApp
 // markup and the list of mentioned WhatsApp users (for ContextInfo.MentionedJID).
 //
-// The HTML formatted_body is used when present, otherwise the body, which is
-// sent unchanged: WhatsApp has no escape syntax. Reply fallbacks are removed
+// The HTML formatted_body is used when present, otherwise the body. Literal
+// text (the body, or the text of the HTML) keeps its markers as typed: a
+// marker WhatsApp would read as formatting gets a word joiner in front (see
+// escapeMarkers), since WhatsApp has no escape syntax. Reply fallbacks are removed
 // (<mx-reply> always; "> <@user> ..." body lines when the content is a reply).
 // Pills to users that resolve (which may be nil) maps to WhatsApp become
 // "@digits" and are listed in mentions; other pills keep their display text.
@@ -37,7 +39,7 @@ func TextToWhatsApp(ctx context.Context, content *event.MessageEventContent, res
 	if content.RelatesTo.GetReplyTo() != "" {
 		text = event.TrimReplyFallbackText(text)
 	}
-	return text, nil
+	return escapeMarkers(text), nil
 }
 
 // waWriter walks a Matrix HTML tree and writes WhatsApp markup.
@@ -56,8 +58,11 @@ type style struct{ bold, italic, strike bool }
 type chunk struct {
 	text  string
 	block bool
-	para  bool
-	br    bool // a line break, never dropped as mere whitespace
+	para  bool // a paragraph or heading
+	// section is a list, quote or code block: set apart from a neighbouring paragraph by an empty
+	// line, like paragraphs from each other.
+	section bool
+	br      bool // a line break, never dropped as mere whitespace
 }
 
 func (w *waWriter) convert(formatted string) string {
@@ -81,8 +86,15 @@ func (w *waWriter) children(n *html.Node, st style) string {
 	return join(chunks)
 }
 
-// join concatenates chunks, putting blocks on their own lines.
+// join concatenates chunks, putting blocks on their own lines and an empty line between a
+// paragraph (or heading) and a neighbouring paragraph, list, quote or code block, as Matrix
+// clients show them apart.
 func join(chunks []chunk) string {
+	return joinChunks(chunks, false)
+}
+
+// joinChunks is join; tight leaves out the empty lines (inside a list item).
+func joinChunks(chunks []chunk, tight bool) string {
 	var out []byte
 	var prev *chunk
 	for i := range chunks {
@@ -98,7 +110,7 @@ func join(chunks []chunk) string {
 				out = out[:len(out)-1]
 			}
 			out = append(out, '\n')
-			if c.para && prev.para {
+			if !tight && (c.para && (prev.para || prev.section) || prev.para && c.section) {
 				out = append(out, '\n')
 			}
 			if !c.block {
@@ -114,7 +126,7 @@ func join(chunks []chunk) string {
 func (w *waWriter) node(n *html.Node, st style) chunk {
 	switch n.Type {
 	case html.TextNode:
-		return chunk{text: cleanText(n.Data)}
+		return chunk{text: escapeMarkers(cleanText(n.Data))}
 	case html.ElementNode:
 		return w.element(n, st)
 	case html.DocumentNode:
@@ -145,11 +157,11 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 	case "code", "tt", "samp", "kbd":
 		return chunk{text: inlineCode(rawText(n))}
 	case "pre":
-		return chunk{text: codeBlock(rawText(n)), block: true}
+		return chunk{text: codeBlock(rawText(n)), block: true, section: true}
 	case "blockquote":
-		return chunk{text: quote(strings.TrimSpace(w.children(n, st))), block: true}
+		return chunk{text: quote(strings.TrimSpace(w.children(n, st))), block: true, section: true}
 	case "ul", "ol":
-		return chunk{text: w.list(n, st), block: true}
+		return chunk{text: w.list(n, st), block: true, section: true}
 	case "a":
 		return chunk{text: w.link(n, st)}
 	case "img":
@@ -199,7 +211,11 @@ func (w *waWriter) list(n *html.Node, st style) string {
 		if c.Type != html.ElementNode {
 			continue
 		}
-		item := strings.TrimSpace(w.children(c, st))
+		var chunks []chunk
+		for cc := c.FirstChild; cc != nil; cc = cc.NextSibling {
+			chunks = append(chunks, w.node(cc, st))
+		}
+		item := strings.TrimSpace(joinChunks(chunks, true))
 		if c.Data != "li" {
 			if item != "" {
 				items = append(items, item)
@@ -211,9 +227,19 @@ func (w *waWriter) list(n *html.Node, st style) string {
 			prefix = strconv.Itoa(num) + ". "
 			num++
 		}
-		items = append(items, prefix+item)
+		items = append(items, prefix+indent(item, len(prefix)))
 	}
 	return strings.Join(items, "\n")
+}
+
+// indent shifts every line of text but the first right by n spaces, so that the lines of a list
+// item (a nested list, a second paragraph) sit under its text rather than at the list's level.
+func indent(text string, n int) string {
+	if !strings.Contains(text, "\n") {
+		return text
+	}
+	pad := "\n" + strings.Repeat(" ", n)
+	return strings.ReplaceAll(text, "\n", pad)
 }
 
 // link writes a pill as a mention or as its display text, and any other
@@ -230,7 +256,8 @@ func (w *waWriter) link(n *html.Node, st style) string {
 			}
 		}
 		if strings.TrimSpace(text) == "" {
-			return userID.String()
+			// The ID comes percent-decoded from the link and may not be valid UTF-8.
+			return strings.ToValidUTF8(userID.String(), "\uFFFD")
 		}
 		return text
 	}

@@ -21,8 +21,9 @@
 //   - TextToMatrix always returns a body equal to the WhatsApp text with resolved mentions
 //     replaced by display names; formatted_body is set only when the text has formatting or a
 //     resolved mention.
-//   - TextToWhatsApp never escapes anything: WhatsApp has no escape syntax, so literal markers in
-//     Matrix text are sent as they are.
+//   - TextToWhatsApp keeps literal markers in Matrix text literal: WhatsApp has no escape syntax,
+//     so a marker that WhatsApp would read as formatting gets an invisible word joiner (U+2060) in
+//     front of it; what WhatsApp shows is the text as typed.
 //   - No function modifies its arguments.
 package msgconv
 
@@ -31,6 +32,7 @@ import (
 	"errors"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -101,8 +103,12 @@ type QuotedEventFunc func(ctx context.Context, quotedID types.MessageID) (id.Eve
 type QuotedMessage struct {
 	// ID is the WhatsApp message ID.
 	ID types.MessageID
-	// Sender is the JID of the message's author, without device.
+	// Sender is the JID of the message's author as WhatsApp addresses them in the chat (a phone
+	// number or LID JID), without device; it becomes ContextInfo.Participant.
 	Sender types.JID
+	// Message is the quoted message's content as QuoteContent returns it; nil when unknown (the
+	// quote then shows an empty text).
+	Message *waE2E.Message
 }
 
 // QuotedMessageFunc returns the WhatsApp message a Matrix event was bridged as, for a reply to it.

@@ -36,8 +36,10 @@ func (c *FromMatrix) Convert(ctx context.Context, evtType event.Type, content *e
 }
 
 // ConvertText builds the WhatsApp message of a Matrix text, notice or emote (for an edit, pass the
-// m.new_content), with mentions and the quoted message of a reply. An emote is sent as "/me text".
-// Other msgtypes fail with a PermanentError; a failed quoted-message lookup is returned as it is.
+// m.new_content), with mentions (pills, users listed only in m.mentions, and m.mentions.room as
+// WhatsApp's "@all") and the quoted message of a reply. An emote is sent as "/me text".
+// Other msgtypes and a text longer than MaxWhatsAppTextLength fail with a PermanentError; a failed
+// quoted-message lookup is returned as it is.
 func (c *FromMatrix) ConvertText(ctx context.Context, content *event.MessageEventContent) (*waE2E.Message, error) {
 	switch content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
@@ -45,12 +47,19 @@ func (c *FromMatrix) ConvertText(ctx context.Context, content *event.MessageEven
 		return nil, permanent(fmt.Errorf("sending %s messages to WhatsApp is not supported yet", content.MsgType))
 	}
 	text, mentions := TextToWhatsApp(ctx, content, c.Users)
+	mentions = addIntentionalMentions(ctx, content, c.Users, mentions)
 	if content.MsgType == event.MsgEmote {
 		text = "/me " + text
+	}
+	if err := checkWhatsAppLength(text); err != nil {
+		return nil, err
 	}
 	ctxInfo := &waE2E.ContextInfo{}
 	for _, jid := range mentions {
 		ctxInfo.MentionedJID = append(ctxInfo.MentionedJID, jid.String())
+	}
+	if content.Mentions != nil && content.Mentions.Room {
+		text = mentionEveryone(text, ctxInfo)
 	}
 	if replyTo := content.RelatesTo.GetReplyTo(); replyTo != "" && c.QuotedMessage != nil {
 		if quoted, found, err := c.QuotedMessage(ctx, replyTo); err != nil {
@@ -58,10 +67,13 @@ func (c *FromMatrix) ConvertText(ctx context.Context, content *event.MessageEven
 		} else if found {
 			ctxInfo.StanzaID = proto.String(quoted.ID)
 			ctxInfo.Participant = proto.String(quoted.Sender.String())
-			ctxInfo.QuotedMessage = &waE2E.Message{Conversation: proto.String("")}
+			ctxInfo.QuotedMessage = quoted.Message
+			if ctxInfo.QuotedMessage == nil {
+				ctxInfo.QuotedMessage = &waE2E.Message{Conversation: proto.String("")}
+			}
 		}
 	}
-	if len(ctxInfo.MentionedJID) == 0 && ctxInfo.StanzaID == nil {
+	if len(ctxInfo.MentionedJID) == 0 && ctxInfo.StanzaID == nil && ctxInfo.NonJIDMentions == nil {
 		return &waE2E.Message{Conversation: proto.String(text)}, nil
 	}
 	return &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String(text), ContextInfo: ctxInfo}}, nil

@@ -25,7 +25,8 @@ func TestFromMatrixText(t *testing.T) {
 		mentions []string
 		quoted   string
 	}{
-		{name: "text", content: plain("hello *world*"), text: "hello *world*"},
+		{name: "text", content: plain("hello world"), text: "hello world"},
+		{name: "literal markers stay literal", content: plain("hello *world*"), text: "hello \u2060*world*"},
 		{name: "notice", content: &event.MessageEventContent{MsgType: event.MsgNotice, Body: "beep"}, text: "beep"},
 		{name: "emote", content: &event.MessageEventContent{MsgType: event.MsgEmote, Body: "waves"}, text: "/me waves"},
 		{name: "html", content: htmlMsg("x", "<b>bold</b> <i>it</i>"), text: "*bold* _it_"},

@@ -31,11 +31,14 @@ type FromWhatsApp struct {
 // Convert turns a WhatsApp message into the Matrix events that show it. The message must be one
 // that shows something (not a reaction, edit, revoke or key distribution, which the caller
 // handles). Kinds the bridge cannot show yet become a notice naming the kind, attachments that
-// cannot be bridged a notice saying why; a reply points at the quoted message when it is known.
+// cannot be bridged a notice saying why; a reply points at the quoted message when it is known. A
+// text too long for one Matrix event becomes several parts in order (see textParts); only the
+// first carries the reply.
 // An error (only from attachments: the connection is down, a transient download or upload
 // failure) means the message must come again.
 func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*ConvertedMessage, error) {
 	var part Part
+	var more []Part // further parts of a text too long for one Matrix event
 	var ctxInfo *waE2E.ContextInfo
 	switch media := waMediaOf(msg); {
 	case media != nil:
@@ -44,11 +47,16 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 			return nil, err
 		}
 		ctxInfo = media.ctxInfo
-	case msg.Conversation != nil:
-		part = messagePart(c.text(ctx, msg.GetConversation(), nil))
-	case msg.ExtendedTextMessage != nil:
-		ctxInfo = msg.GetExtendedTextMessage().GetContextInfo()
-		part = messagePart(c.text(ctx, msg.GetExtendedTextMessage().GetText(), ctxInfo))
+	case msg.Conversation != nil, msg.ExtendedTextMessage != nil:
+		text := msg.GetConversation()
+		if ext := msg.GetExtendedTextMessage(); ext != nil {
+			text, ctxInfo = ext.GetText(), ext.GetContextInfo()
+		}
+		parts := c.textParts(ctx, text, ctxInfo)
+		part = messagePart(parts[0])
+		for _, content := range parts[1:] {
+			more = append(more, messagePart(content))
+		}
 	case msg.LocationMessage != nil:
 		ctxInfo = msg.GetLocationMessage().GetContextInfo()
 		part = convertLocation(msg.GetLocationMessage())
@@ -68,7 +76,7 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 	if quoted := ctxInfo.GetStanzaID(); quoted != "" {
 		c.setReply(ctx, part.Content, quoted)
 	}
-	return &ConvertedMessage{Parts: []Part{part}}, nil
+	return &ConvertedMessage{Parts: append([]Part{part}, more...)}, nil
 }
 
 // messagePart wraps content into an m.room.message part.
@@ -85,7 +93,12 @@ func (c *FromWhatsApp) text(ctx context.Context, text string, ctxInfo *waE2E.Con
 			mentions = append(mentions, jid)
 		}
 	}
-	return TextToMatrix(ctx, text, mentions, c.Mentions)
+	content := TextToMatrix(ctx, text, mentions, c.Mentions)
+	if ctxInfo.GetNonJIDMentions() > 0 {
+		// WhatsApp's "@all": everyone in the group is notified.
+		content.Mentions.Room = true
+	}
+	return content
 }
 
 // setReply points content at the Matrix event of the quoted WhatsApp message, when it is known.

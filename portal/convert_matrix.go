@@ -53,11 +53,19 @@ func (p *Portal) resolveMatrixUser(ctx context.Context, userID id.UserID) (types
 	return types.EmptyJID, false
 }
 
-// quotedMessage finds the WhatsApp message a Matrix event was bridged as, for a reply to it.
+// quotedMessage finds the WhatsApp message a Matrix event was bridged as, for a reply to it, with the
+// content the reply quotes (kept in the message map when the message was bridged or last edited).
 func (p *Portal) quotedMessage(ctx context.Context, eventID id.EventID) (msgconv.QuotedMessage, bool, error) {
 	target, err := p.m.db.Message.GetByMXID(ctx, eventID)
 	if err != nil || target == nil {
 		return msgconv.QuotedMessage{}, false, err
 	}
-	return msgconv.QuotedMessage{ID: target.WAID, Sender: target.Sender}, true, nil
+	quote := target.Quote
+	if quote == nil && target.Part != 0 {
+		// The content is kept on the first part.
+		if parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, target.WAID); err == nil && len(parts) > 0 {
+			quote = parts[0].Quote
+		}
+	}
+	return msgconv.QuotedMessage{ID: target.WAID, Sender: target.Sender, Message: unmarshalQuote(quote)}, true, nil
 }

@@ -31,16 +31,6 @@ func (p *Portal) convertWAMessage(ctx context.Context, login Login, sender *pupp
 	return converted, conversionError(err)
 }
 
-// sendWAParts sends every part of a converted WhatsApp message, in order, as ghost.
-func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage) error {
-	for i, part := range converted.Parts {
-		if err := p.sendWA(ctx, ghost, info, i, part.Type, part.EventContent()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // quotedEvent finds the Matrix event of a quoted WhatsApp message in this chat (the first part).
 func (p *Portal) quotedEvent(ctx context.Context, quotedID types.MessageID) (id.EventID, error) {
 	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, quotedID)

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 )
 
 // ErrNotLoggedIn means the sender of a Matrix event in a portal has no WhatsApp login.
@@ -98,9 +99,16 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 		return fmt.Errorf("failed to send to WhatsApp: %w", err)
 	}
 	if record {
+		// The sender as WhatsApp addresses the user in this chat (phone number or LID), which a
+		// quote of the message must name.
+		sender := login.OwnJID()
+		if !resp.Sender.IsEmpty() {
+			sender = resp.Sender.ToNonAD()
+		}
 		err = p.m.db.Message.Insert(ctx, &database.Message{
-			Portal: p.Key, WAID: out.WAID, Sender: login.OwnJID(), SenderMXID: evt.Sender,
+			Portal: p.Key, WAID: out.WAID, Sender: sender, SenderMXID: evt.Sender,
 			MXID: evt.ID, MXRoom: evt.RoomID, Timestamp: resp.Timestamp, IsFromMatrix: true,
+			Quote: marshalQuote(ctx, msgconv.QuoteContent(waMsg)), Media: mediaContentJSON(evt.Content.AsMessage()),
 		})
 		if err != nil {
 			return fmt.Errorf("failed to store message mapping: %w", err)
@@ -134,7 +142,10 @@ func (p *Portal) handleMatrixEdit(ctx context.Context, login Login, evt *event.E
 	if cli == nil {
 		return ErrNotConnected
 	}
-	return p.sendToWhatsApp(ctx, login, evt, cli.BuildEdit(p.Key.JID, target.WAID, waMsg), false)
+	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildEdit(p.Key.JID, target.WAID, waMsg), false); err != nil {
+		return err
+	}
+	return p.recordMatrixEdit(ctx, evt, target, waMsg)
 }
 
 func (p *Portal) handleMatrixReaction(ctx context.Context, login Login, evt *event.Event) error {
@@ -151,11 +162,11 @@ func (p *Portal) handleMatrixReaction(ctx context.Context, login Login, evt *eve
 		return ErrNotConnected
 	}
 	own := login.OwnJID()
-	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, rel.Key), false); err != nil {
+	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, reactionToWhatsApp(rel.Key)), false); err != nil {
 		return err
 	}
 	return p.m.db.Reaction.Upsert(ctx, &database.Reaction{
-		Portal: p.Key, TargetWAID: target.WAID, Sender: own, MXID: evt.ID, Emoji: rel.Key, WAID: "",
+		Portal: p.Key, TargetWAID: target.WAID, Sender: own, MXID: evt.ID, Emoji: reactionToWhatsApp(rel.Key), WAID: "",
 	})
 }
 
@@ -183,6 +194,9 @@ func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *ev
 			author = target.Sender
 		}
 		if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildRevoke(p.Key.JID, author, target.WAID), false); err != nil {
+			return err
+		}
+		if err = p.m.db.Edit.Delete(ctx, p.Key, target.WAID); err != nil {
 			return err
 		}
 		return p.m.db.Message.Delete(ctx, p.Key, target.WAID)
@@ -223,4 +237,21 @@ func (p *Portal) isOwnJID(ctx context.Context, login Login, jid types.JID) bool 
 	}
 	pn, err := lids.GetPNForLID(ctx, jid)
 	return err == nil && pn.ToNonAD() == own
+}
+
+// recordMatrixEdit records a Matrix edit sent to WhatsApp, so that a delete of the message redacts
+// it too, and keeps the edited content as what replies quote.
+func (p *Portal) recordMatrixEdit(ctx context.Context, evt *event.Event, target *database.Message, waMsg *waE2E.Message) error {
+	err := p.m.db.Edit.Insert(ctx, &database.MessageEdit{Portal: p.Key, WAID: target.WAID, MXID: evt.ID, MXRoom: evt.RoomID, SenderMXID: evt.Sender})
+	if err != nil {
+		return fmt.Errorf("failed to record edit: %w", err)
+	}
+	if target.Part != 0 {
+		return nil
+	}
+	if quote := msgconv.QuoteContent(waMsg); quote != nil {
+		target.Quote = marshalQuote(ctx, quote)
+		return p.m.db.Message.Update(ctx, target)
+	}
+	return nil
 }

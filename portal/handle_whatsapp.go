@@ -83,7 +83,7 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	if err != nil {
 		return err
 	}
-	return p.sendWAParts(ctx, sender, info, converted)
+	return p.sendWAParts(ctx, sender, info, converted, msg)
 }
 
 // senderGhost returns the ghost a WhatsApp message is sent as: the contact's, or the user's own ghost
@@ -96,30 +96,6 @@ func (p *Portal) senderGhost(ctx context.Context, login Login, info types.Messag
 		jid = info.SenderAlt
 	}
 	return p.m.puppets.Get(ctx, jid, login.LIDs())
-}
-
-// sendWA sends converted content to the room as ghost, with WhatsApp's timestamp and a transaction ID
-// derived from the WhatsApp message, and records the mapping.
-func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, evtType event.Type, content any) error {
-	eventID, err := p.m.matrix.SendEvent(ctx, ghost.MXID, p.row.MXID, evtType, content, info.Timestamp.UnixMilli(), p.txnID(info.ID, part))
-	if err != nil {
-		return fmt.Errorf("failed to send message to Matrix: %w", err)
-	}
-	err = p.m.db.Message.Insert(ctx, &database.Message{
-		Portal:     p.Key,
-		WAID:       info.ID,
-		Part:       part,
-		Sender:     info.Sender.ToNonAD(),
-		SenderMXID: ghost.MXID,
-		MXID:       eventID,
-		MXRoom:     p.row.MXID,
-		Timestamp:  info.Timestamp,
-	})
-	if err != nil {
-		return fmt.Errorf("failed to store message mapping: %w", err)
-	}
-	zerolog.Ctx(ctx).Debug().Stringer("event_id", eventID).Msg("Bridged WhatsApp message")
-	return nil
 }
 
 // txnID is unique across the whole bridge (the homeserver deduplicates per appservice token, not
@@ -146,56 +122,6 @@ func (p *Portal) handleWAProtocol(ctx context.Context, login Login, sender *pupp
 		zerolog.Ctx(ctx).Debug().Stringer("type", proto.GetType()).Msg("Ignoring protocol message")
 		return nil
 	}
-}
-
-func (p *Portal) handleWARevoke(ctx context.Context, sender *puppet.Puppet, targetID string) error {
-	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
-	if err != nil {
-		return err
-	}
-	if len(parts) == 0 {
-		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Revoked message is unknown, nothing to redact")
-		return nil
-	}
-	for _, part := range parts {
-		actor := sender.MXID
-		if part.SenderMXID != sender.MXID {
-			actor = p.m.matrix.BotMXID()
-		}
-		if err = p.m.matrix.Redact(ctx, actor, p.row.MXID, part.MXID, "mw.revoke."+part.MXID.String()); err != nil {
-			return fmt.Errorf("failed to redact revoked message: %w", err)
-		}
-	}
-	return p.m.db.Message.Delete(ctx, p.Key, targetID)
-}
-
-func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message, targetID string, edited *waE2E.Message) error {
-	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
-	if err != nil {
-		return err
-	}
-	if len(parts) == 0 || edited == nil {
-		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Edited message is unknown, ignoring edit")
-		return nil
-	}
-	target := parts[0]
-	converted, err := p.convertWAMessage(ctx, login, sender, edited)
-	if err != nil {
-		return err
-	}
-	content, evtType := converted.Parts[0].Content, converted.Parts[0].Type
-	content.SetEdit(target.MXID)
-	eventID, err := p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, evtType, content, evt.Info.Timestamp.UnixMilli(), p.txnID(evt.Info.ID, 0))
-	if err != nil {
-		return fmt.Errorf("failed to send edit to Matrix: %w", err)
-	}
-	target.EditCount++
-	target.LastEdit = evt.Info.Timestamp
-	if err = p.m.db.Message.Update(ctx, target); err != nil {
-		return err
-	}
-	zerolog.Ctx(ctx).Debug().Stringer("event_id", eventID).Msg("Bridged WhatsApp edit")
-	return nil
 }
 
 func (p *Portal) handleWAReaction(ctx context.Context, login Login, sender *puppet.Puppet, info types.MessageInfo, reaction *waE2E.ReactionMessage) error {
@@ -229,7 +155,7 @@ func (p *Portal) handleWAReaction(ctx context.Context, login Login, sender *pupp
 		return nil
 	}
 	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{
-		Type: event.RelAnnotation, EventID: parts[0].MXID, Key: variationSelectorFix(emoji),
+		Type: event.RelAnnotation, EventID: parts[0].MXID, Key: reactionToMatrix(emoji),
 	}}
 	eventID, err := p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, event.EventReaction, content, info.Timestamp.UnixMilli(), p.txnID(info.ID, 0))
 	if err != nil {
@@ -239,13 +165,4 @@ func (p *Portal) handleWAReaction(ctx context.Context, login Login, sender *pupp
 		Portal: p.Key, TargetWAID: targetID, Sender: senderJID, MXID: eventID,
 		Emoji: emoji, WAID: info.ID, Timestamp: info.Timestamp,
 	})
-}
-
-// variationSelectorFix adds the emoji presentation selector to a lone heart, which Matrix clients
-// expect for the ❤️ reaction.
-func variationSelectorFix(emoji string) string {
-	if emoji == "\u2764" {
-		return "\u2764\ufe0f"
-	}
-	return emoji
 }

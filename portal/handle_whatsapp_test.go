@@ -58,11 +58,11 @@ func TestWhatsAppToMatrix(t *testing.T) {
 		{"reaction", []*events.Message{msg("M1", "hello"), waReaction(testContact, "X1", "M1", "\u2764")},
 			[]string{"m.room.message:hello", "m.reaction:\u2764\ufe0f"}, nil},
 		{"reaction replaced", []*events.Message{msg("M1", "hello"), waReaction(testContact, "X1", "M1", "👍"), waReaction(testContact, "X2", "M1", "😂")},
-			[]string{"m.room.message:hello", "m.reaction:👍", "m.reaction:😂"}, []int{1}},
+			[]string{"m.room.message:hello", "m.reaction:👍\ufe0f", "m.reaction:😂"}, []int{1}},
 		{"reaction removed", []*events.Message{msg("M1", "hello"), waReaction(testContact, "X1", "M1", "👍"), waReaction(testContact, "X2", "M1", "")},
-			[]string{"m.room.message:hello", "m.reaction:👍"}, []int{1}},
+			[]string{"m.room.message:hello", "m.reaction:👍\ufe0f"}, []int{1}},
 		{"same reaction again", []*events.Message{msg("M1", "hello"), waReaction(testContact, "X1", "M1", "👍"), waReaction(testContact, "X2", "M1", "👍")},
-			[]string{"m.room.message:hello", "m.reaction:👍"}, nil},
+			[]string{"m.room.message:hello", "m.reaction:👍\ufe0f"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

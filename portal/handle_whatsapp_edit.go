@@ -1,0 +1,117 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
+)
+
+// handleWARevoke redacts a message deleted for everyone on WhatsApp: every part of it and every
+// edit of it (from either side), then forgets it.
+func (p *Portal) handleWARevoke(ctx context.Context, sender *puppet.Puppet, targetID string) error {
+	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Revoked message is unknown, nothing to redact")
+		return nil
+	}
+	edits, err := p.m.db.Edit.GetByWAID(ctx, p.Key, targetID)
+	if err != nil {
+		return err
+	}
+	redact := func(author id.UserID, target id.EventID) error {
+		actor := sender.MXID
+		if author != sender.MXID {
+			actor = p.m.matrix.BotMXID()
+		}
+		if err := p.m.matrix.Redact(ctx, actor, p.row.MXID, target, "mw.revoke."+target.String()); err != nil {
+			return fmt.Errorf("failed to redact revoked message: %w", err)
+		}
+		return nil
+	}
+	for _, edit := range edits {
+		if err = redact(edit.SenderMXID, edit.MXID); err != nil {
+			return err
+		}
+	}
+	for _, part := range parts {
+		if err = redact(part.SenderMXID, part.MXID); err != nil {
+			return err
+		}
+	}
+	if err = p.m.db.Edit.Delete(ctx, p.Key, targetID); err != nil {
+		return err
+	}
+	return p.m.db.Message.Delete(ctx, p.Key, targetID)
+}
+
+// handleWAEdit bridges a WhatsApp edit as an m.replace of the message's first part. An edit of an
+// attachment changes only its caption: the attachment is sent again from the stored Matrix content,
+// not downloaded. The edit event is recorded so that a later delete redacts it too.
+func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message, targetID string, edited *waE2E.Message) error {
+	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 || edited == nil {
+		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Edited message is unknown, ignoring edit")
+		return nil
+	}
+	target := parts[0]
+	var content *event.MessageEventContent
+	evtType := event.EventMessage
+	if media := storedMedia(target); media != nil {
+		conv := msgconv.FromWhatsApp{Mentions: msgconv.MentionResolverFunc(p.resolveMention(login))}
+		content, _ = conv.ConvertCaptionEdit(ctx, edited, media)
+	}
+	if content == nil {
+		converted, err := p.convertWAMessage(ctx, login, sender, edited)
+		if err != nil {
+			return err
+		}
+		content, evtType = converted.Parts[0].Content, converted.Parts[0].Type
+	}
+	content.SetEdit(target.MXID)
+	eventID, err := p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, evtType, content, evt.Info.Timestamp.UnixMilli(), p.txnID(evt.Info.ID, 0))
+	if err != nil {
+		return fmt.Errorf("failed to send edit to Matrix: %w", err)
+	}
+	err = p.m.db.Edit.Insert(ctx, &database.MessageEdit{Portal: p.Key, WAID: targetID, MXID: eventID, MXRoom: p.row.MXID, SenderMXID: sender.MXID})
+	if err != nil {
+		return fmt.Errorf("failed to record edit: %w", err)
+	}
+	target.EditCount++
+	target.LastEdit = evt.Info.Timestamp
+	if quote := msgconv.QuoteContent(edited); quote != nil {
+		target.Quote = marshalQuote(ctx, quote)
+	}
+	if err = p.m.db.Message.Update(ctx, target); err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Debug().Stringer("event_id", eventID).Msg("Bridged WhatsApp edit")
+	return nil
+}
+
+// storedMedia is the Matrix content of an attachment part as first bridged, or nil.
+func storedMedia(part *database.Message) *event.MessageEventContent {
+	if part.Media == "" {
+		return nil
+	}
+	var content event.MessageEventContent
+	if json.Unmarshal([]byte(part.Media), &content) != nil {
+		return nil
+	}
+	return &content
+}
