@@ -2,14 +2,17 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // maxListedContacts bounds the answer of list-contacts so it stays readable.
@@ -100,7 +103,16 @@ func cmdPM(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "`%s` is not a phone number. Use the international format, e.g. `+4915112345678`.", strings.Join(ce.args, " "))
 		return
 	}
-	jid := types.NewJID(digits, types.DefaultUserServer)
+	// A DM with a number that has no WhatsApp account would be a room nobody ever answers in.
+	jid, err := ce.user.wa.CheckOnWhatsApp(ctx, digits)
+	if errors.Is(err, whatsapp.ErrNotOnWhatsApp) {
+		ce.reply(ctx, "+%s is not on WhatsApp, so no chat was created. Check the number (international format, e.g. `+4915112345678`).", digits)
+		return
+	} else if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to check whether a number is on WhatsApp")
+		ce.reply(ctx, "Could not ask WhatsApp whether +%s is on WhatsApp, so no chat was created: %v. Try again later.", digits, err)
+		return
+	}
 	roomID, err := ce.br.portals.OpenDM(ctx, userLogin{ce.user}, jid)
 	if err != nil {
 		ce.reply(ctx, "Failed to open a chat with +%s: %v", digits, err)
@@ -120,6 +132,18 @@ func (br *Bridge) startDMFromInvite(ctx context.Context, inviter id.UserID, ghos
 	if login == nil {
 		br.sendGhostRefusal(ctx, ghost, roomID, "You need to log in to WhatsApp (send `login` to the bridge bot) before you can start chats.")
 		return nil
+	}
+	if ghost.JID.Server == types.DefaultUserServer {
+		if user, err := br.GetUser(ctx, inviter); err == nil {
+			if _, err = user.wa.CheckOnWhatsApp(ctx, ghost.JID.User); errors.Is(err, whatsapp.ErrNotOnWhatsApp) {
+				br.sendGhostRefusal(ctx, ghost, roomID, fmt.Sprintf("+%s is not on WhatsApp, so this room was not bridged.", ghost.JID.User))
+				return nil
+			} else if err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to check whether a number is on WhatsApp")
+				br.sendGhostRefusal(ctx, ghost, roomID, fmt.Sprintf("Could not ask WhatsApp whether +%s is on WhatsApp (%v), so this room was not bridged. Try again later.", ghost.JID.User, err))
+				return nil
+			}
+		}
 	}
 	return br.portals.AdoptDM(ctx, login, ghost.JID, roomID)
 }

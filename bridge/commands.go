@@ -73,6 +73,10 @@ func (br *Bridge) registerCommands() {
 		Help: "Link WhatsApp: shows a QR code to scan, or with a phone number a code to type on the phone.",
 	})
 	br.commands.add(&command{
+		Name: "passkey", Args: "<answer> | confirm", Level: config.LevelUser, Handler: cmdPasskey,
+		Help: "Answer WhatsApp's passkey step during a login: the signed request, or `confirm` for the code check.",
+	})
+	br.commands.add(&command{
 		Name: "cancel", Level: config.LevelUser, Handler: cmdCancel,
 		Help: "Abort a login in progress.",
 	})

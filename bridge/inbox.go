@@ -140,6 +140,15 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		}
 		return false
 	}
+	var told toldError
+	if errors.As(err, &told) {
+		// Retrying cannot help and the room was told why: the event failed for good.
+		if dbErr := br.DB.Inbox.MarkFailed(ctx, row.Seq, told.err); dbErr != nil {
+			log.Err(dbErr).Msg("Failed to mark inbox event as failed")
+			return false
+		}
+		return true
+	}
 	if row.Attempts+1 >= maxInboxAttempts {
 		log.Err(err).Int("attempts", row.Attempts+1).Msg("Giving up on Matrix event")
 		if dbErr := br.DB.Inbox.MarkFailed(ctx, row.Seq, err); dbErr != nil {

@@ -23,6 +23,9 @@ import (
 type loginSession struct {
 	cancel    context.CancelFunc
 	cancelled bool
+	// flow is the pairing in progress, once started (for the passkey command). Guarded by the
+	// user's loginLock, like the rest of the session.
+	flow *whatsapp.PairFlow
 }
 
 var phoneRegex = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{5,20}$`)
@@ -69,7 +72,7 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 	loginCtx = zerolog.Ctx(ctx).With().Bool("pairing_code", phone != "").Logger().WithContext(loginCtx)
 	user.br.spawn(func() {
 		defer cancel()
-		err := user.runLogin(loginCtx, ce, phone)
+		err := user.runLogin(loginCtx, ce, phone, session)
 		user.loginLock.Lock()
 		cancelled := session.cancelled
 		user.login = nil
@@ -78,6 +81,9 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 		case err == nil:
 		case cancelled:
 			ce.reply(ctx, "Login cancelled.")
+		case errors.Is(err, whatsapp.ErrUnreachable):
+			zerolog.Ctx(loginCtx).Warn().Err(err).Msg("Login failed: WhatsApp unreachable")
+			ce.reply(ctx, "Login failed: WhatsApp could not be reached (%v). This is a network or WhatsApp problem, not something you did; send `%slogin` to try again in a moment.", err, ce.prefix())
 		case errors.Is(err, context.DeadlineExceeded):
 			ce.reply(ctx, "Login timed out: the phone did not link within %d seconds. Send `%slogin` to try again.", int(timeout.Seconds()), ce.prefix())
 		case errors.Is(err, context.Canceled):
@@ -107,12 +113,15 @@ func cmdCancel(ctx context.Context, ce *commandEvent) {
 // runLogin drives a pairing flow and shows its steps in the room: QR codes as an image (replaced
 // by each new code), a pairing code as a reply. The QR image message is removed at the end whatever
 // the outcome, so an old code cannot be scanned later.
-func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) error {
+func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string, session *loginSession) error {
 	flow, err := user.wa.Pair(ctx, phone)
 	if err != nil {
 		return err
 	}
 	defer flow.Cancel()
+	user.loginLock.Lock()
+	session.flow = flow
+	user.loginLock.Unlock()
 	var qrEventID id.EventID
 	defer func() {
 		if qrEventID != "" {
@@ -131,6 +140,10 @@ func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string) 
 			qrEventID = user.sendQR(ctx, ce.roomID, step.Code, qrEventID)
 		case whatsapp.StepPairCode:
 			ce.reply(ctx, "Open WhatsApp on the phone with number %s, go to *Linked devices* → *Link a device* → *Link with phone number instead*, and enter this code:\n\n**%s**", formatPhone(phone), step.Code)
+		case whatsapp.StepPasskey:
+			qrEventID = user.showPasskeyRequest(ctx, ce, step, qrEventID) // cmd_passkey.go
+		case whatsapp.StepPasskeyCode:
+			ce.reply(ctx, "Check that WhatsApp on your phone shows the code **%s**, then send `%spasskey confirm`. Send `%scancel` if it does not.", step.Code, ce.prefix(), ce.prefix())
 		case whatsapp.StepSuccess:
 			return user.finishLogin(ctx, ce, step.JID)
 		}

@@ -115,9 +115,16 @@ func (br *Bridge) syncChats(user *User) {
 	if cli == nil {
 		return
 	}
-	groups, err := cli.GetJoinedGroups(ctx)
+	var groups []*types.GroupInfo
+	err := portal.RetryRateLimited(ctx, "list your groups", func() (err error) {
+		groups, err = cli.GetJoinedGroups(ctx)
+		return err
+	})
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to list WhatsApp groups")
+		if portal.IsRateLimited(err) {
+			user.notify("WhatsApp is limiting how often the bridge may read your groups, so your group chats were not all set up after login. Each one appears with its next message.")
+		}
 		return
 	}
 	for _, group := range groups {
@@ -138,7 +145,7 @@ func (br *Bridge) handlePortalEvent(ctx context.Context, evt *event.Event) (bool
 	if errors.As(err, &perm) {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Matrix event cannot be bridged")
 		br.sendBotNoticeTxn(ctx, evt.RoomID, "fail-"+evt.ID.String(), fmt.Sprintf("Your message was not bridged to WhatsApp: %v", perm.Err))
-		return true, nil
+		return true, toldError{err: err}
 	}
 	return true, err
 }

@@ -93,10 +93,7 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 		if dbErr := p.m.db.Outbox.RecordAttempt(ctx, evt.ID, err); dbErr != nil {
 			log.Err(dbErr).Msg("Failed to record send attempt")
 		}
-		if errors.Is(err, whatsmeow.ErrNotConnected) || errors.Is(err, whatsmeow.ErrNotLoggedIn) {
-			return ErrNotConnected
-		}
-		return fmt.Errorf("failed to send to WhatsApp: %w", err)
+		return classifySendError(err, p.Key.JID) // send_errors.go
 	}
 	if record {
 		// The sender as WhatsApp addresses the user in this chat (phone number or LID), which a

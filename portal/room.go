@@ -102,7 +102,11 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	if cli == nil {
 		return ErrNotConnected
 	}
-	info, err := cli.GetGroupInfo(ctx, p.Key.JID)
+	var info *types.GroupInfo
+	err := RetryRateLimited(ctx, "read the group's info", func() (err error) {
+		info, err = cli.GetGroupInfo(ctx, p.Key.JID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("failed to get group info: %w", err)
 	}

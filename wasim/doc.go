@@ -43,6 +43,17 @@
 // UploadMedia and Contact.SendMedia build and send attachments, Attachment and Contact.Download
 // fetch them; MessageKind and MessageBody classify what arrived.
 //
+// # Refusals
+//
+// Some refusals of real WhatsApp can be switched on per account or server: SetRequirePrivacyToken
+// makes an account refuse first direct messages with ack error 463 unless they carry a privacy
+// token it issued (IssuePrivacyToken, or whatsmeow's own token IQ after a message; see
+// privacytoken.go); SetGroupQueryLimit answers group queries past a limit with 429
+// rate-overlimit (ratelimit.go); SetRequirePasskey puts the account's pairings through the passkey
+// step, which the account's passkey (AssertPasskey) answers (passkey.go). A usync contact query for
+// a number without an account answers <contact type="out">, which whatsmeow's IsOnWhatsApp reports
+// as not on WhatsApp.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

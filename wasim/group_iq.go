@@ -19,6 +19,10 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 		c.send(iqError(node, 401, "not-authorized"))
 		return
 	}
+	if isGroupQuery(child) && !s.allowGroupQueryLocked(dev.acct) { // ratelimit.go
+		c.send(iqError(node, 429, "rate-overlimit"))
+		return
+	}
 	to, _ := node.Attrs["to"].(types.JID)
 	if to.Server == types.GroupServer && to.User == "" {
 		c.handleGroupServerIQLocked(node, child, dev)

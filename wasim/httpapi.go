@@ -85,6 +85,7 @@ func errorStatus(err error) int {
 //	       neither delivered nor acknowledged, so their sender's send waits
 //	GET    /_wasim/faults/hold?chat=C            how many messages to C are held ({messages})
 //	POST   /_wasim/faults/release {chat}              end the hold, handle the held messages in order
+//	(refusals: privacy tokens, group query limit, passkey: see routeRejections)
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -119,6 +120,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("GET "+p+"/faults/hold", s.apiHeld)
 	route("POST "+p+"/faults/release", s.apiRelease)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
+	s.routeRejections(route, p) // httpapi_rejections.go
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

@@ -67,6 +67,9 @@ func (s *Server) handleExtraIQ(c *conn, node *waBinary.Node, xmlns string, child
 }
 
 func (c *conn) handlePrivacyIQ(node *waBinary.Node, typ string) {
+	if typ == "set" && c.handlePrivacyTokensIQ(node) { // privacytoken.go
+		return
+	}
 	if typ != "get" {
 		c.send(iqResult(node))
 		return
@@ -91,7 +94,9 @@ func (c *conn) handleMDIQ(node *waBinary.Node, child *waBinary.Node) {
 	case "link_code_companion_reg":
 		c.handleLinkCodeIQ(node, child)
 	default:
-		c.send(iqError(node, 501, "feature-not-implemented"))
+		if !c.handlePasskeyIQ(node, child) { // passkey.go
+			c.send(iqError(node, 501, "feature-not-implemented"))
+		}
 	}
 }
 

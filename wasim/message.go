@@ -55,6 +55,11 @@ func (c *conn) routeMessage(node *waBinary.Node) {
 	}
 	participants, hasParticipants := node.GetOptionalChildByTag("participants")
 	isResend := !hasParticipants
+	if code := s.refuseDirectLocked(sender.acct, to, node); code != "" && !isResend {
+		s.stateLock.Unlock()
+		c.send(refusalAck(id, to, code))
+		return
+	}
 	if !isResend && !sender.seen.add(id) {
 		// The same message again (a client retrying after a lost ack): ack it, deliver nothing.
 		s.stateLock.Unlock()
@@ -75,6 +80,7 @@ func (c *conn) routeMessage(node *waBinary.Node) {
 			s.deliverCopyLocked(sender, node, to, jid, target.GetChildrenByTag("enc"), identity, hasIdentity, t)
 		}
 	}
+	noteConversationLocked(sender.acct, s.accountFor(to))
 	s.stateLock.Unlock()
 	c.send(messageAck(id, to))
 }

@@ -28,6 +28,7 @@ type registration struct {
 	identity [32]byte
 	skey     preKey
 	pairing  bool
+	passkey  *passkeyPairing // set during the passkey step; see passkey.go
 }
 
 const refAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -78,7 +79,9 @@ func (c *conn) startRegistration() {
 
 // ScanQR has the account's phone scan a QR code shown by a whatsmeow client (the string from
 // events.QR). It returns once the client has accepted the pairing; the client then reconnects and
-// logs in on its own (wait for events.Connected on it).
+// logs in on its own (wait for events.Connected on it). For an account that requires a passkey
+// (SetRequirePasskey) it returns once the passkey step is offered to the client instead, and the
+// pairing finishes when the client answers it (see passkey.go).
 func (a *Account) ScanQR(ctx context.Context, qr string) error {
 	_, fragment, ok := strings.Cut(qr, "#")
 	if !ok {
@@ -103,6 +106,16 @@ func (a *Account) ScanQR(ctx context.Context, qr string) error {
 	} else if c.clientStatic != [32]byte(noisePub) {
 		return fmt.Errorf("%w: noise key does not match the waiting socket", ErrInvalidQR)
 	}
+	s.stateLock.Lock()
+	if a.policy.requirePasskey {
+		offer, err := s.offerPasskeyLocked(c, a, [32]byte(identityPub), advSecret) // passkey.go
+		s.stateLock.Unlock()
+		if err == nil {
+			c.send(offer)
+		}
+		return err
+	}
+	s.stateLock.Unlock()
 	return s.pairDevice(ctx, a, c, [32]byte(identityPub), advSecret)
 }
 

@@ -64,6 +64,8 @@ type Server struct {
 	pictures     map[string]*picture // by PN user or group user; see picture.go
 	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
 	deliveryDelay time.Duration
+	// groupLimit bounds group queries per account; see ratelimit.go.
+	groupLimit groupQueryLimit
 	// holds are the messages kept back per held chat; see hold.go. releaseLock keeps two releases
 	// from interleaving.
 	holds       map[string][]heldMessage

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
@@ -23,7 +24,17 @@ const (
 	StepSuccess
 	// StepFailed: pairing failed for the reason in Err; the flow is over.
 	StepFailed
+	// StepPasskey: WhatsApp asks the user to confirm the link with their passkey (a 2026 step after
+	// the QR scan). Passkey holds the WebAuthn request; answer with PairFlow.AnswerPasskey.
+	StepPasskey
+	// StepPasskeyCode: after the passkey, the user checks that the phone shows Code and confirms
+	// with PairFlow.ConfirmPasskey. Skipped when WhatsApp says the check is not needed.
+	StepPasskeyCode
 )
+
+// ErrUnreachable means WhatsApp could not be reached, or the connection was lost, during a login:
+// not a timeout of the user.
+var ErrUnreachable = errors.New("WhatsApp could not be reached")
 
 // Step is one thing a pairing flow asks the user to do, or its outcome.
 type Step struct {
@@ -32,8 +43,11 @@ type Step struct {
 	Code string
 	// JID and LID are the linked account's (StepSuccess).
 	JID, LID types.JID
-	// Err is why pairing failed (StepFailed). A timeout wraps context.DeadlineExceeded.
+	// Err is why pairing failed (StepFailed). A timeout wraps context.DeadlineExceeded; a lost or
+	// impossible connection wraps ErrUnreachable.
 	Err error
+	// Passkey is the WebAuthn request to sign with the account's passkey (StepPasskey).
+	Passkey *types.WebAuthnPublicKey
 }
 
 // PairFlow is a pairing in progress: a new device being linked to a WhatsApp account, by QR code
@@ -49,6 +63,14 @@ type PairFlow struct {
 	finish func(ctx context.Context) (Step, error)
 	// abort drops the unfinished device.
 	abort func()
+
+	// passkey answers and confirms the passkey step (pair_passkey.go).
+	passkey passkeyClient
+	// lastCode is when the last QR code arrived and how long it was valid, to tell expired codes
+	// from a lost connection (whatsmeow reports both as a timeout item).
+	lastCode        time.Time
+	lastCodeTimeout time.Duration
+	inPasskey       bool
 
 	codeSent bool
 	ctx      context.Context
@@ -83,7 +105,7 @@ func (l *Login) Pair(ctx context.Context, phone string) (*PairFlow, error) {
 	// ctx ends, concurrently with abort, which whatsmeow does not synchronise.
 	if err = cli.ConnectContext(l.opts.Background); err != nil {
 		abort()
-		return nil, fmt.Errorf("failed to connect to WhatsApp: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	requestCode := func(ctx context.Context, phone string) (string, error) {
 		return cli.PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
@@ -100,7 +122,9 @@ func (l *Login) Pair(ctx context.Context, phone string) (*PairFlow, error) {
 		}
 		return Step{Kind: StepSuccess, JID: jid, LID: l.LID()}, nil
 	}
-	return newPairFlow(ctx, items, phone, requestCode, finish, abort), nil
+	flow := newPairFlow(ctx, items, phone, requestCode, finish, abort)
+	flow.passkey = cli
+	return flow, nil
 }
 
 func newPairFlow(ctx context.Context, items <-chan whatsmeow.QRChannelItem, phone string,
@@ -152,6 +176,11 @@ func (f *PairFlow) Next(ctx context.Context) (Step, error) {
 func (f *PairFlow) step(ctx context.Context, item whatsmeow.QRChannelItem) (Step, error) {
 	switch item.Event {
 	case whatsmeow.QRChannelEventCode:
+		f.lastCode, f.lastCodeTimeout = time.Now(), item.Timeout
+		if f.inPasskey {
+			// The passkey step replaced the secret behind the codes: they cannot link any more.
+			return Step{}, nil
+		}
 		if f.phone == "" {
 			return Step{Kind: StepQR, Code: item.Code}, nil
 		}
@@ -167,7 +196,14 @@ func (f *PairFlow) step(ctx context.Context, item whatsmeow.QRChannelItem) (Step
 	case whatsmeow.QRChannelSuccess.Event:
 		return f.finish(ctx)
 	case whatsmeow.QRChannelTimeout.Event:
+		if f.lastCode.IsZero() || time.Since(f.lastCode) < f.lastCodeTimeout-time.Second {
+			// The item came before the last code ran out: the socket closed.
+			return Step{}, fmt.Errorf("%w: the connection was lost during the login", ErrUnreachable)
+		}
 		return Step{}, fmt.Errorf("%w: the QR codes expired", context.DeadlineExceeded)
+	case whatsmeow.QRChannelEventPasskeyRequest, whatsmeow.QRChannelEventPasskeyResponse:
+		f.inPasskey = true
+		return passkeyStep(item)
 	case whatsmeow.QRChannelEventError:
 		return Step{}, fmt.Errorf("pairing failed: %w", item.Error)
 	default:

@@ -1,0 +1,53 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// ErrFirstMessageRefused means WhatsApp refused a message to someone the account never talked
+// with and holds no privacy token from (ack error 463, "reach-out timelock"). Sending again does
+// not help until the other side writes first or adds the user as a contact, after which WhatsApp
+// issues a token that whatsmeow attaches to later messages.
+var ErrFirstMessageRefused = errors.New("WhatsApp refused a first message to a new contact")
+
+// reachoutTimelockCode is the ack error of a refused first message (whatsmeow returns it as
+// ErrServerReturnedError followed by the code, send.go).
+const reachoutTimelockCode = 463
+
+// serverErrorCode returns the error code of a message ack WhatsApp refused (whatsmeow's
+// ErrServerReturnedError), or 0 for any other error.
+func serverErrorCode(err error) int {
+	if !errors.Is(err, whatsmeow.ErrServerReturnedError) {
+		return 0
+	}
+	msg := err.Error()
+	code, convErr := strconv.Atoi(msg[strings.LastIndexByte(msg, ' ')+1:])
+	if convErr != nil {
+		return 0
+	}
+	return code
+}
+
+// classifySendError maps a failed SendMessage to what the caller does with it: ErrNotConnected
+// (the event waits for the connection), a PermanentError telling the user why (a refused first
+// message), or the wrapped error (retried).
+func classifySendError(err error, chat types.JID) error {
+	switch {
+	case errors.Is(err, whatsmeow.ErrNotConnected), errors.Is(err, whatsmeow.ErrNotLoggedIn):
+		return ErrNotConnected
+	case serverErrorCode(err) == reachoutTimelockCode:
+		who := "this contact"
+		if chat.Server == types.DefaultUserServer {
+			who = "+" + chat.User
+		}
+		return permanent(fmt.Errorf("%w: %s only accepts first messages from people they have talked with. "+
+			"Ask them to write to you or to save your number, then send your message again", ErrFirstMessageRefused, who))
+	}
+	return fmt.Errorf("failed to send to WhatsApp: %w", err)
+}

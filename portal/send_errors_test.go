@@ -1,0 +1,32 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+)
+
+func TestClassifySendError(t *testing.T) {
+	chat := types.NewJID("4917600000002", types.DefaultUserServer)
+	// whatsmeow's own wrapping of a refused ack (send.go).
+	refused := fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, 463)
+	var perm PermanentError
+	if got := classifySendError(refused, chat); !errors.As(got, &perm) || !errors.Is(got, ErrFirstMessageRefused) ||
+		!strings.Contains(got.Error(), "+4917600000002") {
+		t.Errorf("463: got %v, want a permanent first-message refusal naming the number", got)
+	}
+	if got := classifySendError(whatsmeow.ErrNotConnected, chat); !errors.Is(got, ErrNotConnected) {
+		t.Errorf("not connected: got %v", got)
+	}
+	other := fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, 500)
+	if got := classifySendError(other, chat); errors.As(got, &perm) || errors.Is(got, ErrNotConnected) || !errors.Is(got, whatsmeow.ErrServerReturnedError) {
+		t.Errorf("500: got %v, want a retryable error", got)
+	}
+	if got := serverErrorCode(errors.New("server returned error 463")); got != 0 {
+		t.Errorf("an error that is not whatsmeow's has code %d", got)
+	}
+}
