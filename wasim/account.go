@@ -30,6 +30,7 @@ type Account struct {
 	watchers   map[*Account]struct{} // accounts that fetched this account's device list
 	phone      *Contact
 	container  *sqlstore.Container
+	faults     accountFaults // refusals, bans, silence; see refusal.go
 }
 
 // device is the server's record of one device of an account.

@@ -64,6 +64,8 @@ type Server struct {
 	pictures     map[string]*picture // by PN user or group user; see picture.go
 	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
 	deliveryDelay time.Duration
+	// offline holds the queue expiry and the companion offline limit; see offline.go.
+	offline offlinePolicy
 	// holds are the messages kept back per held chat; see hold.go. releaseLock keeps two releases
 	// from interleaving.
 	holds       map[string][]heldMessage
