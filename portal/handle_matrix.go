@@ -92,7 +92,10 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 		if dbErr := p.m.db.Outbox.RecordAttempt(ctx, evt.ID, err); dbErr != nil {
 			log.Err(dbErr).Msg("Failed to record send attempt")
 		}
-		if errors.Is(err, whatsmeow.ErrNotConnected) || errors.Is(err, whatsmeow.ErrNotLoggedIn) {
+		// A send interrupted by a lost connection (e.g. a silent one given up on) waits for the
+		// connection like one that never started.
+		var disconnected *whatsmeow.DisconnectedError
+		if errors.Is(err, whatsmeow.ErrNotConnected) || errors.Is(err, whatsmeow.ErrNotLoggedIn) || errors.As(err, &disconnected) {
 			return ErrNotConnected
 		}
 		return fmt.Errorf("failed to send to WhatsApp: %w", err)
