@@ -2,9 +2,14 @@ package tests
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
+	waLog "go.mau.fi/whatsmeow/util/log"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
@@ -119,4 +124,139 @@ func TestBanAndOutdatedClient(t *testing.T) {
 	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "Reconnected to WhatsApp."))
 	waitWAText(t, ctx, carol, "written while outdated")
 	expectStatus(t, ctx, env, u, "Connected to WhatsApp since")
+}
+
+// TestServiceUnavailableAndSilentConnection: WhatsApp answering 503 and a connection that goes
+// silent (keepalives unanswered) are retried with backoff, not in a storm, shown as a transient
+// disconnect, and the messages sent meanwhile go out once the connection is back.
+func TestServiceUnavailableAndSilentConnection(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.Postgres, func(cfg map[string]any) {
+		e2e.SetConfig(cfg, "whatsapp.keepalive_interval", 2)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	u, carol, dm, device := refusalSetup(t, ctx, env, "erin", "4915300000011", "4917300000012")
+
+	// Four 503 refusals in a row: the bridge backs off (1, 2, 4, 8 s, jittered by 25%) and gets
+	// in on the fifth attempt by itself.
+	if err := u.acct.RefuseLogins(device, 503, 4); err != nil {
+		t.Fatal(err)
+	}
+	attempts := u.acct.LoginAttempts(device)
+	start := time.Now()
+	if err := u.acct.SendStreamError(device, "503"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the bridge to be refused", func() bool { return u.acct.LoginAttempts(device) > attempts })
+	sendText(t, ctx, u.client, dm, "written during the 503s")
+	expectStatus(t, ctx, env, u, "Not connected:")
+	waitFor(t, ctx, "the bridge to get in after the 503s", func() bool { return u.acct.Online(device) })
+	if got := u.acct.LoginAttempts(device) - attempts; got != 5 {
+		t.Fatalf("%d login attempts through four 503s, want 5", got)
+	}
+	if took := time.Since(start); took < 10*time.Second {
+		t.Fatalf("four 503s were retried within %v; that is no backoff", took)
+	}
+	waitWAText(t, ctx, carol, "written during the 503s")
+
+	// The connection goes silent: the bridge notices through its keepalives, and each silent
+	// reconnect is given up on the same way, with backoff.
+	if err := u.acct.Silence(device, true); err != nil {
+		t.Fatal(err)
+	}
+	attempts = u.acct.LoginAttempts(device)
+	sendText(t, ctx, u.client, dm, "written into the silence")
+	waitFor(t, ctx, "the bridge to give up on the silent connection", func() bool { return u.acct.LoginAttempts(device) > attempts })
+	expectStatus(t, ctx, env, u, "Not connected:", "keepalive")
+	sendText(t, ctx, u.client, dm, "written after the silence was noticed")
+	observe(ctx, 10*time.Second)
+	if got := u.acct.LoginAttempts(device) - attempts; got > 3 {
+		t.Fatalf("%d login attempts in about 15 s of silence; that is a storm", got)
+	}
+	if err := u.acct.Silence(device, false); err != nil {
+		t.Fatal(err)
+	}
+	waitWAText(t, ctx, carol, "written into the silence")
+	waitWAText(t, ctx, carol, "written after the silence was noticed")
+	order := receivedOrder(carol, []string{"written into the silence", "written after the silence was noticed"})
+	if len(order) != 2 || order[0] != "written into the silence" {
+		t.Fatalf("WhatsApp received %v, want both once, in order", order)
+	}
+	expectStatus(t, ctx, env, u, "Connected to WhatsApp since")
+}
+
+// TestLoggedOutWhileAwayAndSessionTakenOver: the phone logs the bridge out after it was offline too
+// long (told once, `status` says so, no login loop and no reconnects, even across a restart); after
+// a new login, a second client with the same session takes the connection over (told once, no
+// reconnect) until the user sends `reconnect`, and the messages sent meanwhile go out.
+func TestLoggedOutWhileAwayAndSessionTakenOver(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.Postgres, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	u, carol, dm, device := refusalSetup(t, ctx, env, "fay", "4915300000021", "4917300000022")
+
+	// The bridge is down longer than the phone tolerates (14 days on WhatsApp, 2 s here).
+	const limit = 2 * time.Second
+	env.WA.SetCompanionOfflineLimit(limit)
+	env.StopBridge()
+	waitFor(t, ctx, "the bridge to be offline", func() bool { return !u.acct.Online(device) })
+	observe(ctx, limit+time.Second)
+	attempts := u.acct.LoginAttempts(device)
+	env.StartBridge()
+	const loggedOut = "You were logged out of WhatsApp: WhatsApp logged this device out (it was removed on your phone, or your phone was offline for too long). Send `login` to log in again."
+	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, loggedOut))
+	expectStatus(t, ctx, env, u, "You are not logged in to WhatsApp.", "Your last session ended")
+	env.RestartBridge()
+	expectStatus(t, ctx, env, u, "You are not logged in to WhatsApp.")
+	if n := countNotices(t, ctx, env.Env, u.client, u.room, loggedOut); n != 1 {
+		t.Fatalf("the logout was told %d times, want once", n)
+	}
+	if got := u.acct.LoginAttempts(device) - attempts; got != 1 {
+		t.Fatalf("%d login attempts after the logout, want only the refused one", got)
+	}
+	env.WA.SetCompanionOfflineLimit(0)
+
+	// A new login; then a second client connects with the bridge's session from its database.
+	loginQR(t, ctx, env, u.client, u.room, u.acct)
+	device = u.acct.Devices()[len(u.acct.Devices())-1].Device
+	waitFor(t, ctx, "the bridge to be online", func() bool { return u.acct.Online(device) })
+	twin := connectTwin(t, ctx, env, types.JID{User: u.acct.JID().User, Server: types.DefaultUserServer, Device: device})
+	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "Another client took over", "send `reconnect` to take the connection back"))
+	attempts = u.acct.LoginAttempts(device)
+	expectStatus(t, ctx, env, u, "Not connected: bad credentials", "another client connected")
+	sendText(t, ctx, u.client, dm, "written while taken over")
+	observe(ctx, 5*time.Second)
+	if got := u.acct.LoginAttempts(device) - attempts; got != 0 {
+		t.Fatalf("%d login attempts while another client held the session, want none", got)
+	}
+	sendText(t, ctx, u.client, u.room, "reconnect")
+	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "Reconnected to WhatsApp."))
+	waitWAText(t, ctx, carol, "written while taken over")
+	waitFor(t, ctx, "the other client to be replaced", func() bool { return !twin.IsConnected() })
+	if n := countNotices(t, ctx, env.Env, u.client, u.room, "Another client took over"); n != 1 {
+		t.Fatalf("the takeover was told %d times, want once", n)
+	}
+}
+
+// connectTwin connects a second whatsmeow client with the bridge's own session, read from the
+// bridge's database: what a second bridge process on the same database would do.
+func connectTwin(t *testing.T, ctx context.Context, env *waEnv, jid types.JID) *whatsmeow.Client {
+	t.Helper()
+	db, err := sql.Open("postgres", env.DatabaseURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	device, err := sqlstore.NewWithDB(db, "postgres", waLog.Noop).GetDevice(ctx, jid)
+	if err != nil || device == nil {
+		t.Fatalf("failed to load the bridge's session %s: %v", jid, err)
+	}
+	twin := env.WA.NewClient(device)
+	t.Cleanup(twin.Disconnect)
+	if err = twin.Connect(); err != nil {
+		t.Fatalf("the second client failed to connect: %v", err)
+	}
+	return twin
 }
