@@ -182,12 +182,14 @@ func TestSilentConnection(t *testing.T) {
 	lea := newContact(t, ctx, srv, "Lea")
 	uma := pairByQR(t, ctx, srv, acct)
 	dev := uma.cli.Store.ID.Device
+	//lint:ignore SA1019 whatsmeow's own keepalive ping is what this test is about
 	if ok, _ := uma.cli.DangerousInternals().SendKeepAlive(ctx); !ok {
 		t.Fatal("keepalive failed before the silence")
 	}
 	if err := acct.Silence(dev, true); err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 whatsmeow's own keepalive ping is what this test is about
 	if ok, _ := uma.cli.DangerousInternals().SendKeepAlive(ctx); ok {
 		t.Fatal("keepalive answered during the silence")
 	}
