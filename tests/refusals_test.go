@@ -260,3 +260,75 @@ func connectTwin(t *testing.T, ctx context.Context, env *waEnv, jid types.JID) *
 	}
 	return twin
 }
+
+// TestOtherRefusals: an unknown stream error and a 500 are retried by themselves without a word;
+// an unknown refusal code is told once and waits for `reconnect`; 403 and 406 end the session with
+// their own explanation.
+func TestOtherRefusals(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	u, carol, dm, device := refusalSetup(t, ctx, env, "gus", "4915300000031", "4917300000032")
+	notices := func() int { return countNotices(t, ctx, env.Env, u.client, u.room) }
+
+	// An unknown stream error, then a 500 refusal: back by themselves, nothing to tell.
+	before := notices()
+	attempts := u.acct.LoginAttempts(device)
+	if err := u.acct.RefuseLogins(device, 500, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.acct.SendStreamError(device, "599"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the bridge to get past the 500", func() bool {
+		return u.acct.LoginAttempts(device)-attempts == 2 && u.acct.Online(device)
+	})
+	if n := notices(); n != before {
+		t.Fatalf("%d notices about passing trouble, want none", n-before)
+	}
+
+	// An unknown refusal: told once, no retries until the user asks.
+	if err := u.acct.RefuseLogins(device, 409, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.acct.SendStreamError(device, "503"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "WhatsApp refused the connection (409: client user agent was rejected)", "send `reconnect` to try again"))
+	attempts = u.acct.LoginAttempts(device)
+	sendText(t, ctx, u.client, dm, "written while refused")
+	observe(ctx, 5*time.Second)
+	if got := u.acct.LoginAttempts(device) - attempts; got != 0 {
+		t.Fatalf("%d login attempts after an unknown refusal, want none", got)
+	}
+	sendText(t, ctx, u.client, u.room, "reconnect")
+	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "Reconnected to WhatsApp."))
+	waitWAText(t, ctx, carol, "written while refused")
+
+	// 403 and 406 end the session, each with its explanation, told once.
+	for _, tc := range []struct {
+		reason int
+		why    string
+	}{
+		{403, "WhatsApp on your phone was logged out or moved to another phone"},
+		{406, "WhatsApp logged this device out and may have banned the account"},
+	} {
+		if err := u.acct.RefuseLogins(device, tc.reason, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.acct.SendStreamError(device, "503"); err != nil {
+			t.Fatal(err)
+		}
+		env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "You were logged out of WhatsApp: "+tc.why))
+		expectStatus(t, ctx, env, u, "You are not logged in to WhatsApp.", tc.why)
+		if n := countNotices(t, ctx, env.Env, u.client, u.room, "You were logged out of WhatsApp: "+tc.why); n != 1 {
+			t.Fatalf("the %d logout was told %d times, want once", tc.reason, n)
+		}
+		if tc.reason == 403 {
+			loginQR(t, ctx, env, u.client, u.room, u.acct)
+			device = companionDevice(t, u.acct)
+			waitFor(t, ctx, "the bridge to be online", func() bool { return u.acct.Online(device) })
+		}
+	}
+}
