@@ -138,7 +138,11 @@ func (s *Server) apiSilence(r *http.Request) (int, any, error) {
 
 // apiLogins reports the login attempts per device of an account (removed devices included).
 func (s *Server) apiLogins(r *http.Request) (int, any, error) {
-	acct, err := s.Account(r.URL.Query().Get("phone"))
+	phone := r.URL.Query().Get("phone")
+	if err := required("phone", phone); err != nil {
+		return 0, nil, err
+	}
+	acct, err := s.Account(phone)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -247,6 +247,7 @@ func TestControlAPIRefusals(t *testing.T) {
 	api.expect(http.StatusBadRequest, "number", "POST", "/_wasim/faults/stream-error", body(map[string]any{"code": "x"}), nil)
 	api.expect(http.StatusBadRequest, `missing field "on"`, "POST", "/_wasim/faults/silence", body(map[string]any{}), nil)
 	api.expect(http.StatusBadRequest, "missing field", "POST", "/_wasim/faults/offline", `{}`, nil)
+	api.expect(http.StatusBadRequest, `missing field "phone"`, "GET", "/_wasim/faults/logins", "", nil)
 
 	// Without a device, a refusal applies to every companion.
 	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/refuse", body(map[string]any{"reason": 405, "count": 1}), nil)
