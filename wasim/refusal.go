@@ -2,6 +2,7 @@ package wasim
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -155,7 +156,8 @@ func (s *Server) refuseLoginLocked(dev *device) *waBinary.Node {
 	acct := dev.acct
 	f := &acct.faults
 	if dev.id != 0 && time.Now().Before(f.bannedUntil) {
-		left := max(1, int(time.Until(f.bannedUntil).Round(time.Second)/time.Second))
+		// Whole seconds, rounded up: a client that waits expire seconds finds the ban over.
+		left := int(math.Ceil(time.Until(f.bannedUntil).Seconds()))
 		return &waBinary.Node{Tag: "failure", Attrs: waBinary.Attrs{
 			"reason": "402", "code": strconv.Itoa(f.banCode), "expire": strconv.Itoa(left), "location": "wasim",
 		}}

@@ -14,6 +14,10 @@ import (
 // reconnecting until the user acts; a temporary ban waits for its expiry; a logout ends the session;
 // only passing trouble (503, a dropped or silent connection) is retried, with backoff.
 
+// banMargin is added to a ban's expiry before reconnecting: WhatsApp gives it in whole seconds, and
+// coming back a little late costs nothing while coming back early is refused again.
+const banMargin = time.Second
+
 // RetryPolicy says whether and when a login connects again after a connection problem.
 type RetryPolicy int
 
@@ -50,7 +54,7 @@ func decide(rawEvt any, now time.Time) (Decision, bool) {
 	case *events.TemporaryBan:
 		until := now.Add(evt.Expire).UTC().Truncate(time.Second)
 		d := Decision{
-			State: StateBadCredentials, Retry: RetryAt, RetryAfter: evt.Expire,
+			State: StateBadCredentials, Retry: RetryAt, RetryAfter: evt.Expire + banMargin,
 			Alert: &Alert{Kind: AlertTemporaryBan, Detail: banReason(evt.Code), Until: until},
 		}
 		d.Error = fmt.Sprintf("temporarily banned by WhatsApp until %s (%s)", until.Format(time.RFC3339), d.Alert.Detail)

@@ -54,8 +54,8 @@ func TestDecide(t *testing.T) {
 		})
 	}
 	ban, _ := decide(&events.TemporaryBan{Code: events.TempBanSentToTooManyPeople, Expire: 90 * time.Minute}, now)
-	if ban.RetryAfter != 90*time.Minute || !ban.Alert.Until.Equal(now.Add(90*time.Minute)) {
-		t.Errorf("ban retries after %v, ends %v; want 90m and %v", ban.RetryAfter, ban.Alert.Until, now.Add(90*time.Minute))
+	if ban.RetryAfter != 90*time.Minute+banMargin || !ban.Alert.Until.Equal(now.Add(90*time.Minute)) {
+		t.Errorf("ban retries after %v, ends %v; want 90m plus the margin and %v", ban.RetryAfter, ban.Alert.Until, now.Add(90*time.Minute))
 	}
 	if _, ok := decide(&events.KeepAliveTimeout{ErrorCount: keepAliveFailures - 1}, now); ok {
 		t.Error("a single missed keepalive counts as a dead connection")
