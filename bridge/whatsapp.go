@@ -97,16 +97,28 @@ func (r waRouter) LoggedOut(ctx context.Context, reason string) {
 	r.user.notify(fmt.Sprintf("You were logged out of WhatsApp: %s. Send `login` to log in again.", reason))
 }
 
-// Alert implements whatsapp.Handler: the user hears about the problem in their management room.
+// Alert implements whatsapp.Handler: the user hears about the problem in their management room,
+// with what to do about it. The login alerts once per problem until the connection is back.
 func (r waRouter) Alert(_ context.Context, alert whatsapp.Alert) {
+	r.user.notify(alertText(alert))
+}
+
+// alertText is the management-room notice for a connection problem.
+func alertText(alert whatsapp.Alert) string {
 	switch alert.Kind {
 	case whatsapp.AlertStreamReplaced:
-		r.user.notify("Another client connected to WhatsApp with this bridge's session, so the bridge was disconnected. Send `reconnect` to take the connection back.")
+		return "Another client took over this bridge's WhatsApp session (the same session connected from somewhere else), so the bridge was disconnected. It will not reconnect by itself; send `reconnect` to take the connection back."
 	case whatsapp.AlertTemporaryBan:
-		r.user.notify(fmt.Sprintf("WhatsApp has temporarily banned your account: %s", alert.Detail))
+		if alert.Until.IsZero() {
+			return fmt.Sprintf("WhatsApp has temporarily banned your account (%s). The bridge stays disconnected; send `reconnect` once the ban is over.", alert.Detail)
+		}
+		return fmt.Sprintf("WhatsApp has temporarily banned your account until %s (%s). The bridge stays disconnected until then and reconnects by itself when the ban ends. Your messages are kept.", alert.Until.UTC().Format("2006-01-02 15:04:05 UTC"), alert.Detail)
 	case whatsapp.AlertClientOutdated:
-		r.user.notify("WhatsApp says this bridge's client version is outdated. Please update the bridge.")
+		return "WhatsApp refuses this bridge version as outdated. Please update the bridge; it will not reconnect until it is updated and restarted (or you send `reconnect`)."
+	case whatsapp.AlertConnectFailure:
+		return fmt.Sprintf("WhatsApp refused the connection (%s). The bridge will not retry by itself; send `reconnect` to try again.", alert.Detail)
 	}
+	return fmt.Sprintf("WhatsApp connection problem: %s", alert.Detail)
 }
 
 // notify posts a notice in the user's management room, if there is one.

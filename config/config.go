@@ -92,6 +92,9 @@ type WhatsAppConfig struct {
 	CAFile           string `yaml:"ca_file"`
 	PlainHTTP        bool   `yaml:"plain_http"`
 	NoiseRootPubkey  string `yaml:"noise_root_pubkey"`
+	// KeepaliveInterval is the seconds between keepalive pings (0: whatsmeow's 20-30 s). Three
+	// unanswered pings in a row mark a connection as dead.
+	KeepaliveInterval int `yaml:"keepalive_interval"`
 }
 
 // LoggingConfig configures the zerolog logger.

@@ -86,6 +86,7 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 		{"bridge.matrix_room_workers", 1000, "bridge.matrix_room_workers: must be between 1 and 256"},
 		{"whatsapp.dial_address", "no-port", "whatsapp.dial_address: must be host:port"},
 		{"whatsapp.noise_root_pubkey", "abcd", "whatsapp.noise_root_pubkey: must be 64 hex characters"},
+		{"whatsapp.keepalive_interval", 1, "whatsapp.keepalive_interval: must be 0 (the default) or between 2 and 300"},
 		{"logging.level", "verbose", "logging.level:"},
 		{"logging.format", "xml", "logging.format: must be pretty or json"},
 	}

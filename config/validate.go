@@ -107,6 +107,9 @@ func (cfg *Config) Validate() error {
 			bad("whatsapp.noise_root_pubkey", "must be 64 hex characters (a 32-byte key)")
 		}
 	}
+	if v := cfg.WhatsApp.KeepaliveInterval; v != 0 && (v < 2 || v > 300) {
+		bad("whatsapp.keepalive_interval", "must be 0 (the default) or between 2 and 300 seconds, got %d", v)
+	}
 	switch cfg.Logging.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default:

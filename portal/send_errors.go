@@ -38,8 +38,11 @@ func serverErrorCode(err error) int {
 // (the event waits for the connection), a PermanentError telling the user why (a refused first
 // message), or the wrapped error (retried).
 func classifySendError(err error, chat types.JID) error {
+	// A send interrupted by a lost connection (e.g. a silent one given up on) waits for the
+	// connection like one that never started.
+	var disconnected *whatsmeow.DisconnectedError
 	switch {
-	case errors.Is(err, whatsmeow.ErrNotConnected), errors.Is(err, whatsmeow.ErrNotLoggedIn):
+	case errors.Is(err, whatsmeow.ErrNotConnected), errors.Is(err, whatsmeow.ErrNotLoggedIn), errors.As(err, &disconnected):
 		return ErrNotConnected
 	case serverErrorCode(err) == reachoutTimelockCode:
 		who := "this contact"

@@ -31,6 +31,7 @@ type Account struct {
 	phone      *Contact
 	container  *sqlstore.Container
 	policy     accountPolicy // see privacytoken.go
+	faults     accountFaults // refusals, bans, silence; see refusal.go
 }
 
 // device is the server's record of one device of an account.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,6 +32,11 @@ type conn struct {
 	dev    *device       // set once logged in
 	reg    *registration // set while unpaired
 	active bool          // the client sent <active/>; queued stanzas flow
+	// silencedFor is the device this connection went silent for; see silent.go.
+	silencedFor *device
+
+	// silent drops everything read and written; see silent.go.
+	silent atomic.Bool
 
 	outLock   sync.Mutex
 	out       []waBinary.Node
@@ -95,7 +101,7 @@ func (c *conn) serve() {
 			c.log.Warn().Err(err).Msg("Failed to decrypt frame")
 			continue
 		}
-		if len(plain) == 0 {
+		if len(plain) == 0 || c.silent.Load() {
 			continue
 		}
 		data, err := waBinary.Unpack(plain)
@@ -135,6 +141,9 @@ func (c *conn) handleNode(node *waBinary.Node) {
 
 // send queues node for writing; order is preserved per connection.
 func (c *conn) send(node waBinary.Node) {
+	if c.silent.Load() {
+		return
+	}
 	c.outLock.Lock()
 	c.out = append(c.out, node)
 	c.outLock.Unlock()
@@ -222,6 +231,7 @@ func (s *Server) dropConn(c *conn) {
 	delete(s.conns, c)
 	if c.dev != nil && c.dev.conn == c {
 		c.dev.conn = nil
+		s.noteOfflineLocked(c.dev)
 	}
 	if c.reg != nil {
 		for _, ref := range c.reg.refs {

@@ -86,6 +86,13 @@ func errorStatus(err error) int {
 //	GET    /_wasim/faults/hold?chat=C            how many messages to C are held ({messages})
 //	POST   /_wasim/faults/release {chat}              end the hold, handle the held messages in order
 //	(refusals: privacy tokens, group query limit, passkey: see routeRejections)
+//	POST   /_wasim/faults/refuse {phone, device?, reason, count?}  refuse the next count (0: all)
+//	       logins of a device (no device: every companion) with <failure reason>; reason 0 clears
+//	POST   /_wasim/faults/ban    {phone, code, seconds}  temporary ban (402); seconds 0 ends it
+//	POST   /_wasim/faults/stream-error {phone, device?, code}  end live connections with a stream error
+//	POST   /_wasim/faults/silence {phone, device?, on}  half-open connections: nothing is answered
+//	GET    /_wasim/faults/logins?phone=P         login attempts per device ({logins: {"1": n}})
+//	POST   /_wasim/faults/offline {queue_expiry_seconds?, offline_logout_seconds?}  offline limits
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -121,6 +128,12 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/release", s.apiRelease)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
 	s.routeRejections(route, p) // httpapi_rejections.go
+	route("POST "+p+"/faults/refuse", s.apiRefuse)
+	route("POST "+p+"/faults/ban", s.apiBan)
+	route("POST "+p+"/faults/stream-error", s.apiStreamError)
+	route("POST "+p+"/faults/silence", s.apiSilence)
+	route("GET "+p+"/faults/logins", s.apiLogins)
+	route("POST "+p+"/faults/offline", s.apiOffline)
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

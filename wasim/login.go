@@ -15,7 +15,9 @@ func (c *conn) login() {
 	devID := uint16(c.payload.GetDevice())
 	s.stateLock.Lock()
 	var dev *device
-	if acct := s.accounts[user]; acct != nil {
+	acct := s.accounts[user]
+	if acct != nil {
+		acct.countLoginLocked(devID)
 		dev = acct.devices[devID]
 	}
 	if dev == nil || dev.noisePub != c.clientStatic {
@@ -25,12 +27,30 @@ func (c *conn) login() {
 		c.closeSoon()
 		return
 	}
+	if failure := s.refuseLoginLocked(dev); failure != nil {
+		s.stateLock.Unlock()
+		c.log.Debug().Str("user", user).Uint16("device", devID).Any("reason", failure.Attrs["reason"]).Msg("Refusing login")
+		c.send(*failure)
+		c.closeSoon()
+		return
+	}
 	if old := dev.conn; old != nil && old != c {
-		// A reconnecting client replaces its previous socket silently (no "replaced" conflict,
-		// which would stop whatsmeow from reconnecting ever again).
+		// The same device connected again while its previous socket is still open: WhatsApp keeps
+		// the newest and ends the old one with a "replaced" conflict (whatsmeow then emits
+		// events.StreamReplaced and does not reconnect). A client that already closed the old
+		// socket itself never reads this.
 		old.dev = nil
 		old.active = false
-		go old.close()
+		old.send(waBinary.Node{Tag: "stream:error", Content: []waBinary.Node{{Tag: "conflict", Attrs: waBinary.Attrs{"type": "replaced"}}}})
+		old.closeSoon()
+	}
+	if c.silenceIfSetLocked(dev) {
+		// Half-open from the start: the device is bound to this socket, which never answers.
+		dev.conn = c
+		c.dev = dev
+		s.stateLock.Unlock()
+		c.log.Debug().Str("user", user).Uint16("device", devID).Msg("Silent login")
+		return
 	}
 	dev.conn = c
 	c.dev = dev

@@ -25,6 +25,8 @@ type queued struct {
 	// sent says it was written on the current connection.
 	due  time.Time
 	sent bool
+	// queuedAt is when the stanza was queued, for the queue expiry (offline.go).
+	queuedAt time.Time
 }
 
 func stanzaKey(node *waBinary.Node, fromAttr string) string {
@@ -34,7 +36,7 @@ func stanzaKey(node *waBinary.Node, fromAttr string) string {
 // enqueueLocked queues node for dev and writes it if dev is online. Caller holds stateLock.
 func (s *Server) enqueueLocked(dev *device, node waBinary.Node) {
 	typ, _ := node.Attrs["type"].(string)
-	q := &queued{class: node.Tag, id: node.Attrs["id"].(string), typ: typ, from: stanzaKey(&node, "from"), node: node}
+	q := &queued{class: node.Tag, id: node.Attrs["id"].(string), typ: typ, from: stanzaKey(&node, "from"), node: node, queuedAt: time.Now()}
 	if node.Tag == "message" {
 		q.typ = ""
 	}
@@ -100,12 +102,17 @@ func (s *Server) settleLocked(dev *device, class, id, typ, from string) int {
 	return n
 }
 
-// flushLocked writes everything queued for the connection's device, then tells the client the
-// offline batch is over. Caller holds stateLock.
+// flushLocked drops what expired from the connection's device's queue, announces the rest with an
+// offline preview, writes it, then tells the client the offline batch is over. Caller holds
+// stateLock.
 func (c *conn) flushLocked() {
 	dev := c.dev
 	if dev == nil {
 		return
+	}
+	c.srv.expireQueueLocked(dev)
+	if preview, ok := offlinePreview(dev.queue); ok {
+		c.send(preview)
 	}
 	count := 0
 	for _, q := range dev.queue {

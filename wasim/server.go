@@ -66,6 +66,8 @@ type Server struct {
 	deliveryDelay time.Duration
 	// groupLimit bounds group queries per account; see ratelimit.go.
 	groupLimit groupQueryLimit
+	// offline holds the queue expiry and the companion offline limit; see offline.go.
+	offline offlinePolicy
 	// holds are the messages kept back per held chat; see hold.go. releaseLock keeps two releases
 	// from interleaving.
 	holds       map[string][]heldMessage

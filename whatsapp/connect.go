@@ -44,30 +44,36 @@ func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
 	}
 }
 
-// connectLoop tries to connect until it succeeds, the client is replaced, or ctx ends.
+// connectLoop tries to connect until it succeeds, the client is replaced, or ctx ends. Each attempt
+// after one that did not come up waits for the login's backoff (see retryState), so a connection
+// WhatsApp keeps refusing is retried ever more slowly.
 func (l *Login) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
-	var delays backoff
 	for attempt := 1; ctx.Err() == nil && l.Client() == cli; attempt++ {
+		if wait := l.retry.beforeAttempt(); wait > 0 {
+			l.log.Info().Int("attempt", attempt).Dur("retry_in", wait).Msg("Waiting before connecting to WhatsApp again")
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.reconnectNow:
+				l.retry.now()
+			case <-time.After(wait):
+			}
+			if l.Client() != cli {
+				return
+			}
+		}
 		l.state.set(StateConnecting, "")
 		err := cli.ConnectContext(ctx)
 		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 			// The Connected event may have fired before this loop marked the state as
 			// connecting (whatsmeow also reconnects on its own, e.g. after pairing).
-			if cli.IsLoggedIn() {
+			if l.retry.up() {
 				l.state.set(StateConnected, "")
 			}
 			return
 		}
-		wait := delays.next()
-		l.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("Failed to connect to WhatsApp")
+		l.log.Warn().Err(err).Int("attempt", attempt).Msg("Failed to connect to WhatsApp")
 		l.state.set(StateTransientDisconnect, err.Error())
-		select {
-		case <-ctx.Done():
-			return
-		case <-l.reconnectNow:
-			delays.reset()
-		case <-time.After(wait):
-		}
 	}
 }
 
@@ -80,6 +86,7 @@ func (l *Login) Reconnect() (<-chan struct{}, bool) {
 		return nil, false
 	}
 	cli.Disconnect()
+	l.retry.now()
 	select {
 	case l.reconnectNow <- struct{}{}:
 	default:

@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
@@ -51,6 +52,8 @@ const (
 	AlertTemporaryBan
 	// AlertClientOutdated: WhatsApp refuses this client version.
 	AlertClientOutdated
+	// AlertConnectFailure: WhatsApp refused the connection for another reason; Detail has its code.
+	AlertConnectFailure
 )
 
 // Alert is a connection problem for the account owner.
@@ -58,6 +61,8 @@ type Alert struct {
 	Kind AlertKind
 	// Detail is WhatsApp's description, when it gave one.
 	Detail string
+	// Until is when a temporary ban ends (zero when unknown or not a ban).
+	Until time.Time
 }
 
 // handleEvent is whatsmeow's event handler for one client of the login: the single switch over
@@ -73,20 +78,9 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 	switch evt := rawEvt.(type) {
 	case *events.Connected:
 		l.onConnected(ctx)
-	case *events.Disconnected:
-		l.onDisconnected(cli)
-	case *events.KeepAliveTimeout:
-		l.onKeepAliveTimeout(cli, evt)
-	case *events.LoggedOut:
-		l.onLoggedOut(ctx, cli, evt)
-	case *events.StreamReplaced:
-		l.onStreamReplaced(ctx)
-	case *events.ConnectFailure:
-		l.onConnectFailure(evt)
-	case *events.TemporaryBan:
-		l.onTemporaryBan(ctx, evt)
-	case *events.ClientOutdated:
-		l.onClientOutdated(ctx)
+	case *events.Disconnected, *events.KeepAliveTimeout, *events.LoggedOut, *events.StreamReplaced,
+		*events.ConnectFailure, *events.TemporaryBan, *events.ClientOutdated, *events.StreamError:
+		l.onConnectionProblem(ctx, cli, evt)
 	case *events.PairSuccess:
 		l.onPairSuccess(evt)
 	case *events.Contact:

@@ -98,7 +98,7 @@ func TestEventSwitchRouting(t *testing.T) {
 		{&events.StreamReplaced{}, []string{fmt.Sprintf("Alert %d", AlertStreamReplaced)}, StateBadCredentials},
 		{&events.TemporaryBan{}, []string{fmt.Sprintf("Alert %d", AlertTemporaryBan)}, StateBadCredentials},
 		{&events.ClientOutdated{}, []string{fmt.Sprintf("Alert %d", AlertClientOutdated)}, StateBadCredentials},
-		{&events.ConnectFailure{Reason: events.ConnectFailureServiceUnavailable}, nil, StateBadCredentials},
+		{&events.ConnectFailure{Reason: events.ConnectFailureBadUserAgent}, []string{fmt.Sprintf("Alert %d", AlertConnectFailure)}, StateBadCredentials},
 		{&events.KeepAliveTimeout{ErrorCount: 1}, nil, ""},
 		{&events.PairSuccess{ID: alice, LID: aliceLID}, nil, ""},
 		{&events.Contact{JID: alice}, nil, ""},

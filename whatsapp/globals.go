@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	signallog "go.mau.fi/libsignal/logger"
@@ -24,6 +25,8 @@ import (
 //     WhatsApp receives at login), so that the account owner and WhatsApp see which release links;
 //   - the root key of the server's Noise certificate chain, which only changes when the bridge talks
 //     to a simulator (whatsapp.noise_root_pubkey);
+//   - the keepalive timing (whatsapp.keepalive_interval), when set: pings every interval to 1.5x
+//     interval, each answered within half the interval (whatsmeow's keepalive.go variables);
 //   - libsignal's logger, which libsignal otherwise creates lazily on first use, a data race when two
 //     logins start at once (and its default prints to stdout).
 func Configure(cfg config.WhatsAppConfig, log zerolog.Logger) error {
@@ -36,6 +39,12 @@ func Configure(cfg config.WhatsAppConfig, log zerolog.Logger) error {
 			return fmt.Errorf("whatsapp.noise_root_pubkey must be 64 hex characters")
 		}
 		copy(whatsmeow.WACertPubKey[:], key)
+	}
+	if cfg.KeepaliveInterval > 0 {
+		interval := time.Duration(cfg.KeepaliveInterval) * time.Second
+		whatsmeow.KeepAliveIntervalMin = interval
+		whatsmeow.KeepAliveIntervalMax = interval + interval/2
+		whatsmeow.KeepAliveResponseDeadline = interval / 2
 	}
 	return nil
 }

@@ -66,6 +66,7 @@ type Login struct {
 	waitersLock      sync.Mutex
 
 	state    stateTracker
+	retry    retryState
 	contacts contactCache
 }
 
@@ -103,9 +104,11 @@ func (l *Login) Client() *whatsmeow.Client {
 	return l.client
 }
 
-// ConnectedClient returns the current client when it is connected, else nil.
+// ConnectedClient returns the current client when it is connected and logged in (StateConnected),
+// else nil. A socket that is open but was never let in (a refused or silent login) does not count:
+// what is sent on it would go nowhere.
 func (l *Login) ConnectedClient() *whatsmeow.Client {
-	if cli := l.Client(); cli != nil && cli.IsConnected() {
+	if cli := l.Client(); cli != nil && cli.IsConnected() && l.state.get().Event == StateConnected {
 		return cli
 	}
 	return nil

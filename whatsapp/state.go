@@ -16,11 +16,15 @@ const (
 	StateConnecting StateEvent = "CONNECTING"
 	// StateConnected: logged in and online.
 	StateConnected StateEvent = "CONNECTED"
-	// StateTransientDisconnect: the connection was lost and is being retried.
+	// StateTransientDisconnect: the connection was lost (or WhatsApp answered 503, or stopped
+	// answering keepalives) and is being retried with backoff.
 	StateTransientDisconnect StateEvent = "TRANSIENT_DISCONNECT"
-	// StateBadCredentials: WhatsApp refused the session; the user must log in again.
+	// StateBadCredentials: WhatsApp refuses the session for now and the bridge does not retry on
+	// its own: a temporary ban (retried when it ends), an outdated client, another client that
+	// took the session over, or an unknown refusal; the last error says which (see decide).
 	StateBadCredentials StateEvent = "BAD_CREDENTIALS"
-	// StateLoggedOut: the session ended (logout, or the device was removed from the phone).
+	// StateLoggedOut: the session ended (logout, the device was removed from the phone, the phone
+	// was offline too long, or WhatsApp logged the device out); the user must log in again.
 	StateLoggedOut StateEvent = "LOGGED_OUT"
 	// StateDisconnected: the user disconnected on purpose.
 	StateDisconnected StateEvent = "DISCONNECTED"

@@ -1,0 +1,112 @@
+package wasim
+
+import (
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow/types/events"
+)
+
+// waitPast polls until d has passed since start.
+func waitPast(t *testing.T, start time.Time, d time.Duration) {
+	t.Helper()
+	for time.Since(start) <= d {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOfflinePreviewAndExpiry: a device coming back hears what waits for it (offline preview)
+// before the queue and the end of the offline batch after it; stanzas older than the queue expiry
+// are dropped.
+func TestOfflinePreviewAndExpiry(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Ola")
+	lea := newContact(t, ctx, srv, "Lea")
+	ola := pairByQR(t, ctx, srv, acct)
+
+	ola.cli.Disconnect()
+	batches := count[*events.OfflineSyncCompleted](ola)
+	for _, text := range []string{"away 1", "away 2"} {
+		if _, err := lea.SendText(ctx, acct.JID(), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ola.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	done := waitEvent[*events.OfflineSyncCompleted](t, ctx, ola, batches, "OfflineSyncCompleted")
+	if done.Count != 2 {
+		t.Fatalf("offline batch of %d messages, want 2", done.Count)
+	}
+	var order []string
+	for _, evt := range ola.All() {
+		switch evt := evt.(type) {
+		case *events.OfflineSyncPreview:
+			if evt.Messages != 2 || evt.Total < 2 {
+				t.Fatalf("offline preview %+v, want 2 messages", evt)
+			}
+			order = append(order, "preview")
+		case *events.Message:
+			order = append(order, MessageText(evt))
+		}
+	}
+	if len(order) != 3 || order[0] != "preview" {
+		t.Fatalf("events in order %v, want the preview before both messages", order)
+	}
+
+	// Expiry: what waited longer than the expiry is gone.
+	srv.SetQueueExpiry(300 * time.Millisecond)
+	ola.cli.Disconnect()
+	batches = count[*events.OfflineSyncCompleted](ola)
+	if _, err := lea.SendText(ctx, acct.JID(), "too old"); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now() // the message is queued before its sender gets the ack
+	waitPast(t, sent, 300*time.Millisecond)
+	if err := ola.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	if done = waitEvent[*events.OfflineSyncCompleted](t, ctx, ola, batches, "second OfflineSyncCompleted"); done.Count != 0 {
+		t.Fatalf("offline batch of %d messages after the expiry, want 0", done.Count)
+	}
+	if n := countText(ola.EventLog, "too old"); n != 0 {
+		t.Fatalf("an expired message was delivered %d times", n)
+	}
+}
+
+// TestPhoneLogsOutLongOfflineCompanion: a companion offline past the limit is refused with 401 at
+// its next login (whatsmeow logs out and deletes its session) and is gone from the device list.
+func TestPhoneLogsOutLongOfflineCompanion(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Pia")
+	pia := pairByQR(t, ctx, srv, acct)
+	dev := pia.cli.Store.ID.Device
+	srv.SetCompanionOfflineLimit(300 * time.Millisecond)
+
+	// A short absence is fine.
+	pia.cli.Disconnect()
+	if err := pia.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	pia.waitConnected(t, ctx, 1)
+
+	pia.cli.Disconnect()
+	for acct.Online(dev) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitPast(t, time.Now(), 300*time.Millisecond)
+	if err := pia.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	evt := waitEvent[*events.LoggedOut](t, ctx, pia, 0, "LoggedOut")
+	if !evt.OnConnect || evt.Reason != events.ConnectFailureLoggedOut {
+		t.Fatalf("logged out %+v, want a 401 on connect", evt)
+	}
+	if devices := acct.Devices(); len(devices) != 1 {
+		t.Fatalf("account still lists devices %v", devices)
+	}
+}
