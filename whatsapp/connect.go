@@ -30,17 +30,46 @@ func (l *Login) ConnectStored(ctx context.Context, jid types.JID) error {
 	return nil
 }
 
-// startConnectLoop connects cli in the background unless a loop is already running.
+// startConnectLoop connects cli in the background. When a loop is already running, it is asked to
+// run once more after it ends, so a disconnect that lands while the loop is finishing (after its
+// connect succeeded, before it returned) is not lost.
 func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
-	if !l.connecting.CompareAndSwap(false, true) {
+	l.loopLock.Lock()
+	if l.loopRunning {
+		l.loopAgain = true
+		l.loopLock.Unlock()
 		return
 	}
-	started := l.opts.Go(func() {
-		defer l.connecting.Store(false)
-		l.connectLoop(l.opts.Background, cli)
-	})
+	l.loopRunning = true
+	l.loopLock.Unlock()
+	started := l.opts.Go(func() { l.runConnectLoops(cli) })
 	if !started {
-		l.connecting.Store(false)
+		l.loopLock.Lock()
+		l.loopRunning, l.loopAgain = false, false
+		l.loopLock.Unlock()
+	}
+}
+
+// runConnectLoops runs connectLoop until no further run was asked for meanwhile.
+func (l *Login) runConnectLoops(cli *whatsmeow.Client) {
+	ctx := l.opts.Background
+	// A "connect now" left over from a time no loop ran must not cut this loop's first backoff.
+	select {
+	case <-l.reconnectNow:
+	default:
+	}
+	for {
+		l.connectLoop(ctx, cli)
+		l.loopLock.Lock()
+		again := l.loopAgain && ctx.Err() == nil && l.Client() == cli
+		l.loopAgain = false
+		if !again {
+			l.loopRunning = false
+		}
+		l.loopLock.Unlock()
+		if !again {
+			return
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"sync"
-	"sync/atomic"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
@@ -58,8 +57,11 @@ type Login struct {
 	jid, lid types.JID
 	idLock   sync.Mutex
 
-	// connecting is set while a connect loop runs; reconnectNow cuts its backoff short.
-	connecting   atomic.Bool
+	// loopRunning is set while a connect loop runs; loopAgain asks it to run once more when it
+	// ends. Both guarded by loopLock. reconnectNow cuts a running loop's backoff short.
+	loopLock     sync.Mutex
+	loopRunning  bool
+	loopAgain    bool
 	reconnectNow chan struct{}
 	// connectedWaiters are closed on the next Connected event.
 	connectedWaiters []chan struct{}
