@@ -30,6 +30,7 @@ type Account struct {
 	watchers   map[*Account]struct{} // accounts that fetched this account's device list
 	phone      *Contact
 	container  *sqlstore.Container
+	breaks     map[*Account]*breakFault // armed by BreakNextMessage, keyed by sender
 }
 
 // device is the server's record of one device of an account.

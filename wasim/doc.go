@@ -43,6 +43,15 @@
 // UploadMedia and Contact.SendMedia build and send attachments, Attachment and Contact.Download
 // fetch them; MessageKind and MessageBody classify what arrived.
 //
+// # Undecryptable messages and calls
+//
+// Account.BreakNextMessage makes the next message from a sender reach the account's companions
+// (and optionally its phone) without ciphertext (<unavailable/>) or with corrupted ciphertext,
+// and can drop the retry receipts for it as for a sender whose phone stays offline. The phone
+// answers its companions' placeholder resend requests (whatsmeow BuildUnavailableMessageRequest)
+// with the original message when it has it. Contact.Call, CallGroup, EndCall and EndGroupCall
+// signal calls (<offer>, <offer_notice type="group">, <terminate>); no media flows.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

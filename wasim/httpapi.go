@@ -85,6 +85,13 @@ func errorStatus(err error) int {
 //	       neither delivered nor acknowledged, so their sender's send waits
 //	GET    /_wasim/faults/hold?chat=C            how many messages to C are held ({messages})
 //	POST   /_wasim/faults/release {chat}              end the hold, handle the held messages in order
+//	POST   /_wasim/faults/undecryptable {phone, from, kind}   the next message from "from" reaches
+//	       phone's companions "unavailable" or "corrupted"; phone_too breaks the phone's copy,
+//	       sender_offline drops the retry receipts (Account.BreakNextMessage)
+//	POST   /_wasim/phones/online {phone, online}      take an account's phone offline or online
+//	POST   /_wasim/calls         {from, to, video}    ring "to" (a user, or a group JID for a group
+//	       call notice); 201 {call_id}
+//	POST   /_wasim/calls/end     {from, to, call_id, reason}   end it ("timeout" = missed)
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -118,6 +125,10 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/hold", s.apiHold)
 	route("GET "+p+"/faults/hold", s.apiHeld)
 	route("POST "+p+"/faults/release", s.apiRelease)
+	route("POST "+p+"/faults/undecryptable", s.apiUndecryptable) // httpapi_undecryptable.go
+	route("POST "+p+"/phones/online", s.apiPhoneOnline)
+	route("POST "+p+"/calls", s.apiCall) // httpapi_calls.go
+	route("POST "+p+"/calls/end", s.apiEndCall)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
