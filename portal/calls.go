@@ -25,7 +25,8 @@ import (
 type Call struct {
 	// ID is WhatsApp's call ID.
 	ID string
-	// Caller is the JID of the caller (the call's creator), in whichever namespace WhatsApp used.
+	// Caller is the JID of the caller (the call's creator): the phone-number JID when WhatsApp gave
+	// it, else the LID.
 	Caller types.JID
 	// Group is the group of a group call; empty for a 1:1 call.
 	Group types.JID
@@ -57,8 +58,14 @@ func CallFromEvent(evt any) (call Call, ok bool) {
 		return Call{}, false
 	}
 	call.ID, call.Group, call.Timestamp = meta.CallID, meta.GroupJID, meta.Timestamp
-	call.Caller = meta.CallCreator.ToNonAD()
-	if call.Caller.IsEmpty() {
+	// The caller's phone number (caller_pn) names the same person as the LID call-creator; it is
+	// preferred because the LID alone may not be mapped yet (nothing else from the caller arrived).
+	switch {
+	case meta.CallCreatorAlt.Server == types.DefaultUserServer:
+		call.Caller = meta.CallCreatorAlt.ToNonAD()
+	case !meta.CallCreator.IsEmpty():
+		call.Caller = meta.CallCreator.ToNonAD()
+	default:
 		call.Caller = meta.From.ToNonAD()
 	}
 	return call, true

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 )
 
 func testCall(group types.JID, ended bool, reason string) Call {
@@ -79,5 +80,22 @@ func TestCallNoticesOffAndAutoReply(t *testing.T) {
 	sent := e.cli.sent()
 	if len(sent) != 2 || sent[0].to != testContact || sent[0].msg.GetConversation() != "Please write instead" || sent[0].id == "" || sent[1].id != sent[0].id {
 		t.Fatalf("WhatsApp sends %+v, want the auto-reply to the caller, twice with the same ID", sent)
+	}
+}
+
+// The caller is named by phone number when the call stanza carries it, else by LID.
+func TestCallFromEventPrefersPhoneNumber(t *testing.T) {
+	t.Parallel()
+	lid := types.NewJID("161447491044053", types.HiddenUserServer)
+	offer := &events.CallOffer{BasicCallMeta: types.BasicCallMeta{CallID: "C1", From: lid, CallCreator: lid, CallCreatorAlt: testContact}}
+	if call, ok := CallFromEvent(offer); !ok || call.Caller != testContact || call.Ended {
+		t.Fatalf("offer became %+v (%v), want the caller's phone number", call, ok)
+	}
+	end := &events.CallTerminate{BasicCallMeta: types.BasicCallMeta{CallID: "C1", CallCreator: lid}, Reason: "timeout"}
+	if call, ok := CallFromEvent(end); !ok || call.Caller != lid || !call.Ended || call.Reason != "timeout" {
+		t.Fatalf("terminate became %+v (%v)", call, ok)
+	}
+	if _, ok := CallFromEvent(&events.Message{}); ok {
+		t.Fatal("a message became a call")
 	}
 }

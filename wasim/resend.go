@@ -17,6 +17,14 @@ import (
 // resendTimeout bounds the phone's answer to one placeholder resend request.
 const resendTimeout = 30 * time.Second
 
+// ResendAnswer is recorded in the phone's EventLog once it has dealt with a placeholder resend
+// request: Found lists the requested message IDs it had and sent back (none: it sent nothing).
+// When it is recorded, the answer has been accepted by the server.
+type ResendAnswer struct {
+	RequestID types.MessageID
+	Found     []types.MessageID
+}
+
 // answerPeerRequest is the phone's event handler for its companions' peer requests. A
 // PLACEHOLDER_MESSAGE_RESEND request (whatsmeow's BuildUnavailableMessageRequest, sent when a
 // companion could not decrypt a message) is answered as the real phone does: with a
@@ -45,11 +53,13 @@ func (c *Contact) answerPeerRequest(evt any) {
 
 func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.MessageInfo, req *waE2E.PeerDataOperationRequestMessage) error {
 	var results []*waE2E.PeerDataOperationRequestResponseMessage_PeerDataOperationResult
+	answer := &ResendAnswer{RequestID: reqInfo.ID}
 	for _, item := range req.GetPlaceholderMessageResendRequest() {
 		orig := c.findMessage(item.GetMessageKey().GetID())
 		if orig == nil {
 			continue
 		}
+		answer.Found = append(answer.Found, orig.Info.ID)
 		data, err := proto.Marshal(webMessageInfo(orig))
 		if err != nil {
 			return fmt.Errorf("failed to marshal web message: %w", err)
@@ -63,6 +73,7 @@ func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.Mes
 	log := c.acct.srv.log.With().Str("request_id", reqInfo.ID).Int("found", len(results)).Logger()
 	if len(results) == 0 {
 		log.Info().Msg("Phone has none of the requested messages, not answering")
+		c.Add(answer)
 		return nil
 	}
 	resp := &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
@@ -77,6 +88,7 @@ func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.Mes
 		return fmt.Errorf("failed to send resend response: %w", err)
 	}
 	log.Info().Msg("Phone answered resend request")
+	c.Add(answer)
 	return nil
 }
 
