@@ -93,9 +93,17 @@ func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.Mes
 }
 
 // findMessage returns the (non-peer) message with the given ID the phone received or sent, or nil.
+// whatsmeow dispatches a group message's sender key distribution (from its pkmsg) as an event of
+// its own with the same ID; a real phone stores one message, so that part is skipped.
 func (c *Contact) findMessage(id types.MessageID) *events.Message {
 	for _, evt := range c.All() {
-		if msg, ok := evt.(*events.Message); ok && msg.Info.ID == id && msg.Info.Category != "peer" {
+		msg, ok := evt.(*events.Message)
+		if !ok || msg.Info.ID != id || msg.Info.Category == "peer" || msg.RawMessage == nil {
+			continue
+		}
+		content := proto.CloneOf(msg.RawMessage)
+		content.SenderKeyDistributionMessage, content.MessageContextInfo = nil, nil
+		if proto.Size(content) > 0 {
 			return msg
 		}
 	}

@@ -162,3 +162,40 @@ func TestUndecryptableSenderStaysOffline(t *testing.T) {
 		t.Fatalf("the offline sender got %d retry receipts", n)
 	}
 }
+
+// In a group, an unavailable message is resent by the phone with its group sender, and the
+// sender's next message still arrives (whatsmeow re-requests the sender key it missed).
+func TestUnavailableGroupMessageResentByPhone(t *testing.T) {
+	t.Parallel()
+	ctx, srv, acct, rosa, quinn := undecryptableSetup(t, false)
+	group, err := srv.CreateGroup(ctx, rosa.Account(), "Resends", acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJoined(t, ctx, "companion", quinn.EventLog, group)
+	if _, err = rosa.SendText(ctx, group, "group first"); err != nil {
+		t.Fatal(err)
+	}
+	waitGroupText(t, ctx, "companion", quinn.EventLog, group, "group first", rosa.Account(), false)
+	if err = acct.BreakNextMessage(rosa.LID(), Undecryptable{Kind: Unavailable}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := rosa.SendText(ctx, group, "group hidden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := waitUndecryptable(t, ctx, quinn, id); !u.IsUnavailable || u.Info.Chat != group {
+		t.Fatalf("undecryptable message %+v", u.Info)
+	}
+	msg := waitGroupText(t, ctx, "companion", quinn.EventLog, group, "group hidden", rosa.Account(), false)
+	if msg.UnavailableRequestID == "" || msg.Info.ID != id {
+		t.Fatalf("resend has request ID %q and ID %s", msg.UnavailableRequestID, msg.Info.ID)
+	}
+	if _, err = rosa.SendText(ctx, group, "group after"); err != nil {
+		t.Fatal(err)
+	}
+	waitGroupText(t, ctx, "companion", quinn.EventLog, group, "group after", rosa.Account(), false)
+	if n := countText(quinn.EventLog, "group hidden"); n != 1 {
+		t.Fatalf("message arrived %d times", n)
+	}
+}
