@@ -163,4 +163,31 @@ func TestUndecryptableMessages(t *testing.T) {
 	if placeholders != 3 || lost != 0 {
 		t.Errorf("%d placeholders (want 3: two replaced by edits, one waiting) and %d copies of the lost message", placeholders, lost)
 	}
+
+	// In a group the phone's resend names the group member who wrote it.
+	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Resend group", alice.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groupRoom := joinPortal(t, ctx, env, alice.client, env.BotMXID(), alice.room, dm)
+	if _, err = carol.SendText(ctx, group, "Group hello"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, groupRoom, fromGhost(carolGhost, "Group hello"))
+	if err = alice.acct.BreakNextMessage(carol.JID(), wasim.Undecryptable{Kind: wasim.Unavailable}); err != nil {
+		t.Fatal(err)
+	}
+	groupID, err := carol.SendText(ctx, group, "Group secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groupPlaceholder := env.WaitForMessage(ctx, alice.client, groupRoom, isPlaceholder(carolGhost))
+	env.WaitForMessage(ctx, alice.client, groupRoom, func(evt *event.Event) bool {
+		msg := evt.Content.AsMessage()
+		return evt.Sender == carolGhost && msg.RelatesTo.GetReplaceID() == groupPlaceholder.ID && msg.NewContent != nil && msg.NewContent.Body == "Group secret"
+	})
+	settle(t, ctx, alice, groupID)
+	if edits, plain := textsIn(t, ctx, alice, groupRoom, groupPlaceholder.ID, "Group secret"); edits != 1 || plain != 0 {
+		t.Errorf("group: %d edits and %d new messages with the text, want one edit of the placeholder", edits, plain)
+	}
 }
