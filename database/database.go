@@ -35,15 +35,17 @@ type Database struct {
 	DB *dbutil.Database
 
 	// One query type per table; see the package documentation for what each table holds.
-	User        *UserQuery            // users
-	Puppet      *PuppetQuery          // puppets
-	Portal      *PortalQuery          // portals
-	Message     *MessageQuery         // messages
-	Reaction    *ReactionQuery        // reactions
-	Placeholder *PlaceholderQuery     // placeholders
-	Txn         *AppserviceTxnQuery   // appservice_txns
-	Inbox       *MatrixInboxQuery     // matrix_inbox
-	Outbox      *OutgoingMessageQuery // outbox
+	User     *UserQuery            // users
+	Puppet   *PuppetQuery          // puppets
+	Portal   *PortalQuery          // portals
+	Message  *MessageQuery         // messages
+	Reaction *ReactionQuery        // reactions
+	Txn      *AppserviceTxnQuery   // appservice_txns
+	Inbox    *MatrixInboxQuery     // matrix_inbox
+	Outbox   *OutgoingMessageQuery // outbox
+
+	// Placeholder holds the placeholders table: undecryptable messages waiting to be resent.
+	Placeholder *PlaceholderQuery
 
 	whatsmeow *sqlstore.Container
 }
@@ -101,17 +103,18 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 
 func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 	return &Database{
-		DB:          db,
-		User:        &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
-		Puppet:      &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
-		Portal:      &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
-		Message:     &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
-		Reaction:    &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
+		DB:        db,
+		User:      &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
+		Puppet:    &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
+		Portal:    &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
+		Message:   &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
+		Reaction:  &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
+		Txn:       &AppserviceTxnQuery{db: db},
+		Inbox:     &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
+		Outbox:    &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
+		whatsmeow: wa,
+
 		Placeholder: &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder)},
-		Txn:         &AppserviceTxnQuery{db: db},
-		Inbox:       &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
-		Outbox:      &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
-		whatsmeow:   wa,
 	}
 }
 

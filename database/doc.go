@@ -27,6 +27,8 @@
 //	messages          WhatsApp message ID (+ part) <-> Matrix event ID, with sender, time and edits;
 //	                  also the dedup check for messages WhatsApp delivers again.
 //	reactions         Each sender's current reaction to a message and its Matrix annotation event.
+//	placeholders      WhatsApp message ID -> the placeholder event shown while it cannot be decrypted;
+//	                  deleted when the message arrives and replaces it.
 //	appservice_txns   IDs of appservice transactions already accepted from the homeserver.
 //	matrix_inbox      Durable queue of Matrix events accepted but not yet handled, in arrival
 //	                  order (seq), deduplicated by event ID; pending/done/failed.

@@ -49,7 +49,8 @@
 // (and optionally its phone) without ciphertext (<unavailable/>) or with corrupted ciphertext,
 // and can drop the retry receipts for it as for a sender whose phone stays offline. The phone
 // answers its companions' placeholder resend requests (whatsmeow BuildUnavailableMessageRequest)
-// with the original message when it has it. Contact.Call, CallGroup, EndCall and EndGroupCall
+// with the original message when it has it, and records a ResendAnswer in its EventLog;
+// Contact.SetOnline takes a phone offline and back. Contact.Call, CallGroup, EndCall and EndGroupCall
 // signal calls (<offer>, <offer_notice type="group">, <terminate>); no media flows.
 //
 // # Control API
