@@ -81,6 +81,8 @@ type BridgeConfig struct {
 	// MatrixRoomWorkers is how many rooms' Matrix events are handed to WhatsApp at once; events of
 	// one room are always handled one at a time, in order.
 	MatrixRoomWorkers int `yaml:"matrix_room_workers"`
+	// Calls says what the bridge does with WhatsApp calls (calls.go).
+	Calls CallConfig `yaml:"calls"`
 }
 
 // WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options

@@ -45,6 +45,9 @@ type Database struct {
 	Inbox    *MatrixInboxQuery     // matrix_inbox
 	Outbox   *OutgoingMessageQuery // outbox
 
+	// Placeholder holds the placeholders table: undecryptable messages waiting to be resent.
+	Placeholder *PlaceholderQuery
+
 	whatsmeow *sqlstore.Container
 }
 
@@ -112,6 +115,8 @@ func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 		Inbox:     &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
 		Outbox:    &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
 		whatsmeow: wa,
+
+		Placeholder: &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder)},
 	}
 }
 

@@ -29,6 +29,8 @@
 //	                  quotes (part 0) and the Matrix content of attachments (for caption edits).
 //	message_edits     The Matrix edit events of a message, redacted with it when it is deleted.
 //	reactions         Each sender's current reaction to a message and its Matrix annotation event.
+//	placeholders      WhatsApp message ID -> the placeholder event shown while it cannot be decrypted;
+//	                  deleted when the message arrives and replaces it.
 //	appservice_txns   IDs of appservice transactions already accepted from the homeserver.
 //	matrix_inbox      Durable queue of Matrix events accepted but not yet handled, in arrival
 //	                  order (seq), deduplicated by event ID; pending/done/failed.

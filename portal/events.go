@@ -51,12 +51,27 @@ type matrixEvent struct {
 	evt   *event.Event
 }
 
+// waUndecryptableEvent is a WhatsApp message login's connection could not decrypt (undecryptable.go).
+type waUndecryptableEvent struct {
+	login Login
+	evt   *events.UndecryptableMessage
+}
+
+// waCallEvent is the start or end of a WhatsApp call (calls.go).
+type waCallEvent struct {
+	login Login
+	call  Call
+}
+
 func (*waMessageEvent) kind() string  { return "whatsapp message" }
 func (*groupInfoEvent) kind() string  { return "group info" }
 func (*ensureRoomEvent) kind() string { return "ensure room" }
 func (*adoptDMEvent) kind() string    { return "adopt dm" }
 func (*avatarEvent) kind() string     { return "group avatar" }
 func (e *matrixEvent) kind() string   { return "matrix " + e.evt.Type.Type }
+
+func (*waUndecryptableEvent) kind() string { return "whatsapp undecryptable message" }
+func (*waCallEvent) kind() string          { return "whatsapp call" }
 
 // handle runs the handler of one event in the portal goroutine.
 func (p *Portal) handle(ctx context.Context, evt portalEvent) error {
@@ -74,6 +89,10 @@ func (p *Portal) handle(ctx context.Context, evt portalEvent) error {
 		return p.adoptDM(ctx, evt.login, evt.roomID)
 	case *avatarEvent:
 		return p.syncAvatar(ctx, evt.login)
+	case *waUndecryptableEvent:
+		return p.handleWAUndecryptable(ctx, evt.login, evt.evt)
+	case *waCallEvent:
+		return p.handleWACall(ctx, evt.login, evt.call)
 	case *matrixEvent:
 		ctx = zerolog.Ctx(ctx).With().Stringer("event_id", evt.evt.ID).Stringer("sender", evt.evt.Sender).Logger().WithContext(ctx)
 		return p.handleMatrix(ctx, evt.login, evt.evt)

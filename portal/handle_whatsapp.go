@@ -83,6 +83,9 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	if err != nil {
 		return err
 	}
+	if replaced, err := p.replacePlaceholder(ctx, sender, info, converted, msg); replaced || err != nil {
+		return err // undecryptable.go: the message had a placeholder
+	}
 	return p.sendWAParts(ctx, sender, info, converted, msg)
 }
 

@@ -30,8 +30,9 @@ type Account struct {
 	watchers   map[*Account]struct{} // accounts that fetched this account's device list
 	phone      *Contact
 	container  *sqlstore.Container
-	policy     accountPolicy // see privacytoken.go
-	faults     accountFaults // refusals, bans, silence; see refusal.go
+	policy     accountPolicy            // see privacytoken.go
+	faults     accountFaults            // refusals, bans, silence; see refusal.go
+	breaks     map[*Account]*breakFault // armed by BreakNextMessage, keyed by sender
 }
 
 // device is the server's record of one device of an account.

@@ -54,6 +54,16 @@
 // a number without an account answers <contact type="out">, which whatsmeow's IsOnWhatsApp reports
 // as not on WhatsApp.
 //
+// # Undecryptable messages and calls
+//
+// Account.BreakNextMessage makes the next message from a sender reach the account's companions
+// (and optionally its phone) without ciphertext (<unavailable/>) or with corrupted ciphertext,
+// and can drop the retry receipts for it as for a sender whose phone stays offline. The phone
+// answers its companions' placeholder resend requests (whatsmeow BuildUnavailableMessageRequest)
+// with the original message when it has it, and records a ResendAnswer in its EventLog;
+// Contact.SetOnline takes a phone offline and back. Contact.Call, CallGroup, EndCall and EndGroupCall
+// signal calls (<offer>, <offer_notice type="group">, <terminate>); no media flows.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

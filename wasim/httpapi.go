@@ -93,6 +93,13 @@ func errorStatus(err error) int {
 //	POST   /_wasim/faults/silence {phone, device?, on}  half-open connections: nothing is answered
 //	GET    /_wasim/faults/logins?phone=P         login attempts per device ({logins: {"1": n}})
 //	POST   /_wasim/faults/offline {queue_expiry_seconds?, offline_logout_seconds?}  offline limits
+//	POST   /_wasim/faults/undecryptable {phone, from, kind}   the next message from "from" reaches
+//	       phone's companions "unavailable" or "corrupted"; phone_too breaks the phone's copy,
+//	       sender_offline drops the retry receipts (Account.BreakNextMessage)
+//	POST   /_wasim/phones/online {phone, online}      take an account's phone offline or online
+//	POST   /_wasim/calls         {from, to, video}    ring "to" (a user, or a group JID for a group
+//	       call notice); 201 {call_id}
+//	POST   /_wasim/calls/end     {from, to, call_id, reason}   end it ("timeout" = missed)
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -126,6 +133,10 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/hold", s.apiHold)
 	route("GET "+p+"/faults/hold", s.apiHeld)
 	route("POST "+p+"/faults/release", s.apiRelease)
+	route("POST "+p+"/faults/undecryptable", s.apiUndecryptable) // httpapi_undecryptable.go
+	route("POST "+p+"/phones/online", s.apiPhoneOnline)
+	route("POST "+p+"/calls", s.apiCall) // httpapi_calls.go
+	route("POST "+p+"/calls/end", s.apiEndCall)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
 	s.routeRejections(route, p) // httpapi_rejections.go
 	route("POST "+p+"/faults/refuse", s.apiRefuse)

@@ -37,6 +37,12 @@ func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, e
 		_ = container.Close()
 		return nil, fmt.Errorf("failed to save phone store: %w", err)
 	}
+	// The phone knows its own LID, as a real one does: peer messages from its companions come from
+	// their phone-number JIDs and are decrypted with the LID sessions (whatsmeow decryptMessages).
+	if err = dev.LIDs.PutLIDMapping(ctx, acct.lid, acct.pn); err != nil {
+		_ = container.Close()
+		return nil, fmt.Errorf("failed to store phone's own LID: %w", err)
+	}
 	s.stateLock.Lock()
 	acct.container = container
 	s.registerDeviceLocked(acct, &device{
@@ -53,6 +59,7 @@ func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, e
 	cli := s.NewClient(dev)
 	contact := &Contact{EventLog: NewEventLog(), acct: acct, cli: cli}
 	cli.AddEventHandler(contact.Add)
+	cli.AddEventHandler(contact.answerPeerRequest) // resend.go
 	err = cli.ConnectContext(context.WithoutCancel(ctx))
 	if err == nil {
 		err = contact.WaitConnected(ctx)

@@ -35,6 +35,10 @@ func stanzaKey(node *waBinary.Node, fromAttr string) string {
 
 // enqueueLocked queues node for dev and writes it if dev is online. Caller holds stateLock.
 func (s *Server) enqueueLocked(dev *device, node waBinary.Node) {
+	node, deliver := s.undecryptableLocked(dev, node) // undecryptable.go
+	if !deliver {
+		return
+	}
 	typ, _ := node.Attrs["type"].(string)
 	q := &queued{class: node.Tag, id: node.Attrs["id"].(string), typ: typ, from: stanzaKey(&node, "from"), node: node, queuedAt: time.Now()}
 	if node.Tag == "message" {

@@ -32,6 +32,13 @@ type Handler interface {
 	HandlePicture(ctx context.Context, evt *events.Picture) error
 	// HandlePushName follows a contact's new push name; the login's contacts already have it.
 	HandlePushName(ctx context.Context, evt *events.PushName) error
+	// HandleUndecryptable shows a message that could not be decrypted (yet); whatsmeow has already
+	// asked the sender (retry receipt) and the phone (placeholder resend request) for it again, and
+	// the copy that arrives comes to HandleMessage. Errors do not make WhatsApp deliver it again.
+	HandleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) error
+	// HandleCall tells the user about a call: evt is *events.CallOffer (a 1:1 call rings),
+	// *events.CallOfferNotice (a group call started) or *events.CallTerminate (a call ended).
+	HandleCall(ctx context.Context, evt any) error
 	// Connected is called each time the connection came up (the state is StateConnected already).
 	Connected(ctx context.Context)
 	// LoggedOut is called once WhatsApp ended the session; the login has no client any more and its
@@ -101,6 +108,10 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		return l.settle(ctx, rawEvt, h.HandleChatPresence(ctx, evt), true)
 	case *events.Picture:
 		return l.settle(ctx, rawEvt, h.HandlePicture(ctx, evt), true)
+	case *events.UndecryptableMessage:
+		return l.settle(ctx, rawEvt, h.HandleUndecryptable(ctx, evt), true)
+	case *events.CallOffer, *events.CallOfferNotice, *events.CallTerminate:
+		return l.settle(ctx, rawEvt, h.HandleCall(ctx, rawEvt), true)
 	default:
 		zerolog.Ctx(ctx).Trace().Type("event_type", rawEvt).Msg("Unhandled WhatsApp event")
 	}

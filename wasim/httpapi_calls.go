@@ -1,0 +1,67 @@
+package wasim
+
+import (
+	"net/http"
+
+	"go.mau.fi/whatsmeow/types"
+)
+
+// callRequest starts a call (POST /_wasim/calls) or ends one (POST /_wasim/calls/end). To is a phone
+// number or a user JID for a 1:1 call, a group JID (…@g.us) for a group call.
+type callRequest struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Video  bool   `json:"video"`
+	CallID string `json:"call_id"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) decodeCall(r *http.Request, needID bool) (callRequest, *Contact, types.JID, error) {
+	var req callRequest
+	if err := decodeBody(r, &req); err != nil {
+		return req, nil, types.JID{}, err
+	} else if err = required("from", req.From, "to", req.To); err != nil {
+		return req, nil, types.JID{}, err
+	} else if needID && req.CallID == "" {
+		return req, nil, types.JID{}, badRequest("missing field \"call_id\"")
+	}
+	to, err := parseRecipient(req.To)
+	if err != nil {
+		return req, nil, types.JID{}, err
+	}
+	caller, err := s.phoneOf(req.From)
+	return req, caller, to, err
+}
+
+func (s *Server) apiCall(r *http.Request) (int, any, error) {
+	req, caller, to, err := s.decodeCall(r, false)
+	if err != nil {
+		return 0, nil, err
+	}
+	var callID string
+	if to.Server == types.GroupServer {
+		callID, err = caller.CallGroup(to, req.Video)
+	} else {
+		callID, err = caller.Call(to, req.Video)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]string{"call_id": callID}, nil
+}
+
+func (s *Server) apiEndCall(r *http.Request) (int, any, error) {
+	req, caller, to, err := s.decodeCall(r, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	if to.Server == types.GroupServer {
+		err = caller.EndGroupCall(to, req.CallID, req.Reason)
+	} else {
+		err = caller.EndCall(to, req.CallID, req.Reason)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]bool{"ended": true}, nil
+}
