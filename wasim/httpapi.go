@@ -119,6 +119,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("GET "+p+"/faults/hold", s.apiHeld)
 	route("POST "+p+"/faults/release", s.apiRelease)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
+	s.addAppStateRoutes(route, p) // httpapi_appstate.go: contacts, push name, chat settings
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})
