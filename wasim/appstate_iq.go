@@ -147,7 +147,7 @@ func (s *Server) publishSnapshot(snap *waServerSync.SyncdSnapshot) ([]byte, erro
 	fileSHA, encSHA := sha256.Sum256(plaintext), sha256.Sum256(file)
 	directPath, key := newDirectPath("md-app-state")
 	s.media.lock.Lock()
-	s.media.blobs[key] = &mediaBlob{data: file, encSHA256: encSHA, mmsType: "md-app-state"}
+	s.media.blobs[key] = &mediaBlob{data: file, encSHA256: encSHA, mmsType: "md-app-state", snapshot: true}
 	s.media.lock.Unlock()
 	return proto.Marshal(&waServerSync.ExternalBlobReference{
 		MediaKey:      mediaKey,
@@ -156,6 +156,19 @@ func (s *Server) publishSnapshot(snap *waServerSync.SyncdSnapshot) ([]byte, erro
 		FileEncSHA256: encSHA[:],
 		FileSizeBytes: proto.Uint64(uint64(len(file))),
 	})
+}
+
+// appStateSnapshotCount is how many app state snapshots the server has published.
+func (s *Server) appStateSnapshotCount() int {
+	s.media.lock.Lock()
+	defer s.media.lock.Unlock()
+	n := 0
+	for _, blob := range s.media.blobs {
+		if blob.snapshot {
+			n++
+		}
+	}
+	return n
 }
 
 // notifyAppStateChange queues <notification type="server_sync"> with the changed collections for

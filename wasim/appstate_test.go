@@ -76,7 +76,7 @@ func TestPhoneSharesAppStateKeyAfterLink(t *testing.T) {
 	if _, err := acct.SendPeer(ctx, c.cli.Store.ID.Device, &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
 		Type: waE2E.ProtocolMessage_APP_STATE_SYNC_KEY_SHARE.Enum(),
 		AppStateSyncKeyShare: &waE2E.AppStateSyncKeyShare{Keys: []*waE2E.AppStateSyncKey{{
-			KeyID:   &waE2E.AppStateSyncKeyId{KeyID: []byte{0, 0, 0, 0, 9, 9}},
+			KeyID: &waE2E.AppStateSyncKeyId{KeyID: []byte{0, 0, 0, 0, 9, 9}},
 			KeyData: &waE2E.AppStateSyncKeyData{
 				KeyData: make([]byte, 32), Timestamp: proto.Int64(1),
 				Fingerprint: &waE2E.AppStateSyncKeyFingerprint{RawID: proto.Uint32(1), CurrentIndex: proto.Uint32(0)},
@@ -124,7 +124,7 @@ func TestAppStateFullSyncAndChanges(t *testing.T) {
 	for _, name := range appstate.AllPatchNames {
 		waitFor(t, ctx, c.EventLog, "sync of "+string(name), syncComplete(name))
 	}
-	if srv.MediaCount() == 0 {
+	if srv.appStateSnapshotCount() == 0 {
 		t.Fatal("the full sync was not served as snapshots")
 	}
 
