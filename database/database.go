@@ -43,6 +43,8 @@ type Database struct {
 	Txn      *AppserviceTxnQuery   // appservice_txns
 	Inbox    *MatrixInboxQuery     // matrix_inbox
 	Outbox   *OutgoingMessageQuery // outbox
+	// ChatSettings holds what each user's phone synced about each chat (chat_settings).
+	ChatSettings *ChatSettingsQuery
 
 	whatsmeow *sqlstore.Container
 }
@@ -100,16 +102,17 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 
 func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 	return &Database{
-		DB:        db,
-		User:      &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
-		Puppet:    &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
-		Portal:    &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
-		Message:   &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
-		Reaction:  &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
-		Txn:       &AppserviceTxnQuery{db: db},
-		Inbox:     &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
-		Outbox:    &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
-		whatsmeow: wa,
+		DB:           db,
+		User:         &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
+		Puppet:       &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
+		Portal:       &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
+		Message:      &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
+		Reaction:     &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
+		Txn:          &AppserviceTxnQuery{db: db},
+		Inbox:        &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
+		Outbox:       &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
+		ChatSettings: &ChatSettingsQuery{qh: dbutil.MakeQueryHelperSimple(db, newChatSettings)},
+		whatsmeow:    wa,
 	}
 }
 
