@@ -47,8 +47,14 @@ func TestAppStateNamesAndNoSelfChat(t *testing.T) {
 	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "Your WhatsApp name is", "Alice Own"))
 	ghostNameIs(t, ctx, alice.client, carolGhost, "Carol Saved (WA)")
 
-	// The key share (a peer message from the phone) came before the sync, and made no room: the
-	// user is in their management room only and has no invite.
+	// The key share (a peer message from the phone) came before anything Carol writes now, and the
+	// bridge handles a connection's events in order: once Carol's message is in Matrix, the key share
+	// was handled, and it made no room. The user has their management room and Carol's chat only.
+	if _, err = carol.SendText(ctx, acct.JID(), "hi from carol"); err != nil {
+		t.Fatal(err)
+	}
+	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
+	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "hi from carol"))
 	resp, err := alice.client.SyncRequest(ctx, 0, "", "", true, "")
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +63,12 @@ func TestAppStateNamesAndNoSelfChat(t *testing.T) {
 		t.Errorf("login left invites to %d room(s), want none", len(resp.Rooms.Invite))
 	}
 	for room := range resp.Rooms.Join {
-		if room != alice.room {
-			t.Errorf("login made the user join room %s besides the management room", room)
+		if room != alice.room && room != dm {
+			t.Errorf("the user is in room %s besides the management room and Carol's chat", room)
 		}
+	}
+	if name, err := alice.client.GetDisplayName(ctx, carolGhost); err != nil || name.DisplayName != "Carol Saved (WA)" {
+		t.Errorf("Carol's ghost is named %v (%v) after she wrote, want her saved name", name, err)
 	}
 
 	sendText(t, ctx, alice.client, alice.room, "status")
@@ -83,4 +92,46 @@ func TestAppStateNamesAndNoSelfChat(t *testing.T) {
 		})
 		return botNotice(env.Env, "Alice Changed")(evt)
 	})
+}
+
+// TestSharedGhostTakesFirstUsersSavedName: two bridge users saved one contact under different
+// names; the shared ghost shows the name saved by the first of them by Matrix user ID, also after
+// the second user's phone synced its own name for the contact.
+func TestSharedGhostTakesFirstUsersSavedName(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	carol, carolGhost := newContact(t, ctx, env, "4917600000022", "Carol Push")
+	dave, daveGhost := newContact(t, ctx, env, "4917600000023", "Dave Push")
+	alicePhone, err := env.WA.CreateAccount(ctx, "4915112300021", "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobPhone, err := env.WA.CreateAccount(ctx, "4915112300022", "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(alicePhone.SaveContact(ctx, carol.JID(), "Carol by Alice", "Carol"))
+	// Bob saved Carol first and Dave after her: his sync brings Carol's name before Dave's.
+	must(bobPhone.SaveContact(ctx, carol.JID(), "Carol by Bob", "Carol"))
+	must(bobPhone.SaveContact(ctx, dave.JID(), "Dave by Bob", "Dave"))
+
+	alice := logInAccount(t, ctx, env, "alice", alicePhone)
+	ghostNameIs(t, ctx, alice.client, carolGhost, "Carol by Alice (WA)")
+	logInAccount(t, ctx, env, "bob", bobPhone)
+	ghostNameIs(t, ctx, alice.client, daveGhost, "Dave by Bob (WA)")
+	if name, err := alice.client.GetDisplayName(ctx, carolGhost); err != nil || name.DisplayName != "Carol by Alice (WA)" {
+		t.Errorf("after Bob's sync Carol's ghost is named %v (%v), want Alice's saved name", name, err)
+	}
+	// Bob renaming Carol changes nothing; Alice renaming her does.
+	must(bobPhone.SaveContact(ctx, carol.JID(), "Carol by Bob 2", "Carol"))
+	must(alicePhone.SaveContact(ctx, carol.JID(), "Carol by Alice 2", "Carol"))
+	ghostNameIs(t, ctx, alice.client, carolGhost, "Carol by Alice 2 (WA)")
 }
