@@ -8,7 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"go.mau.fi/libsignal/ecc"
+	"go.mau.fi/libsignal/keys/identity"
+	"go.mau.fi/libsignal/keys/prekey"
 	"go.mau.fi/libsignal/session"
+	"go.mau.fi/libsignal/util/optional"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store"
@@ -55,7 +59,9 @@ func (a *Account) SendPeer(ctx context.Context, deviceID uint16, msg *waE2E.Mess
 	return resp.ID, nil
 }
 
-// ensureSession builds a Signal session with the device from its prekey bundle if there is none.
+// ensureSession builds a Signal session with the device from its prekey bundle if there is none. The
+// bundle is what the server hands out for a key fetch (prekeys.go), taken here without the IQ
+// round trip: whatsmeow offers no public call that fetches a bundle without sending a message.
 func (c *Contact) ensureSession(ctx context.Context, to types.JID) error {
 	has, err := c.cli.Store.ContainsSession(ctx, to.SignalAddress())
 	if err != nil {
@@ -63,9 +69,9 @@ func (c *Contact) ensureSession(ctx context.Context, to types.JID) error {
 	} else if has {
 		return nil
 	}
-	bundle := c.cli.DangerousInternals().FetchPreKeysNoError(ctx, []types.JID{to})[to]
-	if bundle == nil {
-		return fmt.Errorf("failed to fetch prekey bundle of %s", to)
+	bundle, err := c.acct.srv.preKeyBundle(to)
+	if err != nil {
+		return err
 	}
 	builder := session.NewBuilderFromSignal(c.cli.Store, to.SignalAddress(), store.SignalProtobufSerializer)
 	if err = builder.ProcessBundle(ctx, bundle); err != nil {
@@ -132,6 +138,30 @@ func (a *Account) ShareAppStateKey(ctx context.Context, deviceID uint16) error {
 		return err
 	}
 	return a.writeInitialAppStateLocked(ctx)
+}
+
+// preKeyBundle hands out the device's prekey bundle as a key fetch does: identity, signed prekey
+// and (while there are any) one unused one-time prekey, which is consumed.
+func (s *Server) preKeyBundle(to types.JID) (*prekey.Bundle, error) {
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	var dev *device
+	if acct := s.accountFor(to); acct != nil {
+		dev = acct.devices[to.Device]
+	}
+	if dev == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoSuchDevice, to)
+	}
+	identityKey := identity.NewKey(ecc.NewDjbECPublicKey(dev.identity))
+	signed := ecc.NewDjbECPublicKey(dev.signedPreKey.pub)
+	if len(dev.preKeys) == 0 {
+		return prekey.NewBundle(dev.regID, uint32(to.Device), optional.NewEmptyUint32(), dev.signedPreKey.id,
+			nil, signed, dev.signedPreKey.sig, identityKey), nil
+	}
+	k := dev.preKeys[0]
+	dev.preKeys = dev.preKeys[1:]
+	return prekey.NewBundle(dev.regID, uint32(to.Device), optional.NewOptionalUint32(k.id), dev.signedPreKey.id,
+		ecc.NewDjbECPublicKey(k.pub), signed, dev.signedPreKey.sig, identityKey), nil
 }
 
 // afterLink is what the phone does right after a companion linked, in the background: it shares
