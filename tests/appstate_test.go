@@ -5,11 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // ghostNameIs polls the ghost's display name on the homeserver until it is want.
@@ -40,6 +43,10 @@ func TestAppStateNamesAndNoSelfChat(t *testing.T) {
 	carol, carolGhost := newContact(t, ctx, env, "4917600000012", "Carol Push")
 	// Saved before the bridge links: it arrives with the first full app state sync.
 	if err = acct.SaveContact(ctx, carol.JID(), "Carol Saved", "Carol"); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	if err = acct.SetChatSettings(ctx, carol.JID(), wasim.ChatSettings{Muted: &yes}); err != nil {
 		t.Fatal(err)
 	}
 	alice := logInAccount(t, ctx, env, "alice", acct)
@@ -79,6 +86,21 @@ func TestAppStateNamesAndNoSelfChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	ghostNameIs(t, ctx, alice.client, carolGhost, "Carol Renamed (WA)")
+
+	// Chat settings from the phone (the mute from before login, pin and archive now) are kept for
+	// the user and chat; without double puppeting the bridge cannot apply them to the room.
+	if err = acct.SetChatSettings(ctx, carol.JID(), wasim.ChatSettings{Pinned: &yes, Archived: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(ctx, string(env.DatabaseDialect()), env.DatabaseURI(), 1, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waitFor(t, ctx, "the bridge to keep Carol's chat settings", func() bool {
+		cs, err := db.ChatSettings.Get(ctx, alice.client.UserID, carol.JID())
+		return err == nil && cs != nil && cs.Muted(time.Now()) && cs.Pinned && cs.Archived
+	})
 
 	// A changed push name of the account reaches `status`.
 	if err = acct.SetPushName(ctx, "Alice Changed"); err != nil {
