@@ -49,6 +49,8 @@ func (c *conn) handleAppStateIQ(node *waBinary.Node, sync *waBinary.Node) {
 			newVersion, missing, err := acct.appState.put(name, version, raw)
 			switch {
 			case errors.Is(err, errAppStateConflict):
+				c.log.Debug().Str("collection", string(name)).Uint64("client_version", version).Uint64("version", newVersion).
+					Msg("App state write against an old version, answering 409 with the missing patches")
 				answer := collectionError(name, 409, "conflict")
 				answer.Content = append(answer.Content.([]waBinary.Node), patchesNode(missing))
 				answers = append(answers, answer)

@@ -103,36 +103,28 @@ func (a *Account) SetPushName(ctx context.Context, name string) error {
 }
 
 // SetChatSettings has the phone change the settings of chat (a user or group JID): one patch per
-// collection with one mutation per given setting, built by whatsmeow's appstate.BuildMuteAbs,
-// BuildPin, BuildArchive and BuildMarkChatAsRead. Companions get events.Mute, events.Pin,
-// events.Archive and events.MarkChatAsRead.
+// given setting, in the order mute, archive, pin, unread, built by whatsmeow's appstate.BuildMuteAbs,
+// BuildArchive (archiving also unpins, as on WhatsApp), BuildPin and BuildMarkChatAsRead. Separate
+// patches keep one index per patch: whatsmeow's encoder does not account for an index set twice in
+// one patch. Companions get events.Mute, events.Archive, events.Pin and events.MarkChatAsRead.
 func (a *Account) SetChatSettings(ctx context.Context, chat types.JID, settings ChatSettings) error {
 	chat = chat.ToNonAD()
 	var patches []appstate.PatchInfo
-	add := func(p appstate.PatchInfo) {
-		for i := range patches {
-			if patches[i].Type == p.Type {
-				patches[i].Mutations = append(patches[i].Mutations, p.Mutations...)
-				return
-			}
-		}
-		patches = append(patches, p)
-	}
 	if settings.Muted != nil {
 		var until *int64
 		if *settings.Muted && !settings.MuteUntil.IsZero() {
 			until = proto.Int64(settings.MuteUntil.UnixMilli())
 		}
-		add(appstate.BuildMuteAbs(chat, *settings.Muted, until))
+		patches = append(patches, appstate.BuildMuteAbs(chat, *settings.Muted, until))
 	}
 	if settings.Archived != nil {
-		add(appstate.BuildArchive(chat, *settings.Archived, time.Time{}, nil))
+		patches = append(patches, appstate.BuildArchive(chat, *settings.Archived, time.Time{}, nil))
 	}
 	if settings.Pinned != nil {
-		add(appstate.BuildPin(chat, *settings.Pinned))
+		patches = append(patches, appstate.BuildPin(chat, *settings.Pinned))
 	}
 	if settings.Unread != nil {
-		add(appstate.BuildMarkChatAsRead(chat, !*settings.Unread, time.Time{}, nil))
+		patches = append(patches, appstate.BuildMarkChatAsRead(chat, !*settings.Unread, time.Time{}, nil))
 	}
 	for _, patch := range patches {
 		if err := a.writeAppState(ctx, patch); err != nil {

@@ -102,7 +102,7 @@ func TestAppStateFullSyncAndChanges(t *testing.T) {
 		t.Fatalf("SaveContact: %v", err)
 	}
 	yes := true
-	if err := acct.SetChatSettings(ctx, alice.JID(), ChatSettings{Muted: &yes, Pinned: &yes, Unread: &yes}); err != nil {
+	if err := acct.SetChatSettings(ctx, alice.JID(), ChatSettings{Muted: &yes, Pinned: &yes, Archived: &yes, Unread: &yes}); err != nil {
 		t.Fatalf("SetChatSettings: %v", err)
 	}
 	c := pairWithAppStateEvents(t, ctx, srv, acct)
@@ -118,6 +118,7 @@ func TestAppStateFullSyncAndChanges(t *testing.T) {
 		return evt.FromFullSync && evt.JID == alice.JID() && evt.Action.GetMuted() && evt.Action.GetMuteEndTimestamp() == -1
 	})
 	waitFor(t, ctx, c.EventLog, "pin from full sync", func(evt *events.Pin) bool { return evt.FromFullSync && evt.Action.GetPinned() })
+	waitFor(t, ctx, c.EventLog, "archive from full sync", func(evt *events.Archive) bool { return evt.FromFullSync && evt.Action.GetArchived() })
 	waitFor(t, ctx, c.EventLog, "unread from full sync", func(evt *events.MarkChatAsRead) bool {
 		return evt.FromFullSync && !evt.Action.GetRead()
 	})
@@ -182,6 +183,24 @@ func TestAppStateWriteFromCompanionNotifiesPhone(t *testing.T) {
 	waitFor(t, ctx, c.EventLog, "archive on the companion", func(evt *events.Archive) bool {
 		return evt.JID == bob.JID() && evt.Action.GetArchived()
 	})
+
+	// A write against an old version: the phone has not heard of the companion's newer patch yet
+	// (notifications are held back), so the server answers 409 with the missing patch; whatsmeow
+	// applies it and writes again on top.
+	srv.SetDeliveryDelay(3 * time.Second)
+	if err := c.cli.SendAppState(ctx, appstate.BuildPin(bob.JID(), false)); err != nil {
+		t.Fatalf("companion unpin: %v", err)
+	}
+	if err := acct.SetChatSettings(ctx, bob.JID(), ChatSettings{Archived: boolPtr(false)}); err != nil {
+		t.Fatalf("phone write against an old version: %v", err)
+	}
+	srv.SetDeliveryDelay(0)
+	waitFor(t, ctx, c.EventLog, "unarchive on the companion", func(evt *events.Archive) bool {
+		return evt.JID == bob.JID() && !evt.Action.GetArchived()
+	})
+	if v := acct.AppStateVersion(string(appstate.WAPatchRegularLow)); v != 4 {
+		t.Fatalf("regular_low is at version %d, want 4 (pin, archive, unpin, unarchive)", v)
+	}
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -216,7 +235,7 @@ func TestControlAPIAppState(t *testing.T) {
 
 	var versions map[string]uint64
 	api.expect(http.StatusOK, "", "GET", base+"/app-state", "", &versions)
-	if versions["critical_unblock_low"] != 1 || versions["critical_block"] != 2 || versions["regular_high"] != 1 || versions["regular_low"] != 1 {
+	if versions["critical_unblock_low"] != 1 || versions["critical_block"] != 2 || versions["regular_high"] != 1 || versions["regular_low"] != 2 {
 		t.Fatalf("app state versions = %v", versions)
 	}
 	api.expect(http.StatusBadRequest, "no setting", "POST", base+"/chat-settings", `{"chat":"`+carol.JID().User+`"}`, nil)
