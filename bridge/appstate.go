@@ -59,12 +59,18 @@ func (r waRouter) HandleOwnPushName(ctx context.Context, name string) error {
 // HandleChatSettings implements whatsapp.AppStateHandler: the settings are stored for the user and
 // chat. See the comment at the top of the file for why they are not applied to the room.
 func (r waRouter) HandleChatSettings(ctx context.Context, change whatsapp.ChatSettingsChange) error {
+	r.user.chatSettingsLock.Lock()
+	defer r.user.chatSettingsLock.Unlock()
 	db := r.user.br.DB.ChatSettings
 	cs, err := db.Get(ctx, r.user.MXID, change.Chat)
 	if err != nil {
 		return fmt.Errorf("failed to load chat settings of %s: %w", change.Chat, err)
 	} else if cs == nil {
 		cs = &database.ChatSettings{UserMXID: r.user.MXID, Chat: change.Chat.ToNonAD()}
+	}
+	if stored := change.Stored; stored != nil {
+		// whatsmeow's store has the settings in patch order, whatever order the events came in.
+		change.MutedUntil, change.Pinned, change.Archived = &stored.MutedUntil, &stored.Pinned, &stored.Archived
 	}
 	if change.MutedUntil != nil {
 		cs.MutedUntil = *change.MutedUntil

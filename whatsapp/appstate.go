@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store"
@@ -45,6 +46,12 @@ type ChatSettingsChange struct {
 	// Timestamp is when the change was made on the phone.
 	Timestamp    time.Time
 	FromFullSync bool
+	// Stored is the chat's mute, pin and archive state in whatsmeow's store right after this
+	// change, when the store could be read. Prefer it to the change itself: whatsmeow updates its
+	// store in patch order, but may dispatch the events of two syncs running side by side out of
+	// order (FetchAppState dispatches after releasing its sync lock), so the last handled change
+	// is not always the last one made.
+	Stored *types.LocalChatSettings
 }
 
 // IsMutedForever reports whether a ChatSettingsChange.MutedUntil means a mute without end.
@@ -66,7 +73,7 @@ func (l *Login) setOwnPushName(name string) {
 
 // onAppState hands an app state event to the handler when it follows app state. App state events
 // are always acknowledged: whatsmeow re-fetches app state, it is not redelivered.
-func (l *Login) onAppState(ctx context.Context, rawEvt any) bool {
+func (l *Login) onAppState(ctx context.Context, cli *whatsmeow.Client, rawEvt any) bool {
 	ah, ok := l.opts.Handler.(AppStateHandler)
 	var err error
 	switch evt := rawEvt.(type) {
@@ -88,16 +95,16 @@ func (l *Login) onAppState(ctx context.Context, rawEvt any) bool {
 				until = time.UnixMilli(end)
 			}
 		}
-		err = l.chatSettings(ctx, ah, ChatSettingsChange{Chat: evt.JID, MutedUntil: &until, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
+		err = l.chatSettings(ctx, cli, ah, ChatSettingsChange{Chat: evt.JID, MutedUntil: &until, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
 	case *events.Pin:
 		pinned := evt.Action.GetPinned()
-		err = l.chatSettings(ctx, ah, ChatSettingsChange{Chat: evt.JID, Pinned: &pinned, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
+		err = l.chatSettings(ctx, cli, ah, ChatSettingsChange{Chat: evt.JID, Pinned: &pinned, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
 	case *events.Archive:
 		archived := evt.Action.GetArchived()
-		err = l.chatSettings(ctx, ah, ChatSettingsChange{Chat: evt.JID, Archived: &archived, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
+		err = l.chatSettings(ctx, cli, ah, ChatSettingsChange{Chat: evt.JID, Archived: &archived, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
 	case *events.MarkChatAsRead:
 		unread := !evt.Action.GetRead()
-		err = l.chatSettings(ctx, ah, ChatSettingsChange{Chat: evt.JID, Unread: &unread, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
+		err = l.chatSettings(ctx, cli, ah, ChatSettingsChange{Chat: evt.JID, Unread: &unread, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
 	case *events.AppStateSyncComplete:
 		if ok {
 			ah.HandleAppStateSynced(ctx, string(evt.Name))
@@ -106,9 +113,14 @@ func (l *Login) onAppState(ctx context.Context, rawEvt any) bool {
 	return l.settle(ctx, rawEvt, err, true)
 }
 
-func (l *Login) chatSettings(ctx context.Context, ah AppStateHandler, change ChatSettingsChange) error {
+func (l *Login) chatSettings(ctx context.Context, cli *whatsmeow.Client, ah AppStateHandler, change ChatSettingsChange) error {
 	if ah == nil {
 		return nil
+	}
+	if cli != nil && cli.Store != nil && cli.Store.ChatSettings != nil {
+		if stored, err := cli.Store.ChatSettings.GetChatSettings(ctx, change.Chat); err == nil && stored.Found {
+			change.Stored = &stored
+		}
 	}
 	return ah.HandleChatSettings(ctx, change)
 }

@@ -91,7 +91,7 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		l.onPairSuccess(evt)
 	case *events.Contact, *events.PushNameSetting, *events.Mute, *events.Pin, *events.Archive,
 		*events.MarkChatAsRead, *events.AppStateSyncComplete:
-		return l.onAppState(ctx, rawEvt) // appstate.go
+		return l.onAppState(ctx, cli, rawEvt) // appstate.go
 	case *events.BusinessName:
 		l.contacts.applyBusinessName(evt)
 	case *events.PushName:
