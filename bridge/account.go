@@ -65,7 +65,11 @@ func cmdStatus(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "%s", sb.String())
 		return
 	}
-	fmt.Fprintf(&sb, "Logged in as %s (device %d).\n\n", formatPhone(jid.User), jid.Device)
+	fmt.Fprintf(&sb, "Logged in as %s (device %d)", formatPhone(jid.User), jid.Device)
+	if name := user.OwnPushName(); name != "" {
+		fmt.Fprintf(&sb, ", WhatsApp name **%s**", name)
+	}
+	sb.WriteString(".\n\n")
 	switch st.Event {
 	case whatsapp.StateConnected:
 		fmt.Fprintf(&sb, "Connected to WhatsApp since %s (%s).", st.ConnectedSince.UTC().Format(time.RFC3339), time.Since(st.ConnectedSince).Round(time.Second))

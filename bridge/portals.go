@@ -98,9 +98,11 @@ func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.
 	br.refreshGhostAvatar(login.user, ghost, contact, false)
 }
 
-// contactInfo collects what the user's contact store knows about a ghost's contact.
+// contactInfo collects what the user's contact store knows about a ghost's contact, with the saved
+// name chosen by the rule for shared ghosts (applySavedName).
 func (br *Bridge) contactInfo(ctx context.Context, login userLogin, ghost *puppet.Puppet) puppet.ContactInfo {
 	contact := puppet.FromContact(login.user.wa.Contact(ctx, ghost.JID, ghost.LID()))
+	br.applySavedName(ctx, ghost, &contact) // appstate.go: the rule for shared ghosts
 	if ghost.JID.Server == types.DefaultUserServer {
 		contact.Phone = "+" + ghost.JID.User
 	}

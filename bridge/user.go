@@ -23,6 +23,9 @@ type User struct {
 
 	row     *database.User
 	rowLock sync.Mutex
+	// chatSettingsLock keeps the app state's chat settings changes of the user from interleaving
+	// (bridge/appstate.go).
+	chatSettingsLock sync.Mutex
 
 	// wa is the user's WhatsApp account slot: its client, connection, state and contacts.
 	wa *whatsapp.Login

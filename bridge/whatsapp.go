@@ -24,11 +24,6 @@ func (r waRouter) login() userLogin { return userLogin(r) }
 // message, retrying while the homeserver is unreachable.
 func (r waRouter) HandleMessage(ctx context.Context, evt *events.Message) error {
 	br, login := r.user.br, r.login()
-	if evt.Info.Category == "peer" {
-		// Protocol messages between the account's own devices (the phone's answers to resend
-		// requests among them) are whatsmeow's business; the messages they carry come on their own.
-		return nil
-	}
 	br.syncPushName(ctx, login, evt.Info)
 	err := retryTransient(ctx, "bridge WhatsApp message", func() error {
 		return br.portals.HandleWhatsAppMessage(ctx, login, evt)

@@ -153,7 +153,7 @@ func (cfg *Config) applyDefaults() {
 		cfg.Database.MaxIdleConns = 2
 	}
 	setDefault(&cfg.Bridge.UsernameTemplate, "whatsapp_{{.}}")
-	setDefault(&cfg.Bridge.DisplaynameTemplate, "{{or .FullName .PushName .Phone}} (WA)")
+	setDefault(&cfg.Bridge.DisplaynameTemplate, "{{or .FullName .FirstName .PushName .BusinessName .Phone}} (WA)")
 	setDefault(&cfg.Bridge.CommandPrefix, "!wa")
 	if cfg.Bridge.LoginTimeout == 0 {
 		cfg.Bridge.LoginTimeout = 180

@@ -44,6 +44,8 @@ type Database struct {
 	Txn      *AppserviceTxnQuery   // appservice_txns
 	Inbox    *MatrixInboxQuery     // matrix_inbox
 	Outbox   *OutgoingMessageQuery // outbox
+	// ChatSettings holds what each user's phone synced about each chat (chat_settings).
+	ChatSettings *ChatSettingsQuery
 
 	// Placeholder holds the placeholders table: undecryptable messages waiting to be resent.
 	Placeholder *PlaceholderQuery
@@ -116,7 +118,8 @@ func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 		Outbox:    &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
 		whatsmeow: wa,
 
-		Placeholder: &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder)},
+		ChatSettings: &ChatSettingsQuery{qh: dbutil.MakeQueryHelperSimple(db, newChatSettings)},
+		Placeholder:  &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder)},
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // defaultNameTemplate is used only if bridge.displayname_template does not parse (config
 // validation rejects that, so this is a safety net).
-const defaultNameTemplate = "{{or .FullName .PushName .Phone}} (WA)"
+const defaultNameTemplate = "{{or .FullName .FirstName .PushName .BusinessName .Phone}} (WA)"
 
 // Manager is the registry of puppets: it maps WhatsApp JIDs and ghost user IDs to puppets, loading
 // them from the database or creating them. It is safe for concurrent use and caches one *Puppet per

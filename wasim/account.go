@@ -33,6 +33,9 @@ type Account struct {
 	policy     accountPolicy            // see privacytoken.go
 	faults     accountFaults            // refusals, bans, silence; see refusal.go
 	breaks     map[*Account]*breakFault // armed by BreakNextMessage, keyed by sender
+
+	appState appStateStore // the server's app state of the account; see appstate.go
+	peer     phonePeer     // the phone's app state key and writes; see peer.go
 }
 
 // device is the server's record of one device of an account.
@@ -62,7 +65,11 @@ func (a *Account) JID() types.JID { return a.pn }
 func (a *Account) LID() types.JID { return a.lid }
 
 // PushName is the account's display name.
-func (a *Account) PushName() string { return a.pushName }
+func (a *Account) PushName() string {
+	a.srv.stateLock.Lock()
+	defer a.srv.stateLock.Unlock()
+	return a.pushName
+}
 
 // Phone is the account's primary phone: send through it to act as the user's own phone.
 func (a *Account) Phone() *Contact {

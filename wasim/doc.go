@@ -64,6 +64,21 @@
 // Contact.SetOnline takes a phone offline and back. Contact.Call, CallGroup, EndCall and EndGroupCall
 // signal calls (<offer>, <offer_notice type="group">, <terminate>); no media flows.
 //
+// # The phone's peer channel and app state
+//
+// Right after a companion links, the account's phone sends it its app state key
+// (APP_STATE_SYNC_KEY_SHARE) as an encrypted category="peer" message from device 0, building its
+// Signal session from the companion's prekey bundle (Account.SendPeer, reusable for other peer
+// messages). The server keeps each account's app state: the encrypted patches per collection
+// (critical_block, critical_unblock_low, regular_high, regular_low, regular), numbered as it
+// accepts them (a write against an old version gets 409 with the missing patches), served after a
+// version or as a snapshot (an encrypted md-app-state blob) through the w:sync:app:state IQ, with
+// <notification type="server_sync"> to the account's other devices on every change. The phone
+// writes its push name on first use and, through whatsmeow's own encoder (SendAppState),
+// Account.SaveContact (address book names), SetPushName and SetChatSettings (mute, pin, archive,
+// unread); whatsmeow companions get events.Contact, PushNameSetting, Mute, Pin, Archive and
+// MarkChatAsRead.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

@@ -145,6 +145,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/silence", s.apiSilence)
 	route("GET "+p+"/faults/logins", s.apiLogins)
 	route("POST "+p+"/faults/offline", s.apiOffline)
+	s.addAppStateRoutes(route, p) // httpapi_appstate.go: contacts, push name, chat settings
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

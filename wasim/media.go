@@ -51,6 +51,7 @@ type mediaBlob struct {
 	encSHA256 [32]byte
 	mmsType   string
 	expired   bool
+	snapshot  bool // an app state snapshot the server published (appstate_iq.go)
 }
 
 func newMediaStore(rootPriv []byte) *mediaStore {
@@ -202,11 +203,18 @@ func newDirectPath(mmsType string) (directPath, key string) {
 	return fmt.Sprintf("%s?ccb=11-4&oh=01_%s&oe=%X&_nc_sid=5e03e0", key, randomHex(20), expiry), key
 }
 
-// MediaCount is the number of media blobs the server holds.
+// MediaCount is the number of media blobs clients uploaded that the server holds (app state
+// snapshots the server made itself are not counted).
 func (s *Server) MediaCount() int {
 	s.media.lock.Lock()
 	defer s.media.lock.Unlock()
-	return len(s.media.blobs)
+	n := 0
+	for _, blob := range s.media.blobs {
+		if !blob.snapshot {
+			n++
+		}
+	}
+	return n
 }
 
 // ExpireMedia makes a stored blob answer 410 Gone from now on, as WhatsApp does for old media.

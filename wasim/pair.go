@@ -220,6 +220,7 @@ func (s *Server) pairDevice(ctx context.Context, a *Account, c *conn, identity [
 	s.stateLock.Unlock()
 	c.send(streamError("515", ""))
 	s.log.Debug().Str("device", deviceJID(a.pn, devID).String()).Msg("Paired companion device")
+	go s.afterLink(a, devID) // peer.go: the phone's first peer messages to its new companion
 	return nil
 }
 

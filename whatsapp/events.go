@@ -90,8 +90,9 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		l.onConnectionProblem(ctx, cli, evt)
 	case *events.PairSuccess:
 		l.onPairSuccess(evt)
-	case *events.Contact:
-		l.contacts.applyContact(evt)
+	case *events.Contact, *events.PushNameSetting, *events.Mute, *events.Pin, *events.Archive,
+		*events.MarkChatAsRead, *events.AppStateSyncComplete:
+		return l.onAppState(ctx, cli, rawEvt) // appstate.go
 	case *events.BusinessName:
 		l.contacts.applyBusinessName(evt)
 	case *events.PushName:
@@ -136,6 +137,10 @@ func (l *Login) settle(ctx context.Context, rawEvt any, err error, ackOnError bo
 // onMessage remembers the push name a message carries for its sender and hands the message on; it
 // is acknowledged only when the handler bridged it.
 func (l *Login) onMessage(ctx context.Context, evt *events.Message) bool {
+	if IsPeerProtocolMessage(evt) {
+		zerolog.Ctx(ctx).Debug().Str("message_id", evt.Info.ID).Msg("Ignoring protocol message from the own devices")
+		return true
+	}
 	if !evt.Info.IsFromMe {
 		l.contacts.notePushName(Sender(evt.Info), evt.Info.PushName)
 	}

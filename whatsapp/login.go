@@ -50,6 +50,8 @@ type Login struct {
 	// any other client are ignored.
 	client     *whatsmeow.Client
 	clientLock sync.Mutex
+	// ownPushName is the account's push name from app state (guarded by clientLock; appstate.go).
+	ownPushName string
 
 	// jid and lid are the account's device JID and LID, set when a stored session is connected or a
 	// pairing succeeds. The login keeps its own copy because whatsmeow's device store fields are
@@ -94,6 +96,10 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	// Keep decrypted plaintext until the handler succeeded, so that a message WhatsApp delivers again
 	// (because bridging it failed) can still be read after the Signal ratchet moved on.
 	cli.EnableDecryptedEventBuffer = true
+	// The first full app state sync produces events like later changes, so that saved contact names
+	// and chat settings are bridged from the start (appstate.go).
+	cli.EmitAppStateEventsOnFullSync = true
+	l.setOwnPushName(device.PushName)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })
 	l.setClient(cli)
 	return cli

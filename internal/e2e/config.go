@@ -54,7 +54,7 @@ func bridgeConfig(hsURL string, port int, dialect testdb.Dialect, dbURI string) 
 		},
 		"bridge": map[string]any{
 			"username_template":    "whatsapp_{{.}}",
-			"displayname_template": "{{or .FullName .PushName .Phone}} (WA)",
+			"displayname_template": "{{or .FullName .FirstName .PushName .BusinessName .Phone}} (WA)",
 			"command_prefix":       "!wa",
 			"permissions": map[string]any{
 				"*":                                 "relay",
