@@ -47,9 +47,12 @@ type device struct {
 	identity     [32]byte
 	signedPreKey preKey
 	preKeys      []preKey
-	queue        []*queued
-	conn         *conn
-	seen         *idSet
+	// usedPreKeys are the one-time prekey IDs already handed out; an upload repeating one (a client
+	// whose upload was not confirmed sends the same keys again) does not bring it back.
+	usedPreKeys map[uint32]struct{}
+	queue       []*queued
+	conn        *conn
+	seen        *idSet
 }
 
 type preKey struct {

@@ -64,8 +64,17 @@ func TestPhoneSharesAppStateKeyAfterLink(t *testing.T) {
 			share.Info.IsFromMe, share.Info.Category, share.Info.Sender, acct.LID())
 	}
 	keyID := share.Message.GetProtocolMessage().GetAppStateSyncKeyShare().GetKeys()[0].GetKeyID().GetKeyID()
-	if key, err := c.cli.Store.AppStateKeys.GetAppStateSyncKey(ctx, keyID); err != nil || key == nil {
-		t.Fatalf("companion did not store the shared key: %v", err)
+	// whatsmeow stores the shared key while (not before) it dispatches the message event.
+	for {
+		key, err := c.cli.Store.AppStateKeys.GetAppStateSyncKey(ctx, keyID)
+		if err == nil && key != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("companion did not store the shared key: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	// With the key, the companion syncs every collection; the phone's initial state holds its push name.
 	waitFor(t, ctx, c.EventLog, "critical_block sync", syncComplete(appstate.WAPatchCriticalBlock))

@@ -154,12 +154,11 @@ func (s *Server) preKeyBundle(to types.JID) (*prekey.Bundle, error) {
 	}
 	identityKey := identity.NewKey(ecc.NewDjbECPublicKey(dev.identity))
 	signed := ecc.NewDjbECPublicKey(dev.signedPreKey.pub)
-	if len(dev.preKeys) == 0 {
+	k, ok := dev.takePreKey()
+	if !ok {
 		return prekey.NewBundle(dev.regID, uint32(to.Device), optional.NewEmptyUint32(), dev.signedPreKey.id,
 			nil, signed, dev.signedPreKey.sig, identityKey), nil
 	}
-	k := dev.preKeys[0]
-	dev.preKeys = dev.preKeys[1:]
 	return prekey.NewBundle(dev.regID, uint32(to.Device), optional.NewOptionalUint32(k.id), dev.signedPreKey.id,
 		ecc.NewDjbECPublicKey(k.pub), signed, dev.signedPreKey.sig, identityKey), nil
 }

@@ -78,7 +78,7 @@ func (c *conn) handlePreKeyUpload(node *waBinary.Node) {
 		if len(identity) == 32 && [32]byte(identity) != dev.identity {
 			c.log.Warn().Msg("Prekey upload with a different identity key")
 		}
-		dev.preKeys = append(dev.preKeys, keys...)
+		dev.addPreKeys(keys)
 		dev.signedPreKey = preKey{id: skeyID, pub: [32]byte(skeyPub), sig: [64]byte(skeySig)}
 	}
 	s.stateLock.Unlock()
@@ -123,9 +123,7 @@ func (s *Server) preKeyBundles(keyNode *waBinary.Node) waBinary.Node {
 			{Tag: "type", Content: []byte{5}},
 			{Tag: "identity", Content: dev.identity[:]},
 		}
-		if len(dev.preKeys) > 0 {
-			k := dev.preKeys[0]
-			dev.preKeys = dev.preKeys[1:]
+		if k, ok := dev.takePreKey(); ok {
 			if len(dev.preKeys) == minPreKeys-1 {
 				s.enqueueLocked(dev, waBinary.Node{
 					Tag:     "notification",
@@ -146,4 +144,39 @@ func (s *Server) preKeyBundles(keyNode *waBinary.Node) waBinary.Node {
 		users = append(users, waBinary.Node{Tag: "user", Attrs: waBinary.Attrs{"jid": jid}, Content: content})
 	}
 	return waBinary.Node{Tag: "list", Content: users}
+}
+
+// addPreKeys stores uploaded one-time prekeys as a set, as WhatsApp's server does: a key whose ID is
+// already stored or was already handed out is ignored, so a repeated upload (whatsmeow sends the
+// same keys again when it did not see the first upload's answer) never makes the server hand out
+// one key twice. Caller holds stateLock.
+func (d *device) addPreKeys(keys []preKey) {
+	stored := make(map[uint32]struct{}, len(d.preKeys))
+	for _, k := range d.preKeys {
+		stored[k.id] = struct{}{}
+	}
+	for _, k := range keys {
+		if _, ok := stored[k.id]; ok {
+			continue
+		}
+		if _, ok := d.usedPreKeys[k.id]; ok {
+			continue
+		}
+		stored[k.id] = struct{}{}
+		d.preKeys = append(d.preKeys, k)
+	}
+}
+
+// takePreKey hands out the oldest stored one-time prekey, once. Caller holds stateLock.
+func (d *device) takePreKey() (preKey, bool) {
+	if len(d.preKeys) == 0 {
+		return preKey{}, false
+	}
+	k := d.preKeys[0]
+	d.preKeys = d.preKeys[1:]
+	if d.usedPreKeys == nil {
+		d.usedPreKeys = make(map[uint32]struct{})
+	}
+	d.usedPreKeys[k.id] = struct{}{}
+	return k, true
 }
