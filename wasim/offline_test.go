@@ -33,18 +33,31 @@ func TestOfflinePreviewAndExpiry(t *testing.T) {
 		return msg.Message.GetProtocolMessage().GetType() == waE2E.ProtocolMessage_APP_STATE_SYNC_KEY_SHARE
 	})
 
+	// The linked connection's own offline batch (empty or not) must be over too, or its late
+	// OfflineSyncCompleted would be taken for the reconnect's below.
+	waitEvent[*events.OfflineSyncCompleted](t, ctx, ola, 0, "first OfflineSyncCompleted")
+
 	ola.cli.Disconnect()
 	batches := count[*events.OfflineSyncCompleted](ola)
+	before := len(ola.All())
 	for _, text := range []string{"away 1", "away 2"} {
 		if _, err := lea.SendText(ctx, acct.JID(), text); err != nil {
 			t.Fatal(err)
 		}
 	}
-	before := len(ola.All())
 	if err := ola.cli.Connect(); err != nil {
 		t.Fatal(err)
 	}
-	done := waitEvent[*events.OfflineSyncCompleted](t, ctx, ola, batches, "OfflineSyncCompleted")
+	waitEvent[*events.OfflineSyncCompleted](t, ctx, ola, batches, "OfflineSyncCompleted")
+	var done *events.OfflineSyncCompleted
+	for _, evt := range ola.All()[before:] {
+		if evt, ok := evt.(*events.OfflineSyncCompleted); ok {
+			done = evt
+		}
+	}
+	if done == nil {
+		t.Fatal("the reconnect's OfflineSyncCompleted is not in the log")
+	}
 	// The batch may also hold the phone's own peer and app-state stanzas; Lea's two messages must
 	// be in it, announced by the preview before any of them.
 	var order []string
