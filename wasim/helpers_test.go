@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types/events"
@@ -118,7 +119,25 @@ func pairByQR(t testing.TB, ctx context.Context, srv *Server, acct *Account) *co
 		t.Fatalf("phone failed to scan QR: %v", err)
 	}
 	c.waitConnected(t, ctx, 0)
+	waitLinkSettled(t, ctx, c)
 	return c
+}
+
+// waitLinkSettled waits until a newly linked companion has the phone's app-state key and has
+// synced every app-state collection with it, as a real device does right after linking. whatsmeow
+// runs that sync in a goroutine of its own that races with its own store deletion when the device
+// is logged out meanwhile (a data race inside whatsmeow, reported by -race), so tests that refuse
+// or remove the device must start from a settled link.
+func waitLinkSettled(t testing.TB, ctx context.Context, c *companion) {
+	t.Helper()
+	last := appstate.AllPatchNames[len(appstate.AllPatchNames)-1]
+	_, err := c.WaitEvent(ctx, func(evt any) bool {
+		done, ok := evt.(*events.AppStateSyncComplete)
+		return ok && done.Name == last
+	})
+	if err != nil {
+		t.Fatalf("companion did not finish its first app-state sync: %v", err)
+	}
 }
 
 func newContact(t testing.TB, ctx context.Context, srv *Server, name string) *Contact {
