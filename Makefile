@@ -26,8 +26,10 @@ STATICCHECK_VERSION := v0.8.2
 all: build
 
 ## test: install what the tests need, start PostgreSQL, lint, and run every test with the race detector.
+## Packages run one after another (-p 1): the simulator's tests and the end-to-end tests each keep
+## both cores busy, and running them side by side on a 2-core machine only makes them wait on timers.
 test: deps postgres lint
-	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	$(GO) test -race -count=1 -p 1 -timeout 20m $(TESTFLAGS) ./...
 
 ## unit: the quick suite: no PostgreSQL, no Dendrite (database tests run on SQLite only, end-to-end
 ## tests are skipped under -short), no race detector (make test has it; TESTFLAGS=-race adds it here).
