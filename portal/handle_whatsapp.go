@@ -31,7 +31,12 @@ func (m *Manager) KeyFor(ctx context.Context, login Login, chat types.JID) (data
 // HandleWhatsAppMessage bridges one message that login's connection received. It returns once the
 // message is in Matrix (or was recognised as a duplicate), so the caller may acknowledge it.
 func (m *Manager) HandleWhatsAppMessage(ctx context.Context, login Login, evt *events.Message) error {
-	chat := evt.Info.Chat
+	return m.runInChat(ctx, login, evt.Info.Chat, &waMessageEvent{login: login, evt: evt})
+}
+
+// runInChat runs evt in the queue of chat's portal (creating the portal) and waits for it. Status
+// broadcasts and newsletters have no portals: their events are dropped.
+func (m *Manager) runInChat(ctx context.Context, login Login, chat types.JID, evt portalEvent) error {
 	if chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer {
 		zerolog.Ctx(ctx).Debug().Stringer("chat", chat).Msg("Ignoring message in status or newsletter chat")
 		return nil
@@ -44,7 +49,7 @@ func (m *Manager) HandleWhatsAppMessage(ctx context.Context, login Login, evt *e
 	if err != nil {
 		return err
 	}
-	return p.run(ctx, &waMessageEvent{login: login, evt: evt})
+	return p.run(ctx, evt)
 }
 
 func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.Message) error {

@@ -32,19 +32,7 @@ const (
 // HandleWhatsAppUndecryptable shows a message that login's connection could not decrypt as a
 // placeholder in its chat's room. It returns once the placeholder is in Matrix (or was not needed).
 func (m *Manager) HandleWhatsAppUndecryptable(ctx context.Context, login Login, evt *events.UndecryptableMessage) error {
-	chat := evt.Info.Chat
-	if chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer {
-		return nil
-	}
-	key, err := m.KeyFor(ctx, login, chat)
-	if err != nil {
-		return err
-	}
-	p, err := m.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	return p.run(ctx, &waUndecryptableEvent{login: login, evt: evt})
+	return m.runInChat(ctx, login, evt.Info.Chat, &waUndecryptableEvent{login: login, evt: evt})
 }
 
 func (p *Portal) handleWAUndecryptable(ctx context.Context, login Login, evt *events.UndecryptableMessage) error {
