@@ -76,6 +76,13 @@ func cmdStatus(ctx context.Context, ce *commandEvent) {
 	default:
 		fmt.Fprintf(&sb, "Not connected: %s since %s.", strings.ToLower(strings.ReplaceAll(string(st.Event), "_", " ")), st.Since.UTC().Format(time.RFC3339))
 	}
+	if synced, total := user.wa.AppStateProgress(); total > 0 {
+		if synced == total {
+			sb.WriteString("\n\nContacts and chat settings are synced from your phone.")
+		} else {
+			fmt.Fprintf(&sb, "\n\nWaiting for your phone to send contacts and chat settings (%d of %d app state collections synced).", synced, total)
+		}
+	}
 	if st.Error != "" {
 		fmt.Fprintf(&sb, "\n\nLast error: %s", st.Error)
 	}

@@ -37,6 +37,7 @@ func TestQRLoginSurvivesRestartAndLogout(t *testing.T) {
 
 			sendText(t, ctx, alice, room, "status")
 			env.WaitForMessage(ctx, alice, room, botNotice(env.Env, "Logged in as +4915112345678", "Connected to WhatsApp since"))
+			waitAppStateSynced(t, ctx, env, alice, room)
 
 			// The QR message is gone once the login finished.
 			timeline, err := e2e.Timeline(ctx, alice, room, 200)
@@ -51,8 +52,11 @@ func TestQRLoginSurvivesRestartAndLogout(t *testing.T) {
 
 			env.RestartBridge()
 			waitFor(t, ctx, "the session to reconnect after a restart", func() bool { return acct.Online(device) })
+			// The restored session knows its app state is synced; nothing asks the phone again.
+			pings := countNotices(t, ctx, env.Env, alice, room, "Logged in as")
 			sendText(t, ctx, alice, room, "ping")
-			env.WaitForMessage(ctx, alice, room, botNotice(env.Env, "Logged in as +4915112345678", "Connected to WhatsApp since"))
+			waitForNotices(t, ctx, env.Env, alice, room, pings+1, "Logged in as")
+			waitForNotices(t, ctx, env.Env, alice, room, 2, "Logged in as +4915112345678", "Connected to WhatsApp since", appStateSyncedNotice)
 			if got := len(acct.Devices()); got != 2 {
 				t.Errorf("restart changed the linked devices: %v", acct.Devices())
 			}
@@ -94,6 +98,7 @@ func TestPairingCodeLoginAndDeviceRemoval(t *testing.T) {
 	env.WaitForMessage(ctx, bob, room, botNotice(env.Env, "Successfully logged in as +4915200000001"))
 	device := companionDevice(t, acct)
 	waitFor(t, ctx, "the companion to be online", func() bool { return acct.Online(device) })
+	waitAppStateSynced(t, ctx, env, bob, room)
 
 	if err = acct.RemoveDevice(ctx, device); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,7 @@ func observe(ctx context.Context, d time.Duration) {
 func refusalSetup(t *testing.T, ctx context.Context, env *waEnv, localpart, phone, contactPhone string) (*loggedInUser, *wasim.Contact, id.RoomID, uint16) {
 	t.Helper()
 	u := newLoggedInUser(t, ctx, env, localpart, phone)
+	waitAppStateSynced(t, ctx, env, u.client, u.room)
 	contact, ghost := newContact(t, ctx, env, contactPhone, "Carol")
 	if _, err := contact.SendText(ctx, u.acct.JID(), "hi"); err != nil {
 		t.Fatal(err)

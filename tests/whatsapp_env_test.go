@@ -108,6 +108,30 @@ func loginQR(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Clie
 	env.WaitForMessage(ctx, client, room, botNotice(env.Env, "Successfully logged in as +"+acct.JID().User))
 }
 
+// appStateSyncedNotice is what `status` says once the phone's contacts and chat settings arrived.
+const appStateSyncedNotice = "Contacts and chat settings are synced from your phone."
+
+// waitAppStateSynced asks `status` until the bridge says the newly linked device has synced the
+// phone's app state (contacts, push name, chat settings), as a user waiting for names would. Tests
+// that log the device out or remove it wait for this first: whatsmeow's post-link app-state sync
+// reads its device store without a lock while a logout deletes it, a data race inside whatsmeow.
+func waitAppStateSynced(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID) {
+	t.Helper()
+	for countNotices(t, ctx, env.Env, client, room, appStateSyncedNotice) == 0 {
+		asked := countNotices(t, ctx, env.Env, client, room, "Logged in as")
+		sendText(t, ctx, client, room, "status")
+		waitForNotices(t, ctx, env.Env, client, room, asked+1, "Logged in as")
+		if countNotices(t, ctx, env.Env, client, room, appStateSyncedNotice) > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bridge never said the phone's app state was synced")
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
 // companionDevice returns the device number of the account's single linked device.
 func companionDevice(t testing.TB, acct *wasim.Account) uint16 {
 	t.Helper()

@@ -71,6 +71,47 @@ func (l *Login) setOwnPushName(name string) {
 	l.clientLock.Unlock()
 }
 
+// AppStateProgress reports how many of the app state collections (AppStateCollections) the
+// current device has synced in full at least once, out of how many. A newly linked device syncs
+// them right after the phone shared its app state key; until then saved contact names, the own
+// push name and chat settings are not known. Both are 0 when there is no client.
+func (l *Login) AppStateProgress() (synced, total int) {
+	l.clientLock.Lock()
+	defer l.clientLock.Unlock()
+	if l.client == nil {
+		return 0, 0
+	}
+	return len(l.appStateSynced), len(AppStateCollections)
+}
+
+// loadAppStateSynced starts a new client's progress from its device store. whatsmeow syncs every
+// collection as soon as the phone shares its app state key (handleAppStateSyncKeyShare), and an
+// empty collection leaves no stored version behind, so a restored session that holds a key counts
+// as synced. It reads the store before the client runs, so no whatsmeow goroutine writes it
+// meanwhile.
+func (l *Login) loadAppStateSynced(device *store.Device) {
+	synced := make(map[string]bool, len(AppStateCollections))
+	if device.ID != nil && device.AppStateKeys != nil {
+		if key, err := device.AppStateKeys.GetLatestAppStateSyncKeyID(context.Background()); err == nil && len(key) > 0 {
+			for _, name := range AppStateCollections {
+				synced[string(name)] = true
+			}
+		}
+	}
+	l.clientLock.Lock()
+	l.appStateSynced = synced
+	l.clientLock.Unlock()
+}
+
+func (l *Login) markAppStateSynced(name string) {
+	l.clientLock.Lock()
+	defer l.clientLock.Unlock()
+	if l.appStateSynced == nil {
+		l.appStateSynced = make(map[string]bool, len(AppStateCollections))
+	}
+	l.appStateSynced[name] = true
+}
+
 // onAppState hands an app state event to the handler when it follows app state. App state events
 // are always acknowledged: whatsmeow re-fetches app state, it is not redelivered.
 func (l *Login) onAppState(ctx context.Context, cli *whatsmeow.Client, rawEvt any) bool {
@@ -106,6 +147,7 @@ func (l *Login) onAppState(ctx context.Context, cli *whatsmeow.Client, rawEvt an
 		unread := !evt.Action.GetRead()
 		err = l.chatSettings(ctx, cli, ah, ChatSettingsChange{Chat: evt.JID, Unread: &unread, Timestamp: evt.Timestamp, FromFullSync: evt.FromFullSync})
 	case *events.AppStateSyncComplete:
+		l.markAppStateSynced(string(evt.Name))
 		if ok {
 			ah.HandleAppStateSynced(ctx, string(evt.Name))
 		}

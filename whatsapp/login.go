@@ -52,6 +52,9 @@ type Login struct {
 	clientLock sync.Mutex
 	// ownPushName is the account's push name from app state (guarded by clientLock; appstate.go).
 	ownPushName string
+	// appStateSynced holds the app state collections the device has synced in full at least once
+	// (guarded by clientLock; appstate.go).
+	appStateSynced map[string]bool
 
 	// jid and lid are the account's device JID and LID, set when a stored session is connected or a
 	// pairing succeeds. The login keeps its own copy because whatsmeow's device store fields are
@@ -100,6 +103,7 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	// and chat settings are bridged from the start (appstate.go).
 	cli.EmitAppStateEventsOnFullSync = true
 	l.setOwnPushName(device.PushName)
+	l.loadAppStateSynced(device)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })
 	l.setClient(cli)
 	return cli
