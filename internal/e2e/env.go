@@ -1,5 +1,5 @@
 // Package e2e runs the bridge the way it runs in production, for end-to-end tests: a private Dendrite
-// homeserver and the matrix-whatsapp binary (built with the race detector) as real processes on
+// homeserver and the matrix-whatsapp binary (built with the race detector when the tests are) as real processes on
 // loopback ports, with a fresh database per test, driven through mautrix-go Matrix clients.
 //
 // Every test gets its own homeserver, ports, bridge database and temporary folder, so tests run in

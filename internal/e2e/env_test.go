@@ -164,3 +164,50 @@ func (r *fatalRecorder) Fatalf(format string, args ...any) {
 	r.message = fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
+
+// TestCursorReadsOnlyNewEvents: a cursor sees the events sent after it was made, in order, each
+// once across calls, and none from before.
+func TestCursorReadsOnlyNewEvents(t *testing.T) {
+	t.Parallel()
+	env := New(t, Options{NoBridge: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice := env.NewUser(t, "alice")
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Name: "Cursor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(body string) id.EventID {
+		resp, err := alice.SendText(ctx, room.RoomID, body)
+		if err != nil {
+			t.Fatalf("failed to send %q: %v", body, err)
+		}
+		return resp.EventID
+	}
+	send("before")
+	cursor := env.NewCursor(ctx, alice, room.RoomID)
+	isText := func(evt *event.Event) bool { return evt.Type == event.EventMessage }
+	// More than one page of new events.
+	var want []id.EventID
+	for i := range 130 {
+		want = append(want, send(fmt.Sprintf("after %d", i)))
+	}
+	got := cursor.WaitFor(ctx, 130, isText)
+	if len(got) != 130 {
+		t.Fatalf("cursor returned %d messages, want 130", len(got))
+	}
+	for i, evt := range got {
+		if evt.ID != want[i] || evt.Content.AsMessage().Body != fmt.Sprintf("after %d", i) {
+			t.Fatalf("message %d is %s %q, want %s %q", i, evt.ID, evt.Content.AsMessage().Body, want[i], fmt.Sprintf("after %d", i))
+		}
+	}
+	// A later call waits for what comes next, in the background, and reads nothing twice.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = alice.SendText(context.WithoutCancel(ctx), room.RoomID, "later")
+	}()
+	later := cursor.WaitFor(ctx, 1, isText)
+	if len(later) != 1 || later[0].Content.AsMessage().Body != "later" {
+		t.Fatalf("second call returned %v", eventIDs(later))
+	}
+}

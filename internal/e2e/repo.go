@@ -95,8 +95,10 @@ var (
 // it so that later runs can remove the folders of processes that have ended.
 const buildDirPrefix = "matrix-whatsapp-e2e-"
 
-// BridgeBinary builds ./cmd/matrix-whatsapp with the race detector once per test process and returns
-// the path of the binary. When the build fails, every call returns the compiler output as the error.
+// BridgeBinary builds ./cmd/matrix-whatsapp once per test process and returns the path of the
+// binary. It is built with the race detector when the test binary is (`go test -race`, as `make
+// test` runs), and without it otherwise (`make bench`, so that figures are not those of a race
+// build). When the build fails, every call returns the compiler output as the error.
 func BridgeBinary() (string, error) {
 	buildOnce.Do(func() {
 		root, err := RepoRoot()
@@ -112,11 +114,15 @@ func BridgeBinary() (string, error) {
 		}
 		out := filepath.Join(dir, "matrix-whatsapp")
 		start := time.Now()
-		cmd := exec.Command("go", "build", "-race", "-o", out, "./cmd/matrix-whatsapp")
+		args := []string{"build", "-o", out, "./cmd/matrix-whatsapp"}
+		if raceEnabled {
+			args = []string{"build", "-race", "-o", out, "./cmd/matrix-whatsapp"}
+		}
+		cmd := exec.Command("go", args...)
 		cmd.Dir = root
 		if output, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("failed to build the bridge (go build -race ./cmd/matrix-whatsapp, %s): %w\n%s",
-				time.Since(start).Round(time.Millisecond), err, output)
+			buildErr = fmt.Errorf("failed to build the bridge (go %s, %s): %w\n%s",
+				strings.Join(args, " "), time.Since(start).Round(time.Millisecond), err, output)
 			_ = os.RemoveAll(dir)
 			return
 		}
