@@ -76,14 +76,25 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	if err = p.m.ensureGhostJoined(ctx, p.row.MXID, sender); err != nil {
 		return fmt.Errorf("failed to join sender ghost: %w", err)
 	}
+	// Messages that act on other messages, or carry nothing to show, have no event of their own: a
+	// placeholder shown for one while it could not be decrypted is removed once it is applied.
 	switch {
 	case msg.GetProtocolMessage() != nil:
-		return p.handleWAProtocol(ctx, login, sender, evt)
+		err = p.handleWAProtocol(ctx, login, sender, evt)
 	case msg.GetReactionMessage() != nil:
-		return p.handleWAReaction(ctx, login, sender, info, msg.GetReactionMessage())
+		err = p.handleWAReaction(ctx, login, sender, info, msg.GetReactionMessage())
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
-		return nil
+	default:
+		return p.handleWAVisible(ctx, login, sender, info, msg)
 	}
+	if err != nil {
+		return err
+	}
+	return p.dropPlaceholder(ctx, sender, info.ID)
+}
+
+// handleWAVisible bridges a message that becomes events of its own in the room.
+func (p *Portal) handleWAVisible(ctx context.Context, login Login, sender *puppet.Puppet, info types.MessageInfo, msg *waE2E.Message) error {
 	converted, err := p.convertWAMessage(ctx, login, sender, msg)
 	if err != nil {
 		return err

@@ -122,3 +122,20 @@ func (p *Portal) replacePlaceholder(ctx context.Context, sender *puppet.Puppet, 
 	}
 	return true, p.m.db.Placeholder.Delete(ctx, p.Key, info.ID)
 }
+
+// dropPlaceholder removes the placeholder of waID, if it has one, once the resent message turned out
+// to have no event of its own (a reaction, an edit, a deletion): its effect is already applied to
+// the message it acts on, so the "waiting for this message" notice is redacted.
+func (p *Portal) dropPlaceholder(ctx context.Context, sender *puppet.Puppet, waID types.MessageID) error {
+	ph, err := p.m.db.Placeholder.Get(ctx, p.Key, waID)
+	if err != nil || ph == nil {
+		return err
+	}
+	txnID := fmt.Sprintf("mw.placeholder.redact.%s", ph.MXID)
+	if err = p.m.matrix.Redact(ctx, sender.MXID, p.row.MXID, ph.MXID, txnID); err != nil {
+		return fmt.Errorf("failed to redact placeholder: %w", err)
+	}
+	zerolog.Ctx(ctx).Info().Stringer("placeholder_id", ph.MXID).
+		Msg("Resent WhatsApp message acts on another message: redacted its placeholder")
+	return p.m.db.Placeholder.Delete(ctx, p.Key, waID)
+}

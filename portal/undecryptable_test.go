@@ -6,6 +6,7 @@ import (
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
@@ -129,5 +130,73 @@ func TestNoPlaceholderNeeded(t *testing.T) {
 	}
 	if ph, err := e.db.Placeholder.Get(e.ctx, e.portal(testContact).Key, "V1"); err != nil || ph != nil {
 		t.Fatalf("view-once notice stored as placeholder: %+v (%v)", ph, err)
+	}
+}
+
+// A resent message that acts on another message (a reaction, an edit, a deletion) has no event of
+// its own: its effect lands on the message it acts on and its placeholder is redacted, never left
+// "waiting" in the room.
+func TestPlaceholderOfReactionEditOrDeleteIsRedacted(t *testing.T) {
+	t.Parallel()
+	edited := &waE2E.Message{Conversation: proto.String("fixed text")}
+	for _, tc := range []struct {
+		name   string
+		resent *events.Message
+		// what the resent message does to the original text's event
+		wantType event.Type
+		wantVia  string
+	}{
+		{"reaction", waReaction(testContact, "R1", "T1", "👍"), event.EventReaction, "SendEvent"},
+		{"edit", waProtocol(testContact, "R1", "T1", edited), event.EventMessage, "SendEvent"},
+		{"delete", waProtocol(testContact, "R1", "T1", nil), event.EventRedaction, "Redact"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, waText(testContact, testContact, "T1", "original text")); err != nil {
+				t.Fatal(err)
+			}
+			original := e.mx.callsOf("SendEvent")[0].target
+			if err := e.m.HandleWhatsAppUndecryptable(e.ctx, e.login, undecryptable("R1", false)); err != nil {
+				t.Fatal(err)
+			}
+			placeholder := e.mx.callsOf("SendEvent")[1].target
+			if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, tc.resent); err != nil {
+				t.Fatal(err)
+			}
+			// The effect on the original message.
+			switch tc.wantVia {
+			case "SendEvent":
+				sends := e.mx.callsOf("SendEvent")
+				if len(sends) != 3 || sends[2].evtType != tc.wantType {
+					t.Fatalf("sent %q, want the text, the placeholder and a %s", summaries(sends), tc.wantType.Type)
+				}
+				var relatesTo *event.RelatesTo
+				switch content := sends[2].content.(type) {
+				case *event.ReactionEventContent:
+					relatesTo = &content.RelatesTo
+				case *event.MessageEventContent:
+					relatesTo = content.RelatesTo
+				}
+				if relatesTo == nil || relatesTo.EventID != original {
+					t.Fatalf("%s relates to %+v, want the original %s", tc.name, relatesTo, original)
+				}
+			}
+			// The placeholder is redacted (after the original, for a delete), and forgotten.
+			var redacted []string
+			for _, call := range e.mx.callsOf("Redact") {
+				redacted = append(redacted, call.target.String())
+			}
+			want := []string{placeholder.String()}
+			if tc.wantVia == "Redact" {
+				want = []string{original.String(), placeholder.String()}
+			}
+			if !slices.Equal(redacted, want) {
+				t.Fatalf("redacted %v, want %v", redacted, want)
+			}
+			if ph, err := e.db.Placeholder.Get(e.ctx, e.portal(testContact).Key, "R1"); err != nil || ph != nil {
+				t.Fatalf("placeholder still stored: %+v (%v)", ph, err)
+			}
+		})
 	}
 }
