@@ -36,12 +36,17 @@ type Call struct {
 	// for it ("timeout": nobody answered).
 	Ended  bool
 	Reason string
+	// Answered and Declined are set for a device's answer (events.CallAccept) or refusal
+	// (events.CallReject) of the call; From says whose device it was (the user's own phone when
+	// the user answered or declined there).
+	Answered, Declined bool
+	From               types.JID
 	// Timestamp is when WhatsApp sent the event.
 	Timestamp time.Time
 }
 
-// CallFromEvent builds a Call from *events.CallOffer, *events.CallOfferNotice or
-// *events.CallTerminate; ok is false for any other event.
+// CallFromEvent builds a Call from *events.CallOffer, *events.CallOfferNotice,
+// *events.CallAccept, *events.CallReject or *events.CallTerminate; ok is false for any other event.
 func CallFromEvent(evt any) (call Call, ok bool) {
 	var meta types.BasicCallMeta
 	switch evt := evt.(type) {
@@ -54,10 +59,16 @@ func CallFromEvent(evt any) (call Call, ok bool) {
 	case *events.CallTerminate:
 		meta = evt.BasicCallMeta
 		call.Ended, call.Reason = true, evt.Reason
+	case *events.CallAccept:
+		meta = evt.BasicCallMeta
+		call.Answered = true
+	case *events.CallReject:
+		meta = evt.BasicCallMeta
+		call.Declined = true
 	default:
 		return Call{}, false
 	}
-	call.ID, call.Group, call.Timestamp = meta.CallID, meta.GroupJID, meta.Timestamp
+	call.ID, call.Group, call.Timestamp, call.From = meta.CallID, meta.GroupJID, meta.Timestamp, meta.From.ToNonAD()
 	// The caller's phone number (caller_pn) names the same person as the LID call-creator; it is
 	// preferred because the LID alone may not be mapped yet (nothing else from the caller arrived).
 	switch {
@@ -93,11 +104,43 @@ func (m *Manager) HandleWhatsAppCall(ctx context.Context, login Login, call Call
 	return p.run(ctx, &waCallEvent{login: login, call: call})
 }
 
+// Call notice parts: each call gets at most one notice of each, so a call stanza WhatsApp delivers
+// again adds nothing (the part goes into the txn ID).
+const (
+	callPartStart = iota
+	callPartEnd
+	callPartAnswered
+	callPartDeclined
+)
+
 func (p *Portal) handleWACall(ctx context.Context, login Login, call Call) error {
 	ctx = zerolog.Ctx(ctx).With().Str("call_id", call.ID).Bool("call_ended", call.Ended).Logger().WithContext(ctx)
 	calls := p.m.cfg.Bridge.Calls
+	part := callPartStart
+	switch {
+	case call.Answered || call.Declined:
+		// Only the user's own answer matters here (the other side answering a call the user
+		// made on the phone is not a WhatsApp call the room was told about).
+		if !p.isOwnJID(ctx, login, call.From) {
+			return nil
+		}
+		part = callPartDeclined
+		if call.Answered {
+			part = callPartAnswered
+			// Remembered until the call ends, so that its end is not reported as missed. The
+			// portal goroutine is the only one touching it; a restart in between forgets it.
+			if p.answeredCalls == nil {
+				p.answeredCalls = make(map[string]bool)
+			}
+			p.answeredCalls[call.ID] = true
+		}
+	case call.Ended:
+		part = callPartEnd
+		call.Answered = p.answeredCalls[call.ID]
+		delete(p.answeredCalls, call.ID)
+	}
 	replied := false
-	if !call.Ended && call.Group.IsEmpty() && calls.AutoReply != "" {
+	if part == callPartStart && call.Group.IsEmpty() && calls.AutoReply != "" {
 		// A failed auto-reply must not cost the notice: log it and go on.
 		if err := p.autoReplyToCall(ctx, login, call); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to answer call automatically")
@@ -119,11 +162,6 @@ func (p *Portal) handleWACall(ctx context.Context, login Login, call Call) error
 		return fmt.Errorf("failed to join caller ghost: %w", err)
 	}
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: callNoticeText(call, replied, calls.AutoReply)}
-	part := 0
-	if call.Ended {
-		part = 1
-	}
-	// One notice per call start and end, even when WhatsApp delivers the call stanza again.
 	_, err = p.m.matrix.SendEvent(ctx, ghost.MXID, p.row.MXID, event.EventMessage, content, call.Timestamp.UnixMilli(), p.txnID("call."+call.ID, part))
 	if err != nil {
 		return fmt.Errorf("failed to send call notice to Matrix: %w", err)
@@ -132,9 +170,9 @@ func (p *Portal) handleWACall(ctx context.Context, login Login, call Call) error
 	return nil
 }
 
-// callNoticeText is what the room reads about a call. A 1:1 call that ended with reason "timeout"
-// (nobody answered) or none (the caller gave up) is a missed call; other reasons (for example an
-// answer on another device) just end it.
+// callNoticeText is what the room reads about a call. A 1:1 call that ended unanswered with reason
+// "timeout" (nobody answered) or none (the caller gave up) is a missed call; a call the user
+// answered on the phone, or one that ended for another reason, just ends.
 func callNoticeText(call Call, replied bool, reply string) string {
 	kind := "call"
 	if call.Video {
@@ -145,7 +183,11 @@ func callNoticeText(call Call, replied bool, reply string) string {
 		return "The group call ended."
 	case !call.Group.IsEmpty():
 		return fmt.Sprintf("Started a group %s. Join it with WhatsApp on your phone.", kind)
-	case call.Ended && (call.Reason == "timeout" || call.Reason == ""):
+	case call.Answered && !call.Ended:
+		return "You answered the call on your phone."
+	case call.Declined:
+		return "You declined the call on your phone."
+	case call.Ended && !call.Answered && (call.Reason == "timeout" || call.Reason == ""):
 		return "Missed call."
 	case call.Ended:
 		return "The call ended."

@@ -85,6 +85,9 @@ type Portal struct {
 	mxidMu sync.Mutex
 
 	queue chan *queueItem
+	// answeredCalls holds the IDs of calls the user answered on the phone and that have not ended
+	// yet (calls.go); only the portal goroutine touches it.
+	answeredCalls map[string]bool
 }
 
 // MXID returns the portal's Matrix room, or "" when no room was created yet.

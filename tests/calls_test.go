@@ -39,7 +39,8 @@ func noticeFrom(ghost id.UserID, body string) func(*event.Event) bool {
 }
 
 // TestCallNotices: an incoming WhatsApp call shows "Incoming call" in the caller's DM, a call
-// nobody answered "Missed call" afterwards, and a group call a notice in the group's room.
+// nobody answered "Missed call" afterwards, a call answered or declined on the phone says so (and
+// its end is no missed call), and a group call a notice in the group's room.
 func TestCallNotices(t *testing.T) {
 	e2e.SkipInShortMode(t)
 	t.Parallel()
@@ -60,6 +61,37 @@ func TestCallNotices(t *testing.T) {
 	}
 	env.WaitForMessage(ctx, alice.client, dm, noticeFrom(carolGhost, "Missed call."))
 
+	// A call answered on the phone says so, and its end is not a missed call.
+	answered, err := carol.Call(alice.acct.JID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = alice.acct.AnswerCall(carol.JID(), answered); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, noticeFrom(carolGhost, "You answered the call on your phone."))
+	if err = carol.EndCall(alice.acct.JID(), answered, wasim.CallHangUp); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, noticeFrom(carolGhost, "The call ended."))
+	// A call declined on the phone says so.
+	declined, err := carol.Call(alice.acct.JID(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = alice.acct.DeclineCall(carol.JID(), declined); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, noticeFrom(carolGhost, "You declined the call on your phone."))
+	want := []string{
+		"Incoming call. Answer it with WhatsApp on your phone.", "Missed call.",
+		"Incoming call. Answer it with WhatsApp on your phone.", "You answered the call on your phone.", "The call ended.",
+		"Incoming video call. Answer it with WhatsApp on your phone.", "You declined the call on your phone.",
+	}
+	if got := callNotices(t, ctx, alice, dm); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("DM has call notices %q, want %q", got, want)
+	}
+
 	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Call group", alice.acct)
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +101,8 @@ func TestCallNotices(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.WaitForMessage(ctx, alice.client, groupRoom, noticeFrom(carolGhost, "Started a group video call. Join it with WhatsApp on your phone."))
-	if got := callNotices(t, ctx, alice, dm); len(got) != 2 {
-		t.Errorf("DM has call notices %q, want one incoming and one missed", got)
+	if got := callNotices(t, ctx, alice, dm); len(got) != len(want) {
+		t.Errorf("DM has call notices %q after the group call, want %d", got, len(want))
 	}
 }
 

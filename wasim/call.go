@@ -82,6 +82,48 @@ func (c *Contact) EndGroupCall(group types.JID, callID, reason string) error {
 	return c.sendCall(types.EmptyJID, group, c.terminate(callID, reason, group))
 }
 
+// AnswerCall has the account's phone answer the call callID from caller (a phone-number or LID
+// JID): as on WhatsApp, the account's other devices get an <accept> from the phone, so that they
+// stop ringing (whatsmeow events.CallAccept). The call then runs on the phone until the caller ends
+// it (EndCall with CallHangUp).
+func (a *Account) AnswerCall(caller types.JID, callID string) error {
+	return a.signalOwnDevices(caller, callID, "accept")
+}
+
+// DeclineCall has the account's phone decline the call callID from caller: the account's other
+// devices get a <reject> from the phone (whatsmeow events.CallReject).
+func (a *Account) DeclineCall(caller types.JID, callID string) error {
+	return a.signalOwnDevices(caller, callID, "reject")
+}
+
+// signalOwnDevices queues a call stanza with child tag from the account's phone (device 0) to each
+// of its companions.
+func (a *Account) signalOwnDevices(caller types.JID, callID, tag string) error {
+	s := a.srv
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	from := s.accountFor(caller.ToNonAD())
+	if from == nil {
+		return fmt.Errorf("%w: %s", ErrNoSuchAccount, caller)
+	}
+	attrs := callAttrs(from, callID, types.EmptyJID)
+	for _, id := range a.sortedDeviceIDs() {
+		if id == 0 {
+			continue
+		}
+		s.enqueueLocked(a.devices[id], waBinary.Node{
+			Tag: "call",
+			Attrs: waBinary.Attrs{
+				"from": deviceJID(a.pn, 0), "id": s.nextID(), "t": nowString(),
+				"platform": "android", "version": callCallerVersion,
+			},
+			Content: []waBinary.Node{{Tag: tag, Attrs: attrs}},
+		})
+	}
+	s.log.Info().Str("account", a.pn.User).Str("call_id", callID).Str("signal", tag).Msg("Call signalled to the account's devices")
+	return nil
+}
+
 func (c *Contact) terminate(callID, reason string, group types.JID) func(*Account) waBinary.Node {
 	return func(callee *Account) waBinary.Node {
 		attrs := c.callAttrs(callee, callID, group)
@@ -95,11 +137,15 @@ func (c *Contact) terminate(callID, reason string, group types.JID) func(*Accoun
 // callAttrs are the attributes every call child carries: the call ID, the caller's phone as
 // call-creator in the callee's namespace (the LID) with its phone-number JID as caller_pn, and the
 // group for group calls.
-func (c *Contact) callAttrs(callee *Account, callID string, group types.JID) waBinary.Attrs {
+func (c *Contact) callAttrs(_ *Account, callID string, group types.JID) waBinary.Attrs {
+	return callAttrs(c.acct, callID, group)
+}
+
+func callAttrs(caller *Account, callID string, group types.JID) waBinary.Attrs {
 	attrs := waBinary.Attrs{
 		"call-id":      callID,
-		"call-creator": deviceJID(c.acct.lid, 0),
-		"caller_pn":    deviceJID(c.acct.pn, 0),
+		"call-creator": deviceJID(caller.lid, 0),
+		"caller_pn":    deviceJID(caller.pn, 0),
 	}
 	if !group.IsEmpty() {
 		attrs["group-jid"] = group

@@ -2,6 +2,7 @@ package wasim
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -53,6 +54,43 @@ func TestCallOfferAndMissedCall(t *testing.T) {
 	waitQueueEmpty(t, ctx, acct, quinn.cli.Store.ID.Device)
 	if n := quinn.Count(isType[*events.CallOffer]); n != 1 {
 		t.Fatalf("companion got %d offers", n)
+	}
+}
+
+// A call the account's phone answers or declines reaches its companions as whatsmeow's
+// events.CallAccept / events.CallReject from the phone, naming the caller's call.
+func TestCallAnsweredOrDeclinedOnThePhone(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Uli")
+	rosa := newContact(t, ctx, srv, "Rosa")
+	uli := pairByQR(t, ctx, srv, acct)
+
+	answered, err := rosa.Call(acct.JID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = acct.AnswerCall(rosa.JID(), answered); err != nil {
+		t.Fatal(err)
+	}
+	accept := waitCallEvent(t, ctx, "companion", uli.EventLog, func(e *events.CallAccept) bool { return e.CallID == answered })
+	if accept.From.User != acct.JID().User || accept.From.Device != 0 || accept.CallCreator.User != rosa.LID().User {
+		t.Fatalf("accept %+v, want from the phone for Rosa's call", accept.BasicCallMeta)
+	}
+	declined, err := rosa.Call(acct.JID(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = acct.DeclineCall(rosa.JID(), declined); err != nil {
+		t.Fatal(err)
+	}
+	reject := waitCallEvent(t, ctx, "companion", uli.EventLog, func(e *events.CallReject) bool { return e.CallID == declined })
+	if reject.From.User != acct.JID().User || reject.CallCreator.User != rosa.LID().User {
+		t.Fatalf("reject %+v, want from the phone for Rosa's call", reject.BasicCallMeta)
+	}
+	if err = acct.AnswerCall(types.NewJID("4900000000000", types.DefaultUserServer), answered); !errors.Is(err, ErrNoSuchAccount) {
+		t.Fatalf("answering a call of an unknown caller: %v", err)
 	}
 }
 
@@ -111,6 +149,11 @@ func TestControlAPICallsAndUndecryptable(t *testing.T) {
 		return e.CallID == call["call_id"] && e.Reason == "timeout"
 	})
 	api.expect(http.StatusBadRequest, `missing field "call_id"`, "POST", "/_wasim/calls/end", mustJSON(map[string]string{"from": from, "to": to}), nil)
+	api.expect(http.StatusOK, "", "POST", "/_wasim/calls/answer", mustJSON(map[string]string{"from": from, "to": to, "call_id": call["call_id"]}), nil)
+	waitCallEvent(t, ctx, "companion", quinn.EventLog, func(e *events.CallAccept) bool { return e.CallID == call["call_id"] })
+	api.expect(http.StatusOK, "", "POST", "/_wasim/calls/decline", mustJSON(map[string]string{"from": from, "to": to, "call_id": call["call_id"]}), nil)
+	waitCallEvent(t, ctx, "companion", quinn.EventLog, func(e *events.CallReject) bool { return e.CallID == call["call_id"] })
+	api.expect(http.StatusNotFound, "no such account", "POST", "/_wasim/calls/answer", mustJSON(map[string]string{"from": from, "to": "4930999999", "call_id": "X"}), nil)
 	api.expect(http.StatusNotFound, "no such account", "POST", "/_wasim/calls", mustJSON(map[string]string{"from": "4930999999", "to": to}), nil)
 
 	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/undecryptable", mustJSON(map[string]string{"phone": to, "from": from, "kind": "corrupted"}), nil)

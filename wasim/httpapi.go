@@ -100,6 +100,8 @@ func errorStatus(err error) int {
 //	POST   /_wasim/calls         {from, to, video}    ring "to" (a user, or a group JID for a group
 //	       call notice); 201 {call_id}
 //	POST   /_wasim/calls/end     {from, to, call_id, reason}   end it ("timeout" = missed)
+//	POST   /_wasim/calls/answer  {from, to, call_id}   "to"'s phone answers the call from "from"
+//	POST   /_wasim/calls/decline {from, to, call_id}   "to"'s phone declines it
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -137,6 +139,8 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/phones/online", s.apiPhoneOnline)
 	route("POST "+p+"/calls", s.apiCall) // httpapi_calls.go
 	route("POST "+p+"/calls/end", s.apiEndCall)
+	route("POST "+p+"/calls/answer", s.apiAnswerCall)
+	route("POST "+p+"/calls/decline", s.apiAnswerCall)
 	mux.HandleFunc("POST "+p+"/faults/restart", s.apiRestart)
 	s.routeRejections(route, p) // httpapi_rejections.go
 	route("POST "+p+"/faults/refuse", s.apiRefuse)

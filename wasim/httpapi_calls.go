@@ -1,7 +1,9 @@
 package wasim
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 
 	"go.mau.fi/whatsmeow/types"
 )
@@ -64,4 +66,28 @@ func (s *Server) apiEndCall(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]bool{"ended": true}, nil
+}
+
+// apiAnswerCall has the callee's phone answer (POST /_wasim/calls/answer) or decline (POST
+// /_wasim/calls/decline) a 1:1 call: "to" is the callee, "from" the caller.
+func (s *Server) apiAnswerCall(r *http.Request) (int, any, error) {
+	req, caller, to, err := s.decodeCall(r, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.stateLock.Lock()
+	callee := s.accountFor(to.ToNonAD())
+	s.stateLock.Unlock()
+	if callee == nil {
+		return 0, nil, fmt.Errorf("%w: %s", ErrNoSuchAccount, req.To)
+	}
+	if strings.HasSuffix(r.URL.Path, "/decline") {
+		err = callee.DeclineCall(caller.JID(), req.CallID)
+	} else {
+		err = callee.AnswerCall(caller.JID(), req.CallID)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]bool{"done": true}, nil
 }

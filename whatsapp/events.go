@@ -37,7 +37,8 @@ type Handler interface {
 	// the copy that arrives comes to HandleMessage. Errors do not make WhatsApp deliver it again.
 	HandleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) error
 	// HandleCall tells the user about a call: evt is *events.CallOffer (a 1:1 call rings),
-	// *events.CallOfferNotice (a group call started) or *events.CallTerminate (a call ended).
+	// *events.CallOfferNotice (a group call started), *events.CallAccept / *events.CallReject (a
+	// device answered or declined it) or *events.CallTerminate (a call ended).
 	HandleCall(ctx context.Context, evt any) error
 	// Connected is called each time the connection came up (the state is StateConnected already).
 	Connected(ctx context.Context)
@@ -111,7 +112,7 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		return l.settle(ctx, rawEvt, h.HandlePicture(ctx, evt), true)
 	case *events.UndecryptableMessage:
 		return l.settle(ctx, rawEvt, h.HandleUndecryptable(ctx, evt), true)
-	case *events.CallOffer, *events.CallOfferNotice, *events.CallTerminate:
+	case *events.CallOffer, *events.CallOfferNotice, *events.CallAccept, *events.CallReject, *events.CallTerminate:
 		return l.settle(ctx, rawEvt, h.HandleCall(ctx, rawEvt), true)
 	default:
 		zerolog.Ctx(ctx).Trace().Type("event_type", rawEvt).Msg("Unhandled WhatsApp event")
