@@ -167,6 +167,10 @@ func (br *Bridge) Start(ctx context.Context) error {
 	br.wg.Add(1)
 	go br.runInbox()
 	br.wakeInbox()
+	if br.botSyncWanted(ctx) {
+		br.wg.Add(1)
+		go br.runBotSync()
+	}
 	br.ready.Store(true)
 	br.Log.Info().Stringer("bot", br.BotMXID()).Msg("Bridge started")
 	return nil

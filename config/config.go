@@ -30,7 +30,18 @@ type HomeserverConfig struct {
 	Address string `yaml:"address"`
 	// Domain is the homeserver's server_name, the part after the colon in user IDs.
 	Domain string `yaml:"domain"`
+	// BotSync is "auto", "on" or "off": whether the bot runs its own /sync loop to pick up what the
+	// homeserver does not push to appservices (redactions, typing, read receipts). "auto" runs it
+	// unless the homeserver says it is Synapse, which pushes them (BotSyncEnabled).
+	BotSync string `yaml:"bot_sync"`
 }
+
+// Bot sync modes (HomeserverConfig.BotSync).
+const (
+	BotSyncAuto = "auto"
+	BotSyncOn   = "on"
+	BotSyncOff  = "off"
+)
 
 // BotConfig describes the bridge bot user.
 type BotConfig struct {
@@ -141,6 +152,9 @@ func (cfg *Config) applyDefaults() {
 	setDefault(&cfg.Appservice.ID, "whatsapp")
 	setDefault(&cfg.Appservice.Bot.Username, "whatsappbot")
 	setDefault(&cfg.Appservice.Bot.Displayname, "WhatsApp bridge bot")
+	if cfg.Homeserver.BotSync == "" {
+		cfg.Homeserver.BotSync = BotSyncAuto
+	}
 	if cfg.Appservice.MaxBodySize == 0 {
 		cfg.Appservice.MaxBodySize = 16 << 20
 	}

@@ -73,6 +73,7 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 		{"appservice.id", "Bad ID", "appservice.id:"},
 		{"appservice.bot.username", "Bot User", "appservice.bot.username: must be a valid Matrix localpart"},
 		{"appservice.max_body_size", 10, "appservice.max_body_size:"},
+		{"homeserver.bot_sync", "sometimes", "homeserver.bot_sync: must be auto, on or off"},
 		{"database.type", "mysql", "database.type: must be sqlite or postgres"},
 		{"database.max_idle_conns", 50, "database.max_idle_conns:"},
 		{"bridge.username_template", "whatsapp_", "bridge.username_template: must contain {{.}} exactly once"},

@@ -35,6 +35,11 @@ func (cfg *Config) Validate() error {
 	if cfg.Homeserver.Domain == "" || strings.ContainsAny(cfg.Homeserver.Domain, "/@ ") {
 		bad("homeserver.domain", "must be the homeserver's server name (e.g. example.org), got %q", cfg.Homeserver.Domain)
 	}
+	switch cfg.Homeserver.BotSync {
+	case BotSyncAuto, BotSyncOn, BotSyncOff:
+	default:
+		bad("homeserver.bot_sync", "must be auto, on or off, got %q", cfg.Homeserver.BotSync)
+	}
 	if !isHTTPURL(cfg.Appservice.Address) {
 		bad("appservice.address", "must be an http(s) URL the homeserver can reach the bridge at, got %q", cfg.Appservice.Address)
 	}

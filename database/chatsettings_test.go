@@ -48,3 +48,18 @@ func TestChatSettingsRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+func TestBridgeStateRoundTrip(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		if v, err := db.State.Get(ctx, "bot_sync.next_batch"); err != nil || v != "" {
+			t.Fatalf("Get of unset key = %q, %v; want empty", v, err)
+		}
+		must(t, db.State.Set(ctx, "bot_sync.next_batch", "s1_2"))
+		must(t, db.State.Set(ctx, "bot_sync.next_batch", "s3_4"))
+		must(t, db.State.Set(ctx, "other", "x"))
+		if v, err := db.State.Get(ctx, "bot_sync.next_batch"); err != nil || v != "s3_4" {
+			t.Fatalf("Get after two sets = %q, %v; want s3_4", v, err)
+		}
+	})
+}

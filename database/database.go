@@ -50,6 +50,9 @@ type Database struct {
 	// Placeholder holds the placeholders table: undecryptable messages waiting to be resent.
 	Placeholder *PlaceholderQuery
 
+	// State holds small named values kept across restarts (bridge_state).
+	State *BridgeStateQuery
+
 	whatsmeow *sqlstore.Container
 }
 
@@ -108,6 +111,7 @@ func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 	return &Database{
 		DB:        db,
 		User:      &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
+		State:     &BridgeStateQuery{db: db},
 		Puppet:    &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
 		Portal:    &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
 		Message:   &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},

@@ -1,0 +1,206 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+)
+
+// Not every homeserver pushes everything to appservices: Dendrite sends no redactions, typing
+// notifications or read receipts in transactions. The bot then runs its own /sync, filtered to
+// exactly those, and hands them to the same paths as transactions: redactions go into the durable
+// Matrix inbox (deduplicated by event ID, so a homeserver that pushes them too never causes a
+// double), typing and receipts to the ephemeral handler. The sync position is kept in the
+// database, so a restart neither misses nor repeats what came in meanwhile.
+
+// botSyncStateKey names the stored /sync position (bridge_state).
+const botSyncStateKey = "bot_sync.next_batch"
+
+// botSyncFilter asks only for what transactions may lack: redactions in the timeline, typing and
+// receipts; no state, presence or account data.
+const botSyncFilter = `{"room":{"timeline":{"types":["m.room.redaction"],"limit":100},` +
+	`"state":{"types":[]},"ephemeral":{"types":["m.typing","m.receipt"]},"account_data":{"types":[]}},` +
+	`"presence":{"types":[]},"account_data":{"types":[]}}`
+
+// botSyncTimeout is how long one /sync long-polls, in milliseconds.
+const botSyncTimeout = 30000
+
+// botSyncWanted decides homeserver.bot_sync: "on" and "off" as said; "auto" asks the homeserver who
+// it is (GET /_matrix/federation/v1/version, which Synapse and Dendrite serve on their client port
+// too) and syncs unless it is Synapse, which pushes redactions and, with the registration's
+// ephemeral events, typing and receipts. An unanswered question counts as "sync": a redundant
+// sync only costs a little load, a missing one loses deletions.
+func (br *Bridge) botSyncWanted(ctx context.Context) bool {
+	switch br.Config.Homeserver.BotSync {
+	case config.BotSyncOn:
+		return true
+	case config.BotSyncOff:
+		return false
+	}
+	name, err := br.homeserverName(ctx)
+	if err != nil {
+		br.Log.Debug().Err(err).Msg("Could not ask the homeserver its name; running the bot's own sync")
+		return true
+	}
+	br.Log.Debug().Str("homeserver_software", name).Msg("Asked the homeserver its name")
+	return !strings.EqualFold(name, "synapse")
+}
+
+// homeserverName returns the software name the homeserver reports.
+func (br *Bridge) homeserverName(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	url := strings.TrimRight(br.Config.Homeserver.Address, "/") + "/_matrix/federation/v1/version"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := br.AS.HTTPClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	var body struct {
+		Server struct {
+			Name string `json:"name"`
+		} `json:"server"`
+	}
+	if err = json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", err
+	}
+	return body.Server.Name, nil
+}
+
+// runBotSync is the bot's /sync loop; it ends with the bridge. Failures are retried with backoff
+// (1 s doubling up to 1 min) from the last position that was fully handled.
+func (br *Bridge) runBotSync() {
+	defer br.wg.Done()
+	ctx := br.ctx
+	log := br.Log.With().Str("component", "bot_sync").Logger()
+	ctx = log.WithContext(ctx)
+	client := br.AS.BotClient()
+	backoff := time.Second
+	wait := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+		return true
+	}
+	var since string
+	for {
+		var err error
+		if since, err = br.botSyncStart(ctx, client); err == nil {
+			break
+		}
+		log.Warn().Err(err).Dur("retry_in", backoff).Msg("Failed to start the bot's sync")
+		if !wait() {
+			return
+		}
+	}
+	log.Info().Msg("Bot sync started: redactions, typing and receipts are read from the bot's /sync")
+	for ctx.Err() == nil {
+		resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter})
+		if err == nil {
+			err = br.ingestSync(ctx, since, resp)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn().Err(err).Dur("retry_in", backoff).Msg("Bot sync failed")
+			if !wait() {
+				return
+			}
+			continue
+		}
+		backoff = time.Second
+		if resp.NextBatch == since {
+			continue
+		}
+		since = resp.NextBatch
+		if err = br.DB.State.Set(ctx, botSyncStateKey, since); err != nil && ctx.Err() == nil {
+			// The events are in the inbox already; a position not saved only means they are read
+			// again after a restart, and the inbox drops them as duplicates.
+			log.Warn().Err(err).Msg("Failed to store the bot's sync position")
+		}
+	}
+}
+
+// botSyncStart returns where the sync resumes: the stored position, or on the very first start the
+// homeserver's current one, so that old redactions are not replayed as if they were new.
+func (br *Bridge) botSyncStart(ctx context.Context, client *mautrix.Client) (string, error) {
+	since, err := br.DB.State.Get(ctx, botSyncStateKey)
+	if err != nil || since != "" {
+		return since, err
+	}
+	resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`})
+	if err != nil {
+		return "", fmt.Errorf("failed to take the homeserver's sync position: %w", err)
+	}
+	if err = br.DB.State.Set(ctx, botSyncStateKey, resp.NextBatch); err != nil {
+		return "", fmt.Errorf("failed to store the bot's sync position: %w", err)
+	}
+	return resp.NextBatch, nil
+}
+
+// ingestSync hands one /sync answer to the bridge: redactions into the inbox (as transaction
+// "sync:<since>", so a batch read again is a duplicate), typing and receipts to the ephemeral
+// handler. Events of the bridge's own users (the bot, ghosts) are skipped like echoes.
+func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.RespSync) error {
+	log := zerolog.Ctx(ctx)
+	var rows []*database.InboxEvent
+	var ephemeral []json.RawMessage
+	for roomID, room := range resp.Rooms.Join {
+		for _, evt := range room.Timeline.Events {
+			if evt.Type != event.EventRedaction || evt.ID == "" || br.isBridgeUser(evt.Sender) {
+				continue
+			}
+			raw, err := rawWithRoom(evt, roomID)
+			if err != nil {
+				log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Ignoring redaction from sync that cannot be encoded")
+				continue
+			}
+			rows = append(rows, &database.InboxEvent{EventID: evt.ID, RoomID: roomID, Event: raw})
+		}
+		for _, evt := range room.Ephemeral.Events {
+			if raw, err := rawWithRoom(evt, roomID); err == nil {
+				ephemeral = append(ephemeral, raw)
+			}
+		}
+	}
+	if len(rows) > 0 {
+		inserted, err := br.DB.Inbox.Enqueue(ctx, "sync:"+since, rows)
+		if err != nil {
+			return fmt.Errorf("failed to store redactions from sync: %w", err)
+		}
+		log.Debug().Int("redactions", len(rows)).Int("stored", inserted).Msg("Stored redactions from the bot's sync")
+		if inserted > 0 {
+			br.wakeInbox()
+		}
+	}
+	br.handleEphemeral(*log, ephemeral)
+	return nil
+}
+
+// rawWithRoom encodes a sync event as a transaction would carry it: with its room ID.
+func rawWithRoom(evt *event.Event, roomID id.RoomID) (json.RawMessage, error) {
+	evt.RoomID = roomID
+	return json.Marshal(evt)
+}
