@@ -273,3 +273,28 @@ func TestCheckRegistrationFile(t *testing.T) {
 		t.Fatalf("a stale registration file gave %v", err)
 	}
 }
+
+// A config whose domain was edited but whose permissions still name the example domain is refused
+// with the key to edit; "*" allowed to log in is valid but warned about.
+func TestExamplePermissionsAndWarnings(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse(patch(t, "homeserver.domain", "my.server"))
+	if err == nil || !strings.Contains(err.Error(), `bridge.permissions.example.org: is the example config's entry: replace example.org with your homeserver's domain (my.server)`) ||
+		!strings.Contains(err.Error(), "bridge.permissions.@admin:example.org") {
+		t.Fatalf("example permissions with another domain: %v", err)
+	}
+	cfg, err := config.Parse(patch(t, "bridge.permissions", map[string]any{"*": "user"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Warnings(); len(w) != 1 || !strings.Contains(w[0], `bridge.permissions."*" is user`) {
+		t.Fatalf("warnings %q", w)
+	}
+	cfg, err = config.Parse(patch(t, "bridge.permissions", map[string]any{"*": "relay", "example.org": "user"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings %q for a config that lets only its own domain in", w)
+	}
+}

@@ -19,6 +19,9 @@ const (
 	LevelAdmin = 100
 )
 
+// exampleDomain is the placeholder domain of example-config.yaml.
+const exampleDomain = "example.org"
+
 var levelNames = map[string]int{"relay": LevelRelay, "user": LevelUser, "admin": LevelAdmin}
 
 var localpartRegex = regexp.MustCompile(`^[a-z0-9._=/+-]+$`)
@@ -89,6 +92,9 @@ func (cfg *Config) Validate() error {
 		}
 		if key != "*" && strings.HasPrefix(key, "@") && !strings.Contains(key, ":") {
 			bad("bridge.permissions."+key, "a user ID must look like @user:server")
+		}
+		if cfg.Homeserver.Domain != exampleDomain && (key == exampleDomain || strings.HasSuffix(key, ":"+exampleDomain)) {
+			bad("bridge.permissions."+key, "is the example config's entry: replace %s with your homeserver's domain (%s) or remove it", exampleDomain, cfg.Homeserver.Domain)
 		}
 	}
 	if cfg.Bridge.LoginTimeout < 10 {
@@ -176,4 +182,14 @@ func (cfg *Config) ParseUsername(localpart string) (string, bool) {
 		return "", false
 	}
 	return localpart[len(prefix) : len(localpart)-len(suffix)], true
+}
+
+// Warnings lists settings that are valid but probably not meant, for the start-up log: everyone on
+// the homeserver (and, over federation, beyond) may use the bridge when "*" is user or admin.
+func (cfg *Config) Warnings() []string {
+	var warnings []string
+	if level := cfg.Bridge.Permissions["*"]; level == "user" || level == "admin" {
+		warnings = append(warnings, fmt.Sprintf(`bridge.permissions."*" is %s: every Matrix user, on any server, may log in to WhatsApp through this bridge`, level))
+	}
+	return warnings
 }

@@ -70,6 +70,9 @@ func run(cfg *config.Config) int {
 	// version in every request to the homeserver.
 	mautrix.DefaultUserAgent = fmt.Sprintf("matrix-whatsapp/%s %s", version.Get().Short(), mautrix.DefaultUserAgent)
 	log.Info().Str("version", version.Get().String()).Msg("Starting matrix-whatsapp")
+	for _, warning := range cfg.Warnings() {
+		log.Warn().Msg(warning)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx = log.WithContext(ctx)
