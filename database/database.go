@@ -92,6 +92,12 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 		_ = rawDB.Close()
 		return nil, fmt.Errorf("failed to open %s: %w", what, err)
 	}
+	if dialect == dbutil.SQLite.String() {
+		if err = restrictSQLiteFiles(uri); err != nil {
+			_ = rawDB.Close()
+			return nil, err
+		}
+	}
 	wrapped, err := dbutil.NewWithDB(rawDB, dialect)
 	if err != nil {
 		_ = rawDB.Close()

@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,6 +105,13 @@ func TestSQLiteSettings(t *testing.T) {
 			must(t, db.DB.QueryRow(ctx, "PRAGMA busy_timeout").Scan(&busy))
 			if fk != 1 || !strings.EqualFold(journal, "wal") || busy <= 0 {
 				t.Fatalf("foreign_keys=%d journal_mode=%s busy_timeout=%d, want 1, wal, > 0", fk, journal, busy)
+			}
+			// The file holds session keys and messages: the owner alone may read it.
+			path := strings.TrimPrefix(strings.SplitN(uri, "?", 2)[0], "file:")
+			info, err := os.Stat(path)
+			must(t, err)
+			if perm := info.Mode().Perm(); perm != 0o600 {
+				t.Fatalf("database file mode %o, want 600", perm)
 			}
 		})
 	}

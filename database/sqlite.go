@@ -1,7 +1,11 @@
 package database
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 
 	// The pure-Go SQLite driver. This import is the only place it is registered in the bridge; it
@@ -71,4 +75,20 @@ func hasPragma(query url.Values, pragma string, shorthands ...string) bool {
 func sqlitePathForLog(uri string) string {
 	base, _, _ := strings.Cut(uri, "?")
 	return base
+}
+
+// restrictSQLiteFiles makes the database file and its journal files readable by the owner only
+// (0600): they hold the WhatsApp session keys and message history. A name that is not a plain file
+// (":memory:", a URI the driver resolves differently) is left alone.
+func restrictSQLiteFiles(uri string) error {
+	path := strings.TrimPrefix(sqlitePathForLog(uri), "file:")
+	if path == "" || strings.HasPrefix(path, ":memory:") {
+		return nil
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("failed to make %s private: %w", name, err)
+		}
+	}
+	return nil
 }
