@@ -18,7 +18,7 @@ import (
 
 const testHSToken = "hs-token-for-tests-0123456789abcdef"
 
-func testConfig(t *testing.T, dbType, uri string) *config.Config {
+func testConfig(t testing.TB, dbType, uri string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 homeserver: {address: "http://127.0.0.1:1", domain: "test.local"}
@@ -33,7 +33,7 @@ logging: {level: debug}
 	return cfg
 }
 
-func openTestDB(t *testing.T, d testdb.Dialect, uri string) *database.Database {
+func openTestDB(t testing.TB, d testdb.Dialect, uri string) *database.Database {
 	t.Helper()
 	dbType := "sqlite"
 	if d == testdb.Postgres {
@@ -50,7 +50,7 @@ func openTestDB(t *testing.T, d testdb.Dialect, uri string) *database.Database {
 	return db
 }
 
-func newTestBridge(t *testing.T, d testdb.Dialect, uri string) *Bridge {
+func newTestBridge(t testing.TB, d testdb.Dialect, uri string) *Bridge {
 	t.Helper()
 	dbType := "sqlite"
 	if d == testdb.Postgres {
@@ -70,7 +70,7 @@ func msgEvent(eventID, body string) map[string]any {
 	}
 }
 
-func putTxn(t *testing.T, h http.Handler, txnID, token string, body string) *httptest.ResponseRecorder {
+func putTxn(t testing.TB, h http.Handler, txnID, token string, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, strings.NewReader(body))
 	if token != "" {
