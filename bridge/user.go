@@ -32,6 +32,9 @@ type User struct {
 
 	login     *loginSession
 	loginLock sync.Mutex
+
+	// history is the progress of the history backfill since the last link (history.go).
+	history historyProgress
 }
 
 // GetUser returns the cached user, loading it from the database or creating it in memory. A user is
