@@ -78,9 +78,9 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if exists, err := p.m.db.Message.Exists(ctx, p.Key, msg.Info.ID); err != nil {
+		if seen, err := p.alreadyBridged(ctx, evt.login, msg); err != nil {
 			return err
-		} else if exists {
+		} else if seen {
 			res.Duplicates++
 			continue
 		}
@@ -106,6 +106,30 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 	zerolog.Ctx(ctx).Debug().Int("bridged", res.Bridged).Int("duplicates", res.Duplicates).Int("too_old", res.TooOld).
 		Int("media_skipped", res.MediaSkipped).Msg("Backfilled chat history")
 	return nil
+}
+
+// alreadyBridged says the history message is in Matrix already: a message in the message map, an
+// edit no newer than the target's last bridged edit, or the sender's reaction with the same ID.
+func (p *Portal) alreadyBridged(ctx context.Context, login Login, msg *events.Message) (bool, error) {
+	if exists, err := p.m.db.Message.Exists(ctx, p.Key, msg.Info.ID); err != nil || exists {
+		return exists, err
+	}
+	if proto := msg.Message.GetProtocolMessage(); proto.GetType() == waE2E.ProtocolMessage_MESSAGE_EDIT {
+		parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, proto.GetKey().GetID())
+		if err != nil || len(parts) == 0 {
+			return false, err
+		}
+		return !parts[0].LastEdit.IsZero() && !parts[0].LastEdit.Before(msg.Info.Timestamp), nil
+	}
+	if reaction := msg.Message.GetReactionMessage(); reaction != nil {
+		sender, err := p.senderGhost(ctx, login, msg.Info)
+		if err != nil {
+			return false, err
+		}
+		existing, err := p.m.db.Reaction.Get(ctx, p.Key, reaction.GetKey().GetID(), sender.JID)
+		return existing != nil && existing.WAID == msg.Info.ID, err
+	}
+	return false, nil
 }
 
 // isRelation says msg changes another message (reaction, edit, deletion) rather than adding one.
