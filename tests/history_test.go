@@ -52,7 +52,16 @@ func messagesOf(t *testing.T, ctx context.Context, user *loggedInUser, room id.R
 func TestHistoryBackfill(t *testing.T) {
 	e2e.SkipInShortMode(t)
 	t.Parallel()
-	env := newWAEnv(t, testdb.SQLite, func(cfg map[string]any) {
+	for _, dialect := range testdb.All {
+		t.Run(string(dialect), func(t *testing.T) {
+			t.Parallel()
+			testHistoryBackfill(t, dialect)
+		})
+	}
+}
+
+func testHistoryBackfill(t *testing.T, dialect testdb.Dialect) {
+	env := newWAEnv(t, dialect, func(cfg map[string]any) {
 		e2e.SetConfig(cfg, "bridge.history_sync.max_chats", 4)
 		e2e.SetConfig(cfg, "bridge.history_sync.max_messages_per_chat", 5)
 	})

@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/proto/waWeb"
+	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -222,6 +223,12 @@ func (c *historyConversation) encode(msgs []*waWeb.WebMessageInfo) *waHistorySyn
 // sendHistoryChunk compresses and uploads one chunk through the phone's client and announces it to
 // the companion.
 func (a *Account) sendHistoryChunk(ctx context.Context, deviceID uint16, chunk historyChunk) error {
+	return a.sendHistoryChunkTo(ctx, deviceID, chunk, "")
+}
+
+// sendHistoryChunkTo is sendHistoryChunk for the answer to the peer data request sessionID ("" for
+// none).
+func (a *Account) sendHistoryChunkTo(ctx context.Context, deviceID uint16, chunk historyChunk, sessionID types.MessageID) error {
 	raw, err := proto.Marshal(chunk.hs)
 	if err != nil {
 		return fmt.Errorf("failed to marshal history sync: %w", err)
@@ -246,6 +253,9 @@ func (a *Account) sendHistoryChunk(ctx context.Context, deviceID uint16, chunk h
 		SyncType:   waE2E.HistorySyncType(chunk.hs.GetSyncType()).Enum(),
 		ChunkOrder: chunk.hs.ChunkOrder, Progress: chunk.hs.Progress,
 	}
+	if sessionID != "" {
+		notif.PeerDataRequestSessionID = proto.String(sessionID)
+	}
 	if len(chunk.hs.Conversations) > 0 {
 		oldest := int64(0)
 		for _, conv := range chunk.hs.Conversations {
@@ -268,4 +278,58 @@ func (a *Account) sendHistoryChunk(ctx context.Context, deviceID uint16, chunk h
 		Progress: chunk.hs.GetProgress(), Conversations: len(chunk.hs.Conversations), Messages: chunk.messages,
 	})
 	return nil
+}
+
+// HistoryRequestAnswered is recorded in the phone's EventLog once it answered an on-demand history
+// request (whatsmeow BuildHistorySyncRequest): Messages is how many it sent (0: it had none older).
+type HistoryRequestAnswered struct {
+	RequestID types.MessageID
+	Chat      types.JID
+	Messages  int
+}
+
+// answerHistoryRequest answers a companion's on-demand history request as phones do: with an
+// ON_DEMAND history sync chunk holding up to the requested number of the chat's messages before the
+// given oldest one, announced to the requesting device with the request's ID as session ID. A chat
+// the phone does not know, or with nothing older, gets an empty chunk.
+func (a *Account) answerHistoryRequest(reqInfo types.MessageInfo, req *waE2E.PeerDataOperationRequestMessage_HistorySyncOnDemandRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), historySyncTimeout)
+	defer cancel()
+	log := a.srv.log.With().Str("request_id", reqInfo.ID).Str("chat", req.GetChatJID()).Logger()
+	chat, _ := types.ParseJID(req.GetChatJID())
+	count := int(req.GetOnDemandMsgCount())
+	if count <= 0 {
+		count = 50
+	}
+	hs := &waHistorySync.HistorySync{
+		SyncType: waHistorySync.HistorySync_ON_DEMAND.Enum(), ChunkOrder: proto.Uint32(1), Progress: proto.Uint32(100),
+	}
+	sent := 0
+	for _, conv := range a.historySnapshot() {
+		if conv.chat.ToNonAD() != chat.ToNonAD() {
+			continue
+		}
+		end := len(conv.messages)
+		for i, web := range conv.messages {
+			if web.GetKey().GetID() == req.GetOldestMsgID() {
+				end = i
+				break
+			} else if int64(web.GetMessageTimestamp()) > req.GetOldestMsgTimestampMS() {
+				end = i
+				break
+			}
+		}
+		msgs := conv.messages[max(end-count, 0):end]
+		hs.Conversations = append(hs.Conversations, conv.encode(msgs))
+		sent = len(msgs)
+	}
+	err := a.sendHistoryChunkTo(ctx, reqInfo.Sender.Device, historyChunk{hs: hs, messages: sent}, reqInfo.ID)
+	if err != nil {
+		log.Warn().Err(err).Msg("Phone failed to answer history request")
+		return
+	}
+	log.Info().Int("messages", sent).Msg("Phone answered history request")
+	if phone := a.Phone(); phone != nil {
+		phone.Add(&HistoryRequestAnswered{RequestID: reqInfo.ID, Chat: chat, Messages: sent})
+	}
 }

@@ -3,6 +3,7 @@ package wasim
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -255,5 +256,51 @@ func TestControlAPIHistory(t *testing.T) {
 	}
 	if reply := msgs[added.IDs[1]]; reply.GetMessage().GetExtendedTextMessage().GetContextInfo().GetStanzaID() != "3EB0AAAA" {
 		t.Errorf("reply = %v", reply)
+	}
+}
+
+func TestPhoneAnswersHistoryRequest(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	srv := newTestServer(t)
+	acct := newAccount(t, ctx, srv, "Asker")
+	chats, err := acct.SeedHistory(SeedOptions{Chats: 1, Messages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pairByQR(t, ctx, srv, acct)
+	msgs, _ := historyByID(waitHistoryDone(t, ctx, c))
+	var seventh *waWeb.WebMessageInfo
+	for _, m := range msgs {
+		if m.GetMessage().GetConversation() == "Message 7 in chat 1" {
+			seventh = m
+		}
+	}
+	if seventh == nil {
+		t.Fatal("message 7 is not in the history")
+	}
+	anchor, err := c.cli.ParseWebMessage(chats[0], seventh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.cli.SendPeerMessage(ctx, c.cli.BuildHistorySyncRequest(&anchor.Info, 4))
+	if err != nil {
+		t.Fatalf("failed to send history request: %v", err)
+	}
+	evt := waitFor(t, ctx, c.EventLog, "on-demand history", func(evt *events.HistorySync) bool {
+		return evt.Data.GetSyncType() == waHistorySync.HistorySync_ON_DEMAND
+	})
+	if evt.Notification.GetPeerDataRequestSessionID() != resp.ID {
+		t.Errorf("answer names request %q, want %q", evt.Notification.GetPeerDataRequestSessionID(), resp.ID)
+	}
+	var got []string
+	for _, conv := range evt.Data.GetConversations() {
+		for _, m := range conv.GetMessages() {
+			got = append(got, m.GetMessage().GetMessage().GetConversation())
+		}
+	}
+	want := []string{"Message 6 in chat 1", "Message 5 in chat 1", "Message 4 in chat 1", "Message 3 in chat 1"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("on-demand history = %q, want %q (newest first)", got, want)
 	}
 }
