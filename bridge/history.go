@@ -98,7 +98,10 @@ func (h *historyProgress) summary(cfgMaxChats int) string {
 // instead of its newer half first.
 func (r waRouter) HandleHistorySync(ctx context.Context, chunk *whatsapp.HistoryChunk) error {
 	cfg := r.user.br.Config.Bridge.HistorySync
-	if !cfg.IsEnabled() || chunk.Type == waHistorySync.HistorySync_ON_DEMAND {
+	if chunk.Type == waHistorySync.HistorySync_ON_DEMAND {
+		r.handleEarlierHistory(ctx, chunk) // history_cmd.go: the answer to sync-history
+		return nil
+	} else if !cfg.IsEnabled() {
 		return nil
 	}
 	log := zerolog.Ctx(ctx).With().Str("history_type", chunk.Type.String()).Uint32("history_progress", chunk.Progress).Logger()

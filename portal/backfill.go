@@ -10,6 +10,10 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // Backfill: the history of one chat, as the phone sent it after a link, is bridged as a single
@@ -26,6 +30,9 @@ type BackfillOptions struct {
 	Media bool
 	// MediaLimit is how many attachments are bridged before the rest become notices (-1: no limit).
 	MediaLimit int
+	// Earlier marks history the user asked for (sync-history): it is older than the room's
+	// messages, so it is posted after them under a notice saying so, instead of being left out.
+	Earlier bool
 }
 
 // BackfillResult counts what a chat's backfill did.
@@ -69,12 +76,14 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 	var newest time.Time
 	if last, err := p.m.db.Message.GetLastInPortal(ctx, p.Key); err != nil {
 		return err
-	} else if last != nil {
+	} else if last != nil && !evt.opts.Earlier {
 		newest = last.Timestamp
 	}
+
 	media := 0
 	res := evt.result
-	for _, msg := range evt.msgs {
+	announced := !evt.opts.Earlier
+	for i, msg := range evt.msgs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -95,6 +104,12 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 				res.MediaSkipped++
 			}
 		}
+		if !announced {
+			if err := p.announceEarlier(ctx, evt.msgs[i:]); err != nil {
+				return err
+			}
+			announced = true
+		}
 		if err := p.handleWAMessage(ctx, evt.login, msg); err != nil {
 			return fmt.Errorf("failed to backfill message %s: %w", msg.Info.ID, err)
 		}
@@ -106,6 +121,32 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 	zerolog.Ctx(ctx).Debug().Int("bridged", res.Bridged).Int("duplicates", res.Duplicates).Int("too_old", res.TooOld).
 		Int("media_skipped", res.MediaSkipped).Msg("Backfilled chat history")
 	return nil
+}
+
+// announceEarlier posts the notice that heads history the user asked for: how many messages from
+// when to when. Its transaction ID comes from the first message, so a retry does not post it twice.
+func (p *Portal) announceEarlier(ctx context.Context, msgs []*events.Message) error {
+	first, last := msgs[0].Info.Timestamp.UTC(), msgs[len(msgs)-1].Info.Timestamp.UTC()
+	text := fmt.Sprintf("Earlier messages of this chat from your phone (up to %d, %s to %s); they were sent before the messages above.",
+		len(msgs), first.Format("2006-01-02 15:04"), last.Format("2006-01-02 15:04 MST"))
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+	_, err := p.m.matrix.SendEvent(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.EventMessage, content, 0, p.txnID(msgs[0].Info.ID, -1))
+	if err != nil {
+		return fmt.Errorf("failed to announce earlier history: %w", err)
+	}
+	return nil
+}
+
+// OldestMessage returns the chat and the oldest bridged message of the portal of roomID, the
+// anchor of a request for earlier history; the message is nil when the room has none, and the
+// chat is empty when roomID is no portal.
+func (m *Manager) OldestMessage(ctx context.Context, roomID id.RoomID) (types.JID, *database.Message, error) {
+	p, err := m.GetByMXID(ctx, roomID)
+	if err != nil || p == nil {
+		return types.EmptyJID, nil, err
+	}
+	msg, err := m.db.Message.GetFirstInPortal(ctx, p.Key)
+	return p.Key.JID, msg, err
 }
 
 // alreadyBridged says the history message is in Matrix already: a message in the message map, an

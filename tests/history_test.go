@@ -249,3 +249,63 @@ func testHistoryBackfill(t *testing.T, dialect testdb.Dialect) {
 		t.Errorf("the last message is %q, want the live one", last.Content.AsMessage().Body)
 	}
 }
+
+// TestSyncHistoryCommand: `sync-history` in a portal asks the phone for the messages before the
+// room's oldest one; they are posted after a notice saying they are earlier, in order with their
+// times, and asking again brings the next older ones, then a notice that there are none left.
+func TestSyncHistoryCommand(t *testing.T) {
+	e2e.SkipInShortMode(t)
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, func(cfg map[string]any) {
+		e2e.SetConfig(cfg, "bridge.history_sync.max_messages_per_chat", 3)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	acct, err := env.WA.CreateAccount(ctx, "4915112400002", "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, carolGhost := newContact(t, ctx, env, "4917600000411", "Carol")
+	base := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	var history []wasim.HistoryMessage
+	for i := 1; i <= 9; i++ {
+		history = append(history, wasim.HistoryMessage{
+			Chat: carol.JID(), PushName: "Carol", Timestamp: base.Add(time.Duration(i) * time.Minute), Message: historyText(fmt.Sprintf("old %d", i)),
+		})
+	}
+	if _, err = acct.AddHistory(history...); err != nil {
+		t.Fatal(err)
+	}
+	alice := logInAccount(t, ctx, env, "alice", acct)
+	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "Your history is here: 1 chat, 3 messages"))
+	room := joinPortal(t, ctx, env, alice.client, carolGhost)
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(carolGhost, "old 9"))
+
+	bodies := func() []string {
+		var out []string
+		for _, evt := range messagesOf(t, ctx, alice, room) {
+			if evt.Sender == carolGhost {
+				out = append(out, fmt.Sprintf("%s@%d", evt.Content.AsMessage().Body, (evt.Timestamp-base.UnixMilli())/60000))
+			}
+		}
+		return out
+	}
+	sendText(t, ctx, alice.client, room, "!wa sync-history 4")
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Asked your phone for up to 4 earlier messages"))
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Earlier messages of this chat from your phone (up to 4,"))
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(carolGhost, "old 6"))
+	if got, want := bodies(), []string{"old 7@7", "old 8@8", "old 9@9", "old 3@3", "old 4@4", "old 5@5", "old 6@6"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("room shows %v, want %v", got, want)
+	}
+
+	sendText(t, ctx, alice.client, room, "!wa sync-history")
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(carolGhost, "old 2"))
+	if got, want := bodies()[7:], []string{"old 1@1", "old 2@2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("second answer shows %v, want %v", got, want)
+	}
+	sendText(t, ctx, alice.client, room, "!wa sync-history")
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Your phone has no earlier messages of this chat"))
+	if n := len(bodies()); n != 9 {
+		t.Errorf("room has %d of Carol's messages, want 9", n)
+	}
+}
