@@ -98,3 +98,21 @@ func TestHistoryProgressText(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryStatusOnlyWhileRunning(t *testing.T) {
+	user := &User{}
+	if got := user.historyStatus(); got != "" {
+		t.Errorf("status before any history = %q", got)
+	}
+	user.history.reset()
+	user.history.running = true
+	user.history.chats[types.NewJID("1", types.DefaultUserServer)] = 2
+	user.history.messages = 2
+	if got, want := user.historyStatus(), "Bringing over your history: 0 of 1 chats, 2 messages so far."; got != want {
+		t.Errorf("status while running = %q, want %q", got, want)
+	}
+	user.history.running = false
+	if got := user.historyStatus(); got != "" {
+		t.Errorf("status after the summary = %q", got)
+	}
+}
