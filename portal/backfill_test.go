@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -66,5 +67,34 @@ func TestBackfillChat(t *testing.T) {
 	}
 	if n := len(e.mx.callsOf("SendEvent")); n != len(want) {
 		t.Errorf("%d events sent in all, want %d", n, len(want))
+	}
+}
+
+// TestLiveMessageWaitsForBackfill: a live message of a chat whose history is being posted comes
+// after the whole history.
+func TestLiveMessageWaitsForBackfill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var history []*events.Message
+	for i := range 100 {
+		history = append(history, at(waText(testContact, testContact, fmt.Sprintf("H%03d", i), fmt.Sprint(i)), i))
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.m.BackfillChat(e.ctx, e.login, testContact, history, BackfillOptions{Media: true, MediaLimit: -1})
+		done <- err
+	}()
+	for len(e.mx.callsOf("SendEvent")) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, at(waText(testContact, testContact, "LIVE", "live"), 200)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sends := summaries(e.mx.callsOf("SendEvent"))
+	if len(sends) != 101 || sends[100] != "m.room.message:live" {
+		t.Errorf("%d events, the last %q; want the 100 history messages, then the live one", len(sends), sends[len(sends)-1])
 	}
 }
