@@ -83,6 +83,9 @@ func cmdStatus(ctx context.Context, ce *commandEvent) {
 			fmt.Fprintf(&sb, "\n\nWaiting for your phone to send contacts and chat settings (%d of %d app state collections synced).", synced, total)
 		}
 	}
+	if line := user.historyStatus(); line != "" {
+		sb.WriteString("\n\n" + line)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(&sb, "\n\nLast error: %s", st.Error)
 	}

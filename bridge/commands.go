@@ -109,6 +109,10 @@ func (br *Bridge) registerCommands() {
 		Help: "Open a direct chat with a WhatsApp number. Inviting a contact's ghost to a new room works too.",
 	})
 	br.commands.add(&command{
+		Name: "sync-history", Args: "[count]", Level: config.LevelUser, Handler: cmdSyncHistory, // history_cmd.go
+		Help: "In a chat's room: ask your phone for earlier messages of the chat (default 50) and post them.",
+	})
+	br.commands.add(&command{
 		Name: "version", Level: config.LevelRelay,
 		Help: "Show the bridge version.", Handler: cmdVersion,
 	})

@@ -32,6 +32,11 @@ type User struct {
 
 	login     *loginSession
 	loginLock sync.Mutex
+
+	// history is the progress of the history backfill since the last link (history.go).
+	history historyProgress
+	// historyRequests are the chats the user asked for earlier history with sync-history.
+	historyRequests historyRequests
 }
 
 // GetUser returns the cached user, loading it from the database or creating it in memory. A user is

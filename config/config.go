@@ -94,6 +94,8 @@ type BridgeConfig struct {
 	MatrixRoomWorkers int `yaml:"matrix_room_workers"`
 	// Calls says what the bridge does with WhatsApp calls (calls.go).
 	Calls CallConfig `yaml:"calls"`
+	// HistorySync limits the backfill of the chat history the phone sends after a link (history.go).
+	HistorySync HistorySyncConfig `yaml:"history_sync"`
 }
 
 // WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options

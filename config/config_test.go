@@ -85,6 +85,10 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 		{"bridge.login_timeout", 1, "bridge.login_timeout:"},
 		{"bridge.matrix_room_workers", -1, "bridge.matrix_room_workers: must be between 1 and 256"},
 		{"bridge.matrix_room_workers", 1000, "bridge.matrix_room_workers: must be between 1 and 256"},
+		{"bridge.history_sync.max_chats", -2, "bridge.history_sync.max_chats: must be -1 (no limit)"},
+		{"bridge.history_sync.max_messages_per_chat", -5, "bridge.history_sync.max_messages_per_chat:"},
+		{"bridge.history_sync.max_media_per_chat", -3, "bridge.history_sync.max_media_per_chat:"},
+		{"bridge.history_sync.max_age_days", -1, "bridge.history_sync.max_age_days: must be 0 (no limit)"},
 		{"whatsapp.dial_address", "no-port", "whatsapp.dial_address: must be host:port"},
 		{"whatsapp.noise_root_pubkey", "abcd", "whatsapp.noise_root_pubkey: must be 64 hex characters"},
 		{"whatsapp.keepalive_interval", 1, "whatsapp.keepalive_interval: must be 0 (the default) or between 2 and 300"},
@@ -101,6 +105,31 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.wantMsg)
 			}
 		})
+	}
+}
+
+// TestHistorySyncDefaults: without a history_sync section, history is on with the documented
+// limits; the example config says the same.
+func TestHistorySyncDefaults(t *testing.T) {
+	t.Parallel()
+	for name, data := range map[string][]byte{"example": readExample(t), "absent": patch(t, "bridge.history_sync", map[string]any{})} {
+		cfg, err := config.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := cfg.Bridge.HistorySync
+		if !h.IsEnabled() || !h.SkipsArchived() || !h.MediaEnabled() || h.ChatLimit() != 50 ||
+			h.MessageLimit() != 100 || h.MediaLimit() != 20 || h.MaxAgeDays != 0 {
+			t.Errorf("%s: history_sync = enabled %v, skip archived %v, media %v, chats %d, messages %d, media %d, age %d",
+				name, h.IsEnabled(), h.SkipsArchived(), h.MediaEnabled(), h.ChatLimit(), h.MessageLimit(), h.MediaLimit(), h.MaxAgeDays)
+		}
+	}
+	cfg, err := config.Parse(patch(t, "bridge.history_sync", map[string]any{"enabled": false, "max_chats": -1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bridge.HistorySync.IsEnabled() || cfg.Bridge.HistorySync.ChatLimit() != -1 {
+		t.Error("enabled: false and max_chats: -1 were not taken")
 	}
 }
 

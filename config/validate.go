@@ -103,7 +103,8 @@ func (cfg *Config) Validate() error {
 	if cfg.Bridge.MatrixRoomWorkers < 1 || cfg.Bridge.MatrixRoomWorkers > 256 {
 		bad("bridge.matrix_room_workers", "must be between 1 and 256, got %d", cfg.Bridge.MatrixRoomWorkers)
 	}
-	cfg.Bridge.Calls.validate(bad) // calls.go
+	cfg.Bridge.Calls.validate(bad)       // calls.go
+	cfg.Bridge.HistorySync.validate(bad) // history.go
 	if cfg.WhatsApp.DeviceName == "" {
 		bad("whatsapp.device_name", "must not be empty")
 	}

@@ -17,7 +17,11 @@ const (
 		SELECT ` + messageColumns + ` FROM messages
 		WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3 ORDER BY part
 	`
-	getMessageByMXIDQuery   = `SELECT ` + messageColumns + ` FROM messages WHERE mxid=$1`
+	getMessageByMXIDQuery    = `SELECT ` + messageColumns + ` FROM messages WHERE mxid=$1`
+	getFirstMessageInPortalQ = `
+		SELECT ` + messageColumns + ` FROM messages
+		WHERE portal_jid=$1 AND portal_receiver=$2 ORDER BY timestamp ASC, part ASC LIMIT 1
+	`
 	getLastMessageInPortalQ = `
 		SELECT ` + messageColumns + ` FROM messages
 		WHERE portal_jid=$1 AND portal_receiver=$2 ORDER BY timestamp DESC, part DESC LIMIT 1
@@ -112,6 +116,12 @@ func (mq *MessageQuery) GetByMXID(ctx context.Context, mxid id.EventID) (*Messag
 func (mq *MessageQuery) GetLastInPortal(ctx context.Context, portal PortalKey) (*Message, error) {
 	jid, receiver := portal.sqlArgs()
 	return mq.qh.QueryOne(ctx, getLastMessageInPortalQ, jid, receiver)
+}
+
+// GetFirstInPortal returns the oldest message part of a portal by timestamp, or nil if it has none.
+func (mq *MessageQuery) GetFirstInPortal(ctx context.Context, portal PortalKey) (*Message, error) {
+	jid, receiver := portal.sqlArgs()
+	return mq.qh.QueryOne(ctx, getFirstMessageInPortalQ, jid, receiver)
 }
 
 // Exists reports whether any part of the WhatsApp message is already stored, the check that drops

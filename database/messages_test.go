@@ -68,6 +68,11 @@ func TestMessageRoundTrip(t *testing.T) {
 		if last == nil || last.WAID != "3EB0B" {
 			t.Fatalf("GetLastInPortal = %+v, want 3EB0B", last)
 		}
+		first, err := db.Message.GetFirstInPortal(ctx, key)
+		must(t, err)
+		if first == nil || first.WAID != "3EB0A" || first.Part != 0 {
+			t.Fatalf("GetFirstInPortal = %+v, want part 0 of 3EB0A", first)
+		}
 
 		editedAt := now.Add(time.Minute)
 		got.EditCount, got.LastEdit = 2, editedAt
@@ -92,6 +97,9 @@ func TestMessageRoundTrip(t *testing.T) {
 		}
 		if m, err := db.Message.GetLastInPortal(ctx, key); err != nil || m != nil {
 			t.Fatalf("GetLastInPortal of a deleted portal = %v, %v", m, err)
+		}
+		if m, err := db.Message.GetFirstInPortal(ctx, key); err != nil || m != nil {
+			t.Fatalf("GetFirstInPortal of a deleted portal = %v, %v", m, err)
 		}
 	})
 }

@@ -79,6 +79,19 @@
 // unread); whatsmeow companions get events.Contact, PushNameSetting, Mute, Pin, Archive and
 // MarkChatAsRead.
 //
+// # Chat history
+//
+// Each phone keeps a chat history: messages seeded with Account.AddHistory (any content: text,
+// replies, reactions, edits, revocations, media from Account.HistoryMedia) or SeedHistory (N chats
+// x M messages over a time span), chat metadata from SetHistoryChat, and every message its client
+// received. After the app state key share, the phone sends a new companion that history as history
+// sync chunks (PUSH_NAME, INITIAL_BOOTSTRAP, RECENT, FULL; SetHistorySyncOptions shapes them): each
+// a zlib-compressed waHistorySync.HistorySync uploaded as md-msg-hist media and announced by a
+// HistorySyncNotification peer message, which whatsmeow downloads into events.HistorySync. Reactions
+// are stored on their target, revoked messages become stubs, as phones store them. An on-demand
+// request (whatsmeow BuildHistorySyncRequest) is answered with an ON_DEMAND chunk of the messages
+// before the given one.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

@@ -85,6 +85,7 @@ func errorStatus(err error) int {
 //	       neither delivered nor acknowledged, so their sender's send waits
 //	GET    /_wasim/faults/hold?chat=C            how many messages to C are held ({messages})
 //	POST   /_wasim/faults/release {chat}              end the hold, handle the held messages in order
+//	(chat history to seed and how the phone sends it: see addHistoryRoutes)
 //	(refusals: privacy tokens, group query limit, passkey: see routeRejections)
 //	POST   /_wasim/faults/refuse {phone, device?, reason, count?}  refuse the next count (0: all)
 //	       logins of a device (no device: every companion) with <failure reason>; reason 0 clears
@@ -150,6 +151,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("GET "+p+"/faults/logins", s.apiLogins)
 	route("POST "+p+"/faults/offline", s.apiOffline)
 	s.addAppStateRoutes(route, p) // httpapi_appstate.go: contacts, push name, chat settings
+	s.addHistoryRoutes(route, p)  // httpapi_history.go: the phone's chat history
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

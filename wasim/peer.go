@@ -164,13 +164,22 @@ func (s *Server) preKeyBundle(to types.JID) (*prekey.Bundle, error) {
 }
 
 // afterLink is what the phone does right after a companion linked, in the background: it shares
-// its app state key. Failures are logged; the companion then simply has no app state.
+// its app state key, then sends its chat history (historysync.go). Failures are logged; the
+// companion then simply has no app state or history.
 func (s *Server) afterLink(a *Account, deviceID uint16) {
+	log := s.log.With().Str("device", deviceJID(a.pn, deviceID).String()).Logger()
 	ctx, cancel := context.WithTimeout(context.Background(), peerSendTimeout)
 	defer cancel()
 	if err := a.ShareAppStateKey(ctx, deviceID); err != nil {
-		s.log.Warn().Err(err).Str("device", deviceJID(a.pn, deviceID).String()).Msg("Phone failed to share its app state key")
+		log.Warn().Err(err).Msg("Phone failed to share its app state key")
 		return
 	}
-	s.log.Debug().Str("device", deviceJID(a.pn, deviceID).String()).Msg("Phone shared its app state key")
+	log.Debug().Msg("Phone shared its app state key")
+	hctx, hcancel := context.WithTimeout(context.Background(), historySyncTimeout)
+	defer hcancel()
+	if err := a.SendHistorySync(hctx, deviceID); err != nil {
+		log.Warn().Err(err).Msg("Phone failed to send its history")
+		return
+	}
+	log.Debug().Msg("Phone sent its history")
 }

@@ -25,7 +25,8 @@ type ResendAnswer struct {
 	Found     []types.MessageID
 }
 
-// answerPeerRequest is the phone's event handler for its companions' peer requests. A
+// answerPeerRequest is the phone's event handler for its companions' peer requests (a
+// HISTORY_SYNC_ON_DEMAND request is answered in historysync.go). A
 // PLACEHOLDER_MESSAGE_RESEND request (whatsmeow's BuildUnavailableMessageRequest, sent when a
 // companion could not decrypt a message) is answered as the real phone does: with a
 // PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE holding each requested message the phone has as a
@@ -38,7 +39,10 @@ func (c *Contact) answerPeerRequest(evt any) {
 		return
 	}
 	req := msg.Message.GetProtocolMessage().GetPeerDataOperationRequestMessage()
-	if req.GetPeerDataOperationRequestType() != waE2E.PeerDataOperationRequestType_PLACEHOLDER_MESSAGE_RESEND {
+	if req.GetPeerDataOperationRequestType() == waE2E.PeerDataOperationRequestType_HISTORY_SYNC_ON_DEMAND {
+		go c.acct.answerHistoryRequest(msg.Info, req.GetHistorySyncOnDemandRequest()) // historysync.go
+		return
+	} else if req.GetPeerDataOperationRequestType() != waE2E.PeerDataOperationRequestType_PLACEHOLDER_MESSAGE_RESEND {
 		return
 	}
 	// Sending waits for the server's ack, which the event goroutine must not block.

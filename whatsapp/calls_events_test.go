@@ -40,3 +40,7 @@ func TestUndecryptableAndCallEventsRouted(t *testing.T) {
 		}
 	}
 }
+
+func (h *fakeHandler) HandleHistorySync(_ context.Context, chunk *HistoryChunk) error {
+	return h.record("HandleHistorySync")
+}

@@ -40,6 +40,11 @@ type Handler interface {
 	// *events.CallOfferNotice (a group call started), *events.CallAccept / *events.CallReject (a
 	// device answered or declined it) or *events.CallTerminate (a call ended).
 	HandleCall(ctx context.Context, evt any) error
+	// HandleHistorySync bridges a chunk of the chat history the phone sends after a link (or on
+	// request). Unlike the other methods it is called on whatsmeow's history sync goroutine, one
+	// chunk at a time and in order, so live messages keep flowing while it runs; errors are logged
+	// and the chunk is not delivered again.
+	HandleHistorySync(ctx context.Context, chunk *HistoryChunk) error
 	// Connected is called each time the connection came up (the state is StateConnected already).
 	Connected(ctx context.Context)
 	// LoggedOut is called once WhatsApp ended the session; the login has no client any more and its
@@ -100,6 +105,8 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		return l.onPushName(ctx, evt)
 	case *events.Message:
 		return l.onMessage(ctx, evt)
+	case *events.HistorySync:
+		return l.onHistorySync(ctx, cli, evt) // history.go
 	case *events.GroupInfo:
 		return l.settle(ctx, rawEvt, h.HandleGroupInfo(ctx, evt), false)
 	case *events.JoinedGroup:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/proto/waSyncAction"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -103,7 +104,8 @@ func TestEventSwitchRouting(t *testing.T) {
 		{&events.PairSuccess{ID: alice, LID: aliceLID}, nil, ""},
 		{&events.Contact{JID: alice}, nil, ""},
 		{&events.BusinessName{JID: alice}, nil, ""},
-		{&events.HistorySync{}, nil, ""},
+		{&events.HistorySync{Data: &waHistorySync.HistorySync{SyncType: waHistorySync.HistorySync_RECENT.Enum()}}, []string{"HandleHistorySync"}, ""},
+		{&events.HistorySync{Data: &waHistorySync.HistorySync{SyncType: waHistorySync.HistorySync_PUSH_NAME.Enum()}}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%T", tt.evt), func(t *testing.T) {

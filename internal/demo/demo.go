@@ -91,6 +91,10 @@ type Demo struct {
 	GroupRoom id.RoomID
 	// GroupError says why there is no group portal.
 	GroupError error
+	// HistoryRoom is the portal of the chat with Alice, which has history from before the link;
+	// empty when the history did not come over (HistoryError says why).
+	HistoryRoom  id.RoomID
+	HistoryError error
 
 	echo *Echo
 }
@@ -138,11 +142,34 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 	if d.ManagementRoom, err = m.managementRoom(ctx); err != nil {
 		return nil, err
 	}
+	progress("Giving the phone some chat history from two days ago (Alice, Bob and the group %q)...", HistoryGroupName)
+	accounts := map[string]*wasim.Account{}
+	for _, p := range []Person{Alice, Bob} {
+		accounts[p.Phone] = contacts[p.Phone].Account()
+	}
+	historyErr := seedHistory(ctx, cfg.Server, acct, accounts[Alice.Phone], accounts[Bob.Phone])
+	m.leaveOldGroups(ctx, HistoryGroupName)
+	var before id.EventID
+	if events, err := m.timeline(ctx, d.ManagementRoom); err == nil && len(events) > 0 {
+		before = events[len(events)-1].ID
+	}
 	progress("Sending `login` to the bridge bot...")
 	if err = m.linkPhone(ctx, d.ManagementRoom, acct, progress); err != nil {
 		return nil, err
 	}
 	progress("Linked: the bridge is now a companion device of +%s.", UserPhone.Phone)
+	if historyErr == nil {
+		historyErr = waitHistory(ctx, m, d.ManagementRoom, before)
+	}
+	if historyErr == nil {
+		d.HistoryRoom, historyErr = m.findPortal(ctx, "the chat with Alice", ghost(cfg, Alice), HistoryFirst, time.Time{})
+	}
+	d.HistoryError = historyErr
+	if historyErr != nil {
+		progress("No chat history: %v", historyErr)
+	} else {
+		progress("Your phone's chat history is in Matrix: the chats with Alice and Bob and the group %q.", HistoryGroupName)
+	}
 
 	progress("Echo Bot says hello, which makes the bridge create its portal room...")
 	since := time.Now()

@@ -69,6 +69,12 @@ func TestDemoEcho(t *testing.T) {
 		return evt.Sender == "@whatsapp_"+id.UserID(demo.Alice.Phone)+":"+e2e.Domain && evt.Content.AsMessage().Body == demo.GroupHello
 	})
 
+	// The phone's history came over: the chat with Alice, oldest first, with the photo and the reply.
+	if first.HistoryError != nil {
+		t.Fatalf("no history: %v", first.HistoryError)
+	}
+	assertHistory(t, ctx, client, first.HistoryRoom)
+
 	// A message typed by the user reaches the contact on WhatsApp and comes back as an echo.
 	assertEcho(t, ctx, env, client, srv, first, "Is anybody there?")
 	stopEcho()
@@ -97,6 +103,11 @@ func TestDemoEcho(t *testing.T) {
 		t.Errorf("second run bridged Echo Bot into %s, want the first run's room %s", second.EchoRoom, first.EchoRoom)
 	}
 	assertEcho(t, ctx, env, client, srv2, second, "Still there?")
+	// The same history again adds nothing to the chat with Alice.
+	if second.HistoryError != nil || second.HistoryRoom != first.HistoryRoom {
+		t.Fatalf("second run's history room is %q (error %v), want the first run's %s", second.HistoryRoom, second.HistoryError, first.HistoryRoom)
+	}
+	assertHistory(t, ctx, client, second.HistoryRoom)
 	// The new simulator has a new group; the old group's room is left, so only one "Demo group" shows.
 	if second.GroupError != nil || second.GroupRoom == first.GroupRoom {
 		t.Fatalf("second run's group portal is %q (error %v), want a new room", second.GroupRoom, second.GroupError)
@@ -107,6 +118,27 @@ func TestDemoEcho(t *testing.T) {
 	}
 	if slices.Contains(rooms.JoinedRooms, first.GroupRoom) {
 		t.Errorf("the first run's group room %s is still joined", first.GroupRoom)
+	}
+}
+
+// assertHistory checks the chat with Alice holds the demo history once, oldest first.
+func assertHistory(t *testing.T, ctx context.Context, client *mautrix.Client, room id.RoomID) {
+	t.Helper()
+	timeline, err := e2e.Timeline(ctx, client, room, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, evt := range timeline {
+		if evt.Type == event.EventMessage {
+			bodies = append(bodies, evt.Content.AsMessage().Body)
+		} else if evt.Type == event.EventReaction {
+			bodies = append(bodies, "reaction "+evt.Content.AsReaction().RelatesTo.Key)
+		}
+	}
+	want := []string{demo.HistoryFirst, "Yes! Look where I went", demo.HistoryPhotoCaption, "Wow, where is that?", "reaction ❤️"}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("the chat with Alice shows %q, want %q", bodies, want)
 	}
 }
 

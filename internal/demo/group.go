@@ -23,7 +23,7 @@ const groupTimeout = 60 * time.Second
 func startGroup(ctx context.Context, cfg Config, m *matrixSide, acct *wasim.Account, alice, bob *wasim.Contact) (id.RoomID, error) {
 	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
 	defer cancel()
-	m.leaveOldGroups(ctx)
+	m.leaveOldGroups(ctx, GroupName)
 	info, err := alice.Client().CreateGroup(ctx, whatsmeow.ReqCreateGroup{
 		Name:         GroupName,
 		Participants: []types.JID{acct.JID(), bob.JID()},
@@ -42,16 +42,17 @@ func startGroup(ctx context.Context, cfg Config, m *matrixSide, acct *wasim.Acco
 	return room, nil
 }
 
-// leaveOldGroups leaves (and forgets) the group portals of earlier demo runs: their WhatsApp group
-// was lost with the previous simulator, so each run makes a new one. Failures only leave clutter.
-func (m *matrixSide) leaveOldGroups(ctx context.Context) {
+// leaveOldGroups leaves (and forgets) the group portals named groupName of earlier demo runs: their
+// WhatsApp group was lost with the previous simulator, so each run makes a new one. Failures only
+// leave clutter.
+func (m *matrixSide) leaveOldGroups(ctx context.Context, groupName string) {
 	rooms, err := m.client.JoinedRooms(ctx)
 	if err != nil {
 		return
 	}
 	for _, room := range rooms.JoinedRooms {
 		var name event.RoomNameEventContent
-		if err = m.client.StateEvent(ctx, room, event.StateRoomName, "", &name); err != nil || name.Name != GroupName {
+		if err = m.client.StateEvent(ctx, room, event.StateRoomName, "", &name); err != nil || name.Name != groupName {
 			continue
 		}
 		if _, err = m.client.LeaveRoom(ctx, room); err == nil {
