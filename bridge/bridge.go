@@ -27,6 +27,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
@@ -43,6 +44,10 @@ type Bridge struct {
 	commands *commandRegistry
 	puppets  *puppet.Manager
 	portals  *portal.Manager
+
+	// metrics counts at the seams (metrics.go); metricsServer serves them when metrics.enabled.
+	metrics       *metrics.Metrics
+	metricsServer *http.Server
 
 	users     map[id.UserID]*User
 	usersLock sync.Mutex
@@ -125,8 +130,9 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	br.commands = newCommandRegistry()
 	br.registerCommands()
 	br.ctx, br.cancel = context.WithCancel(log.WithContext(context.Background()))
+	br.metrics = metrics.New(br, log.With().Str("component", "metrics").Logger())
 	br.puppets = puppet.NewManager(cfg, db, as, log)
-	br.portals = portal.NewManager(br.ctx, cfg, db, portal.NewAppserviceMatrix(as), br.puppets, br, log)
+	br.portals = portal.NewManager(br.ctx, cfg, db, br.metrics.Matrix(portal.NewAppserviceMatrix(as)), br.puppets, br, log)
 	return br, nil
 }
 
@@ -157,6 +163,9 @@ func (br *Bridge) Start(ctx context.Context) error {
 		}
 	}()
 	br.Log.Info().Str("address", addr).Msg("Appservice listener started")
+	if err = br.startMetrics(); err != nil {
+		return err
+	}
 
 	if err = br.ensureBot(ctx); err != nil {
 		return err
@@ -222,6 +231,7 @@ func (br *Bridge) Stop() {
 		}
 		cancel()
 	}
+	br.stopMetrics()
 	// Close the WhatsApp connections before cancelling the work on them, so that no request is
 	// cancelled while its answer is being received (whatsmeow does not synchronise that case).
 	br.spawnLock.Lock()

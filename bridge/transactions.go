@@ -17,8 +17,9 @@ import (
 // plus the liveness endpoints of mautrix's appservice package.
 func (br *Bridge) router() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", br.putTransaction)
-	mux.HandleFunc("PUT /transactions/{txnID}", br.putTransaction)
+	putTransaction := br.metrics.Transactions(br.putTransaction)
+	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", putTransaction)
+	mux.HandleFunc("PUT /transactions/{txnID}", putTransaction)
 	mux.HandleFunc("GET /_matrix/app/v1/users/{userID}", br.authenticated(br.AS.GetUser))
 	mux.HandleFunc("GET /_matrix/app/v1/rooms/{roomAlias}", br.authenticated(br.AS.GetRoom))
 	mux.HandleFunc("POST /_matrix/app/v1/ping", br.authenticated(br.AS.PostPing))

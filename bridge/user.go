@@ -68,7 +68,9 @@ func (br *Bridge) newUser(row *database.User) *User {
 		Websocket:  br.waWebsocket,
 		Media:      br.waMedia,
 		Handler:    waRouter{user},
-		Go:         br.spawn,
+		// Connect attempts and disconnects are counted where the state changes.
+		StateChanged: br.metrics.LoginStateChanged,
+		Go:           br.spawn,
 	})
 	return user
 }

@@ -22,6 +22,7 @@ type Config struct {
 	Bridge     BridgeConfig     `yaml:"bridge"`
 	WhatsApp   WhatsAppConfig   `yaml:"whatsapp"`
 	Logging    LoggingConfig    `yaml:"logging"`
+	Metrics    MetricsConfig    `yaml:"metrics"`
 }
 
 // HomeserverConfig says where the Matrix homeserver is.
@@ -164,6 +165,7 @@ func (cfg *Config) applyDefaults() {
 	setDefault(&cfg.WhatsApp.DeviceName, "matrix-whatsapp")
 	setDefault(&cfg.Logging.Level, "info")
 	setDefault(&cfg.Logging.Format, "pretty")
+	cfg.Metrics.applyDefaults() // metrics.go
 }
 
 func setDefault(field *string, value string) {

@@ -121,6 +121,7 @@ func (cfg *Config) Validate() error {
 	default:
 		bad("logging.format", "must be pretty or json, got %q", cfg.Logging.Format)
 	}
+	cfg.Metrics.validate(bad) // metrics.go
 	return errors.Join(errs...)
 }
 
