@@ -61,8 +61,10 @@ type Bridge struct {
 	typingLock sync.Mutex
 	// avatarChecked remembers when each contact's picture was last looked up.
 	avatarChecked sync.Map
-	// ready is set once Start has finished; /_matrix/mau/ready reports it.
+	// ready is set once Start has finished; /_matrix/mau/ready reports it with its other checks.
 	ready atomic.Bool
+	// inboxActivity is when the Matrix inbox last attempted an event (health.go).
+	inboxActivity inboxActivity
 
 	// waWebsocket and waMedia are the HTTP clients of every WhatsApp connection (nil = whatsmeow's
 	// defaults, i.e. the real WhatsApp).
@@ -173,6 +175,7 @@ func (br *Bridge) Start(ctx context.Context) error {
 	if err = br.connectAllUsers(ctx); err != nil {
 		return err
 	}
+	br.inboxActivity.touch()
 	br.wg.Add(1)
 	go br.runInbox()
 	br.wakeInbox()

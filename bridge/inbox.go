@@ -109,6 +109,7 @@ func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) (retry bool) 
 		return true
 	}
 	for _, row := range rows {
+		br.inboxActivity.touch()
 		if ctx.Err() != nil || !br.handleInboxRow(ctx, row) {
 			return true
 		}

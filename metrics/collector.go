@@ -82,7 +82,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLogins, prometheus.GaugeValue, float64(snap.Logins[state]), string(state))
 	}
 	ch <- prometheus.MustNewConstMetric(descSocket, prometheus.GaugeValue, float64(snap.ConnectedSockets))
-	waPending, waOldest := c.m.whatsAppPending()
+	waPending, waOldest := c.m.WhatsAppPending()
 	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(waPending), string(WhatsAppToMatrix))
 	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age(now, waOldest), string(WhatsAppToMatrix))
 	if !snap.DatabaseOK {

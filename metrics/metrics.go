@@ -142,9 +142,9 @@ func (m *Metrics) WhatsAppReceived() (done func()) {
 	}
 }
 
-// whatsAppPending returns how many WhatsApp messages are being bridged and when the oldest
+// WhatsAppPending returns how many WhatsApp messages are being bridged and when the oldest
 // arrived (zero when none).
-func (m *Metrics) whatsAppPending() (int, time.Time) {
+func (m *Metrics) WhatsAppPending() (int, time.Time) {
 	m.inFlightLock.Lock()
 	defer m.inFlightLock.Unlock()
 	var oldest time.Time
