@@ -70,6 +70,10 @@ func run(cfg *config.Config) int {
 	// version in every request to the homeserver.
 	mautrix.DefaultUserAgent = fmt.Sprintf("matrix-whatsapp/%s %s", version.Get().Short(), mautrix.DefaultUserAgent)
 	log.Info().Str("version", version.Get().String()).Msg("Starting matrix-whatsapp")
+	if len(cfg.FromEnv) > 0 {
+		// Names only: the values may be secrets.
+		log.Info().Strs("options", cfg.FromEnv).Msg("Config options set from the environment")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx = log.WithContext(ctx)
