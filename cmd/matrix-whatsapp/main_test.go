@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +20,28 @@ var (
 	buildOut  []byte
 )
 
-// staticBinary builds the bridge as the container image does (CGO_ENABLED=0, -trimpath) into a
-// temporary folder, once per test run, and returns its path.
+// Version and commit the test stamps into the binary through the Dockerfile's -ldflags.
+const (
+	testVersion = "v0.0.0-imagetest"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
+
+// dockerfileLDFlags returns the -ldflags of the Dockerfile's build step, with the test's version
+// and commit for its build arguments, so that the test builds exactly what the image holds.
+func dockerfileLDFlags() (string, error) {
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`CGO_ENABLED=0 go build -trimpath \\\s*-ldflags "([^"]+)"`).FindSubmatch(data)
+	if m == nil {
+		return "", errors.New("the Dockerfile has no `CGO_ENABLED=0 go build -trimpath -ldflags \"...\"` step")
+	}
+	return strings.NewReplacer("${VERSION}", testVersion, "${COMMIT}", testCommit).Replace(string(m[1])), nil
+}
+
+// staticBinary builds the bridge as the container image does (CGO_ENABLED=0, -trimpath, the
+// Dockerfile's -ldflags) into a temporary folder, once per test run, and returns its path.
 func staticBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -31,7 +53,11 @@ func staticBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w",
+		var ldflags string
+		if ldflags, buildErr = dockerfileLDFlags(); buildErr != nil {
+			return
+		}
+		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", ldflags,
 			"-o", filepath.Join(buildDir, "matrix-whatsapp"), ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		buildOut, buildErr = cmd.CombinedOutput()
@@ -68,8 +94,8 @@ func TestStaticBinary(t *testing.T) {
 		t.Errorf("binary needs shared libraries %v", libs)
 	}
 	out, err := exec.Command(bin, "-version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "matrix-whatsapp v") {
-		t.Errorf("-version: %v, %q", err, out)
+	if want := "matrix-whatsapp " + testVersion + " (commit " + testCommit[:12] + ")\n"; err != nil || string(out) != want {
+		t.Errorf("-version: %v, %q; want %q (the version and commit the image build stamps)", err, out, want)
 	}
 }
 
