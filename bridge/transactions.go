@@ -25,6 +25,7 @@ func (br *Bridge) router() http.Handler {
 	mux.HandleFunc("POST /_matrix/app/v1/ping", br.authenticated(br.AS.PostPing))
 	mux.HandleFunc("GET /_matrix/mau/live", br.handleLive)   // health.go
 	mux.HandleFunc("GET /_matrix/mau/ready", br.handleReady) // health.go
+	br.registerProvisioning(mux)                             // provisioning.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		mautrix.MUnrecognized.WithMessage("Unrecognized endpoint %s %s", r.Method, r.URL.Path).Write(w)
 	})

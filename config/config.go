@@ -23,6 +23,8 @@ type Config struct {
 	WhatsApp   WhatsAppConfig   `yaml:"whatsapp"`
 	Logging    LoggingConfig    `yaml:"logging"`
 	Metrics    MetricsConfig    `yaml:"metrics"`
+	// Provisioning configures the provisioning HTTP API (provisioning.go).
+	Provisioning ProvisioningConfig `yaml:"provisioning"`
 
 	// FromEnv lists the options set by environment variables (env.go), for the start-up log.
 	FromEnv []string `yaml:"-"`

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
@@ -25,5 +27,39 @@ func TestMetricsConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "metrics.listen") {
 			t.Errorf("metrics.listen %q: error %v, want one naming metrics.listen", bad, err)
 		}
+	}
+}
+
+// TestProvisioningSecret: the API cannot be enabled with an empty, example or short secret, and
+// the error never shows the secret.
+func TestProvisioningSecret(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(readExample(t))
+	if err != nil || cfg.Provisioning.Enabled {
+		t.Fatalf("example config: %v, provisioning enabled %v; want it off", err, cfg.Provisioning.Enabled)
+	}
+	withSecret := func(secret string) error {
+		var doc map[string]any
+		if err := yaml.Unmarshal(readExample(t), &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["provisioning"] = map[string]any{"enabled": true, "shared_secret": secret}
+		data, err := yaml.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = config.Parse(data)
+		return err
+	}
+	for _, bad := range []string{"", "generate", "change-me-to-a-long-random-secret", "short-s3cret"} {
+		err := withSecret(bad)
+		if err == nil || !strings.Contains(err.Error(), "provisioning.shared_secret") {
+			t.Errorf("secret %q: error %v, want one naming provisioning.shared_secret", bad, err)
+		} else if bad != "" && strings.Contains(err.Error(), bad) {
+			t.Errorf("secret %q: error %q shows the secret", bad, err)
+		}
+	}
+	if err := withSecret("a-long-random-secret-0123456789"); err != nil {
+		t.Errorf("good secret refused: %v", err)
 	}
 }
