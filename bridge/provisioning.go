@@ -48,6 +48,8 @@ type provisionRoute struct {
 var provisionRoutes = []provisionRoute{
 	{http.MethodGet, "/status", func(br *Bridge) provisionHandler { return br.provisionStatus }},
 	{http.MethodPost, "/login/pair_code", func(br *Bridge) provisionHandler { return br.provisionPairCode }}, // provisioning_login.go
+	{http.MethodPost, "/login/qr", func(br *Bridge) provisionHandler { return br.provisionQR }},
+	{http.MethodGet, "/login/step", func(br *Bridge) provisionHandler { return br.provisionLoginStep }},
 	{http.MethodPost, "/login/cancel", func(br *Bridge) provisionHandler { return br.provisionCancelLogin }},
 	{http.MethodPost, "/logout", func(br *Bridge) provisionHandler { return br.provisionLogout }},
 	{http.MethodGet, "/contacts", func(br *Bridge) provisionHandler { return br.provisionContacts }},

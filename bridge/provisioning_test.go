@@ -1,10 +1,12 @@
 package bridge
 
 import (
+	"context"
 	"os"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -48,5 +50,33 @@ func TestPhoneDigits(t *testing.T) {
 		if got, ok := phoneDigits(bad); ok {
 			t.Errorf("phoneDigits(%q) = %q, want refused", bad, got)
 		}
+	}
+}
+
+// TestAPILoginProgress: waiters see each new step, a poll with nothing new returns the current
+// step after the wait, and nothing follows the end of a login.
+func TestAPILoginProgress(t *testing.T) {
+	ctx := context.Background()
+	p := newAPILogin()
+	if step := p.wait(ctx, 0, time.Millisecond); step.Seq != 0 {
+		t.Fatalf("empty progress gave %+v", step)
+	}
+	got := make(chan apiLoginStep)
+	go func() { got <- p.wait(ctx, 0, time.Minute) }()
+	p.set(apiLoginStep{Type: "qr", Code: "one"})
+	if step := <-got; step.Seq != 1 || step.Code != "one" {
+		t.Errorf("first step = %+v", step)
+	}
+	p.set(apiLoginStep{Type: "qr", Code: "two"})
+	if step := p.wait(ctx, 1, time.Minute); step.Seq != 2 || step.Code != "two" {
+		t.Errorf("second step = %+v", step)
+	}
+	if step := p.wait(ctx, 2, 10*time.Millisecond); step.Seq != 2 {
+		t.Errorf("poll with nothing new = %+v, want the current step", step)
+	}
+	p.set(apiLoginStep{Type: "success", Phone: "+4915112345678"})
+	p.set(apiLoginStep{Type: "failed", Error: "late"})
+	if step := p.wait(ctx, 0, time.Minute); step.Type != "success" || step.Seq != 3 {
+		t.Errorf("outcome = %+v, want the success to stay", step)
 	}
 }

@@ -32,6 +32,9 @@ type User struct {
 
 	login     *loginSession
 	loginLock sync.Mutex
+	// apiLogin is the progress of the last login started through the provisioning API (guarded by
+	// loginLock; provisioning_progress.go).
+	apiLogin *apiLogin
 }
 
 // GetUser returns the cached user, loading it from the database or creating it in memory. A user is

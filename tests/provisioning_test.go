@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,15 +144,19 @@ func TestProvisioningAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{"phone": "+49 151 12345678"}, http.StatusOK, "")
-	code, _ := login["code"].(string)
-	if !pairCodeRegex.MatchString(code) || login["phone"] != "+4915112345678" {
-		t.Fatalf("pair_code answer = %v, want an XXXX-XXXX code for +4915112345678", login)
+	first, _ := login["step"].(map[string]any)
+	code, _ := first["code"].(string)
+	if first["type"] != "pair_code" || !pairCodeRegex.MatchString(code) || first["phone"] != "+4915112345678" {
+		t.Fatalf("pair_code answer = %v, want a pair_code step with an XXXX-XXXX code for +4915112345678", login)
 	}
 	api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{"phone": "+4915112345678"}, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS")
 	if err = acct.EnterPairingCode(ctx, code); err != nil {
 		t.Fatalf("phone refused the pairing code: %v", err)
 	}
 	env.WaitForMessage(ctx, alice, room, botNotice(env.Env, "Successfully logged in as +4915112345678"))
+	if step := waitLoginOutcome(t, ctx, api, first["seq"]); step["type"] != "success" || step["phone"] != "+4915112345678" {
+		t.Errorf("login outcome = %v, want success for +4915112345678", step)
+	}
 	waitFor(t, ctx, "status to show the connected login", func() bool {
 		_, st := api.call(ctx, http.MethodGet, "/status", nil)
 		return st["logged_in"] == true && st["state"] == "CONNECTED" && st["phone"] == "+4915112345678" && st["login_in_progress"] == false
@@ -208,4 +213,66 @@ func TestProvisioningAPI(t *testing.T) {
 		t.Errorf("status after logout = %v", st)
 	}
 	waitFor(t, ctx, "the device to leave the phone's linked devices", func() bool { return !acct.Online(device) })
+}
+
+// waitLoginOutcome long-polls GET /login/step from the step after seq until the login succeeded or
+// failed, and returns that step.
+func waitLoginOutcome(t *testing.T, ctx context.Context, api provisioningClient, seq any) map[string]any {
+	t.Helper()
+	after := int(seq.(float64))
+	for ctx.Err() == nil {
+		out := api.expect(ctx, http.MethodGet, "/login/step?after="+strconv.Itoa(after), nil, http.StatusOK, "")
+		step, _ := out["step"].(map[string]any)
+		if step["type"] == "success" || step["type"] == "failed" {
+			return step
+		}
+		after = int(step["seq"].(float64))
+	}
+	t.Fatal("login never ended")
+	return nil
+}
+
+// TestProvisioningQRLogin logs in by QR code through the provisioning API: a cancelled attempt
+// first, whose end the long poll reports, then one the phone scans.
+func TestProvisioningQRLogin(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.Postgres, func(cfg map[string]any) {
+		e2e.SetConfig(cfg, "provisioning.enabled", true)
+		e2e.SetConfig(cfg, "provisioning.shared_secret", provisioningSecret)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bob := env.NewUser(t, "bob")
+	api := provisioningClient{t: t, base: env.BridgeURL(), secret: provisioningSecret, user: bob.UserID}
+	api.expect(ctx, http.MethodGet, "/login/step", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS")
+	acct, err := env.WA.CreateAccount(ctx, "4915200000009", "Bob Phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	started := api.expect(ctx, http.MethodPost, "/login/qr", nil, http.StatusOK, "")
+	first, _ := started["step"].(map[string]any)
+	if first["type"] != "qr" || first["code"] == "" || first["seq"] != float64(1) {
+		t.Fatalf("QR login answer = %v, want a first qr step with a code", started)
+	}
+	api.expect(ctx, http.MethodPost, "/login/qr", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS")
+	api.expect(ctx, http.MethodPost, "/login/cancel", nil, http.StatusOK, "")
+	if step := waitLoginOutcome(t, ctx, api, first["seq"]); step["type"] != "failed" || !strings.Contains(step["error"].(string), "cancelled") {
+		t.Errorf("cancelled login's outcome = %v", step)
+	}
+	api.expect(ctx, http.MethodGet, "/login/step?after=x", nil, http.StatusBadRequest, "M_INVALID_PARAM")
+
+	started = api.expect(ctx, http.MethodPost, "/login/qr", nil, http.StatusOK, "")
+	first, _ = started["step"].(map[string]any)
+	if err = acct.ScanQR(ctx, first["code"].(string)); err != nil {
+		t.Fatalf("phone failed to scan the QR code: %v", err)
+	}
+	if step := waitLoginOutcome(t, ctx, api, first["seq"]); step["type"] != "success" || step["phone"] != "+4915200000009" {
+		t.Errorf("login outcome = %v, want success for +4915200000009", step)
+	}
+	if st := api.expect(ctx, http.MethodGet, "/status", nil, http.StatusOK, ""); st["logged_in"] != true || st["phone"] != "+4915200000009" {
+		t.Errorf("status after the QR login = %v", st)
+	}
+	device := companionDevice(t, acct)
+	waitFor(t, ctx, "the companion to be online", func() bool { return acct.Online(device) })
 }
