@@ -21,7 +21,7 @@ TOOLS       := $(CURDIR)/.cache/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all test unit lint vet deps dendrite postgres build bench demo clean
+.PHONY: all test unit lint vet deps dendrite postgres build static bench demo clean
 
 all: build
 
@@ -68,6 +68,13 @@ build:
 		echo "cmd/wasim has no Go files yet; not built"; \
 	fi
 
+## static: the statically linked binary the container image holds (CGO_ENABLED=0, as in the
+## Dockerfile) as ./matrix-whatsapp-static, checked to run. Container images cannot be pulled on
+## every machine; this (and the test in cmd/matrix-whatsapp) checks what the image would contain.
+static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o matrix-whatsapp-static ./cmd/matrix-whatsapp
+	./matrix-whatsapp-static -version
+
 ## bench: run every benchmark once for BENCHTIME and print the figures.
 bench: deps postgres
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 30m ./...
@@ -77,4 +84,4 @@ demo:
 	./scripts/demo.sh
 
 clean:
-	rm -f matrix-whatsapp wasim-server
+	rm -f matrix-whatsapp matrix-whatsapp-static wasim-server

@@ -27,6 +27,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
@@ -44,6 +45,10 @@ type Bridge struct {
 	puppets  *puppet.Manager
 	portals  *portal.Manager
 
+	// metrics counts at the seams (metrics.go); metricsServer serves them when metrics.enabled.
+	metrics       *metrics.Metrics
+	metricsServer *http.Server
+
 	users     map[id.UserID]*User
 	usersLock sync.Mutex
 
@@ -56,8 +61,10 @@ type Bridge struct {
 	typingLock sync.Mutex
 	// avatarChecked remembers when each contact's picture was last looked up.
 	avatarChecked sync.Map
-	// ready is set once Start has finished; /_matrix/mau/ready reports it.
+	// ready is set once Start has finished; /_matrix/mau/ready reports it with its other checks.
 	ready atomic.Bool
+	// inboxActivity is when the Matrix inbox last attempted an event (health.go).
+	inboxActivity inboxActivity
 
 	// waWebsocket and waMedia are the HTTP clients of every WhatsApp connection (nil = whatsmeow's
 	// defaults, i.e. the real WhatsApp).
@@ -125,8 +132,9 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	br.commands = newCommandRegistry()
 	br.registerCommands()
 	br.ctx, br.cancel = context.WithCancel(log.WithContext(context.Background()))
+	br.metrics = metrics.New(br, log.With().Str("component", "metrics").Logger())
 	br.puppets = puppet.NewManager(cfg, db, as, log)
-	br.portals = portal.NewManager(br.ctx, cfg, db, portal.NewAppserviceMatrix(as), br.puppets, br, log)
+	br.portals = portal.NewManager(br.ctx, cfg, db, br.metrics.Matrix(portal.NewAppserviceMatrix(as)), br.puppets, br, log)
 	return br, nil
 }
 
@@ -157,6 +165,9 @@ func (br *Bridge) Start(ctx context.Context) error {
 		}
 	}()
 	br.Log.Info().Str("address", addr).Msg("Appservice listener started")
+	if err = br.startMetrics(); err != nil {
+		return err
+	}
 
 	if err = br.ensureBot(ctx); err != nil {
 		return err
@@ -164,6 +175,7 @@ func (br *Bridge) Start(ctx context.Context) error {
 	if err = br.connectAllUsers(ctx); err != nil {
 		return err
 	}
+	br.inboxActivity.touch()
 	br.wg.Add(1)
 	go br.runInbox()
 	br.wakeInbox()
@@ -226,6 +238,7 @@ func (br *Bridge) Stop() {
 		}
 		cancel()
 	}
+	br.stopMetrics()
 	// Close the WhatsApp connections before cancelling the work on them, so that no request is
 	// cancelled while its answer is being received (whatsmeow does not synchronise that case).
 	br.spawnLock.Lock()

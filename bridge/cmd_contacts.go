@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -26,41 +25,15 @@ func cmdListContacts(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "You are not logged in to WhatsApp.")
 		return
 	}
-	contacts, err := login.AllContacts(ctx)
+	contacts, err := ce.br.listContacts(ctx, ce.user, strings.Join(ce.args, " ")) // contacts.go
 	if err != nil {
 		ce.reply(ctx, "Failed to read your contacts: %v", err)
 		return
 	}
-	lids := userLogin{ce.user}.LIDs()
 	query := strings.ToLower(strings.Join(ce.args, " "))
-	// WhatsApp stores a contact under its phone JID and its LID; show each person once.
-	merged := make(map[types.JID]types.ContactInfo, len(contacts))
-	for jid, info := range contacts {
-		canonical, err := ce.br.puppets.Canonical(ctx, jid, lids)
-		if err != nil {
-			continue
-		}
-		if prev, ok := merged[canonical]; ok && prev.FullName != "" && info.FullName == "" {
-			continue
-		}
-		merged[canonical] = info
-	}
-	type row struct{ name, line string }
-	var rows []row
-	for jid, info := range merged {
-		display, _ := ce.br.puppets.RenderName(jid, puppet.FromContact(info))
-		phone := ""
-		if jid.Server == types.DefaultUserServer {
-			phone = "+" + jid.User
-		}
-		if query != "" && !strings.Contains(strings.ToLower(display+" "+info.PushName+" "+info.FullName+" "+phone), query) {
-			continue
-		}
-		ghost := ce.br.puppets.MXIDFor(jid)
-		if ghost == "" {
-			continue
-		}
-		rows = append(rows, row{display, fmt.Sprintf("* %s %s - [%s](%s)", display, phone, ghost, ghost.URI().MatrixToURL())})
+	rows := make([]string, 0, len(contacts))
+	for _, c := range contacts {
+		rows = append(rows, fmt.Sprintf("* %s %s - [%s](%s)", c.Name, c.Phone, c.Ghost, c.Ghost.URI().MatrixToURL()))
 	}
 	if len(rows) == 0 {
 		if query != "" {
@@ -70,7 +43,6 @@ func cmdListContacts(ctx context.Context, ce *commandEvent) {
 		}
 		return
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%d contact(s):\n\n", len(rows))
 	for i, r := range rows {
@@ -78,7 +50,7 @@ func cmdListContacts(ctx context.Context, ce *commandEvent) {
 			fmt.Fprintf(&sb, "\n…and %d more; narrow it down with `%ssearch <name>`.", len(rows)-i, ce.prefix())
 			break
 		}
-		sb.WriteString(r.line + "\n")
+		sb.WriteString(r + "\n")
 	}
 	ce.reply(ctx, "%s", sb.String())
 }

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
@@ -108,6 +109,7 @@ func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) (retry bool) 
 		return true
 	}
 	for _, row := range rows {
+		br.inboxActivity.touch()
 		if ctx.Err() != nil || !br.handleInboxRow(ctx, row) {
 			return true
 		}
@@ -143,6 +145,7 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 	var told toldError
 	if errors.As(err, &told) {
 		// Retrying cannot help and the room was told why: the event failed for good.
+		br.metrics.Failed(metrics.MatrixToWhatsApp, metrics.ReasonRefused)
 		if dbErr := br.DB.Inbox.MarkFailed(ctx, row.Seq, told.err); dbErr != nil {
 			log.Err(dbErr).Msg("Failed to mark inbox event as failed")
 			return false
@@ -151,6 +154,7 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 	}
 	if row.Attempts+1 >= maxInboxAttempts {
 		log.Err(err).Int("attempts", row.Attempts+1).Msg("Giving up on Matrix event")
+		br.metrics.Failed(metrics.MatrixToWhatsApp, metrics.ReasonGaveUp)
 		if dbErr := br.DB.Inbox.MarkFailed(ctx, row.Seq, err); dbErr != nil {
 			log.Err(dbErr).Msg("Failed to mark inbox event as failed")
 			return false

@@ -27,7 +27,8 @@ func (l userLogin) OwnJID() types.JID { return l.user.WAJID().ToNonAD() }
 
 func (l userLogin) Client() portal.WAClient {
 	if cli := l.user.wa.ConnectedClient(); cli != nil {
-		return cli
+		// What portals send to WhatsApp is counted here (metrics).
+		return l.user.br.metrics.WAClient(cli)
 	}
 	return nil
 }

@@ -14,24 +14,18 @@ import (
 )
 
 // router serves the appservice API: transactions (our durable handler) and the user/room queries,
-// plus the liveness endpoints of mautrix's appservice package.
+// plus the health endpoints (health.go).
 func (br *Bridge) router() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", br.putTransaction)
-	mux.HandleFunc("PUT /transactions/{txnID}", br.putTransaction)
+	putTransaction := br.metrics.Transactions(br.putTransaction)
+	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", putTransaction)
+	mux.HandleFunc("PUT /transactions/{txnID}", putTransaction)
 	mux.HandleFunc("GET /_matrix/app/v1/users/{userID}", br.authenticated(br.AS.GetUser))
 	mux.HandleFunc("GET /_matrix/app/v1/rooms/{roomAlias}", br.authenticated(br.AS.GetRoom))
 	mux.HandleFunc("POST /_matrix/app/v1/ping", br.authenticated(br.AS.PostPing))
-	mux.HandleFunc("GET /_matrix/mau/live", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{})
-	})
-	mux.HandleFunc("GET /_matrix/mau/ready", func(w http.ResponseWriter, r *http.Request) {
-		if br.ready.Load() {
-			writeJSON(w, http.StatusOK, map[string]any{})
-		} else {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errcode": "M_NOT_READY", "error": "The bridge is starting"})
-		}
-	})
+	mux.HandleFunc("GET /_matrix/mau/live", br.handleLive)   // health.go
+	mux.HandleFunc("GET /_matrix/mau/ready", br.handleReady) // health.go
+	br.registerProvisioning(mux)                             // provisioning.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		mautrix.MUnrecognized.WithMessage("Unrecognized endpoint %s %s", r.Method, r.URL.Path).Write(w)
 	})

@@ -37,6 +37,9 @@ type User struct {
 	history historyProgress
 	// historyRequests are the chats the user asked for earlier history with sync-history.
 	historyRequests historyRequests
+	// apiLogin is the progress of the last login started through the provisioning API (guarded by
+	// loginLock; provisioning_progress.go).
+	apiLogin *apiLogin
 }
 
 // GetUser returns the cached user, loading it from the database or creating it in memory. A user is
@@ -73,7 +76,9 @@ func (br *Bridge) newUser(row *database.User) *User {
 		Websocket:  br.waWebsocket,
 		Media:      br.waMedia,
 		Handler:    waRouter{user},
-		Go:         br.spawn,
+		// Connect attempts and disconnects are counted where the state changes.
+		StateChanged: br.metrics.LoginStateChanged,
+		Go:           br.spawn,
 	})
 	return user
 }

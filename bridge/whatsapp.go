@@ -8,6 +8,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
@@ -24,11 +25,13 @@ func (r waRouter) login() userLogin { return userLogin(r) }
 // message, retrying while the homeserver is unreachable.
 func (r waRouter) HandleMessage(ctx context.Context, evt *events.Message) error {
 	br, login := r.user.br, r.login()
+	defer br.metrics.WhatsAppReceived()()
 	br.syncPushName(ctx, login, evt.Info)
 	err := retryTransient(ctx, "bridge WhatsApp message", func() error {
 		return br.portals.HandleWhatsAppMessage(ctx, login, evt)
 	})
 	if err != nil {
+		br.metrics.Failed(metrics.WhatsAppToMatrix, metrics.ReasonNotAcknowledged)
 		return fmt.Errorf("failed to bridge message %s in %s: %w", evt.Info.ID, evt.Info.Chat, err)
 	}
 	return nil

@@ -22,6 +22,12 @@ type Config struct {
 	Bridge     BridgeConfig     `yaml:"bridge"`
 	WhatsApp   WhatsAppConfig   `yaml:"whatsapp"`
 	Logging    LoggingConfig    `yaml:"logging"`
+	Metrics    MetricsConfig    `yaml:"metrics"`
+	// Provisioning configures the provisioning HTTP API (provisioning.go).
+	Provisioning ProvisioningConfig `yaml:"provisioning"`
+
+	// FromEnv lists the options set by environment variables (env.go), for the start-up log.
+	FromEnv []string `yaml:"-"`
 }
 
 // HomeserverConfig says where the Matrix homeserver is.
@@ -122,7 +128,8 @@ type LoggingConfig struct {
 // ErrNotFound is returned by Load when the config file does not exist.
 var ErrNotFound = errors.New("config file not found")
 
-// Load reads a config file, applies defaults and validates it.
+// Load reads a config file, applies the process' MATRIX_WHATSAPP_* environment overrides
+// (env.go) and defaults, and validates the result.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -130,17 +137,27 @@ func Load(path string) (*Config, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("failed to read config %s: %w", path, err)
 	}
-	return Parse(data)
+	return ParseWithEnv(data, os.Environ())
 }
 
 // Parse decodes YAML config data, applies defaults and validates it.
 func Parse(data []byte) (*Config, error) {
+	return ParseWithEnv(data, nil)
+}
+
+// ParseWithEnv is Parse with the MATRIX_WHATSAPP_* entries of environ ("NAME=value") overriding
+// the file's values before defaults and validation.
+func ParseWithEnv(data []byte, environ []string) (*Config, error) {
 	var cfg Config
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		return nil, fmt.Errorf("config is not valid YAML: %w", err)
 	}
+	var err error
+	if cfg.FromEnv, err = cfg.applyEnv(environ); err != nil {
+		return nil, err
+	}
 	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err = cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -180,6 +197,7 @@ func (cfg *Config) applyDefaults() {
 	setDefault(&cfg.WhatsApp.DeviceName, "matrix-whatsapp")
 	setDefault(&cfg.Logging.Level, "info")
 	setDefault(&cfg.Logging.Format, "pretty")
+	cfg.Metrics.applyDefaults() // metrics.go
 }
 
 func setDefault(field *string, value string) {

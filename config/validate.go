@@ -133,6 +133,8 @@ func (cfg *Config) Validate() error {
 	default:
 		bad("logging.format", "must be pretty or json, got %q", cfg.Logging.Format)
 	}
+	cfg.Metrics.validate(bad)      // metrics.go
+	cfg.Provisioning.validate(bad) // provisioning.go
 	return errors.Join(errs...)
 }
 

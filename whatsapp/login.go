@@ -34,6 +34,11 @@ type Options struct {
 	Websocket, Media *http.Client
 	// Handler receives the events the login does not handle itself. Required.
 	Handler Handler
+	// StateChanged, when set, is called after every state update of the login (also when the state
+	// stays the same, e.g. CONNECTED confirmed twice), with the state before and after. It runs on
+	// the goroutine that changed the state and must not block or call back into the login; it is
+	// meant for counting (connect attempts, disconnects).
+	StateChanged func(prev, next State)
 	// Go runs fn in a goroutine the owner waits for at shutdown, and reports whether it started it
 	// (false once the owner is stopping). Nil means a plain goroutine.
 	Go func(fn func()) bool
@@ -82,7 +87,9 @@ func NewLogin(opts Options) *Login {
 	if opts.Go == nil {
 		opts.Go = func(fn func()) bool { go fn(); return true }
 	}
-	return &Login{opts: opts, log: opts.Log, reconnectNow: make(chan struct{}, 1)}
+	l := &Login{opts: opts, log: opts.Log, reconnectNow: make(chan struct{}, 1)}
+	l.state.onUpdate = opts.StateChanged
+	return l
 }
 
 // newClient makes a whatsmeow client for device, wired to the configured servers, and makes it

@@ -48,13 +48,28 @@ type stateTracker struct {
 	lock  sync.Mutex
 	// now is time.Now, replaceable in tests.
 	now func() time.Time
+	// onUpdate, when set, is called after every set, outside the lock (Options.StateChanged).
+	onUpdate func(prev, next State)
 }
 
 // set moves the login to evt. A non-empty errText becomes the last error; entering
 // StateConnected from another state clears it.
 func (st *stateTracker) set(evt StateEvent, errText string) State {
+	prev, next := st.update(evt, errText)
+	if st.onUpdate != nil {
+		st.onUpdate(prev, next)
+	}
+	return next
+}
+
+// update is set under the lock; it returns the states before and after.
+func (st *stateTracker) update(evt StateEvent, errText string) (prev, next State) {
 	st.lock.Lock()
 	defer st.lock.Unlock()
+	prev = st.state
+	if prev.Event == "" {
+		prev.Event = StateUnconfigured
+	}
 	now := time.Now()
 	if st.now != nil {
 		now = st.now()
@@ -73,7 +88,7 @@ func (st *stateTracker) set(evt StateEvent, errText string) State {
 	if errText != "" {
 		st.state.Error = errText
 	}
-	return st.state
+	return prev, st.state
 }
 
 // get returns the current state; a login that never changed state is StateUnconfigured.

@@ -73,6 +73,10 @@ func run(cfg *config.Config) int {
 	for _, warning := range cfg.Warnings() {
 		log.Warn().Msg(warning)
 	}
+	if len(cfg.FromEnv) > 0 {
+		// Names only: the values may be secrets.
+		log.Info().Strs("options", cfg.FromEnv).Msg("Config options set from the environment")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx = log.WithContext(ctx)

@@ -1,0 +1,157 @@
+// Package metrics counts what the bridge does, for Prometheus.
+//
+// The counting happens at the bridge's seams, not at each call site: Matrix wraps the portals'
+// portal.Matrix (every event a ghost sends to Matrix, i.e. WhatsApp -> Matrix), WAClient wraps the
+// portals' portal.WAClient (every message sent to WhatsApp, i.e. Matrix -> WhatsApp),
+// LoginStateChanged follows whatsapp.Login state changes (connect attempts, disconnects),
+// Transactions times the appservice transaction handler, and the inbox reports its outcomes.
+// Gauges (logins by state, sockets, portals, ghosts, inbox depth) are read from a Source at scrape
+// time, so they cannot drift from the truth.
+//
+// A Metrics has its own registry (no package globals): two bridges in one process, as in tests,
+// do not share counts. Counting always happens; whether anyone can scrape depends on the bridge
+// serving Handler (metrics.enabled).
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// namespace prefixes every metric name.
+const namespace = "matrix_whatsapp"
+
+// Direction is which way a message travels; it is the "direction" label.
+type Direction string
+
+// The two directions.
+const (
+	WhatsAppToMatrix Direction = "whatsapp_to_matrix"
+	MatrixToWhatsApp Direction = "matrix_to_whatsapp"
+)
+
+// Failure reasons, the "reason" label of the failures counter.
+const (
+	// ReasonHomeserverUnreachable: a send to Matrix failed because the homeserver was down,
+	// overloaded or rate limiting (it is retried).
+	ReasonHomeserverUnreachable = "homeserver_unreachable"
+	// ReasonHomeserverRefused: the homeserver refused a send for good (4xx).
+	ReasonHomeserverRefused = "homeserver_refused"
+	// ReasonNotAcknowledged: a WhatsApp message could not be bridged and was left unacknowledged,
+	// so WhatsApp delivers it again on the next connect.
+	ReasonNotAcknowledged = "not_acknowledged"
+	// ReasonWhatsAppSend: WhatsApp did not accept a message the bridge sent (it is retried).
+	ReasonWhatsAppSend = "whatsapp_send"
+	// ReasonRefused: a Matrix event cannot be bridged (unsupported or broken content); the sender
+	// was told.
+	ReasonRefused = "refused"
+	// ReasonGaveUp: a Matrix event failed on every attempt and was given up with a notice.
+	ReasonGaveUp = "gave_up"
+)
+
+// Metrics holds the bridge's counters and the registry they are exported from. All methods are
+// safe for concurrent use.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	bridged            *prometheus.CounterVec
+	failures           *prometheus.CounterVec
+	transactions       *prometheus.HistogramVec
+	connectAttempts    prometheus.Counter
+	disconnects        *prometheus.CounterVec
+	whatsAppInFlight   map[uint64]time.Time
+	whatsAppInFlightID uint64
+	inFlightLock       sync.Mutex
+}
+
+// New makes the bridge's metrics. source is read at every scrape for the gauges; log receives
+// scrape-time errors.
+func New(source Source, log zerolog.Logger) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		bridged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "messages_bridged_total",
+			Help: "Messages bridged, by direction and kind (text, image, reaction, edit, redaction, ...). " +
+				"WhatsApp to Matrix counts the Matrix events ghosts sent; Matrix to WhatsApp the messages WhatsApp accepted.",
+		}, []string{"direction", "kind"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "failures_total",
+			Help: "Failures while bridging, by direction and reason; a failure that is retried counts once per attempt.",
+		}, []string{"direction", "reason"}),
+		transactions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "appservice_transaction_duration_seconds",
+			Help:    "Time from receiving an appservice transaction to answering it, by HTTP status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"status"}),
+		connectAttempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "whatsapp_connect_attempts_total",
+			Help: "Attempts of the bridge's connect loop: stored sessions at start-up and every reconnect (a new pairing connects by itself).",
+		}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "whatsapp_disconnects_total",
+			Help: "Connected WhatsApp logins that lost their connection, by the state they moved to.",
+		}, []string{"state"}),
+		whatsAppInFlight: make(map[uint64]time.Time),
+	}
+	m.registry.MustRegister(m.bridged, m.failures, m.transactions, m.connectAttempts, m.disconnects,
+		newCollector(m, source, log),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format (GET /metrics on the metrics listener).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Registry returns the registry the metrics are in, for tests that read them directly.
+func (m *Metrics) Registry() *prometheus.Registry {
+	return m.registry
+}
+
+// Bridged counts one message bridged in direction dir.
+func (m *Metrics) Bridged(dir Direction, kind string) {
+	m.bridged.WithLabelValues(string(dir), kind).Inc()
+}
+
+// Failed counts one failure in direction dir, for one of the Reason constants.
+func (m *Metrics) Failed(dir Direction, reason string) {
+	m.failures.WithLabelValues(string(dir), reason).Inc()
+}
+
+// WhatsAppReceived notes that a WhatsApp message was received and is being bridged; call the
+// returned function when its handling ended (bridged or not). The messages between the two are the
+// WhatsApp direction's inbox depth.
+func (m *Metrics) WhatsAppReceived() (done func()) {
+	m.inFlightLock.Lock()
+	m.whatsAppInFlightID++
+	key := m.whatsAppInFlightID
+	m.whatsAppInFlight[key] = time.Now()
+	m.inFlightLock.Unlock()
+	return func() {
+		m.inFlightLock.Lock()
+		delete(m.whatsAppInFlight, key)
+		m.inFlightLock.Unlock()
+	}
+}
+
+// WhatsAppPending returns how many WhatsApp messages are being bridged and when the oldest
+// arrived (zero when none).
+func (m *Metrics) WhatsAppPending() (int, time.Time) {
+	m.inFlightLock.Lock()
+	defer m.inFlightLock.Unlock()
+	var oldest time.Time
+	for _, t := range m.whatsAppInFlight {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return len(m.whatsAppInFlight), oldest
+}

@@ -1,0 +1,212 @@
+package metrics_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
+)
+
+// staticSource is a metrics.Source with fixed values.
+type staticSource struct{ snap metrics.Snapshot }
+
+func (s staticSource) MetricsSnapshot(context.Context) metrics.Snapshot { return s.snap }
+
+// fakeMatrix answers SendEvent and Redact with err; every other method is left out.
+type fakeMatrix struct {
+	portal.Matrix
+	err error
+}
+
+const bot = id.UserID("@whatsappbot:example.org")
+
+func (f fakeMatrix) BotMXID() id.UserID { return bot }
+func (f fakeMatrix) SendEvent(context.Context, id.UserID, id.RoomID, event.Type, any, int64, string) (id.EventID, error) {
+	return "$x", f.err
+}
+func (f fakeMatrix) Redact(context.Context, id.UserID, id.RoomID, id.EventID, string) error {
+	return f.err
+}
+
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape status %d: %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+func hasLine(t *testing.T, body, line string) {
+	t.Helper()
+	for _, l := range strings.Split(body, "\n") {
+		if l == line {
+			return
+		}
+	}
+	t.Errorf("scrape has no line %q", line)
+}
+
+// TestMatrixSeamCounts counts ghost sends by kind and failures by reason, and leaves the bot's
+// notices out.
+func TestMatrixSeamCounts(t *testing.T) {
+	m := metrics.New(staticSource{}, zerolog.Nop())
+	ctx := context.Background()
+	ghost := id.UserID("@whatsapp_4917600000002:example.org")
+	ok := m.Matrix(fakeMatrix{})
+	text := &event.MessageEventContent{MsgType: event.MsgText, Body: "hi"}
+	for range 3 {
+		_, _ = ok.SendEvent(ctx, ghost, "!r:example.org", event.EventMessage, text, 0, "")
+	}
+	_, _ = ok.SendEvent(ctx, bot, "!r:example.org", event.EventMessage, &event.MessageEventContent{MsgType: event.MsgNotice}, 0, "")
+	_, _ = ok.SendEvent(ctx, ghost, "!r:example.org", event.EventReaction, map[string]any{}, 0, "")
+	_ = ok.Redact(ctx, ghost, "!r:example.org", "$y", "")
+
+	down := m.Matrix(fakeMatrix{err: mautrix.HTTPError{Message: "connection refused"}})
+	_, _ = down.SendEvent(ctx, ghost, "!r:example.org", event.EventMessage, text, 0, "")
+	refused := m.Matrix(fakeMatrix{err: mautrix.HTTPError{Response: &http.Response{StatusCode: 400}, RespError: &mautrix.RespError{ErrCode: "M_BAD_JSON"}}})
+	_, _ = refused.SendEvent(ctx, ghost, "!r:example.org", event.EventMessage, text, 0, "")
+
+	body := scrape(t, m)
+	hasLine(t, body, `matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="text"} 3`)
+	hasLine(t, body, `matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="reaction"} 1`)
+	hasLine(t, body, `matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="redaction"} 1`)
+	hasLine(t, body, `matrix_whatsapp_failures_total{direction="whatsapp_to_matrix",reason="homeserver_unreachable"} 1`)
+	hasLine(t, body, `matrix_whatsapp_failures_total{direction="whatsapp_to_matrix",reason="homeserver_refused"} 1`)
+	if strings.Contains(body, `kind="notice"`) {
+		t.Errorf("the bot's notice was counted as a bridged message:\n%s", body)
+	}
+}
+
+func TestMatrixKind(t *testing.T) {
+	edit := &event.MessageEventContent{MsgType: event.MsgText, Body: "* x", RelatesTo: (&event.RelatesTo{}).SetReplace("$a")}
+	cases := []struct {
+		typ     event.Type
+		content any
+		want    string
+	}{
+		{event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText}, "text"},
+		{event.EventMessage, &event.MessageEventContent{MsgType: event.MsgImage}, "image"},
+		{event.EventMessage, &event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgVideo}, Raw: map[string]any{"x": 1}}, "video"},
+		{event.EventMessage, edit, "edit"},
+		{event.EventMessage, map[string]any{"msgtype": "m.file", "m.relates_to": map[string]any{"rel_type": "m.replace"}}, "edit"},
+		{event.EventMessage, map[string]any{"msgtype": "m.location"}, "location"},
+		{event.EventMessage, map[string]any{"msgtype": "org.example.custom"}, "other"},
+		{event.EventSticker, &event.MessageEventContent{}, "sticker"},
+		{event.EventReaction, nil, "reaction"},
+		{event.Type{Type: "org.matrix.msc3381.poll.start", Class: event.MessageEventType}, nil, "poll"},
+		{event.StateTopic, nil, "other"},
+	}
+	for _, c := range cases {
+		if got := metrics.MatrixKind(c.typ, c.content); got != c.want {
+			t.Errorf("MatrixKind(%s, %#v) = %q, want %q", c.typ.Type, c.content, got, c.want)
+		}
+	}
+}
+
+func TestWhatsAppKind(t *testing.T) {
+	cases := []struct {
+		msg  *waE2E.Message
+		want string
+	}{
+		{&waE2E.Message{Conversation: proto.String("hi")}, "text"},
+		{&waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String("hi")}}, "text"},
+		{&waE2E.Message{ImageMessage: &waE2E.ImageMessage{}}, "image"},
+		{&waE2E.Message{DocumentMessage: &waE2E.DocumentMessage{}}, "file"},
+		{&waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{}}, "reaction"},
+		{&waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Type: waE2E.ProtocolMessage_REVOKE.Enum()}}, "redaction"},
+		{&waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Type: waE2E.ProtocolMessage_MESSAGE_EDIT.Enum()}}, "edit"},
+		{&waE2E.Message{}, "other"},
+	}
+	for _, c := range cases {
+		if got := metrics.WhatsAppKind(c.msg); got != c.want {
+			t.Errorf("WhatsAppKind(%v) = %q, want %q", c.msg, got, c.want)
+		}
+	}
+}
+
+// TestLoginStatesAndGauges follows a login through connect, loss and reconnect, and reads the
+// scrape-time gauges from the source, including the database being unreadable.
+func TestLoginStatesAndGauges(t *testing.T) {
+	snap := metrics.Snapshot{
+		Logins:           map[whatsapp.StateEvent]int{whatsapp.StateConnected: 2, whatsapp.StateLoggedOut: 1},
+		ConnectedSockets: 2, DatabaseOK: true, Portals: 5, Ghosts: 7,
+		MatrixInboxPending: 3, MatrixInboxOldest: time.Now().Add(-90 * time.Second),
+	}
+	m := metrics.New(staticSource{snap}, zerolog.Nop())
+	st := func(e whatsapp.StateEvent) whatsapp.State { return whatsapp.State{Event: e} }
+	m.LoginStateChanged(st(whatsapp.StateUnconfigured), st(whatsapp.StateConnecting))
+	m.LoginStateChanged(st(whatsapp.StateConnecting), st(whatsapp.StateConnected))
+	m.LoginStateChanged(st(whatsapp.StateConnected), st(whatsapp.StateConnected))
+	m.LoginStateChanged(st(whatsapp.StateConnected), st(whatsapp.StateTransientDisconnect))
+	m.LoginStateChanged(st(whatsapp.StateTransientDisconnect), st(whatsapp.StateConnecting))
+	m.LoginStateChanged(st(whatsapp.StateConnecting), st(whatsapp.StateConnected))
+	done := m.WhatsAppReceived()
+
+	body := scrape(t, m)
+	hasLine(t, body, `matrix_whatsapp_whatsapp_connect_attempts_total 2`)
+	hasLine(t, body, `matrix_whatsapp_whatsapp_disconnects_total{state="TRANSIENT_DISCONNECT"} 1`)
+	hasLine(t, body, `matrix_whatsapp_logins{state="CONNECTED"} 2`)
+	hasLine(t, body, `matrix_whatsapp_logins{state="LOGGED_OUT"} 1`)
+	hasLine(t, body, `matrix_whatsapp_logins{state="BAD_CREDENTIALS"} 0`)
+	hasLine(t, body, `matrix_whatsapp_whatsapp_connected_sockets 2`)
+	hasLine(t, body, `matrix_whatsapp_portals 5`)
+	hasLine(t, body, `matrix_whatsapp_ghosts 7`)
+	hasLine(t, body, `matrix_whatsapp_database_up 1`)
+	hasLine(t, body, `matrix_whatsapp_inbox_pending{direction="matrix_to_whatsapp"} 3`)
+	hasLine(t, body, `matrix_whatsapp_inbox_pending{direction="whatsapp_to_matrix"} 1`)
+	found := false
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, `matrix_whatsapp_inbox_oldest_pending_seconds{direction="matrix_to_whatsapp"} `); ok {
+			found = true
+			if age, err := strconv.ParseFloat(v, 64); err != nil || age < 90 || age > 3600 {
+				t.Errorf("oldest Matrix inbox age = %s, want about 90 s", v)
+			}
+		}
+	}
+	if !found {
+		t.Error("no oldest Matrix inbox age in the scrape")
+	}
+	done()
+	body = scrape(t, m)
+	hasLine(t, body, `matrix_whatsapp_inbox_pending{direction="whatsapp_to_matrix"} 0`)
+	hasLine(t, body, `matrix_whatsapp_inbox_oldest_pending_seconds{direction="whatsapp_to_matrix"} 0`)
+
+	unreadable := metrics.New(staticSource{metrics.Snapshot{}}, zerolog.Nop())
+	body = scrape(t, unreadable)
+	hasLine(t, body, `matrix_whatsapp_database_up 0`)
+	if strings.Contains(body, "matrix_whatsapp_portals ") {
+		t.Error("portal count exported although the database could not be read")
+	}
+}
+
+// TestTransactionTiming observes the handler's answer by status.
+func TestTransactionTiming(t *testing.T) {
+	m := metrics.New(staticSource{}, zerolog.Nop())
+	h := m.Transactions(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	})
+	for _, path := range []string{"/ok", "/ok", "/bad"} {
+		h(httptest.NewRecorder(), httptest.NewRequest(http.MethodPut, path, nil))
+	}
+	body := scrape(t, m)
+	hasLine(t, body, `matrix_whatsapp_appservice_transaction_duration_seconds_count{status="200"} 2`)
+	hasLine(t, body, `matrix_whatsapp_appservice_transaction_duration_seconds_count{status="403"} 1`)
+}
