@@ -41,7 +41,8 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 		return br.handleMember(ctx, evt)
 	case event.EventMessage:
 		return br.handleMessage(ctx, evt)
-	case event.EventReaction, event.EventRedaction, event.EventSticker:
+	case event.EventReaction, event.EventRedaction, event.EventSticker,
+		event.EventUnstablePollStart, event.EventUnstablePollResponse, event.EventUnstablePollEnd:
 		_, err := br.handlePortalEvent(ctx, evt)
 		return err
 	default:

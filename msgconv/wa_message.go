@@ -63,13 +63,10 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 	case msg.ContactMessage != nil:
 		ctxInfo = msg.GetContactMessage().GetContextInfo()
 		part = convertContact(msg.GetContactMessage())
-	case msg.PollCreationMessage != nil || msg.PollCreationMessageV3 != nil:
-		poll := msg.GetPollCreationMessage()
-		if poll == nil {
-			poll = msg.GetPollCreationMessageV3()
-		}
+	case PollCreation(msg) != nil:
+		poll := PollCreation(msg)
 		ctxInfo = poll.GetContextInfo()
-		part = convertPoll(poll)
+		part = convertPoll(poll) // wa_poll.go
 	default:
 		part = convertUnsupported(ctx, msg)
 	}
@@ -133,16 +130,6 @@ func convertContact(contact *waE2E.ContactMessage) Part {
 		MsgType: event.MsgText,
 		Body:    fmt.Sprintf("Contact: %s\n\n%s", contact.GetDisplayName(), contact.GetVcard()),
 	})
-}
-
-// convertPoll shows a poll as text: the question, then the options numbered from 1.
-func convertPoll(poll *waE2E.PollCreationMessage) Part {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "Poll: %s", poll.GetName())
-	for i, opt := range poll.GetOptions() {
-		fmt.Fprintf(&sb, "\n%d. %s", i+1, opt.GetOptionName())
-	}
-	return messagePart(&event.MessageEventContent{MsgType: event.MsgText, Body: sb.String()})
 }
 
 // convertUnsupported is the notice for a kind the bridge cannot show, so nothing vanishes silently.

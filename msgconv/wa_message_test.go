@@ -21,10 +21,6 @@ func replyInfo(quoted string, mentions ...string) *waE2E.ContextInfo {
 
 func TestFromWhatsAppKinds(t *testing.T) {
 	t.Parallel()
-	poll := &waE2E.PollCreationMessage{
-		Name:    proto.String("Lunch?"),
-		Options: []*waE2E.PollCreationMessage_Option{{OptionName: proto.String("Pizza")}, {OptionName: proto.String("Sushi")}},
-	}
 	vcard := "BEGIN:VCARD\nFN:Bob\nEND:VCARD"
 	tests := []struct {
 		name       string
@@ -62,10 +58,6 @@ func TestFromWhatsAppKinds(t *testing.T) {
 			msgType: event.MsgLocation, body: "Location:  -33.500000, 151.000000", geoURI: "geo:-33.500000,151.000000", replyTo: quotedEventID, noMentions: true},
 		{name: "contact", msg: &waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("Bob"), Vcard: proto.String(vcard)}},
 			msgType: event.MsgText, body: "Contact: Bob\n\n" + vcard, noMentions: true},
-		{name: "poll", msg: &waE2E.Message{PollCreationMessage: poll},
-			msgType: event.MsgText, body: "Poll: Lunch?\n1. Pizza\n2. Sushi", noMentions: true},
-		{name: "poll v3", msg: &waE2E.Message{PollCreationMessageV3: poll},
-			msgType: event.MsgText, body: "Poll: Lunch?\n1. Pizza\n2. Sushi", noMentions: true},
 		{name: "live location", msg: &waE2E.Message{LiveLocationMessage: &waE2E.LiveLocationMessage{}},
 			msgType: event.MsgNotice, body: "Unsupported message type: live location. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "contact list", msg: &waE2E.Message{ContactsArrayMessage: &waE2E.ContactsArrayMessage{}},

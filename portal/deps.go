@@ -7,6 +7,7 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
@@ -19,6 +20,14 @@ type WAClient interface {
 	BuildEdit(chat types.JID, id types.MessageID, newContent *waE2E.Message) *waE2E.Message
 	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
 	BuildReaction(chat, sender types.JID, id types.MessageID, reaction string) *waE2E.Message
+	// BuildPollCreation builds a poll with a fresh message secret (whatsmeow stores it on send);
+	// selectable 0 lets voters choose any number of options.
+	BuildPollCreation(name string, optionNames []string, selectable int) *waE2E.Message
+	// BuildPollVote builds a vote on the poll described by pollInfo, encrypted with the poll's
+	// message secret; it fails when the secret is unknown.
+	BuildPollVote(ctx context.Context, pollInfo *types.MessageInfo, optionNames []string) (*waE2E.Message, error)
+	// DecryptPollVote decrypts the poll vote in vote with the poll's message secret.
+	DecryptPollVote(ctx context.Context, vote *events.Message) (*waE2E.PollVoteMessage, error)
 	GenerateMessageID() types.MessageID
 	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error

@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/id"
 
@@ -32,6 +33,8 @@ type fakeWAClient struct {
 	generated int
 	group     *types.GroupInfo
 	loggedOut bool
+	// noPollSecret makes poll votes fail as whatsmeow does without the poll's message secret.
+	noPollSecret bool
 }
 
 var _ WAClient = (*fakeWAClient)(nil)
@@ -87,6 +90,42 @@ func (c *fakeWAClient) BuildRevoke(chat, sender types.JID, msgID types.MessageID
 
 func (c *fakeWAClient) BuildReaction(chat, sender types.JID, msgID types.MessageID, reaction string) *waE2E.Message {
 	return &waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{Key: c.key(chat, sender, msgID), Text: proto.String(reaction)}}
+}
+
+func (c *fakeWAClient) BuildPollCreation(name string, optionNames []string, selectable int) *waE2E.Message {
+	var real whatsmeow.Client // whatsmeow's builder uses no connection
+	return real.BuildPollCreation(name, optionNames, selectable)
+}
+
+// BuildPollVote builds a vote as whatsmeow does, except that the "encrypted" payload is the plain
+// vote (DecryptPollVote reads it back).
+func (c *fakeWAClient) BuildPollVote(_ context.Context, pollInfo *types.MessageInfo, optionNames []string) (*waE2E.Message, error) {
+	if c.noPollSecret {
+		return nil, fmt.Errorf("failed to encrypt poll vote: %w", whatsmeow.ErrOriginalMessageSecretNotFound)
+	}
+	payload, err := proto.Marshal(&waE2E.PollVoteMessage{SelectedOptions: whatsmeow.HashPollOptions(optionNames)})
+	if err != nil {
+		return nil, err
+	}
+	sender := pollInfo.Sender
+	if pollInfo.IsFromMe {
+		sender = types.EmptyJID
+	}
+	return &waE2E.Message{PollUpdateMessage: &waE2E.PollUpdateMessage{
+		PollCreationMessageKey: c.key(pollInfo.Chat, sender, pollInfo.ID),
+		Vote:                   &waE2E.PollEncValue{EncPayload: payload},
+	}}, nil
+}
+
+func (c *fakeWAClient) DecryptPollVote(_ context.Context, vote *events.Message) (*waE2E.PollVoteMessage, error) {
+	if c.noPollSecret {
+		return nil, fmt.Errorf("failed to decrypt poll vote: %w", whatsmeow.ErrOriginalMessageSecretNotFound)
+	}
+	var msg waE2E.PollVoteMessage
+	if err := proto.Unmarshal(vote.Message.GetPollUpdateMessage().GetVote().GetEncPayload(), &msg); err != nil {
+		return nil, err
+	}
+	return &msg, nil
 }
 
 func (c *fakeWAClient) GenerateMessageID() types.MessageID {

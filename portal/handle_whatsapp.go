@@ -81,6 +81,8 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 		return p.handleWAProtocol(ctx, login, sender, evt)
 	case msg.GetReactionMessage() != nil:
 		return p.handleWAReaction(ctx, login, sender, info, msg.GetReactionMessage())
+	case msg.GetPollUpdateMessage() != nil:
+		return p.handleWAPollVote(ctx, login, sender, evt) // polls.go
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 		return nil
 	}

@@ -23,7 +23,7 @@ import (
 // Matrix content (for caption edits).
 func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage, msg *waE2E.Message) error {
 	for i, part := range converted.Parts {
-		row := &database.Message{Media: mediaContentJSON(part.Content)}
+		row := &database.Message{Media: mediaContentJSON(part.Content), PollAnswers: part.PollAnswers}
 		if i == 0 {
 			row.Quote = marshalQuote(ctx, msgconv.QuoteContent(msg))
 		}
