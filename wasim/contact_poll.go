@@ -12,15 +12,20 @@ import (
 
 // SendPoll sends a poll the way WhatsApp's apps do (whatsmeow's BuildPollCreation: a fresh message
 // secret that encrypts the votes). selectable is how many options a voter may choose: 1 for a
-// single choice, 0 for any number.
-func (c *Contact) SendPoll(ctx context.Context, to types.JID, question string, options []string, selectable int) (types.MessageID, error) {
-	return c.Send(ctx, to, c.cli.BuildPollCreation(question, options, selectable))
+// single choice, 0 for any number. It returns the poll's message info as the contact's own votes on
+// it need it (see Vote).
+func (c *Contact) SendPoll(ctx context.Context, to types.JID, question string, options []string, selectable int) (types.MessageInfo, error) {
+	resp, err := c.cli.SendMessage(ctx, to, c.cli.BuildPollCreation(question, options, selectable))
+	if err != nil {
+		return types.MessageInfo{}, err
+	}
+	return types.MessageInfo{ID: resp.ID, Timestamp: resp.Timestamp, MessageSource: types.MessageSource{
+		Chat: to, Sender: resp.Sender, IsFromMe: true, IsGroup: to.Server == types.GroupServer,
+	}}, nil
 }
 
 // Vote votes on a poll, choosing the named options; no options takes the vote back. poll is the
-// poll's message info: a received poll's Info, or for the contact's own poll its chat, ID, the
-// contact as sender as the chat addresses it (its LID in a LID-addressed chat, as SendResponse.Sender
-// says) and IsFromMe. The vote is encrypted with the poll's secret.
+// poll's message info: a received poll's Info, or what SendPoll returned for the contact's own. The vote is encrypted with the poll's secret.
 func (c *Contact) Vote(ctx context.Context, poll types.MessageInfo, options ...string) (types.MessageID, error) {
 	vote, err := c.cli.BuildPollVote(ctx, &poll, options)
 	if err != nil {

@@ -17,18 +17,17 @@ func TestContactPolls(t *testing.T) {
 	ann := newContact(t, ctx, srv, "Ann")
 	ben := newContact(t, ctx, srv, "Ben")
 	options := []string{"Pizza", "Sushi", "Soup"}
-	pollID, err := ann.SendPoll(ctx, ben.JID(), "Lunch?", options, 0)
+	own, err := ann.SendPoll(ctx, ben.JID(), "Lunch?", options, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll, err := ben.WaitMessage(ctx, func(m *events.Message) bool { return m.Info.ID == pollID })
+	poll, err := ben.WaitMessage(ctx, func(m *events.Message) bool { return m.Info.ID == own.ID })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if MessageKind(poll) != KindPoll || MessageBody(poll) != "Lunch?" || poll.Message.GetPollCreationMessage().GetSelectableOptionsCount() != 0 {
 		t.Fatalf("Ben received %v", poll.Message)
 	}
-	own := types.MessageInfo{ID: pollID, MessageSource: types.MessageSource{Chat: ben.JID(), Sender: ann.LID(), IsFromMe: true}}
 	votes := []struct {
 		from, to *Contact
 		info     types.MessageInfo
