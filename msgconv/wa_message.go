@@ -59,7 +59,11 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 		}
 	case msg.LocationMessage != nil:
 		ctxInfo = msg.GetLocationMessage().GetContextInfo()
-		part = convertLocation(msg.GetLocationMessage())
+		part = convertLocation(msg.GetLocationMessage()) // wa_location.go
+	case msg.LiveLocationMessage != nil:
+		ctxInfo = msg.GetLiveLocationMessage().GetContextInfo()
+		parts := convertLiveLocation(msg.GetLiveLocationMessage())
+		part, more = parts[0], parts[1:]
 	case msg.ContactMessage != nil:
 		ctxInfo = msg.GetContactMessage().GetContextInfo()
 		part = convertContact(msg.GetContactMessage())
@@ -111,18 +115,8 @@ func (c *FromWhatsApp) setReply(ctx context.Context, content *event.MessageEvent
 	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(eventID)
 }
 
-// The WhatsApp kinds Matrix has no common event for yet arrive as readable text: a location with
-// its geo: URI, a contact card with its vCard, a poll with its numbered options. Anything else
-// becomes a notice naming the kind.
-
-// convertLocation shows a pinned location as an m.location with the place's name and coordinates.
-func convertLocation(loc *waE2E.LocationMessage) Part {
-	return messagePart(&event.MessageEventContent{
-		MsgType: event.MsgLocation,
-		Body:    fmt.Sprintf("Location: %s %.6f, %.6f", loc.GetName(), loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
-		GeoURI:  fmt.Sprintf("geo:%.6f,%.6f", loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
-	})
-}
+// The WhatsApp kinds Matrix has no common event for yet arrive as readable text: a contact card
+// with its vCard. Anything the bridge cannot show becomes a notice naming the kind.
 
 // convertContact shows a shared contact card as text: the name, then the vCard.
 func convertContact(contact *waE2E.ContactMessage) Part {

@@ -50,16 +50,8 @@ func TestFromWhatsAppKinds(t *testing.T) {
 		{name: "reply lookup fails", msg: &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{
 			Text: proto.String("yes"), ContextInfo: replyInfo("BROKEN")}},
 			msgType: event.MsgText, body: "yes"},
-		{name: "location", msg: &waE2E.Message{LocationMessage: &waE2E.LocationMessage{
-			Name: proto.String("Brandenburg Gate"), DegreesLatitude: proto.Float64(52.516275), DegreesLongitude: proto.Float64(13.377704)}},
-			msgType: event.MsgLocation, body: "Location: Brandenburg Gate 52.516275, 13.377704", geoURI: "geo:52.516275,13.377704", noMentions: true},
-		{name: "location replying", msg: &waE2E.Message{LocationMessage: &waE2E.LocationMessage{
-			DegreesLatitude: proto.Float64(-33.5), DegreesLongitude: proto.Float64(151), ContextInfo: replyInfo(quotedWAID)}},
-			msgType: event.MsgLocation, body: "Location:  -33.500000, 151.000000", geoURI: "geo:-33.500000,151.000000", replyTo: quotedEventID, noMentions: true},
 		{name: "contact", msg: &waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("Bob"), Vcard: proto.String(vcard)}},
 			msgType: event.MsgText, body: "Contact: Bob\n\n" + vcard, noMentions: true},
-		{name: "live location", msg: &waE2E.Message{LiveLocationMessage: &waE2E.LiveLocationMessage{}},
-			msgType: event.MsgNotice, body: "Unsupported message type: live location. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "contact list", msg: &waE2E.Message{ContactsArrayMessage: &waE2E.ContactsArrayMessage{}},
 			msgType: event.MsgNotice, body: "Unsupported message type: contact list. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "poll vote", msg: &waE2E.Message{PollUpdateMessage: &waE2E.PollUpdateMessage{}},
