@@ -66,7 +66,17 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 		part, more = parts[0], parts[1:]
 	case msg.ContactMessage != nil:
 		ctxInfo = msg.GetContactMessage().GetContextInfo()
-		part = convertContact(msg.GetContactMessage())
+		var err error
+		if part, err = c.convertContacts(ctx, "", []*waE2E.ContactMessage{msg.GetContactMessage()}); err != nil { // wa_contact.go
+			return nil, err
+		}
+	case msg.ContactsArrayMessage != nil:
+		list := msg.GetContactsArrayMessage()
+		ctxInfo = list.GetContextInfo()
+		var err error
+		if part, err = c.convertContacts(ctx, list.GetDisplayName(), list.GetContacts()); err != nil {
+			return nil, err
+		}
 	case PollCreation(msg) != nil:
 		poll := PollCreation(msg)
 		ctxInfo = poll.GetContextInfo()
@@ -113,17 +123,6 @@ func (c *FromWhatsApp) setReply(ctx context.Context, content *event.MessageEvent
 		return
 	}
 	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(eventID)
-}
-
-// The WhatsApp kinds Matrix has no common event for yet arrive as readable text: a contact card
-// with its vCard. Anything the bridge cannot show becomes a notice naming the kind.
-
-// convertContact shows a shared contact card as text: the name, then the vCard.
-func convertContact(contact *waE2E.ContactMessage) Part {
-	return messagePart(&event.MessageEventContent{
-		MsgType: event.MsgText,
-		Body:    fmt.Sprintf("Contact: %s\n\n%s", contact.GetDisplayName(), contact.GetVcard()),
-	})
 }
 
 // convertUnsupported is the notice for a kind the bridge cannot show, so nothing vanishes silently.

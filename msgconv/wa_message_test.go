@@ -21,7 +21,6 @@ func replyInfo(quoted string, mentions ...string) *waE2E.ContextInfo {
 
 func TestFromWhatsAppKinds(t *testing.T) {
 	t.Parallel()
-	vcard := "BEGIN:VCARD\nFN:Bob\nEND:VCARD"
 	tests := []struct {
 		name       string
 		msg        *waE2E.Message
@@ -50,10 +49,6 @@ func TestFromWhatsAppKinds(t *testing.T) {
 		{name: "reply lookup fails", msg: &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{
 			Text: proto.String("yes"), ContextInfo: replyInfo("BROKEN")}},
 			msgType: event.MsgText, body: "yes"},
-		{name: "contact", msg: &waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("Bob"), Vcard: proto.String(vcard)}},
-			msgType: event.MsgText, body: "Contact: Bob\n\n" + vcard, noMentions: true},
-		{name: "contact list", msg: &waE2E.Message{ContactsArrayMessage: &waE2E.ContactsArrayMessage{}},
-			msgType: event.MsgNotice, body: "Unsupported message type: contact list. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "poll vote", msg: &waE2E.Message{PollUpdateMessage: &waE2E.PollUpdateMessage{}},
 			msgType: event.MsgNotice, body: "Unsupported message type: poll vote. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "group invite", msg: &waE2E.Message{GroupInviteMessage: &waE2E.GroupInviteMessage{}},
