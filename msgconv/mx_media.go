@@ -114,13 +114,14 @@ func buildWAMediaMessage(kind MediaKind, up whatsmeow.UploadResponse, mimeType, 
 			URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath), MediaKey: up.MediaKey,
 			FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256, FileLength: proto.Uint64(up.FileLength),
 			Mimetype: proto.String(mimeType), Width: optUint32(width), Height: optUint32(height), ContextInfo: ctxInfo,
+			IsAnimated: optBool(content.Info != nil && content.Info.IsAnimated),
 		}}
 	case MediaVideo:
 		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
 			URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath), MediaKey: up.MediaKey,
 			FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256, FileLength: proto.Uint64(up.FileLength),
 			Mimetype: proto.String(mimeType), Caption: captionPtr, Width: optUint32(width), Height: optUint32(height),
-			Seconds: optUint32(seconds), ContextInfo: ctxInfo,
+			Seconds: optUint32(seconds), ContextInfo: ctxInfo, GifPlayback: optBool(isGIFVideo(content.Info)),
 		}}
 	case MediaAudio, MediaVoice:
 		return &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
@@ -140,6 +141,13 @@ func buildWAMediaMessage(kind MediaKind, up whatsmeow.UploadResponse, mimeType, 
 		Mimetype: proto.String(mimeType), Caption: captionPtr, FileName: proto.String(name), Title: proto.String(name),
 		ContextInfo: ctxInfo,
 	}}
+}
+
+func optBool(v bool) *bool {
+	if !v {
+		return nil
+	}
+	return proto.Bool(true)
 }
 
 func optUint32(v uint32) *uint32 {

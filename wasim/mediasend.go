@@ -24,6 +24,11 @@ type Media struct {
 	Caption string
 	// FileName names a document.
 	FileName string
+	// GIF sends a video as WhatsApp's apps send a GIF: an MP4 played looping and silent
+	// (gifPlayback).
+	GIF bool
+	// Animated marks a sticker as animated (an animated WebP).
+	Animated bool
 }
 
 var defaultMimeTypes = map[string]string{
@@ -73,7 +78,7 @@ func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
-			MediaKeyTimestamp: keyTS,
+			MediaKeyTimestamp: keyTS, GifPlayback: optionalTrue(m.GIF),
 		}}, nil
 	case KindAudio, KindPTT:
 		return &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
@@ -95,8 +100,18 @@ func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 		return &waE2E.Message{StickerMessage: &waE2E.StickerMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, MediaKeyTimestamp: keyTS,
+			IsAnimated: optionalTrue(m.Animated),
 		}}, nil
 	}
+}
+
+// optionalTrue is a set protobuf flag for true and an absent one for false, as WhatsApp's apps
+// leave unset flags out.
+func optionalTrue(v bool) *bool {
+	if !v {
+		return nil
+	}
+	return proto.Bool(true)
 }
 
 // Attachment returns the downloadable part of a message (image, video, audio, document or
