@@ -83,6 +83,14 @@ type BridgeConfig struct {
 	MatrixRoomWorkers int `yaml:"matrix_room_workers"`
 	// Calls says what the bridge does with WhatsApp calls (calls.go).
 	Calls CallConfig `yaml:"calls"`
+	// ViewOnce bridges view-once photos, videos and voice messages that reach the bridge, once and
+	// with a notice; false shows only a notice. nil means on (see ViewOnceEnabled).
+	ViewOnce *bool `yaml:"view_once"`
+}
+
+// ViewOnceEnabled reports whether view-once media is bridged (bridge.view_once, default true).
+func (c BridgeConfig) ViewOnceEnabled() bool {
+	return c.ViewOnce == nil || *c.ViewOnce
 }
 
 // WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options

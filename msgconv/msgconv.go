@@ -135,6 +135,9 @@ type Part struct {
 	// PollAnswers are, for a poll start, the Matrix answer IDs of the poll's options in WhatsApp's
 	// option order, to be kept with the message for mapping votes; nil for other parts.
 	PollAnswers []string
+	// ViewOnce marks a part of view-once media (see ConvertViewOnce): the caller must keep none
+	// of its content (no media for edits, no file in quotes).
+	ViewOnce bool
 }
 
 // EventContent returns what to send as the part's content: Content itself, or Content merged with

@@ -35,6 +35,8 @@ type fakeWAClient struct {
 	loggedOut bool
 	// noPollSecret makes poll votes fail as whatsmeow does without the poll's message secret.
 	noPollSecret bool
+	// media, when set, is what every download returns.
+	media []byte
 }
 
 var _ WAClient = (*fakeWAClient)(nil)
@@ -160,6 +162,9 @@ func (c *fakeWAClient) IsLoggedIn() bool {
 }
 
 func (c *fakeWAClient) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
+	if c.media != nil {
+		return c.media, nil
+	}
 	return nil, errors.New("fake client has no media")
 }
 

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
@@ -86,7 +87,12 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 		return nil
 	}
-	converted, err := p.convertWAMessage(ctx, login, sender, msg)
+	var converted *msgconv.ConvertedMessage
+	if msgconv.IsViewOnce(msg, evt.IsViewOnce) {
+		converted, err = p.convertWAViewOnce(ctx, login, sender, msg)
+	} else {
+		converted, err = p.convertWAMessage(ctx, login, sender, msg)
+	}
 	if err != nil {
 		return err
 	}

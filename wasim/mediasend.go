@@ -29,6 +29,9 @@ type Media struct {
 	GIF bool
 	// Animated marks a sticker as animated (an animated WebP).
 	Animated bool
+	// ViewOnce sends an image, video or voice note as view-once, as WhatsApp's apps do: flagged
+	// and wrapped in a ViewOnceMessageV2.
+	ViewOnce bool
 }
 
 var defaultMimeTypes = map[string]string{
@@ -50,6 +53,24 @@ func IsMediaKind(kind string) bool {
 // UploadMedia encrypts and uploads m with cli (whatsmeow's Upload) and returns the message that
 // carries it, ready for SendMessage.
 func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Message, error) {
+	msg, err := uploadMedia(ctx, cli, m)
+	if err != nil || !m.ViewOnce {
+		return msg, err
+	}
+	switch {
+	case msg.ImageMessage != nil:
+		msg.ImageMessage.ViewOnce = proto.Bool(true)
+	case msg.VideoMessage != nil:
+		msg.VideoMessage.ViewOnce = proto.Bool(true)
+	case msg.AudioMessage != nil:
+		msg.AudioMessage.ViewOnce = proto.Bool(true)
+	default:
+		return nil, fmt.Errorf("%s cannot be sent as view-once", m.Kind)
+	}
+	return &waE2E.Message{ViewOnceMessageV2: &waE2E.FutureProofMessage{Message: msg}}, nil
+}
+
+func uploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Message, error) {
 	mediaType, ok := mediaTypes[m.Kind]
 	if !ok {
 		return nil, fmt.Errorf("unknown media kind %q", m.Kind)
