@@ -109,6 +109,10 @@ func (br *Bridge) registerCommands() {
 		Help: "Open a direct chat with a WhatsApp number. Inviting a contact's ghost to a new room works too.",
 	})
 	br.commands.add(&command{
+		Name: "disappearing", Args: "<off|24h|7d|90d>", Level: config.LevelUser, Handler: cmdDisappearing,
+		Help: "In a chat's room: turn disappearing messages off, or on with the time new messages last.",
+	})
+	br.commands.add(&command{
 		Name: "version", Level: config.LevelRelay,
 		Help: "Show the bridge version.", Handler: cmdVersion,
 	})

@@ -28,6 +28,9 @@ type WAClient interface {
 	BuildPollVote(ctx context.Context, pollInfo *types.MessageInfo, optionNames []string) (*waE2E.Message, error)
 	// DecryptPollVote decrypts the poll vote in vote with the poll's message secret.
 	DecryptPollVote(ctx context.Context, vote *events.Message) (*waE2E.PollVoteMessage, error)
+	// SetDisappearingTimer changes a chat's disappearing-messages timer (0: off): a protocol
+	// message in a 1:1 chat, a group change in a group. WhatsApp refuses timers its apps do not offer.
+	SetDisappearingTimer(ctx context.Context, chat types.JID, timer time.Duration, settingTS time.Time) error
 	GenerateMessageID() types.MessageID
 	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error

@@ -37,6 +37,13 @@ type fakeWAClient struct {
 	noPollSecret bool
 	// media, when set, is what every download returns.
 	media []byte
+	// timers records SetDisappearingTimer calls.
+	timers []disappearingSet
+}
+
+type disappearingSet struct {
+	chat  types.JID
+	timer time.Duration
 }
 
 var _ WAClient = (*fakeWAClient)(nil)
@@ -128,6 +135,18 @@ func (c *fakeWAClient) DecryptPollVote(_ context.Context, vote *events.Message) 
 		return nil, err
 	}
 	return &msg, nil
+}
+
+func (c *fakeWAClient) SetDisappearingTimer(_ context.Context, chat types.JID, timer time.Duration, _ time.Time) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.timers = append(c.timers, disappearingSet{chat: chat, timer: timer})
+	if len(c.fail) > 0 {
+		err := c.fail[0]
+		c.fail = c.fail[1:]
+		return err
+	}
+	return nil
 }
 
 func (c *fakeWAClient) GenerateMessageID() types.MessageID {

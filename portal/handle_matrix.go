@@ -95,6 +95,10 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 		return fmt.Errorf("failed to reserve message ID: %w", err)
 	}
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", out.WAID).Logger()
+	if record != nil {
+		// In a chat with disappearing messages, WhatsApp's apps delete the message like their own.
+		waMsg = msgconv.WithExpiration(waMsg, p.row.DisappearTimer)
+	}
 	resp, err := cli.SendMessage(ctx, p.Key.JID, waMsg, whatsmeow.SendRequestExtra{ID: out.WAID})
 	if err != nil {
 		if dbErr := p.m.db.Outbox.RecordAttempt(ctx, evt.ID, err); dbErr != nil {

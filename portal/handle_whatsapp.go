@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -134,6 +135,9 @@ func (p *Portal) handleWAProtocol(ctx context.Context, login Login, sender *pupp
 		return p.handleWARevoke(ctx, sender, proto.GetKey().GetID())
 	case waE2E.ProtocolMessage_MESSAGE_EDIT:
 		return p.handleWAEdit(ctx, login, sender, evt, proto.GetKey().GetID(), proto.GetEditedMessage())
+	case waE2E.ProtocolMessage_EPHEMERAL_SETTING:
+		timer := time.Duration(proto.GetEphemeralExpiration()) * time.Second
+		return p.applyDisappearing(ctx, sender.MXID, timer, evt.Info.Timestamp.UnixMilli(), p.txnID(evt.Info.ID, 0)) // disappearing.go
 	default:
 		zerolog.Ctx(ctx).Debug().Stringer("type", proto.GetType()).Msg("Ignoring protocol message")
 		return nil
