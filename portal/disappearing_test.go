@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/event"
 
@@ -110,5 +112,36 @@ func TestDisappearingFromMatrix(t *testing.T) {
 	}
 	if states := disappearingStates(e); len(states) != 1 {
 		t.Errorf("failed changes set state: %+v", states)
+	}
+}
+
+// TestDisappearingInGroup: a group created with a timer shows it in the new room; a change of the
+// group's timer on WhatsApp shows as state and a notice, turning it off too.
+func TestDisappearingInGroup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cli.group = &types.GroupInfo{JID: testGroup, GroupName: types.GroupName{Name: "Test group"},
+		GroupEphemeral: types.GroupEphemeral{IsEphemeral: true, DisappearingTimer: 86400}}
+	p := e.portal(testGroup)
+	if err := p.run(e.ctx, &ensureRoomEvent{login: e.login}); err != nil {
+		t.Fatal(err)
+	}
+	if states := disappearingStates(e); len(states) != 1 || states[0].Timer.Duration != 24*time.Hour {
+		t.Fatalf("timer states at creation %+v", states)
+	}
+	for i, change := range []types.GroupEphemeral{{IsEphemeral: true, DisappearingTimer: 7776000}, {IsEphemeral: false}} {
+		err := e.m.HandleGroupInfo(e.ctx, e.login, &events.GroupInfo{
+			JID: testGroup, Timestamp: time.UnixMilli(1700000000000 + int64(i)), Ephemeral: &change,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	states := disappearingStates(e)
+	if len(states) != 3 || states[1].Timer.Duration != 90*24*time.Hour || states[2].Type != event.DisappearingTypeNone {
+		t.Fatalf("timer states %+v", states)
+	}
+	if c, _ := lastSent(t, e).content.(*event.MessageEventContent); c == nil || c.Body != msgconv.DisappearingNotice(0) {
+		t.Errorf("last notice %+v", lastSent(t, e).content)
 	}
 }

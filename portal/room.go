@@ -137,6 +137,12 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	if err = p.saveRoom(ctx, roomID, info.Name); err != nil {
 		return err
 	}
+	if info.IsEphemeral && info.DisappearingTimer > 0 {
+		timer := time.Duration(info.DisappearingTimer) * time.Second
+		if err = p.applyDisappearing(ctx, bot, timer, time.Now().UnixMilli(), "mw.disappear."+roomID.String()); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to show the group's disappearing timer")
+		}
+	}
 	p.syncMembers(ctx, members)
 	if err = p.syncAvatar(ctx, login); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set group avatar")

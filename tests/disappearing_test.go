@@ -65,3 +65,36 @@ func TestDisappearingMessages(t *testing.T) {
 	sendText(t, ctx, alice.client, dm, "!wa disappearing 5m")
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "is not a disappearing-messages timer WhatsApp offers: use off, 24h, 7d or 90d"))
 }
+
+// TestDisappearingInGroup: a group member's timer change on WhatsApp shows in the group's room, and
+// the command in the room changes the group's timer for every member.
+func TestDisappearingInGroup(t *testing.T) {
+	t.Parallel()
+	e2e.SkipInShortMode(t)
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112340091")
+	carol, carolGhost := newContact(t, ctx, env, "4917600000091", "Carol")
+	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Secrets", alice.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := joinPortal(t, ctx, env, alice.client, env.BotMXID(), alice.room)
+
+	if err = carol.Client().SetDisappearingTimer(ctx, group, whatsmeow.DisappearingTimer90Days, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, func(evt *event.Event) bool {
+		return evt.Sender == carolGhost && evt.Content.AsMessage().Body == "Disappearing messages are on: new messages disappear from WhatsApp 90 days after they are sent."
+	})
+
+	sendText(t, ctx, alice.client, room, "!wa disappearing off")
+	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
+		info, ok := evt.(*events.GroupInfo)
+		return ok && info.JID == group && info.Ephemeral != nil && !info.Ephemeral.IsEphemeral
+	}); err != nil {
+		t.Fatalf("Carol never heard the timer go off: %v", err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Disappearing messages are off"))
+}

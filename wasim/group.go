@@ -64,6 +64,8 @@ type group struct {
 	topicAt   time.Time
 	members   []*groupMember // in join order
 	version   int            // participant list version, bumped on every membership change
+	// ephemeral is the disappearing-messages timer in seconds, 0 when off.
+	ephemeral uint32
 }
 
 type groupMember struct {

@@ -51,6 +51,8 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 		c.send(iqResult(node))
 	case "description":
 		c.handleDescriptionLocked(node, child, g, actor)
+	case "ephemeral", "not_ephemeral":
+		c.handleEphemeralLocked(node, child, g, actor)
 	case string(GroupAdd), string(GroupRemove), string(GroupPromote), string(GroupDemote):
 		if !g.isAdmin(actor) {
 			c.send(iqError(node, 401, "not-authorized"))
@@ -148,4 +150,25 @@ func (c *conn) handleParticipantsLocked(node, child *waBinary.Node, g *group, ac
 		}
 	}
 	c.send(iqResult(node, waBinary.Node{Tag: child.Tag, Content: out}))
+}
+
+// groupTimers are the disappearing-messages timers (seconds) WhatsApp accepts for groups: 24 hours,
+// 7 days and 90 days; anything else is a bad request (whatsmeow's ErrInvalidDisappearingTimer).
+var groupTimers = map[uint32]bool{86400: true, 604800: true, 7776000: true}
+
+// handleEphemeralLocked sets (<ephemeral expiration=...>) or clears (<not_ephemeral/>) the group's
+// disappearing-messages timer; any member may. Caller holds stateLock.
+func (c *conn) handleEphemeralLocked(node, child *waBinary.Node, g *group, actor *Account) {
+	var timer uint32
+	if child.Tag == "ephemeral" {
+		expiration, _ := child.Attrs["expiration"].(string)
+		n, err := strconv.ParseUint(expiration, 10, 32)
+		if err != nil || !groupTimers[uint32(n)] {
+			c.send(iqError(node, 400, "bad-request"))
+			return
+		}
+		timer = uint32(n)
+	}
+	c.srv.setEphemeralLocked(g, actor, timer)
+	c.send(iqResult(node))
 }
