@@ -42,7 +42,8 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 	case event.EventMessage:
 		return br.handleMessage(ctx, evt)
 	case event.EventReaction, event.EventRedaction, event.EventSticker,
-		event.EventUnstablePollStart, event.EventUnstablePollResponse, event.EventUnstablePollEnd:
+		event.EventUnstablePollStart, event.EventUnstablePollResponse, event.EventUnstablePollEnd,
+		event.StateRoomName, event.StateTopic:
 		_, err := br.handlePortalEvent(ctx, evt)
 		return err
 	default:

@@ -33,6 +33,10 @@ type WAClient interface {
 	SetDisappearingTimer(ctx context.Context, chat types.JID, timer time.Duration, settingTS time.Time) error
 	GenerateMessageID() types.MessageID
 	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
+	// SetGroupName and SetGroupTopic change a group's info; WhatsApp answers a refusal with an
+	// *whatsmeow.IQError (401 when the group's info is locked to admins).
+	SetGroupName(ctx context.Context, jid types.JID, name string) error
+	SetGroupTopic(ctx context.Context, jid types.JID, previousID, newID, topic string) error
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	IsLoggedIn() bool

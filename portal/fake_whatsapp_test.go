@@ -39,6 +39,8 @@ type fakeWAClient struct {
 	media []byte
 	// timers records SetDisappearingTimer calls.
 	timers []disappearingSet
+	// groupLocked makes group info changes fail as WhatsApp refuses members of a locked group.
+	groupLocked bool
 }
 
 type disappearingSet struct {
@@ -164,6 +166,28 @@ func (c *fakeWAClient) GetGroupInfo(_ context.Context, jid types.JID) (*types.Gr
 	}
 	info := *c.group
 	return &info, nil
+}
+
+func (c *fakeWAClient) SetGroupName(_ context.Context, jid types.JID, name string) error {
+	return c.changeGroup(jid, func(g *types.GroupInfo) { g.Name = name })
+}
+
+func (c *fakeWAClient) SetGroupTopic(_ context.Context, jid types.JID, _, _, topic string) error {
+	return c.changeGroup(jid, func(g *types.GroupInfo) { g.Topic = topic })
+}
+
+// changeGroup applies a group change, or fails with WhatsApp's refusal while groupLocked is set.
+func (c *fakeWAClient) changeGroup(jid types.JID, change func(g *types.GroupInfo)) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	if c.group == nil || c.group.JID != jid {
+		return errors.New("no such group")
+	}
+	if c.groupLocked {
+		return fmt.Errorf("failed to change group: %w", whatsmeow.ErrIQNotAuthorized)
+	}
+	change(c.group)
+	return nil
 }
 
 func (c *fakeWAClient) MarkRead(context.Context, []types.MessageID, time.Time, types.JID, types.JID, ...types.ReceiptType) error {

@@ -52,6 +52,8 @@ func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event
 		return p.handleMatrixPollStart(ctx, login, evt) // polls.go
 	case event.EventUnstablePollResponse:
 		return p.handleMatrixPollResponse(ctx, login, evt)
+	case event.StateRoomName, event.StateTopic:
+		return p.handleMatrixGroupInfo(ctx, login, evt) // group_matrix.go
 	case event.EventUnstablePollEnd:
 		return permanent(errors.New("WhatsApp polls cannot be ended: votes can still be changed on WhatsApp"))
 	}

@@ -66,6 +66,8 @@ type group struct {
 	version   int            // participant list version, bumped on every membership change
 	// ephemeral is the disappearing-messages timer in seconds, 0 when off.
 	ephemeral uint32
+	// locked means only admins may change the group's name and description.
+	locked bool
 }
 
 type groupMember struct {

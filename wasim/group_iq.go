@@ -41,16 +41,20 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 	switch child.Tag {
 	case "query":
 		c.send(iqResult(node, s.groupNodeLocked(g)))
-	case "subject":
-		name := string(bytesOf(*child))
-		if !validGroupName(name) {
-			c.send(iqError(node, 406, "not-acceptable"))
+	case "subject", "description":
+		if g.locked && !g.isAdmin(actor) {
+			c.send(iqError(node, 401, "not-authorized"))
 			return
 		}
-		s.setSubjectLocked(g, actor, name)
+		c.handleInfoChangeLocked(node, child, g, actor)
+	case "locked", "unlocked":
+		if !g.isAdmin(actor) {
+			c.send(iqError(node, 401, "not-authorized"))
+			return
+		}
+		g.locked = child.Tag == "locked"
+		s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{Tag: child.Tag})
 		c.send(iqResult(node))
-	case "description":
-		c.handleDescriptionLocked(node, child, g, actor)
 	case "ephemeral", "not_ephemeral":
 		c.handleEphemeralLocked(node, child, g, actor)
 	case string(GroupAdd), string(GroupRemove), string(GroupPromote), string(GroupDemote):
@@ -61,6 +65,24 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 		c.handleParticipantsLocked(node, child, g, actor)
 	default:
 		c.send(iqError(node, 501, "feature-not-implemented"))
+	}
+}
+
+// handleInfoChangeLocked renames the group (<subject>) or sets its description. Caller holds
+// stateLock and has checked that actor may.
+func (c *conn) handleInfoChangeLocked(node, child *waBinary.Node, g *group, actor *Account) {
+	s := c.srv
+	switch child.Tag {
+	case "subject":
+		name := string(bytesOf(*child))
+		if !validGroupName(name) {
+			c.send(iqError(node, 406, "not-acceptable"))
+			return
+		}
+		s.setSubjectLocked(g, actor, name)
+		c.send(iqResult(node))
+	default:
+		c.handleDescriptionLocked(node, child, g, actor)
 	}
 }
 

@@ -1,0 +1,97 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
+	"maunium.net/go/mautrix/event"
+)
+
+// A group's name and topic changed in Matrix by a bridge user are changed on WhatsApp as that user.
+// WhatsApp decides who may (in a group whose info is locked, only admins); a refused change is put
+// back in the room by the bot, with a notice saying why. Direct chats have no name or topic on
+// WhatsApp: changes there stay in Matrix.
+
+// handleMatrixGroupInfo sends a room name or topic change to WhatsApp.
+func (p *Portal) handleMatrixGroupInfo(ctx context.Context, login Login, evt *event.Event) error {
+	if !p.IsGroup() {
+		return nil
+	}
+	cli := login.Client()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrNotConnected
+	}
+	var err error
+	what := "name"
+	switch evt.Type {
+	case event.StateRoomName:
+		name := evt.Content.AsRoomName().Name
+		if name == p.row.Name {
+			return nil
+		}
+		if err = cli.SetGroupName(ctx, p.Key.JID, name); err == nil {
+			p.row.Name, p.row.NameSet = name, true
+		}
+	case event.StateTopic:
+		what = "description"
+		topic := evt.Content.AsTopic().Topic
+		if topic == p.row.Topic {
+			return nil
+		}
+		if err = p.setGroupTopic(ctx, cli, topic); err == nil {
+			p.row.Topic, p.row.TopicSet = topic, true
+		}
+	}
+	if err == nil {
+		zerolog.Ctx(ctx).Info().Str("what", what).Msg("Changed group info on WhatsApp")
+		return p.m.db.Portal.Update(ctx, p.row)
+	}
+	if !isWhatsAppRefusal(err) {
+		return fmt.Errorf("failed to change the group's %s: %w", what, err)
+	}
+	zerolog.Ctx(ctx).Info().Err(err).Str("what", what).Msg("WhatsApp refused group info change, reverting it")
+	return p.revertGroupInfo(ctx, evt, what, err)
+}
+
+// setGroupTopic sets the group's description, naming the current one as WhatsApp requires.
+func (p *Portal) setGroupTopic(ctx context.Context, cli WAClient, topic string) error {
+	info, err := cli.GetGroupInfo(ctx, p.Key.JID)
+	if err != nil {
+		return err
+	}
+	return cli.SetGroupTopic(ctx, p.Key.JID, info.TopicID, "", topic)
+}
+
+// isWhatsAppRefusal reports whether WhatsApp answered a group change with a refusal (as opposed to
+// a connection failure worth retrying).
+func isWhatsAppRefusal(err error) bool {
+	var iqErr *whatsmeow.IQError
+	return errors.As(err, &iqErr) && iqErr.Code >= 400 && iqErr.Code < 500 && iqErr.Code != 429
+}
+
+// revertGroupInfo puts the room's name or topic back to WhatsApp's and says why.
+func (p *Portal) revertGroupInfo(ctx context.Context, evt *event.Event, what string, refusal error) error {
+	bot := p.m.matrix.BotMXID()
+	var err error
+	if evt.Type == event.StateRoomName {
+		err = p.sendState(ctx, bot, event.StateRoomName, &event.RoomNameEventContent{Name: p.row.Name}, 0)
+	} else {
+		err = p.sendState(ctx, bot, event.StateTopic, &event.TopicEventContent{Topic: p.row.Topic}, 0)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to revert refused group info change")
+	}
+	reason := "WhatsApp refused it"
+	if errors.Is(refusal, whatsmeow.ErrIQNotAuthorized) || errors.Is(refusal, whatsmeow.ErrIQForbidden) {
+		reason = "only the group's admins may change its info"
+	}
+	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
+		"The group's %s was not changed on WhatsApp (%s), so it was changed back here.", what, reason)}
+	if _, err = p.m.matrix.SendEvent(ctx, bot, p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
+		return fmt.Errorf("failed to send revert notice: %w", err)
+	}
+	return nil
+}

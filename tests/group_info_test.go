@@ -1,0 +1,61 @@
+package tests
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
+)
+
+// TestGroupInfoFromMatrix: a bridge user who is a WhatsApp admin of a group renames it and sets its
+// description in Matrix, and the other members see both on WhatsApp.
+func TestGroupInfoFromMatrix(t *testing.T) {
+	t.Parallel()
+	e2e.SkipInShortMode(t)
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112340101")
+	carol, _ := newContact(t, ctx, env, "4917600000101", "Carol")
+	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Old name", alice.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := joinPortal(t, ctx, env, alice.client, env.BotMXID(), alice.room)
+	if _, err = env.WA.UpdateGroupParticipants(ctx, carol.Account(), group, wasim.GroupPromote, alice.acct); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "Alice's admin power level", func() bool {
+		var levels event.PowerLevelsEventContent
+		return alice.client.StateEvent(ctx, room, event.StatePowerLevels, "", &levels) == nil && levels.GetUserLevel(alice.client.UserID) >= levels.GetEventLevel(event.StateRoomName)
+	})
+
+	if _, err = alice.client.SendStateEvent(ctx, room, event.StateRoomName, "", &event.RoomNameEventContent{Name: "New name"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
+		info, ok := evt.(*events.GroupInfo)
+		return ok && info.JID == group && info.Name != nil && info.Name.Name == "New name"
+	}); err != nil {
+		t.Fatalf("Carol never saw the new name: %v", err)
+	}
+	if _, err = alice.client.SendStateEvent(ctx, room, event.StateTopic, "", &event.TopicEventContent{Topic: "Plans for Saturday"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
+		info, ok := evt.(*events.GroupInfo)
+		return ok && info.JID == group && info.Topic != nil && info.Topic.Topic == "Plans for Saturday"
+	}); err != nil {
+		t.Fatalf("Carol never saw the new description: %v", err)
+	}
+	got, err := carol.Client().GetGroupInfo(ctx, group)
+	if err != nil || got.Name != "New name" || got.Topic != "Plans for Saturday" {
+		t.Fatalf("group info %q / %q (%v)", got.Name, got.Topic, err)
+	}
+}
