@@ -37,6 +37,9 @@ type WAClient interface {
 	// *whatsmeow.IQError (401 when the group's info is locked to admins).
 	SetGroupName(ctx context.Context, jid types.JID, name string) error
 	SetGroupTopic(ctx context.Context, jid types.JID, previousID, newID, topic string) error
+	// UpdateGroupParticipants adds, removes, promotes or demotes members; a refusal for one member
+	// is its result's Error code, a refusal of the whole request an *whatsmeow.IQError.
+	UpdateGroupParticipants(ctx context.Context, jid types.JID, changes []types.JID, action whatsmeow.ParticipantChange) ([]types.GroupParticipant, error)
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	IsLoggedIn() bool

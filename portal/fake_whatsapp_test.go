@@ -39,8 +39,10 @@ type fakeWAClient struct {
 	media []byte
 	// timers records SetDisappearingTimer calls.
 	timers []disappearingSet
-	// groupLocked makes group info changes fail as WhatsApp refuses members of a locked group.
+	// groupLocked makes group info and member changes fail as WhatsApp refuses non-admins.
 	groupLocked bool
+	// memberChanges records the actions of UpdateGroupParticipants calls.
+	memberChanges []string
 }
 
 type disappearingSet struct {
@@ -188,6 +190,23 @@ func (c *fakeWAClient) changeGroup(jid types.JID, change func(g *types.GroupInfo
 	}
 	change(c.group)
 	return nil
+}
+
+func (c *fakeWAClient) UpdateGroupParticipants(_ context.Context, jid types.JID, changes []types.JID, action whatsmeow.ParticipantChange) ([]types.GroupParticipant, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.memberChanges = append(c.memberChanges, string(action))
+	if c.group == nil || c.group.JID != jid {
+		return nil, errors.New("no such group")
+	}
+	if c.groupLocked {
+		return nil, fmt.Errorf("failed to update participants: %w", whatsmeow.ErrIQNotAuthorized)
+	}
+	out := make([]types.GroupParticipant, len(changes))
+	for i, jid := range changes {
+		out[i] = types.GroupParticipant{JID: jid}
+	}
+	return out, nil
 }
 
 func (c *fakeWAClient) MarkRead(context.Context, []types.MessageID, time.Time, types.JID, types.JID, ...types.ReceiptType) error {

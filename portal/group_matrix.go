@@ -7,13 +7,16 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // A group's name and topic changed in Matrix by a bridge user are changed on WhatsApp as that user.
 // WhatsApp decides who may (in a group whose info is locked, only admins); a refused change is put
 // back in the room by the bot, with a notice saying why. Direct chats have no name or topic on
-// WhatsApp: changes there stay in Matrix.
+// WhatsApp: changes there stay in Matrix. Inviting a contact's ghost adds the contact to the group,
+// kicking it removes them (see handleMatrixMember).
 
 // handleMatrixGroupInfo sends a room name or topic change to WhatsApp.
 func (p *Portal) handleMatrixGroupInfo(ctx context.Context, login Login, evt *event.Event) error {
@@ -84,14 +87,79 @@ func (p *Portal) revertGroupInfo(ctx context.Context, evt *event.Event, what str
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to revert refused group info change")
 	}
-	reason := "WhatsApp refused it"
-	if errors.Is(refusal, whatsmeow.ErrIQNotAuthorized) || errors.Is(refusal, whatsmeow.ErrIQForbidden) {
-		reason = "only the group's admins may change its info"
-	}
 	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
-		"The group's %s was not changed on WhatsApp (%s), so it was changed back here.", what, reason)}
+		"The group's %s was not changed on WhatsApp (%s), so it was changed back here.", what, groupRefusalReason(refusal))}
 	if _, err = p.m.matrix.SendEvent(ctx, bot, p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
 		return fmt.Errorf("failed to send revert notice: %w", err)
 	}
 	return nil
+}
+
+// handleMatrixMember sends an invite of a ghost (add the contact) or a kick of one (remove them) in a
+// group's room to WhatsApp. A refused change is undone in the room (the invited ghost is kicked, the
+// kicked ghost joins again), with a notice saying why. Other membership changes stay in Matrix.
+func (p *Portal) handleMatrixMember(ctx context.Context, login Login, evt *event.Event) error {
+	target := id.UserID(evt.GetStateKey())
+	jid, isGhost := p.m.puppets.ParseMXID(target)
+	if !p.IsGroup() || !isGhost || target == evt.Sender {
+		return nil
+	}
+	var action whatsmeow.ParticipantChange
+	what := "added to"
+	switch evt.Content.AsMember().Membership {
+	case event.MembershipInvite:
+		action = whatsmeow.ParticipantChangeAdd
+	case event.MembershipLeave, event.MembershipBan:
+		action, what = whatsmeow.ParticipantChangeRemove, "removed from"
+	default:
+		return nil
+	}
+	cli := login.Client()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrNotConnected
+	}
+	results, err := cli.UpdateGroupParticipants(ctx, p.Key.JID, []types.JID{jid}, action)
+	if err == nil && len(results) > 0 && results[0].Error != 0 {
+		err = &whatsmeow.IQError{Code: results[0].Error}
+	}
+	ghost, ghostErr := p.m.puppets.Get(ctx, jid, login.LIDs())
+	if ghostErr != nil {
+		return ghostErr
+	}
+	switch {
+	case err == nil && action == whatsmeow.ParticipantChangeAdd:
+		zerolog.Ctx(ctx).Info().Stringer("ghost", target).Msg("Added contact to the WhatsApp group")
+		return p.m.ensureGhostJoined(ctx, p.row.MXID, ghost)
+	case err == nil:
+		zerolog.Ctx(ctx).Info().Stringer("ghost", target).Msg("Removed contact from the WhatsApp group")
+		return nil
+	case !isWhatsAppRefusal(err):
+		return fmt.Errorf("failed to update group members: %w", err)
+	}
+	zerolog.Ctx(ctx).Info().Err(err).Stringer("ghost", target).Msg("WhatsApp refused membership change, undoing it")
+	reason := groupRefusalReason(err)
+	bot := p.m.matrix.BotMXID()
+	if action == whatsmeow.ParticipantChangeAdd {
+		err = p.m.matrix.Kick(ctx, bot, p.row.MXID, target, "WhatsApp refused to add them")
+	} else {
+		err = p.m.ensureGhostJoined(ctx, p.row.MXID, ghost)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to undo refused membership change")
+	}
+	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
+		"%s was not %s the WhatsApp group (%s), so the change was undone here.", ghost.DisplayName(), what, reason)}
+	if _, err = p.m.matrix.SendEvent(ctx, bot, p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
+		return fmt.Errorf("failed to send revert notice: %w", err)
+	}
+	return nil
+}
+
+// groupRefusalReason says why WhatsApp refused a group change, for a notice.
+func groupRefusalReason(err error) string {
+	var iqErr *whatsmeow.IQError
+	if errors.As(err, &iqErr) && (iqErr.Code == 401 || iqErr.Code == 403) {
+		return "only the group's admins may do that"
+	}
+	return "WhatsApp refused it"
 }

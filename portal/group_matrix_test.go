@@ -1,9 +1,11 @@
 package portal
 
 import (
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // TestMatrixGroupInfo: a name or topic set in Matrix is set on WhatsApp; when WhatsApp refuses
@@ -33,10 +35,55 @@ func TestMatrixGroupInfo(t *testing.T) {
 		t.Fatalf("reverts %+v", reverts)
 	}
 	notice, _ := lastSent(t, e).content.(*event.MessageEventContent)
-	if notice == nil || notice.Body != "The group's name was not changed on WhatsApp (only the group's admins may change its info), so it was changed back here." {
+	if notice == nil || notice.Body != "The group's name was not changed on WhatsApp (only the group's admins may do that), so it was changed back here." {
 		t.Errorf("notice %+v", lastSent(t, e).content)
 	}
 	if e.cli.group.Name != "Renamed" || p.row.Name != "Renamed" {
 		t.Errorf("name is %q on WhatsApp, %q stored", e.cli.group.Name, p.row.Name)
+	}
+}
+
+// TestMatrixGroupMembers: inviting a contact's ghost adds the contact on WhatsApp and the ghost
+// joins; kicking it removes them; a refusal undoes the change in the room with a notice. In a
+// direct chat nothing is sent.
+func TestMatrixGroupMembers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := groupPortal(t, e)
+	room, ghost := p.MXID(), e.ghost(testContact)
+	member := func(evtID id.EventID, membership event.Membership) *event.Event {
+		evt := mxEvent(room, evtID, event.StateMember, &event.MemberEventContent{Membership: membership})
+		key := ghost.String()
+		evt.StateKey = &key
+		return evt
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, member("$invite", event.MembershipInvite)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, member("$kick", event.MembershipLeave)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.cli.memberChanges; len(got) != 2 || got[0] != "add" || got[1] != "remove" {
+		t.Fatalf("WhatsApp got %v", got)
+	}
+	joined := false
+	for _, c := range e.mx.callsOf("EnsureJoined") {
+		joined = joined || c.user == ghost
+	}
+	if !joined {
+		t.Error("the added contact's ghost did not join")
+	}
+
+	e.cli.groupLocked = true
+	kicks := len(e.mx.callsOf("Kick"))
+	if _, err := e.m.HandleMatrixEvent(e.ctx, member("$invite2", event.MembershipInvite)); err != nil {
+		t.Fatal(err)
+	}
+	if k := e.mx.callsOf("Kick"); len(k) != kicks+1 || k[len(k)-1].other != ghost {
+		t.Errorf("refused invite not undone: kicks %+v", k)
+	}
+	if notice, _ := lastSent(t, e).content.(*event.MessageEventContent); notice == nil ||
+		!strings.HasSuffix(notice.Body, " was not added to the WhatsApp group (only the group's admins may do that), so the change was undone here.") {
+		t.Errorf("notice %+v", lastSent(t, e).content)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
@@ -14,7 +15,8 @@ import (
 )
 
 // TestGroupInfoFromMatrix: a bridge user who is a WhatsApp admin of a group renames it and sets its
-// description in Matrix, and the other members see both on WhatsApp.
+// description in Matrix, and invites and kicks a contact's ghost; the members see each change on
+// WhatsApp.
 func TestGroupInfoFromMatrix(t *testing.T) {
 	t.Parallel()
 	e2e.SkipInShortMode(t)
@@ -57,5 +59,35 @@ func TestGroupInfoFromMatrix(t *testing.T) {
 	got, err := carol.Client().GetGroupInfo(ctx, group)
 	if err != nil || got.Name != "New name" || got.Topic != "Plans for Saturday" {
 		t.Fatalf("group info %q / %q (%v)", got.Name, got.Topic, err)
+	}
+
+	// Inviting a contact's ghost adds the contact; kicking it removes them.
+	dave, daveGhost := newContact(t, ctx, env, "4917600000102", "Dave")
+	if _, err = alice.client.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: daveGhost}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = dave.WaitEvent(ctx, func(evt any) bool {
+		joined, ok := evt.(*events.JoinedGroup)
+		return ok && joined.JID == group
+	}); err != nil {
+		t.Fatalf("Dave was never added to the group: %v", err)
+	}
+	env.WaitForJoin(ctx, alice.client, room, daveGhost)
+	if _, err = alice.client.KickUser(ctx, room, &mautrix.ReqKickUser{UserID: daveGhost, Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
+		info, ok := evt.(*events.GroupInfo)
+		if !ok || info.JID != group {
+			return false
+		}
+		for _, left := range info.Leave {
+			if left.User == dave.JID().User || left.User == dave.LID().User {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("Carol never saw Dave removed: %v", err)
 	}
 }
