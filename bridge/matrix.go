@@ -43,7 +43,7 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 		return br.handleMessage(ctx, evt)
 	case event.EventReaction, event.EventRedaction, event.EventSticker,
 		event.EventUnstablePollStart, event.EventUnstablePollResponse, event.EventUnstablePollEnd,
-		event.StateRoomName, event.StateTopic:
+		event.StateRoomName, event.StateTopic, event.StatePowerLevels:
 		_, err := br.handlePortalEvent(ctx, evt)
 		return err
 	default:

@@ -163,3 +163,86 @@ func groupRefusalReason(err error) string {
 	}
 	return "WhatsApp refused it"
 }
+
+// handleMatrixPowerLevels promotes to WhatsApp admin each contact whose ghost was given at least
+// moderator power (50) in a group's room, and demotes each admin whose ghost was put below it,
+// comparing with the group's admins on WhatsApp. Refused changes are undone: the bot sets the
+// ghosts' power back to what WhatsApp says, with a notice.
+func (p *Portal) handleMatrixPowerLevels(ctx context.Context, login Login, evt *event.Event) error {
+	if !p.IsGroup() {
+		return nil
+	}
+	cli := login.Client()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrNotConnected
+	}
+	info, err := cli.GetGroupInfo(ctx, p.Key.JID)
+	if err != nil {
+		return fmt.Errorf("failed to get group info: %w", err)
+	}
+	levels := evt.Content.AsPowerLevels()
+	var promote, demote []types.JID
+	for _, member := range info.Participants {
+		jid := member.PhoneNumber
+		if jid.IsEmpty() {
+			jid = member.JID
+		}
+		if p.m.users.LoginByJID(ctx, jid) != nil {
+			continue // bridge users' levels follow WhatsApp, not the other way round
+		}
+		ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+		if err != nil {
+			continue
+		}
+		isAdmin := member.IsAdmin || member.IsSuperAdmin
+		wantAdmin := levels.GetUserLevel(ghost.MXID) >= powerAdmin
+		switch {
+		case wantAdmin && !isAdmin:
+			promote = append(promote, member.JID)
+		case !wantAdmin && isAdmin:
+			demote = append(demote, member.JID)
+		}
+	}
+	var refused error
+	var undoPromote, undoDemote []types.JID
+	for _, change := range []struct {
+		action whatsmeow.ParticipantChange
+		jids   []types.JID
+	}{{whatsmeow.ParticipantChangePromote, promote}, {whatsmeow.ParticipantChangeDemote, demote}} {
+		if len(change.jids) == 0 {
+			continue
+		}
+		results, err := cli.UpdateGroupParticipants(ctx, p.Key.JID, change.jids, change.action)
+		if err != nil && !isWhatsAppRefusal(err) {
+			return fmt.Errorf("failed to %s group members: %w", change.action, err)
+		}
+		for i, jid := range change.jids {
+			failed := err != nil || (i < len(results) && results[i].Error != 0)
+			if !failed {
+				continue
+			}
+			if refused = err; refused == nil {
+				refused = &whatsmeow.IQError{Code: results[i].Error}
+			}
+			if change.action == whatsmeow.ParticipantChangePromote {
+				undoDemote = append(undoDemote, jid) // back to a member's level
+			} else {
+				undoPromote = append(undoPromote, jid)
+			}
+		}
+	}
+	if refused == nil {
+		zerolog.Ctx(ctx).Info().Int("promoted", len(promote)).Int("demoted", len(demote)).Msg("Changed group admins on WhatsApp")
+		return nil
+	}
+	zerolog.Ctx(ctx).Info().Err(refused).Msg("WhatsApp refused admin change, undoing it")
+	if err = p.updateAdmins(ctx, login, undoPromote, undoDemote); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to undo refused admin change")
+	}
+	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
+		"The group's admins were not changed on WhatsApp (%s), so the power levels were changed back here.", groupRefusalReason(refused))}
+	if _, err = p.m.matrix.SendEvent(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
+		return fmt.Errorf("failed to send revert notice: %w", err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
@@ -84,6 +85,38 @@ func TestMatrixGroupMembers(t *testing.T) {
 	}
 	if notice, _ := lastSent(t, e).content.(*event.MessageEventContent); notice == nil ||
 		!strings.HasSuffix(notice.Body, " was not added to the WhatsApp group (only the group's admins may do that), so the change was undone here.") {
+		t.Errorf("notice %+v", lastSent(t, e).content)
+	}
+}
+
+// TestMatrixGroupAdmins: raising a contact's ghost to moderator promotes them on WhatsApp; when
+// WhatsApp refuses, the bot sets the power level back with a notice.
+func TestMatrixGroupAdmins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := groupPortal(t, e)
+	e.cli.group.Participants = []types.GroupParticipant{{JID: testContact, PhoneNumber: testContact}}
+	ghost := e.ghost(testContact)
+	levels := func(evtID id.EventID, level int) *event.Event {
+		return mxEvent(p.MXID(), evtID, event.StatePowerLevels, &event.PowerLevelsEventContent{Users: map[id.UserID]int{ghost: level}})
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, levels("$pl1", 50)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.cli.memberChanges; len(got) != 1 || got[0] != "promote" {
+		t.Fatalf("WhatsApp got %v", got)
+	}
+	e.cli.groupLocked = true
+	states := len(e.mx.callsOf("SetState"))
+	if _, err := e.m.HandleMatrixEvent(e.ctx, levels("$pl2", 100)); err != nil {
+		t.Fatal(err)
+	}
+	reverts := e.mx.callsOf("SetState")[states:]
+	if len(reverts) != 1 || reverts[0].evtType != event.StatePowerLevels || reverts[0].content.(*event.PowerLevelsEventContent).GetUserLevel(ghost) != 0 {
+		t.Fatalf("reverts %+v", reverts)
+	}
+	if notice, _ := lastSent(t, e).content.(*event.MessageEventContent); notice == nil ||
+		notice.Body != "The group's admins were not changed on WhatsApp (only the group's admins may do that), so the power levels were changed back here." {
 		t.Errorf("notice %+v", lastSent(t, e).content)
 	}
 }

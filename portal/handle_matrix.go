@@ -56,6 +56,8 @@ func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event
 		return p.handleMatrixGroupInfo(ctx, login, evt) // group_matrix.go
 	case event.StateMember:
 		return p.handleMatrixMember(ctx, login, evt)
+	case event.StatePowerLevels:
+		return p.handleMatrixPowerLevels(ctx, login, evt)
 	case event.EventUnstablePollEnd:
 		return permanent(errors.New("WhatsApp polls cannot be ended: votes can still be changed on WhatsApp"))
 	}

@@ -112,8 +112,11 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	}
 	bot := p.m.matrix.BotMXID()
 	levels := &event.PowerLevelsEventContent{
-		Users:  map[id.UserID]int{bot: powerSuperuser},
-		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin},
+		Users: map[id.UserID]int{bot: powerSuperuser},
+		// WhatsApp admins may change the group's info and promote or demote members (as power
+		// levels, which the bridge sends to WhatsApp).
+		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin,
+			event.StatePowerLevels.Type: powerAdmin},
 	}
 	members := p.groupMembers(ctx, login, info)
 	for _, member := range members {

@@ -15,8 +15,8 @@ import (
 )
 
 // TestGroupInfoFromMatrix: a bridge user who is a WhatsApp admin of a group renames it and sets its
-// description in Matrix, and invites and kicks a contact's ghost; the members see each change on
-// WhatsApp.
+// description in Matrix, invites and kicks a contact's ghost and makes another contact's ghost a
+// moderator; the members see each change on WhatsApp.
 func TestGroupInfoFromMatrix(t *testing.T) {
 	t.Parallel()
 	e2e.SkipInShortMode(t)
@@ -25,7 +25,8 @@ func TestGroupInfoFromMatrix(t *testing.T) {
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112340101")
 	carol, _ := newContact(t, ctx, env, "4917600000101", "Carol")
-	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Old name", alice.acct)
+	erin, erinGhost := newContact(t, ctx, env, "4917600000103", "Erin")
+	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Old name", alice.acct, erin.Account())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +90,22 @@ func TestGroupInfoFromMatrix(t *testing.T) {
 		return false
 	}); err != nil {
 		t.Fatalf("Carol never saw Dave removed: %v", err)
+	}
+
+	// Raising a contact's ghost to moderator promotes the contact. (Matrix itself keeps a
+	// moderator from lowering an equal level, so WhatsApp's refusals are covered by the portal tests.)
+	var levels event.PowerLevelsEventContent
+	if err = alice.client.StateEvent(ctx, room, event.StatePowerLevels, "", &levels); err != nil {
+		t.Fatal(err)
+	}
+	levels.SetUserLevel(erinGhost, 50)
+	if _, err = alice.client.SendStateEvent(ctx, room, event.StatePowerLevels, "", &levels); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = erin.WaitEvent(ctx, func(evt any) bool {
+		info, ok := evt.(*events.GroupInfo)
+		return ok && info.JID == group && len(info.Promote) == 1 && (info.Promote[0].User == erin.LID().User || info.Promote[0].User == erin.JID().User)
+	}); err != nil {
+		t.Fatalf("Erin was never promoted: %v", err)
 	}
 }
