@@ -140,3 +140,44 @@ func TestPolls(t *testing.T) {
 	}
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "WhatsApp polls cannot be ended"))
 }
+
+// TestGroupPoll: in a group, a member's poll shows as a Matrix poll and votes cross both ways.
+func TestGroupPoll(t *testing.T) {
+	t.Parallel()
+	e2e.SkipInShortMode(t)
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112340032")
+	carol, carolGhost := newContact(t, ctx, env, "4917600000032", "Carol")
+	group, err := env.WA.CreateGroup(ctx, carol.Account(), "Lunch crew", alice.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := joinPortal(t, ctx, env, alice.client, env.BotMXID(), alice.room)
+	options := []string{"Pizza", "Sushi"}
+	poll, err := carol.SendPoll(ctx, group, "Lunch?", options, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startEvt := env.WaitForMessage(ctx, alice.client, room, func(evt *event.Event) bool {
+		return evt.Sender == carolGhost && evt.Type == event.EventUnstablePollStart
+	})
+	start := startEvt.Content.Parsed.(*event.PollStartEventContent).PollStart
+	if _, err = alice.client.SendMessageEvent(ctx, room, event.EventUnstablePollResponse, &event.PollResponseEventContent{
+		RelatesTo: event.RelatesTo{Type: event.RelReference, EventID: startEvt.ID}, Response: event.PollResponse{Answers: []string{start.Answers[1].ID}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	vote, err := carol.WaitMessage(ctx, func(m *events.Message) bool { return m.Message.GetPollUpdateMessage() != nil })
+	if err != nil {
+		t.Fatalf("Carol never received Alice's vote: %v", err)
+	}
+	if got, err := carol.PollVote(ctx, vote, options); err != nil || !slices.Equal(got, []string{"Sushi"}) {
+		t.Fatalf("Alice's vote reads %v (%v)", got, err)
+	}
+	if _, err = carol.Vote(ctx, poll, "Pizza"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, pollVoteFrom(carolGhost, startEvt.ID, start.Answers[0].ID))
+}
