@@ -113,6 +113,10 @@ func (br *Bridge) registerCommands() {
 		Help: "In a chat's room: ask your phone for earlier messages of the chat (default 50) and post them.",
 	})
 	br.commands.add(&command{
+		Name: "disappearing", Args: "<off|24h|7d|90d>", Level: config.LevelUser, Handler: cmdDisappearing,
+		Help: "In a chat's room: turn disappearing messages off, or on with the time new messages last.",
+	})
+	br.commands.add(&command{
 		Name: "version", Level: config.LevelRelay,
 		Help: "Show the bridge version.", Handler: cmdVersion,
 	})

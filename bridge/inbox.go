@@ -185,6 +185,10 @@ func (br *Bridge) handleRawEvent(ctx context.Context, raw json.RawMessage) (err 
 		br.Log.Warn().Err(err).Msg("Dropping stored event that does not parse")
 		return br.reportUnparsable(ctx, raw, err)
 	}
+	if evt.Type == event.EventUnstablePollEnd {
+		// mautrix has no content type for a poll's end; the portal needs only the event's type.
+		return br.handleMatrixEvent(ctx, &evt)
+	}
 	if err = evt.Content.ParseRaw(evt.Type); err != nil {
 		// Unknown event types are not bridged; known types with broken content are bridged
 		// without the broken fields where possible, and the sender is told.

@@ -22,7 +22,8 @@ import (
 var essentialFields = []string{"msgtype", "body"}
 
 // salvagedTypes are the event types the bridge sends on to WhatsApp, the only ones worth salvaging.
-var salvagedTypes = []event.Type{event.EventMessage, event.EventSticker, event.EventReaction, event.EventRedaction}
+var salvagedTypes = []event.Type{event.EventMessage, event.EventSticker, event.EventReaction, event.EventRedaction,
+	event.EventUnstablePollStart, event.EventUnstablePollResponse}
 
 // handleMalformedEvent handles evt, whose content failed to parse with parseErr. It returns nil when
 // the event was handled (bridged without its broken fields, or refused with a notice, or ignored);

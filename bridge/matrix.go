@@ -41,7 +41,9 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 		return br.handleMember(ctx, evt)
 	case event.EventMessage:
 		return br.handleMessage(ctx, evt)
-	case event.EventReaction, event.EventRedaction, event.EventSticker:
+	case event.EventReaction, event.EventRedaction, event.EventSticker,
+		event.EventUnstablePollStart, event.EventUnstablePollResponse, event.EventUnstablePollEnd,
+		event.StateRoomName, event.StateTopic, event.StatePowerLevels:
 		_, err := br.handlePortalEvent(ctx, evt)
 		return err
 	default:
@@ -53,6 +55,12 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 func (br *Bridge) handleMember(ctx context.Context, evt *event.Event) error {
 	content := evt.Content.AsMember()
 	target := id.UserID(evt.GetStateKey())
+	if br.puppets.IsGhost(target) && target != evt.Sender {
+		// In a group's room, inviting or kicking a ghost adds or removes the contact.
+		if isPortal, err := br.handlePortalEvent(ctx, evt); isPortal || err != nil {
+			return err
+		}
+	}
 	if content.Membership != event.MembershipInvite {
 		return nil
 	}

@@ -29,3 +29,15 @@ func TestCallOptions(t *testing.T) {
 		t.Fatalf("a 1001-character auto reply gave %v", err)
 	}
 }
+
+func TestViewOnceConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(readExample(t))
+	if err != nil || !cfg.Bridge.ViewOnceEnabled() {
+		t.Fatalf("example config: view-once media shown %v (err %v), want on", cfg != nil && cfg.Bridge.ViewOnceEnabled(), err)
+	}
+	cfg, err = config.Parse(patch(t, "bridge.view_once", false))
+	if err != nil || cfg.Bridge.ViewOnceEnabled() {
+		t.Fatalf("with bridge.view_once false the media is shown %v (err %v), want off", cfg != nil && cfg.Bridge.ViewOnceEnabled(), err)
+	}
+}

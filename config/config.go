@@ -102,6 +102,14 @@ type BridgeConfig struct {
 	Calls CallConfig `yaml:"calls"`
 	// HistorySync limits the backfill of the chat history the phone sends after a link (history.go).
 	HistorySync HistorySyncConfig `yaml:"history_sync"`
+	// ViewOnce bridges view-once photos, videos and voice messages that reach the bridge, once and
+	// with a notice; false shows only a notice. nil means on (see ViewOnceEnabled).
+	ViewOnce *bool `yaml:"view_once"`
+}
+
+// ViewOnceEnabled reports whether view-once media is bridged (bridge.view_once, default true).
+func (c BridgeConfig) ViewOnceEnabled() bool {
+	return c.ViewOnce == nil || *c.ViewOnce
 }
 
 // WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options

@@ -2,6 +2,8 @@ package database
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -11,7 +13,7 @@ import (
 
 const (
 	messageColumns = `portal_jid, portal_receiver, wa_id, part, sender, sender_mxid, mxid, mx_room, timestamp,
-		edit_count, last_edit, is_from_matrix, quote, media`
+		edit_count, last_edit, is_from_matrix, quote, media, poll_answers`
 
 	getMessagesByWAIDQuery = `
 		SELECT ` + messageColumns + ` FROM messages
@@ -31,11 +33,12 @@ const (
 	`
 	insertMessageQuery = `
 		INSERT INTO messages (` + messageColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 	`
 	updateMessageQuery = `
 		UPDATE messages SET sender=$5, sender_mxid=$6, mxid=$7, mx_room=$8, timestamp=$9, edit_count=$10,
-			last_edit=$11, is_from_matrix=$12, quote=$13, media=$14
+			last_edit=$11, is_from_matrix=$12, quote=$13, media=$14,
+			poll_answers=$15
 		WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3 AND part=$4
 	`
 	deleteMessageQuery = `DELETE FROM messages WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3`
@@ -67,6 +70,9 @@ type Message struct {
 	// Media is the Matrix content (JSON) of an attachment part, "" for other parts; a caption edit
 	// from WhatsApp sends it again with the new caption.
 	Media string
+	// PollAnswers are the Matrix answer IDs of a poll's options, in the order of the WhatsApp
+	// poll's options; nil for messages that are not polls.
+	PollAnswers []string
 }
 
 func newMessage() *Message { return &Message{} }
@@ -75,10 +81,16 @@ func newMessage() *Message { return &Message{} }
 func (m *Message) Scan(row dbutil.Scannable) (*Message, error) {
 	var jid, receiver string
 	var ts, lastEdit int64
+	var pollAnswers string
 	err := row.Scan(&jid, &receiver, &m.WAID, &m.Part, &m.Sender, &m.SenderMXID, &m.MXID, &m.MXRoom, &ts,
-		&m.EditCount, &lastEdit, &m.IsFromMatrix, &m.Quote, &m.Media)
+		&m.EditCount, &lastEdit, &m.IsFromMatrix, &m.Quote, &m.Media, &pollAnswers)
 	if err != nil {
 		return nil, err
+	}
+	if pollAnswers != "" {
+		if err = json.Unmarshal([]byte(pollAnswers), &m.PollAnswers); err != nil {
+			return nil, fmt.Errorf("failed to parse poll answers of message %s: %w", m.WAID, err)
+		}
 	}
 	if m.Portal, err = parsePortalKey(jid, receiver); err != nil {
 		return nil, err
@@ -92,8 +104,17 @@ func (m *Message) sqlVariables() []any {
 	return []any{
 		jid, receiver, m.WAID, m.Part, m.Sender.ToNonAD().String(), string(m.SenderMXID), string(m.MXID),
 		string(m.MXRoom), unixMilli(m.Timestamp), m.EditCount, unixMilli(m.LastEdit), m.IsFromMatrix,
-		m.Quote, m.Media,
+		m.Quote, m.Media, pollAnswersJSON(m.PollAnswers),
 	}
+}
+
+// pollAnswersJSON is the stored form of PollAnswers: a JSON array, or "" for none.
+func pollAnswersJSON(answers []string) string {
+	if len(answers) == 0 {
+		return ""
+	}
+	data, _ := json.Marshal(answers) // a string slice always marshals
+	return string(data)
 }
 
 // MessageQuery reads and writes the messages table.

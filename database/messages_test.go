@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func TestMessageRoundTrip(t *testing.T) {
 		must(t, db.Message.Insert(ctx, &part1))
 		must(t, db.Message.Insert(ctx, part0))
 		later := &database.Message{Portal: key, WAID: "3EB0B", Sender: testUserJID, SenderMXID: "@alice:example.org",
-			MXID: "$ev2", MXRoom: "!dm:example.org", Timestamp: now.Add(time.Second), IsFromMatrix: true}
+			MXID: "$ev2", MXRoom: "!dm:example.org", Timestamp: now.Add(time.Second), IsFromMatrix: true,
+			PollAnswers: []string{"a1", "a2"}}
 		must(t, db.Message.Insert(ctx, later))
 		if err = db.Message.Insert(ctx, part0); err == nil {
 			t.Fatal("the same message part was stored twice")
@@ -50,7 +52,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		}
 		parts, err := db.Message.GetByWAID(ctx, key, "3EB0A")
 		must(t, err)
-		if len(parts) != 2 || parts[0].MXID != "$ev0" || parts[1].MXID != "$ev1" {
+		if len(parts) != 2 || parts[0].MXID != "$ev0" || parts[1].MXID != "$ev1" || parts[0].PollAnswers != nil {
 			t.Fatalf("GetByWAID returned %v, want parts 0 and 1 in order", parts)
 		}
 		got := parts[0]
@@ -60,7 +62,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		}
 		byMXID, err := db.Message.GetByMXID(ctx, "$ev2")
 		must(t, err)
-		if byMXID == nil || byMXID.WAID != "3EB0B" || !byMXID.IsFromMatrix {
+		if byMXID == nil || byMXID.WAID != "3EB0B" || !byMXID.IsFromMatrix || !slices.Equal(byMXID.PollAnswers, []string{"a1", "a2"}) {
 			t.Fatalf("GetByMXID = %+v, want the Matrix-sent message", byMXID)
 		}
 		last, err := db.Message.GetLastInPortal(ctx, key)

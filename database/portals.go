@@ -13,7 +13,7 @@ import (
 
 const (
 	portalColumns = `jid, receiver, mxid, name, topic, avatar_id, avatar_mxc, name_set, topic_set, avatar_set,
-		encrypted, created_at, room_created_at`
+		encrypted, created_at, room_created_at, disappear_timer`
 
 	getPortalByKeyQuery         = `SELECT ` + portalColumns + ` FROM portals WHERE jid=$1 AND receiver=$2`
 	getPortalByMXIDQuery        = `SELECT ` + portalColumns + ` FROM portals WHERE mxid=$1`
@@ -21,11 +21,11 @@ const (
 	getAllPortalsQuery          = `SELECT ` + portalColumns + ` FROM portals ORDER BY jid, receiver`
 	insertPortalQuery           = `
 		INSERT INTO portals (` + portalColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 	`
 	updatePortalQuery = `
 		UPDATE portals SET mxid=$3, name=$4, topic=$5, avatar_id=$6, avatar_mxc=$7, name_set=$8, topic_set=$9,
-			avatar_set=$10, encrypted=$11, created_at=$12, room_created_at=$13
+			avatar_set=$10, encrypted=$11, created_at=$12, room_created_at=$13, disappear_timer=$14
 		WHERE jid=$1 AND receiver=$2
 	`
 	deletePortalQuery = `DELETE FROM portals WHERE jid=$1 AND receiver=$2`
@@ -48,6 +48,8 @@ type Portal struct {
 	// CreatedAt is when the portal row was first stored; RoomCreatedAt when the Matrix room was made.
 	CreatedAt     time.Time
 	RoomCreatedAt time.Time
+	// DisappearTimer is the chat's disappearing-messages timer, whole seconds; 0 when off.
+	DisappearTimer time.Duration
 }
 
 func newPortal() *Portal { return &Portal{} }
@@ -56,9 +58,9 @@ func newPortal() *Portal { return &Portal{} }
 func (p *Portal) Scan(row dbutil.Scannable) (*Portal, error) {
 	var jid, receiver string
 	var mxid sql.NullString
-	var created, roomCreated int64
+	var created, roomCreated, disappear int64
 	err := row.Scan(&jid, &receiver, &mxid, &p.Name, &p.Topic, &p.AvatarID, &p.AvatarMXC,
-		&p.NameSet, &p.TopicSet, &p.AvatarSet, &p.Encrypted, &created, &roomCreated)
+		&p.NameSet, &p.TopicSet, &p.AvatarSet, &p.Encrypted, &created, &roomCreated, &disappear)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +69,7 @@ func (p *Portal) Scan(row dbutil.Scannable) (*Portal, error) {
 	}
 	p.MXID = id.RoomID(mxid.String)
 	p.CreatedAt, p.RoomCreatedAt = fromUnixMilli(created), fromUnixMilli(roomCreated)
+	p.DisappearTimer = time.Duration(disappear) * time.Second
 	return p, nil
 }
 
@@ -75,6 +78,7 @@ func (p *Portal) sqlVariables() []any {
 	return []any{
 		jid, receiver, dbutil.StrPtr(p.MXID), p.Name, p.Topic, p.AvatarID, string(p.AvatarMXC),
 		p.NameSet, p.TopicSet, p.AvatarSet, p.Encrypted, unixMilli(p.CreatedAt), unixMilli(p.RoomCreatedAt),
+		int64(p.DisappearTimer / time.Second),
 	}
 }
 

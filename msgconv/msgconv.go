@@ -125,13 +125,19 @@ type ConvertedMessage struct {
 
 // Part is one Matrix event of a converted message.
 type Part struct {
-	// Type is the event type: m.room.message, or m.sticker.
+	// Type is the event type: m.room.message, m.sticker, or MSC3381's poll start.
 	Type event.Type
 	// Content is the event content; never nil.
 	Content *event.MessageEventContent
 	// Extra holds top-level content fields MessageEventContent has no room for (e.g. MSC3381 poll
 	// or MSC3488 location keys); nil when there are none. Content's fields win on a clash.
 	Extra map[string]any
+	// PollAnswers are, for a poll start, the Matrix answer IDs of the poll's options in WhatsApp's
+	// option order, to be kept with the message for mapping votes; nil for other parts.
+	PollAnswers []string
+	// ViewOnce marks a part of view-once media (see ConvertViewOnce): the caller must keep none
+	// of its content (no media for edits, no file in quotes).
+	ViewOnce bool
 }
 
 // EventContent returns what to send as the part's content: Content itself, or Content merged with

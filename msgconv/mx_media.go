@@ -16,7 +16,9 @@ import (
 // message that carries it, with the caption and the quoted message of a reply. The file is
 // downloaded (and decrypted, for an encrypted attachment) before the upload. Oversized, vanished or
 // undecryptable files fail with a PermanentError; a missing WhatsApp connection with ErrNotConnected.
-// A sticker that is not WebP is sent as an image, since WhatsApp shows only WebP stickers.
+// A sticker that is not WebP is sent as an image, since WhatsApp shows only WebP stickers. A vCard
+// file without a caption is sent as a contact card (several cards as a contact list), as WhatsApp's
+// apps share contacts; one that does not parse is sent as a document.
 func (c *FromMatrix) ConvertMedia(ctx context.Context, evtType event.Type, content *event.MessageEventContent) (*waE2E.Message, error) {
 	kind := MatrixMediaKind(evtType, content)
 	if content.Info != nil && content.Info.Size > MaxMediaSize {
@@ -45,6 +47,11 @@ func (c *FromMatrix) ConvertMedia(ctx context.Context, evtType event.Type, conte
 	caption, ctxInfo, err := c.caption(ctx, content)
 	if err != nil {
 		return nil, err
+	}
+	if kind == MediaDocument && caption == "" && isVCardFile(mimeType, content.GetFileName()) {
+		if msg := contactMessageOf(data, ctxInfo); msg != nil { // vcard.go
+			return msg, nil
+		}
 	}
 	up, err := c.WhatsApp.Upload(ctx, data, kind.WhatsAppType())
 	if err != nil {
@@ -107,13 +114,14 @@ func buildWAMediaMessage(kind MediaKind, up whatsmeow.UploadResponse, mimeType, 
 			URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath), MediaKey: up.MediaKey,
 			FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256, FileLength: proto.Uint64(up.FileLength),
 			Mimetype: proto.String(mimeType), Width: optUint32(width), Height: optUint32(height), ContextInfo: ctxInfo,
+			IsAnimated: optBool(content.Info != nil && content.Info.IsAnimated),
 		}}
 	case MediaVideo:
 		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
 			URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath), MediaKey: up.MediaKey,
 			FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256, FileLength: proto.Uint64(up.FileLength),
 			Mimetype: proto.String(mimeType), Caption: captionPtr, Width: optUint32(width), Height: optUint32(height),
-			Seconds: optUint32(seconds), ContextInfo: ctxInfo,
+			Seconds: optUint32(seconds), ContextInfo: ctxInfo, GifPlayback: optBool(isGIFVideo(content.Info)),
 		}}
 	case MediaAudio, MediaVoice:
 		return &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
@@ -133,6 +141,13 @@ func buildWAMediaMessage(kind MediaKind, up whatsmeow.UploadResponse, mimeType, 
 		Mimetype: proto.String(mimeType), Caption: captionPtr, FileName: proto.String(name), Title: proto.String(name),
 		ContextInfo: ctxInfo,
 	}}
+}
+
+func optBool(v bool) *bool {
+	if !v {
+		return nil
+	}
+	return proto.Bool(true)
 }
 
 func optUint32(v uint32) *uint32 {

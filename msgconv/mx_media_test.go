@@ -37,6 +37,13 @@ func TestFromMatrixMedia(t *testing.T) {
 			content: &event.MessageEventContent{MsgType: event.MsgImage, Body: "cat.png", URL: catURI}},
 		{name: "video", evtType: event.EventMessage, data: pngData, waType: whatsmeow.MediaVideo,
 			content: &event.MessageEventContent{MsgType: event.MsgVideo, Body: "clip.mp4", URL: catURI, Info: &event.FileInfo{MimeType: "video/mp4", Duration: 4001}}},
+		{name: "gif video", evtType: event.EventMessage, data: pngData, waType: whatsmeow.MediaVideo,
+			content: &event.MessageEventContent{MsgType: event.MsgVideo, Body: "party.mp4", URL: catURI, Info: &event.FileInfo{MimeType: "video/mp4", MauGIF: true}}},
+		{name: "looping video", evtType: event.EventMessage, data: pngData, waType: whatsmeow.MediaVideo,
+			content: &event.MessageEventContent{MsgType: event.MsgVideo, Body: "party.mp4", URL: catURI,
+				Info: &event.FileInfo{MimeType: "video/mp4", Extra: map[string]any{"fi.mau.loop": true}}}},
+		{name: "animated webp sticker", evtType: event.EventSticker, data: webp, waType: whatsmeow.MediaImage,
+			content: &event.MessageEventContent{Body: "dance", URL: catURI, Info: &event.FileInfo{MimeType: "image/webp", IsAnimated: true}}},
 		{name: "voice", evtType: event.EventMessage, data: pngData, waType: whatsmeow.MediaAudio,
 			content: &event.MessageEventContent{MsgType: event.MsgAudio, Body: "voice.ogg", URL: catURI, MSC3245Voice: &event.MSC3245Voice{},
 				MSC1767Audio: &event.MSC1767Audio{Duration: 2500}, Info: &event.FileInfo{MimeType: "audio/ogg"}}},
@@ -54,12 +61,15 @@ func TestFromMatrixMedia(t *testing.T) {
 	want := map[string]string{
 		"image with caption and reply": `image image/png "look @4915112345678" 640x480 mentions [4915112345678@s.whatsapp.net] quoted QUOTED`,
 		"image without info":           `image image/png "" 0x0 mentions [] quoted `,
-		"video":                        `video video/mp4 "" 5s`,
+		"video":                        `video video/mp4 "" 5s gif=false`,
+		"gif video":                    `video video/mp4 "" 0s gif=true`,
+		"looping video":                `video video/mp4 "" 0s gif=true`,
+		"animated webp sticker":        `sticker image/webp 0 animated=true`,
 		"voice":                        `audio audio/ogg ptt=true 3s`,
 		"audio":                        `audio audio/mpeg ptt=false 0s`,
 		"document with caption":        `document text/plain; charset=utf-8 "see attached" a.txt`,
 		"document without name":        `document text/plain; charset=utf-8 "" file`,
-		"webp sticker":                 `sticker image/webp 512`,
+		"webp sticker":                 `sticker image/webp 512 animated=false`,
 		"png sticker":                  `image image/png "" 0x0 mentions [] quoted `,
 	}
 	for _, tt := range tests {
@@ -85,7 +95,7 @@ func TestFromMatrixMedia(t *testing.T) {
 				}
 			case msg.GetVideoMessage() != nil:
 				m := msg.GetVideoMessage()
-				got = fmt.Sprintf("video %s %q %ds", m.GetMimetype(), m.GetCaption(), m.GetSeconds())
+				got = fmt.Sprintf("video %s %q %ds gif=%v", m.GetMimetype(), m.GetCaption(), m.GetSeconds(), m.GetGifPlayback())
 			case msg.GetAudioMessage() != nil:
 				m := msg.GetAudioMessage()
 				got = fmt.Sprintf("audio %s ptt=%v %ds", m.GetMimetype(), m.GetPTT(), m.GetSeconds())
@@ -97,7 +107,7 @@ func TestFromMatrixMedia(t *testing.T) {
 				}
 			case msg.GetStickerMessage() != nil:
 				m := msg.GetStickerMessage()
-				got = fmt.Sprintf("sticker %s %d", m.GetMimetype(), m.GetWidth())
+				got = fmt.Sprintf("sticker %s %d animated=%v", m.GetMimetype(), m.GetWidth(), m.GetIsAnimated())
 			}
 			if got != want[tt.name] {
 				t.Errorf("got  %s\nwant %s", got, want[tt.name])

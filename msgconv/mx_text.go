@@ -26,11 +26,14 @@ type FromMatrix struct {
 }
 
 // Convert builds the WhatsApp message of a Matrix m.room.message or m.sticker event: text, notice
-// and emote become text, attachments are moved to WhatsApp (see ConvertMedia). Other msgtypes fail
-// with a PermanentError.
+// and emote become text, attachments are moved to WhatsApp (see ConvertMedia), a location becomes
+// a WhatsApp location (see ConvertLocation). Other msgtypes fail with a PermanentError.
 func (c *FromMatrix) Convert(ctx context.Context, evtType event.Type, content *event.MessageEventContent) (*waE2E.Message, error) {
 	if IsMatrixMedia(evtType, content) {
 		return c.ConvertMedia(ctx, evtType, content)
+	}
+	if content.MsgType == event.MsgLocation {
+		return c.ConvertLocation(ctx, content) // mx_location.go
 	}
 	return c.ConvertText(ctx, content)
 }

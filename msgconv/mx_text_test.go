@@ -77,10 +77,10 @@ func TestFromMatrixTextFailures(t *testing.T) {
 	t.Parallel()
 	conv := &FromMatrix{QuotedMessage: fakeQuotedMessage}
 	ctx := context.Background()
-	_, err := conv.Convert(ctx, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:1,2"})
+	_, err := conv.Convert(ctx, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgVerificationRequest, Body: "verify"})
 	var perm PermanentError
-	if !errors.As(err, &perm) || err.Error() != "sending m.location messages to WhatsApp is not supported yet" {
-		t.Errorf("location: err = %v, want a PermanentError", err)
+	if !errors.As(err, &perm) || err.Error() != "sending m.key.verification.request messages to WhatsApp is not supported yet" {
+		t.Errorf("verification request: err = %v, want a PermanentError", err)
 	}
 	_, err = conv.ConvertText(ctx, replyTo(plain("yes"), "$broken"))
 	if err == nil || errors.As(err, &perm) || err.Error() != "database is down" {

@@ -28,6 +28,10 @@ type waMedia struct {
 	height   int
 	seconds  int
 	waveform []byte
+	// gif marks a video WhatsApp plays as a looping GIF (an MP4 with gifPlayback); animated a
+	// sticker that moves.
+	gif      bool
+	animated bool
 	ctxInfo  *waE2E.ContextInfo
 }
 
@@ -42,7 +46,7 @@ func waMediaOf(msg *waE2E.Message) *waMedia {
 		m := msg.GetVideoMessage()
 		return &waMedia{kind: MediaVideo, msg: m, mimeType: m.GetMimetype(), caption: m.GetCaption(),
 			length: m.GetFileLength(), width: int(m.GetWidth()), height: int(m.GetHeight()),
-			seconds: int(m.GetSeconds()), ctxInfo: m.GetContextInfo()}
+			seconds: int(m.GetSeconds()), gif: m.GetGifPlayback(), ctxInfo: m.GetContextInfo()}
 	case msg.AudioMessage != nil:
 		m := msg.GetAudioMessage()
 		kind := MediaAudio
@@ -62,7 +66,7 @@ func waMediaOf(msg *waE2E.Message) *waMedia {
 	case msg.StickerMessage != nil:
 		m := msg.GetStickerMessage()
 		return &waMedia{kind: MediaSticker, msg: m, mimeType: m.GetMimetype(), length: m.GetFileLength(),
-			width: int(m.GetWidth()), height: int(m.GetHeight()), ctxInfo: m.GetContextInfo()}
+			width: int(m.GetWidth()), height: int(m.GetHeight()), animated: m.GetIsAnimated(), ctxInfo: m.GetContextInfo()}
 	}
 	return nil
 }
@@ -128,9 +132,37 @@ func (c *FromWhatsApp) convertMedia(ctx context.Context, media *waMedia) (Part, 
 	}
 	if media.kind == MediaSticker {
 		content.Body = "Sticker"
+		content.Info.IsAnimated = media.animated
+	}
+	if media.gif {
+		markGIF(content.Info)
 	}
 	log.Debug().Int("size", len(data)).Msg("Bridged WhatsApp media to Matrix")
 	return Part{Type: media.kind.MatrixEventType(), Content: content}, nil
+}
+
+// gifVideoFlags are the file info keys with which Matrix clients and bridges mark a video to be
+// played as a GIF: looping, starting by itself, silent and without controls.
+var gifVideoFlags = []string{"fi.mau.loop", "fi.mau.autoplay", "fi.mau.hide_controls", "fi.mau.no_audio"}
+
+// markGIF marks a video's file info as a GIF (fi.mau.gif and gifVideoFlags).
+func markGIF(info *event.FileInfo) {
+	info.MauGIF = true
+	if info.Extra == nil {
+		info.Extra = map[string]any{}
+	}
+	for _, flag := range gifVideoFlags {
+		info.Extra[flag] = true
+	}
+}
+
+// isGIFVideo reports whether a Matrix video is marked to be played as a GIF (see markGIF).
+func isGIFVideo(info *event.FileInfo) bool {
+	if info == nil {
+		return false
+	}
+	loop, _ := info.Extra["fi.mau.loop"].(bool)
+	return info.MauGIF || loop
 }
 
 // downloadFailureReason explains a download error that retrying cannot fix, or returns "" for one

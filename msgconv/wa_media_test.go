@@ -2,6 +2,7 @@ package msgconv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -223,5 +224,48 @@ func TestScaleWaveform(t *testing.T) {
 	want := []int{0, 512, 1024, 1024}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("scaleWaveform = %v, want %v", got, want)
+	}
+}
+
+// TestFromWhatsAppGIFAndAnimatedSticker: a WhatsApp GIF (an MP4 with gifPlayback) is a video marked
+// to loop and play by itself, and an animated sticker is marked animated.
+func TestFromWhatsAppGIFAndAnimatedSticker(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		msg  *waE2E.Message
+		want map[string]any // file info keys
+	}{
+		{"gif", &waE2E.Message{VideoMessage: &waE2E.VideoMessage{Mimetype: proto.String("video/mp4"), GifPlayback: proto.Bool(true)}},
+			map[string]any{"fi.mau.gif": true, "fi.mau.loop": true, "fi.mau.autoplay": true, "fi.mau.hide_controls": true, "fi.mau.no_audio": true}},
+		{"plain video", &waE2E.Message{VideoMessage: &waE2E.VideoMessage{Mimetype: proto.String("video/mp4")}},
+			map[string]any{"fi.mau.gif": nil, "fi.mau.loop": nil}},
+		{"animated sticker", &waE2E.Message{StickerMessage: &waE2E.StickerMessage{Mimetype: proto.String("image/webp"), IsAnimated: proto.Bool(true)}},
+			map[string]any{"is_animated": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			conv := &FromWhatsApp{WhatsApp: &fakeWhatsApp{data: []byte("data")}, Matrix: &fakeMatrix{}}
+			converted, err := conv.Convert(context.Background(), tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := json.Marshal(converted.Parts[0].EventContent())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var content struct {
+				Info map[string]any `json:"info"`
+			}
+			if err = json.Unmarshal(raw, &content); err != nil {
+				t.Fatal(err)
+			}
+			for key, want := range tt.want {
+				if got := content.Info[key]; got != want {
+					t.Errorf("info %s = %v, want %v (%s)", key, got, want, raw)
+				}
+			}
+		})
 	}
 }

@@ -59,17 +59,28 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 		}
 	case msg.LocationMessage != nil:
 		ctxInfo = msg.GetLocationMessage().GetContextInfo()
-		part = convertLocation(msg.GetLocationMessage())
+		part = convertLocation(msg.GetLocationMessage()) // wa_location.go
+	case msg.LiveLocationMessage != nil:
+		ctxInfo = msg.GetLiveLocationMessage().GetContextInfo()
+		parts := convertLiveLocation(msg.GetLiveLocationMessage())
+		part, more = parts[0], parts[1:]
 	case msg.ContactMessage != nil:
 		ctxInfo = msg.GetContactMessage().GetContextInfo()
-		part = convertContact(msg.GetContactMessage())
-	case msg.PollCreationMessage != nil || msg.PollCreationMessageV3 != nil:
-		poll := msg.GetPollCreationMessage()
-		if poll == nil {
-			poll = msg.GetPollCreationMessageV3()
+		var err error
+		if part, err = c.convertContacts(ctx, "", []*waE2E.ContactMessage{msg.GetContactMessage()}); err != nil { // wa_contact.go
+			return nil, err
 		}
+	case msg.ContactsArrayMessage != nil:
+		list := msg.GetContactsArrayMessage()
+		ctxInfo = list.GetContextInfo()
+		var err error
+		if part, err = c.convertContacts(ctx, list.GetDisplayName(), list.GetContacts()); err != nil {
+			return nil, err
+		}
+	case PollCreation(msg) != nil:
+		poll := PollCreation(msg)
 		ctxInfo = poll.GetContextInfo()
-		part = convertPoll(poll)
+		part = convertPoll(poll) // wa_poll.go
 	default:
 		part = convertUnsupported(ctx, msg)
 	}
@@ -112,37 +123,6 @@ func (c *FromWhatsApp) setReply(ctx context.Context, content *event.MessageEvent
 		return
 	}
 	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(eventID)
-}
-
-// The WhatsApp kinds Matrix has no common event for yet arrive as readable text: a location with
-// its geo: URI, a contact card with its vCard, a poll with its numbered options. Anything else
-// becomes a notice naming the kind.
-
-// convertLocation shows a pinned location as an m.location with the place's name and coordinates.
-func convertLocation(loc *waE2E.LocationMessage) Part {
-	return messagePart(&event.MessageEventContent{
-		MsgType: event.MsgLocation,
-		Body:    fmt.Sprintf("Location: %s %.6f, %.6f", loc.GetName(), loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
-		GeoURI:  fmt.Sprintf("geo:%.6f,%.6f", loc.GetDegreesLatitude(), loc.GetDegreesLongitude()),
-	})
-}
-
-// convertContact shows a shared contact card as text: the name, then the vCard.
-func convertContact(contact *waE2E.ContactMessage) Part {
-	return messagePart(&event.MessageEventContent{
-		MsgType: event.MsgText,
-		Body:    fmt.Sprintf("Contact: %s\n\n%s", contact.GetDisplayName(), contact.GetVcard()),
-	})
-}
-
-// convertPoll shows a poll as text: the question, then the options numbered from 1.
-func convertPoll(poll *waE2E.PollCreationMessage) Part {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "Poll: %s", poll.GetName())
-	for i, opt := range poll.GetOptions() {
-		fmt.Fprintf(&sb, "\n%d. %s", i+1, opt.GetOptionName())
-	}
-	return messagePart(&event.MessageEventContent{MsgType: event.MsgText, Body: sb.String()})
 }
 
 // convertUnsupported is the notice for a kind the bridge cannot show, so nothing vanishes silently.

@@ -21,11 +21,6 @@ func replyInfo(quoted string, mentions ...string) *waE2E.ContextInfo {
 
 func TestFromWhatsAppKinds(t *testing.T) {
 	t.Parallel()
-	poll := &waE2E.PollCreationMessage{
-		Name:    proto.String("Lunch?"),
-		Options: []*waE2E.PollCreationMessage_Option{{OptionName: proto.String("Pizza")}, {OptionName: proto.String("Sushi")}},
-	}
-	vcard := "BEGIN:VCARD\nFN:Bob\nEND:VCARD"
 	tests := []struct {
 		name       string
 		msg        *waE2E.Message
@@ -54,22 +49,6 @@ func TestFromWhatsAppKinds(t *testing.T) {
 		{name: "reply lookup fails", msg: &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{
 			Text: proto.String("yes"), ContextInfo: replyInfo("BROKEN")}},
 			msgType: event.MsgText, body: "yes"},
-		{name: "location", msg: &waE2E.Message{LocationMessage: &waE2E.LocationMessage{
-			Name: proto.String("Brandenburg Gate"), DegreesLatitude: proto.Float64(52.516275), DegreesLongitude: proto.Float64(13.377704)}},
-			msgType: event.MsgLocation, body: "Location: Brandenburg Gate 52.516275, 13.377704", geoURI: "geo:52.516275,13.377704", noMentions: true},
-		{name: "location replying", msg: &waE2E.Message{LocationMessage: &waE2E.LocationMessage{
-			DegreesLatitude: proto.Float64(-33.5), DegreesLongitude: proto.Float64(151), ContextInfo: replyInfo(quotedWAID)}},
-			msgType: event.MsgLocation, body: "Location:  -33.500000, 151.000000", geoURI: "geo:-33.500000,151.000000", replyTo: quotedEventID, noMentions: true},
-		{name: "contact", msg: &waE2E.Message{ContactMessage: &waE2E.ContactMessage{DisplayName: proto.String("Bob"), Vcard: proto.String(vcard)}},
-			msgType: event.MsgText, body: "Contact: Bob\n\n" + vcard, noMentions: true},
-		{name: "poll", msg: &waE2E.Message{PollCreationMessage: poll},
-			msgType: event.MsgText, body: "Poll: Lunch?\n1. Pizza\n2. Sushi", noMentions: true},
-		{name: "poll v3", msg: &waE2E.Message{PollCreationMessageV3: poll},
-			msgType: event.MsgText, body: "Poll: Lunch?\n1. Pizza\n2. Sushi", noMentions: true},
-		{name: "live location", msg: &waE2E.Message{LiveLocationMessage: &waE2E.LiveLocationMessage{}},
-			msgType: event.MsgNotice, body: "Unsupported message type: live location. Open WhatsApp on your phone to see it.", noMentions: true},
-		{name: "contact list", msg: &waE2E.Message{ContactsArrayMessage: &waE2E.ContactsArrayMessage{}},
-			msgType: event.MsgNotice, body: "Unsupported message type: contact list. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "poll vote", msg: &waE2E.Message{PollUpdateMessage: &waE2E.PollUpdateMessage{}},
 			msgType: event.MsgNotice, body: "Unsupported message type: poll vote. Open WhatsApp on your phone to see it.", noMentions: true},
 		{name: "group invite", msg: &waE2E.Message{GroupInviteMessage: &waE2E.GroupInviteMessage{}},

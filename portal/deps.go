@@ -7,6 +7,7 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
@@ -19,8 +20,26 @@ type WAClient interface {
 	BuildEdit(chat types.JID, id types.MessageID, newContent *waE2E.Message) *waE2E.Message
 	BuildRevoke(chat, sender types.JID, id types.MessageID) *waE2E.Message
 	BuildReaction(chat, sender types.JID, id types.MessageID, reaction string) *waE2E.Message
+	// BuildPollCreation builds a poll with a fresh message secret (whatsmeow stores it on send);
+	// selectable 0 lets voters choose any number of options.
+	BuildPollCreation(name string, optionNames []string, selectable int) *waE2E.Message
+	// BuildPollVote builds a vote on the poll described by pollInfo, encrypted with the poll's
+	// message secret; it fails when the secret is unknown.
+	BuildPollVote(ctx context.Context, pollInfo *types.MessageInfo, optionNames []string) (*waE2E.Message, error)
+	// DecryptPollVote decrypts the poll vote in vote with the poll's message secret.
+	DecryptPollVote(ctx context.Context, vote *events.Message) (*waE2E.PollVoteMessage, error)
+	// SetDisappearingTimer changes a chat's disappearing-messages timer (0: off): a protocol
+	// message in a 1:1 chat, a group change in a group. WhatsApp refuses timers its apps do not offer.
+	SetDisappearingTimer(ctx context.Context, chat types.JID, timer time.Duration, settingTS time.Time) error
 	GenerateMessageID() types.MessageID
 	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
+	// SetGroupName and SetGroupTopic change a group's info; WhatsApp answers a refusal with an
+	// *whatsmeow.IQError (401 when the group's info is locked to admins).
+	SetGroupName(ctx context.Context, jid types.JID, name string) error
+	SetGroupTopic(ctx context.Context, jid types.JID, previousID, newID, topic string) error
+	// UpdateGroupParticipants adds, removes, promotes or demotes members; a refusal for one member
+	// is its result's Error code, a refusal of the whole request an *whatsmeow.IQError.
+	UpdateGroupParticipants(ctx context.Context, jid types.JID, changes []types.JID, action whatsmeow.ParticipantChange) ([]types.GroupParticipant, error)
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	IsLoggedIn() bool

@@ -95,6 +95,8 @@ func (p *Portal) handle(ctx context.Context, evt portalEvent) error {
 		return p.handleWACall(ctx, evt.login, evt.call)
 	case *historyEvent:
 		return p.handleHistory(ctx, evt) // backfill.go
+	case *disappearingEvent:
+		return p.handleSetDisappearing(ctx, evt) // disappearing.go
 	case *matrixEvent:
 		ctx = zerolog.Ctx(ctx).With().Stringer("event_id", evt.evt.ID).Stringer("sender", evt.evt.Sender).Logger().WithContext(ctx)
 		return p.handleMatrix(ctx, evt.login, evt.evt)

@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/id"
 
@@ -32,6 +33,21 @@ type fakeWAClient struct {
 	generated int
 	group     *types.GroupInfo
 	loggedOut bool
+	// noPollSecret makes poll votes fail as whatsmeow does without the poll's message secret.
+	noPollSecret bool
+	// media, when set, is what every download returns.
+	media []byte
+	// timers records SetDisappearingTimer calls.
+	timers []disappearingSet
+	// groupLocked makes group info and member changes fail as WhatsApp refuses non-admins.
+	groupLocked bool
+	// memberChanges records the actions of UpdateGroupParticipants calls.
+	memberChanges []string
+}
+
+type disappearingSet struct {
+	chat  types.JID
+	timer time.Duration
 }
 
 var _ WAClient = (*fakeWAClient)(nil)
@@ -89,6 +105,54 @@ func (c *fakeWAClient) BuildReaction(chat, sender types.JID, msgID types.Message
 	return &waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{Key: c.key(chat, sender, msgID), Text: proto.String(reaction)}}
 }
 
+func (c *fakeWAClient) BuildPollCreation(name string, optionNames []string, selectable int) *waE2E.Message {
+	var real whatsmeow.Client // whatsmeow's builder uses no connection
+	return real.BuildPollCreation(name, optionNames, selectable)
+}
+
+// BuildPollVote builds a vote as whatsmeow does, except that the "encrypted" payload is the plain
+// vote (DecryptPollVote reads it back).
+func (c *fakeWAClient) BuildPollVote(_ context.Context, pollInfo *types.MessageInfo, optionNames []string) (*waE2E.Message, error) {
+	if c.noPollSecret {
+		return nil, fmt.Errorf("failed to encrypt poll vote: %w", whatsmeow.ErrOriginalMessageSecretNotFound)
+	}
+	payload, err := proto.Marshal(&waE2E.PollVoteMessage{SelectedOptions: whatsmeow.HashPollOptions(optionNames)})
+	if err != nil {
+		return nil, err
+	}
+	sender := pollInfo.Sender
+	if pollInfo.IsFromMe {
+		sender = types.EmptyJID
+	}
+	return &waE2E.Message{PollUpdateMessage: &waE2E.PollUpdateMessage{
+		PollCreationMessageKey: c.key(pollInfo.Chat, sender, pollInfo.ID),
+		Vote:                   &waE2E.PollEncValue{EncPayload: payload},
+	}}, nil
+}
+
+func (c *fakeWAClient) DecryptPollVote(_ context.Context, vote *events.Message) (*waE2E.PollVoteMessage, error) {
+	if c.noPollSecret {
+		return nil, fmt.Errorf("failed to decrypt poll vote: %w", whatsmeow.ErrOriginalMessageSecretNotFound)
+	}
+	var msg waE2E.PollVoteMessage
+	if err := proto.Unmarshal(vote.Message.GetPollUpdateMessage().GetVote().GetEncPayload(), &msg); err != nil {
+		return nil, err
+	}
+	return &msg, nil
+}
+
+func (c *fakeWAClient) SetDisappearingTimer(_ context.Context, chat types.JID, timer time.Duration, _ time.Time) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.timers = append(c.timers, disappearingSet{chat: chat, timer: timer})
+	if len(c.fail) > 0 {
+		err := c.fail[0]
+		c.fail = c.fail[1:]
+		return err
+	}
+	return nil
+}
+
 func (c *fakeWAClient) GenerateMessageID() types.MessageID {
 	c.lock.Lock()
 	defer c.lock.Unlock()
@@ -106,6 +170,45 @@ func (c *fakeWAClient) GetGroupInfo(_ context.Context, jid types.JID) (*types.Gr
 	return &info, nil
 }
 
+func (c *fakeWAClient) SetGroupName(_ context.Context, jid types.JID, name string) error {
+	return c.changeGroup(jid, func(g *types.GroupInfo) { g.Name = name })
+}
+
+func (c *fakeWAClient) SetGroupTopic(_ context.Context, jid types.JID, _, _, topic string) error {
+	return c.changeGroup(jid, func(g *types.GroupInfo) { g.Topic = topic })
+}
+
+// changeGroup applies a group change, or fails with WhatsApp's refusal while groupLocked is set.
+func (c *fakeWAClient) changeGroup(jid types.JID, change func(g *types.GroupInfo)) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	if c.group == nil || c.group.JID != jid {
+		return errors.New("no such group")
+	}
+	if c.groupLocked {
+		return fmt.Errorf("failed to change group: %w", whatsmeow.ErrIQNotAuthorized)
+	}
+	change(c.group)
+	return nil
+}
+
+func (c *fakeWAClient) UpdateGroupParticipants(_ context.Context, jid types.JID, changes []types.JID, action whatsmeow.ParticipantChange) ([]types.GroupParticipant, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.memberChanges = append(c.memberChanges, string(action))
+	if c.group == nil || c.group.JID != jid {
+		return nil, errors.New("no such group")
+	}
+	if c.groupLocked {
+		return nil, fmt.Errorf("failed to update participants: %w", whatsmeow.ErrIQNotAuthorized)
+	}
+	out := make([]types.GroupParticipant, len(changes))
+	for i, jid := range changes {
+		out[i] = types.GroupParticipant{JID: jid}
+	}
+	return out, nil
+}
+
 func (c *fakeWAClient) MarkRead(context.Context, []types.MessageID, time.Time, types.JID, types.JID, ...types.ReceiptType) error {
 	return nil
 }
@@ -121,6 +224,9 @@ func (c *fakeWAClient) IsLoggedIn() bool {
 }
 
 func (c *fakeWAClient) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
+	if c.media != nil {
+		return c.media, nil
+	}
 	return nil, errors.New("fake client has no media")
 }
 

@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
@@ -64,6 +65,16 @@ func (p *Portal) applyGroupInfo(ctx context.Context, login Login, evt *events.Gr
 	}
 	if err := p.m.db.Portal.Update(ctx, p.row); err != nil {
 		return err
+	}
+	if evt.Ephemeral != nil {
+		timer := time.Duration(evt.Ephemeral.DisappearingTimer) * time.Second
+		if !evt.Ephemeral.IsEphemeral {
+			timer = 0
+		}
+		txnID := fmt.Sprintf("mw.disappear.%s.%d", p.Key.JID.User, evt.Timestamp.UnixMilli())
+		if err := p.applyDisappearing(ctx, actor, timer, ts, txnID); err != nil { // disappearing.go
+			return err
+		}
 	}
 	for _, jid := range evt.Join {
 		if user := p.m.users.LoginByJID(ctx, jid); user != nil {

@@ -48,6 +48,18 @@ func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event
 		return p.handleMatrixReaction(ctx, login, evt)
 	case event.EventRedaction:
 		return p.handleMatrixRedaction(ctx, login, evt)
+	case event.EventUnstablePollStart:
+		return p.handleMatrixPollStart(ctx, login, evt) // polls.go
+	case event.EventUnstablePollResponse:
+		return p.handleMatrixPollResponse(ctx, login, evt)
+	case event.StateRoomName, event.StateTopic:
+		return p.handleMatrixGroupInfo(ctx, login, evt) // group_matrix.go
+	case event.StateMember:
+		return p.handleMatrixMember(ctx, login, evt)
+	case event.StatePowerLevels:
+		return p.handleMatrixPowerLevels(ctx, login, evt)
+	case event.EventUnstablePollEnd:
+		return permanent(errors.New("WhatsApp polls cannot be ended: votes can still be changed on WhatsApp"))
 	}
 	return nil
 }
@@ -70,13 +82,14 @@ func (p *Portal) handleMatrixMessage(ctx context.Context, login Login, evt *even
 	if err != nil {
 		return err
 	}
-	return p.sendToWhatsApp(ctx, login, evt, waMsg, true)
+	return p.sendToWhatsApp(ctx, login, evt, waMsg, &database.Message{})
 }
 
 // sendToWhatsApp sends waMsg with a message ID reserved in the outbox before the first attempt, so
 // that a retry after a failure or a crash reuses the ID and WhatsApp never shows the message twice.
-// With record set, the message is added to the message map (edits and reactions are not messages).
-func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Event, waMsg *waE2E.Message, record bool) error {
+// With record set, the message is added to the message map (edits, reactions and votes are not
+// messages): record's PollAnswers are kept, the other fields are filled here.
+func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Event, waMsg *waE2E.Message, record *database.Message) error {
 	cli := login.Client()
 	if cli == nil || !cli.IsLoggedIn() {
 		return ErrNotConnected
@@ -88,6 +101,10 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 		return fmt.Errorf("failed to reserve message ID: %w", err)
 	}
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", out.WAID).Logger()
+	if record != nil {
+		// In a chat with disappearing messages, WhatsApp's apps delete the message like their own.
+		waMsg = msgconv.WithExpiration(waMsg, p.row.DisappearTimer)
+	}
 	resp, err := cli.SendMessage(ctx, p.Key.JID, waMsg, whatsmeow.SendRequestExtra{ID: out.WAID})
 	if err != nil {
 		if dbErr := p.m.db.Outbox.RecordAttempt(ctx, evt.ID, err); dbErr != nil {
@@ -95,7 +112,7 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 		}
 		return classifySendError(err, p.Key.JID) // send_errors.go
 	}
-	if record {
+	if record != nil {
 		// The sender as WhatsApp addresses the user in this chat (phone number or LID), which a
 		// quote of the message must name.
 		sender := login.OwnJID()
@@ -106,6 +123,7 @@ func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Eve
 			Portal: p.Key, WAID: out.WAID, Sender: sender, SenderMXID: evt.Sender,
 			MXID: evt.ID, MXRoom: evt.RoomID, Timestamp: resp.Timestamp, IsFromMatrix: true,
 			Quote: marshalQuote(ctx, msgconv.QuoteContent(waMsg)), Media: mediaContentJSON(evt.Content.AsMessage()),
+			PollAnswers: record.PollAnswers,
 		})
 		if err != nil {
 			return fmt.Errorf("failed to store message mapping: %w", err)
@@ -139,7 +157,7 @@ func (p *Portal) handleMatrixEdit(ctx context.Context, login Login, evt *event.E
 	if cli == nil {
 		return ErrNotConnected
 	}
-	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildEdit(p.Key.JID, target.WAID, waMsg), false); err != nil {
+	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildEdit(p.Key.JID, target.WAID, waMsg), nil); err != nil {
 		return err
 	}
 	return p.recordMatrixEdit(ctx, evt, target, waMsg)
@@ -159,7 +177,7 @@ func (p *Portal) handleMatrixReaction(ctx context.Context, login Login, evt *eve
 		return ErrNotConnected
 	}
 	own := login.OwnJID()
-	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, reactionToWhatsApp(rel.Key)), false); err != nil {
+	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, reactionToWhatsApp(rel.Key)), nil); err != nil {
 		return err
 	}
 	return p.m.db.Reaction.Upsert(ctx, &database.Reaction{
@@ -190,7 +208,7 @@ func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *ev
 			}
 			author = target.Sender
 		}
-		if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildRevoke(p.Key.JID, author, target.WAID), false); err != nil {
+		if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildRevoke(p.Key.JID, author, target.WAID), nil); err != nil {
 			return err
 		}
 		if err = p.m.db.Edit.Delete(ctx, p.Key, target.WAID); err != nil {
@@ -209,7 +227,7 @@ func (p *Portal) handleMatrixRedaction(ctx context.Context, login Login, evt *ev
 			return err
 		}
 		msg := cli.BuildReaction(p.Key.JID, parts[0].Sender, reaction.TargetWAID, "")
-		if err = p.sendToWhatsApp(ctx, login, evt, msg, false); err != nil {
+		if err = p.sendToWhatsApp(ctx, login, evt, msg, nil); err != nil {
 			return err
 		}
 		return p.m.db.Reaction.Delete(ctx, p.Key, reaction.TargetWAID, reaction.Sender)

@@ -125,8 +125,17 @@ func TestMatrixEvents(t *testing.T) {
 				return key.GetID() == "M2" && key.GetFromMe()
 			}},
 		{"redaction of the contact's message in a DM", event.EventRedaction, func(first, _ id.EventID) any { return &event.RedactionEventContent{Redacts: first} }, true, nil},
+		{"location", event.EventMessage, func(_, _ id.EventID) any {
+			return &event.MessageEventContent{MsgType: event.MsgLocation, Body: "Cafe", GeoURI: "geo:52.5,13.4"}
+		}, false, func(s waSend) bool {
+			loc := s.msg.GetLocationMessage()
+			return loc.GetName() == "Cafe" && loc.GetDegreesLatitude() == 52.5 && loc.GetDegreesLongitude() == 13.4
+		}},
+		{"location without coordinates", event.EventMessage, func(_, _ id.EventID) any {
+			return &event.MessageEventContent{MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:north"}
+		}, true, nil},
 		{"unsupported message type", event.EventMessage, func(_, _ id.EventID) any {
-			return &event.MessageEventContent{MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:1,2"}
+			return &event.MessageEventContent{MsgType: event.MsgVerificationRequest, Body: "verify"}
 		}, true, nil},
 	}
 	for _, tc := range tests {

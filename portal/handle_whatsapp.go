@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -12,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
@@ -83,9 +85,11 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 		err = p.handleWAProtocol(ctx, login, sender, evt)
 	case msg.GetReactionMessage() != nil:
 		err = p.handleWAReaction(ctx, login, sender, info, msg.GetReactionMessage())
+	case msg.GetPollUpdateMessage() != nil:
+		err = p.handleWAPollVote(ctx, login, sender, evt) // polls.go
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 	default:
-		return p.handleWAVisible(ctx, login, sender, info, msg)
+		return p.handleWAVisible(ctx, login, sender, evt)
 	}
 	if err != nil {
 		return err
@@ -94,8 +98,15 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 }
 
 // handleWAVisible bridges a message that becomes events of its own in the room.
-func (p *Portal) handleWAVisible(ctx context.Context, login Login, sender *puppet.Puppet, info types.MessageInfo, msg *waE2E.Message) error {
-	converted, err := p.convertWAMessage(ctx, login, sender, msg)
+func (p *Portal) handleWAVisible(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message) error {
+	info, msg := evt.Info, evt.Message
+	var converted *msgconv.ConvertedMessage
+	var err error
+	if msgconv.IsViewOnce(msg, evt.IsViewOnce) {
+		converted, err = p.convertWAViewOnce(ctx, login, sender, msg)
+	} else {
+		converted, err = p.convertWAMessage(ctx, login, sender, msg)
+	}
 	if err != nil {
 		return err
 	}
@@ -137,6 +148,9 @@ func (p *Portal) handleWAProtocol(ctx context.Context, login Login, sender *pupp
 		return p.handleWARevoke(ctx, sender, proto.GetKey().GetID())
 	case waE2E.ProtocolMessage_MESSAGE_EDIT:
 		return p.handleWAEdit(ctx, login, sender, evt, proto.GetKey().GetID(), proto.GetEditedMessage())
+	case waE2E.ProtocolMessage_EPHEMERAL_SETTING:
+		timer := time.Duration(proto.GetEphemeralExpiration()) * time.Second
+		return p.applyDisappearing(ctx, sender.MXID, timer, evt.Info.Timestamp.UnixMilli(), p.txnID(evt.Info.ID, 0)) // disappearing.go
 	default:
 		zerolog.Ctx(ctx).Debug().Stringer("type", proto.GetType()).Msg("Ignoring protocol message")
 		return nil

@@ -112,8 +112,11 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	}
 	bot := p.m.matrix.BotMXID()
 	levels := &event.PowerLevelsEventContent{
-		Users:  map[id.UserID]int{bot: powerSuperuser},
-		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin},
+		Users: map[id.UserID]int{bot: powerSuperuser},
+		// WhatsApp admins may change the group's info and promote or demote members (as power
+		// levels, which the bridge sends to WhatsApp).
+		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin,
+			event.StatePowerLevels.Type: powerAdmin},
 	}
 	members := p.groupMembers(ctx, login, info)
 	for _, member := range members {
@@ -136,6 +139,12 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 	p.row.Name, p.row.Topic, p.row.NameSet, p.row.TopicSet = info.Name, info.Topic, true, true
 	if err = p.saveRoom(ctx, roomID, info.Name); err != nil {
 		return err
+	}
+	if info.IsEphemeral && info.DisappearingTimer > 0 {
+		timer := time.Duration(info.DisappearingTimer) * time.Second
+		if err = p.applyDisappearing(ctx, bot, timer, time.Now().UnixMilli(), "mw.disappear."+roomID.String()); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to show the group's disappearing timer")
+		}
 	}
 	p.syncMembers(ctx, members)
 	if err = p.syncAvatar(ctx, login); err != nil {

@@ -20,12 +20,19 @@ import (
 
 // sendWAParts sends every part of a converted WhatsApp message, in order, as ghost, and records
 // each in the message map: part 0 with what a reply to msg quotes, attachment parts with their
-// Matrix content (for caption edits).
+// Matrix content (for caption edits), except for view-once media.
 func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage, msg *waE2E.Message) error {
 	for i, part := range converted.Parts {
-		row := &database.Message{Media: mediaContentJSON(part.Content)}
+		row := &database.Message{Media: mediaContentJSON(part.Content), PollAnswers: part.PollAnswers}
 		if i == 0 {
 			row.Quote = marshalQuote(ctx, msgconv.QuoteContent(msg))
+		}
+		if part.ViewOnce {
+			// Nothing that could show view-once media again is kept.
+			row.Media, row.Quote = "", nil
+			if i == 0 {
+				row.Quote = marshalQuote(ctx, msgconv.ViewOnceQuote(msg))
+			}
 		}
 		if err := p.sendWA(ctx, ghost, info, i, part, row); err != nil {
 			return err

@@ -64,6 +64,10 @@ type group struct {
 	topicAt   time.Time
 	members   []*groupMember // in join order
 	version   int            // participant list version, bumped on every membership change
+	// ephemeral is the disappearing-messages timer in seconds, 0 when off.
+	ephemeral uint32
+	// locked means only admins may change the group's name and description.
+	locked bool
 }
 
 type groupMember struct {

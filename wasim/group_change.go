@@ -2,6 +2,7 @@ package wasim
 
 import (
 	"slices"
+	"strconv"
 	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
@@ -36,6 +37,17 @@ func (s *Server) setTopicLocked(g *group, actor *Account, id, topic string) {
 	s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{
 		Tag: "description", Attrs: waBinary.Attrs{"id": id}, Content: []waBinary.Node{body},
 	})
+}
+
+// setEphemeralLocked sets the group's disappearing-messages timer (seconds, 0: off) and tells every
+// member. Caller holds stateLock.
+func (s *Server) setEphemeralLocked(g *group, actor *Account, timer uint32) {
+	g.ephemeral = timer
+	change := waBinary.Node{Tag: "not_ephemeral"}
+	if timer > 0 {
+		change = waBinary.Node{Tag: "ephemeral", Attrs: waBinary.Attrs{"expiration": strconv.FormatUint(uint64(timer), 10)}}
+	}
+	s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, change)
 }
 
 // changeParticipantsLocked applies one membership or role change to each target and announces

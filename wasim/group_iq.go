@@ -41,16 +41,22 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 	switch child.Tag {
 	case "query":
 		c.send(iqResult(node, s.groupNodeLocked(g)))
-	case "subject":
-		name := string(bytesOf(*child))
-		if !validGroupName(name) {
-			c.send(iqError(node, 406, "not-acceptable"))
+	case "subject", "description":
+		if g.locked && !g.isAdmin(actor) {
+			c.send(iqError(node, 401, "not-authorized"))
 			return
 		}
-		s.setSubjectLocked(g, actor, name)
+		c.handleInfoChangeLocked(node, child, g, actor)
+	case "locked", "unlocked":
+		if !g.isAdmin(actor) {
+			c.send(iqError(node, 401, "not-authorized"))
+			return
+		}
+		g.locked = child.Tag == "locked"
+		s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{Tag: child.Tag})
 		c.send(iqResult(node))
-	case "description":
-		c.handleDescriptionLocked(node, child, g, actor)
+	case "ephemeral", "not_ephemeral":
+		c.handleEphemeralLocked(node, child, g, actor)
 	case string(GroupAdd), string(GroupRemove), string(GroupPromote), string(GroupDemote):
 		if !g.isAdmin(actor) {
 			c.send(iqError(node, 401, "not-authorized"))
@@ -59,6 +65,24 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 		c.handleParticipantsLocked(node, child, g, actor)
 	default:
 		c.send(iqError(node, 501, "feature-not-implemented"))
+	}
+}
+
+// handleInfoChangeLocked renames the group (<subject>) or sets its description. Caller holds
+// stateLock and has checked that actor may.
+func (c *conn) handleInfoChangeLocked(node, child *waBinary.Node, g *group, actor *Account) {
+	s := c.srv
+	switch child.Tag {
+	case "subject":
+		name := string(bytesOf(*child))
+		if !validGroupName(name) {
+			c.send(iqError(node, 406, "not-acceptable"))
+			return
+		}
+		s.setSubjectLocked(g, actor, name)
+		c.send(iqResult(node))
+	default:
+		c.handleDescriptionLocked(node, child, g, actor)
 	}
 }
 
@@ -148,4 +172,25 @@ func (c *conn) handleParticipantsLocked(node, child *waBinary.Node, g *group, ac
 		}
 	}
 	c.send(iqResult(node, waBinary.Node{Tag: child.Tag, Content: out}))
+}
+
+// groupTimers are the disappearing-messages timers (seconds) WhatsApp accepts for groups: 24 hours,
+// 7 days and 90 days; anything else is a bad request (whatsmeow's ErrInvalidDisappearingTimer).
+var groupTimers = map[uint32]bool{86400: true, 604800: true, 7776000: true}
+
+// handleEphemeralLocked sets (<ephemeral expiration=...>) or clears (<not_ephemeral/>) the group's
+// disappearing-messages timer; any member may. Caller holds stateLock.
+func (c *conn) handleEphemeralLocked(node, child *waBinary.Node, g *group, actor *Account) {
+	var timer uint32
+	if child.Tag == "ephemeral" {
+		expiration, _ := child.Attrs["expiration"].(string)
+		n, err := strconv.ParseUint(expiration, 10, 32)
+		if err != nil || !groupTimers[uint32(n)] {
+			c.send(iqError(node, 400, "bad-request"))
+			return
+		}
+		timer = uint32(n)
+	}
+	c.srv.setEphemeralLocked(g, actor, timer)
+	c.send(iqResult(node))
 }

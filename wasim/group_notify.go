@@ -43,6 +43,12 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 			{Tag: "body", Content: []byte(g.topic)},
 		}})
 	}
+	if g.locked {
+		content = append(content, waBinary.Node{Tag: "locked"})
+	}
+	if g.ephemeral > 0 {
+		content = append(content, waBinary.Node{Tag: "ephemeral", Attrs: waBinary.Attrs{"expiration": strconv.FormatUint(uint64(g.ephemeral), 10)}})
+	}
 	content = append(content, waBinary.Node{Tag: "member_add_mode", Content: []byte(types.GroupMemberAddModeAllMember)})
 	return waBinary.Node{Tag: "group", Attrs: attrs, Content: content}
 }

@@ -80,7 +80,7 @@ func messageKind(msg *waE2E.Message) string {
 
 // MessageBody returns the human-readable part of a message event: the text, a caption, a
 // reaction's emoji, an edit's new text, a poll's question, a location's name or a contact card's
-// display name. It is "" for kinds without one.
+// (or contact list's) display name. It is "" for kinds without one.
 func MessageBody(evt *events.Message) string {
 	if evt == nil || evt.Message == nil {
 		return ""
@@ -107,6 +107,8 @@ func MessageBody(evt *events.Message) string {
 		return msg.GetLocationMessage().GetName()
 	case msg.ContactMessage != nil:
 		return msg.GetContactMessage().GetDisplayName()
+	case msg.ContactsArrayMessage != nil:
+		return msg.GetContactsArrayMessage().GetDisplayName()
 	case msg.ReactionMessage != nil:
 		return msg.GetReactionMessage().GetText()
 	case msg.PollCreationMessage != nil:

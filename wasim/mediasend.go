@@ -24,6 +24,14 @@ type Media struct {
 	Caption string
 	// FileName names a document.
 	FileName string
+	// GIF sends a video as WhatsApp's apps send a GIF: an MP4 played looping and silent
+	// (gifPlayback).
+	GIF bool
+	// Animated marks a sticker as animated (an animated WebP).
+	Animated bool
+	// ViewOnce sends an image, video or voice note as view-once, as WhatsApp's apps do: flagged
+	// and wrapped in a ViewOnceMessageV2.
+	ViewOnce bool
 }
 
 var defaultMimeTypes = map[string]string{
@@ -45,6 +53,24 @@ func IsMediaKind(kind string) bool {
 // UploadMedia encrypts and uploads m with cli (whatsmeow's Upload) and returns the message that
 // carries it, ready for SendMessage.
 func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Message, error) {
+	msg, err := uploadMedia(ctx, cli, m)
+	if err != nil || !m.ViewOnce {
+		return msg, err
+	}
+	switch {
+	case msg.ImageMessage != nil:
+		msg.ImageMessage.ViewOnce = proto.Bool(true)
+	case msg.VideoMessage != nil:
+		msg.VideoMessage.ViewOnce = proto.Bool(true)
+	case msg.AudioMessage != nil:
+		msg.AudioMessage.ViewOnce = proto.Bool(true)
+	default:
+		return nil, fmt.Errorf("%s cannot be sent as view-once", m.Kind)
+	}
+	return &waE2E.Message{ViewOnceMessageV2: &waE2E.FutureProofMessage{Message: msg}}, nil
+}
+
+func uploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Message, error) {
 	mediaType, ok := mediaTypes[m.Kind]
 	if !ok {
 		return nil, fmt.Errorf("unknown media kind %q", m.Kind)
@@ -73,7 +99,7 @@ func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
-			MediaKeyTimestamp: keyTS,
+			MediaKeyTimestamp: keyTS, GifPlayback: optionalTrue(m.GIF),
 		}}, nil
 	case KindAudio, KindPTT:
 		return &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
@@ -95,8 +121,18 @@ func UploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 		return &waE2E.Message{StickerMessage: &waE2E.StickerMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, MediaKeyTimestamp: keyTS,
+			IsAnimated: optionalTrue(m.Animated),
 		}}, nil
 	}
+}
+
+// optionalTrue is a set protobuf flag for true and an absent one for false, as WhatsApp's apps
+// leave unset flags out.
+func optionalTrue(v bool) *bool {
+	if !v {
+		return nil
+	}
+	return proto.Bool(true)
 }
 
 // Attachment returns the downloadable part of a message (image, video, audio, document or

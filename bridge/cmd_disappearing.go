@@ -1,0 +1,37 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rs/zerolog"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
+)
+
+// cmdDisappearing changes the disappearing-messages timer of the chat whose room the command is
+// sent in. The portal posts the change; only failures are answered here.
+func cmdDisappearing(ctx context.Context, ce *commandEvent) {
+	if ce.isManagement || len(ce.args) != 1 {
+		ce.reply(ctx, "Send `%s disappearing <off|24h|7d|90d>` in the room of a WhatsApp chat to change how long its new messages last.",
+			ce.br.Config.Bridge.CommandPrefix)
+		return
+	}
+	timer, err := msgconv.ParseDisappearingTimer(ce.args[0])
+	if err != nil {
+		ce.reply(ctx, "%s.", err.Error())
+		return
+	}
+	err = ce.br.portals.SetDisappearingTimer(ctx, ce.roomID, ce.user.MXID, timer, ce.eventID)
+	switch {
+	case err == nil:
+	case errors.Is(err, portal.ErrNotAPortal), errors.Is(err, portal.ErrNotLoggedIn):
+		ce.reply(ctx, "Disappearing messages were not changed: %s.", err.Error())
+	case errors.Is(err, portal.ErrNotConnected):
+		ce.reply(ctx, "Disappearing messages were not changed: you are not connected to WhatsApp right now. Try again when `status` says you are.")
+	default:
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to change disappearing timer")
+		ce.reply(ctx, "Disappearing messages were not changed: %s.", err.Error())
+	}
+}

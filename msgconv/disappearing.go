@@ -1,0 +1,88 @@
+package msgconv
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// DisappearingTimers are the disappearing-messages timers WhatsApp's apps offer (WhatsApp refuses
+// others in groups), by the name the disappearing command takes.
+var DisappearingTimers = map[string]time.Duration{
+	"off": 0,
+	"24h": whatsmeow.DisappearingTimer24Hours,
+	"7d":  whatsmeow.DisappearingTimer7Days,
+	"90d": whatsmeow.DisappearingTimer90Days,
+}
+
+// ParseDisappearingTimer reads a timer as the disappearing command takes it: off, 24h, 7d or 90d
+// (case-insensitive). Anything else is an error naming the choices.
+func ParseDisappearingTimer(s string) (time.Duration, error) {
+	if d, ok := DisappearingTimers[strings.ToLower(strings.TrimSpace(s))]; ok {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q is not a disappearing-messages timer WhatsApp offers: use off, 24h, 7d or 90d", s)
+}
+
+// DescribeDisappearingTimer names a timer for people: "24 hours", "7 days", "90 days", or for other
+// values WhatsApp may report the days, hours, minutes or seconds it amounts to.
+func DescribeDisappearingTimer(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return plural(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return plural(int64(d/time.Second), "second")
+}
+
+// DisappearingNotice is the notice of a chat's timer change: on with the timer, or off.
+func DisappearingNotice(d time.Duration) string {
+	if d <= 0 {
+		return "Disappearing messages are off: new messages no longer disappear."
+	}
+	return fmt.Sprintf("Disappearing messages are on: new messages disappear from WhatsApp %s after they are sent.", DescribeDisappearingTimer(d))
+}
+
+// WithExpiration returns msg marked to disappear after d, as WhatsApp's apps mark messages in a
+// chat with disappearing messages on: the context info of its content carries the expiration in
+// seconds. A plain text becomes an extended text to carry it; a message whose content has no
+// context info is returned as it is. msg is not modified.
+func WithExpiration(msg *waE2E.Message, d time.Duration) *waE2E.Message {
+	if d <= 0 || msg == nil {
+		return msg
+	}
+	out := proto.CloneOf(msg)
+	if out.Conversation != nil {
+		out.ExtendedTextMessage = &waE2E.ExtendedTextMessage{Text: out.Conversation}
+		out.Conversation = nil
+	}
+	seconds := uint32(d / time.Second)
+	out.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() {
+			return true
+		}
+		sub := v.Message()
+		ciField := sub.Descriptor().Fields().ByName("contextInfo")
+		if ciField == nil || ciField.Message() == nil || ciField.Message().FullName() != (&waE2E.ContextInfo{}).ProtoReflect().Descriptor().FullName() {
+			return true
+		}
+		ci := sub.Mutable(ciField).Message().Interface().(*waE2E.ContextInfo)
+		ci.Expiration = proto.Uint32(seconds)
+		return false
+	})
+	return out
+}
