@@ -65,13 +65,10 @@ func cmdPM(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "You are not logged in to WhatsApp.")
 		return
 	}
-	digits := strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, strings.Join(ce.args, ""))
-	if len(digits) < 6 || len(digits) > 15 {
+	// Letters or a second "+" mean the user typed something else: never drop them and open a chat
+	// with whatever digits are left.
+	digits, ok := phoneDigits(strings.Join(ce.args, " "))
+	if !ok {
 		ce.reply(ctx, "`%s` is not a phone number. Use the international format, e.g. `+4915112345678`.", strings.Join(ce.args, " "))
 		return
 	}

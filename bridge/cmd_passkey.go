@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -49,7 +50,9 @@ func cmdPasskey(ctx context.Context, ce *commandEvent) {
 	}
 	answer := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(ce.text), strings.Fields(ce.text)[0]))
 	if strings.EqualFold(answer, "confirm") {
-		if err := flow.ConfirmPasskey(ctx); err != nil {
+		if err := flow.ConfirmPasskey(ctx); errors.Is(err, whatsapp.ErrNotAtPasskeyStep) {
+			ce.reply(ctx, "There is no passkey code to confirm yet: WhatsApp shows one after it accepted your passkey answer (`%spasskey <answer>`).", ce.prefix())
+		} else if err != nil {
 			ce.reply(ctx, "WhatsApp did not take the confirmation: %v", err)
 		}
 		return
@@ -59,7 +62,10 @@ func cmdPasskey(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "That is not a passkey answer. Send `%spasskey` followed by the WebAuthn assertion as JSON.", ce.prefix())
 		return
 	}
-	if err := flow.AnswerPasskey(ctx, &resp); err != nil {
+	if err := flow.AnswerPasskey(ctx, &resp); errors.Is(err, whatsapp.ErrNotAtPasskeyStep) {
+		ce.reply(ctx, "This login is not waiting for a passkey: WhatsApp asks for one only after the QR code was scanned, and the bot then posts the request to sign.")
+		return
+	} else if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("WhatsApp refused the passkey answer")
 		ce.reply(ctx, "WhatsApp did not accept the passkey (%v). Sign the latest request and send it again, or send `%scancel`.", err, ce.prefix())
 		return

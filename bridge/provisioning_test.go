@@ -46,7 +46,7 @@ func TestPhoneDigits(t *testing.T) {
 			t.Errorf("phoneDigits(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
-	for _, bad := range []string{"", "12", "call me", "+49 151 abc", "1234567890123456789"} {
+	for _, bad := range []string{"", "12", "call me", "+49 151 abc", "1234567890123456789", "+15550003abc", "+1555abc0003", "++15550004", "+15550003 +15550004"} {
 		if got, ok := phoneDigits(bad); ok {
 			t.Errorf("phoneDigits(%q) = %q, want refused", bad, got)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -71,6 +72,9 @@ type PairFlow struct {
 	lastCode        time.Time
 	lastCodeTimeout time.Duration
 	inPasskey       bool
+	// passkeyAt is the passkey step the flow last showed (StepPasskey or StepPasskeyCode; 0 before
+	// any). Read by AnswerPasskey and ConfirmPasskey, which may run while Next waits.
+	passkeyAt atomic.Int32
 
 	codeSent bool
 	ctx      context.Context
@@ -203,7 +207,11 @@ func (f *PairFlow) step(ctx context.Context, item whatsmeow.QRChannelItem) (Step
 		return Step{}, fmt.Errorf("%w: the QR codes expired", context.DeadlineExceeded)
 	case whatsmeow.QRChannelEventPasskeyRequest, whatsmeow.QRChannelEventPasskeyResponse:
 		f.inPasskey = true
-		return passkeyStep(item)
+		step, err := passkeyStep(item)
+		if err == nil {
+			f.passkeyAt.Store(int32(step.Kind))
+		}
+		return step, err
 	case whatsmeow.QRChannelEventError:
 		return Step{}, fmt.Errorf("pairing failed: %w", item.Error)
 	default:

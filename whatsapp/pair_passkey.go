@@ -21,6 +21,11 @@ var _ passkeyClient = (*whatsmeow.Client)(nil)
 // errNoPasskeyStep means AnswerPasskey or ConfirmPasskey was called on a flow that cannot take it.
 var errNoPasskeyStep = errors.New("this login has no passkey step")
 
+// ErrNotAtPasskeyStep means the login has not reached the passkey step the answer is for:
+// AnswerPasskey before WhatsApp asked for the passkey (StepPasskey), ConfirmPasskey before it showed
+// the code to compare (StepPasskeyCode). Nothing was sent to WhatsApp.
+var ErrNotAtPasskeyStep = errors.New("the login is not waiting for that passkey step")
+
 // passkeyStep maps the QR channel's passkey items to steps: the request to sign, and the code to
 // compare with the phone (whatsmeow confirms on its own, and sends no item, when the check can be
 // skipped).
@@ -41,6 +46,9 @@ func (f *PairFlow) AnswerPasskey(ctx context.Context, resp *types.WebAuthnRespon
 	if f.passkey == nil {
 		return errNoPasskeyStep
 	}
+	if StepKind(f.passkeyAt.Load()) != StepPasskey {
+		return ErrNotAtPasskeyStep
+	}
 	if err := f.passkey.SendPasskeyResponse(ctx, resp); err != nil {
 		return fmt.Errorf("failed to send the passkey answer: %w", err)
 	}
@@ -52,6 +60,9 @@ func (f *PairFlow) AnswerPasskey(ctx context.Context, resp *types.WebAuthnRespon
 func (f *PairFlow) ConfirmPasskey(ctx context.Context) error {
 	if f.passkey == nil {
 		return errNoPasskeyStep
+	}
+	if StepKind(f.passkeyAt.Load()) != StepPasskeyCode {
+		return ErrNotAtPasskeyStep
 	}
 	if err := f.passkey.SendPasskeyConfirmation(ctx); err != nil {
 		return fmt.Errorf("failed to confirm the passkey code: %w", err)

@@ -45,8 +45,22 @@ func TestPairFlowPasskeySteps(t *testing.T) {
 			t.Fatalf("step %d: %+v, %v; want %+v", i, step, err, w)
 		}
 		switch step.Kind {
+		case StepQR:
+			// Nothing to answer yet: nothing goes to WhatsApp.
+			if err = tf.AnswerPasskey(ctx, &types.WebAuthnResponse{}); !errors.Is(err, ErrNotAtPasskeyStep) || fake.answers != 0 {
+				t.Fatalf("AnswerPasskey before the passkey step: %v after %d answers", err, fake.answers)
+			}
 		case StepPasskey:
-			if err = tf.AnswerPasskey(ctx, &types.WebAuthnResponse{}); err != nil || fake.answers != 1 {
+			if err = tf.ConfirmPasskey(ctx); !errors.Is(err, ErrNotAtPasskeyStep) || fake.confirms != 0 {
+				t.Fatalf("ConfirmPasskey before the code: %v after %d confirmations", err, fake.confirms)
+			}
+			// A refused answer can be sent again.
+			fake.err = whatsmeow.ErrIQNotAuthorized
+			if err = tf.AnswerPasskey(ctx, &types.WebAuthnResponse{}); !errors.Is(err, whatsmeow.ErrIQNotAuthorized) {
+				t.Fatalf("a refused answer: %v", err)
+			}
+			fake.err = nil
+			if err = tf.AnswerPasskey(ctx, &types.WebAuthnResponse{}); err != nil || fake.answers != 2 {
 				t.Fatalf("AnswerPasskey: %v after %d answers", err, fake.answers)
 			}
 		case StepPasskeyCode:
@@ -54,10 +68,6 @@ func TestPairFlowPasskeySteps(t *testing.T) {
 				t.Fatalf("ConfirmPasskey: %v after %d confirmations", err, fake.confirms)
 			}
 		}
-	}
-	fake.err = whatsmeow.ErrIQNotAuthorized
-	if err := tf.AnswerPasskey(ctx, &types.WebAuthnResponse{}); !errors.Is(err, whatsmeow.ErrIQNotAuthorized) {
-		t.Errorf("a refused answer: %v", err)
 	}
 }
 
