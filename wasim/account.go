@@ -36,6 +36,7 @@ type Account struct {
 
 	appState appStateStore // the server's app state of the account; see appstate.go
 	peer     phonePeer     // the phone's app state key and writes; see peer.go
+	numbers  numberPrivacy // hidden phone number; see hiddennumber.go
 }
 
 // device is the server's record of one device of an account.

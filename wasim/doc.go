@@ -79,6 +79,15 @@
 // unread); whatsmeow companions get events.Contact, PushNameSetting, Mute, Pin, Archive and
 // MarkChatAsRead.
 //
+// # Hidden phone numbers
+//
+// Account.SetPhoneNumberHidden makes an account appear to others by its LID only, as username
+// contacts and non-contacts in large groups do on real WhatsApp: direct messages come from its LID
+// without sender_pn, group messages without participant_pn, group info and notifications without
+// phone_number, creator_pn, s_o_pn or participant_pn. Account.RevealPhoneNumber later lets one
+// account see the number, and that account's phone sends its companions the mapping as a
+// LID_MIGRATION_MAPPING_SYNC peer message (whatsmeow stores it in Store.LIDs).
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

@@ -17,12 +17,9 @@ const (
 // setSubjectLocked renames the group and tells every member. Caller holds stateLock.
 func (s *Server) setSubjectLocked(g *group, actor *Account, name string) {
 	g.subject, g.subjectBy, g.subjectAt = name, actor, time.Now()
-	s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{Tag: "subject", Attrs: waBinary.Attrs{
-		"subject": name,
-		"s_t":     nowString(),
-		"s_o":     actor.lid,
-		"s_o_pn":  actor.pn,
-	}})
+	attrs := waBinary.Attrs{"subject": name, "s_t": nowString(), "s_o": actor.lid}
+	actor.setPNAttr(attrs, "s_o_pn", nil)
+	s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{Tag: "subject", Attrs: attrs})
 }
 
 // setTopicLocked sets the description (an empty topic deletes it) and tells every member.

@@ -121,7 +121,7 @@ func (s *Server) deliverGroupCopyLocked(g *group, sender *device, orig *waBinary
 	senderAcct := sender.acct
 	attrs["from"] = g.jid
 	attrs["participant"] = deviceJID(senderAcct.lid, sender.id)
-	attrs["participant_pn"] = senderAcct.pn
+	senderAcct.setPNAttr(attrs, "participant_pn", dev.acct)
 	attrs["addressing_mode"] = string(types.AddressingModeLID)
 	attrs["t"] = t
 	if senderAcct.pushName != "" {

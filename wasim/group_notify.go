@@ -13,7 +13,6 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 	attrs := waBinary.Attrs{
 		"id":              g.jid.User,
 		"creator":         g.creator.lid,
-		"creator_pn":      g.creator.pn,
 		"creation":        strconv.FormatInt(g.created.Unix(), 10),
 		"subject":         g.subject,
 		"s_t":             strconv.FormatInt(g.subjectAt.Unix(), 10),
@@ -21,9 +20,10 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 		"size":            strconv.Itoa(len(g.members)),
 		"p_v_id":          strconv.Itoa(g.version),
 	}
+	g.creator.setPNAttr(attrs, "creator_pn", nil)
 	if g.subjectBy != nil {
 		attrs["s_o"] = g.subjectBy.lid
-		attrs["s_o_pn"] = g.subjectBy.pn
+		g.subjectBy.setPNAttr(attrs, "s_o_pn", nil)
 	}
 	content := make([]waBinary.Node, 0, len(g.members)+2)
 	for _, m := range g.members {
@@ -37,7 +37,7 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 		dattrs := waBinary.Attrs{"id": g.topicID, "t": strconv.FormatInt(g.topicAt.Unix(), 10)}
 		if g.topicBy != nil {
 			dattrs["participant"] = g.topicBy.lid
-			dattrs["participant_pn"] = g.topicBy.pn
+			g.topicBy.setPNAttr(dattrs, "participant_pn", nil)
 		}
 		content = append(content, waBinary.Node{Tag: "description", Attrs: dattrs, Content: []waBinary.Node{
 			{Tag: "body", Content: []byte(g.topic)},
@@ -47,9 +47,12 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 	return waBinary.Node{Tag: "group", Attrs: attrs, Content: content}
 }
 
-// participantNode names a member the way LID-addressed groups do.
+// participantNode names a member the way LID-addressed groups do: its LID, and its phone number
+// unless the member hides it. Caller holds stateLock.
 func participantNode(acct *Account) waBinary.Node {
-	return waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": acct.lid, "phone_number": acct.pn}}
+	attrs := waBinary.Attrs{"jid": acct.lid}
+	acct.setPNAttr(attrs, "phone_number", nil)
+	return waBinary.Node{Tag: "participant", Attrs: attrs}
 }
 
 // participantListNode is an add/remove/promote/demote child listing accounts.
@@ -91,7 +94,7 @@ func (s *Server) notifyGroupLocked(g *group, actor *Account, to []*Account, skip
 	}
 	if actor != nil {
 		attrs["participant"] = actor.lid
-		attrs["participant_pn"] = actor.pn
+		actor.setPNAttr(attrs, "participant_pn", nil)
 		if actor.pushName != "" {
 			attrs["notify"] = actor.pushName
 		}

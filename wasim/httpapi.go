@@ -146,6 +146,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("GET "+p+"/faults/logins", s.apiLogins)
 	route("POST "+p+"/faults/offline", s.apiOffline)
 	s.addAppStateRoutes(route, p) // httpapi_appstate.go: contacts, push name, chat settings
+	s.addNumberRoutes(route, p)   // httpapi_numbers.go: hidden numbers
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})
