@@ -88,6 +88,13 @@
 // account see the number, and that account's phone sends its companions the mapping as a
 // LID_MIGRATION_MAPPING_SYNC peer message (whatsmeow stores it in Store.LIDs).
 //
+// # Presence
+//
+// Devices announce themselves available or unavailable (whatsmeow SendPresence; Contact.SetAvailable
+// for simulated phones); a subscription (whatsmeow SubscribePresence) is answered at once and on
+// every change with the account's presence and last-seen time, for as long as the subscribing
+// connection lasts. A device that disconnects is unavailable.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

@@ -63,3 +63,4 @@ func (s *Server) apiRevealNumber(r *http.Request) (int, any, error) {
 	}
 	return http.StatusOK, struct{}{}, nil
 }
+
