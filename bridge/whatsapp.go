@@ -25,6 +25,7 @@ func (r waRouter) login() userLogin { return userLogin(r) }
 func (r waRouter) HandleMessage(ctx context.Context, evt *events.Message) error {
 	br, login := r.user.br, r.login()
 	br.syncPushName(ctx, login, evt.Info)
+	br.subscribeSenderPresence(ctx, r.user, evt.Info) // presence.go
 	err := retryTransient(ctx, "bridge WhatsApp message", func() error {
 		return br.portals.HandleWhatsAppMessage(ctx, login, evt)
 	})
@@ -86,6 +87,9 @@ func (r waRouter) Connected(context.Context) {
 	br.wakeInbox()
 	br.spawn(func() {
 		br.syncChats(user)
+	})
+	br.spawn(func() {
+		br.subscribeDMPresence(user) // presence.go
 	})
 }
 

@@ -83,6 +83,8 @@ type BridgeConfig struct {
 	MatrixRoomWorkers int `yaml:"matrix_room_workers"`
 	// Calls says what the bridge does with WhatsApp calls (calls.go).
 	Calls CallConfig `yaml:"calls"`
+	// Presence says which WhatsApp presence the bridge follows (presence.go).
+	Presence PresenceConfig `yaml:"presence"`
 }
 
 // WhatsAppConfig configures the WhatsApp connection of every login. The dial and root-key options

@@ -63,4 +63,3 @@ func (s *Server) apiRevealNumber(r *http.Request) (int, any, error) {
 	}
 	return http.StatusOK, struct{}{}, nil
 }
-

@@ -123,3 +123,16 @@ func (s *Server) dropPresenceLocked(dev *device) {
 		delete(acct.presence.subscribers, dev)
 	}
 }
+
+// PresenceSubscribers is how many connected devices are subscribed to the account's presence.
+func (a *Account) PresenceSubscribers() int {
+	a.srv.stateLock.Lock()
+	defer a.srv.stateLock.Unlock()
+	n := 0
+	for dev := range a.presence.subscribers {
+		if dev.conn != nil {
+			n++
+		}
+	}
+	return n
+}
