@@ -272,3 +272,71 @@ func TestDMMigratedToLIDStaysOneRoom(t *testing.T) {
 		t.Errorf("a lid- ghost of Carol joined the DM")
 	}
 }
+
+// TestPNGroupMigrationKeepsMembers: an older group addressed by phone number migrates to LID
+// addressing: the members' ghosts stay the same phone-number ghosts, nobody leaves or is kicked
+// and re-invited, no lid- ghost appears, and a member added after the migration joins normally.
+func TestPNGroupMigrationKeepsMembers(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112300025")
+	carol, carolGhost := newContact(t, ctx, env, "4917600000036", "Carol")
+	dave, daveGhost := newContact(t, ctx, env, "4917600000037", "Dave")
+	erin, erinGhost := newContact(t, ctx, env, "4917600000038", "Erin")
+
+	group, err := env.WA.CreatePNGroup(ctx, carol.Account(), "Old group", alice.acct, dave.Account())
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := joinPortal(t, ctx, env, alice.client, env.BotMXID(), alice.room)
+	env.WaitForJoin(ctx, alice.client, room, carolGhost)
+	env.WaitForJoin(ctx, alice.client, room, daveGhost)
+	if _, err = dave.SendText(ctx, group, "before the migration"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(daveGhost, "before the migration"))
+
+	if err = env.WA.MigrateGroupToLID(group); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = dave.SendText(ctx, group, "after the migration"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(daveGhost, "after the migration"))
+	if _, err = env.WA.UpdateGroupParticipants(ctx, carol.Account(), group, wasim.GroupAdd, erin.Account()); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForJoin(ctx, alice.client, room, erinGhost)
+	if _, err = carol.SendText(ctx, group, "welcome Erin"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(carolGhost, "welcome Erin"))
+
+	timeline, err := e2e.Timeline(ctx, alice.client, room, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, evt := range timeline {
+		if evt.Type != event.StateMember {
+			continue
+		}
+		member := evt.GetStateKey()
+		if m := evt.Content.AsMember().Membership; m == event.MembershipLeave || m == event.MembershipBan {
+			t.Errorf("%s became %s in the migrated group", member, m)
+		}
+		if strings.Contains(member, "whatsapp_lid-") {
+			t.Errorf("a lid- ghost %s appeared in the migrated group", member)
+		}
+	}
+	members, err := alice.client.JoinedMembers(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []id.UserID{alice.client.UserID, carolGhost, daveGhost, erinGhost} {
+		if _, ok := members.Joined[want]; !ok {
+			t.Errorf("%s is not a member after the migration", want)
+		}
+	}
+}

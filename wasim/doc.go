@@ -88,6 +88,10 @@
 // account see the number, and that account's phone sends its companions the mapping as a
 // LID_MIGRATION_MAPPING_SYNC peer message (whatsmeow stores it in Store.LIDs).
 //
+// Server.CreatePNGroup makes an older group addressed by phone number (addressing_mode="pn":
+// members by phone JID, with participant_lid on messages and lid in participant lists), and
+// MigrateGroupToLID moves it to LID addressing as WhatsApp does, without telling the members.
+//
 // # Presence
 //
 // Devices announce themselves available or unavailable (whatsmeow SendPresence; Contact.SetAvailable

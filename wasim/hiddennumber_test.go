@@ -1,6 +1,8 @@
 package wasim
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -147,4 +149,80 @@ func TestControlAPIHiddenNumber(t *testing.T) {
 	api.expect(http.StatusBadRequest, "own number", "POST", base+"/reveal-number", `{"to":"`+emil.JID().User+`"}`, nil)
 	api.expect(http.StatusNotFound, "", "POST", base+"/reveal-number", `{"to":"1999999999"}`, nil)
 	api.expect(http.StatusNotFound, "", "PUT", "/_wasim/accounts/1999999999/hidden-number", `{"hidden":true}`, nil)
+}
+
+// waitGroupMessage waits for a text in a group, whatever the sender's addressing.
+func waitGroupMessage(t *testing.T, ctx context.Context, who string, log *EventLog, group types.JID, text string) *events.Message {
+	t.Helper()
+	msg, err := log.WaitMessage(ctx, textIs(text))
+	if err != nil {
+		t.Fatalf("%s did not get %q: %v", who, text, err)
+	} else if msg.Info.Chat != group {
+		t.Fatalf("%s got %q in chat %s, want %s", who, text, msg.Info.Chat, group)
+	}
+	return msg
+}
+
+func TestPNGroupMigratesToLID(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	dora := newAccount(t, ctx, srv, "Dora")
+	emil := newContact(t, ctx, srv, "Emil")
+	fay := newContact(t, ctx, srv, "Fay")
+	bridge := pairByQR(t, ctx, srv, dora)
+
+	group, err := srv.CreatePNGroup(ctx, fay.Account(), "Old group", dora, emil.Account())
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := waitJoined(t, ctx, "bridge", bridge.EventLog, group)
+	waitJoined(t, ctx, "Emil", emil.EventLog, group)
+	waitJoined(t, ctx, "Fay", fay.EventLog, group)
+	if joined.AddressingMode != types.AddressingModePN {
+		t.Fatalf("new PN group has addressing mode %q", joined.AddressingMode)
+	}
+	for _, p := range joined.Participants {
+		if p.JID.Server != types.DefaultUserServer || p.LID.IsEmpty() || p.PhoneNumber != p.JID {
+			t.Fatalf("participant of a PN group: %+v; want phone JID with LID", p)
+		}
+	}
+	if _, err = emil.SendText(ctx, group, "by number"); err != nil {
+		t.Fatal(err)
+	}
+	msg := waitGroupMessage(t, ctx, "bridge", bridge.EventLog, group, "by number")
+	if msg.Info.Sender.ToNonAD() != emil.JID() || msg.Info.SenderAlt.ToNonAD() != emil.LID() || msg.Info.AddressingMode != types.AddressingModePN {
+		t.Fatalf("PN group message: sender %s, alt %s, mode %q", msg.Info.Sender, msg.Info.SenderAlt, msg.Info.AddressingMode)
+	}
+	if _, err = bridge.cli.SendMessage(ctx, group, textMessage("bridge by number")); err != nil {
+		t.Fatal(err)
+	}
+	waitGroupMessage(t, ctx, "Emil", emil.EventLog, group, "bridge by number")
+
+	if err = srv.MigrateGroupToLID(group); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = emil.SendText(ctx, group, "by LID"); err != nil {
+		t.Fatal(err)
+	}
+	msg = waitGroupText(t, ctx, "bridge", bridge.EventLog, group, "by LID", emil.Account(), false)
+	if msg.Info.Sender.ToNonAD() != emil.LID() || msg.Info.SenderAlt.ToNonAD() != emil.JID() || msg.Info.AddressingMode != types.AddressingModeLID {
+		t.Fatalf("migrated group message: sender %s, alt %s, mode %q", msg.Info.Sender, msg.Info.SenderAlt, msg.Info.AddressingMode)
+	}
+	info, err := bridge.cli.GetGroupInfo(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AddressingMode != types.AddressingModeLID || len(info.Participants) != 3 {
+		t.Fatalf("group info after migration: mode %q, %d participants", info.AddressingMode, len(info.Participants))
+	}
+	if _, err = bridge.cli.SendMessage(ctx, group, textMessage("bridge after migration")); err != nil {
+		t.Fatal(err)
+	}
+	waitGroupMessage(t, ctx, "Emil", emil.EventLog, group, "bridge after migration")
+	waitGroupMessage(t, ctx, "Fay", fay.EventLog, group, "bridge after migration")
+	if err = srv.MigrateGroupToLID(types.NewJID("1", types.GroupServer)); !errors.Is(err, ErrNoSuchGroup) {
+		t.Fatalf("migrating an unknown group: %v", err)
+	}
+	assertNoRetries(t, map[string]*EventLog{"bridge": bridge.EventLog, "Emil": emil.EventLog, "Fay": fay.EventLog})
 }
