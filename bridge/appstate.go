@@ -128,7 +128,7 @@ func (br *Bridge) applySavedName(ctx context.Context, ghost *puppet.Puppet, info
 		if user.WAJID().IsEmpty() {
 			continue
 		}
-		saved := user.wa.Contact(ctx, ghost.JID, ghost.LID())
+		saved := user.wa.Contact(ctx, ghost.ContactJIDs()...)
 		if saved.FullName != "" || saved.FirstName != "" {
 			info.FullName, info.FirstName = saved.FullName, saved.FirstName
 			return

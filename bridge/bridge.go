@@ -61,6 +61,8 @@ type Bridge struct {
 	typingLock sync.Mutex
 	// avatarChecked remembers when each contact's picture was last looked up.
 	avatarChecked sync.Map
+	// ghostPresence is the Matrix presence last set on each ghost (presence.go).
+	ghostPresence sync.Map
 	// ready is set once Start has finished; /_matrix/mau/ready reports it with its other checks.
 	ready atomic.Bool
 	// inboxActivity is when the Matrix inbox last attempted an event (health.go).

@@ -102,10 +102,10 @@ func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.
 // contactInfo collects what the user's contact store knows about a ghost's contact, with the saved
 // name chosen by the rule for shared ghosts (applySavedName).
 func (br *Bridge) contactInfo(ctx context.Context, login userLogin, ghost *puppet.Puppet) puppet.ContactInfo {
-	contact := puppet.FromContact(login.user.wa.Contact(ctx, ghost.JID, ghost.LID()))
+	contact := puppet.FromContact(login.user.wa.Contact(ctx, ghost.ContactJIDs()...))
 	br.applySavedName(ctx, ghost, &contact) // appstate.go: the rule for shared ghosts
-	if ghost.JID.Server == types.DefaultUserServer {
-		contact.Phone = "+" + ghost.JID.User
+	if pn := ghost.Phone(); !pn.IsEmpty() {
+		contact.Phone = "+" + pn.User
 	}
 	return contact
 }

@@ -27,6 +27,7 @@ func (r waRouter) HandleMessage(ctx context.Context, evt *events.Message) error 
 	br, login := r.user.br, r.login()
 	defer br.metrics.WhatsAppReceived()()
 	br.syncPushName(ctx, login, evt.Info)
+	br.subscribeSenderPresence(ctx, r.user, evt.Info) // presence.go
 	err := retryTransient(ctx, "bridge WhatsApp message", func() error {
 		return br.portals.HandleWhatsAppMessage(ctx, login, evt)
 	})
@@ -89,6 +90,9 @@ func (r waRouter) Connected(context.Context) {
 	br.wakeInbox()
 	br.spawn(func() {
 		br.syncChats(user)
+	})
+	br.spawn(func() {
+		br.subscribeDMPresence(user) // presence.go
 	})
 }
 

@@ -105,6 +105,8 @@ type BridgeConfig struct {
 	// ViewOnce bridges view-once photos, videos and voice messages that reach the bridge, once and
 	// with a notice; false shows only a notice. nil means on (see ViewOnceEnabled).
 	ViewOnce *bool `yaml:"view_once"`
+	// Presence says which WhatsApp presence the bridge follows (presence.go).
+	Presence PresenceConfig `yaml:"presence"`
 }
 
 // ViewOnceEnabled reports whether view-once media is bridged (bridge.view_once, default true).

@@ -50,6 +50,21 @@ func TestPuppetRoundTrip(t *testing.T) {
 			t.Fatal("two puppets with the same LID were accepted")
 		}
 
+		// A LID-keyed puppet records the phone number learned later; one puppet per number.
+		lidOnly.Phone = types.NewJID("4917700000001", types.DefaultUserServer)
+		must(t, db.Puppet.Upsert(ctx, lidOnly))
+		byPhone, err := db.Puppet.GetByPhone(ctx, types.NewADJID("4917700000001", 0, 2))
+		must(t, err)
+		if byPhone == nil || byPhone.JID != lidOnly.JID || byPhone.Phone != lidOnly.Phone || byPhone.Name != "Unknown" {
+			t.Fatalf("GetByPhone = %+v, want the LID-keyed puppet with its phone", byPhone)
+		}
+		if got, err = db.Puppet.GetByJID(ctx, phone); err != nil || !got.Phone.IsEmpty() {
+			t.Fatalf("phone puppet has phone %v (err %v), want none", got.Phone, err)
+		}
+		if err = db.Puppet.Upsert(ctx, &database.Puppet{JID: types.NewJID("66666", types.HiddenUserServer), Phone: lidOnly.Phone}); err == nil {
+			t.Fatal("two puppets with the same phone were accepted")
+		}
+
 		all, err := db.Puppet.GetAll(ctx)
 		must(t, err)
 		if len(all) != 2 {

@@ -24,5 +24,5 @@ func ExampleManager_MXIDFor() {
 	// @whatsapp_4915112345678:example.org
 	// @whatsapp_lid-123456789012345:example.org
 	// 123456789012345@lid true
-	// WhatsApp user (WA) fallback
+	// WhatsApp user …2345 (WA) fallback
 }

@@ -114,24 +114,53 @@ func (m *Manager) IsGhost(userID id.UserID) bool {
 	return ok
 }
 
-// Canonical returns the key of the puppet that jid belongs to, without creating anything: the phone
-// JID (device and agent stripped) when the number is known, from jid itself, from lids, or from an
-// earlier merge recorded in the database; otherwise the LID. lids may be nil.
+// Canonical returns the key of the puppet that jid belongs to, without creating anything: for a
+// contact first known by LID only, its LID (also when jid is its phone JID learned later); else the
+// phone JID (device and agent stripped) when the number is known, from jid itself, from lids, or from
+// an earlier merge recorded in the database; otherwise the LID. It agrees with the puppet Get
+// returns. lids may be nil.
 func (m *Manager) Canonical(ctx context.Context, jid types.JID, lids LIDResolver) (types.JID, error) {
 	norm, err := normalize(jid)
 	if err != nil {
 		return types.EmptyJID, err
 	}
 	if isPhone(norm) {
+		m.puppetsLock.Lock()
+		defer m.puppetsLock.Unlock()
+		if p, err := m.lidKeyedByPhoneLocked(ctx, norm); err != nil {
+			return types.EmptyJID, err
+		} else if p != nil {
+			return p.JID, nil
+		}
 		return norm, nil
 	}
-	if pn, err := resolvePN(ctx, norm, lids); err != nil {
+	pn, err := resolvePN(ctx, norm, lids)
+	if err != nil {
 		return types.EmptyJID, err
-	} else if !pn.IsEmpty() {
-		return pn, nil
 	}
 	m.puppetsLock.Lock()
 	defer m.puppetsLock.Unlock()
+	if !pn.IsEmpty() {
+		// The same order as getPhone.
+		if p, err := m.lidKeyedByPhoneLocked(ctx, pn); err != nil {
+			return types.EmptyJID, err
+		} else if p != nil {
+			return p.JID, nil
+		}
+		if m.byJID[pn] != nil {
+			return pn, nil
+		} else if row, err := m.db.Puppet.GetByJID(ctx, pn); err != nil {
+			return types.EmptyJID, fmt.Errorf("failed to look up puppet %s: %w", pn, err)
+		} else if row != nil {
+			return pn, nil
+		}
+		if p, err := m.lidKeyedLocked(ctx, norm); err != nil {
+			return types.EmptyJID, err
+		} else if p != nil {
+			return norm, nil
+		}
+		return pn, nil
+	}
 	if p := m.byLID[norm]; p != nil {
 		return p.JID, nil
 	}

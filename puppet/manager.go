@@ -29,9 +29,11 @@ type Manager struct {
 	log          zerolog.Logger
 	nameTemplate *template.Template
 
-	// byJID holds every loaded puppet by canonical JID, byLID those with a known LID by LID.
+	// byJID holds every loaded puppet by canonical JID, byLID those with a known LID by LID, and
+	// byPhone the LID-keyed puppets whose phone number became known later by that phone JID.
 	byJID       map[types.JID]*Puppet
 	byLID       map[types.JID]*Puppet
+	byPhone     map[types.JID]*Puppet
 	puppetsLock sync.Mutex
 }
 
@@ -51,20 +53,25 @@ func NewManager(cfg *config.Config, db *database.Database, as *appservice.AppSer
 		nameTemplate: tpl,
 		byJID:        make(map[types.JID]*Puppet),
 		byLID:        make(map[types.JID]*Puppet),
+		byPhone:      make(map[types.JID]*Puppet),
 	}
 }
 
 // Get returns the puppet of the WhatsApp user jid, loading it from the database or creating (and
 // storing) it. jid may be a phone JID or a LID, with or without device part; lids (may be nil)
 // resolves between the two, and any mapping it knows is recorded on the puppet. A LID-only puppet
-// whose phone number has become known is merged into the phone puppet, which is returned.
-// Get does not contact the homeserver.
+// whose phone number has become known stays the contact's puppet (keyed by LID, with the number
+// recorded), so its ghost and DM portal are kept; only when a phone puppet of the same contact
+// already exists too is the LID-only puppet merged into it. Get does not contact the homeserver.
 func (m *Manager) Get(ctx context.Context, jid types.JID, lids LIDResolver) (*Puppet, error) {
 	norm, err := normalize(jid)
 	if err != nil {
 		return nil, err
 	}
 	if isPhone(norm) {
+		if p := m.cachedByPhone(norm); p != nil {
+			return p, nil
+		}
 		if p := m.cached(norm); p != nil && (lids == nil || !p.LID().IsEmpty()) {
 			return p, nil
 		}
@@ -116,6 +123,65 @@ func (m *Manager) cached(jid types.JID) *Puppet {
 	return m.byJID[jid]
 }
 
+func (m *Manager) cachedByPhone(pn types.JID) *Puppet {
+	m.puppetsLock.Lock()
+	defer m.puppetsLock.Unlock()
+	return m.byPhone[pn]
+}
+
+// lidKeyedByPhoneLocked returns the LID-keyed puppet that recorded pn as its phone number, loading
+// it, or nil. Caller holds puppetsLock.
+func (m *Manager) lidKeyedByPhoneLocked(ctx context.Context, pn types.JID) (*Puppet, error) {
+	if p := m.byPhone[pn]; p != nil {
+		return p, nil
+	}
+	row, err := m.db.Puppet.GetByPhone(ctx, pn)
+	if err != nil {
+		return nil, fmt.Errorf("failed to look up puppet by phone %s: %w", pn, err)
+	} else if row == nil {
+		return nil, nil
+	}
+	return m.adopt(row), nil
+}
+
+// lidKeyedLocked returns the puppet keyed by lid itself (a contact first known by LID only),
+// loading it, or nil. Caller holds puppetsLock.
+func (m *Manager) lidKeyedLocked(ctx context.Context, lid types.JID) (*Puppet, error) {
+	if p := m.byJID[lid]; p != nil {
+		return p, nil
+	}
+	row, err := m.db.Puppet.GetByJID(ctx, lid)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load puppet %s: %w", lid, err)
+	} else if row == nil {
+		return nil, nil
+	}
+	return m.adopt(row), nil
+}
+
+// recordPhoneLocked records pn as the phone number of the LID-keyed puppet p. Caller holds
+// puppetsLock.
+func (m *Manager) recordPhoneLocked(ctx context.Context, p *Puppet, pn types.JID) (*Puppet, error) {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	if p.row.Phone == pn {
+		return p, nil
+	}
+	row := *p.row
+	old := row.Phone
+	row.Phone = pn
+	if err := m.db.Puppet.Upsert(ctx, &row); err != nil {
+		return nil, fmt.Errorf("failed to record phone number of %s: %w", p.JID, err)
+	}
+	p.row = &row
+	if !old.IsEmpty() && m.byPhone[old] == p {
+		delete(m.byPhone, old)
+	}
+	m.byPhone[pn] = p
+	p.log.Info().Stringer("phone", pn).Msg("Phone number of LID-only contact became known; keeping its ghost")
+	return p, nil
+}
+
 // adopt returns the cached puppet for row's JID, or wraps row and caches it. Caller holds puppetsLock.
 func (m *Manager) adopt(row *database.Puppet) *Puppet {
 	if p := m.byJID[row.JID]; p != nil {
@@ -125,6 +191,9 @@ func (m *Manager) adopt(row *database.Puppet) *Puppet {
 	m.byJID[p.JID] = p
 	if !row.LID.IsEmpty() {
 		m.byLID[row.LID] = p
+	}
+	if !row.Phone.IsEmpty() {
+		m.byPhone[row.Phone] = p
 	}
 	return p
 }
@@ -157,12 +226,17 @@ func (m *Manager) getLIDOnly(ctx context.Context, lid types.JID) (*Puppet, error
 	return m.adopt(row), nil
 }
 
-// getPhone returns the puppet of a phone JID, creating it if needed. When lid is known and not yet
-// recorded on it, the LID is recorded: a LID-only puppet of the same person is merged into it, and a
-// stale claim of another phone puppet on that LID is dropped. All of this happens in one transaction.
+// getPhone returns the puppet of a phone JID, creating it if needed. A contact first known by LID
+// only keeps its LID-keyed puppet, with pn recorded on it. Otherwise, when lid is known and not yet
+// recorded on the phone puppet, the LID is recorded: a LID-only puppet of the same person is merged
+// into an already existing phone puppet, and a stale claim of another phone puppet on that LID is
+// dropped. All of this happens in one transaction.
 func (m *Manager) getPhone(ctx context.Context, pn, lid types.JID) (*Puppet, error) {
 	m.puppetsLock.Lock()
 	defer m.puppetsLock.Unlock()
+	if p, err := m.lidKeyedByPhoneLocked(ctx, pn); err != nil || p != nil {
+		return p, err
+	}
 	p := m.byJID[pn]
 	if p == nil {
 		row, err := m.db.Puppet.GetByJID(ctx, pn)
@@ -171,6 +245,13 @@ func (m *Manager) getPhone(ctx context.Context, pn, lid types.JID) (*Puppet, err
 		}
 		if row != nil {
 			p = m.adopt(row)
+		}
+	}
+	if p == nil && !lid.IsEmpty() {
+		if lp, err := m.lidKeyedLocked(ctx, lid); err != nil {
+			return nil, err
+		} else if lp != nil && !lp.isMerged() {
+			return m.recordPhoneLocked(ctx, lp, pn)
 		}
 	}
 	if p != nil && (lid.IsEmpty() || p.LID() == lid) {

@@ -70,9 +70,10 @@ func TestUnknownLIDGetsLIDGhost(t *testing.T) {
 	})
 }
 
-// TestLIDResolvedLaterMerges: a contact first seen by LID only gets a lid- ghost; when the phone
-// number becomes known, both forms lead to the phone puppet and the database keeps one row.
-func TestLIDResolvedLaterMerges(t *testing.T) {
+// TestLIDOnlyKeepsGhostWhenNumberLearned: a contact first seen by LID only gets a lid- ghost; when
+// the phone number becomes known, both forms lead to that same puppet (the phone is recorded on it,
+// the database keeps one row, the ghost is not replaced), also after a restart.
+func TestLIDOnlyKeepsGhostWhenNumberLearned(t *testing.T) {
 	for _, resolveBy := range []string{"phone", "lid"} {
 		t.Run("by_"+resolveBy, func(t *testing.T) {
 			eachDialect(t, func(t *testing.T, e *env) {
@@ -80,58 +81,94 @@ func TestLIDResolvedLaterMerges(t *testing.T) {
 				lids := newFakeLIDs()
 				lidPuppet, err := e.m.Get(ctx, aliceLID, lids)
 				must(t, err)
-				fetches := 0
-				must(t, lidPuppet.SyncProfile(ctx, puppet.ContactInfo{PushName: "Alice", Avatar: countingAvatar("pic1", []byte("\x89PNG\r\n\x1a\nalice"), &fetches)}))
-				if name, _ := e.hs.profile(lidPuppet.MXID); name != "Alice (WA)" {
-					t.Fatalf("lid ghost display name = %q", name)
+				must(t, lidPuppet.SyncProfile(ctx, puppet.ContactInfo{}))
+				if name, _ := e.hs.profile(lidPuppet.MXID); name != "WhatsApp user …2345 (WA)" {
+					t.Fatalf("nameless lid ghost display name = %q", name)
+				}
+				if !lidPuppet.Phone().IsEmpty() {
+					t.Fatalf("phone of a LID-only puppet = %s before it was learned", lidPuppet.Phone())
 				}
 
 				lids.learn(aliceLID, alicePN)
-				var merged *puppet.Puppet
+				var got *puppet.Puppet
 				if resolveBy == "phone" {
-					merged, err = e.m.Get(ctx, alicePN, lids)
+					got, err = e.m.Get(ctx, alicePN, lids)
 				} else {
-					merged, err = e.m.Get(ctx, aliceLID, lids)
+					got, err = e.m.Get(ctx, aliceLID, lids)
 				}
 				must(t, err)
-				if merged.JID != alicePN || merged.LID() != aliceLID {
-					t.Fatalf("after resolution got %s (lid %s), want the phone puppet with the LID", merged.JID, merged.LID())
+				if got != lidPuppet || got.Phone() != alicePN || got.MXID != "@whatsapp_lid-123456789012345:example.org" {
+					t.Fatalf("after resolution got %s / %s (phone %s), want the same lid ghost with the phone", got.JID, got.MXID, got.Phone())
 				}
 				for _, form := range []types.JID{aliceLID, alicePN} {
-					if p, err := e.m.Get(ctx, form, nil); err != nil || p != merged {
-						t.Errorf("Get(%s) = %v, %v; want the merged puppet", form, p, err)
+					for _, resolver := range []puppet.LIDResolver{nil, lids} {
+						if p, err := e.m.Get(ctx, form, resolver); err != nil || p != lidPuppet {
+							t.Errorf("Get(%s) = %v, %v; want the lid puppet", form, p, err)
+						}
+						if c, err := e.m.Canonical(ctx, form, resolver); err != nil || c != aliceLID {
+							t.Errorf("Canonical(%s) = %s, %v; want the LID", form, c, err)
+						}
 					}
 				}
-				if p, err := e.m.GetByMXID(ctx, lidPuppet.MXID); err != nil || p != merged {
-					t.Errorf("GetByMXID(old lid ghost) = %v, %v; want the phone puppet", p, err)
-				}
 				if n := e.rowCount(); n != 1 {
-					t.Errorf("database holds %d puppets after the merge, want 1", n)
+					t.Errorf("database holds %d puppets, want 1", n)
 				}
-				// The old ghost's puppet is inert: syncing it neither writes a row nor calls the homeserver.
-				before := e.hs.total()
-				must(t, lidPuppet.SyncProfile(ctx, puppet.ContactInfo{PushName: "Someone else"}))
-				if e.hs.total() != before || e.rowCount() != 1 {
-					t.Errorf("sync of the merged lid puppet had effects")
-				}
-
-				// The phone ghost gets the profile; the picture uploaded for the lid ghost is reused.
-				must(t, merged.SyncProfile(ctx, puppet.ContactInfo{PushName: "Alice", Avatar: countingAvatar("pic1", []byte("\x89PNG\r\n\x1a\nalice"), &fetches)}))
-				name, avatar := e.hs.profile(merged.MXID)
-				if name != "Alice (WA)" || avatar == "" || avatar != string(merged.AvatarURL()) {
-					t.Errorf("phone ghost profile = %q, %q", name, avatar)
-				}
-				if fetches != 1 || e.hs.callCount("POST upload") != 1 {
-					t.Errorf("picture downloaded %d times and uploaded %d times, want 1 and 1", fetches, e.hs.callCount("POST upload"))
+				// The learned number now names the ghost when no better name is known.
+				must(t, got.SyncProfile(ctx, puppet.ContactInfo{}))
+				if name, _ := e.hs.profile(got.MXID); name != "+4915112345678 (WA)" {
+					t.Errorf("display name after the number became known = %q", name)
 				}
 
 				e.restart()
-				if p, err := e.m.Get(ctx, aliceLID, nil); err != nil || p.JID != alicePN || p.DisplayName() != "Alice (WA)" {
-					t.Errorf("after restart Get(lid) = %v, %v; want the phone puppet named Alice", p, err)
+				for _, form := range []types.JID{alicePN, aliceLID} {
+					if c, err := e.m.Canonical(ctx, form, nil); err != nil || c != aliceLID {
+						t.Errorf("after restart Canonical(%s) = %s, %v; want the LID", form, c, err)
+					}
+					if p, err := e.m.Get(ctx, form, nil); err != nil || p.JID != aliceLID || p.Phone() != alicePN {
+						t.Errorf("after restart Get(%s) = %v, %v; want the lid puppet with its phone", form, p, err)
+					}
 				}
 			})
 		})
 	}
+}
+
+// TestLIDOnlyMergedIntoExistingPhonePuppet: when a contact has both a phone puppet (seen by number
+// without its LID) and a LID-only puppet, learning the mapping merges the LID-only one into the
+// phone puppet, which keeps its ghost; the old lid- ghost's user ID leads to the phone puppet.
+func TestLIDOnlyMergedIntoExistingPhonePuppet(t *testing.T) {
+	eachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		phonePuppet, err := e.m.Get(ctx, alicePN, nil)
+		must(t, err)
+		lidPuppet, err := e.m.Get(ctx, aliceLID, newFakeLIDs())
+		must(t, err)
+		if lidPuppet == phonePuppet {
+			t.Fatal("unresolved LID gave the phone puppet")
+		}
+		lids := newFakeLIDs()
+		lids.learn(aliceLID, alicePN)
+		if c, err := e.m.Canonical(ctx, aliceLID, lids); err != nil || c != alicePN {
+			t.Errorf("Canonical(lid) = %s, %v; want the phone JID", c, err)
+		}
+		merged, err := e.m.Get(ctx, aliceLID, lids)
+		must(t, err)
+		if merged != phonePuppet || merged.LID() != aliceLID {
+			t.Fatalf("after resolution got %s (lid %s), want the phone puppet with the LID", merged.JID, merged.LID())
+		}
+		if p, err := e.m.GetByMXID(ctx, lidPuppet.MXID); err != nil || p != phonePuppet {
+			t.Errorf("GetByMXID(old lid ghost) = %v, %v; want the phone puppet", p, err)
+		}
+		if n := e.rowCount(); n != 1 {
+			t.Errorf("database holds %d puppets after the merge, want 1", n)
+		}
+		// The old ghost's puppet is inert: syncing it neither writes a row nor calls the homeserver.
+		before := e.hs.total()
+		must(t, lidPuppet.SyncProfile(ctx, puppet.ContactInfo{PushName: "Someone else"}))
+		if e.hs.total() != before || e.rowCount() != 1 {
+			t.Errorf("sync of the merged lid puppet had effects")
+		}
+	})
 }
 
 // TestLIDMovedToAnotherPhone: if the LID store says a LID now belongs to another number, the LID

@@ -84,6 +84,9 @@ func (m *Manager) recordLID(ctx context.Context, p *Puppet, pn, lid types.JID) (
 		if mergeLIDOnly {
 			ownerPuppet.merged = true
 			delete(m.byJID, ownerPuppet.JID)
+			if ph := ownerPuppet.row.Phone; !ph.IsEmpty() && m.byPhone[ph] == ownerPuppet {
+				delete(m.byPhone, ph)
+			}
 		} else {
 			ownerPuppet.row.LID = types.EmptyJID
 		}

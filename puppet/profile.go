@@ -20,8 +20,12 @@ const (
 )
 
 // FallbackName stands in for the phone number of a contact known only by LID when no name is
-// known either, so that the display name template still renders something readable.
+// known either, so that the display name template still renders something readable. The last
+// digits of the LID follow it ("WhatsApp user …1234"), so that two such contacts can be told apart.
 const FallbackName = "WhatsApp user"
+
+// fallbackSuffixDigits is how many trailing LID digits follow FallbackName.
+const fallbackSuffixDigits = 4
 
 // ContactInfo is what WhatsApp currently says about a contact. Pass the complete current
 // information (for example whatsmeow's contact store entry plus the latest push name): the display
@@ -35,7 +39,8 @@ type ContactInfo struct {
 	// BusinessName is the verified name of a business account.
 	BusinessName string
 	// Phone is the number as "+<digits>" (a redacted form like "+1∙∙∙80" is fine for LID contacts).
-	// When empty it is derived from the puppet's phone JID.
+	// When empty it is derived from the puppet's phone JID, or for a LID-keyed puppet from the
+	// number learned later (SyncProfile).
 	Phone string
 	// Avatar is the contact's current profile picture; nil means "not checked in this update" and
 	// leaves the avatar as it is.
@@ -84,6 +89,9 @@ func (m *Manager) RenderName(jid types.JID, info ContactInfo) (name, source stri
 	default:
 		source = NameSourceFallback
 		data.Phone = FallbackName
+		if digits := jid.User; !isPhone(jid) && digits != "" {
+			data.Phone += " …" + digits[max(0, len(digits)-fallbackSuffixDigits):]
+		}
 	}
 	var sb strings.Builder
 	if err := m.nameTemplate.Execute(&sb, data); err != nil {
@@ -120,6 +128,9 @@ func (p *Puppet) SyncProfile(ctx context.Context, info ContactInfo) error {
 	}
 	var errs []error
 	changed := false
+	if info.Phone == "" && !row.Phone.IsEmpty() {
+		info.Phone = "+" + row.Phone.User
+	}
 	name, source := p.m.RenderName(p.JID, info)
 	if name != row.Name || !row.NameSet {
 		err := p.EnsureRegistered(ctx)

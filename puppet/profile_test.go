@@ -29,12 +29,12 @@ func TestDisplayNameTemplate(t *testing.T) {
 		{"phone given", def, alicePN, puppet.ContactInfo{Phone: "+49 151 12345678"}, "+49 151 12345678 (WA)", puppet.NameSourcePhone},
 		{"spaces trimmed", def, alicePN, puppet.ContactInfo{FullName: "  Alice  "}, "Alice (WA)", puppet.NameSourceContact},
 		{"lid with push name", def, aliceLID, puppet.ContactInfo{PushName: "ali"}, "ali (WA)", puppet.NameSourcePush},
-		{"lid with nothing", def, aliceLID, puppet.ContactInfo{}, "WhatsApp user (WA)", puppet.NameSourceFallback},
+		{"lid with nothing", def, aliceLID, puppet.ContactInfo{}, "WhatsApp user …2345 (WA)", puppet.NameSourceFallback},
 		{"lid with redacted phone", def, aliceLID, puppet.ContactInfo{Phone: "+49∙∙∙∙∙∙78"}, "+49∙∙∙∙∙∙78 (WA)", puppet.NameSourcePhone},
 		{"business name", "{{or .BusinessName .FullName .PushName .Phone}}", alicePN, puppet.ContactInfo{BusinessName: "Alice's Shop", PushName: "ali"}, "Alice's Shop", puppet.NameSourceBusiness},
 		{"first name", "{{.FirstName}} via WhatsApp", alicePN, puppet.ContactInfo{FirstName: "Alice", FullName: "Alice Liddell"}, "Alice via WhatsApp", puppet.NameSourceContact},
 		{"template field empty falls back", "{{.FullName}}", alicePN, puppet.ContactInfo{PushName: "ali"}, "ali", puppet.NameSourcePush},
-		{"template field empty, lid, nothing known", "{{.FullName}}", aliceLID, puppet.ContactInfo{}, "WhatsApp user", puppet.NameSourceFallback},
+		{"template field empty, lid, nothing known", "{{.FullName}}", aliceLID, puppet.ContactInfo{}, "WhatsApp user …2345", puppet.NameSourceFallback},
 	} {
 		cfg := testConfig("http://127.0.0.1:1", "whatsapp_{{.}}")
 		cfg.Bridge.DisplaynameTemplate = tc.template

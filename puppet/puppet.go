@@ -55,9 +55,43 @@ func (p *Puppet) LID() types.JID {
 	return p.row.LID
 }
 
-// IsLIDOnly reports whether the contact's phone number is unknown, so the ghost is a "lid-" ghost.
+// IsLIDOnly reports whether the puppet is keyed by LID, so the ghost is a "lid-" ghost. Its phone
+// number may have become known later (see Phone).
 func (p *Puppet) IsLIDOnly() bool {
 	return !isPhone(p.JID)
+}
+
+// Phone returns the contact's phone JID: JID for phone puppets, the number learned later for
+// LID-keyed puppets, or the empty JID when the number is unknown.
+func (p *Puppet) Phone() types.JID {
+	if isPhone(p.JID) {
+		return p.JID
+	}
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.row.Phone
+}
+
+// ContactJIDs lists the JIDs the contact's information may be stored under in a WhatsApp contact
+// store, best first: the phone JID when known (address book names are kept by number), then the
+// LID. Pass them to whatsapp.Login.Contact.
+func (p *Puppet) ContactJIDs() []types.JID {
+	out := make([]types.JID, 0, 2)
+	if pn := p.Phone(); !pn.IsEmpty() {
+		out = append(out, pn)
+	}
+	if lid := p.LID(); !lid.IsEmpty() && lid != p.JID {
+		out = append(out, lid)
+	} else if !isPhone(p.JID) {
+		out = append(out, p.JID)
+	}
+	return out
+}
+
+func (p *Puppet) isMerged() bool {
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.merged
 }
 
 // DisplayName returns the ghost's display name as last rendered by SyncProfile ("" before the first

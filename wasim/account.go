@@ -37,6 +37,8 @@ type Account struct {
 	appState appStateStore // the server's app state of the account; see appstate.go
 	peer     phonePeer     // the phone's app state key and writes; see peer.go
 	history  phoneHistory  // the phone's chat history; see history.go
+	numbers  numberPrivacy // hidden phone number; see hiddennumber.go
+	presence presenceState // availability and subscribers; see presence.go
 }
 
 // device is the server's record of one device of an account.
@@ -248,6 +250,7 @@ func (a *Account) RemoveDevice(ctx context.Context, deviceID uint16) error {
 // removeDeviceLocked forgets a device and its queue and announces the change. Caller holds stateLock.
 func (s *Server) removeDeviceLocked(dev *device) {
 	acct := dev.acct
+	s.dropPresenceLocked(dev)
 	delete(acct.devices, dev.id)
 	dev.queue = nil
 	if dev.conn != nil {

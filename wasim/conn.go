@@ -232,6 +232,7 @@ func (s *Server) dropConn(c *conn) {
 	if c.dev != nil && c.dev.conn == c {
 		c.dev.conn = nil
 		s.noteOfflineLocked(c.dev)
+		s.dropPresenceLocked(c.dev)
 	}
 	if c.reg != nil {
 		for _, ref := range c.reg.refs {

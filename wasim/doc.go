@@ -92,6 +92,26 @@
 // request (whatsmeow BuildHistorySyncRequest) is answered with an ON_DEMAND chunk of the messages
 // before the given one.
 //
+// # Hidden phone numbers
+//
+// Account.SetPhoneNumberHidden makes an account appear to others by its LID only, as username
+// contacts and non-contacts in large groups do on real WhatsApp: direct messages come from its LID
+// without sender_pn, group messages without participant_pn, group info and notifications without
+// phone_number, creator_pn, s_o_pn or participant_pn. Account.RevealPhoneNumber later lets one
+// account see the number, and that account's phone sends its companions the mapping as a
+// LID_MIGRATION_MAPPING_SYNC peer message (whatsmeow stores it in Store.LIDs).
+//
+// Server.CreatePNGroup makes an older group addressed by phone number (addressing_mode="pn":
+// members by phone JID, with participant_lid on messages and lid in participant lists), and
+// MigrateGroupToLID moves it to LID addressing as WhatsApp does, without telling the members.
+//
+// # Presence
+//
+// Devices announce themselves available or unavailable (whatsmeow SendPresence; Contact.SetAvailable
+// for simulated phones); a subscription (whatsmeow SubscribePresence) is answered at once and on
+// every change with the account's presence and last-seen time, for as long as the subscribing
+// connection lasts. A device that disconnects is unavailable.
+//
 // # Control API
 //
 // ControlHandler is an HTTP/JSON API over the same Go calls, for other processes (the demo,

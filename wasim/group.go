@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	waBinary "go.mau.fi/whatsmeow/binary"
 	"math/big"
 	"time"
 	"unicode/utf8"
@@ -68,6 +69,37 @@ type group struct {
 	ephemeral uint32
 	// locked means only admins may change the group's name and description.
 	locked bool
+	// pnAddressed marks an older group addressed by phone number (addressing_mode="pn"): members
+	// appear by phone JID with their LID alongside. MigrateGroupToLID moves it to LID addressing.
+	pnAddressed bool
+}
+
+// mode is the group's addressing mode as stanzas carry it.
+func (g *group) mode() types.AddressingMode {
+	if g.pnAddressed {
+		return types.AddressingModePN
+	}
+	return types.AddressingModeLID
+}
+
+// memberJID names acct in the group's addressing mode.
+func (g *group) memberJID(acct *Account) types.JID {
+	if g.pnAddressed {
+		return acct.pn
+	}
+	return acct.lid
+}
+
+// setMemberAttrs sets key to acct in the group's addressing mode, with the other form in
+// key+"_pn" (LID groups, unless acct hides its number) or key+"_lid" (phone-number groups).
+// Caller holds stateLock.
+func (g *group) setMemberAttrs(attrs waBinary.Attrs, key string, acct *Account) {
+	attrs[key] = g.memberJID(acct)
+	if g.pnAddressed {
+		attrs[key+"_lid"] = acct.lid
+	} else {
+		acct.setPNAttr(attrs, key+"_pn", nil)
+	}
 }
 
 type groupMember struct {
@@ -138,13 +170,45 @@ func (s *Server) CreateGroup(ctx context.Context, creator *Account, name string,
 	if s.closed {
 		return types.EmptyJID, ErrServerClosed
 	}
-	g := s.createGroupLocked(creator, name, participants, nil)
+	g := s.createGroupLocked(creator, name, participants, nil, false)
 	return g.jid, nil
+}
+
+// CreatePNGroup is CreateGroup for an older group addressed by phone number (addressing_mode="pn"):
+// members appear by phone JID, with participant_lid on messages and lid in participant lists.
+func (s *Server) CreatePNGroup(ctx context.Context, creator *Account, name string, participants ...*Account) (types.JID, error) {
+	if creator == nil {
+		return types.EmptyJID, fmt.Errorf("%w: no creator", ErrNoSuchAccount)
+	} else if !validGroupName(name) {
+		return types.EmptyJID, fmt.Errorf("%w: %q", ErrInvalidGroupName, name)
+	}
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	if s.closed {
+		return types.EmptyJID, ErrServerClosed
+	}
+	g := s.createGroupLocked(creator, name, participants, nil, true)
+	return g.jid, nil
+}
+
+// MigrateGroupToLID moves a phone-number-addressed group to LID addressing, as WhatsApp migrates
+// older groups: from now on messages, notifications and group info name members by LID (with
+// participant_pn / phone_number). Members are not notified; clients see the new addressing in the
+// next stanza and group info. Migrating a LID group is a no-op.
+func (s *Server) MigrateGroupToLID(group types.JID) error {
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	g := s.groupFor(group)
+	if g == nil {
+		return fmt.Errorf("%w: %s", ErrNoSuchGroup, group)
+	}
+	g.pnAddressed = false
+	return nil
 }
 
 // createGroupLocked makes the group and announces it to every member device except skip (the
 // device that asked by IQ and gets the group in its answer). Caller holds stateLock.
-func (s *Server) createGroupLocked(creator *Account, name string, participants []*Account, skip *device) *group {
+func (s *Server) createGroupLocked(creator *Account, name string, participants []*Account, skip *device, pnAddressed bool) *group {
 	now := time.Now()
 	g := &group{
 		jid:       types.NewJID(s.newGroupIDLocked(), types.GroupServer),
@@ -154,6 +218,8 @@ func (s *Server) createGroupLocked(creator *Account, name string, participants [
 		subjectBy: creator,
 		subjectAt: now,
 		members:   []*groupMember{{acct: creator, role: roleSuperAdmin}},
+
+		pnAddressed: pnAddressed,
 	}
 	for _, acct := range participants {
 		if acct != nil && g.member(acct) == nil {

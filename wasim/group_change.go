@@ -18,12 +18,9 @@ const (
 // setSubjectLocked renames the group and tells every member. Caller holds stateLock.
 func (s *Server) setSubjectLocked(g *group, actor *Account, name string) {
 	g.subject, g.subjectBy, g.subjectAt = name, actor, time.Now()
-	s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{Tag: "subject", Attrs: waBinary.Attrs{
-		"subject": name,
-		"s_t":     nowString(),
-		"s_o":     actor.lid,
-		"s_o_pn":  actor.pn,
-	}})
+	attrs := waBinary.Attrs{"subject": name, "s_t": nowString()}
+	g.setMemberAttrs(attrs, "s_o", actor)
+	s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, waBinary.Node{Tag: "subject", Attrs: attrs})
 }
 
 // setTopicLocked sets the description (an empty topic deletes it) and tells every member.
@@ -94,15 +91,15 @@ func (s *Server) changeParticipantsLocked(g *group, actor *Account, change Group
 		g.version++
 		// Existing members and the actor see a Join; the newcomers get the whole group as a
 		// create notification (events.JoinedGroup), which also fills their member cache.
-		s.notifyGroupLocked(g, actor, before, nil, participantListNode("add", "added", changed))
+		s.notifyGroupLocked(g, actor, before, nil, participantListNode(g, "add", "added", changed))
 		s.notifyGroupLocked(g, actor, changed, nil, s.groupCreateNode(g, "add", ""))
 	case GroupRemove:
 		g.version++
 		// The removed members hear of it too, before they stop getting anything.
-		s.notifyGroupLocked(g, actor, before, nil, participantListNode("remove", "removed", changed))
+		s.notifyGroupLocked(g, actor, before, nil, participantListNode(g, "remove", "removed", changed))
 		s.ensureAdminLocked(g)
 	default:
-		s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, participantListNode(string(change), "", changed))
+		s.notifyGroupLocked(g, actor, groupMembersAccounts(g), nil, participantListNode(g, string(change), "", changed))
 	}
 	return codes
 }
@@ -112,7 +109,7 @@ func (s *Server) leaveGroupLocked(g *group, acct *Account) {
 	before := groupMembersAccounts(g)
 	g.removeMember(acct)
 	g.version++
-	s.notifyGroupLocked(g, acct, before, nil, participantListNode("remove", "leave", []*Account{acct}))
+	s.notifyGroupLocked(g, acct, before, nil, participantListNode(g, "remove", "leave", []*Account{acct}))
 	s.ensureAdminLocked(g)
 }
 
@@ -129,7 +126,7 @@ func (s *Server) ensureAdminLocked(g *group) {
 	}
 	heir := g.members[0]
 	heir.role = roleAdmin
-	s.notifyGroupLocked(g, nil, groupMembersAccounts(g), nil, participantListNode("promote", "", []*Account{heir.acct}))
+	s.notifyGroupLocked(g, nil, groupMembersAccounts(g), nil, participantListNode(g, "promote", "", []*Account{heir.acct}))
 }
 
 func (g *group) removeMember(acct *Account) {

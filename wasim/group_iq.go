@@ -104,7 +104,7 @@ func (c *conn) handleGroupServerIQLocked(node *waBinary.Node, child *waBinary.No
 				}
 			}
 		}
-		g := s.createGroupLocked(dev.acct, name, members, dev)
+		g := s.createGroupLocked(dev.acct, name, members, dev, false)
 		c.send(iqResult(node, s.groupNodeLocked(g)))
 	case "participating":
 		groups := s.groupsOfLocked(dev.acct)
@@ -163,7 +163,7 @@ func (c *conn) handleParticipantsLocked(node, child *waBinary.Node, g *group, ac
 	out := make([]waBinary.Node, len(asked))
 	for i, jid := range asked {
 		if targets[i] != nil {
-			out[i] = participantNode(targets[i])
+			out[i] = participantNode(g, targets[i])
 		} else {
 			out[i] = waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": jid}}
 		}

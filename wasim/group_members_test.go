@@ -223,6 +223,9 @@ func TestGroupOfflineMemberAndAPIAdd(t *testing.T) {
 	}
 	waitJoined(t, ctx, "Nia", nia.EventLog, group)
 	waitGroupInfo(t, ctx, "bridge", bridge.EventLog, group, func(gi *events.GroupInfo) bool { return slices.Contains(gi.Join, nia.LID()) })
+	// Moe must know of Nia before he writes, or his message goes out without Nia's sender key and
+	// Nia asks for it again with a retry receipt.
+	waitGroupInfo(t, ctx, "Moe", moe.EventLog, group, func(gi *events.GroupInfo) bool { return slices.Contains(gi.Join, nia.LID()) })
 	if _, err = moe.SendText(ctx, group, "hello Nia"); err != nil {
 		t.Fatalf("send failed: %v", err)
 	}

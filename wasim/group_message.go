@@ -120,9 +120,13 @@ func (s *Server) deliverGroupCopyLocked(g *group, sender *device, orig *waBinary
 	}
 	senderAcct := sender.acct
 	attrs["from"] = g.jid
-	attrs["participant"] = deviceJID(senderAcct.lid, sender.id)
-	attrs["participant_pn"] = senderAcct.pn
-	attrs["addressing_mode"] = string(types.AddressingModeLID)
+	attrs["participant"] = deviceJID(g.memberJID(senderAcct), sender.id)
+	if g.pnAddressed {
+		attrs["participant_lid"] = senderAcct.lid
+	} else {
+		senderAcct.setPNAttr(attrs, "participant_pn", dev.acct)
+	}
+	attrs["addressing_mode"] = string(g.mode())
 	attrs["t"] = t
 	if senderAcct.pushName != "" {
 		attrs["notify"] = senderAcct.pushName
@@ -174,7 +178,7 @@ func (s *Server) routeGroupChatState(sender *device, node *waBinary.Node) {
 	}
 	fwd := waBinary.Node{
 		Tag:     "chatstate",
-		Attrs:   waBinary.Attrs{"from": g.jid, "participant": sender.acct.lid},
+		Attrs:   waBinary.Attrs{"from": g.jid, "participant": g.memberJID(sender.acct)},
 		Content: node.GetChildren(),
 	}
 	for _, m := range g.members {

@@ -12,22 +12,20 @@ import (
 func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 	attrs := waBinary.Attrs{
 		"id":              g.jid.User,
-		"creator":         g.creator.lid,
-		"creator_pn":      g.creator.pn,
 		"creation":        strconv.FormatInt(g.created.Unix(), 10),
 		"subject":         g.subject,
 		"s_t":             strconv.FormatInt(g.subjectAt.Unix(), 10),
-		"addressing_mode": string(types.AddressingModeLID),
+		"addressing_mode": string(g.mode()),
 		"size":            strconv.Itoa(len(g.members)),
 		"p_v_id":          strconv.Itoa(g.version),
 	}
+	g.setMemberAttrs(attrs, "creator", g.creator)
 	if g.subjectBy != nil {
-		attrs["s_o"] = g.subjectBy.lid
-		attrs["s_o_pn"] = g.subjectBy.pn
+		g.setMemberAttrs(attrs, "s_o", g.subjectBy)
 	}
 	content := make([]waBinary.Node, 0, len(g.members)+2)
 	for _, m := range g.members {
-		p := participantNode(m.acct)
+		p := participantNode(g, m.acct)
 		if m.role != roleMember {
 			p.Attrs["type"] = m.role
 		}
@@ -36,8 +34,7 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 	if g.topic != "" {
 		dattrs := waBinary.Attrs{"id": g.topicID, "t": strconv.FormatInt(g.topicAt.Unix(), 10)}
 		if g.topicBy != nil {
-			dattrs["participant"] = g.topicBy.lid
-			dattrs["participant_pn"] = g.topicBy.pn
+			g.setMemberAttrs(dattrs, "participant", g.topicBy)
 		}
 		content = append(content, waBinary.Node{Tag: "description", Attrs: dattrs, Content: []waBinary.Node{
 			{Tag: "body", Content: []byte(g.topic)},
@@ -53,20 +50,27 @@ func (s *Server) groupNodeLocked(g *group) waBinary.Node {
 	return waBinary.Node{Tag: "group", Attrs: attrs, Content: content}
 }
 
-// participantNode names a member the way LID-addressed groups do.
-func participantNode(acct *Account) waBinary.Node {
-	return waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": acct.lid, "phone_number": acct.pn}}
+// participantNode names a member in the group's addressing mode: in LID groups its LID and its
+// phone number (unless the member hides it), in phone-number groups its phone JID and its LID.
+// Caller holds stateLock.
+func participantNode(g *group, acct *Account) waBinary.Node {
+	if g.pnAddressed {
+		return waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": acct.pn, "lid": acct.lid}}
+	}
+	attrs := waBinary.Attrs{"jid": acct.lid}
+	acct.setPNAttr(attrs, "phone_number", nil)
+	return waBinary.Node{Tag: "participant", Attrs: attrs}
 }
 
 // participantListNode is an add/remove/promote/demote child listing accounts.
-func participantListNode(tag, reason string, accounts []*Account) waBinary.Node {
+func participantListNode(g *group, tag, reason string, accounts []*Account) waBinary.Node {
 	attrs := waBinary.Attrs{}
 	if reason != "" {
 		attrs["reason"] = reason
 	}
 	content := make([]waBinary.Node, len(accounts))
 	for i, acct := range accounts {
-		content[i] = participantNode(acct)
+		content[i] = participantNode(g, acct)
 	}
 	return waBinary.Node{Tag: tag, Attrs: attrs, Content: content}
 }
@@ -93,11 +97,13 @@ func (s *Server) notifyGroupLocked(g *group, actor *Account, to []*Account, skip
 		"type":            "w:gp2",
 		"id":              s.nextID(),
 		"t":               nowString(),
-		"addressing_mode": string(types.AddressingModeLID),
+		"addressing_mode": string(g.mode()),
 	}
 	if actor != nil {
-		attrs["participant"] = actor.lid
-		attrs["participant_pn"] = actor.pn
+		attrs["participant"] = g.memberJID(actor)
+		if !g.pnAddressed {
+			actor.setPNAttr(attrs, "participant_pn", nil)
+		}
 		if actor.pushName != "" {
 			attrs["notify"] = actor.pushName
 		}

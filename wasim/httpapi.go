@@ -152,6 +152,8 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/offline", s.apiOffline)
 	s.addAppStateRoutes(route, p) // httpapi_appstate.go: contacts, push name, chat settings
 	s.addHistoryRoutes(route, p)  // httpapi_history.go: the phone's chat history
+	s.addNumberRoutes(route, p)   // httpapi_numbers.go: hidden numbers
+	s.addPresenceRoutes(route, p) // httpapi_presence.go
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

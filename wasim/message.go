@@ -113,7 +113,13 @@ func (s *Server) deliverCopyLocked(sender *device, orig *waBinary.Node, chat, ta
 			attrs[k] = v
 		}
 	}
-	attrs["from"] = deviceJID(senderAcct.inNamespace(target), sender.id)
+	senderPN := senderAcct.pnSeenByLocked(acct)
+	if senderPN.IsEmpty() {
+		// A hidden number: the message comes from the sender's LID whatever the sender addressed.
+		attrs["from"] = deviceJID(senderAcct.lid, sender.id)
+	} else {
+		attrs["from"] = deviceJID(senderAcct.inNamespace(target), sender.id)
+	}
 	attrs["t"] = t
 	if senderAcct.pushName != "" {
 		attrs["notify"] = senderAcct.pushName
@@ -126,10 +132,12 @@ func (s *Server) deliverCopyLocked(sender *device, orig *waBinary.Node, chat, ta
 		}
 		attrs["recipient"] = chatUser
 		if peer := s.accountFor(chatUser); peer != nil && chatUser.Server == types.HiddenUserServer {
-			attrs["peer_recipient_pn"] = peer.pn
+			peer.setPNAttr(attrs, "peer_recipient_pn", acct)
 		}
+	} else if senderPN.IsEmpty() {
+		// No sender_pn: the recipient knows the sender by LID only.
 	} else if target.Server == types.HiddenUserServer {
-		attrs["sender_pn"] = senderAcct.pn
+		attrs["sender_pn"] = senderPN
 	} else {
 		attrs["sender_lid"] = senderAcct.lid
 	}

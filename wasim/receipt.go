@@ -141,6 +141,3 @@ func (c *conn) handleChatState(node *waBinary.Node) {
 func (s *Server) routeGroupChatStateLocked(sender *device, node *waBinary.Node) {
 	s.routeGroupChatState(sender, node) // group_message.go
 }
-
-// handlePresence accepts availability updates. Presence subscriptions are not answered yet.
-func (c *conn) handlePresence(node *waBinary.Node) {}

@@ -19,6 +19,7 @@ func (l *Login) onConnected(ctx context.Context) {
 	l.retry.connected()
 	l.state.set(StateConnected, "")
 	l.contacts.reset()
+	l.presence.reset()
 	l.signalConnected()
 	l.opts.Handler.Connected(ctx)
 }

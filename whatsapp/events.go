@@ -115,6 +115,8 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		return l.settle(ctx, rawEvt, h.HandleReceipt(ctx, evt), true)
 	case *events.ChatPresence:
 		return l.settle(ctx, rawEvt, h.HandleChatPresence(ctx, evt), true)
+	case *events.Presence:
+		return l.onPresence(ctx, evt) // presence.go
 	case *events.Picture:
 		return l.settle(ctx, rawEvt, h.HandlePicture(ctx, evt), true)
 	case *events.UndecryptableMessage:

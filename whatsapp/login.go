@@ -80,6 +80,7 @@ type Login struct {
 	state    stateTracker
 	retry    retryState
 	contacts contactCache
+	presence presenceSubs // presence.go
 }
 
 // NewLogin makes a login with no client; ConnectStored or Pair gives it one.

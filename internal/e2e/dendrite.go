@@ -107,6 +107,9 @@ func (d *dendrite) configure(cfg map[string]any, domain string, registrations []
 	SetConfig(cfg, "client_api.rate_limiting.enabled", false)
 	SetConfig(cfg, "media_api.max_file_size_bytes", maxUploadBytes)
 	SetConfig(cfg, "sync_api.search.enabled", false)
+	// Local presence (ghosts' presence set by the bridge) is only kept with presence enabled.
+	SetConfig(cfg, "global.presence.enable_inbound", true)
+	SetConfig(cfg, "global.presence.enable_outbound", true)
 	SetConfig(cfg, "logging", []map[string]any{{"type": "std", "level": "info"}})
 }
 
