@@ -108,14 +108,38 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "Reconnecting…")
 		return
 	}
-	// Wait for the result in the background so that other commands and messages are not held up.
+	// Wait for the result in the background so that other commands and messages are not held up:
+	// the connection comes up, or WhatsApp refuses it again (the login's state says so at once;
+	// the bridge does not retry a refusal on its own, so waiting longer would tell nothing).
+	start := time.Now()
 	user.br.spawn(func() {
-		select {
-		case <-connected:
-			ce.reply(ctx, "Reconnected to WhatsApp.")
-		case <-time.After(30 * time.Second):
-			ce.reply(ctx, "Still reconnecting; send `%sstatus` to check.", ce.prefix())
-		case <-user.br.ctx.Done():
+		poll := time.NewTicker(250 * time.Millisecond)
+		defer poll.Stop()
+		giveUp := time.After(30 * time.Second)
+		for {
+			select {
+			case <-connected:
+				ce.reply(ctx, "Reconnected to WhatsApp.")
+				return
+			case <-poll.C:
+				st := user.wa.State()
+				if st.Since.Before(start) {
+					continue
+				}
+				switch st.Event {
+				case whatsapp.StateBadCredentials:
+					ce.reply(ctx, "WhatsApp refused the connection again: %s. Send `%sreconnect` to try once more.", st.Error, ce.prefix())
+					return
+				case whatsapp.StateLoggedOut:
+					ce.reply(ctx, "WhatsApp ended the session: %s. Send `%slogin` to log in again.", st.Error, ce.prefix())
+					return
+				}
+			case <-giveUp:
+				ce.reply(ctx, "Still reconnecting; send `%sstatus` to check.", ce.prefix())
+				return
+			case <-user.br.ctx.Done():
+				return
+			}
 		}
 	})
 }

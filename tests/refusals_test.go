@@ -289,8 +289,9 @@ func TestOtherRefusals(t *testing.T) {
 		t.Fatalf("%d notices about passing trouble, want none", n-before)
 	}
 
-	// An unknown refusal: told once, no retries until the user asks.
-	if err := u.acct.RefuseLogins(device, 409, 1); err != nil {
+	// An unknown refusal: told once, no retries until the user asks; a reconnect refused again
+	// says so at once (and is not reported as a success later).
+	if err := u.acct.RefuseLogins(device, 409, 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := u.acct.SendStreamError(device, "503"); err != nil {
@@ -304,8 +305,13 @@ func TestOtherRefusals(t *testing.T) {
 		t.Fatalf("%d login attempts after an unknown refusal, want none", got)
 	}
 	sendText(t, ctx, u.client, u.room, "reconnect")
+	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "WhatsApp refused the connection again", "409", "reconnect` to try once more"))
+	sendText(t, ctx, u.client, u.room, "reconnect")
 	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "Reconnected to WhatsApp."))
 	waitWAText(t, ctx, carol, "written while refused")
+	if n := countNotices(t, ctx, env.Env, u.client, u.room, "Reconnected to WhatsApp."); n != 1 {
+		t.Fatalf("%d reconnect successes told after one refused and one good reconnect, want 1", n)
+	}
 
 	// 403 and 406 end the session, each with its explanation, told once.
 	for _, tc := range []struct {
