@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -28,6 +30,8 @@ type Config struct {
 
 	// FromEnv lists the options set by environment variables (env.go), for the start-up log.
 	FromEnv []string `yaml:"-"`
+	// unknown lists keys of the file that are no option (misspelt or from another version).
+	unknown []string
 }
 
 // HomeserverConfig says where the Matrix homeserver is.
@@ -167,10 +171,70 @@ func ParseWithEnv(data []byte, environ []string) (*Config, error) {
 		return nil, err
 	}
 	cfg.applyDefaults()
+	cfg.unknown = unknownKeys(data)
 	if err = cfg.Validate(); err != nil {
+		if len(cfg.unknown) > 0 {
+			// A misspelt key often causes the error: name it.
+			err = fmt.Errorf("%w\nunknown options (misspelt?): %s", err, strings.Join(cfg.unknown, ", "))
+		}
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// unknownKeys lists the dotted paths of keys in the YAML document that no option of Config has
+// (map-valued options such as bridge.permissions take any key).
+func unknownKeys(data []byte) []string {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	var unknown []string
+	var walk func(node *yaml.Node, t reflect.Type, prefix string)
+	walk = func(node *yaml.Node, t reflect.Type, prefix string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if node.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+			return
+		}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			key := node.Content[i].Value
+			field, ok := yamlField(t, key)
+			if !ok {
+				unknown = append(unknown, prefix+key)
+				continue
+			}
+			walk(node.Content[i+1], field.Type, prefix+key+".")
+		}
+	}
+	walk(doc.Content[0], reflect.TypeOf(Config{}), "")
+	return unknown
+}
+
+// yamlField finds the field of struct type t that YAML key name decodes into (inline fields
+// included).
+func yamlField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			if inner, ok := yamlField(f.Type, name); ok {
+				return inner, true
+			}
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func (cfg *Config) applyDefaults() {

@@ -327,3 +327,54 @@ func TestExamplePermissionsAndWarnings(t *testing.T) {
 		t.Fatalf("warnings %q for a config that lets only its own domain in", w)
 	}
 }
+
+// Misspelt keys are named: as warnings when the config is otherwise valid, and alongside the error
+// they cause when it is not. The example config itself has none.
+func TestUnknownKeysAreNamed(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(readExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Fatalf("the example config warns: %q", w)
+	}
+	cfg, err = config.Parse(patch(t, "homeserver.bot_synk", "auto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Warnings(); len(w) != 1 || !strings.Contains(w[0], "unknown option homeserver.bot_synk is ignored") {
+		t.Fatalf("warnings %q", w)
+	}
+	var doc map[string]any
+	if err = yaml.Unmarshal(readExample(t), &doc); err != nil {
+		t.Fatal(err)
+	}
+	bridge := doc["bridge"].(map[string]any)
+	bridge["permisions"] = bridge["permissions"]
+	delete(bridge, "permissions")
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = config.Parse(data); err == nil || !strings.Contains(err.Error(), "bridge.permissions: must allow") ||
+		!strings.Contains(err.Error(), "unknown options (misspelt?): bridge.permisions") {
+		t.Fatalf("misspelt permissions: %v", err)
+	}
+}
+
+// Mistakes that would only show later, once per ghost or user, are found at start.
+func TestTemplateAndPermissionKeysChecked(t *testing.T) {
+	t.Parallel()
+	if _, err := config.Parse(patch(t, "bridge.displayname_template", "{{.Nmae}} (WA)")); err == nil ||
+		!strings.Contains(err.Error(), "bridge.displayname_template: uses something other than") {
+		t.Fatalf("template with a misspelt variable: %v", err)
+	}
+	if _, err := config.Parse(patch(t, "bridge.permissions", map[string]any{"admin:example.org": "admin"})); err == nil ||
+		!strings.Contains(err.Error(), "bridge.permissions.admin:example.org: is neither a domain nor a user ID: a user ID starts with @ (@admin:example.org)") {
+		t.Fatalf("user ID without @: %v", err)
+	}
+	if _, err := config.Parse(patch(t, "bridge.permissions", map[string]any{"example.org:8448": "user"})); err != nil {
+		t.Fatalf("a server name with a port was refused: %v", err)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 )
@@ -18,6 +20,18 @@ const (
 	LevelUser  = 10
 	LevelAdmin = 100
 )
+
+// displaynameVars are the variables bridge.displayname_template may use (the fields of
+// puppet.ContactInfo it documents); validation runs the template on them.
+type displaynameVars struct {
+	FullName, FirstName, PushName, BusinessName, Phone string
+}
+
+// isPort reports whether s is a port number (a server name may carry one: example.org:8448).
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536
+}
 
 // exampleDomain is the placeholder domain of example-config.yaml.
 const exampleDomain = "example.org"
@@ -77,8 +91,11 @@ func (cfg *Config) Validate() error {
 	if err := cfg.validateUsernameTemplate(); err != nil {
 		bad("bridge.username_template", "%v", err)
 	}
-	if _, err := template.New("displayname").Parse(cfg.Bridge.DisplaynameTemplate); err != nil {
+	if tpl, err := template.New("displayname").Parse(cfg.Bridge.DisplaynameTemplate); err != nil {
 		bad("bridge.displayname_template", "is not a valid template: %v", err)
+	} else if err = tpl.Execute(io.Discard, displaynameVars{FullName: "Alice Liddell", Phone: "+4915112345678"}); err != nil {
+		// A misspelt variable only fails when a name is made: find it now.
+		bad("bridge.displayname_template", "uses something other than .FullName, .FirstName, .PushName, .BusinessName and .Phone: %v", err)
 	}
 	if cfg.Bridge.CommandPrefix == "" || strings.ContainsAny(cfg.Bridge.CommandPrefix, " \n") {
 		bad("bridge.command_prefix", "must be a non-empty word without spaces, got %q", cfg.Bridge.CommandPrefix)
@@ -92,6 +109,9 @@ func (cfg *Config) Validate() error {
 		}
 		if key != "*" && strings.HasPrefix(key, "@") && !strings.Contains(key, ":") {
 			bad("bridge.permissions."+key, "a user ID must look like @user:server")
+		}
+		if host, port, ok := strings.Cut(key, ":"); ok && !strings.HasPrefix(key, "@") && !isPort(port) {
+			bad("bridge.permissions."+key, "is neither a domain nor a user ID: a user ID starts with @ (@%s:%s)", host, port)
 		}
 		if cfg.Homeserver.Domain != exampleDomain && (key == exampleDomain || strings.HasSuffix(key, ":"+exampleDomain)) {
 			bad("bridge.permissions."+key, "is the example config's entry: replace %s with your homeserver's domain (%s) or remove it", exampleDomain, cfg.Homeserver.Domain)
@@ -191,6 +211,9 @@ func (cfg *Config) ParseUsername(localpart string) (string, bool) {
 // the homeserver (and, over federation, beyond) may use the bridge when "*" is user or admin.
 func (cfg *Config) Warnings() []string {
 	var warnings []string
+	for _, key := range cfg.unknown {
+		warnings = append(warnings, fmt.Sprintf("unknown option %s is ignored (misspelt? example-config.yaml lists every option)", key))
+	}
 	if level := cfg.Bridge.Permissions["*"]; level == "user" || level == "admin" {
 		warnings = append(warnings, fmt.Sprintf(`bridge.permissions."*" is %s: every Matrix user, on any server, may log in to WhatsApp through this bridge`, level))
 	}
