@@ -38,11 +38,14 @@ func serverErrorCode(err error) int {
 // (the event waits for the connection), a PermanentError telling the user why (a refused first
 // message), or the wrapped error (retried).
 func classifySendError(err error, chat types.JID) error {
-	// A send interrupted by a lost connection (e.g. a silent one given up on) waits for the
-	// connection like one that never started.
+	// A send interrupted by a lost connection (e.g. a silent one given up on), or one WhatsApp
+	// never answered (whatsmeow's request timeouts), waits for the connection like one that never
+	// started, and the room hears that WhatsApp is not reachable. Sending again later is safe: the
+	// message keeps its WhatsApp ID (the outbox), which WhatsApp deduplicates.
 	var disconnected *whatsmeow.DisconnectedError
 	switch {
-	case errors.Is(err, whatsmeow.ErrNotConnected), errors.Is(err, whatsmeow.ErrNotLoggedIn), errors.As(err, &disconnected):
+	case errors.Is(err, whatsmeow.ErrNotConnected), errors.Is(err, whatsmeow.ErrNotLoggedIn), errors.As(err, &disconnected),
+		errors.Is(err, whatsmeow.ErrIQTimedOut), errors.Is(err, whatsmeow.ErrMessageTimedOut):
 		return ErrNotConnected
 	case serverErrorCode(err) == reachoutTimelockCode:
 		who := "this contact"

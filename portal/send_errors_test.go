@@ -19,8 +19,11 @@ func TestClassifySendError(t *testing.T) {
 		!strings.Contains(got.Error(), "+4917600000002") {
 		t.Errorf("463: got %v, want a permanent first-message refusal naming the number", got)
 	}
-	if got := classifySendError(whatsmeow.ErrNotConnected, chat); !errors.Is(got, ErrNotConnected) {
-		t.Errorf("not connected: got %v", got)
+	for _, err := range []error{whatsmeow.ErrNotConnected, fmt.Errorf("failed to get device list: %w", whatsmeow.ErrIQTimedOut), whatsmeow.ErrMessageTimedOut} {
+		// Unanswered by WhatsApp: the message waits for the connection, the room is told.
+		if got := classifySendError(err, chat); !errors.Is(got, ErrNotConnected) {
+			t.Errorf("%v: got %v, want it to wait for the connection", err, got)
+		}
 	}
 	other := fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, 500)
 	if got := classifySendError(other, chat); errors.As(got, &perm) || errors.Is(got, ErrNotConnected) || !errors.Is(got, whatsmeow.ErrServerReturnedError) {
