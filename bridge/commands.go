@@ -180,6 +180,12 @@ func cmdHelp(ctx context.Context, ce *commandEvent) {
 		if cmd.Args != "" {
 			usage += " " + cmd.Args
 		}
+		for _, alias := range cmd.Aliases {
+			usage += "` / `" + ce.prefix() + alias
+			if cmd.Args != "" {
+				usage += " " + cmd.Args
+			}
+		}
 		fmt.Fprintf(&sb, "* `%s` - %s\n", usage, cmd.Help)
 	}
 	if level < config.LevelUser {

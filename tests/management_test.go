@@ -69,7 +69,7 @@ func TestManagementRoom(t *testing.T) {
 			sendText(t, ctx, alice, room, "help")
 			help := env.WaitForMessage(ctx, alice, room, botNotice(env, "`login"))
 			body := help.Content.AsMessage().Body
-			for _, want := range []string{"management room", "`help`", "`logout`", "`status"} {
+			for _, want := range []string{"management room", "`help`", "`logout`", "`status` / `ping`", "`search [name or number]`"} {
 				if !strings.Contains(body, want) {
 					t.Errorf("help in the management room lacks %q:\n%s", want, body)
 				}
