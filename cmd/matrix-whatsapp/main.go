@@ -46,6 +46,11 @@ func main() {
 		fmt.Printf("Wrote %s and stored its tokens in %s.\nAdd %s to your homeserver's appservice config and restart it.\n", *regPath, *configPath, *regPath)
 		return
 	}
+	if !cfg.HasTokens() {
+		// Before anything is created (database, log file): the bridge cannot run without them.
+		fmt.Fprintf(os.Stderr, "Invalid configuration: appservice.as_token and hs_token are not set: run `%s -g -c %s -r %s` to generate the registration first\n", os.Args[0], *configPath, *regPath)
+		os.Exit(2)
+	}
 	if err = cfg.CheckRegistrationFile(*regPath); err != nil {
 		fmt.Fprintln(os.Stderr, "Invalid registration:", err)
 		os.Exit(2)

@@ -142,3 +142,30 @@ func TestEnvOverridesInTheBinary(t *testing.T) {
 		t.Errorf("bad override output %q: want the variable named and its value left out", out)
 	}
 }
+
+// TestStartWithoutTokens: the example config before -g is refused with what to run, before the
+// bridge creates anything (no database file appears).
+func TestStartWithoutTokens(t *testing.T) {
+	bin := staticBinary(t)
+	example, err := os.ReadFile("../../example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err = os.WriteFile(filepath.Join(dir, "config.yaml"), example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command(bin, "-c", "config.yaml", "-r", "registration.yaml")
+	run.Dir = dir
+	out, err := run.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
+		t.Fatalf("start without tokens: %v, want exit status 2\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "as_token and hs_token are not set") || !strings.Contains(string(out), "-g -c config.yaml -r registration.yaml") {
+		t.Errorf("output %q does not say to run -g", out)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("the refused start left files behind: %v", entries)
+	}
+}
