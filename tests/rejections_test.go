@@ -133,6 +133,42 @@ func TestGroupQueriesRateLimited(t *testing.T) {
 	}
 }
 
+// TestGroupQueriesRateLimitedForLong: when WhatsApp keeps refusing the group list at login (here the
+// phone used up the account's group queries for the next ten minutes), the bridge stops retrying
+// after about a minute, tells the user once, and a group still gets its room with its next message.
+func TestGroupQueriesRateLimitedForLong(t *testing.T) {
+	e2e.SkipInShortMode(t)
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	acct, err := env.WA.CreateAccount(ctx, "4915112345681", "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave, daveGhost := newContact(t, ctx, env, "4917600000022", "Dave")
+	group, err := env.WA.CreateGroup(ctx, dave.Account(), "Climbing", acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.WA.SetGroupQueryLimit(1, 10*time.Minute)
+	if _, err = acct.Phone().Client().GetJoinedGroups(ctx); err != nil {
+		t.Fatalf("the phone's own group query failed: %v", err)
+	}
+	alice := logInAccount(t, ctx, env, "alice", acct)
+	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "WhatsApp is limiting how often the bridge may read your groups", "appears with its next message"))
+	// The limit ends; the group's next message brings its room.
+	env.WA.SetGroupQueryLimit(0, 0)
+	if _, err = dave.SendText(ctx, group, "are you coming?"); err != nil {
+		t.Fatal(err)
+	}
+	room := joinPortal(t, ctx, env, alice.client, env.BotMXID(), alice.room)
+	env.WaitForMessage(ctx, alice.client, room, fromGhost(daveGhost, "are you coming?"))
+	if n := countNotices(t, ctx, env.Env, alice.client, alice.room, "is limiting"); n != 1 {
+		t.Fatalf("the limit was told %d times, want once", n)
+	}
+}
+
 // passkeyRequest extracts the WebAuthn request from the bot's passkey instructions.
 func passkeyRequest(t testing.TB, evt *event.Event) *types.WebAuthnPublicKey {
 	t.Helper()
