@@ -63,7 +63,7 @@ func cmdPasskey(ctx context.Context, ce *commandEvent) {
 		return
 	}
 	if err := flow.AnswerPasskey(ctx, &resp); errors.Is(err, whatsapp.ErrNotAtPasskeyStep) {
-		ce.reply(ctx, "This login is not waiting for a passkey: WhatsApp asks for one only after the QR code was scanned, and the bot then posts the request to sign.")
+		ce.reply(ctx, "This login is not waiting for a passkey: WhatsApp asks for one only after the QR code was scanned or the pairing code entered, and the bot then posts the request to sign.")
 		return
 	} else if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("WhatsApp refused the passkey answer")

@@ -219,6 +219,36 @@ func TestPasskeyLogin(t *testing.T) {
 	env.WaitForMessage(ctx, alice, room, botNotice(env.Env, "Successfully logged in as +4915112345681"))
 	device := companionDevice(t, acct)
 	waitFor(t, ctx, "the companion to be online", func() bool { return acct.Online(device) })
+
+	// The same step after a pairing code typed on the phone (a second account, a second user).
+	acct2, err := env.WA.CreateAccount(ctx, "4915112345683", "Bea Phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = acct2.SetRequirePasskey(true); err != nil {
+		t.Fatal(err)
+	}
+	bea := env.NewUser(t, "bea")
+	beaRoom := openManagementRoom(t, ctx, env.Env, bea)
+	sendText(t, ctx, bea, beaRoom, "passkey confirm")
+	env.WaitForMessage(ctx, bea, beaRoom, botNotice(env.Env, "There is no login waiting for a passkey"))
+	sendText(t, ctx, bea, beaRoom, "login +49 151 12345683")
+	codeMsg := env.WaitForMessage(ctx, bea, beaRoom, botNotice(env.Env, "enter this code"))
+	code := pairCodeRegex.FindString(codeMsg.Content.AsMessage().Body)
+	// Answers before WhatsApp asked for them go nowhere, and say so.
+	sendText(t, ctx, bea, beaRoom, "passkey confirm")
+	env.WaitForMessage(ctx, bea, beaRoom, botNotice(env.Env, "There is no passkey code to confirm yet"))
+	if err = acct2.EnterPairingCode(ctx, code); err != nil {
+		t.Fatalf("phone refused the pairing code: %v", err)
+	}
+	instructions = env.WaitForMessage(ctx, bea, beaRoom, botNotice(env.Env, "confirm this new linked device with your passkey", "passkey <answer>"))
+	assertion, err = acct2.AssertPasskey(passkeyRequest(t, instructions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ = json.Marshal(assertion)
+	sendText(t, ctx, bea, beaRoom, "passkey "+string(data))
+	env.WaitForMessage(ctx, bea, beaRoom, botNotice(env.Env, "Successfully logged in as +4915112345683"))
 }
 
 // TestLoginWhatsAppUnreachable: a login while WhatsApp cannot be reached, and one that loses the

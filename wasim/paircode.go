@@ -175,6 +175,15 @@ func (a *Account) EnterPairingCode(ctx context.Context, code string) error {
 	if s.pendingCodes[a.pn.User] == req {
 		delete(s.pendingCodes, a.pn.User)
 	}
+	if a.policy.requirePasskey {
+		// The passkey step follows a typed code as it follows a scanned QR code (passkey.go).
+		offer, err := s.offerPasskeyLocked(req.conn, a, [32]byte(companionIdentity), advSecret)
+		s.stateLock.Unlock()
+		if err == nil {
+			req.conn.send(offer)
+		}
+		return err
+	}
 	s.stateLock.Unlock()
 	return s.pairDevice(ctx, a, req.conn, [32]byte(companionIdentity), advSecret)
 }
