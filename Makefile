@@ -3,8 +3,12 @@
 GO        ?= go
 # Extra flags for go test, e.g. TESTFLAGS='-run TestX -v' or TESTFLAGS='-parallel 4'.
 TESTFLAGS ?=
-# How long each benchmark runs (go test -benchtime).
+# How long each in-process benchmark runs (go test -benchtime).
 BENCHTIME ?= 2s
+# How many rounds the end-to-end benchmarks run (each round: 40 messages each way through a real
+# Dendrite and bridge); a time would let go test grow the rounds until the room holds thousands.
+E2E_BENCHTIME ?= 5x
+E2E_BENCH_PKGS := ./internal/e2e ./tests
 
 MODULE  := github.com/matrix-whatsapp/matrix-whatsapp
 # The release tag (git describe; empty without tags, then the binary says v0.1.0-dev) and commit
@@ -75,9 +79,10 @@ static:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o matrix-whatsapp-static ./cmd/matrix-whatsapp
 	./matrix-whatsapp-static -version
 
-## bench: run every benchmark once for BENCHTIME and print the figures.
+## bench: run every benchmark (in-process ones for BENCHTIME, end-to-end ones for E2E_BENCHTIME rounds) and print the figures.
 bench: deps postgres
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 30m $$($(GO) list ./... | grep -v -e '/internal/e2e$$' -e '/tests$$')
+	$(GO) test -run '^$$' -bench . -benchtime $(E2E_BENCHTIME) -benchmem -timeout 30m $(E2E_BENCH_PKGS)
 
 ## demo: Dendrite, the WhatsApp simulator and the bridge on loopback with a linked phone and an echoing contact (state in demo-data/); Ctrl-C stops everything.
 demo:
