@@ -78,9 +78,14 @@ func (br *Bridge) handlePicture(ctx context.Context, login userLogin, evt *event
 		}
 		return nil
 	}
-	ghost, err := br.puppets.Get(ctx, evt.JID, login.LIDs())
+	// A contact without a ghost yet gets its picture with the ghost; creating one here, from a
+	// notification that names only the LID, would key it by LID for good (puppet.Existing).
+	ghost, err := br.puppets.Existing(ctx, evt.JID, login.LIDs())
 	if err != nil {
 		return fmt.Errorf("failed to get ghost of %s: %w", evt.JID, err)
+	} else if ghost == nil {
+		zerolog.Ctx(ctx).Debug().Stringer("contact", evt.JID).Msg("Ignoring picture change of a contact without a ghost")
+		return nil
 	}
 	br.refreshGhostAvatar(login.user, ghost, br.contactInfo(ctx, login, ghost), true)
 	return nil

@@ -259,3 +259,41 @@ func (m *Manager) getPhone(ctx context.Context, pn, lid types.JID) (*Puppet, err
 	}
 	return m.recordLID(ctx, p, pn, lid)
 }
+
+// Existing returns the puppet of the WhatsApp user jid like Get, but only when the contact has a
+// puppet already (loaded or stored, under its phone number or its LID); otherwise nil, nil and
+// nothing is created. It is for events that matter only for a ghost in use, such as a changed
+// profile picture: a contact first heard of through a LID-only notification must not get a
+// LID-keyed ghost before its first message names its number.
+func (m *Manager) Existing(ctx context.Context, jid types.JID, lids LIDResolver) (*Puppet, error) {
+	norm, err := normalize(jid)
+	if err != nil {
+		return nil, err
+	}
+	candidates := []types.JID{norm}
+	if isPhone(norm) {
+		if lid, err := resolveLID(ctx, norm, lids); err == nil && !lid.IsEmpty() {
+			candidates = append(candidates, lid)
+		}
+	} else if pn, err := resolvePN(ctx, norm, lids); err == nil && !pn.IsEmpty() {
+		candidates = append(candidates, pn)
+	}
+	for _, c := range candidates {
+		if m.cached(c) != nil || (isPhone(c) && m.cachedByPhone(c) != nil) {
+			return m.Get(ctx, jid, lids)
+		}
+		row, err := m.db.Puppet.GetByJID(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("failed to load puppet %s: %w", c, err)
+		}
+		if row == nil && isPhone(c) {
+			if row, err = m.db.Puppet.GetByPhone(ctx, c); err != nil {
+				return nil, fmt.Errorf("failed to look up puppet by phone %s: %w", c, err)
+			}
+		}
+		if row != nil {
+			return m.Get(ctx, jid, lids)
+		}
+	}
+	return nil, nil
+}

@@ -273,3 +273,26 @@ func TestConcurrentGetsShareOnePuppet(t *testing.T) {
 		}
 	})
 }
+
+// Existing creates nothing: a contact heard of only by LID gets no LID-keyed puppet from it, and a
+// contact with a puppet is found under either of its JIDs.
+func TestExistingCreatesNothing(t *testing.T) {
+	eachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		lids := newFakeLIDs()
+		if p, err := e.m.Existing(ctx, aliceLID, lids); err != nil || p != nil {
+			t.Fatalf("Existing of an unknown LID = %v, %v; want nil", p, err)
+		}
+		lids.learn(aliceLID, alicePN)
+		created, err := e.m.Get(ctx, alicePN, lids)
+		must(t, err)
+		if string(created.MXID) != "@whatsapp_"+alicePN.User+":example.org" {
+			t.Fatalf("a contact whose number is known got ghost %s", created.MXID)
+		}
+		for _, form := range []types.JID{aliceLID, alicePN} {
+			if p, err := e.m.Existing(ctx, form, lids); err != nil || p != created {
+				t.Errorf("Existing(%s) = %v, %v; want the phone puppet", form, p, err)
+			}
+		}
+	})
+}
