@@ -105,13 +105,13 @@ func TestContactsMentionsAndNewChats(t *testing.T) {
 	}
 
 	// A kind the bridge does not show yet is announced, not dropped.
-	if _, err = carol.Send(ctx, alice.acct.JID(), &waE2E.Message{LiveLocationMessage: &waE2E.LiveLocationMessage{
-		DegreesLatitude: proto.Float64(52.52), DegreesLongitude: proto.Float64(13.40),
+	if _, err = carol.Send(ctx, alice.acct.JID(), &waE2E.Message{GroupInviteMessage: &waE2E.GroupInviteMessage{
+		GroupJID: proto.String("120363000000000001@g.us"), InviteCode: proto.String("AbCdEf"), GroupName: proto.String("Climbing"),
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	env.WaitForMessage(ctx, alice.client, dm, func(evt *event.Event) bool {
-		return evt.Sender == carolGhost && strings.Contains(evt.Content.AsMessage().Body, "Unsupported message type: live location")
+		return evt.Sender == carolGhost && strings.Contains(evt.Content.AsMessage().Body, "Unsupported message type: group invite")
 	})
 	if n := carol.Count(func(evt any) bool {
 		msg, ok := evt.(*events.Message)
