@@ -59,7 +59,7 @@ func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.Mes
 	var results []*waE2E.PeerDataOperationRequestResponseMessage_PeerDataOperationResult
 	answer := &ResendAnswer{RequestID: reqInfo.ID}
 	for _, item := range req.GetPlaceholderMessageResendRequest() {
-		orig := c.findMessage(item.GetMessageKey().GetID())
+		orig := c.awaitMessage(ctx, item.GetMessageKey().GetID())
 		if orig == nil {
 			continue
 		}
@@ -99,6 +99,29 @@ func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.Mes
 // findMessage returns the (non-peer) message with the given ID the phone received or sent, or nil.
 // whatsmeow dispatches a group message's sender key distribution (from its pkmsg) as an event of
 // its own with the same ID; a real phone stores one message, so that part is skipped.
+// resendGrace is how long the phone waits for its own copy of a requested message that has not
+// reached it yet: the companion's request can overtake it (both copies leave the server at once).
+const resendGrace = 5 * time.Second
+
+// awaitMessage returns the phone's copy of message id (findMessage), waiting up to resendGrace for
+// it to arrive; nil when the phone does not get it.
+func (c *Contact) awaitMessage(ctx context.Context, id types.MessageID) *events.Message {
+	deadline := time.Now().Add(resendGrace)
+	for {
+		if msg := c.findMessage(id); msg != nil {
+			return msg
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (c *Contact) findMessage(id types.MessageID) *events.Message {
 	for _, evt := range c.All() {
 		msg, ok := evt.(*events.Message)

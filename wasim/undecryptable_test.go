@@ -2,6 +2,7 @@ package wasim
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"go.mau.fi/whatsmeow/types"
@@ -156,11 +157,13 @@ func TestUndecryptableSenderStaysOffline(t *testing.T) {
 	if n := countText(quinn.EventLog, "lost"); n != 0 {
 		t.Fatalf("the message arrived %d times although nobody could resend it", n)
 	}
+	// Retry receipts for the lost message never reach the offline sender. (Others may: under load
+	// a later message can need one of its own.)
 	if n := rosa.Count(func(evt any) bool {
 		r, ok := evt.(*events.Receipt)
-		return ok && r.Type == types.ReceiptTypeRetry
+		return ok && r.Type == types.ReceiptTypeRetry && slices.Contains(r.MessageIDs, id)
 	}); n != 0 {
-		t.Fatalf("the offline sender got %d retry receipts", n)
+		t.Fatalf("the offline sender got %d retry receipts for the lost message", n)
 	}
 }
 
