@@ -14,6 +14,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // waitEphemeral syncs as client until an ephemeral event of roomID matches.
@@ -43,22 +44,63 @@ func waitEphemeral(t testing.TB, ctx context.Context, client *mautrix.Client, ro
 	}
 }
 
+// receiptScene is the start of the receipt tests: a logged-in user and a DM in which the contact
+// asked to be read.
+type receiptScene struct {
+	env        *waEnv
+	ctx        context.Context
+	alice      *loggedInUser
+	carol      *wasim.Contact
+	carolGhost id.UserID
+	dm         id.RoomID
+	// carolMsgID and fromCarol are the contact's message, on WhatsApp and in Matrix.
+	carolMsgID types.MessageID
+	fromCarol  *event.Event
+}
+
+func newReceiptScene(t *testing.T, phone, contactPhone string) *receiptScene {
+	t.Helper()
+	sc := &receiptScene{env: newWAEnv(t, testdb.SQLite, nil)}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	sc.ctx = ctx
+	sc.alice = newLoggedInUser(t, ctx, sc.env, "alice", phone)
+	sc.carol, sc.carolGhost = newContact(t, ctx, sc.env, contactPhone, "Carol")
+	var err error
+	if sc.carolMsgID, err = sc.carol.SendText(ctx, sc.alice.acct.JID(), "please read"); err != nil {
+		t.Fatal(err)
+	}
+	sc.dm = joinPortal(t, ctx, sc.env, sc.alice.client, sc.carolGhost)
+	sc.fromCarol = sc.env.WaitForMessage(ctx, sc.alice.client, sc.dm, fromGhost(sc.carolGhost, "please read"))
+	return sc
+}
+
+// waitWAReadAndTyping waits until the contact got the user's read receipt for msgID and a
+// "composing" chat state.
+func waitWAReadAndTyping(t *testing.T, ctx context.Context, carol *wasim.Contact, msgID types.MessageID) {
+	t.Helper()
+	if _, err := carol.WaitEvent(ctx, func(evt any) bool {
+		r, ok := evt.(*events.Receipt)
+		return ok && r.Type == types.ReceiptTypeRead && len(r.MessageIDs) > 0 && r.MessageIDs[0] == msgID
+	}); err != nil {
+		t.Fatalf("read receipt did not reach WhatsApp: %v", err)
+	}
+	if _, err := carol.WaitEvent(ctx, func(evt any) bool {
+		p, ok := evt.(*events.ChatPresence)
+		return ok && p.State == types.ChatPresenceComposing
+	}); err != nil {
+		t.Fatalf("typing did not reach WhatsApp: %v", err)
+	}
+}
+
 // TestReceiptsAndTyping: read receipts and typing notifications go both ways. Dendrite does not push
 // ephemeral events to appservices: the Matrix->WhatsApp half reaches the bridge through the bot's
 // own sync (homeserver.bot_sync: auto).
 func TestReceiptsAndTyping(t *testing.T) {
 	t.Parallel()
-	env := newWAEnv(t, testdb.SQLite, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
-	carol, carolGhost := newContact(t, ctx, env, "4917600000002", "Carol")
-	carolMsgID, err := carol.SendText(ctx, alice.acct.JID(), "please read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
-	fromCarol := env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "please read"))
+	sc := newReceiptScene(t, "4915112345678", "4917600000002")
+	ctx, alice, carol, carolGhost, dm := sc.ctx, sc.alice, sc.carol, sc.carolGhost, sc.dm
+	carolMsgID, fromCarol := sc.carolMsgID, sc.fromCarol
 	mine, err := alice.client.SendText(ctx, dm, "read this too")
 	if err != nil {
 		t.Fatal(err)
@@ -99,18 +141,7 @@ func TestReceiptsAndTyping(t *testing.T) {
 	if _, err = alice.client.UserTyping(ctx, dm, true, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
-		r, ok := evt.(*events.Receipt)
-		return ok && r.Type == types.ReceiptTypeRead && len(r.MessageIDs) > 0 && r.MessageIDs[0] == carolMsgID
-	}); err != nil {
-		t.Fatalf("read receipt did not reach WhatsApp: %v", err)
-	}
-	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
-		p, ok := evt.(*events.ChatPresence)
-		return ok && p.State == types.ChatPresenceComposing
-	}); err != nil {
-		t.Fatalf("typing did not reach WhatsApp: %v", err)
-	}
+	waitWAReadAndTyping(t, ctx, carol, carolMsgID)
 	if _, err = alice.client.UserTyping(ctx, dm, false, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -128,19 +159,11 @@ func TestReceiptsAndTyping(t *testing.T) {
 // after it starts again.
 func TestEphemeralAndRedactionTransactions(t *testing.T) {
 	t.Parallel()
-	env := newWAEnv(t, testdb.SQLite, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345679")
-	carol, carolGhost := newContact(t, ctx, env, "4917600000003", "Carol")
-	carolMsgID, err := carol.SendText(ctx, alice.acct.JID(), "please read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
-	fromCarol := env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "please read"))
+	sc := newReceiptScene(t, "4915112345679", "4917600000003")
+	env, ctx, alice, carol, dm := sc.env, sc.ctx, sc.alice, sc.carol, sc.dm
+	carolMsgID, fromCarol := sc.carolMsgID, sc.fromCarol
 
-	err = env.SendTransaction(ctx, "ephemeral-1", e2e.Transaction{Ephemeral: []*event.Event{{
+	err := env.SendTransaction(ctx, "ephemeral-1", e2e.Transaction{Ephemeral: []*event.Event{{
 		Type: event.EphemeralEventReceipt, RoomID: dm,
 		Content: event.Content{Raw: map[string]any{fromCarol.ID.String(): map[string]any{
 			"m.read": map[string]any{alice.client.UserID.String(): map[string]any{"ts": time.Now().UnixMilli()}},
@@ -152,18 +175,7 @@ func TestEphemeralAndRedactionTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
-		r, ok := evt.(*events.Receipt)
-		return ok && r.Type == types.ReceiptTypeRead && len(r.MessageIDs) > 0 && r.MessageIDs[0] == carolMsgID
-	}); err != nil {
-		t.Fatalf("read receipt did not reach WhatsApp: %v", err)
-	}
-	if _, err = carol.WaitEvent(ctx, func(evt any) bool {
-		p, ok := evt.(*events.ChatPresence)
-		return ok && p.State == types.ChatPresenceComposing
-	}); err != nil {
-		t.Fatalf("typing did not reach WhatsApp: %v", err)
-	}
+	waitWAReadAndTyping(t, ctx, carol, carolMsgID)
 
 	// A deletion pushed by transaction as well as read by the bot's sync is sent to WhatsApp once.
 	mine, err := alice.client.SendText(ctx, dm, "delete me")
