@@ -73,10 +73,7 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 	user.br.spawn(func() {
 		defer cancel()
 		err := user.runLogin(loginCtx, ce, phone, session)
-		user.loginLock.Lock()
-		cancelled := session.cancelled
-		user.login = nil
-		user.loginLock.Unlock()
+		cancelled := user.endLogin(session)
 		switch {
 		case err == nil:
 		case cancelled:
@@ -215,4 +212,13 @@ func formatPhone(digits string) string {
 		return "an unknown number"
 	}
 	return "+" + digits
+}
+
+// endLogin ends the login session in progress (the chat command's or the provisioning API's) and
+// reports whether the user cancelled it.
+func (user *User) endLogin(session *loginSession) (cancelled bool) {
+	user.loginLock.Lock()
+	defer user.loginLock.Unlock()
+	user.login = nil
+	return session.cancelled
 }

@@ -81,10 +81,7 @@ func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, 
 	started := br.spawn(func() {
 		defer cancel()
 		err := user.runProvisionedLogin(loginCtx, phone, session, progress)
-		user.loginLock.Lock()
-		cancelled := session.cancelled
-		user.login = nil
-		user.loginLock.Unlock()
+		cancelled := user.endLogin(session)
 		switch {
 		case err == nil:
 		case cancelled:
