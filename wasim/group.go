@@ -160,23 +160,17 @@ func validGroupName(name string) bool {
 // as members (duplicates and the creator himself are ignored). Every device of every member,
 // the creator's included, gets a create notification (whatsmeow's events.JoinedGroup).
 func (s *Server) CreateGroup(ctx context.Context, creator *Account, name string, participants ...*Account) (types.JID, error) {
-	if creator == nil {
-		return types.EmptyJID, fmt.Errorf("%w: no creator", ErrNoSuchAccount)
-	} else if !validGroupName(name) {
-		return types.EmptyJID, fmt.Errorf("%w: %q", ErrInvalidGroupName, name)
-	}
-	s.stateLock.Lock()
-	defer s.stateLock.Unlock()
-	if s.closed {
-		return types.EmptyJID, ErrServerClosed
-	}
-	g := s.createGroupLocked(creator, name, participants, nil, false)
-	return g.jid, nil
+	return s.createGroup(creator, name, participants, false)
 }
 
 // CreatePNGroup is CreateGroup for an older group addressed by phone number (addressing_mode="pn"):
 // members appear by phone JID, with participant_lid on messages and lid in participant lists.
 func (s *Server) CreatePNGroup(ctx context.Context, creator *Account, name string, participants ...*Account) (types.JID, error) {
+	return s.createGroup(creator, name, participants, true)
+}
+
+// createGroup checks and creates a group for CreateGroup and CreatePNGroup.
+func (s *Server) createGroup(creator *Account, name string, participants []*Account, pnAddressed bool) (types.JID, error) {
 	if creator == nil {
 		return types.EmptyJID, fmt.Errorf("%w: no creator", ErrNoSuchAccount)
 	} else if !validGroupName(name) {
@@ -187,8 +181,7 @@ func (s *Server) CreatePNGroup(ctx context.Context, creator *Account, name strin
 	if s.closed {
 		return types.EmptyJID, ErrServerClosed
 	}
-	g := s.createGroupLocked(creator, name, participants, nil, true)
-	return g.jid, nil
+	return s.createGroupLocked(creator, name, participants, nil, pnAddressed).jid, nil
 }
 
 // MigrateGroupToLID moves a phone-number-addressed group to LID addressing, as WhatsApp migrates
