@@ -16,7 +16,10 @@ RUN go mod download
 COPY . .
 ARG VERSION=""
 ARG COMMIT=""
-RUN CGO_ENABLED=0 go build -trimpath \
+# goolm: mautrix-go's pure-Go Olm implementation, for end-to-bridge encryption without a C library.
+# nodynamic: the sticker WebP encoder runs its WebAssembly build and never loads a system libwebp,
+# so the binary stays static.
+RUN CGO_ENABLED=0 go build -tags goolm,nodynamic -trimpath \
       -ldflags "-s -w -X github.com/matrix-whatsapp/matrix-whatsapp/internal/version.Tag=${VERSION} -X github.com/matrix-whatsapp/matrix-whatsapp/internal/version.Commit=${COMMIT}" \
       -o /out/matrix-whatsapp ./cmd/matrix-whatsapp \
  && /out/matrix-whatsapp -version \

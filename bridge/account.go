@@ -9,14 +9,34 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
+// accountArg is the account a command names with its first argument (a phone number), else the
+// account the command acts for (ce.user). It answers the user itself and returns nil when the
+// number is not one of the user's logins.
+func (ce *commandEvent) accountArg(ctx context.Context) *Account {
+	if len(ce.args) == 0 {
+		return ce.user
+	}
+	arg := strings.Join(ce.args, "")
+	if acct := ce.user.Account(arg); acct != nil {
+		return acct
+	}
+	ce.reply(ctx, "`%s` is not one of your WhatsApp logins. Send `%slist-logins` to see them.", strings.Join(ce.args, " "), ce.prefix())
+	return nil
+}
+
 // cmdLogout logs the device out on WhatsApp (it disappears from the phone's linked devices) and
-// forgets the session.
+// forgets the session: the login named by number, else the default one. The user's other logins
+// stay.
 func cmdLogout(ctx context.Context, ce *commandEvent) {
-	user := ce.user
+	user := ce.accountArg(ctx)
+	if user == nil {
+		return
+	}
 	if user.WAJID().IsEmpty() {
 		ce.reply(ctx, "You are not logged in.")
 		return
 	}
+	phone := user.Phone()
 	unconfirmed, err := user.wa.Logout(ctx)
 	if unconfirmed != nil {
 		user.log.Warn().Err(unconfirmed).Msg("WhatsApp logout failed, removing the session locally")
@@ -29,12 +49,19 @@ func cmdLogout(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "Failed to remove the session: %v", err)
 		return
 	}
+	if left := ce.user.Accounts(); len(left) > 0 {
+		ce.reply(ctx, "Logged out of WhatsApp as %s. Your default login is now %s.", formatPhone(phone), formatPhone(ce.user.DefaultPhone()))
+		return
+	}
 	ce.reply(ctx, "Logged out of WhatsApp.")
 }
 
 // cmdDeleteSession forgets the session without telling WhatsApp, for when the session is broken.
 func cmdDeleteSession(ctx context.Context, ce *commandEvent) {
-	user := ce.user
+	user := ce.accountArg(ctx)
+	if user == nil {
+		return
+	}
 	if user.wa.Client() == nil && user.WAJID().IsEmpty() {
 		ce.reply(ctx, "There is no session to delete.")
 		return
@@ -50,9 +77,27 @@ func cmdDeleteSession(ctx context.Context, ce *commandEvent) {
 	ce.reply(ctx, "Session deleted. The device may still be listed on your phone; remove it there too.")
 }
 
-// cmdStatus reports who the user is logged in as and the connection state.
+// cmdStatus reports who the user is logged in as and the connection state: of the login named by
+// number, else of every login (the default one first).
 func cmdStatus(ctx context.Context, ce *commandEvent) {
-	user := ce.user
+	if len(ce.args) > 0 {
+		if user := ce.accountArg(ctx); user != nil {
+			ce.reply(ctx, "%s", user.statusText(ce.prefix()))
+		}
+		return
+	}
+	def := ce.user.Default()
+	parts := []string{def.statusText(ce.prefix())}
+	for _, acct := range ce.user.Accounts() {
+		if acct != def {
+			parts = append(parts, acct.statusText(ce.prefix()))
+		}
+	}
+	ce.reply(ctx, "%s", strings.Join(parts, "\n\n---\n\n"))
+}
+
+// statusText is what `status` says about one account.
+func (user *Account) statusText(prefix string) string {
 	st := user.wa.State()
 	jid := user.WAJID()
 	var sb strings.Builder
@@ -61,11 +106,14 @@ func cmdStatus(ctx context.Context, ce *commandEvent) {
 		if st.Event == whatsapp.StateLoggedOut && st.Error != "" {
 			fmt.Fprintf(&sb, " Your last session ended: %s.", st.Error)
 		}
-		fmt.Fprintf(&sb, " Send `%slogin` to log in.", ce.prefix())
-		ce.reply(ctx, "%s", sb.String())
-		return
+		fmt.Fprintf(&sb, " Send `%slogin` to log in.", prefix)
+		sb.WriteString("\n\n" + bridgeStateLine(user.BridgeState()))
+		return sb.String()
 	}
 	fmt.Fprintf(&sb, "Logged in as %s (device %d)", formatPhone(jid.User), jid.Device)
+	if len(user.Accounts()) > 1 && user.Default() == user {
+		sb.WriteString(" (default login)")
+	}
 	if name := user.OwnPushName(); name != "" {
 		fmt.Fprintf(&sb, ", WhatsApp name **%s**", name)
 	}
@@ -89,12 +137,27 @@ func cmdStatus(ctx context.Context, ce *commandEvent) {
 	if st.Error != "" {
 		fmt.Fprintf(&sb, "\n\nLast error: %s", st.Error)
 	}
-	ce.reply(ctx, "%s", sb.String())
+	sb.WriteString("\n\n" + bridgeStateLine(user.BridgeState()))
+	return sb.String()
+}
+
+// bridgeStateLine shows the bridge state as the status endpoint and the provisioning API get it.
+func bridgeStateLine(bs BridgeState) string {
+	switch {
+	case bs.Error == "":
+		return fmt.Sprintf("Bridge state: `%s`", bs.StateEvent)
+	case bs.Message == "":
+		return fmt.Sprintf("Bridge state: `%s` (`%s`)", bs.StateEvent, bs.Error)
+	}
+	return fmt.Sprintf("Bridge state: `%s` (`%s`: %s)", bs.StateEvent, bs.Error, bs.Message)
 }
 
 // cmdReconnect drops the connection (if any) and connects again at once.
 func cmdReconnect(ctx context.Context, ce *commandEvent) {
-	user := ce.user
+	user := ce.accountArg(ctx)
+	if user == nil {
+		return
+	}
 	connected, ok := user.wa.Reconnect()
 	if !ok {
 		if user.WAJID().IsEmpty() {
@@ -146,8 +209,17 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 
 // cmdDisconnect closes the WhatsApp connection without logging out; `reconnect` brings it back.
 func cmdDisconnect(ctx context.Context, ce *commandEvent) {
-	if !ce.user.wa.Disconnect() {
+	user := ce.accountArg(ctx)
+	if user == nil {
+		return
+	}
+	if !user.wa.Disconnect() {
 		ce.reply(ctx, "You are not connected.")
+		return
+	}
+	if phone := user.Phone(); phone != "" && len(user.Accounts()) > 1 {
+		// With several logins a bare `reconnect` means the default one: name this one.
+		ce.reply(ctx, "Disconnected +%s from WhatsApp. Send `%sreconnect +%s` to connect it again.", phone, ce.prefix(), phone)
 		return
 	}
 	ce.reply(ctx, "Disconnected from WhatsApp. Send `%sreconnect` to connect again.", ce.prefix())

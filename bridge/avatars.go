@@ -31,11 +31,11 @@ func avatarOf(pic *whatsapp.Picture) *puppet.Avatar {
 
 // refreshGhostAvatar checks a ghost's picture in the background when it was not checked for a while
 // (or force is set, after a change notification), so that message handling never waits for it.
-func (br *Bridge) refreshGhostAvatar(user *User, ghost *puppet.Puppet, contact puppet.ContactInfo, force bool) {
+func (br *Bridge) refreshGhostAvatar(login userLogin, ghost *puppet.Puppet, force bool) {
+	user := login.user
 	if row := ghost.Snapshot(); row.AvatarID != "" && row.AvatarMXC != "" && !row.AvatarSet && !force {
 		// A picture is known (e.g. merged from the contact's LID ghost) but not shown yet.
-		contact.Avatar = &puppet.Avatar{ID: row.AvatarID}
-		if err := ghost.SyncProfile(user.log.WithContext(br.ctx), contact); err != nil {
+		if err := br.syncGhost(user.log.WithContext(br.ctx), login, ghost, &puppet.Avatar{ID: row.AvatarID}); err != nil {
 			user.log.Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to apply known ghost avatar")
 		}
 		return
@@ -63,8 +63,7 @@ func (br *Bridge) refreshGhostAvatar(user *User, ghost *puppet.Puppet, contact p
 			// Unchanged: record the check without touching the picture.
 			avatar = &puppet.Avatar{ID: ghost.AvatarID()}
 		}
-		contact.Avatar = avatar
-		if err = ghost.SyncProfile(ctx, contact); err != nil {
+		if err = br.syncGhost(ctx, login, ghost, avatar); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to sync ghost avatar")
 		}
 	})
@@ -87,6 +86,6 @@ func (br *Bridge) handlePicture(ctx context.Context, login userLogin, evt *event
 		zerolog.Ctx(ctx).Debug().Stringer("contact", evt.JID).Msg("Ignoring picture change of a contact without a ghost")
 		return nil
 	}
-	br.refreshGhostAvatar(login.user, ghost, br.contactInfo(ctx, login, ghost), true)
+	br.refreshGhostAvatar(login, ghost, true)
 	return nil
 }

@@ -42,6 +42,10 @@ const botSyncTimeout = 30000
 // ephemeral events, typing and receipts. An unanswered question counts as "sync": a redundant
 // sync only costs a little load, a missing one loses deletions.
 func (br *Bridge) botSyncWanted(ctx context.Context) bool {
+	if br.crypto != nil {
+		// To-device events (room keys) reach a device only through its own /sync.
+		return true
+	}
 	switch br.Config.Homeserver.BotSync {
 	case config.BotSyncOn:
 		return true
@@ -93,6 +97,9 @@ func (br *Bridge) runBotSync() {
 	log := br.Log.With().Str("component", "bot_sync").Logger()
 	ctx = log.WithContext(ctx)
 	client := br.AS.BotClient()
+	if br.crypto != nil {
+		client = br.crypto.Client()
+	}
 	backoff := time.Second
 	wait := func() bool {
 		select {
@@ -118,12 +125,17 @@ func (br *Bridge) runBotSync() {
 	for ctx.Err() == nil {
 		resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter})
 		if err == nil {
+			if br.crypto != nil {
+				// Room keys first, so that the events they unlock find them.
+				br.crypto.ProcessSync(ctx, resp, since)
+			}
 			err = br.ingestSync(ctx, since, resp)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			br.noteHomeserverFailure(err) // late_events.go
 			log.Warn().Err(err).Dur("retry_in", backoff).Msg("Bot sync failed")
 			if !wait() {
 				return
@@ -153,6 +165,9 @@ func (br *Bridge) botSyncStart(ctx context.Context, client *mautrix.Client) (str
 	resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`})
 	if err != nil {
 		return "", fmt.Errorf("failed to take the homeserver's sync position: %w", err)
+	}
+	if br.crypto != nil {
+		br.crypto.ProcessSync(ctx, resp, "")
 	}
 	if err = br.DB.State.Set(ctx, botSyncStateKey, resp.NextBatch); err != nil {
 		return "", fmt.Errorf("failed to store the bot's sync position: %w", err)
@@ -186,14 +201,11 @@ func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.Re
 		}
 	}
 	if len(rows) > 0 {
-		inserted, err := br.DB.Inbox.Enqueue(ctx, "sync:"+since, rows)
+		inserted, err := br.storeInboxEvents(ctx, "sync:"+since, rows)
 		if err != nil {
 			return fmt.Errorf("failed to store redactions from sync: %w", err)
 		}
 		log.Debug().Int("redactions", len(rows)).Int("stored", inserted).Msg("Stored redactions from the bot's sync")
-		if inserted > 0 {
-			br.wakeInbox()
-		}
 	}
 	br.handleEphemeral(*log, ephemeral)
 	return nil

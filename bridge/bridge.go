@@ -1,13 +1,16 @@
 // Package bridge wires the appservice, the database, the users and their WhatsApp logins together.
 //
 // Lifecycle: New builds everything from the config; Start registers the bot, starts the appservice
-// HTTP listener and the inbox worker; Stop shuts them down in reverse order under one background
+// HTTP listener and both inboxes' workers; Stop shuts them down in reverse order under one background
 // context, so every goroutine the bridge starts exits when Stop returns.
 //
 // Matrix events reach the bridge as appservice transactions. A transaction's events are written to
 // the durable inbox (database.MatrixInboxQuery) before the homeserver gets its 200, and the inbox
 // worker handles them afterwards in order per room. A crash between the two loses nothing: pending
-// inbox rows are handled after the restart.
+// inbox rows are handled after the restart. WhatsApp events take the mirror way: the login's
+// handler (waRouter) stores each portal-bound event in the WhatsApp inbox
+// (database.WhatsAppInboxQuery) before WhatsApp gets its acknowledgement, and the WhatsApp inbox
+// (whatsapp_inbox.go) bridges them in order per portal.
 package bridge
 
 import (
@@ -28,6 +31,7 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
@@ -48,14 +52,42 @@ type Bridge struct {
 	// metrics counts at the seams (metrics.go); metricsServer serves them when metrics.enabled.
 	metrics       *metrics.Metrics
 	metricsServer *http.Server
+	// statePush sends login state changes to homeserver.status_endpoint; nil when that is empty.
+	statePush *statePusher
 
 	users     map[id.UserID]*User
 	usersLock sync.Mutex
+	// doublePuppets lets users' own ghosts act as their real accounts; nil: not configured
+	// (doublepuppet.go).
+	doublePuppets *doublePuppets
 
 	inboxWake chan struct{}
-	// pendingRooms are the rooms told that their messages wait for WhatsApp.
-	pendingRooms map[id.RoomID]bool
+	// startedAt is when this process created the bridge: WhatsApp inbox rows stored before it may
+	// have reached Matrix already (whatsapp_inbox.go).
+	startedAt time.Time
+	// waMaybeSent tracks the pending WhatsApp inbox rows that may be in their rooms already
+	// (maybe_sent.go).
+	waMaybeSent *maybeSentRows
+	// hsOutages remembers when the homeserver was last unreachable, after which it may push
+	// events late (late_events.go).
+	hsOutages homeserverOutages
+	// waInboxWake wakes the WhatsApp inbox (whatsapp_inbox.go).
+	waInboxWake chan struct{}
+	// inboxRooms and waInboxPortals hand the rooms and portals whose rows were just stored to the
+	// inboxes' pools, which then need not ask the database which have pending rows; a full
+	// channel falls back to a wake-up. inboxMemory and waInboxMemory keep the stored rows for
+	// their workers (inbox_memory.go).
+	inboxRooms     chan id.RoomID
+	waInboxPortals chan database.PortalKey
+	inboxMemory    *inboxMemory[id.RoomID, *database.InboxEvent]
+	waInboxMemory  *inboxMemory[database.PortalKey, *database.WhatsAppInboxEvent]
+	// pendingRooms are the rooms told that their messages wait for WhatsApp, with the bridge user
+	// whose connection they wait for.
+	pendingRooms map[id.RoomID]id.UserID
 	pendingLock  sync.Mutex
+	// members caches who is in which room, so that portals bridge only their members' events
+	// (membership.go).
+	members memberships
 	// typing is, per room, the bridge users the last m.typing said are typing.
 	typing     map[id.RoomID]map[id.UserID]bool
 	typingLock sync.Mutex
@@ -67,6 +99,11 @@ type Bridge struct {
 	ready atomic.Bool
 	// inboxActivity is when the Matrix inbox last attempted an event (health.go).
 	inboxActivity inboxActivity
+	// waInboxActivity is when the WhatsApp inbox last attempted an event (health.go).
+	waInboxActivity inboxActivity
+
+	// crypto is the bot's encryption device; nil unless encryption.allow (crypto.go).
+	crypto bridgeCrypto
 
 	// waWebsocket and waMedia are the HTTP clients of every WhatsApp connection (nil = whatsmeow's
 	// defaults, i.e. the real WhatsApp).
@@ -114,29 +151,53 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	}
 	as.Log = log.With().Str("component", "appservice").Logger()
 	// Few retries per request (4 s, then 8 s): the callers retry on their own, with backoff and
-	// without holding up other work for minutes (WhatsApp messages in retryTransient, Matrix events
+	// without holding up other work for minutes (WhatsApp events in the WhatsApp inbox, Matrix events
 	// in the inbox worker).
 	as.DefaultHTTPRetries = 2
 	br := &Bridge{
-		Config:    cfg,
-		DB:        db,
-		AS:        as,
-		Log:       log,
-		users:     make(map[id.UserID]*User),
-		inboxWake: make(chan struct{}, 1),
+		Config:      cfg,
+		DB:          db,
+		AS:          as,
+		Log:         log,
+		users:       make(map[id.UserID]*User),
+		inboxWake:   make(chan struct{}, 1),
+		startedAt:   time.Now(),
+		waMaybeSent: newMaybeSentRows(),
 
-		pendingRooms: make(map[id.RoomID]bool),
+		waInboxWake: make(chan struct{}, 1),
+
+		inboxRooms:     make(chan id.RoomID, inboxKeyBuffer),
+		waInboxPortals: make(chan database.PortalKey, inboxKeyBuffer),
+		inboxMemory:    newInboxMemory[id.RoomID](func(row *database.InboxEvent) int64 { return row.Seq }),
+		waInboxMemory:  newInboxMemory[database.PortalKey](func(row *database.WhatsAppInboxEvent) int64 { return row.Seq }),
+
+		pendingRooms: make(map[id.RoomID]id.UserID),
 		typing:       make(map[id.RoomID]map[id.UserID]bool),
 	}
-	if br.waWebsocket, br.waMedia, err = whatsapp.Transport(cfg.WhatsApp); err != nil {
+	if br.waWebsocket, br.waMedia, err = whatsapp.Transport(cfg.WhatsApp, whatsapp.MediaLimit{Bytes: msgconv.MaxMediaSize + mediaOverhead, Err: msgconv.ErrMediaTooLarge}); err != nil {
 		return nil, err
+	}
+	if cfg.Encryption.Allow {
+		// Before any intent exists: the encryption device wraps the appservice's state store.
+		if br.crypto, err = newCrypto(br); err != nil {
+			return nil, err
+		}
+		as.BotIntent().Client.Crypto = br.crypto
 	}
 	br.commands = newCommandRegistry()
 	br.registerCommands()
 	br.ctx, br.cancel = context.WithCancel(log.WithContext(context.Background()))
 	br.metrics = metrics.New(br, log.With().Str("component", "metrics").Logger())
+	if url := cfg.Homeserver.StatusEndpoint; url != "" {
+		br.statePush = newStatePusher(url, cfg.Appservice.ASToken, log.With().Str("component", "bridge_state").Logger())
+	}
 	br.puppets = puppet.NewManager(cfg, db, as, log)
-	br.portals = portal.NewManager(br.ctx, cfg, db, br.metrics.Matrix(portal.NewAppserviceMatrix(as)), br.puppets, br, log)
+	matrix := portal.NewAppserviceMatrix(as)
+	if br.crypto != nil {
+		matrix.SetCrypto(br.crypto)
+	}
+	br.setUpDoublePuppeting(cfg, matrix) // doublepuppet.go
+	br.portals = portal.NewManager(br.ctx, cfg, db, br.metrics.Matrix(matrix), br.puppets, br, log)
 	return br, nil
 }
 
@@ -147,6 +208,10 @@ func (br *Bridge) BotMXID() id.UserID {
 
 // Start opens the appservice listener, makes sure the bot is registered with its profile, and starts
 // the inbox worker. It returns an error when the port cannot be bound or the homeserver refuses the
+// mediaOverhead is what WhatsApp's encryption adds to a file (padding and MAC), with room to spare:
+// the media client reads at most msgconv.MaxMediaSize plus this from one response.
+const mediaOverhead = 64 << 10
+
 // registration; the caller should then Stop and exit.
 func (br *Bridge) Start(ctx context.Context) error {
 	addr := net.JoinHostPort(br.Config.Appservice.Hostname, strconv.Itoa(br.Config.Appservice.Port))
@@ -174,16 +239,44 @@ func (br *Bridge) Start(ctx context.Context) error {
 	if err = br.ensureBot(ctx); err != nil {
 		return err
 	}
+	if br.crypto != nil {
+		if err = br.crypto.Init(ctx); err != nil {
+			return fmt.Errorf("failed to start end-to-bridge encryption: %w", err)
+		}
+	}
+	br.loadPending(ctx) // before any connection clears its rooms
+	// Before any connection stores WhatsApp events (maybe_sent.go).
+	if err = br.loadCleanStop(ctx); err != nil {
+		return err
+	}
+	if err = br.portals.LoadReservedIDs(ctx); err != nil {
+		return err
+	}
+	if br.statePush != nil {
+		br.wg.Add(1)
+		go func() {
+			defer br.wg.Done()
+			br.statePush.run(br.ctx)
+		}()
+	}
 	if err = br.connectAllUsers(ctx); err != nil {
 		return err
 	}
 	br.inboxActivity.touch()
-	br.wg.Add(1)
+	br.waInboxActivity.touch()
+	br.wg.Add(2)
 	go br.runInbox()
+	go br.runWhatsAppInbox()
 	br.wakeInbox()
+	br.wakeWAInbox()
+	br.wg.Add(1)
+	go br.runGiveUp() // missed.go
 	if br.botSyncWanted(ctx) {
 		br.wg.Add(1)
 		go br.runBotSync()
+	}
+	if br.Config.Bridge.DisappearingRedactEnabled() {
+		br.spawn(func() { br.portals.RunExpiry(br.ctx, time.Second) }) // portal/expiry.go
 	}
 	br.ready.Store(true)
 	br.Log.Info().Stringer("bot", br.BotMXID()).Msg("Bridge started")
@@ -250,15 +343,16 @@ func (br *Bridge) Stop() {
 	br.cancel()
 	br.wg.Wait()
 	br.portals.Wait()
+	if br.DB != nil {
+		br.saveCleanStop() // maybe_sent.go
+	}
 	br.Log.Info().Msg("Bridge stopped")
 }
 
 // disconnectAll closes every WhatsApp connection. Messages whatsmeow has not acknowledged yet are
 // re-delivered by WhatsApp on the next connect.
 func (br *Bridge) disconnectAll() {
-	br.usersLock.Lock()
-	defer br.usersLock.Unlock()
-	for _, user := range br.users {
-		user.wa.Shutdown()
+	for _, acct := range br.allAccounts() {
+		acct.wa.Shutdown()
 	}
 }

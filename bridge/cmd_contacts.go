@@ -8,8 +8,10 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
@@ -30,14 +32,15 @@ func cmdListContacts(ctx context.Context, ce *commandEvent) {
 		ce.reply(ctx, "Failed to read your contacts: %v", err)
 		return
 	}
-	query := strings.ToLower(strings.Join(ce.args, " "))
+	query := strings.TrimSpace(strings.Join(ce.args, " "))
 	rows := make([]string, 0, len(contacts))
 	for _, c := range contacts {
-		rows = append(rows, fmt.Sprintf("* %s %s - [%s](%s)", c.Name, c.Phone, c.Ghost, c.Ghost.URI().MatrixToURL()))
+		// Names are chosen by the contacts themselves: shown as typed, never as Markdown.
+		rows = append(rows, fmt.Sprintf("* %s %s - [%s](%s)", format.EscapeMarkdown(c.Name), c.Phone, c.Ghost, c.Ghost.URI().MatrixToURL()))
 	}
 	if len(rows) == 0 {
 		if query != "" {
-			ce.reply(ctx, "No contacts match `%s`.", query)
+			ce.reply(ctx, "No contacts match %s.", markdownCode(query))
 		} else {
 			ce.reply(ctx, "No contacts known yet. Contacts appear once they message you or are in your groups.")
 		}
@@ -93,7 +96,7 @@ func cmdPM(ctx context.Context, ce *commandEvent) {
 // startDMFromInvite handles a user inviting a ghost to a room: the room becomes the DM with that
 // contact when there is none yet.
 func (br *Bridge) startDMFromInvite(ctx context.Context, inviter id.UserID, ghostID id.UserID, roomID id.RoomID) error {
-	login := br.LoginByMXID(ctx, inviter)
+	login := br.LoginByMXID(ctx, inviter, database.PortalKey{})
 	ghost, err := br.puppets.GetByMXID(ctx, ghostID)
 	if err != nil || ghost == nil {
 		return err
@@ -104,7 +107,7 @@ func (br *Bridge) startDMFromInvite(ctx context.Context, inviter id.UserID, ghos
 	}
 	if ghost.JID.Server == types.DefaultUserServer {
 		if user, err := br.GetUser(ctx, inviter); err == nil {
-			if _, err = user.wa.CheckOnWhatsApp(ctx, ghost.JID.User); errors.Is(err, whatsapp.ErrNotOnWhatsApp) {
+			if _, err = user.AccountFor(login.OwnJID()).wa.CheckOnWhatsApp(ctx, ghost.JID.User); errors.Is(err, whatsapp.ErrNotOnWhatsApp) {
 				br.sendGhostRefusal(ctx, ghost, roomID, fmt.Sprintf("+%s is not on WhatsApp, so this room was not bridged.", ghost.JID.User))
 				return nil
 			} else if err != nil {
@@ -127,4 +130,23 @@ func (br *Bridge) sendGhostRefusal(ctx context.Context, ghost *puppet.Puppet, ro
 	}
 	_, _ = intent.SendNotice(ctx, roomID, text)
 	_, _ = intent.LeaveRoom(ctx, roomID)
+}
+
+// markdownCode shows s as inline code in a Markdown reply, as typed: the fence is one backtick
+// longer than the longest run of backticks in s.
+func markdownCode(s string) string {
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", longest+1)
+	if longest > 0 {
+		return fence + " " + s + " " + fence
+	}
+	return fence + s + fence
 }

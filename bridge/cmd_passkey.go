@@ -16,7 +16,7 @@ import (
 // showPasskeyRequest tells the user that WhatsApp wants the account's passkey before it links the
 // bridge, and how to answer. The QR code shown so far is removed: entering the passkey step made
 // it useless. It returns the QR event still to remove at the end (none).
-func (user *User) showPasskeyRequest(ctx context.Context, ce *commandEvent, step whatsapp.Step, qrEventID id.EventID) id.EventID {
+func (user *Account) showPasskeyRequest(ctx context.Context, ce *commandEvent, step whatsapp.Step, qrEventID id.EventID) id.EventID {
 	if qrEventID != "" {
 		if _, err := user.br.AS.BotIntent().RedactEvent(ctx, ce.roomID, qrEventID); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to redact QR code")

@@ -23,16 +23,16 @@ type contactEntry struct {
 	Info  types.ContactInfo
 }
 
-// listContacts returns the user's WhatsApp contacts whose name or number contains query (case
-// insensitive; all when empty), each person once (WhatsApp stores a contact under its phone JID
+// listContacts returns the user's WhatsApp contacts whose name (display, saved, first, push or
+// verified business name) or number contains query (case insensitive; all when empty), each person once (WhatsApp stores a contact under its phone JID
 // and its LID), sorted by name. The user must have a WhatsApp client.
-func (br *Bridge) listContacts(ctx context.Context, user *User, query string) ([]contactEntry, error) {
+func (br *Bridge) listContacts(ctx context.Context, user *Account, query string) ([]contactEntry, error) {
 	contacts, err := user.wa.AllContacts(ctx)
 	if err != nil {
 		return nil, err
 	}
 	lids := userLogin{user}.LIDs()
-	query = strings.ToLower(query)
+	query = strings.ToLower(strings.TrimSpace(query))
 	merged := make(map[types.JID]types.ContactInfo, len(contacts))
 	for jid, info := range contacts {
 		canonical, err := br.puppets.Canonical(ctx, jid, lids)
@@ -51,7 +51,7 @@ func (br *Bridge) listContacts(ctx context.Context, user *User, query string) ([
 		if jid.Server == types.DefaultUserServer {
 			phone = "+" + jid.User
 		}
-		if query != "" && !strings.Contains(strings.ToLower(display+" "+info.PushName+" "+info.FullName+" "+phone), query) {
+		if query != "" && !contactMatches(query, display, info.FullName, info.FirstName, info.PushName, info.BusinessName, phone) {
 			continue
 		}
 		ghost := br.puppets.MXIDFor(jid)
@@ -67,4 +67,14 @@ func (br *Bridge) listContacts(ctx context.Context, user *User, query string) ([
 		return out[i].JID.String() < out[j].JID.String()
 	})
 	return out, nil
+}
+
+// contactMatches reports whether one of fields contains query (already lower-cased).
+func contactMatches(query string, fields ...string) bool {
+	for _, f := range fields {
+		if f != "" && strings.Contains(strings.ToLower(f), query) {
+			return true
+		}
+	}
+	return false
 }

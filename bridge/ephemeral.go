@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
@@ -11,9 +12,9 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
-// handleEphemeral takes typing notifications and read receipts from a transaction. They are best
-// effort by nature (the homeserver sends them once, and a stale one is worthless), so they are not
-// stored; they are handled in the background so the homeserver gets its answer at once.
+// handleEphemeral takes typing notifications, read receipts and presence from a transaction. They
+// are best effort by nature (the homeserver sends them once, and a stale one is worthless), so they
+// are not stored; they are handled in the background so the homeserver gets its answer at once.
 func (br *Bridge) handleEphemeral(log zerolog.Logger, raws []json.RawMessage) {
 	if len(raws) == 0 {
 		return
@@ -39,6 +40,8 @@ func (br *Bridge) handleEphemeral(log zerolog.Logger, raws []json.RawMessage) {
 				br.handleReceipt(ctx, evt)
 			case event.EphemeralEventTyping:
 				br.handleTyping(ctx, evt)
+			case event.EphemeralEventPresence:
+				br.handleMatrixPresence(ctx, evt) // presence_own.go
 			}
 		}
 	})
@@ -51,6 +54,11 @@ func (br *Bridge) handleReceipt(ctx context.Context, evt *event.Event) {
 				if br.isBridgeUser(userID) {
 					continue
 				}
+				if dp := br.doublePuppets; dp != nil && dp.isReceiptEcho(userID, evt.RoomID, eventID) {
+					// Set by the bridge as the user (double puppeting), from what the phone read.
+					continue
+				}
+				br.noteMatrixActivity(ctx, userID, portal.ReceiptTime(receipt))
 				if err := br.portals.HandleMatrixReceipt(ctx, evt.RoomID, eventID, userID, portal.ReceiptTime(receipt)); err != nil {
 					zerolog.Ctx(ctx).Warn().Err(err).Stringer("room_id", evt.RoomID).Stringer("user_mxid", userID).Msg("Failed to bridge read receipt")
 				}
@@ -85,6 +93,8 @@ func (br *Bridge) handleTyping(ctx context.Context, evt *event.Event) {
 }
 
 func (br *Bridge) sendTyping(ctx context.Context, roomID id.RoomID, userID id.UserID, typing bool) {
+	// Typing is activity, and WhatsApp passes it on only from an available client: announce first.
+	br.noteMatrixActivity(ctx, userID, time.Now())
 	if err := br.portals.HandleMatrixTyping(ctx, roomID, userID, typing); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room_id", roomID).Stringer("user_mxid", userID).Msg("Failed to bridge typing notification")
 	}

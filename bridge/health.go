@@ -23,13 +23,11 @@ import (
 const (
 	// healthCheckTimeout bounds each readiness check (database query, homeserver request).
 	healthCheckTimeout = 5 * time.Second
-	// inboxStuckAfter: the Matrix inbox is stuck when its oldest pending event is older than this
-	// and no pending event was even attempted for as long. Events that wait for a WhatsApp
-	// connection are attempted again every few seconds, so they do not count as stuck.
+	// inboxStuckAfter: an inbox is stuck when its oldest pending event is older than this and no
+	// pending event was even attempted for as long. Events that wait for a WhatsApp connection or
+	// for the homeserver are attempted again every few seconds (at most homeserverRetryMaxDelay
+	// apart), so they do not count as stuck.
 	inboxStuckAfter = 5 * time.Minute
-	// whatsAppStuckAfter: the WhatsApp side is stuck when one message has been in its handler for
-	// longer than this, well past homeserverRetryLimit, after which the handler gives up.
-	whatsAppStuckAfter = homeserverRetryLimit + 5*time.Minute
 )
 
 // inboxActivity is when the Matrix inbox last attempted an event (Unix nanoseconds).
@@ -72,7 +70,7 @@ func (br *Bridge) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // readiness runs the checks: started, database answers, homeserver answers and accepts the
-// as_token (whoami as the bot), Matrix inbox and WhatsApp handler not stuck. Each result is "ok"
+// as_token (whoami as the bot), neither inbox (Matrix, WhatsApp) stuck. Each result is "ok"
 // or what is wrong.
 func (br *Bridge) readiness(ctx context.Context) (map[string]string, bool) {
 	if !br.ready.Load() {
@@ -91,9 +89,9 @@ func (br *Bridge) readiness(ctx context.Context) (map[string]string, bool) {
 	} else if inboxStuck(now, stats.InboxOldest, br.inboxActivity.since()) {
 		fail("inbox", fmt.Sprintf("%d Matrix events pending, the oldest since %s, and none attempted since %s",
 			stats.InboxPending, stats.InboxOldest.UTC().Format(time.RFC3339), br.inboxActivity.since().UTC().Format(time.RFC3339)))
-	}
-	if _, oldest := br.metrics.WhatsAppPending(); !oldest.IsZero() && now.Sub(oldest) > whatsAppStuckAfter {
-		fail("inbox", fmt.Sprintf("a WhatsApp message has been in its handler since %s", oldest.UTC().Format(time.RFC3339)))
+	} else if inboxStuck(now, stats.WAInboxOldest, br.waInboxActivity.since()) {
+		fail("inbox", fmt.Sprintf("%d WhatsApp events pending, the oldest since %s, and none attempted since %s",
+			stats.WAInboxPending, stats.WAInboxOldest.UTC().Format(time.RFC3339), br.waInboxActivity.since().UTC().Format(time.RFC3339)))
 	}
 	if resp, err := br.AS.BotIntent().Whoami(ctx); err != nil {
 		fail("homeserver", "homeserver does not answer or refuses the as_token: "+mautrixErrorText(err))

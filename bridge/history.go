@@ -17,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
@@ -32,18 +33,29 @@ const historyProgressInterval = 3 * time.Second
 
 // historyProgress is one user's backfill since the last link. Guarded by lock.
 type historyProgress struct {
+	// handleLock serialises the handling of chunks with their restoration after a restart
+	// (history_store.go); it is held across Matrix calls, lock never is.
+	handleLock sync.Mutex
+	// restored says the chunks kept in the database were read back (or that there was nothing
+	// to read back: a new link). Guarded by handleLock.
+	restored bool
+
 	lock    sync.Mutex
 	running bool
 	// chats are the chats chosen for backfill, with how many messages (not counting reactions,
 	// edits and deletions) each was given so far.
 	chats map[types.JID]int
 	// decided remembers every chat seen, so that one counted as skipped is counted once.
-	decided      map[types.JID]bool
-	chatsDone    map[types.JID]bool
-	messages     int
-	archived     int
-	overLimit    int
-	tooOld       int
+	decided   map[types.JID]bool
+	chatsDone map[types.JID]bool
+	messages  int
+	archived  int
+	overLimit int
+	tooOld    int
+	// cutByCount and cutByAge are the messages (not counting reactions, edits and deletions) of
+	// chosen chats left out by max_messages_per_chat and max_age_days.
+	cutByCount   int
+	cutByAge     int
 	mediaSkipped int
 	failed       int
 	noticeID     id.EventID
@@ -57,6 +69,7 @@ func (h *historyProgress) reset() {
 	h.running = false
 	h.chats, h.decided, h.chatsDone = map[types.JID]int{}, map[types.JID]bool{}, map[types.JID]bool{}
 	h.messages, h.archived, h.overLimit, h.tooOld, h.mediaSkipped, h.failed = 0, 0, 0, 0, 0, 0
+	h.cutByCount, h.cutByAge = 0, 0
 	h.noticeID, h.noticeEdited, h.buffered = "", time.Time{}, nil
 }
 
@@ -65,8 +78,14 @@ func (h *historyProgress) line() string {
 	return fmt.Sprintf("Bringing over your history: %d of %d chats, %s messages", len(h.chatsDone), len(h.chats), formatCount(h.messages))
 }
 
-// summary is the final notice.
-func (h *historyProgress) summary(cfgMaxChats int) string {
+// doneLine is the progress line once the backfill ended: "Bringing over your history: done,
+// 3 chats, 9 messages.", the figures of summary.
+func (h *historyProgress) doneLine() string {
+	return fmt.Sprintf("Bringing over your history: done, %s, %s.", plural(len(h.chatsDone), "chat"), plural(h.messages, "message"))
+}
+
+// summary is the final notice; cfg gives the limits it names.
+func (h *historyProgress) summary(cfg config.HistorySyncConfig) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Your history is here: %s, %s.", plural(len(h.chatsDone), "chat"), plural(h.messages, "message"))
 	var left []string
@@ -74,7 +93,13 @@ func (h *historyProgress) summary(cfgMaxChats int) string {
 		left = append(left, plural(h.archived, "archived chat")+" (`bridge.history_sync.skip_archived`)")
 	}
 	if h.overLimit > 0 {
-		left = append(left, fmt.Sprintf("%s beyond the %d most recent (`bridge.history_sync.max_chats`)", plural(h.overLimit, "chat"), cfgMaxChats))
+		left = append(left, fmt.Sprintf("%s beyond the %d most recent (`bridge.history_sync.max_chats`)", plural(h.overLimit, "chat"), cfg.ChatLimit()))
+	}
+	if h.cutByCount > 0 {
+		left = append(left, fmt.Sprintf("%s beyond the %d most recent of their chat (`bridge.history_sync.max_messages_per_chat`)", plural(h.cutByCount, "older message"), cfg.MessageLimit()))
+	}
+	if h.cutByAge > 0 {
+		left = append(left, fmt.Sprintf("%s older than %s (`bridge.history_sync.max_age_days`)", plural(h.cutByAge, "message"), plural(cfg.MaxAgeDays, "day")))
 	}
 	if h.mediaSkipped > 0 {
 		left = append(left, plural(h.mediaSkipped, "file")+" (shown as notices; `bridge.history_sync.media`, `max_media_per_chat`)")
@@ -107,8 +132,16 @@ func (r waRouter) HandleHistorySync(ctx context.Context, chunk *whatsapp.History
 	log := zerolog.Ctx(ctx).With().Str("history_type", chunk.Type.String()).Uint32("history_progress", chunk.Progress).Logger()
 	ctx = log.WithContext(ctx)
 	h := &r.user.history
-	h.lock.Lock()
+	h.handleLock.Lock()
+	defer h.handleLock.Unlock()
 	bootstrap := chunk.Type == waHistorySync.HistorySync_INITIAL_BOOTSTRAP
+	if bootstrap {
+		r.forgetKeptHistory(ctx) // history_store.go: a new link starts a new history
+	} else {
+		r.restoreHistory(ctx)
+		r.keepHistoryChunk(ctx, chunk)
+	}
+	h.lock.Lock()
 	if bootstrap || h.chats == nil {
 		h.reset()
 	}
@@ -129,6 +162,9 @@ func (r waRouter) HandleHistorySync(ctx context.Context, chunk *whatsapp.History
 
 	r.backfillChats(ctx, now)
 	r.updateHistoryNotice(ctx, final)
+	if final {
+		r.forgetKeptHistory(ctx)
+	}
 	return nil
 }
 
@@ -214,6 +250,7 @@ func (r waRouter) backfillChats(ctx context.Context, chats []whatsapp.HistoryCha
 		if err != nil {
 			zerolog.Ctx(ctx).Err(err).Stringer("chat", chat.JID).Msg("Failed to backfill chat history")
 		}
+		r.updateHistoryNotice(ctx, false) // the chat's figures, at most every historyProgressInterval
 	}
 }
 
@@ -265,6 +302,9 @@ func (r waRouter) chooseHistory(chat whatsapp.HistoryChat, maxChats, maxMessages
 	if !minTime.IsZero() {
 		from := 0
 		for from < len(msgs) && msgs[from].Info.Timestamp.Before(minTime) {
+			if !isHistoryRelation(msgs[from]) {
+				h.cutByAge++
+			}
 			from++
 		}
 		msgs = msgs[from:]
@@ -279,6 +319,11 @@ func (r waRouter) chooseHistory(chat whatsapp.HistoryChat, maxChats, maxMessages
 		}
 	}
 	h.chats[jid] += counted
+	for _, msg := range msgs[:from] {
+		if !isHistoryRelation(msg) {
+			h.cutByCount++
+		}
+	}
 	return msgs[from:], true
 }
 
@@ -305,8 +350,10 @@ func (r waRouter) updateHistoryNotice(ctx context.Context, final bool) {
 		return
 	}
 	text, edit := h.line()+".", h.noticeID
+	var doneLine string
 	if final {
-		text = h.summary(user.br.Config.Bridge.HistorySync.ChatLimit())
+		text = h.summary(user.br.Config.Bridge.HistorySync)
+		doneLine = h.doneLine()
 		if len(h.chats) == 0 && h.archived == 0 && h.overLimit == 0 {
 			h.lock.Unlock()
 			return // the phone had no history to speak of
@@ -318,6 +365,15 @@ func (r waRouter) updateHistoryNotice(ctx context.Context, final bool) {
 	room := user.ManagementRoom()
 	if room == "" {
 		return
+	}
+	if final && edit != "" {
+		// The progress line ends with the figures of the summary that follows it.
+		done := format.RenderMarkdown(doneLine, true, false)
+		done.MsgType = event.MsgNotice
+		done.SetEdit(edit)
+		if _, err := user.br.AS.BotIntent().SendMessageEvent(ctx, room, event.EventMessage, &done); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to edit history progress")
+		}
 	}
 	content := format.RenderMarkdown(text, true, false)
 	content.MsgType = event.MsgNotice
@@ -337,7 +393,7 @@ func (r waRouter) updateHistoryNotice(ctx context.Context, final bool) {
 }
 
 // historyStatus is the line `status` shows while a backfill runs ("" otherwise).
-func (user *User) historyStatus() string {
+func (user *Account) historyStatus() string {
 	h := &user.history
 	h.lock.Lock()
 	defer h.lock.Unlock()

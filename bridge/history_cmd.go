@@ -52,6 +52,11 @@ func cmdSyncHistory(ctx context.Context, ce *commandEvent) {
 		return
 	}
 	count := defaultSyncHistoryCount
+	if len(ce.args) > 1 {
+		ce.reply(ctx, "Usage: `%ssync-history [count]`, e.g. `%ssync-history 100` (one number, 1 to %d; default %d).",
+			ce.prefix(), ce.prefix(), maxSyncHistoryCount, defaultSyncHistoryCount)
+		return
+	}
 	if len(ce.args) > 0 {
 		n, err := strconv.Atoi(ce.args[0])
 		if err != nil || n < 1 || n > maxSyncHistoryCount {

@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
@@ -41,7 +42,7 @@ func ids(msgs []*events.Message) []string {
 // TestChooseHistory: archived chats and chats beyond the limit get no portal (counted once each);
 // a chat gets its newest messages up to the limit, reactions not counting, over several chunks.
 func TestChooseHistory(t *testing.T) {
-	r := waRouter{user: &User{}}
+	r := waRouter{user: &Account{}}
 	r.user.history.reset()
 	minTime := time.Time{}
 	if _, ok := r.chooseHistory(historyChat("1", true, 3), 2, 3, true, minTime); ok {
@@ -72,6 +73,11 @@ func TestChooseHistory(t *testing.T) {
 	if want := []string{"M3", "M4"}; !slices.Equal(ids(msgs), want) {
 		t.Errorf("with the age limit chat 3 got %v, want %v", ids(msgs), want)
 	}
+	// Two messages of chat 2's first chunk and both of its second did not fit; three of chat 3
+	// were too old.
+	if h.cutByCount != 4 || h.cutByAge != 3 {
+		t.Errorf("cut by count %d, by age %d; want 4, 3", h.cutByCount, h.cutByAge)
+	}
 }
 
 func TestHistoryProgressText(t *testing.T) {
@@ -89,7 +95,14 @@ func TestHistoryProgressText(t *testing.T) {
 	}
 	h.archived, h.overLimit = 1, 3
 	want := "Your history is here: 12 chats, 3,410 messages. Not brought over: 1 archived chat (`bridge.history_sync.skip_archived`); 3 chats beyond the 50 most recent (`bridge.history_sync.max_chats`)."
-	if got := h.summary(50); got != want {
+	cfg := config.HistorySyncConfig{MaxChats: 50, MaxMessagesPerChat: 4, MaxAgeDays: 30}
+	if got := h.summary(cfg); got != want {
+		t.Errorf("summary = %q\nwant %q", got, want)
+	}
+	// Messages cut by the per-chat and the age limits are counted, with the option to change.
+	h.archived, h.overLimit, h.cutByCount, h.cutByAge = 0, 0, 6, 1
+	want = "Your history is here: 12 chats, 3,410 messages. Not brought over: 6 older messages beyond the 4 most recent of their chat (`bridge.history_sync.max_messages_per_chat`); 1 message older than 30 days (`bridge.history_sync.max_age_days`)."
+	if got := h.summary(cfg); got != want {
 		t.Errorf("summary = %q\nwant %q", got, want)
 	}
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567"} {
@@ -100,7 +113,7 @@ func TestHistoryProgressText(t *testing.T) {
 }
 
 func TestHistoryStatusOnlyWhileRunning(t *testing.T) {
-	user := &User{}
+	user := &Account{}
 	if got := user.historyStatus(); got != "" {
 		t.Errorf("status before any history = %q", got)
 	}

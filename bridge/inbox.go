@@ -5,14 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"runtime/debug"
+	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
@@ -49,6 +55,9 @@ func (br *Bridge) runInbox() {
 		select {
 		case <-ctx.Done():
 			return
+		case roomID := <-br.inboxRooms:
+			pool.schedule(roomID) // just stored: no need to ask the database
+			continue
 		case <-br.inboxWake:
 		case <-retryC:
 		case <-prune.C:
@@ -62,7 +71,7 @@ func (br *Bridge) runInbox() {
 	}
 }
 
-// Handled inbox rows, processed transaction IDs and sent outbox rows are kept for keepHandled, long
+// Handled rows of both inboxes, processed transaction IDs and sent outbox rows are kept for keepHandled, long
 // enough for any homeserver retry, then deleted so that the tables do not grow forever.
 const (
 	keepHandled   = 7 * 24 * time.Hour
@@ -73,18 +82,24 @@ func (br *Bridge) pruneHandled(ctx context.Context) {
 	inbox, err1 := br.DB.Inbox.Prune(ctx, keepHandled)
 	txns, err2 := br.DB.Txn.Prune(ctx, keepHandled)
 	outbox, err3 := br.DB.Outbox.Prune(ctx, keepHandled)
-	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
+	waInbox, err4 := br.DB.WAInbox.Prune(ctx, keepHandled)
+	// Sent messages kept for retry receipts (whatsapp.Options.KeepSentMessages): all of them when
+	// keeping is off.
+	sent, err5 := br.DB.PruneSentMessages(ctx, br.Config.WhatsApp.ResendWindow())
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil && ctx.Err() == nil {
 		br.Log.Warn().Err(err).Msg("Failed to prune handled events")
 		return
 	}
-	if inbox+txns+outbox > 0 {
-		br.Log.Debug().Int64("inbox", inbox).Int64("txns", txns).Int64("outbox", outbox).Msg("Pruned handled events")
+	if inbox+txns+outbox+waInbox+sent > 0 {
+		br.Log.Debug().Int64("inbox", inbox).Int64("txns", txns).Int64("outbox", outbox).Int64("whatsapp_inbox", waInbox).
+			Int64("sent_messages", sent).
+			Msg("Pruned handled events")
 	}
 }
 
 // scheduleInbox hands every room with pending events to the pool. It reports false when the inbox
 // could not be read and must be read again later.
-func (br *Bridge) scheduleInbox(ctx context.Context, pool *roomPool) bool {
+func (br *Bridge) scheduleInbox(ctx context.Context, pool *roomPool[id.RoomID]) bool {
 	rooms, err := br.DB.Inbox.PendingRooms(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -101,20 +116,69 @@ func (br *Bridge) scheduleInbox(ctx context.Context, pool *roomPool) bool {
 // drainRoom handles a room's pending events in order, stopping at the first one that must be
 // retried, and reports whether there is one. It is the pool's roomDrainFunc.
 func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) (retry bool) {
-	rows, err := br.DB.Inbox.Pending(ctx, roomID)
+	mem := br.inboxMemory
+	rows, fromMemory, epoch, err := mem.pending(roomID, func() ([]*database.InboxEvent, error) {
+		return br.DB.Inbox.Pending(ctx, roomID)
+	})
 	if err != nil {
 		if ctx.Err() == nil {
 			br.Log.Err(err).Stringer("room_id", roomID).Msg("Failed to read the Matrix inbox")
 		}
 		return true
 	}
+	defer func() { mem.finish(roomID, fromMemory, epoch, retry) }()
+	var handledEarly map[int64]bool // late events handled ahead of a newer one (late_events.go)
+	rows = orderForHandling(rows)
 	for _, row := range rows {
+		if handledEarly[row.Seq] {
+			continue
+		}
 		br.inboxActivity.touch()
+		late, wait := br.lateEventsBefore(ctx, row, rows)
+		if wait {
+			return true
+		}
+		for _, late := range late {
+			if ctx.Err() != nil || !br.handleInboxRow(ctx, late) {
+				return true
+			}
+			mem.handledOutOfTurn(roomID, late.Seq)
+			if handledEarly == nil {
+				handledEarly = make(map[int64]bool)
+			}
+			handledEarly[late.Seq] = true
+		}
 		if ctx.Err() != nil || !br.handleInboxRow(ctx, row) {
 			return true
 		}
+		mem.handled(roomID, row.Seq)
 	}
 	return false
+}
+
+// storeInboxEvents stores the events of one appservice transaction (or of one response of the
+// bot's sync, see MatrixInboxQuery.Enqueue) and hands the rooms with new rows to the inbox.
+func (br *Bridge) storeInboxEvents(ctx context.Context, txnID string, rows []*database.InboxEvent) (inserted int, err error) {
+	stored := br.inboxMemory.storing()
+	inserted, err = br.DB.Inbox.Enqueue(ctx, txnID, rows)
+	if err != nil {
+		stored()
+		return 0, err
+	}
+	var rooms []id.RoomID
+	for _, row := range rows {
+		if row.Seq != 0 { // 0: already in the inbox, not stored again
+			br.inboxMemory.add(row.RoomID, row)
+			if !slices.Contains(rooms, row.RoomID) {
+				rooms = append(rooms, row.RoomID)
+			}
+		}
+	}
+	stored()
+	for _, roomID := range rooms {
+		handOver(br.inboxRooms, roomID, br.wakeInbox)
+	}
+	return inserted, nil
 }
 
 // handleInboxRow handles one stored event and records the outcome. It returns false when the event
@@ -122,7 +186,18 @@ func (br *Bridge) drainRoom(ctx context.Context, roomID id.RoomID) (retry bool) 
 func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) bool {
 	log := br.Log.With().Stringer("event_id", row.EventID).Stringer("room_id", row.RoomID).Logger()
 	ctx = log.WithContext(ctx)
-	err := br.handleRawEvent(ctx, row.Event)
+	// A message the portal records in the message map settles its row in the same transaction.
+	settlement := portal.NewSettlement(row.EventID.String(), func(ctx context.Context) error {
+		return br.DB.Inbox.MarkDone(ctx, row.Seq)
+	})
+	err := br.handleRawEvent(portal.WithSettlement(ctx, settlement), row.Event)
+	if settlement.Settled() {
+		if err != nil {
+			// Whatever failed after the message was recorded is not worth sending it again.
+			log.Warn().Err(err).Msg("Matrix event was bridged, but handling it failed afterwards")
+		}
+		return true
+	}
 	if err == nil {
 		if err = br.DB.Inbox.MarkDone(ctx, row.Seq); err != nil {
 			log.Err(err).Msg("Failed to mark inbox event as handled")
@@ -137,9 +212,19 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		// Not an attempt: the event waits (in order) for the WhatsApp connection, however long
 		// the outage lasts, and is retried when the user is connected again.
 		log.Debug().Msg("Matrix event waits for the WhatsApp connection")
-		if br.notePending(row.RoomID) {
+		var hdr eventHeader
+		_ = json.Unmarshal(row.Event, &hdr)
+		if br.notePending(ctx, row.RoomID, hdr.Sender) {
 			br.sendBotNotice(ctx, row.RoomID, "WhatsApp is not reachable right now. Your messages are kept and will be delivered in order as soon as the connection is back.")
 		}
+		return false
+	}
+	if homeserverUnavailable(err) {
+		br.hsOutages.note() // late_events.go
+		// Not an attempt either: the homeserver (its media repository, its room state) did not
+		// answer or answered 5xx/429. The event waits, in order, however long that lasts, as
+		// WhatsApp events wait for the homeserver in the other direction.
+		log.Warn().Err(err).Msg("Matrix event waits for the homeserver")
 		return false
 	}
 	var told toldError
@@ -165,6 +250,8 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 	log.Warn().Err(err).Int("attempt", row.Attempts+1).Msg("Failed to handle Matrix event, will retry")
 	if dbErr := br.DB.Inbox.RecordAttempt(ctx, row.Seq, err); dbErr != nil {
 		log.Err(dbErr).Msg("Failed to record inbox attempt")
+	} else {
+		row.Attempts++ // for the next try, which may take the row from memory
 	}
 	return false
 }
@@ -185,33 +272,122 @@ func (br *Bridge) handleRawEvent(ctx context.Context, raw json.RawMessage) (err 
 		br.Log.Warn().Err(err).Msg("Dropping stored event that does not parse")
 		return br.reportUnparsable(ctx, raw, err)
 	}
-	if evt.Type == event.EventUnstablePollEnd {
-		// mautrix has no content type for a poll's end; the portal needs only the event's type.
-		return br.handleMatrixEvent(ctx, &evt)
+	if evt.Type == event.EventEncrypted {
+		if err = evt.Content.ParseRaw(evt.Type); err != nil {
+			return br.handleMalformedEvent(ctx, &evt, err)
+		}
+		return br.handleEncrypted(ctx, &evt) // crypto.go
 	}
-	if err = evt.Content.ParseRaw(evt.Type); err != nil {
-		// Unknown event types are not bridged; known types with broken content are bridged
-		// without the broken fields where possible, and the sender is told.
-		return br.handleMalformedEvent(ctx, &evt, err)
-	}
-	return br.handleMatrixEvent(ctx, &evt)
+	return br.routeEvent(ctx, &evt)
 }
 
-// notePending records that a room has messages waiting for WhatsApp and reports whether the room
-// should be told (once per outage).
-func (br *Bridge) notePending(roomID id.RoomID) bool {
+// routeEvent parses an event's content and routes it; encrypted events come here decrypted.
+func (br *Bridge) routeEvent(ctx context.Context, evt *event.Event) error {
+	for _, stable := range []event.Type{msgconv.EventPollStart, msgconv.EventPollResponse, msgconv.EventPollEnd} {
+		if evt.Type.Type == stable.Type {
+			evt.Type = stable // types mautrix does not know parse with an unknown class
+		}
+	}
+	switch evt.Type {
+	case event.EventUnstablePollEnd, msgconv.EventPollStart, msgconv.EventPollResponse, msgconv.EventPollEnd:
+		// mautrix has no content types for a poll's end or the stable poll events: the portal
+		// reads their raw content (msgconv/mx_poll_stable.go), or needs only the type.
+		return br.handleMatrixEvent(ctx, evt)
+	}
+	if err := evt.Content.ParseRaw(evt.Type); err != nil {
+		// Unknown event types are not bridged; known types with broken content are bridged
+		// without the broken fields where possible, and the sender is told.
+		return br.handleMalformedEvent(ctx, evt, err)
+	}
+	br.trackState(ctx, evt) // crypto.go
+	if br.refuseUnencrypted(ctx, evt) {
+		return nil
+	}
+	return br.handleMatrixEvent(ctx, evt)
+}
+
+// pendingRoomsKey is the bridge_state key under which the rooms told about waiting messages are
+// kept (a JSON object of room ID to the bridge user whose connection they wait for), so that a
+// restart during an outage does not tell them again.
+const pendingRoomsKey = "pending_rooms"
+
+// loadPending restores the rooms told about waiting messages before the restart. It runs before
+// any connection comes up (a connection clears its rooms).
+func (br *Bridge) loadPending(ctx context.Context) {
+	raw, err := br.DB.State.Get(ctx, pendingRoomsKey)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to load the rooms told about waiting messages")
+		return
+	} else if raw == "" {
+		return
+	}
+	rooms := make(map[id.RoomID]id.UserID)
+	if err = json.Unmarshal([]byte(raw), &rooms); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Ignoring unreadable list of rooms told about waiting messages")
+		return
+	}
 	br.pendingLock.Lock()
 	defer br.pendingLock.Unlock()
-	if br.pendingRooms[roomID] {
+	maps.Copy(br.pendingRooms, rooms)
+}
+
+// savePending stores the rooms told about waiting messages; the caller holds pendingLock. A
+// failure only means a room may be told again after a restart.
+func (br *Bridge) savePending(ctx context.Context) {
+	if br.DB == nil {
+		return
+	}
+	raw, err := json.Marshal(br.pendingRooms)
+	if err == nil {
+		err = br.DB.State.Set(ctx, pendingRoomsKey, string(raw))
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to store the rooms told about waiting messages")
+	}
+}
+
+// homeserverUnavailable reports whether err is a request to the homeserver (mautrix wraps every
+// one's failure in HTTPError) that got no answer (a network error or a timeout) or 5xx or 429, as
+// opposed to one refused for good. Failures on the WhatsApp side are not the homeserver's.
+func homeserverUnavailable(err error) bool {
+	var httpErr mautrix.HTTPError
+	if !errors.As(err, &httpErr) {
 		return false
 	}
-	br.pendingRooms[roomID] = true
+	if httpErr.Response == nil {
+		return true // no answer at all
+	}
+	status := httpErr.Response.StatusCode
+	return status >= 500 || status == http.StatusTooManyRequests
+}
+
+// notePending records that a room has messages of sender waiting for sender's WhatsApp connection
+// and reports whether the room should be told (once per outage of that connection, also across
+// restarts of the bridge).
+func (br *Bridge) notePending(ctx context.Context, roomID id.RoomID, sender id.UserID) bool {
+	br.pendingLock.Lock()
+	defer br.pendingLock.Unlock()
+	if _, told := br.pendingRooms[roomID]; told {
+		return false
+	}
+	br.pendingRooms[roomID] = sender
+	br.savePending(ctx)
 	return true
 }
 
-// clearPending forgets which rooms were told about waiting messages, after a connection came back.
-func (br *Bridge) clearPending() {
+// clearPending forgets the rooms told about messages waiting for user's connection, after it came
+// back; rooms waiting for other users' connections stay told.
+func (br *Bridge) clearPending(ctx context.Context, user id.UserID) {
 	br.pendingLock.Lock()
-	clear(br.pendingRooms)
-	br.pendingLock.Unlock()
+	defer br.pendingLock.Unlock()
+	changed := false
+	for roomID, sender := range br.pendingRooms {
+		if sender == user {
+			delete(br.pendingRooms, roomID)
+			changed = true
+		}
+	}
+	if changed {
+		br.savePending(ctx)
+	}
 }

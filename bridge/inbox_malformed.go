@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -104,9 +105,55 @@ func parseWithout(evtType event.Type, raw map[string]any, without ...string) *ev
 func parseReason(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return fmt.Sprintf("`%s` should be a %s, not a %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		want := "something else"
+		if typeErr.Type != nil {
+			want = jsonKindOf(typeErr.Type.Kind())
+		}
+		return fmt.Sprintf("`%s` should be %s, not %s", typeErr.Field, want, jsonValueWords(typeErr.Value))
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return "it is not valid JSON"
 	}
 	return err.Error()
+}
+
+// jsonKindOf names, in JSON's words, what a Go value of kind k is decoded from.
+func jsonKindOf(k reflect.Kind) string {
+	switch k {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "something else"
+}
+
+// jsonValueWords names the kind of JSON value encoding/json reports in UnmarshalTypeError.Value
+// ("array", "object", "string", "number", "bool" or a number's text such as "number 1.5").
+func jsonValueWords(value string) string {
+	switch {
+	case value == "array":
+		return "a list"
+	case value == "object":
+		return "an object"
+	case value == "string":
+		return "a string"
+	case value == "bool":
+		return "true or false"
+	case strings.HasPrefix(value, "number"):
+		return "a number"
+	}
+	return value
 }
 
 func fieldList(fields []string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/png" // DecodeConfig of the rendered QR code
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skip2/go-qrcode"
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -26,19 +28,20 @@ type loginSession struct {
 	// flow is the pairing in progress, once started (for the passkey command). Guarded by the
 	// user's loginLock, like the rest of the session.
 	flow *whatsapp.PairFlow
+	// provisioned marks a login started through the provisioning API: its steps are not shown in
+	// the management room, so nothing there says that it ended when it is cancelled from it.
+	provisioned bool
 }
 
 var phoneRegex = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{5,20}$`)
 
 // cmdLogin starts a login. Without arguments it shows a QR code to scan; with a phone number it asks
-// WhatsApp for a pairing code to type on the phone. The login runs in the background so that the bot
+// WhatsApp for a pairing code to type on the phone. A user who is logged in already adds another
+// WhatsApp account (list-logins shows them); linking a number the user has already replaces its
+// old device. The login runs in the background so that the bot
 // stays responsive (cancel aborts it).
 func cmdLogin(ctx context.Context, ce *commandEvent) {
 	user := ce.user
-	if !user.WAJID().IsEmpty() {
-		ce.reply(ctx, "You are already logged in as %s. Send `%slogout` first to log in with another account.", formatPhone(user.WAJID().User), ce.prefix())
-		return
-	}
 	args := ce.args
 	if len(args) > 0 && strings.EqualFold(args[0], "phone") {
 		args = args[1:]
@@ -56,6 +59,10 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 			}
 			return -1
 		}, phone)
+		if user.Account(phone) != nil {
+			ce.reply(ctx, "You are already logged in as %s. Send `%slogout %s` first to link it again.", formatPhone(phone), ce.prefix(), formatPhone(phone))
+			return
+		}
 	}
 	user.loginLock.Lock()
 	if user.login != nil {
@@ -68,6 +75,8 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 	session := &loginSession{cancel: cancel}
 	user.login = session
 	user.loginLock.Unlock()
+	// A new login adds an account; the first one pairs in the user's spare slot.
+	user = user.pairingAccount()
 
 	loginCtx = zerolog.Ctx(ctx).With().Bool("pairing_code", phone != "").Logger().WithContext(loginCtx)
 	user.br.spawn(func() {
@@ -85,6 +94,9 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 			ce.reply(ctx, "Login timed out: the phone did not link within %d seconds. Send `%slogin` to try again.", int(timeout.Seconds()), ce.prefix())
 		case errors.Is(err, context.Canceled):
 			// The bridge is shutting down.
+		case phone != "" && errors.Is(err, whatsmeow.ErrIQNotFound):
+			// WhatsApp answers a pairing code request for a number it does not know with 404.
+			ce.reply(ctx, "Login failed: +%s is not on WhatsApp. Check the number (international format, e.g. `%slogin +4915112345678`).", phone, ce.prefix())
 		default:
 			zerolog.Ctx(loginCtx).Warn().Err(err).Msg("Login failed")
 			ce.reply(ctx, "Login failed: %v", err)
@@ -94,23 +106,31 @@ func cmdLogin(ctx context.Context, ce *commandEvent) {
 
 // cmdCancel aborts a login in progress.
 func cmdCancel(ctx context.Context, ce *commandEvent) {
-	user := ce.user
+	session := ce.user.cancelLogin()
+	switch {
+	case session == nil:
+		ce.reply(ctx, "There is no login in progress.")
+	case session.provisioned:
+		ce.reply(ctx, "Login cancelled (it was started through the provisioning API).")
+	}
+}
+
+// cancelLogin ends the login in progress, if any, and returns it (nil: none ran).
+func (user *Account) cancelLogin() *loginSession {
 	user.loginLock.Lock()
+	defer user.loginLock.Unlock()
 	session := user.login
 	if session != nil {
 		session.cancelled = true
 		session.cancel()
 	}
-	user.loginLock.Unlock()
-	if session == nil {
-		ce.reply(ctx, "There is no login in progress.")
-	}
+	return session
 }
 
 // runLogin drives a pairing flow and shows its steps in the room: QR codes as an image (replaced
 // by each new code), a pairing code as a reply. The QR image message is removed at the end whatever
 // the outcome, so an old code cannot be scanned later.
-func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string, session *loginSession) error {
+func (user *Account) runLogin(ctx context.Context, ce *commandEvent, phone string, session *loginSession) error {
 	flow, err := user.wa.Pair(ctx, phone)
 	if err != nil {
 		return err
@@ -149,19 +169,19 @@ func (user *User) runLogin(ctx context.Context, ce *commandEvent, phone string, 
 
 // finishLogin stores the login of a paired and connected device. When that fails the device is
 // disconnected, so that the bridge does not run a session it has not recorded.
-func (user *User) finishLogin(ctx context.Context, ce *commandEvent, jid types.JID) error {
+func (user *Account) finishLogin(ctx context.Context, ce *commandEvent, jid types.JID) error {
 	if err := user.setLogin(ctx, jid, jid.User, ""); err != nil {
 		user.wa.Disconnect()
 		return err
 	}
 	zerolog.Ctx(ctx).Info().Stringer("wa_jid", jid).Msg("Logged in to WhatsApp")
-	ce.reply(ctx, "Successfully logged in as %s.", formatPhone(jid.User))
+	ce.reply(ctx, "Successfully logged in as %s.%s", formatPhone(jid.User), user.otherLoginsHint(ce.prefix()))
 	return nil
 }
 
 // sendQR posts the QR code as an image (with the code as text in the body), or replaces the previous
 // QR image with the new code. It returns the event to replace next time.
-func (user *User) sendQR(ctx context.Context, roomID id.RoomID, code string, previous id.EventID) id.EventID {
+func (user *Account) sendQR(ctx context.Context, roomID id.RoomID, code string, previous id.EventID) id.EventID {
 	log := zerolog.Ctx(ctx)
 	// Whole pixels per module keep the code sharp for cameras and decoders alike.
 	qr, err := qrcode.New(code, qrcode.Medium)
@@ -216,9 +236,20 @@ func formatPhone(digits string) string {
 
 // endLogin ends the login session in progress (the chat command's or the provisioning API's) and
 // reports whether the user cancelled it.
-func (user *User) endLogin(session *loginSession) (cancelled bool) {
+func (user *Account) endLogin(session *loginSession) (cancelled bool) {
 	user.loginLock.Lock()
 	defer user.loginLock.Unlock()
 	user.login = nil
 	return session.cancelled
+}
+
+// otherLoginsHint tells a user who now has several logins which one is the default; "" for a
+// single login.
+func (user *Account) otherLoginsHint(prefix string) string {
+	n := len(user.Accounts())
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" You now have %d WhatsApp logins; %s is the default (`%slist-logins`, `%sset-default-login <number>`).",
+		n, formatPhone(user.DefaultPhone()), prefix, prefix)
 }

@@ -13,6 +13,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
 // isBridgeUser reports whether userID belongs to the bridge itself (the bot or a ghost); events
@@ -31,11 +34,22 @@ func (br *Bridge) isBridgeUser(userID id.UserID) bool {
 
 // handleMatrixEvent routes one event from the inbox. A returned error means "retry later".
 func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error {
-	if br.isBridgeUser(evt.Sender) {
+	if evt.Type == event.StateMember {
+		// Every membership change counts, the bridge's own (a kick by the bot) too.
+		br.noteMemberEvent(evt)
+	}
+	if br.isBridgeUser(evt.Sender) || portal.IsDoublePuppeted(evt) {
+		// The bridge's own events, also those it sent as a user's real account (doublepuppet.go).
 		return nil
 	}
 	log := zerolog.Ctx(ctx).With().Stringer("sender", evt.Sender).Str("type", evt.Type.Type).Logger()
 	ctx = log.WithContext(ctx)
+	if evt.StateKey != nil && evt.Type.Class != event.StateEventType {
+		// A state event with a message event's type (PUT /state/m.room.message/) is room state,
+		// not something anyone said.
+		log.Debug().Msg("Ignoring state event with a message event type")
+		return nil
+	}
 	switch evt.Type {
 	case event.StateMember:
 		return br.handleMember(ctx, evt)
@@ -43,7 +57,8 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 		return br.handleMessage(ctx, evt)
 	case event.EventReaction, event.EventRedaction, event.EventSticker,
 		event.EventUnstablePollStart, event.EventUnstablePollResponse, event.EventUnstablePollEnd,
-		event.StateRoomName, event.StateTopic, event.StatePowerLevels:
+		msgconv.EventPollStart, msgconv.EventPollResponse, msgconv.EventPollEnd,
+		event.StateRoomName, event.StateTopic, event.StateRoomAvatar, event.StatePowerLevels:
 		_, err := br.handlePortalEvent(ctx, evt)
 		return err
 	default:
@@ -61,6 +76,12 @@ func (br *Bridge) handleMember(ctx context.Context, evt *event.Event) error {
 			return err
 		}
 	}
+	if target == evt.Sender && content.Membership == event.MembershipLeave && br.LoginByMXID(ctx, target, database.PortalKey{}) != nil {
+		// A bridge user leaving a group's room leaves the group (bridge.bridge_matrix_leave).
+		if isPortal, err := br.handlePortalEvent(ctx, evt); isPortal || err != nil {
+			return err
+		}
+	}
 	if content.Membership != event.MembershipInvite {
 		return nil
 	}
@@ -68,14 +89,21 @@ func (br *Bridge) handleMember(ctx context.Context, evt *event.Event) error {
 		return br.handleBotInvite(ctx, evt)
 	}
 	if br.puppets.IsGhost(target) {
+		if !content.IsDirect {
+			// A ghost invited to a room that is not a direct chat waits there for the room to
+			// become a group (the create command).
+			return br.acceptGroupInvite(ctx, target, evt.RoomID)
+		}
 		return br.startDMFromInvite(ctx, evt.Sender, target, evt.RoomID)
 	}
 	return nil
 }
 
 // handleBotInvite answers an invitation of the bot: users allowed to use the bridge get the bot in
-// their room (and a private chat becomes their management room); anybody else gets a polite refusal
-// and the bot leaves again.
+// their room; anybody else gets a polite refusal and the bot leaves again. The room becomes the
+// user's management room only when the user has none (or has left it) and the room is a private
+// chat with the bot (isPrivateBotRoom): a room made for a group, with ghosts invited after the bot,
+// never takes the management room's place. In any other room the bot answers prefixed commands.
 func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event) error {
 	log := zerolog.Ctx(ctx)
 	bot := br.AS.BotIntent()
@@ -99,20 +127,16 @@ func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event) error {
 		}
 		return nil
 	}
+	if current := user.ManagementRoom(); current != "" && current != evt.RoomID && br.managementRoomAlive(ctx, user, current) {
+		log.Debug().Stringer("management_room", current).Msg("Joined a room; the user already has a management room")
+		return nil
+	}
 	members, err := bot.Members(ctx, evt.RoomID)
 	if err != nil {
 		return fmt.Errorf("failed to get members of room: %w", err)
 	}
-	// Invited users count too: a room whose other members have not joined yet is still shared.
-	present := 0
-	for _, member := range members.Chunk {
-		_ = member.Content.ParseRaw(member.Type)
-		if m := member.Content.AsMember().Membership; m == event.MembershipJoin || m == event.MembershipInvite {
-			present++
-		}
-	}
-	if present > 2 {
-		log.Debug().Int("members", present).Msg("Joined a shared room; not making it a management room")
+	if !br.isPrivateBotRoom(evt, members) {
+		log.Debug().Msg("Joined a shared room; not making it a management room")
 		return nil
 	}
 	if err = user.SetManagementRoom(ctx, evt.RoomID); err != nil {
@@ -124,12 +148,61 @@ func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event) error {
 	return nil
 }
 
+// managementRoomAlive reports whether the user and the bot are both still in room, the user's
+// management room. A failure to ask that may pass (e.g. a homeserver hiccup) counts as alive, so a
+// working management room is never replaced by mistake.
+func (br *Bridge) managementRoomAlive(ctx context.Context, user *User, room id.RoomID) bool {
+	var member event.MemberEventContent
+	err := br.AS.BotClient().StateEvent(ctx, room, event.StateMember, user.MXID.String(), &member)
+	if err != nil {
+		// The bot is not in the room any more (403) or the room is gone (404).
+		return !isPermanent(err)
+	}
+	return member.Membership == event.MembershipJoin || member.Membership == event.MembershipInvite
+}
+
+// isPrivateBotRoom reports whether a room the bot was invited to is a private chat with the bot:
+// no ghost is a member or invited, and the invite is marked as direct or the room holds only the
+// inviter and the bot (invited users count: a room whose other members have not joined yet is
+// still shared).
+func (br *Bridge) isPrivateBotRoom(evt *event.Event, members *mautrix.RespMembers) bool {
+	present := 0
+	for _, member := range members.Chunk {
+		_ = member.Content.ParseRaw(member.Type)
+		m := member.Content.AsMember().Membership
+		if m != event.MembershipJoin && m != event.MembershipInvite {
+			continue
+		}
+		if br.puppets.IsGhost(id.UserID(member.GetStateKey())) {
+			return false
+		}
+		present++
+	}
+	return present <= 2 || evt.Content.AsMember().IsDirect
+}
+
 // handleMessage handles a message from a real Matrix user: commands in the management room (or with
 // the command prefix elsewhere). Messages in portal rooms are bridged by the portal.
 func (br *Bridge) handleMessage(ctx context.Context, evt *event.Event) error {
 	content := evt.Content.AsMessage()
 	isText := content.MsgType == event.MsgText || content.MsgType == event.MsgNotice
-	text := strings.TrimSpace(content.Body)
+	body := content.Body
+	replyTo := content.RelatesTo.GetNonFallbackReplyTo()
+	if replyTo != "" {
+		body = event.TrimReplyFallbackText(body)
+	}
+	text := strings.TrimSpace(body)
+	if isExportUpload(content) {
+		// A chat export is someone's whole chat: never forward it to the chat by mistake.
+		if p, err := br.DB.Portal.GetByMXID(ctx, evt.RoomID); err != nil {
+			return err
+		} else if p != nil {
+			br.sendBotNoticeTxn(ctx, evt.RoomID, "export-"+evt.ID.String(), fmt.Sprintf(
+				"%s looks like a WhatsApp chat export, so it was not sent to the chat. Send `%s import` to bring its messages into Matrix.",
+				content.GetFileName(), br.Config.Bridge.CommandPrefix))
+			return nil
+		}
+	}
 	// A prefixed command is a command in any room, portals included; it is never bridged.
 	command, isCommand := strings.CutPrefix(text, br.Config.Bridge.CommandPrefix)
 	isCommand = isCommand && isText && content.RelatesTo.GetReplaceID() == "" && (command == "" || command[0] == ' ')
@@ -153,10 +226,11 @@ func (br *Bridge) handleMessage(ctx context.Context, evt *event.Event) error {
 	}
 	br.handleCommand(ctx, &commandEvent{
 		br:           br,
-		user:         user,
+		user:         br.commandAccount(ctx, user, evt.RoomID, isManagement),
 		roomID:       evt.RoomID,
 		eventID:      evt.ID,
 		isManagement: isManagement,
+		replyTo:      replyTo,
 		text:         text,
 	})
 	return nil
@@ -170,15 +244,23 @@ func (br *Bridge) sendBotNotice(ctx context.Context, roomID id.RoomID, markdown 
 // sendBotNoticeTxn sends a markdown notice as the bot with a transaction ID, so that handling the same
 // event again after a crash does not post the notice twice.
 func (br *Bridge) sendBotNoticeTxn(ctx context.Context, roomID id.RoomID, txnID, markdown string) {
+	br.sendBotNoticeID(ctx, roomID, txnID, markdown)
+}
+
+// sendBotNoticeID is sendBotNoticeTxn returning the notice's event ID ("" when it failed).
+func (br *Bridge) sendBotNoticeID(ctx context.Context, roomID id.RoomID, txnID, markdown string) id.EventID {
 	content := format.RenderMarkdown(markdown, true, false)
 	content.MsgType = event.MsgNotice
 	var extra []mautrix.ReqSendEvent
 	if txnID != "" {
 		extra = append(extra, mautrix.ReqSendEvent{TransactionID: "mw-" + txnID})
 	}
-	if _, err := br.AS.BotIntent().SendMessageEvent(ctx, roomID, event.EventMessage, &content, extra...); err != nil {
+	resp, err := br.AS.BotIntent().SendMessageEvent(ctx, roomID, event.EventMessage, &content, extra...)
+	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Stringer("room_id", roomID).Msg("Failed to send bot notice")
+		return ""
 	}
+	return resp.EventID
 }
 
 // isPermanent reports whether a Matrix API error will not go away by retrying.
@@ -186,7 +268,7 @@ func isPermanent(err error) bool {
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) && httpErr.Response != nil {
 		code := httpErr.Response.StatusCode
-		return code >= 400 && code < 500 && code != 429
+		return code >= 400 && code < 500 && code != 429 && !misrouted(httpErr)
 	}
 	return false
 }

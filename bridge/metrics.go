@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
@@ -14,11 +15,11 @@ import (
 
 var _ metrics.Source = (*Bridge)(nil)
 
-// MetricsSnapshot implements metrics.Source: the logins' states and sockets from memory, the rest
-// from the database.
+// MetricsSnapshot implements metrics.Source: the states and sockets of every login (each WhatsApp
+// account of each user) from memory, the rest from the database.
 func (br *Bridge) MetricsSnapshot(ctx context.Context) metrics.Snapshot {
 	snap := metrics.Snapshot{Logins: make(map[whatsapp.StateEvent]int)}
-	for _, user := range br.loadedUsers() {
+	for _, user := range br.allAccounts() {
 		state := user.wa.State().Event
 		if state != whatsapp.StateUnconfigured {
 			snap.Logins[state]++
@@ -35,24 +36,15 @@ func (br *Bridge) MetricsSnapshot(ctx context.Context) metrics.Snapshot {
 	snap.DatabaseOK = true
 	snap.Portals, snap.Ghosts = stats.Portals, stats.Ghosts
 	snap.MatrixInboxPending, snap.MatrixInboxOldest = stats.InboxPending, stats.InboxOldest
+	snap.WhatsAppInboxPending, snap.WhatsAppInboxOldest = stats.WAInboxPending, stats.WAInboxOldest
 	return snap
 }
 
-// loadedUsers returns the users the bridge has in memory.
-func (br *Bridge) loadedUsers() []*User {
-	br.usersLock.Lock()
-	defer br.usersLock.Unlock()
-	users := make([]*User, 0, len(br.users))
-	for _, user := range br.users {
-		users = append(users, user)
-	}
-	return users
-}
-
-// startMetrics serves GET /metrics on metrics.listen when metrics.enabled is set. The listener is
-// apart from the appservice port, so that it can be firewalled separately.
+// startMetrics serves GET /metrics on metrics.listen when metrics.enabled is set, and Go's
+// profiler under /debug/pprof/ when metrics.pprof is. The listener is apart from the appservice
+// port, so that it can be firewalled separately.
 func (br *Bridge) startMetrics() error {
-	if !br.Config.Metrics.Enabled {
+	if !br.Config.Metrics.Enabled && !br.Config.Metrics.Pprof {
 		return nil
 	}
 	listener, err := net.Listen("tcp", br.Config.Metrics.Listen)
@@ -60,7 +52,16 @@ func (br *Bridge) startMetrics() error {
 		return fmt.Errorf("failed to listen on %s (metrics.listen): %w", br.Config.Metrics.Listen, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", br.metrics.Handler())
+	if br.Config.Metrics.Enabled {
+		mux.Handle("GET /metrics", br.metrics.Handler())
+	}
+	if br.Config.Metrics.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	br.metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	br.wg.Add(1)
 	go func() {
@@ -69,7 +70,8 @@ func (br *Bridge) startMetrics() error {
 			br.Log.Error().Err(err).Msg("Metrics listener failed")
 		}
 	}()
-	br.Log.Info().Str("address", listener.Addr().String()).Msg("Metrics listener started")
+	br.Log.Info().Str("address", listener.Addr().String()).Bool("metrics", br.Config.Metrics.Enabled).Bool("pprof", br.Config.Metrics.Pprof).
+		Msg("Metrics listener started")
 	return nil
 }
 

@@ -4,26 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // userLogin is the portal package's view of a bridge user.
-type userLogin struct{ user *User }
+type userLogin struct{ user *Account }
 
 var _ portal.Login = userLogin{}
 var _ portal.Users = (*Bridge)(nil)
 
 func (l userLogin) UserMXID() id.UserID { return l.user.MXID }
 
-func (l userLogin) OwnJID() types.JID { return l.user.WAJID().ToNonAD() }
+func (l userLogin) OwnJID() types.JID {
+	if jid := l.user.WAJID(); !jid.IsEmpty() {
+		return jid.ToNonAD()
+	}
+	// Right after a pairing, before the login is stored.
+	return l.user.wa.JID().ToNonAD()
+}
 
 func (l userLogin) Client() portal.WAClient {
 	if cli := l.user.wa.ConnectedClient(); cli != nil {
@@ -40,40 +49,41 @@ func (l userLogin) LIDs() puppet.LIDResolver {
 	return nil
 }
 
+// DoublePuppeted implements portal.Login.
+func (l userLogin) DoublePuppeted() bool { return l.user.doublePuppetOn() }
+
 // Avatar implements portal.Login: it looks up a user's or group's picture.
 func (l userLogin) Avatar(ctx context.Context, jid types.JID, existingID string) (*puppet.Avatar, error) {
 	pic, err := l.user.wa.Picture(ctx, jid, existingID)
 	return avatarOf(pic), err
 }
 
-// LoginByMXID implements portal.Users.
-func (br *Bridge) LoginByMXID(ctx context.Context, userID id.UserID) portal.Login {
+// LoginByMXID implements portal.Users (User.AccountForChat).
+func (br *Bridge) LoginByMXID(ctx context.Context, userID id.UserID, key database.PortalKey) portal.Login {
 	if br.isBridgeUser(userID) {
 		return nil
 	}
 	user, err := br.GetUser(ctx, userID)
-	if err != nil || user.WAJID().IsEmpty() {
+	if err != nil {
 		return nil
 	}
-	return userLogin{user}
+	acct := user.AccountForChat(key)
+	if acct.WAJID().IsEmpty() {
+		return nil
+	}
+	return userLogin{acct}
 }
 
-// LoginByJID implements portal.Users: it finds the bridge user logged in as a WhatsApp account, by
-// phone JID or LID.
+// LoginByJID implements portal.Users: it finds the bridge user's account logged in as a WhatsApp
+// account, by phone JID or LID.
 func (br *Bridge) LoginByJID(ctx context.Context, jid types.JID) portal.Login {
 	jid = jid.ToNonAD()
-	br.usersLock.Lock()
-	defer br.usersLock.Unlock()
-	for _, user := range br.users {
-		own := user.WAJID()
-		if own.IsEmpty() {
-			continue
+	for _, acct := range br.linkedAccounts() {
+		if acct.WAJID().ToNonAD() == jid {
+			return userLogin{acct}
 		}
-		if own.ToNonAD() == jid {
-			return userLogin{user}
-		}
-		if lid := user.wa.LID(); !lid.IsEmpty() && lid == jid {
-			return userLogin{user}
+		if lid := acct.wa.LID(); !lid.IsEmpty() && lid == jid {
+			return userLogin{acct}
 		}
 	}
 	return nil
@@ -92,11 +102,21 @@ func (br *Bridge) syncPushName(ctx context.Context, login userLogin, info types.
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get ghost for push name")
 		return
 	}
-	contact := br.contactInfo(ctx, login, ghost)
-	if err = ghost.SyncProfile(ctx, contact); err != nil {
+	if err = br.syncGhost(ctx, login, ghost, nil); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to sync ghost profile")
 	}
-	br.refreshGhostAvatar(login.user, ghost, contact, false)
+	br.refreshGhostAvatar(login, ghost, false)
+}
+
+// syncGhost brings a ghost's name up to date with what the login's contacts know when the sync
+// runs (not when it was asked for, see puppet.SyncProfileFrom), and its avatar with avatar unless
+// that is nil.
+func (br *Bridge) syncGhost(ctx context.Context, login userLogin, ghost *puppet.Puppet, avatar *puppet.Avatar) error {
+	return ghost.SyncProfileFrom(ctx, func() puppet.ContactInfo {
+		contact := br.contactInfo(ctx, login, ghost)
+		contact.Avatar = avatar
+		return contact
+	})
 }
 
 // contactInfo collects what the user's contact store knows about a ghost's contact, with the saved
@@ -112,7 +132,7 @@ func (br *Bridge) contactInfo(ctx context.Context, login userLogin, ghost *puppe
 
 // syncChats creates portals for the user's WhatsApp groups right after login, so that they show up
 // in Matrix without waiting for a message.
-func (br *Bridge) syncChats(user *User) {
+func (br *Bridge) syncChats(user *Account) {
 	ctx := user.log.WithContext(br.ctx)
 	cli := user.wa.Client()
 	if cli == nil {
@@ -130,6 +150,11 @@ func (br *Bridge) syncChats(user *User) {
 		}
 		return
 	}
+	jids := make([]types.JID, 0, len(groups))
+	for _, group := range groups {
+		jids = append(jids, group.JID)
+	}
+	user.noteGroups(true, jids...)
 	for _, group := range groups {
 		if err = br.portals.EnsureRoom(ctx, userLogin{user}, group.JID); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("chat", group.JID).Msg("Failed to create group portal")
@@ -140,6 +165,36 @@ func (br *Bridge) syncChats(user *User) {
 
 // handlePortalEvent hands a Matrix event to its portal. It reports whether the room is a portal.
 func (br *Bridge) handlePortalEvent(ctx context.Context, evt *event.Event) (bool, error) {
+	br.noteMatrixActivity(ctx, evt.Sender, time.UnixMilli(evt.Timestamp)) // presence_own.go
+	if level := br.Config.PermissionLevel(evt.Sender.String()); level < config.LevelUser &&
+		!(br.Config.Bridge.Relay.Enabled && level >= config.LevelRelay) {
+		// Permission is checked on every event, not only at login: a user whose level was lowered
+		// after logging in is no longer bridged. With relay mode on, relay-level users' messages
+		// go to the portal, which relays them where a relay is set.
+		p, err := br.portals.GetByMXID(ctx, evt.RoomID)
+		if err != nil || p == nil {
+			return false, err
+		}
+		zerolog.Ctx(ctx).Info().Msg("Not bridging event from user without permission")
+		br.sendBotNoticeTxn(ctx, evt.RoomID, "perm-"+evt.ID.String(),
+			"Your message was not bridged to WhatsApp: you are not allowed to use this bridge.")
+		return true, toldError{err: errNoPermission}
+	}
+	if evt.Type != event.StateMember {
+		// Only a member of a portal's room speaks in it (membership changes are the homeserver's
+		// to authorise, and a leave is how a member goes).
+		if p, err := br.portals.GetByMXID(ctx, evt.RoomID); err != nil {
+			return false, err
+		} else if p != nil {
+			if joined, err := br.isJoined(ctx, evt.RoomID, evt.Sender); err != nil {
+				return true, err
+			} else if !joined {
+				zerolog.Ctx(ctx).Warn().Stringer("room_id", evt.RoomID).Stringer("event_id", evt.ID).
+					Msg("Not bridging an event from a user who is not in the portal's room")
+				return true, nil
+			}
+		}
+	}
 	isPortal, err := br.portals.HandleMatrixEvent(ctx, evt)
 	if !isPortal {
 		return false, err

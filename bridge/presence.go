@@ -67,7 +67,7 @@ func ghostPresence(evt *events.Presence) mautrix.ReqPresence {
 
 // subscribeDMPresence subscribes, one at a time, to the presence of every contact the user has a
 // direct chat with. Run it after each connect.
-func (br *Bridge) subscribeDMPresence(user *User) {
+func (br *Bridge) subscribeDMPresence(user *Account) {
 	if !br.Config.Bridge.Presence.Contacts {
 		return
 	}
@@ -105,7 +105,7 @@ func (br *Bridge) subscribeDMPresence(user *User) {
 
 // subscribeSenderPresence subscribes to the presence of a contact whose direct message arrived, if
 // this connection has no subscription for it yet.
-func (br *Bridge) subscribeSenderPresence(ctx context.Context, user *User, info types.MessageInfo) {
+func (br *Bridge) subscribeSenderPresence(ctx context.Context, user *Account, info types.MessageInfo) {
 	if !br.Config.Bridge.Presence.Contacts || info.IsGroup || info.IsFromMe || !isContactJID(info.Chat) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -22,8 +23,9 @@ import (
 //
 // Every request carries the shared secret (Authorization: Bearer <provisioning.shared_secret>) and
 // the Matrix user it acts for (?user_id=@alice:example.org), who must be allowed to use the bridge
-// (bridge.permissions, level user or above). Answers are JSON; errors are Matrix-style
-// {"errcode": ..., "error": ...} objects.
+// (bridge.permissions, level user or above). A user may have several WhatsApp logins: requests
+// that act through one name it with ?login_id=<phone number> and otherwise use the user's default
+// login. Answers are JSON; errors are Matrix-style {"errcode": ..., "error": ...} objects.
 
 // Error codes of the provisioning API beyond the Matrix ones, in the Java package style the Matrix
 // specification asks of custom codes.
@@ -31,12 +33,16 @@ const (
 	errcodeNotLoggedIn     = "COM.GITHUB.MATRIX_WHATSAPP.NOT_LOGGED_IN"
 	errcodeAlreadyLoggedIn = "COM.GITHUB.MATRIX_WHATSAPP.ALREADY_LOGGED_IN"
 	errcodeLoginInProgress = "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS"
-	errcodeNotOnWhatsApp   = "COM.GITHUB.MATRIX_WHATSAPP.NOT_ON_WHATSAPP"
-	errcodeWhatsApp        = "COM.GITHUB.MATRIX_WHATSAPP.WHATSAPP_ERROR"
+	// errcodeNoLoginInProgress: POST /login/cancel with nothing to cancel.
+	errcodeNoLoginInProgress = "COM.GITHUB.MATRIX_WHATSAPP.NO_LOGIN_IN_PROGRESS"
+	errcodeNotOnWhatsApp     = "COM.GITHUB.MATRIX_WHATSAPP.NOT_ON_WHATSAPP"
+	errcodeWhatsApp          = "COM.GITHUB.MATRIX_WHATSAPP.WHATSAPP_ERROR"
+	errcodeUnknownLogin      = "COM.GITHUB.MATRIX_WHATSAPP.UNKNOWN_LOGIN"
 )
 
-// provisionHandler handles an authenticated provisioning request for user.
-type provisionHandler func(w http.ResponseWriter, r *http.Request, user *User)
+// provisionHandler handles an authenticated provisioning request for user's login named by
+// ?login_id (the default login without it; user.User is the Matrix user).
+type provisionHandler func(w http.ResponseWriter, r *http.Request, user *Account)
 
 // provisionRoute is one endpoint of the provisioning API; path is relative to the prefix.
 type provisionRoute struct {
@@ -52,9 +58,15 @@ var provisionRoutes = []provisionRoute{
 	{http.MethodGet, "/login/step", func(br *Bridge) provisionHandler { return br.provisionLoginStep }},
 	{http.MethodPost, "/login/cancel", func(br *Bridge) provisionHandler { return br.provisionCancelLogin }},
 	{http.MethodPost, "/logout", func(br *Bridge) provisionHandler { return br.provisionLogout }},
+	{http.MethodGet, "/logins", func(br *Bridge) provisionHandler { return br.provisionLogins }}, // provisioning_logins.go
+	{http.MethodPost, "/logins/{login_id}/default", func(br *Bridge) provisionHandler { return br.provisionSetDefaultLogin }},
 	{http.MethodGet, "/contacts", func(br *Bridge) provisionHandler { return br.provisionContacts }},
 	{http.MethodGet, "/resolve/{phone}", func(br *Bridge) provisionHandler { return br.provisionResolve }},
 	{http.MethodPost, "/dm/{phone}", func(br *Bridge) provisionHandler { return br.provisionOpenDM }},
+	{http.MethodGet, "/groups", func(br *Bridge) provisionHandler { return br.provisionGroups }}, // provisioning_groups.go
+	{http.MethodPost, "/groups/join", func(br *Bridge) provisionHandler { return br.provisionJoinGroup }},
+	{http.MethodGet, "/groups/{jid}/invite_link", func(br *Bridge) provisionHandler { return br.provisionInviteLink }},
+	{http.MethodPost, "/groups/{jid}/invite_link/reset", func(br *Bridge) provisionHandler { return br.provisionResetInviteLink }},
 }
 
 // registerProvisioning adds the provisioning API to mux when it is enabled.
@@ -104,32 +116,64 @@ func (br *Bridge) provisioned(next provisionHandler) http.HandlerFunc {
 			mautrix.MUnknown.WithMessage("Failed to load the user").WithStatus(http.StatusInternalServerError).Write(w)
 			return
 		}
-		ctx := user.log.With().Str("api", "provisioning").Str("path", r.URL.Path).Logger().WithContext(r.Context())
-		next(w, r.WithContext(ctx), user)
+		acct := user.Default()
+		if raw := r.URL.Query().Get("login_id"); raw != "" {
+			digits, ok := phoneDigits(raw)
+			if !ok {
+				mautrix.MInvalidParam.WithMessage("login_id %q is not a phone number in international format (e.g. +4915112345678)", raw).Write(w)
+				return
+			}
+			if acct = user.Account(digits); acct == nil {
+				provisionError(w, http.StatusNotFound, errcodeUnknownLogin, fmt.Sprintf("%s has no WhatsApp login +%s", userID, digits))
+				return
+			}
+		}
+		ctx := acct.log.With().Str("api", "provisioning").Str("path", r.URL.Path).Logger().WithContext(r.Context())
+		next(w, r.WithContext(ctx), acct)
 	}
 }
 
 // provisionStatusBody is the answer of GET /status.
 type provisionStatusBody struct {
-	UserID          id.UserID `json:"user_id"`
-	LoggedIn        bool      `json:"logged_in"`
-	Phone           string    `json:"phone,omitempty"`
-	JID             string    `json:"jid,omitempty"`
-	PushName        string    `json:"push_name,omitempty"`
-	State           string    `json:"state"`
-	StateSince      string    `json:"state_since,omitempty"`
-	ConnectedSince  string    `json:"connected_since,omitempty"`
-	Error           string    `json:"error,omitempty"`
-	LoginInProgress bool      `json:"login_in_progress"`
+	UserID   id.UserID `json:"user_id"`
+	LoggedIn bool      `json:"logged_in"`
+	// LoginID is the login's phone number in digits ("" when not logged in); Default says whether
+	// it is the user's default login.
+	LoginID         string `json:"login_id,omitempty"`
+	Default         bool   `json:"default"`
+	Phone           string `json:"phone,omitempty"`
+	JID             string `json:"jid,omitempty"`
+	PushName        string `json:"push_name,omitempty"`
+	State           string `json:"state"`
+	StateSince      string `json:"state_since,omitempty"`
+	ConnectedSince  string `json:"connected_since,omitempty"`
+	Error           string `json:"error,omitempty"`
+	LoginInProgress bool   `json:"login_in_progress"`
+	// BridgeState is the state as pushed to homeserver.status_endpoint (bridgestate.go).
+	BridgeState BridgeState `json:"bridge_state"`
+	// Logins is the status of each of the user's WhatsApp logins, oldest first (in the answer
+	// of GET /status only, not in its items).
+	Logins []provisionStatusBody `json:"logins,omitempty"`
 }
 
-// provisionStatus answers GET /status: the user's login and its connection state, as the status
-// command shows them.
-func (br *Bridge) provisionStatus(w http.ResponseWriter, _ *http.Request, user *User) {
+// provisionStatus answers GET /status[?login_id=]: the login (the default one without login_id)
+// and its connection state, as the status command shows them, with every login of the user in
+// "logins".
+func (br *Bridge) provisionStatus(w http.ResponseWriter, _ *http.Request, user *Account) {
+	body := user.statusBody()
+	for _, acct := range user.Accounts() {
+		body.Logins = append(body.Logins, acct.statusBody())
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// statusBody is the account's part of the answer of GET /status.
+func (user *Account) statusBody() provisionStatusBody {
 	st := user.wa.State()
-	body := provisionStatusBody{UserID: user.MXID, State: string(st.Event), Error: st.Error}
+	body := provisionStatusBody{UserID: user.MXID, State: string(st.Event), Error: st.Error, BridgeState: user.bridgeState(st, user.WAJID())}
 	if jid := user.WAJID(); !jid.IsEmpty() {
 		body.LoggedIn, body.Phone, body.JID, body.PushName = true, "+"+jid.User, jid.String(), user.OwnPushName()
+		body.LoginID, body.Default = user.Phone(), user.Default() == user
 	}
 	if !st.Since.IsZero() {
 		body.StateSince = st.Since.UTC().Format(time.RFC3339)
@@ -140,12 +184,13 @@ func (br *Bridge) provisionStatus(w http.ResponseWriter, _ *http.Request, user *
 	user.loginLock.Lock()
 	body.LoginInProgress = user.login != nil
 	user.loginLock.Unlock()
-	writeJSON(w, http.StatusOK, body)
+	return body
 }
 
-// provisionLogout answers POST /logout: the device is logged out on WhatsApp and the session
-// forgotten, like the logout command. WhatsApp's refusal to confirm is reported in "warning".
-func (br *Bridge) provisionLogout(w http.ResponseWriter, r *http.Request, user *User) {
+// provisionLogout answers POST /logout[?login_id=]: the device of the login (the default one
+// without login_id) is logged out on WhatsApp and the session forgotten, like the logout command;
+// the user's other logins stay. WhatsApp's refusal to confirm is reported in "warning".
+func (br *Bridge) provisionLogout(w http.ResponseWriter, r *http.Request, user *Account) {
 	if user.WAJID().IsEmpty() {
 		provisionError(w, http.StatusConflict, errcodeNotLoggedIn, "Not logged in to WhatsApp")
 		return
@@ -178,7 +223,7 @@ type provisionContact struct {
 
 // provisionContacts answers GET /contacts[?query=]: the user's WhatsApp contacts, like the
 // list-contacts command but complete.
-func (br *Bridge) provisionContacts(w http.ResponseWriter, r *http.Request, user *User) {
+func (br *Bridge) provisionContacts(w http.ResponseWriter, r *http.Request, user *Account) {
 	if !requireLogin(w, user) {
 		return
 	}
@@ -197,7 +242,7 @@ func (br *Bridge) provisionContacts(w http.ResponseWriter, r *http.Request, user
 
 // provisionResolve answers GET /resolve/{phone}: whether the number is on WhatsApp, with its JID
 // and ghost.
-func (br *Bridge) provisionResolve(w http.ResponseWriter, r *http.Request, user *User) {
+func (br *Bridge) provisionResolve(w http.ResponseWriter, r *http.Request, user *Account) {
 	digits, ok := br.checkPhone(w, r, user)
 	if !ok {
 		return
@@ -211,7 +256,7 @@ func (br *Bridge) provisionResolve(w http.ResponseWriter, r *http.Request, user 
 
 // provisionOpenDM answers POST /dm/{phone}: the room of the direct chat with the number, created
 // (with the user invited) when there is none yet, like the pm command.
-func (br *Bridge) provisionOpenDM(w http.ResponseWriter, r *http.Request, user *User) {
+func (br *Bridge) provisionOpenDM(w http.ResponseWriter, r *http.Request, user *Account) {
 	digits, ok := br.checkPhone(w, r, user)
 	if !ok {
 		return
@@ -230,7 +275,7 @@ func (br *Bridge) provisionOpenDM(w http.ResponseWriter, r *http.Request, user *
 }
 
 // checkPhone requires a login and a phone number in the path; it answers the error itself.
-func (br *Bridge) checkPhone(w http.ResponseWriter, r *http.Request, user *User) (string, bool) {
+func (br *Bridge) checkPhone(w http.ResponseWriter, r *http.Request, user *Account) (string, bool) {
 	if !requireLogin(w, user) {
 		return "", false
 	}
@@ -259,7 +304,7 @@ func (br *Bridge) onWhatsAppAnswer(w http.ResponseWriter, r *http.Request, digit
 }
 
 // requireLogin answers 409 NOT_LOGGED_IN unless the user has a WhatsApp session.
-func requireLogin(w http.ResponseWriter, user *User) bool {
+func requireLogin(w http.ResponseWriter, user *Account) bool {
 	if user.WAJID().IsEmpty() || user.wa.Client() == nil {
 		provisionError(w, http.StatusConflict, errcodeNotLoggedIn, "Not logged in to WhatsApp")
 		return false

@@ -31,7 +31,7 @@ var errPasskeyByAPI = errors.New("WhatsApp asks for a passkey confirmation, whic
 // with a code to type on the phone and answers with the code (a pair_code step) once WhatsApp has
 // issued it. The login goes on in the background until the phone links, the login times out
 // (bridge.login_timeout) or POST /login/cancel ends it; GET /login/step follows it.
-func (br *Bridge) provisionPairCode(w http.ResponseWriter, r *http.Request, user *User) {
+func (br *Bridge) provisionPairCode(w http.ResponseWriter, r *http.Request, user *Account) {
 	var req struct {
 		Phone string `json:"phone"`
 	}
@@ -54,15 +54,17 @@ func (br *Bridge) provisionPairCode(w http.ResponseWriter, r *http.Request, user
 // provisionQR answers POST /login/qr: it starts a QR login and answers with the first code (a qr
 // step). WhatsApp replaces the code every 20 seconds or so; GET /login/step long-polls for the next
 // code and the outcome.
-func (br *Bridge) provisionQR(w http.ResponseWriter, r *http.Request, user *User) {
+func (br *Bridge) provisionQR(w http.ResponseWriter, r *http.Request, user *Account) {
 	br.startProvisionedLogin(w, r, user, "")
 }
 
 // startProvisionedLogin starts a login (pairing code for phone, else QR) in the background and
-// answers with its first step.
-func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, user *User, phone string) {
-	if jid := user.WAJID(); !jid.IsEmpty() {
-		provisionError(w, http.StatusConflict, errcodeAlreadyLoggedIn, fmt.Sprintf("Already logged in as +%s: log out first", jid.User))
+// answers with its first step. The login adds a WhatsApp account to the user's others; a pairing
+// code for a number the user is logged in with already is refused (a QR login of such a number
+// replaces the old device).
+func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, user *Account, phone string) {
+	if phone != "" && user.Account(phone) != nil {
+		provisionError(w, http.StatusConflict, errcodeAlreadyLoggedIn, fmt.Sprintf("Already logged in as +%s: log out of that login first", phone))
 		return
 	}
 	user.loginLock.Lock()
@@ -73,10 +75,12 @@ func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, 
 	}
 	timeout := time.Duration(br.Config.Bridge.LoginTimeout) * time.Second
 	loginCtx, cancel := context.WithTimeout(br.provisionRequestContext(r), timeout)
-	session := &loginSession{cancel: cancel}
+	session := &loginSession{cancel: cancel, provisioned: true}
 	progress := newAPILogin()
 	user.login, user.apiLogin = session, progress
 	user.loginLock.Unlock()
+	// A new login adds an account; the first one pairs in the user's spare slot.
+	user = user.pairingAccount()
 
 	started := br.spawn(func() {
 		defer cancel()
@@ -116,7 +120,7 @@ func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, 
 
 // provisionLoginStep answers GET /login/step?after=N: the first step of the last login started
 // through the API with a seq above N, waiting up to 30 s for it; then the current step.
-func (br *Bridge) provisionLoginStep(w http.ResponseWriter, r *http.Request, user *User) {
+func (br *Bridge) provisionLoginStep(w http.ResponseWriter, r *http.Request, user *Account) {
 	after := 0
 	if raw := r.URL.Query().Get("after"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -130,7 +134,7 @@ func (br *Bridge) provisionLoginStep(w http.ResponseWriter, r *http.Request, use
 	progress := user.apiLogin
 	user.loginLock.Unlock()
 	if progress == nil {
-		provisionError(w, http.StatusConflict, errcodeLoginInProgress, "No login was started through the provisioning API")
+		provisionError(w, http.StatusConflict, errcodeNoLoginInProgress, "No login was started through the provisioning API")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"step": progress.wait(r.Context(), after, stepPollWait)})
@@ -149,7 +153,7 @@ func loginFailureText(err error) string {
 
 // runProvisionedLogin drives a pairing flow, recording each code in progress; a success is stored
 // like the login command's, and the management room (if any) hears of it.
-func (user *User) runProvisionedLogin(ctx context.Context, phone string, session *loginSession, progress *apiLogin) error {
+func (user *Account) runProvisionedLogin(ctx context.Context, phone string, session *loginSession, progress *apiLogin) error {
 	flow, err := user.wa.Pair(ctx, phone)
 	if err != nil {
 		return err
@@ -182,27 +186,20 @@ func (user *User) runProvisionedLogin(ctx context.Context, phone string, session
 
 // storeProvisionedLogin records a paired and connected device; when that fails the device is
 // disconnected, so that the bridge does not run a session it has not recorded.
-func (user *User) storeProvisionedLogin(ctx context.Context, jid types.JID) error {
+func (user *Account) storeProvisionedLogin(ctx context.Context, jid types.JID) error {
 	if err := user.setLogin(ctx, jid, jid.User, ""); err != nil {
 		user.wa.Disconnect()
 		return err
 	}
 	zerolog.Ctx(ctx).Info().Stringer("wa_jid", jid).Msg("Logged in to WhatsApp through the provisioning API")
-	user.notify(fmt.Sprintf("Successfully logged in as %s.", formatPhone(jid.User)))
+	user.notify(fmt.Sprintf("Successfully logged in as %s.%s", formatPhone(jid.User), user.otherLoginsHint("")))
 	return nil
 }
 
 // provisionCancelLogin answers POST /login/cancel: the login in progress, if any, is ended.
-func (br *Bridge) provisionCancelLogin(w http.ResponseWriter, _ *http.Request, user *User) {
-	user.loginLock.Lock()
-	session := user.login
-	if session != nil {
-		session.cancelled = true
-		session.cancel()
-	}
-	user.loginLock.Unlock()
-	if session == nil {
-		provisionError(w, http.StatusConflict, errcodeLoginInProgress, "There is no login in progress")
+func (br *Bridge) provisionCancelLogin(w http.ResponseWriter, _ *http.Request, user *Account) {
+	if user.cancelLogin() == nil {
+		provisionError(w, http.StatusConflict, errcodeNoLoginInProgress, "There is no login in progress")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cancelled": true})

@@ -12,9 +12,9 @@ import (
 	"maunium.net/go/mautrix"
 )
 
-// How long a WhatsApp message is retried while the homeserver is unreachable. Messages of the same
-// WhatsApp connection wait behind it meanwhile, which keeps their order; after the limit the message
-// is left unacknowledged, and WhatsApp delivers it again on the next connect.
+// How long retryTransient retries a history backfill while the homeserver is unreachable, and the
+// longest wait between two attempts (also the cap of the WhatsApp inbox's backoff, which retries
+// for as long as it takes).
 const (
 	homeserverRetryLimit    = 10 * time.Minute
 	homeserverRetryMaxDelay = 30 * time.Second
@@ -41,7 +41,7 @@ func retryTransient(ctx context.Context, what string, fn func() error) error {
 }
 
 // isTransient reports whether an error may go away by itself: the homeserver (or the network) is
-// down, overloaded or rate limiting.
+// down, overloaded or rate limiting, or the request reached something other than the homeserver.
 func isTransient(err error) bool {
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) {
@@ -49,7 +49,7 @@ func isTransient(err error) bool {
 			return true
 		}
 		code := httpErr.Response.StatusCode
-		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests
+		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests || misrouted(httpErr)
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr)
@@ -58,4 +58,19 @@ func isTransient(err error) bool {
 // jittered spreads d by ±25%, so that retries that started together do not stay in lockstep.
 func jittered(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// misrouted reports whether a homeserver API request was answered by something that does not
+// serve the client-server API: a 404 or 405 with the errcode M_UNRECOGNIZED (the spec's answer
+// for an unknown endpoint; every endpoint the bridge calls exists on a homeserver) or without a
+// Matrix error body at all (a reverse proxy whose homeserver is restarting, another service that
+// took the homeserver's port). It says nothing about the request itself: retried, never given up.
+func misrouted(httpErr mautrix.HTTPError) bool {
+	if httpErr.Response == nil {
+		return false
+	}
+	if code := httpErr.Response.StatusCode; code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		return false
+	}
+	return httpErr.RespError == nil || httpErr.RespError.ErrCode == "" || httpErr.RespError.ErrCode == mautrix.MUnrecognized.ErrCode
 }

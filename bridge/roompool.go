@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 )
 
 // The room pool: Matrix rooms drained side by side.
@@ -36,46 +35,47 @@ import (
 //
 // Every worker and retry timer ends with ctx: wait, called after ctx is done, returns once they have.
 
-// roomDrainFunc handles a room's pending events and reports whether the room must be retried later.
+// roomDrainFunc handles the pending events of one room (K is id.RoomID for the Matrix inbox) or one
+// portal (database.PortalKey for the WhatsApp inbox) and reports whether it must be retried later.
 // It must return soon after ctx is done.
-type roomDrainFunc func(ctx context.Context, roomID id.RoomID) (retry bool)
+type roomDrainFunc[K comparable] func(ctx context.Context, key K) (retry bool)
 
 // roomPool runs drain for scheduled rooms, at most one worker per room and limit workers in all.
-type roomPool struct {
+type roomPool[K comparable] struct {
 	ctx        context.Context
 	limit      int
 	retryDelay time.Duration
-	drain      roomDrainFunc
+	drain      roomDrainFunc[K]
 
 	// lock guards the fields below and orders every wg.Add before wait.
 	lock sync.Mutex
 	// running holds the rooms that have a worker; true means the room was scheduled again meanwhile.
-	running map[id.RoomID]bool
+	running map[K]bool
 	// waiting lists rooms for which no worker was free, oldest first; queued holds the same rooms.
-	waiting []id.RoomID
-	queued  map[id.RoomID]bool
+	waiting []K
+	queued  map[K]bool
 	// retries are the rooms waiting for their retry delay.
-	retries map[id.RoomID]*time.Timer
+	retries map[K]*time.Timer
 	wg      sync.WaitGroup
 }
 
 // newRoomPool makes a pool whose workers run under ctx. limit must be at least 1.
-func newRoomPool(ctx context.Context, limit int, retryDelay time.Duration, drain roomDrainFunc) *roomPool {
-	return &roomPool{
+func newRoomPool[K comparable](ctx context.Context, limit int, retryDelay time.Duration, drain roomDrainFunc[K]) *roomPool[K] {
+	return &roomPool[K]{
 		ctx:        ctx,
 		limit:      max(limit, 1),
 		retryDelay: retryDelay,
 		drain:      drain,
-		running:    make(map[id.RoomID]bool),
-		queued:     make(map[id.RoomID]bool),
-		retries:    make(map[id.RoomID]*time.Timer),
+		running:    make(map[K]bool),
+		queued:     make(map[K]bool),
+		retries:    make(map[K]*time.Timer),
 	}
 }
 
 // schedule asks for the room to be drained. It never blocks: the room starts at once when a worker
 // is free, else it waits for one; a room already being drained is drained once more afterwards.
 // After ctx is done it does nothing.
-func (p *roomPool) schedule(roomID id.RoomID) {
+func (p *roomPool[K]) schedule(roomID K) {
 	p.lock.Lock()
 	defer p.lock.Unlock()
 	if p.ctx.Err() != nil {
@@ -93,7 +93,7 @@ func (p *roomPool) schedule(roomID id.RoomID) {
 }
 
 // startLocked gives free workers to the oldest waiting rooms. Caller holds lock.
-func (p *roomPool) startLocked() {
+func (p *roomPool[K]) startLocked() {
 	for len(p.running) < p.limit && len(p.waiting) > 0 && p.ctx.Err() == nil {
 		roomID := p.waiting[0]
 		p.waiting = p.waiting[1:]
@@ -105,7 +105,7 @@ func (p *roomPool) startLocked() {
 }
 
 // work is a worker's goroutine: it drains the room once, then hands its place on.
-func (p *roomPool) work(roomID id.RoomID) {
+func (p *roomPool[K]) work(roomID K) {
 	defer p.wg.Done()
 	retry := p.drainSafely(roomID)
 	p.lock.Lock()
@@ -127,10 +127,10 @@ func (p *roomPool) work(roomID id.RoomID) {
 }
 
 // drainSafely runs drain, turning a panic into a retry so that the pool keeps going.
-func (p *roomPool) drainSafely(roomID id.RoomID) (retry bool) {
+func (p *roomPool[K]) drainSafely(roomID K) (retry bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			zerolog.Ctx(p.ctx).Error().Stringer("room_id", roomID).Any("panic", r).Str("stack", string(debug.Stack())).
+			zerolog.Ctx(p.ctx).Error().Any("room", roomID).Any("panic", r).Str("stack", string(debug.Stack())).
 				Msg("Panic while draining a room's Matrix events")
 			retry = true
 		}
@@ -140,7 +140,7 @@ func (p *roomPool) drainSafely(roomID id.RoomID) (retry bool) {
 
 // retryLocked schedules the room again after retryDelay, unless a retry is already due. Caller
 // holds lock.
-func (p *roomPool) retryLocked(roomID id.RoomID) {
+func (p *roomPool[K]) retryLocked(roomID K) {
 	if _, ok := p.retries[roomID]; ok {
 		return
 	}
@@ -156,7 +156,7 @@ func (p *roomPool) retryLocked(roomID id.RoomID) {
 
 // wait stops the pending retries and returns once every worker has finished. Call it after ctx is
 // done; nothing starts after that.
-func (p *roomPool) wait() {
+func (p *roomPool[K]) wait() {
 	p.lock.Lock()
 	for roomID, timer := range p.retries {
 		if timer.Stop() {

@@ -37,7 +37,7 @@ func (f *fakeInbox) add(roomID id.RoomID, n int) {
 }
 
 // drain handles the room's rows one by one, as Bridge.drainRoom does, calling each before handling.
-func (f *fakeInbox) drain(each func(id.RoomID)) roomDrainFunc {
+func (f *fakeInbox) drain(each func(id.RoomID)) roomDrainFunc[id.RoomID] {
 	return func(ctx context.Context, roomID id.RoomID) bool {
 		f.lock.Lock()
 		f.inFlight[roomID]++
@@ -83,7 +83,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // startPool runs a pool until the test ends, then checks that wait returns.
-func startPool(t *testing.T, limit int, retryDelay time.Duration, drain roomDrainFunc) (*roomPool, context.CancelFunc) {
+func startPool(t *testing.T, limit int, retryDelay time.Duration, drain roomDrainFunc[id.RoomID]) (*roomPool[id.RoomID], context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool := newRoomPool(ctx, limit, retryDelay, drain)
@@ -100,7 +100,7 @@ func startPool(t *testing.T, limit int, retryDelay time.Duration, drain roomDrai
 	return pool, cancel
 }
 
-func (p *roomPool) runningRooms() int {
+func (p *roomPool[K]) runningRooms() int {
 	p.lock.Lock()
 	defer p.lock.Unlock()
 	return len(p.running)

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -35,8 +36,12 @@ func (br *Bridge) router() http.Handler {
 // checkToken verifies the hs_token in constant time: a missing token is 401 M_UNAUTHORIZED, a wrong
 // one 403 M_FORBIDDEN, as the appservice API specifies.
 func (br *Bridge) checkToken(w http.ResponseWriter, r *http.Request) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	// The scheme is case-insensitive (RFC 9110, section 11.1).
+	auth := r.Header.Get("Authorization")
+	token, ok := "", len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ")
+	if ok {
+		token = auth[len("Bearer "):]
+	} else {
 		token = r.URL.Query().Get("access_token")
 	}
 	if token == "" {
@@ -59,6 +64,12 @@ func (br *Bridge) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// maxTransactionEvents bounds the events (and, separately, the ephemeral events) of one
+// transaction; a larger one is refused with 413 before anything is stored. Homeservers send far
+// fewer (Synapse at most 100 of each), so only a misbehaving sender meets it; appservice.max_body_size
+// bounds the bytes.
+const maxTransactionEvents = 10000
+
 // transaction is the body of an appservice transaction. Events stay raw here: each is parsed on its
 // own so that one malformed event cannot take the others down with it.
 type transaction struct {
@@ -69,10 +80,11 @@ type transaction struct {
 
 // eventHeader is the part of an event the inbox needs to store and order it.
 type eventHeader struct {
-	EventID id.EventID `json:"event_id"`
-	RoomID  id.RoomID  `json:"room_id"`
-	Type    string     `json:"type"`
-	Sender  id.UserID  `json:"sender"`
+	EventID  id.EventID `json:"event_id"`
+	RoomID   id.RoomID  `json:"room_id"`
+	Type     string     `json:"type"`
+	Sender   id.UserID  `json:"sender"`
+	StateKey *string    `json:"state_key"`
 }
 
 // putTransaction stores a transaction's events in the durable inbox and only then answers 200. A
@@ -97,26 +109,50 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 		mautrix.MNotJSON.WithMessage("Transaction body is not valid JSON: %v", err).Write(w)
 		return
 	}
+	if len(txn.Events) > maxTransactionEvents || len(txn.Ephemeral)+len(txn.SoruEphemeral) > maxTransactionEvents {
+		log.Warn().Int("events", len(txn.Events)).Int("ephemeral", len(txn.Ephemeral)+len(txn.SoruEphemeral)).
+			Msg("Rejected transaction with too many events")
+		mautrix.RespError{ErrCode: "M_TOO_LARGE", Err: fmt.Sprintf("Transaction holds more than %d events", maxTransactionEvents),
+			StatusCode: http.StatusRequestEntityTooLarge}.Write(w)
+		return
+	}
 	rows := make([]*database.InboxEvent, 0, len(txn.Events))
+	echoes := 0
 	for i, raw := range txn.Events {
 		var hdr eventHeader
 		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.EventID == "" || hdr.RoomID == "" || hdr.Type == "" {
 			log.Warn().Err(err).Int("index", i).Msg("Ignoring malformed event in transaction (missing event_id, room_id or type)")
 			continue
 		}
+		if hdr.StateKey == nil && br.isBridgeUser(hdr.Sender) {
+			// The echo of a message, reaction or redaction the bridge sent itself (as a ghost or
+			// the bot): handleMatrixEvent ignores it, so it is not stored. State events of
+			// ghosts and the bot are stored: memberships and encryption are tracked from them.
+			echoes++
+			continue
+		}
 		rows = append(rows, &database.InboxEvent{EventID: hdr.EventID, RoomID: hdr.RoomID, Event: raw})
 	}
-	inserted, err := br.DB.Inbox.Enqueue(r.Context(), txnID, rows)
+	inserted := 0
+	var err error
+	if len(rows) > 0 {
+		// A transaction of nothing but echoes needs no record: a repeat of it stores nothing either.
+		inserted, err = br.storeInboxEvents(r.Context(), txnID, rows)
+	}
 	if err != nil {
 		log.Err(err).Msg("Failed to store transaction, homeserver will retry")
 		mautrix.MUnknown.WithMessage("Failed to store transaction").WithStatus(http.StatusInternalServerError).Write(w)
 		return
 	}
-	log.Debug().Int("events", len(txn.Events)).Int("stored", inserted).Msg("Received transaction")
-	br.handleEphemeral(log, append(txn.Ephemeral, txn.SoruEphemeral...))
-	if inserted > 0 {
-		br.wakeInbox()
+	if e := log.Debug(); e.Enabled() {
+		// The event IDs, in the homeserver's order, trace when each event reached the bridge.
+		ids := make([]string, len(rows))
+		for i, row := range rows {
+			ids[i] = string(row.EventID)
+		}
+		e.Int("events", len(txn.Events)).Int("stored", inserted).Int("own_echoes", echoes).Strs("event_ids", ids).Msg("Received transaction")
 	}
+	br.handleEphemeral(log, append(txn.Ephemeral, txn.SoruEphemeral...))
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
@@ -130,6 +131,15 @@ func TestTransactions(t *testing.T) {
 					t.Errorf("got %d %s", rec.Code, rec.Body)
 				}
 			})
+			t.Run("lowercase scheme", func(t *testing.T) {
+				req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/t-lower", strings.NewReader(`{"events":[]}`))
+				req.Header.Set("Authorization", "bearer "+testHSToken)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					t.Errorf("got %d %s", rec.Code, rec.Body)
+				}
+			})
 			t.Run("malformed JSON", func(t *testing.T) {
 				rec := putTxn(t, h, "t0", testHSToken, `{"events": [`)
 				if rec.Code != http.StatusBadRequest || errcode(t, rec) != "M_NOT_JSON" {
@@ -140,6 +150,21 @@ func TestTransactions(t *testing.T) {
 				rec := putTxn(t, h, "t0", testHSToken, txnBody(t, msgEvent("$big", strings.Repeat("a", 200000))))
 				if rec.Code != http.StatusRequestEntityTooLarge || errcode(t, rec) != "M_TOO_LARGE" {
 					t.Errorf("got %d %s", rec.Code, rec.Body)
+				}
+			})
+			t.Run("too many events", func(t *testing.T) {
+				many := func(key string, n int) string {
+					return `{"` + key + `":[` + strings.Repeat(`{},`, n-1) + `{}]}`
+				}
+				for _, key := range []string{"events", "ephemeral", "de.sorunome.msc2409.ephemeral"} {
+					rec := putTxn(t, h, "t0-"+key, testHSToken, many(key, maxTransactionEvents+1))
+					if rec.Code != http.StatusRequestEntityTooLarge || errcode(t, rec) != "M_TOO_LARGE" {
+						t.Errorf("%d %s: got %d %s", maxTransactionEvents+1, key, rec.Code, rec.Body)
+					}
+				}
+				// At the limit the transaction is accepted (its empty events are skipped as malformed).
+				if rec := putTxn(t, h, "t0-limit", testHSToken, many("events", maxTransactionEvents)); rec.Code != http.StatusOK {
+					t.Errorf("%d events: got %d %s", maxTransactionEvents, rec.Code, rec.Body)
 				}
 			})
 			if n := pendingCount(t, br); n != 0 {
@@ -193,5 +218,46 @@ func TestUnknownEndpoint(t *testing.T) {
 	br.router().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
 	if rec.Code != http.StatusNotFound || errcode(t, rec) != "M_UNRECOGNIZED" {
 		t.Errorf("got %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestTransactionSkipsOwnEchoes checks that the echoes of what the bridge sent itself (a ghost's
+// message, the bot's notice) are not stored, while a ghost's membership (state the bridge tracks)
+// and a user's message are, and that a transaction of echoes alone is answered without error.
+func TestTransactionSkipsOwnEchoes(t *testing.T) {
+	t.Parallel()
+	br := newTestBridge(t, testdb.SQLite, testdb.NewSQLite(t))
+	h := br.router()
+	ghost := "@whatsapp_4917600000002:test.local"
+	if !br.isBridgeUser(id.UserID(ghost)) || !br.isBridgeUser(br.BotMXID()) {
+		t.Fatalf("%s or %s is not a bridge user in the test config", ghost, br.BotMXID())
+	}
+	fromGhost := msgEvent("$ghost", "echo")
+	fromGhost["sender"] = ghost
+	fromBot := msgEvent("$bot", "notice")
+	fromBot["sender"] = string(br.BotMXID())
+	join := map[string]any{
+		"event_id": "$join", "room_id": "!room:test.local", "type": "m.room.member", "state_key": ghost,
+		"sender": ghost, "origin_server_ts": 1, "content": map[string]any{"membership": "join"},
+	}
+	if rec := putTxn(t, h, "echoes", testHSToken, txnBody(t, fromGhost, fromBot)); rec.Code != http.StatusOK {
+		t.Fatalf("transaction of echoes: %d %s", rec.Code, rec.Body)
+	}
+	if n := pendingCount(t, br); n != 0 {
+		t.Fatalf("%d events stored from a transaction of echoes", n)
+	}
+	if rec := putTxn(t, h, "mixed", testHSToken, txnBody(t, fromGhost, join, msgEvent("$user", "hello"))); rec.Code != http.StatusOK {
+		t.Fatalf("mixed transaction: %d %s", rec.Code, rec.Body)
+	}
+	rows, err := br.DB.Inbox.Pending(context.Background(), "!room:test.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []id.EventID
+	for _, row := range rows {
+		stored = append(stored, row.EventID)
+	}
+	if len(stored) != 2 || stored[0] != "$join" || stored[1] != "$user" {
+		t.Errorf("stored %v, want the ghost's membership and the user's message", stored)
 	}
 }

@@ -2,8 +2,9 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -14,8 +15,13 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
-// User is a Matrix user who talks to the bridge, and their WhatsApp login if they have one. Users are
-// loaded on demand and cached for the bridge's lifetime.
+// User is a Matrix user who talks to the bridge, with the WhatsApp accounts they linked (each an
+// Account). Users are loaded on demand and cached for the bridge's lifetime.
+//
+// A user may link several WhatsApp accounts; one of them is the default, used by commands and the
+// provisioning API when no login is named. A user without a linked account still has one Account
+// (the spare): the slot a first login pairs in, which keeps the state of the last session after a
+// logout so that `status` can tell why it ended.
 type User struct {
 	br   *Bridge
 	MXID id.UserID
@@ -27,26 +33,56 @@ type User struct {
 	// (bridge/appstate.go).
 	chatSettingsLock sync.Mutex
 
-	// wa is the user's WhatsApp account slot: its client, connection, state and contacts.
-	wa *whatsapp.Login
+	// accounts are the linked WhatsApp accounts, oldest first; spare is the unlinked slot, used
+	// while accounts is empty. Both guarded by accountsLock.
+	accounts     []*Account
+	spare        *Account
+	accountsLock sync.Mutex
 
 	login     *loginSession
 	loginLock sync.Mutex
-
-	// history is the progress of the history backfill since the last link (history.go).
-	history historyProgress
-	// historyRequests are the chats the user asked for earlier history with sync-history.
-	historyRequests historyRequests
 	// apiLogin is the progress of the last login started through the provisioning API (guarded by
 	// loginLock; provisioning_progress.go).
 	apiLogin *apiLogin
 }
 
-// GetUser returns the cached user, loading it from the database or creating it in memory. A user is
-// only written to the database once there is something to remember (a management room, a login).
+// Account is one WhatsApp account of a user: its whatsmeow login, connection, state and contacts,
+// and what the bridge tracks per account (history backfill, own presence). It embeds its User, so
+// the user's management room and settings are reachable from it.
+type Account struct {
+	*User
+	log zerolog.Logger
+
+	// loginRow is the stored login; nil while the account is not linked (the spare, or a pairing
+	// in progress).
+	loginRow     *database.UserLogin
+	loginRowLock sync.Mutex
+
+	// wa is the account's WhatsApp slot: its client, connection, state and contacts.
+	wa *whatsapp.Login
+
+	// history is the progress of the history backfill since the last link (history.go).
+	history historyProgress
+	// historyRequests are the chats the user asked for earlier history with sync-history.
+	historyRequests historyRequests
+	// presence is the account's own presence as announced on WhatsApp (presence_own.go).
+	presence ownPresence
+	// groups are the WhatsApp groups the account is known to be in: listed at each connect
+	// (syncChats) and added when it receives an event of a group. Guarded by groupsLock.
+	groups     map[types.JID]struct{}
+	groupsLock sync.Mutex
+}
+
+// GetUser returns the cached user, loading it and its logins from the database or creating it in
+// memory. A user is only written to the database once there is something to remember (a
+// management room, a login).
 func (br *Bridge) GetUser(ctx context.Context, mxid id.UserID) (*User, error) {
 	br.usersLock.Lock()
 	defer br.usersLock.Unlock()
+	return br.getUserLocked(ctx, mxid)
+}
+
+func (br *Bridge) getUserLocked(ctx context.Context, mxid id.UserID) (*User, error) {
 	if user, ok := br.users[mxid]; ok {
 		return user, nil
 	}
@@ -57,53 +93,187 @@ func (br *Bridge) GetUser(ctx context.Context, mxid id.UserID) (*User, error) {
 	if row == nil {
 		row = &database.User{MXID: mxid}
 	}
-	user := br.newUser(row)
+	logins, err := br.DB.Login.GetAllOf(ctx, mxid)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the logins of %s: %w", mxid, err)
+	}
+	user := &User{br: br, MXID: mxid, row: row, log: br.Log.With().Stringer("user_mxid", mxid).Logger()}
+	for _, login := range logins {
+		user.accounts = append(user.accounts, user.newAccount(login))
+	}
 	br.users[mxid] = user
 	return user, nil
 }
 
-func (br *Bridge) newUser(row *database.User) *User {
-	user := &User{
-		br:   br,
-		MXID: row.MXID,
-		row:  row,
-		log:  br.Log.With().Stringer("user_mxid", row.MXID).Logger(),
+// Default returns the user's default account: the linked account named by the stored default,
+// else the oldest linked one, else the spare. It never returns nil.
+func (user *User) Default() *Account {
+	user.rowLock.Lock()
+	def := user.row.DefaultLogin
+	user.rowLock.Unlock()
+	user.accountsLock.Lock()
+	defer user.accountsLock.Unlock()
+	for _, acct := range user.accounts {
+		if acct.Phone() == def {
+			return acct
+		}
 	}
-	user.wa = whatsapp.NewLogin(whatsapp.Options{
-		Background: br.ctx,
-		Log:        user.log,
-		Store:      br.DB.WhatsmeowContainer(),
-		Websocket:  br.waWebsocket,
-		Media:      br.waMedia,
-		Handler:    waRouter{user},
-		// Connect attempts and disconnects are counted where the state changes.
-		StateChanged: br.metrics.LoginStateChanged,
-		Go:           br.spawn,
-	})
-	return user
+	if len(user.accounts) > 0 {
+		return user.accounts[0]
+	}
+	if user.spare == nil {
+		user.spare = user.newAccount(nil)
+	}
+	return user.spare
 }
 
-// connectAllUsers loads every user with a stored WhatsApp session and connects them in the
-// background. Users connect concurrently; one failing does not hold up the others.
-func (br *Bridge) connectAllUsers(ctx context.Context) error {
-	rows, err := br.DB.User.GetAllLoggedIn(ctx)
-	if err != nil {
-		return fmt.Errorf("failed to load logged-in users: %w", err)
+// Accounts returns the user's linked accounts, oldest first.
+func (user *User) Accounts() []*Account {
+	user.accountsLock.Lock()
+	defer user.accountsLock.Unlock()
+	return slices.Clone(user.accounts)
+}
+
+// Account returns the linked account with the given phone number (digits, an optional + and
+// separators allowed), or nil.
+func (user *User) Account(phone string) *Account {
+	digits, ok := phoneDigits(phone)
+	if !ok {
+		return nil
 	}
-	for _, row := range rows {
-		br.usersLock.Lock()
-		user, ok := br.users[row.MXID]
-		if !ok {
-			user = br.newUser(row)
-			br.users[row.MXID] = user
-		}
-		br.usersLock.Unlock()
-		if err = user.connectStored(ctx); err != nil {
-			user.log.Err(err).Msg("Failed to connect stored WhatsApp session")
+	for _, acct := range user.Accounts() {
+		if acct.Phone() == digits {
+			return acct
 		}
 	}
-	br.Log.Info().Int("users", len(rows)).Msg("Connecting logged-in users")
 	return nil
+}
+
+// AccountFor returns the account that owns a chat with receiver as the portal key's receiver
+// (the account's phone JID): that account when the user has it, else the default account.
+func (user *User) AccountFor(receiver types.JID) *Account {
+	if !receiver.IsEmpty() {
+		for _, acct := range user.Accounts() {
+			if acct.WAJID().User == receiver.User {
+				return acct
+			}
+		}
+	}
+	return user.Default()
+}
+
+// DefaultPhone is the phone number (digits) of the stored default login, "" when there is none.
+func (user *User) DefaultPhone() string {
+	return user.Default().Phone()
+}
+
+// SetDefault makes the linked account with the given phone the default and stores it.
+func (user *User) SetDefault(ctx context.Context, acct *Account) error {
+	user.rowLock.Lock()
+	defer user.rowLock.Unlock()
+	user.row.DefaultLogin = acct.Phone()
+	return user.saveLocked(ctx)
+}
+
+// newAccount makes the in-memory account of a stored login (nil: an unlinked slot).
+func (user *User) newAccount(row *database.UserLogin) *Account {
+	br := user.br
+	acct := &Account{User: user, loginRow: row, log: user.log}
+	if row != nil {
+		acct.log = user.log.With().Str("login", row.Phone).Logger()
+	}
+	acct.wa = whatsapp.NewLogin(whatsapp.Options{
+		Background: br.ctx,
+		Log:        acct.log,
+		Store:      br.DB.WhatsmeowContainer(),
+		StoreDB:    br.DB.DB,
+		Websocket:  br.waWebsocket,
+		Media:      br.waMedia,
+		Handler:    waRouter{acct},
+		// Sent messages stay answerable to retry receipts across restarts (pruned in inbox.go).
+		KeepSentMessages: br.Config.WhatsApp.ResendWindow() > 0,
+		// Connect attempts and disconnects are counted where the state changes, and every change
+		// is pushed to the status endpoint (bridgestate.go).
+		StateChanged: func(prev, next whatsapp.State) {
+			br.metrics.LoginStateChanged(prev, next)
+			// A further account still pairing has no state of its own to push yet: its
+			// receiver would take it for the user's linked account (setLogin pushes it once
+			// linked).
+			if br.statePush != nil && (!acct.WAJID().IsEmpty() || user.Default() == acct) {
+				br.statePush.stateChanged(acct, next)
+			}
+		},
+		Go: br.spawn,
+	})
+	return acct
+}
+
+// pairingAccount returns the account a new login pairs in: the spare while the user has no
+// linked account (so that the first login behaves as it always did), else a fresh one that
+// connectAllUsers loads every user with a stored WhatsApp login and connects each login in the
+// background. Logins connect concurrently; one failing does not hold up the others.
+func (br *Bridge) connectAllUsers(ctx context.Context) error {
+	rows, err := br.DB.Login.GetAll(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to load logins: %w", err)
+	}
+	seen := make(map[id.UserID]bool)
+	for _, row := range rows {
+		if seen[row.UserMXID] {
+			continue
+		}
+		seen[row.UserMXID] = true
+		user, err := br.GetUser(ctx, row.UserMXID)
+		if err != nil {
+			return err
+		}
+		for _, acct := range user.Accounts() {
+			if err = acct.connectStored(ctx); err != nil {
+				acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
+			}
+		}
+	}
+	br.Log.Info().Int("users", len(seen)).Int("logins", len(rows)).Msg("Connecting logged-in users")
+	return nil
+}
+
+// loadedUsers returns the users the bridge has in memory.
+func (br *Bridge) loadedUsers() []*User {
+	br.usersLock.Lock()
+	defer br.usersLock.Unlock()
+	users := make([]*User, 0, len(br.users))
+	for _, user := range br.users {
+		users = append(users, user)
+	}
+	return users
+}
+
+// allAccounts returns the accounts of every loaded user, linked ones and spares, ordered by
+// Matrix user ID and then oldest first.
+func (br *Bridge) allAccounts() []*Account {
+	users := br.loadedUsers()
+	slices.SortFunc(users, func(a, b *User) int { return strings.Compare(string(a.MXID), string(b.MXID)) })
+	var out []*Account
+	for _, user := range users {
+		user.accountsLock.Lock()
+		out = append(out, user.accounts...)
+		if len(user.accounts) == 0 && user.spare != nil {
+			out = append(out, user.spare)
+		}
+		user.accountsLock.Unlock()
+	}
+	return out
+}
+
+// linkedAccounts returns the linked accounts of every loaded user, ordered like allAccounts.
+func (br *Bridge) linkedAccounts() []*Account {
+	var out []*Account
+	for _, acct := range br.allAccounts() {
+		if !acct.WAJID().IsEmpty() {
+			out = append(out, acct)
+		}
+	}
+	return out
 }
 
 // PermissionLevel is the level bridge.permissions grants this user.
@@ -118,36 +288,11 @@ func (user *User) ManagementRoom() id.RoomID {
 	return user.row.ManagementRoom
 }
 
-// WAJID returns the JID of the user's WhatsApp device, or an empty JID when not logged in.
-func (user *User) WAJID() types.JID {
-	user.rowLock.Lock()
-	defer user.rowLock.Unlock()
-	return user.row.WAJID
-}
-
 // SetManagementRoom makes roomID the user's management room and stores it.
 func (user *User) SetManagementRoom(ctx context.Context, roomID id.RoomID) error {
 	user.rowLock.Lock()
 	defer user.rowLock.Unlock()
 	user.row.ManagementRoom = roomID
-	return user.saveLocked(ctx)
-}
-
-// setLogin stores the WhatsApp device the user is now logged in with.
-func (user *User) setLogin(ctx context.Context, jid types.JID, phone, pushName string) error {
-	user.rowLock.Lock()
-	defer user.rowLock.Unlock()
-	user.row.WAJID = jid
-	user.row.Phone = phone
-	user.row.PushName = pushName
-	return user.saveLocked(ctx)
-}
-
-// clearLogin forgets the user's WhatsApp device (the whatsmeow store is the Login's).
-func (user *User) clearLogin(ctx context.Context) error {
-	user.rowLock.Lock()
-	defer user.rowLock.Unlock()
-	user.row.WAJID = types.EmptyJID
 	return user.saveLocked(ctx)
 }
 
@@ -158,32 +303,51 @@ func (user *User) saveLocked(ctx context.Context) error {
 	return nil
 }
 
-// connectStored connects the user's stored WhatsApp session, if there is one. It returns at once;
-// the connection is made (and retried) in the background. A session gone from the store is
-// forgotten.
-func (user *User) connectStored(ctx context.Context) error {
-	jid := user.WAJID()
-	if jid.IsEmpty() {
-		return nil
+// WAJID returns the JID of the account's WhatsApp device, or an empty JID when it is not linked.
+func (acct *Account) WAJID() types.JID {
+	acct.loginRowLock.Lock()
+	defer acct.loginRowLock.Unlock()
+	if acct.loginRow == nil {
+		return types.EmptyJID
 	}
-	err := user.wa.ConnectStored(ctx, jid)
-	if errors.Is(err, whatsapp.ErrSessionGone) {
-		return user.clearLogin(ctx)
-	}
-	return err
+	return acct.loginRow.WAJID
 }
 
-// States returns the state of every user the bridge has loaded, by Matrix user ID.
-func (br *Bridge) States() map[string]whatsapp.State {
-	br.usersLock.Lock()
-	users := make([]*User, 0, len(br.users))
-	for _, user := range br.users {
-		users = append(users, user)
+// Phone returns the account's phone number in digits (its login ID), "" when it is not linked.
+func (acct *Account) Phone() string {
+	acct.loginRowLock.Lock()
+	defer acct.loginRowLock.Unlock()
+	if acct.loginRow == nil {
+		return ""
 	}
-	br.usersLock.Unlock()
-	out := make(map[string]whatsapp.State, len(users))
-	for _, user := range users {
-		out[user.MXID.String()] = user.wa.State()
+	return acct.loginRow.Phone
+}
+
+// setLogin stores the WhatsApp device the account is now linked with and makes it one of the
+// user's accounts (the default when it is the first). A linked account of the same phone is
+// replaced: its old device is logged out. The bridge state is pushed again, now naming the
+// clearLogin forgets the account's WhatsApp device (the whatsmeow store is the Login's): it is no
+// longer one of the user's accounts, and the oldest remaining one becomes the default if it was.
+// connectStored connects the account's stored WhatsApp session, if there is one. It returns at
+// once; the connection is made (and retried) in the background. A session gone from the store is
+// States returns the state of every account the bridge has loaded, keyed by Matrix user ID for a
+// user's default (or only) account and by "user ID|phone" for the others.
+func (br *Bridge) States() map[string]whatsapp.State {
+	out := make(map[string]whatsapp.State)
+	for _, acct := range br.allAccounts() {
+		out[acct.stateKey()] = acct.wa.State()
 	}
 	return out
 }
+
+// stateKey names the account in States.
+func (acct *Account) stateKey() string {
+	if acct.Default() == acct {
+		return acct.MXID.String()
+	}
+	return acct.MXID.String() + "|" + acct.Phone()
+}
+
+// loginID is the account's phone number in digits: the stored login's, or while the link is
+// inboxAccount is the account that received a stored WhatsApp event: the linked account of the
+// phone the row names ("" for rows stored before users had several logins: the default); nil

@@ -9,11 +9,17 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
-// HandleUndecryptable implements whatsapp.Handler: the message's room shows a placeholder until the
-// message arrives.
+// HandleUndecryptable implements whatsapp.Handler: the message is stored in the WhatsApp inbox, and
+// its room shows a placeholder until the message arrives.
 func (r waRouter) HandleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) error {
-	if err := r.user.br.portals.HandleWhatsAppUndecryptable(ctx, r.login(), evt); err != nil {
-		return fmt.Errorf("failed to show placeholder for message %s in %s: %w", evt.Info.ID, evt.Info.Chat, err)
+	return r.store(ctx, evt.Info.Chat, evt.Info.ID, evt)
+}
+
+// HandleMediaRetry implements whatsapp.Handler: the phone's re-upload replaces the notice of
+// expired media.
+func (r waRouter) HandleMediaRetry(ctx context.Context, evt *events.MediaRetry) error {
+	if err := r.user.br.portals.HandleWhatsAppMediaRetry(ctx, r.login(), evt); err != nil {
+		return fmt.Errorf("failed to bridge media retry of %s in %s: %w", evt.MessageID, evt.ChatID, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,11 +28,17 @@ type Config struct {
 	Metrics    MetricsConfig    `yaml:"metrics"`
 	// Provisioning configures the provisioning HTTP API (provisioning.go).
 	Provisioning ProvisioningConfig `yaml:"provisioning"`
+	// Encryption configures end-to-bridge encryption (encryption.go).
+	Encryption EncryptionConfig `yaml:"encryption"`
+	// Version is the config's format version (upgrade.go); older configs are upgraded on start.
+	Version int `yaml:"config_version"`
 
 	// FromEnv lists the options set by environment variables (env.go), for the start-up log.
 	FromEnv []string `yaml:"-"`
 	// unknown lists keys of the file that are no option (misspelt or from another version).
 	unknown []string
+	// upgradeNotes describe the upgrade LoadAndUpgrade made (upgrade.go).
+	upgradeNotes []string
 }
 
 // HomeserverConfig says where the Matrix homeserver is.
@@ -44,6 +51,9 @@ type HomeserverConfig struct {
 	// homeserver does not push to appservices (redactions, typing, read receipts). "auto" runs it
 	// unless the homeserver says it is Synapse, which pushes them (BotSyncEnabled).
 	BotSync string `yaml:"bot_sync"`
+	// StatusEndpoint is the URL every change of a user's WhatsApp login state is POSTed to as
+	// JSON (bridge/bridgestate.go), with the as_token as bearer token. Empty: no push.
+	StatusEndpoint string `yaml:"status_endpoint"`
 }
 
 // Bot sync modes (HomeserverConfig.BotSync).
@@ -82,9 +92,13 @@ type DatabaseConfig struct {
 	// Type is "sqlite" or "postgres".
 	Type string `yaml:"type"`
 	// URI is a file path for SQLite or a postgres:// URI.
-	URI          string `yaml:"uri"`
-	MaxOpenConns int    `yaml:"max_open_conns"`
-	MaxIdleConns int    `yaml:"max_idle_conns"`
+	URI string `yaml:"uri"`
+	// MaxOpenConns bounds the connections the bridge opens (default 20).
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxIdleConns is how many unused connections are kept open for the next queries (default:
+	// MaxOpenConns). Fewer make a busy bridge close and reopen connections all the time, each a
+	// new PostgreSQL backend process.
+	MaxIdleConns int `yaml:"max_idle_conns"`
 }
 
 // BridgeConfig holds the behaviour of the bridge itself.
@@ -106,11 +120,70 @@ type BridgeConfig struct {
 	Calls CallConfig `yaml:"calls"`
 	// HistorySync limits the backfill of the chat history the phone sends after a link (history.go).
 	HistorySync HistorySyncConfig `yaml:"history_sync"`
+	// Import limits the import of WhatsApp chat export archives (import.go).
+	Import ImportConfig `yaml:"import"`
+	// UndecryptableWait is how many seconds the bridge waits for the sender or the phone to resend
+	// a message it could not decrypt before it gives up and reports the message as not brought
+	// over (0: the default, 900; -1: wait forever). See UndecryptableTimeout.
+	UndecryptableWait int `yaml:"undecryptable_wait"`
 	// ViewOnce bridges view-once photos, videos and voice messages that reach the bridge, once and
 	// with a notice; false shows only a notice. nil means on (see ViewOnceEnabled).
 	ViewOnce *bool `yaml:"view_once"`
 	// Presence says which WhatsApp presence the bridge follows (presence.go).
 	Presence PresenceConfig `yaml:"presence"`
+	// Relay is relay mode (relay.go).
+	Relay RelayConfig `yaml:"relay"`
+	// RequestExpiredMedia makes the bridge ask the user's phone at once to upload again an
+	// attachment WhatsApp's servers no longer have; false waits for the user to ask (a reaction or
+	// a command on the notice). nil means on (see RequestExpiredMediaEnabled).
+	RequestExpiredMedia *bool `yaml:"request_expired_media"`
+	// BridgeMatrixLeave makes a bridge user who leaves a group's room leave the WhatsApp group
+	// too; false leaves only the room. nil means on (see BridgeMatrixLeaveEnabled).
+	BridgeMatrixLeave *bool `yaml:"bridge_matrix_leave"`
+	// DisappearingRedact redacts the Matrix copy of a message in a chat with disappearing messages
+	// when it disappears from WhatsApp; false keeps the copies. nil means on (see
+	// DisappearingRedactEnabled).
+	DisappearingRedact *bool `yaml:"disappearing_redact"`
+	// StatusBroadcast shows the status updates ("stories") of the user's WhatsApp contacts in a
+	// status room of its own, created with the first update. Off by default: with false no status
+	// room is created and status updates are dropped. Nothing is ever sent to WhatsApp from it.
+	StatusBroadcast bool `yaml:"status_broadcast"`
+	// DoublePuppet lets what users do on their phone appear in Matrix as their own Matrix
+	// accounts (doublepuppet.go).
+	DoublePuppet DoublePuppetConfig `yaml:"double_puppet"`
+}
+
+// DefaultUndecryptableWait is bridge.undecryptable_wait's default, in seconds.
+const DefaultUndecryptableWait = 900
+
+// UndecryptableTimeout is how long to wait for an undecryptable message to be resent; 0 means
+// forever.
+func (c BridgeConfig) UndecryptableTimeout() time.Duration {
+	switch {
+	case c.UndecryptableWait < 0:
+		return 0
+	case c.UndecryptableWait == 0:
+		return DefaultUndecryptableWait * time.Second
+	}
+	return time.Duration(c.UndecryptableWait) * time.Second
+}
+
+// DisappearingRedactEnabled reports whether Matrix copies of disappearing messages are redacted
+// when they expire (bridge.disappearing_redact, default true).
+func (c BridgeConfig) DisappearingRedactEnabled() bool {
+	return c.DisappearingRedact == nil || *c.DisappearingRedact
+}
+
+// BridgeMatrixLeaveEnabled reports whether leaving a group's room leaves the WhatsApp group
+// (bridge.bridge_matrix_leave, default true).
+func (c BridgeConfig) BridgeMatrixLeaveEnabled() bool {
+	return c.BridgeMatrixLeave == nil || *c.BridgeMatrixLeave
+}
+
+// RequestExpiredMediaEnabled reports whether expired attachments are requested from the phone
+// without being asked (bridge.request_expired_media, default true).
+func (c BridgeConfig) RequestExpiredMediaEnabled() bool {
+	return c.RequestExpiredMedia == nil || *c.RequestExpiredMedia
 }
 
 // ViewOnceEnabled reports whether view-once media is bridged (bridge.view_once, default true).
@@ -130,6 +203,19 @@ type WhatsAppConfig struct {
 	// KeepaliveInterval is the seconds between keepalive pings (0: whatsmeow's 20-30 s). Three
 	// unanswered pings in a row mark a connection as dead.
 	KeepaliveInterval int `yaml:"keepalive_interval"`
+	// ResendWindowHours is how long (hours) the messages the bridge sent are kept in the database
+	// so that a recipient device that could not decrypt one can still have it resent after a
+	// restart (its retry receipt). 0 means 24; -1 keeps them in memory only (whatsmeow's own
+	// cache of recent messages, lost on restart). At most 168: whatsmeow drops older ones itself.
+	ResendWindowHours int `yaml:"resend_window_hours"`
+}
+
+// ResendWindow is how long sent messages are kept for resending, 0 when they are not kept.
+func (c WhatsAppConfig) ResendWindow() time.Duration {
+	if c.ResendWindowHours < 0 {
+		return 0
+	}
+	return time.Duration(c.ResendWindowHours) * time.Hour
 }
 
 // LoggingConfig configures the zerolog logger.
@@ -164,7 +250,7 @@ func Parse(data []byte) (*Config, error) {
 func ParseWithEnv(data []byte, environ []string) (*Config, error) {
 	var cfg Config
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("config is not valid YAML: %w", err)
+		return nil, explainTypeErrors(data, err) // yamlerr.go
 	}
 	var err error
 	if cfg.FromEnv, err = cfg.applyEnv(environ); err != nil {
@@ -257,7 +343,7 @@ func (cfg *Config) applyDefaults() {
 		cfg.Database.MaxOpenConns = 20
 	}
 	if cfg.Database.MaxIdleConns == 0 {
-		cfg.Database.MaxIdleConns = 2
+		cfg.Database.MaxIdleConns = cfg.Database.MaxOpenConns
 	}
 	setDefault(&cfg.Bridge.UsernameTemplate, "whatsapp_{{.}}")
 	setDefault(&cfg.Bridge.DisplaynameTemplate, "{{or .FullName .FirstName .PushName .BusinessName .Phone}} (WA)")
@@ -268,7 +354,11 @@ func (cfg *Config) applyDefaults() {
 	if cfg.Bridge.MatrixRoomWorkers == 0 {
 		cfg.Bridge.MatrixRoomWorkers = 8
 	}
+	cfg.Bridge.Presence.applyDefaults() // presence.go
 	setDefault(&cfg.WhatsApp.DeviceName, "matrix-whatsapp")
+	if cfg.WhatsApp.ResendWindowHours == 0 {
+		cfg.WhatsApp.ResendWindowHours = 24
+	}
 	setDefault(&cfg.Logging.Level, "info")
 	setDefault(&cfg.Logging.Format, "pretty")
 	cfg.Metrics.applyDefaults() // metrics.go

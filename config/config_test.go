@@ -3,8 +3,10 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/appservice"
@@ -29,6 +31,12 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 	if cfg.Database.Type != "sqlite" || cfg.Bridge.CommandPrefix != "!wa" {
 		t.Errorf("unexpected defaults: database %q, prefix %q", cfg.Database.Type, cfg.Bridge.CommandPrefix)
+	}
+	if cfg.WhatsApp.ResendWindow() != 24*time.Hour {
+		t.Errorf("whatsapp.resend_window_hours gives %s, want the default of 24 h", cfg.WhatsApp.ResendWindow())
+	}
+	if cfg.Bridge.Presence.Own != config.OwnActive || cfg.Bridge.Presence.IdleSeconds != 120 {
+		t.Errorf("bridge.presence is %q/%d, want active/120", cfg.Bridge.Presence.Own, cfg.Bridge.Presence.IdleSeconds)
 	}
 	if cfg.Bridge.MatrixRoomWorkers != 8 {
 		t.Errorf("bridge.matrix_room_workers is %d, want 8", cfg.Bridge.MatrixRoomWorkers)
@@ -89,9 +97,13 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 		{"bridge.history_sync.max_messages_per_chat", -5, "bridge.history_sync.max_messages_per_chat:"},
 		{"bridge.history_sync.max_media_per_chat", -3, "bridge.history_sync.max_media_per_chat:"},
 		{"bridge.history_sync.max_age_days", -1, "bridge.history_sync.max_age_days: must be 0 (no limit)"},
+		{"bridge.presence.own", "sometimes", "bridge.presence.own: must be active, always or never"},
+		{"bridge.presence.idle_seconds", 5, "bridge.presence.idle_seconds: must be between 10 and 86400"},
 		{"whatsapp.dial_address", "no-port", "whatsapp.dial_address: must be host:port"},
 		{"whatsapp.noise_root_pubkey", "abcd", "whatsapp.noise_root_pubkey: must be 64 hex characters"},
 		{"whatsapp.keepalive_interval", 1, "whatsapp.keepalive_interval: must be 0 (the default) or between 2 and 300"},
+		{"whatsapp.resend_window_hours", 169, "whatsapp.resend_window_hours: must be -1 (off), 0 (the default, 24) or between 1 and 168"},
+		{"whatsapp.resend_window_hours", -2, "whatsapp.resend_window_hours: must be -1 (off)"},
 		{"logging.level", "verbose", "logging.level:"},
 		{"logging.format", "xml", "logging.format: must be pretty or json"},
 	}
@@ -236,8 +248,109 @@ func TestWriteRegistration(t *testing.T) {
 	if !strings.Contains(string(data), "# The Matrix homeserver the bridge is connected to.") {
 		t.Error("comments of config.yaml were lost")
 	}
+	// Nothing else changed: comments, blank lines and order are the user's, line for line.
+	before, after := strings.Split(string(readExample(t)), "\n"), strings.Split(string(data), "\n")
+	if len(before) != len(after) {
+		t.Fatalf("config.yaml has %d lines after -g, %d before", len(after), len(before))
+	}
+	for i := range before {
+		if before[i] != after[i] && !strings.HasSuffix(after[i], "_token: "+reg.AppToken) && !strings.HasSuffix(after[i], "_token: "+reg.ServerToken) {
+			t.Errorf("line %d of config.yaml changed from %q to %q", i+1, before[i], after[i])
+		}
+	}
 	if info, _ := os.Stat(cfgPath); info.Mode().Perm()&0o077 != 0 {
 		t.Errorf("config with secrets is readable by others: %o", info.Mode().Perm())
+	}
+}
+
+// TestWriteDoublePuppetRegistration: with bridge.double_puppet.as_token "generate", -g also writes
+// the double puppeting registration beside the bridge's (mode 0600, no URL, its own tokens, one
+// non-exclusive namespace of the homeserver's users) and stores its as_token in the config; without
+// it no such file is written.
+func TestWriteDoublePuppetRegistration(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfgPath, regPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "registration.yaml")
+	if err := os.WriteFile(cfgPath, patch(t, "bridge.double_puppet.as_token", config.Placeholder), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatalf("a config asking -g for the double puppeting registration is refused: %v", err)
+	}
+	if !cfg.Bridge.DoublePuppet.Requested() || cfg.Bridge.DoublePuppet.Enabled() {
+		t.Errorf("as_token %q: requested %v, enabled %v; want requested, not yet enabled", config.Placeholder,
+			cfg.Bridge.DoublePuppet.Requested(), cfg.Bridge.DoublePuppet.Enabled())
+	}
+	if err = cfg.WriteRegistration(cfgPath, regPath); err != nil {
+		t.Fatal(err)
+	}
+	dpPath := config.DoublePuppetRegistrationPath(regPath)
+	if dpPath != filepath.Join(dir, "doublepuppet-registration.yaml") {
+		t.Errorf("double puppeting registration path %s", dpPath)
+	}
+	if info, err := os.Stat(dpPath); err != nil {
+		t.Fatal(err)
+	} else if info.Mode().Perm() != 0o600 {
+		t.Errorf("double puppeting registration mode is %o, want 600", info.Mode().Perm())
+	}
+	reg, err := appservice.LoadRegistration(regPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := appservice.LoadRegistration(dpPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloaded, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token := reloaded.Bridge.DoublePuppet.ASToken; token != dp.AppToken || !reloaded.Bridge.DoublePuppet.Enabled() {
+		t.Errorf("config's double puppeting token %q, registration's %q; want the same, enabled", token, dp.AppToken)
+	}
+	reloaded.Bridge.DoublePuppet.ASToken = reloaded.Appservice.ASToken
+	if err = reloaded.Validate(); err == nil || !strings.Contains(err.Error(), "bridge.double_puppet.as_token: must be the as_token of a second registration") {
+		t.Errorf("the bridge's own as_token as the double puppeting token: %v, want an error naming the option", err)
+	}
+	tokens := map[string]bool{reg.AppToken: true, reg.ServerToken: true, dp.AppToken: true, dp.ServerToken: true}
+	if len(tokens) != 4 || len(dp.AppToken) < 32 || len(dp.ServerToken) < 32 {
+		t.Errorf("the double puppeting tokens are not fresh random secrets: %q %q", dp.AppToken, dp.ServerToken)
+	}
+	if dp.ID == reg.ID || dp.URL != "" || dp.RateLimited == nil || *dp.RateLimited {
+		t.Errorf("unexpected double puppeting registration fields: %+v", dp)
+	}
+	if !regexp.MustCompile(`^[a-z0-9_]+$`).MatchString(dp.SenderLocalpart) || dp.SenderLocalpart == reg.SenderLocalpart {
+		t.Errorf("sender localpart %q is not a fresh valid localpart", dp.SenderLocalpart)
+	}
+	if len(dp.Namespaces.UserIDs) != 1 || dp.Namespaces.UserIDs[0].Exclusive {
+		t.Fatalf("want one non-exclusive user namespace, got %+v", dp.Namespaces.UserIDs)
+	}
+	for uid, want := range map[string]bool{
+		"@alice:example.org":                  true,
+		"@whatsapp_4915112345678:example.org": true,
+		"@alice:other.org":                    false,
+		"@alice:example.org.evil":             false,
+	} {
+		if got := mustMatch(t, dp.Namespaces.UserIDs[0].Regex, uid); got != want {
+			t.Errorf("double puppeting namespace %s matches %s = %v, want %v", dp.Namespaces.UserIDs[0].Regex, uid, got, want)
+		}
+	}
+
+	// Without double puppeting, -g writes no second registration.
+	plainDir := t.TempDir()
+	cfgPath, regPath = filepath.Join(plainDir, "config.yaml"), filepath.Join(plainDir, "registration.yaml")
+	if err = os.WriteFile(cfgPath, readExample(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = config.Load(cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	if err = cfg.WriteRegistration(cfgPath, regPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = os.Stat(config.DoublePuppetRegistrationPath(regPath)); !os.IsNotExist(err) {
+		t.Errorf("a double puppeting registration was written without double puppeting: %v", err)
 	}
 }
 

@@ -16,6 +16,10 @@ type MetricsConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Listen is the host:port the endpoint listens on; GET /metrics there is the Prometheus scrape.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the same
+	// listener, which then runs even with Enabled off. Off by default: a profile shows the
+	// bridge's inner workings and costs CPU while it is taken.
+	Pprof bool `yaml:"pprof"`
 }
 
 func (m *MetricsConfig) applyDefaults() {

@@ -59,24 +59,51 @@ func (cfg *Config) Registration() *appservice.Registration {
 }
 
 // WriteRegistration generates fresh tokens, writes the registration to regPath (mode 0600) and stores
-// the tokens back into the config file at cfgPath, keeping its comments and layout.
+// the tokens back into the config file at cfgPath, keeping its comments and layout. When double
+// puppeting is requested (bridge.double_puppet.as_token set, or "generate") it also writes the
+// double puppeting registration with a fresh as_token to DoublePuppetRegistrationPath(regPath)
+// (mode 0600) and stores that token in the config.
 func (cfg *Config) WriteRegistration(cfgPath, regPath string) error {
 	cfg.GenerateTokens()
-	if err := cfg.Registration().Save(regPath); err != nil {
-		return fmt.Errorf("failed to write registration %s: %w", regPath, err)
+	if err := saveRegistration(cfg.Registration(), regPath); err != nil {
+		return err
 	}
-	if err := os.Chmod(regPath, 0o600); err != nil {
-		return fmt.Errorf("failed to restrict permissions of %s: %w", regPath, err)
+	var dpToken string
+	if cfg.Bridge.DoublePuppet.Requested() {
+		cfg.Bridge.DoublePuppet.ASToken = random.String(64)
+		dpToken = cfg.Bridge.DoublePuppet.ASToken
+		reg, err := cfg.DoublePuppetRegistration()
+		if err != nil {
+			return err
+		}
+		if err = saveRegistration(reg, DoublePuppetRegistrationPath(regPath)); err != nil {
+			return err
+		}
 	}
-	if err := saveTokens(cfgPath, cfg.Appservice.ASToken, cfg.Appservice.HSToken); err != nil {
+	if err := saveTokens(cfgPath, cfg.Appservice.ASToken, cfg.Appservice.HSToken, dpToken); err != nil {
 		return fmt.Errorf("failed to store tokens in %s: %w", cfgPath, err)
 	}
 	return nil
 }
 
-// saveTokens edits appservice.as_token and appservice.hs_token in the YAML document at path without
-// touching anything else, so the user's comments survive.
-func saveTokens(path, asToken, hsToken string) error {
+// saveRegistration writes reg to path, readable only by its owner.
+func saveRegistration(reg *appservice.Registration, path string) error {
+	if err := reg.Save(path); err != nil {
+		return fmt.Errorf("failed to write registration %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("failed to restrict permissions of %s: %w", path, err)
+	}
+	return nil
+}
+
+// saveTokens edits appservice.as_token and appservice.hs_token (and bridge.double_puppet.as_token
+// when dpToken is not empty) in the YAML document at path without touching anything else, so the
+// user's comments and blank lines survive: each value is replaced where it stands in the file's
+// text. Only when a key is missing or its value is written in a form that cannot be replaced in
+// place (a block scalar, escapes) is the document re-encoded, which keeps comments but loses
+// blank lines inside sections.
+func saveTokens(path, asToken, hsToken, dpToken string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -89,11 +116,19 @@ func saveTokens(path, asToken, hsToken string) error {
 		return fmt.Errorf("config is not a YAML mapping")
 	}
 	as := mappingChild(doc.Content[0], "appservice")
-	setScalar(as, "as_token", asToken)
-	setScalar(as, "hs_token", hsToken)
-	out, err := yaml.Marshal(&doc)
-	if err != nil {
-		return err
+	edits := []scalarEdit{{as, "as_token", asToken}, {as, "hs_token", hsToken}}
+	if dpToken != "" {
+		edits = append(edits, scalarEdit{mappingChild(mappingChild(doc.Content[0], "bridge"), "double_puppet"), "as_token", dpToken})
+	}
+	out, ok := replaceScalarsInText(data, edits)
+	if !ok {
+		for _, e := range edits {
+			setScalar(e.mapping, e.key, e.value)
+		}
+		if out, err = yaml.Marshal(&doc); err != nil {
+			return err
+		}
+		out = separateSections(out)
 	}
 	info, err := os.Stat(path)
 	if err != nil {
@@ -116,6 +151,56 @@ func mappingChild(m *yaml.Node, key string) *yaml.Node {
 	child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, child)
 	return child
+}
+
+// scalarEdit sets key of mapping to value.
+type scalarEdit struct {
+	mapping    *yaml.Node
+	key, value string
+}
+
+// replaceScalarsInText applies edits to data, the text the mappings were parsed from, by replacing
+// each value where it stands (yaml.Node.Line and Column) and leaving every other byte as it was.
+// It reports false, changing nothing, when a key is missing or a value is not a one-line plain or
+// simply quoted scalar. New values must be plain-safe (the tokens are letters and digits).
+func replaceScalarsInText(data []byte, edits []scalarEdit) ([]byte, bool) {
+	lines := strings.SplitAfter(string(data), "\n")
+	type spot struct {
+		line, start int
+		raw, value  string
+	}
+	spots := make([]spot, 0, len(edits))
+	for _, e := range edits {
+		_, val := lookup(e.mapping, e.key)
+		if val == nil || val.Kind != yaml.ScalarNode || val.Line < 1 || val.Line > len(lines) {
+			return data, false
+		}
+		var raw string
+		switch val.Style {
+		case 0:
+			raw = val.Value
+		case yaml.SingleQuotedStyle:
+			raw = "'" + strings.ReplaceAll(val.Value, "'", "''") + "'"
+		case yaml.DoubleQuotedStyle:
+			if strings.ContainsAny(val.Value, "\"\\") {
+				return data, false
+			}
+			raw = `"` + val.Value + `"`
+		default:
+			return data, false
+		}
+		line := lines[val.Line-1]
+		start := val.Column - 1
+		if raw == "" || strings.Contains(raw, "\n") || start < 0 || start > len(line) || !strings.HasPrefix(line[start:], raw) {
+			return data, false
+		}
+		spots = append(spots, spot{val.Line - 1, start, raw, e.value})
+	}
+	for _, sp := range spots {
+		line := lines[sp.line]
+		lines[sp.line] = line[:sp.start] + sp.value + line[sp.start+len(sp.raw):]
+	}
+	return []byte(strings.Join(lines, "")), true
 }
 
 func setScalar(m *yaml.Node, key, value string) {

@@ -36,6 +36,17 @@ func isPort(s string) bool {
 // exampleDomain is the placeholder domain of example-config.yaml.
 const exampleDomain = "example.org"
 
+// CheckNotExample refuses a config whose homeserver.domain is still the example config's
+// placeholder (example.org): the bridge would register ghosts and permissions for a server that is
+// not the user's. Validate accepts it, so that the example config itself parses; the binary calls
+// this before generating a registration or starting.
+func (cfg *Config) CheckNotExample() error {
+	if cfg.Homeserver.Domain == exampleDomain {
+		return fmt.Errorf("homeserver.domain: is the example config's placeholder %q: set it to your homeserver's server name (and edit homeserver.address and bridge.permissions to match)", exampleDomain)
+	}
+	return nil
+}
+
 var levelNames = map[string]int{"relay": LevelRelay, "user": LevelUser, "admin": LevelAdmin}
 
 var localpartRegex = regexp.MustCompile(`^[a-z0-9._=/+-]+$`)
@@ -51,6 +62,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Homeserver.Domain == "" || strings.ContainsAny(cfg.Homeserver.Domain, "/@ ") {
 		bad("homeserver.domain", "must be the homeserver's server name (e.g. example.org), got %q", cfg.Homeserver.Domain)
+	}
+	if ep := cfg.Homeserver.StatusEndpoint; ep != "" && !isHTTPURL(ep) {
+		bad("homeserver.status_endpoint", "must be empty or an http(s) URL, got %q", ep)
 	}
 	switch cfg.Homeserver.BotSync {
 	case BotSyncAuto, BotSyncOn, BotSyncOff:
@@ -125,6 +139,15 @@ func (cfg *Config) Validate() error {
 	}
 	cfg.Bridge.Calls.validate(bad)       // calls.go
 	cfg.Bridge.HistorySync.validate(bad) // history.go
+	cfg.Bridge.Presence.validate(bad)    // presence.go
+	cfg.Bridge.Relay.validate(bad)       // relay.go
+	cfg.Bridge.Import.validate(bad)      // import.go
+	if dp := cfg.Bridge.DoublePuppet.ASToken; cfg.Bridge.DoublePuppet.Enabled() && dp == cfg.Appservice.ASToken {
+		bad("bridge.double_puppet.as_token", "must be the as_token of a second registration, not the bridge's own (homeservers refuse two registrations with one token)")
+	}
+	if cfg.Bridge.UndecryptableWait < -1 {
+		bad("bridge.undecryptable_wait", "must be -1 (wait forever), 0 (the default) or a number of seconds, got %d", cfg.Bridge.UndecryptableWait)
+	}
 	if cfg.WhatsApp.DeviceName == "" {
 		bad("whatsapp.device_name", "must not be empty")
 	}
@@ -143,6 +166,9 @@ func (cfg *Config) Validate() error {
 	if v := cfg.WhatsApp.KeepaliveInterval; v != 0 && (v < 2 || v > 300) {
 		bad("whatsapp.keepalive_interval", "must be 0 (the default) or between 2 and 300 seconds, got %d", v)
 	}
+	if v := cfg.WhatsApp.ResendWindowHours; v != -1 && (v < 1 || v > 168) {
+		bad("whatsapp.resend_window_hours", "must be -1 (off), 0 (the default, 24) or between 1 and 168 hours, got %d", v)
+	}
 	switch cfg.Logging.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default:
@@ -155,6 +181,7 @@ func (cfg *Config) Validate() error {
 	}
 	cfg.Metrics.validate(bad)      // metrics.go
 	cfg.Provisioning.validate(bad) // provisioning.go
+	cfg.Encryption.validate(bad)   // encryption.go
 	return errors.Join(errs...)
 }
 
@@ -210,7 +237,7 @@ func (cfg *Config) ParseUsername(localpart string) (string, bool) {
 // Warnings lists settings that are valid but probably not meant, for the start-up log: everyone on
 // the homeserver (and, over federation, beyond) may use the bridge when "*" is user or admin.
 func (cfg *Config) Warnings() []string {
-	var warnings []string
+	warnings := append([]string(nil), cfg.upgradeNotes...)
 	for _, key := range cfg.unknown {
 		warnings = append(warnings, fmt.Sprintf("unknown option %s is ignored (misspelt? example-config.yaml lists every option)", key))
 	}

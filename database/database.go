@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 	whatsmeowUpgrades "go.mau.fi/whatsmeow/store/sqlstore/upgrades"
 	waLog "go.mau.fi/whatsmeow/util/log"
 
-	_ "github.com/lib/pq" // PostgreSQL driver, registered as "postgres"
+	"github.com/lib/pq"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database/upgrades"
 )
@@ -36,6 +37,7 @@ type Database struct {
 
 	// One query type per table; see the package documentation for what each table holds.
 	User     *UserQuery            // users
+	Login    *UserLoginQuery       // user_logins: the WhatsApp accounts of each user
 	Puppet   *PuppetQuery          // puppets
 	Portal   *PortalQuery          // portals
 	Message  *MessageQuery         // messages
@@ -50,10 +52,25 @@ type Database struct {
 	// Placeholder holds the placeholders table: undecryptable messages waiting to be resent.
 	Placeholder *PlaceholderQuery
 
+	// WAInbox holds the whatsapp_inbox table: WhatsApp events acknowledged and not bridged yet.
+	WAInbox *WhatsAppInboxQuery
+
 	// State holds small named values kept across restarts (bridge_state).
 	State *BridgeStateQuery
+	// Undecryptable holds encrypted Matrix events waiting for their room keys (matrix_undecryptable).
+	Undecryptable *UndecryptableQuery
+
+	// Import holds where imported chat exports went and what they posted (import_rooms,
+	// imported_messages).
+	Import *ImportQuery
+
+	// HistoryChunk keeps history sync chunks from their arrival until they are bridged
+	// (history_chunks).
+	HistoryChunk *HistoryChunkQuery
 
 	whatsmeow *sqlstore.Container
+	// textParams is the handle for TextParamsDB when it is not DB.
+	textParams *dbutil.Database
 }
 
 // Open connects to the database and checks that it answers. It does not change the schema; call
@@ -63,6 +80,8 @@ type Database struct {
 // or a "file:" URI; foreign keys, WAL journaling, a busy timeout and immediate transactions are
 // switched on unless the URI sets them itself. For PostgreSQL it is a lib/pq connection string.
 // maxOpen and maxIdle size the connection pool (0 means no limit for maxOpen, Go's default for maxIdle).
+// Once PostgreSQL has been reached, a query waits up to PostgresReconnectWait for a server that went
+// away to come back instead of failing at once.
 func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zerolog.Logger) (*Database, error) {
 	var driver, dialect, what string
 	switch strings.ToLower(dbType) {
@@ -76,9 +95,32 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 	default:
 		return nil, fmt.Errorf("unsupported database type %q (expected \"sqlite\" or \"postgres\")", dbType)
 	}
-	rawDB, err := sql.Open(driver, uri)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", what, err)
+	var rawDB, textRawDB *sql.DB
+	// fail closes what was opened so far and returns err.
+	fail := func(err error) (*Database, error) {
+		for _, pool := range []*sql.DB{rawDB, textRawDB} {
+			if pool != nil {
+				_ = pool.Close()
+			}
+		}
+		return nil, err
+	}
+	var err error
+	if driver == "postgres" {
+		binaryURI, added := withBinaryParameters(uri)
+		if rawDB, err = openPostgres(binaryURI); err != nil {
+			return fail(fmt.Errorf("failed to open %s: %w", what, err))
+		}
+		if added {
+			// Closed with the Database; it connects only when used (mautrix's stores).
+			if textRawDB, err = openPostgres(uri); err != nil {
+				return fail(fmt.Errorf("failed to open %s: %w", what, err))
+			}
+			textRawDB.SetMaxOpenConns(max(maxOpen/4, 2))
+			textRawDB.SetMaxIdleConns(max(maxOpen/4, 2))
+		}
+	} else if rawDB, err = sql.Open(driver, uri); err != nil {
+		return fail(fmt.Errorf("failed to open %s: %w", what, err))
 	}
 	if maxOpen > 0 {
 		rawDB.SetMaxOpenConns(maxOpen)
@@ -89,19 +131,16 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err = rawDB.PingContext(pingCtx); err != nil {
-		_ = rawDB.Close()
-		return nil, fmt.Errorf("failed to open %s: %w", what, err)
+		return fail(fmt.Errorf("failed to open %s: %w", what, err))
 	}
 	if dialect == dbutil.SQLite.String() {
 		if err = restrictSQLiteFiles(uri); err != nil {
-			_ = rawDB.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	wrapped, err := dbutil.NewWithDB(rawDB, dialect)
 	if err != nil {
-		_ = rawDB.Close()
-		return nil, fmt.Errorf("failed to open %s: %w", what, err)
+		return fail(fmt.Errorf("failed to open %s: %w", what, err))
 	}
 	wrapped.Owner = Owner
 	wrapped.UpgradeTable = upgrades.Table
@@ -110,26 +149,85 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 	waDB := wrapped.Child(whatsmeowVersionTable, whatsmeowUpgrades.Table,
 		dbutil.ZeroLogger(log.With().Str("db_section", "whatsmeow").Logger()))
 	waContainer := sqlstore.NewWithWrappedDB(waDB, waLog.Zerolog(log.With().Str("component", "whatsmeow_store").Logger()))
-	return newDatabase(wrapped, waContainer), nil
+	db := newDatabase(wrapped, waContainer)
+	if textRawDB != nil {
+		if db.textParams, err = dbutil.NewWithDB(textRawDB, dialect); err != nil {
+			return fail(fmt.Errorf("failed to open %s: %w", what, err))
+		}
+		db.textParams.Owner = Owner
+		db.textParams.Log = wrapped.Log
+	}
+	return db, nil
+}
+
+// openPostgres opens a lib/pq pool whose queries wait for a server that went away (patientConnector).
+func openPostgres(uri string) (*sql.DB, error) {
+	connector, err := pq.NewConnector(uri)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(&patientConnector{inner: connector, wait: PostgresReconnectWait}), nil
+}
+
+// withBinaryParameters returns the lib/pq connection string uri (URL or key=value form) with
+// binary_parameters=yes added, and whether it added it; a uri that sets binary_parameters itself is
+// returned as it is. With it lib/pq sends a statement with parameters in one round trip (Parse, Bind
+// and Execute together) instead of two, and []byte parameters in binary form.
+func withBinaryParameters(uri string) (string, bool) {
+	if strings.HasPrefix(uri, "postgres://") || strings.HasPrefix(uri, "postgresql://") {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return uri, false // lib/pq reports the error
+		}
+		q := u.Query()
+		if q.Has("binary_parameters") {
+			return uri, false
+		}
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+		return u.String(), true
+	}
+	if strings.Contains(uri, "binary_parameters") {
+		return uri, false
+	}
+	return strings.TrimSpace(uri + " binary_parameters=yes"), true
+}
+
+// TextParamsDB is the handle for code whose []byte parameters must reach PostgreSQL as text:
+// mautrix-go's crypto and state stores write jsonb columns from []byte, which PostgreSQL refuses in
+// the binary form that DB's binary_parameters (see withBinaryParameters) sends. It is a second,
+// smaller pool on the same database; for SQLite, or when the URI sets binary_parameters itself, it
+// is DB. Transactions of DB do not extend to it.
+func (db *Database) TextParamsDB() *dbutil.Database {
+	if db.textParams != nil {
+		return db.textParams
+	}
+	return db.DB
 }
 
 func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
 	return &Database{
-		DB:        db,
-		User:      &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
-		State:     &BridgeStateQuery{db: db},
-		Puppet:    &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
-		Portal:    &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
-		Message:   &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
-		Reaction:  &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
-		Edit:      &MessageEditQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessageEdit)},
-		Txn:       &AppserviceTxnQuery{db: db},
-		Inbox:     &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
-		Outbox:    &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
-		whatsmeow: wa,
+		DB:    db,
+		User:  &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
+		Login: &UserLoginQuery{qh: dbutil.MakeQueryHelperSimple(db, newUserLogin)},
+		State: &BridgeStateQuery{db: db},
+
+		Undecryptable: &UndecryptableQuery{db: db},
+		Import:        &ImportQuery{db: db},
+		HistoryChunk:  &HistoryChunkQuery{db: db},
+		Puppet:        &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
+		Portal:        &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
+		Message:       &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
+		Reaction:      &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
+		Edit:          &MessageEditQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessageEdit)},
+		Txn:           &AppserviceTxnQuery{db: db},
+		Inbox:         &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
+		Outbox:        &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
+		whatsmeow:     wa,
 
 		ChatSettings: &ChatSettingsQuery{qh: dbutil.MakeQueryHelperSimple(db, newChatSettings)},
 		Placeholder:  &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder)},
+		WAInbox:      &WhatsAppInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newWhatsAppInboxEvent)},
 	}
 }
 
@@ -155,6 +253,9 @@ func (db *Database) WhatsmeowContainer() *sqlstore.Container {
 
 // Close closes the connection pool. Nothing may use the Database or the whatsmeow container afterwards.
 func (db *Database) Close() error {
+	if db.textParams != nil {
+		_ = db.textParams.Close()
+	}
 	return db.DB.Close()
 }
 

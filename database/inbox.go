@@ -23,10 +23,10 @@ const (
 )
 
 const (
-	inboxColumns = `seq, event_id, room_id, txn_id, event, received_at, attempts, last_error, state`
+	inboxColumns = `seq, event_id, room_id, txn_id, event, received_at, attempts, last_error, state, handle_before`
 
 	insertInboxEventQuery = `
-		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at) VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at, handle_before) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (event_id) DO NOTHING
 		RETURNING seq
 	`
@@ -36,10 +36,11 @@ const (
 	getPendingInboxRoomsQury = `
 		SELECT room_id FROM matrix_inbox WHERE state='pending' GROUP BY room_id ORDER BY MIN(seq)
 	`
-	markInboxDoneQuery      = `UPDATE matrix_inbox SET state='done' WHERE seq=$1`
-	markInboxFailedQuery    = `UPDATE matrix_inbox SET state='failed', last_error=$2 WHERE seq=$1`
-	recordInboxAttemptQuery = `UPDATE matrix_inbox SET attempts=attempts+1, last_error=$2 WHERE seq=$1`
-	pruneInboxQuery         = `DELETE FROM matrix_inbox WHERE state<>'pending' AND received_at < $1`
+	markInboxDoneQuery        = `UPDATE matrix_inbox SET state='done' WHERE seq=$1`
+	markInboxFailedQuery      = `UPDATE matrix_inbox SET state='failed', last_error=$2 WHERE seq=$1`
+	recordInboxAttemptQuery   = `UPDATE matrix_inbox SET attempts=attempts+1, last_error=$2 WHERE seq=$1`
+	setInboxHandleBeforeQuery = `UPDATE matrix_inbox SET handle_before=$2 WHERE seq=$1 AND state='pending'`
+	pruneInboxQuery           = `DELETE FROM matrix_inbox WHERE state<>'pending' AND received_at < $1`
 )
 
 // ErrInboxEventWithoutID is returned by Enqueue for an event that has no event ID (such as an
@@ -54,6 +55,9 @@ type InboxEvent struct {
 	RoomID  id.RoomID
 	// TxnID is the appservice transaction that delivered the event.
 	TxnID string
+	// HandleBefore, when not 0, is the seq of a row this one must be handled before: the
+	// homeserver pushed this event late, after that newer one (bridge/late_events.go).
+	HandleBefore int64
 	// Event is the event as received, in JSON.
 	Event      json.RawMessage
 	ReceivedAt time.Time
@@ -69,7 +73,7 @@ func newInboxEvent() *InboxEvent { return &InboxEvent{} }
 func (e *InboxEvent) Scan(row dbutil.Scannable) (*InboxEvent, error) {
 	var event string
 	var received int64
-	err := row.Scan(&e.Seq, &e.EventID, &e.RoomID, &e.TxnID, &event, &received, &e.Attempts, &e.LastError, &e.State)
+	err := row.Scan(&e.Seq, &e.EventID, &e.RoomID, &e.TxnID, &event, &received, &e.Attempts, &e.LastError, &e.State, &e.HandleBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +119,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 		for _, evt := range events {
 			var seq int64
 			err := db.QueryRow(ctx, insertInboxEventQuery,
-				string(evt.EventID), string(evt.RoomID), txnID, string(evt.Event), now.UnixMilli()).Scan(&seq)
+				string(evt.EventID), string(evt.RoomID), txnID, string(evt.Event), now.UnixMilli(), evt.HandleBefore).Scan(&seq)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			} else if err != nil {
@@ -136,6 +140,11 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 // Get returns the inbox row with the given seq, or nil if there is none.
 func (iq *MatrixInboxQuery) Get(ctx context.Context, seq int64) (*InboxEvent, error) {
 	return iq.qh.QueryOne(ctx, getInboxEventQuery, seq)
+}
+
+// SetHandleBefore makes the pending row seq go before the row before (HandleBefore).
+func (iq *MatrixInboxQuery) SetHandleBefore(ctx context.Context, seq, before int64) error {
+	return iq.qh.Exec(ctx, setInboxHandleBeforeQuery, seq, before)
 }
 
 // GetByEventID returns the inbox row of a Matrix event, or nil if there is none.

@@ -13,7 +13,7 @@ import (
 
 const (
 	messageColumns = `portal_jid, portal_receiver, wa_id, part, sender, sender_mxid, mxid, mx_room, timestamp,
-		edit_count, last_edit, is_from_matrix, quote, media, poll_answers`
+		edit_count, last_edit, is_from_matrix, quote, media, poll_answers, media_expired, expires_at`
 
 	getMessagesByWAIDQuery = `
 		SELECT ` + messageColumns + ` FROM messages
@@ -33,13 +33,17 @@ const (
 	`
 	insertMessageQuery = `
 		INSERT INTO messages (` + messageColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 	`
 	updateMessageQuery = `
 		UPDATE messages SET sender=$5, sender_mxid=$6, mxid=$7, mx_room=$8, timestamp=$9, edit_count=$10,
 			last_edit=$11, is_from_matrix=$12, quote=$13, media=$14,
-			poll_answers=$15
+			poll_answers=$15, media_expired=$16, expires_at=$17
 		WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3 AND part=$4
+	`
+	getExpiredMessagesQuery = `
+		SELECT ` + messageColumns + ` FROM messages
+		WHERE expires_at > 0 AND expires_at <= $1 AND part=0 ORDER BY expires_at LIMIT $2
 	`
 	deleteMessageQuery = `DELETE FROM messages WHERE portal_jid=$1 AND portal_receiver=$2 AND wa_id=$3`
 )
@@ -73,6 +77,13 @@ type Message struct {
 	// PollAnswers are the Matrix answer IDs of a poll's options, in the order of the WhatsApp
 	// poll's options; nil for messages that are not polls.
 	PollAnswers []string
+	// MediaExpired marks the notice shown for an attachment WhatsApp's servers no longer had when
+	// the message was bridged; the phone may be asked to upload it again (part 0's Quote holds the
+	// attachment with its media key).
+	MediaExpired bool
+	// ExpiresAt is when the message disappears from WhatsApp (a chat with disappearing messages),
+	// and its Matrix copy is redacted; zero for messages that do not disappear.
+	ExpiresAt time.Time
 }
 
 func newMessage() *Message { return &Message{} }
@@ -82,8 +93,9 @@ func (m *Message) Scan(row dbutil.Scannable) (*Message, error) {
 	var jid, receiver string
 	var ts, lastEdit int64
 	var pollAnswers string
+	var expiresAt int64
 	err := row.Scan(&jid, &receiver, &m.WAID, &m.Part, &m.Sender, &m.SenderMXID, &m.MXID, &m.MXRoom, &ts,
-		&m.EditCount, &lastEdit, &m.IsFromMatrix, &m.Quote, &m.Media, &pollAnswers)
+		&m.EditCount, &lastEdit, &m.IsFromMatrix, &m.Quote, &m.Media, &pollAnswers, &m.MediaExpired, &expiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +107,7 @@ func (m *Message) Scan(row dbutil.Scannable) (*Message, error) {
 	if m.Portal, err = parsePortalKey(jid, receiver); err != nil {
 		return nil, err
 	}
-	m.Timestamp, m.LastEdit = fromUnixMilli(ts), fromUnixMilli(lastEdit)
+	m.Timestamp, m.LastEdit, m.ExpiresAt = fromUnixMilli(ts), fromUnixMilli(lastEdit), fromUnixMilli(expiresAt)
 	return m, nil
 }
 
@@ -104,7 +116,7 @@ func (m *Message) sqlVariables() []any {
 	return []any{
 		jid, receiver, m.WAID, m.Part, m.Sender.ToNonAD().String(), string(m.SenderMXID), string(m.MXID),
 		string(m.MXRoom), unixMilli(m.Timestamp), m.EditCount, unixMilli(m.LastEdit), m.IsFromMatrix,
-		m.Quote, m.Media, pollAnswersJSON(m.PollAnswers),
+		m.Quote, m.Media, pollAnswersJSON(m.PollAnswers), m.MediaExpired, unixMilli(m.ExpiresAt),
 	}
 }
 
@@ -151,6 +163,12 @@ func (mq *MessageQuery) Exists(ctx context.Context, portal PortalKey, waID strin
 	jid, receiver := portal.sqlArgs()
 	err = mq.qh.GetDB().QueryRow(ctx, messageExistsQuery, jid, receiver, waID).Scan(&exists)
 	return exists, err
+}
+
+// GetExpired returns up to limit messages (their part 0) whose ExpiresAt is at or before now,
+// earliest first.
+func (mq *MessageQuery) GetExpired(ctx context.Context, now time.Time, limit int) ([]*Message, error) {
+	return mq.qh.QueryMany(ctx, getExpiredMessagesQuery, now.UnixMilli(), limit)
 }
 
 // Insert stores a message part. The portal must already be stored; the (portal, WAID, Part) key and

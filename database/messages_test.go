@@ -32,9 +32,9 @@ func TestMessageRoundTrip(t *testing.T) {
 			t.Fatal("Exists is true before the message was stored")
 		}
 		part0 := &database.Message{Portal: key, WAID: "3EB0A", Part: 0, Sender: sender, SenderMXID: "@whatsapp_4915112345678:example.org",
-			MXID: "$ev0", MXRoom: "!dm:example.org", Timestamp: now}
+			MXID: "$ev0", MXRoom: "!dm:example.org", Timestamp: now, MediaExpired: true}
 		part1 := *part0
-		part1.Part, part1.MXID = 1, "$ev1"
+		part1.Part, part1.MXID, part1.MediaExpired = 1, "$ev1", false
 		must(t, db.Message.Insert(ctx, &part1))
 		must(t, db.Message.Insert(ctx, part0))
 		later := &database.Message{Portal: key, WAID: "3EB0B", Sender: testUserJID, SenderMXID: "@alice:example.org",
@@ -57,7 +57,8 @@ func TestMessageRoundTrip(t *testing.T) {
 		}
 		got := parts[0]
 		if got.Portal != key || got.Sender != sender.ToNonAD() || got.SenderMXID != part0.SenderMXID ||
-			got.MXRoom != part0.MXRoom || !got.Timestamp.Equal(now) || got.EditCount != 0 || !got.LastEdit.IsZero() || got.IsFromMatrix {
+			got.MXRoom != part0.MXRoom || !got.Timestamp.Equal(now) || got.EditCount != 0 || !got.LastEdit.IsZero() || got.IsFromMatrix ||
+			!got.MediaExpired || parts[1].MediaExpired {
 			t.Fatalf("GetByWAID part 0 = %+v, want %+v", got, part0)
 		}
 		byMXID, err := db.Message.GetByMXID(ctx, "$ev2")
@@ -76,12 +77,30 @@ func TestMessageRoundTrip(t *testing.T) {
 			t.Fatalf("GetFirstInPortal = %+v, want part 0 of 3EB0A", first)
 		}
 
+		expired, err := db.Message.GetExpired(ctx, now, 10)
+		must(t, err)
+		if len(expired) != 0 {
+			t.Fatalf("GetExpired without expiring messages = %v", expired)
+		}
+		soon := *later
+		soon.WAID, soon.MXID, soon.ExpiresAt = "3EB0C", "$ev3", now.Add(time.Second)
+		must(t, db.Message.Insert(ctx, &soon))
+		if expired, err = db.Message.GetExpired(ctx, now, 10); err != nil || len(expired) != 0 {
+			t.Fatalf("GetExpired before the time = %v, %v", expired, err)
+		}
+		expired, err = db.Message.GetExpired(ctx, now.Add(time.Second), 10)
+		must(t, err)
+		if len(expired) != 1 || expired[0].WAID != "3EB0C" || !expired[0].ExpiresAt.Equal(soon.ExpiresAt) {
+			t.Fatalf("GetExpired at the time = %+v, want 3EB0C", expired)
+		}
+		must(t, db.Message.Delete(ctx, key, "3EB0C"))
+
 		editedAt := now.Add(time.Minute)
-		got.EditCount, got.LastEdit = 2, editedAt
+		got.EditCount, got.LastEdit, got.MediaExpired = 2, editedAt, false
 		must(t, db.Message.Update(ctx, got))
 		parts, err = db.Message.GetByWAID(ctx, key, "3EB0A")
 		must(t, err)
-		if parts[0].EditCount != 2 || !parts[0].LastEdit.Equal(editedAt) || parts[1].EditCount != 0 {
+		if parts[0].EditCount != 2 || !parts[0].LastEdit.Equal(editedAt) || parts[1].EditCount != 0 || parts[0].MediaExpired {
 			t.Fatalf("after Update parts = %+v, %+v", parts[0], parts[1])
 		}
 

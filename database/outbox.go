@@ -32,6 +32,7 @@ const (
 		SELECT ` + outboxColumns + ` FROM outbox
 		WHERE state='pending' AND portal_jid=$1 AND portal_receiver=$2 ORDER BY created_at, event_id
 	`
+	getPendingOutboxIDsQuery = `SELECT event_id, wa_id FROM outbox WHERE state='pending'`
 	markOutboxSentQuery      = `UPDATE outbox SET state='sent', updated_at=$2 WHERE event_id=$1`
 	markOutboxFailedQuery    = `UPDATE outbox SET state='failed', last_error=$2, updated_at=$3 WHERE event_id=$1`
 	recordOutboxAttemptQuery = `UPDATE outbox SET attempts=attempts+1, last_error=$2, updated_at=$3 WHERE event_id=$1`
@@ -127,6 +128,22 @@ func (oq *OutgoingMessageQuery) GetByWAID(ctx context.Context, portal PortalKey,
 func (oq *OutgoingMessageQuery) Pending(ctx context.Context, portal PortalKey) ([]*OutgoingMessage, error) {
 	jid, receiver := portal.sqlArgs()
 	return oq.qh.QueryMany(ctx, getPendingOutboxQuery, jid, receiver)
+}
+
+// PendingIDs returns the reserved WhatsApp message IDs of all pending sends, by Matrix event ID.
+func (oq *OutgoingMessageQuery) PendingIDs(ctx context.Context) (map[id.EventID]string, error) {
+	rows, err := oq.qh.GetDB().Query(ctx, getPendingOutboxIDsQuery)
+	ids := make(map[id.EventID]string)
+	err = dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (struct{}, error) {
+		var eventID, waID string
+		err := row.Scan(&eventID, &waID)
+		ids[id.EventID(eventID)] = waID
+		return struct{}{}, err
+	}, err).Iter(func(struct{}) (bool, error) { return true, nil })
+	if err != nil {
+		return nil, fmt.Errorf("failed to read pending outbox IDs: %w", err)
+	}
+	return ids, nil
 }
 
 // MarkSent records that WhatsApp accepted the message.

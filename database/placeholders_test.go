@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
@@ -36,5 +38,37 @@ func TestPlaceholderRoundTrip(t *testing.T) {
 		if got != nil {
 			t.Fatalf("Get found %+v after Delete", got)
 		}
+	})
+}
+
+// TestLookUpIncoming checks the one-query lookup of an incoming message: neither bridged nor
+// waiting, waiting behind a placeholder, bridged, and a placeholder of another message not mixed in.
+func TestLookUpIncoming(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		key := database.NewPortalKey(testDMJID, testUserJID)
+		insertPortal(t, db, key, "dm")
+		now := ms(time.Now())
+		check := func(waID string, wantBridged bool, wantPlaceholder id.EventID) {
+			t.Helper()
+			bridged, ph, err := db.Placeholder.LookUpIncoming(ctx, key, waID)
+			must(t, err)
+			var got id.EventID
+			if ph != nil {
+				got = ph.MXID
+				if ph.Portal != key || ph.WAID != waID || ph.Sender != testDMJID || !ph.Timestamp.Equal(now) || ph.Created.IsZero() {
+					t.Errorf("placeholder of %s = %+v", waID, ph)
+				}
+			}
+			if bridged != wantBridged || got != wantPlaceholder {
+				t.Errorf("LookUpIncoming(%s) = %v, %q; want %v, %q", waID, bridged, got, wantBridged, wantPlaceholder)
+			}
+		}
+		check("3EB0N", false, "")
+		must(t, db.Placeholder.Insert(ctx, &database.Placeholder{Portal: key, WAID: "3EB0P", Sender: testDMJID, MXID: "$ph", Timestamp: now}))
+		check("3EB0P", false, "$ph")
+		check("3EB0N", false, "")
+		must(t, db.Message.Insert(ctx, &database.Message{Portal: key, WAID: "3EB0M", Sender: testDMJID, MXID: "$msg", MXRoom: "!dm:example.org", Timestamp: now}))
+		check("3EB0M", true, "")
 	})
 }

@@ -13,7 +13,7 @@ import (
 
 const (
 	portalColumns = `jid, receiver, mxid, name, topic, avatar_id, avatar_mxc, name_set, topic_set, avatar_set,
-		encrypted, created_at, room_created_at, disappear_timer`
+		encrypted, created_at, room_created_at, disappear_timer, relay_mxid`
 
 	getPortalByKeyQuery         = `SELECT ` + portalColumns + ` FROM portals WHERE jid=$1 AND receiver=$2`
 	getPortalByMXIDQuery        = `SELECT ` + portalColumns + ` FROM portals WHERE mxid=$1`
@@ -21,11 +21,12 @@ const (
 	getAllPortalsQuery          = `SELECT ` + portalColumns + ` FROM portals ORDER BY jid, receiver`
 	insertPortalQuery           = `
 		INSERT INTO portals (` + portalColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 	`
 	updatePortalQuery = `
 		UPDATE portals SET mxid=$3, name=$4, topic=$5, avatar_id=$6, avatar_mxc=$7, name_set=$8, topic_set=$9,
-			avatar_set=$10, encrypted=$11, created_at=$12, room_created_at=$13, disappear_timer=$14
+			avatar_set=$10, encrypted=$11, created_at=$12, room_created_at=$13, disappear_timer=$14,
+			relay_mxid=$15
 		WHERE jid=$1 AND receiver=$2
 	`
 	deletePortalQuery = `DELETE FROM portals WHERE jid=$1 AND receiver=$2`
@@ -50,6 +51,9 @@ type Portal struct {
 	RoomCreatedAt time.Time
 	// DisappearTimer is the chat's disappearing-messages timer, whole seconds; 0 when off.
 	DisappearTimer time.Duration
+	// RelayUser is the bridge user whose WhatsApp account relays the messages of Matrix users
+	// without a login in this portal; empty when relaying is off.
+	RelayUser id.UserID
 }
 
 func newPortal() *Portal { return &Portal{} }
@@ -57,10 +61,10 @@ func newPortal() *Portal { return &Portal{} }
 // Scan reads one portals row.
 func (p *Portal) Scan(row dbutil.Scannable) (*Portal, error) {
 	var jid, receiver string
-	var mxid sql.NullString
+	var mxid, relay sql.NullString
 	var created, roomCreated, disappear int64
 	err := row.Scan(&jid, &receiver, &mxid, &p.Name, &p.Topic, &p.AvatarID, &p.AvatarMXC,
-		&p.NameSet, &p.TopicSet, &p.AvatarSet, &p.Encrypted, &created, &roomCreated, &disappear)
+		&p.NameSet, &p.TopicSet, &p.AvatarSet, &p.Encrypted, &created, &roomCreated, &disappear, &relay)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +72,7 @@ func (p *Portal) Scan(row dbutil.Scannable) (*Portal, error) {
 		return nil, err
 	}
 	p.MXID = id.RoomID(mxid.String)
+	p.RelayUser = id.UserID(relay.String)
 	p.CreatedAt, p.RoomCreatedAt = fromUnixMilli(created), fromUnixMilli(roomCreated)
 	p.DisappearTimer = time.Duration(disappear) * time.Second
 	return p, nil
@@ -78,7 +83,7 @@ func (p *Portal) sqlVariables() []any {
 	return []any{
 		jid, receiver, dbutil.StrPtr(p.MXID), p.Name, p.Topic, p.AvatarID, string(p.AvatarMXC),
 		p.NameSet, p.TopicSet, p.AvatarSet, p.Encrypted, unixMilli(p.CreatedAt), unixMilli(p.RoomCreatedAt),
-		int64(p.DisappearTimer / time.Second),
+		int64(p.DisappearTimer / time.Second), dbutil.StrPtr(p.RelayUser),
 	}
 }
 

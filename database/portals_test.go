@@ -49,7 +49,7 @@ func TestPortalRoundTrip(t *testing.T) {
 
 		roomAt := ms(time.Now())
 		group := &database.Portal{Key: groupKey, MXID: "!group:example.org", Name: "Group", Topic: "About",
-			AvatarID: "123", AvatarMXC: "mxc://example.org/g", NameSet: true, TopicSet: true, Encrypted: true, DisappearTimer: 7 * 24 * time.Hour,
+			AvatarID: "123", AvatarMXC: "mxc://example.org/g", NameSet: true, TopicSet: true, Encrypted: true, DisappearTimer: 7 * 24 * time.Hour, RelayUser: "@alice:example.org",
 			RoomCreatedAt: roomAt}
 		must(t, db.Portal.Insert(ctx, group))
 		dm := &database.Portal{Key: dmKey}
@@ -66,7 +66,7 @@ func TestPortalRoundTrip(t *testing.T) {
 		must(t, err)
 		if got == nil || got.Key != groupKey || got.MXID != group.MXID || got.Name != "Group" || got.Topic != "About" ||
 			got.AvatarID != "123" || got.AvatarMXC != group.AvatarMXC || !got.NameSet || !got.TopicSet || got.AvatarSet ||
-			!got.Encrypted || got.DisappearTimer != 7*24*time.Hour || !got.RoomCreatedAt.Equal(roomAt) || !sameTime(got.CreatedAt, group.CreatedAt) {
+			!got.Encrypted || got.DisappearTimer != 7*24*time.Hour || got.RelayUser != "@alice:example.org" || !got.RoomCreatedAt.Equal(roomAt) || !sameTime(got.CreatedAt, group.CreatedAt) {
 			t.Fatalf("GetByKey returned %+v, want %+v", got, group)
 		}
 		byRoom, err := db.Portal.GetByMXID(ctx, group.MXID)

@@ -13,7 +13,7 @@ const (
 	pendingInboxStatsQuery = `SELECT COUNT(*), MIN(received_at) FROM matrix_inbox WHERE state='pending'`
 )
 
-// Stats is what monitoring reads from the database: sizes and the Matrix inbox's backlog.
+// Stats is what monitoring reads from the database: sizes and both inboxes' backlogs.
 type Stats struct {
 	// Portals counts the portals that have a Matrix room; Ghosts every ghost (puppets row).
 	Portals, Ghosts int
@@ -21,9 +21,12 @@ type Stats struct {
 	// oldest of them was received (zero when none is pending).
 	InboxPending int
 	InboxOldest  time.Time
+	// WAInboxPending and WAInboxOldest are the same for the WhatsApp inbox.
+	WAInboxPending int
+	WAInboxOldest  time.Time
 }
 
-// Stats reads the counts of Stats in three small queries. It fails when the database does not
+// Stats reads the counts of Stats in four small queries. It fails when the database does not
 // answer within ctx.
 func (db *Database) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
@@ -39,6 +42,13 @@ func (db *Database) Stats(ctx context.Context) (Stats, error) {
 	}
 	if oldest.Valid {
 		s.InboxOldest = fromUnixMilli(oldest.Int64)
+	}
+	var waOldest sql.NullInt64
+	if err := db.DB.QueryRow(ctx, pendingWAInboxStatsQuery).Scan(&s.WAInboxPending, &waOldest); err != nil {
+		return s, fmt.Errorf("failed to read the WhatsApp inbox backlog: %w", err)
+	}
+	if waOldest.Valid {
+		s.WAInboxOldest = fromUnixMilli(waOldest.Int64)
 	}
 	return s, nil
 }

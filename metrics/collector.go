@@ -27,6 +27,10 @@ type Snapshot struct {
 	// when the oldest of them arrived (zero when none).
 	MatrixInboxPending int
 	MatrixInboxOldest  time.Time
+	// WhatsAppInboxPending and WhatsAppInboxOldest are the same for the WhatsApp events stored
+	// (and acknowledged to WhatsApp) but not bridged yet.
+	WhatsAppInboxPending int
+	WhatsAppInboxOldest  time.Time
 }
 
 // Source gives the gauges their values at scrape time. The bridge implements it.
@@ -82,9 +86,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLogins, prometheus.GaugeValue, float64(snap.Logins[state]), string(state))
 	}
 	ch <- prometheus.MustNewConstMetric(descSocket, prometheus.GaugeValue, float64(snap.ConnectedSockets))
-	waPending, waOldest := c.m.WhatsAppPending()
-	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(waPending), string(WhatsAppToMatrix))
-	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age(now, waOldest), string(WhatsAppToMatrix))
 	if !snap.DatabaseOK {
 		c.log.Warn().Msg("Metrics scrape could not read the database")
 		ch <- prometheus.MustNewConstMetric(descDBUp, prometheus.GaugeValue, 0)
@@ -95,6 +96,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descGhosts, prometheus.GaugeValue, float64(snap.Ghosts))
 	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(snap.MatrixInboxPending), string(MatrixToWhatsApp))
 	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age(now, snap.MatrixInboxOldest), string(MatrixToWhatsApp))
+	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(snap.WhatsAppInboxPending), string(WhatsAppToMatrix))
+	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age(now, snap.WhatsAppInboxOldest), string(WhatsAppToMatrix))
 }
 
 // age is now - since in seconds, 0 for a zero since.

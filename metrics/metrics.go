@@ -15,8 +15,6 @@ package metrics
 
 import (
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,15 +41,13 @@ const (
 	ReasonHomeserverUnreachable = "homeserver_unreachable"
 	// ReasonHomeserverRefused: the homeserver refused a send for good (4xx).
 	ReasonHomeserverRefused = "homeserver_refused"
-	// ReasonNotAcknowledged: a WhatsApp message could not be bridged and was left unacknowledged,
-	// so WhatsApp delivers it again on the next connect.
-	ReasonNotAcknowledged = "not_acknowledged"
 	// ReasonWhatsAppSend: WhatsApp did not accept a message the bridge sent (it is retried).
 	ReasonWhatsAppSend = "whatsapp_send"
 	// ReasonRefused: a Matrix event cannot be bridged (unsupported or broken content); the sender
 	// was told.
 	ReasonRefused = "refused"
-	// ReasonGaveUp: a Matrix event failed on every attempt and was given up with a notice.
+	// ReasonGaveUp: an event failed for good (refused by the other side, unreadable, or failed on
+	// every attempt) and was given up with a notice in the room.
 	ReasonGaveUp = "gave_up"
 )
 
@@ -60,14 +56,11 @@ const (
 type Metrics struct {
 	registry *prometheus.Registry
 
-	bridged            *prometheus.CounterVec
-	failures           *prometheus.CounterVec
-	transactions       *prometheus.HistogramVec
-	connectAttempts    prometheus.Counter
-	disconnects        *prometheus.CounterVec
-	whatsAppInFlight   map[uint64]time.Time
-	whatsAppInFlightID uint64
-	inFlightLock       sync.Mutex
+	bridged         *prometheus.CounterVec
+	failures        *prometheus.CounterVec
+	transactions    *prometheus.HistogramVec
+	connectAttempts prometheus.Counter
+	disconnects     *prometheus.CounterVec
 }
 
 // New makes the bridge's metrics. source is read at every scrape for the gauges; log receives
@@ -97,7 +90,6 @@ func New(source Source, log zerolog.Logger) *Metrics {
 			Namespace: namespace, Name: "whatsapp_disconnects_total",
 			Help: "Connected WhatsApp logins that lost their connection, by the state they moved to.",
 		}, []string{"state"}),
-		whatsAppInFlight: make(map[uint64]time.Time),
 	}
 	m.registry.MustRegister(m.bridged, m.failures, m.transactions, m.connectAttempts, m.disconnects,
 		newCollector(m, source, log),
@@ -124,34 +116,4 @@ func (m *Metrics) Bridged(dir Direction, kind string) {
 // Failed counts one failure in direction dir, for one of the Reason constants.
 func (m *Metrics) Failed(dir Direction, reason string) {
 	m.failures.WithLabelValues(string(dir), reason).Inc()
-}
-
-// WhatsAppReceived notes that a WhatsApp message was received and is being bridged; call the
-// returned function when its handling ended (bridged or not). The messages between the two are the
-// WhatsApp direction's inbox depth.
-func (m *Metrics) WhatsAppReceived() (done func()) {
-	m.inFlightLock.Lock()
-	m.whatsAppInFlightID++
-	key := m.whatsAppInFlightID
-	m.whatsAppInFlight[key] = time.Now()
-	m.inFlightLock.Unlock()
-	return func() {
-		m.inFlightLock.Lock()
-		delete(m.whatsAppInFlight, key)
-		m.inFlightLock.Unlock()
-	}
-}
-
-// WhatsAppPending returns how many WhatsApp messages are being bridged and when the oldest
-// arrived (zero when none).
-func (m *Metrics) WhatsAppPending() (int, time.Time) {
-	m.inFlightLock.Lock()
-	defer m.inFlightLock.Unlock()
-	var oldest time.Time
-	for _, t := range m.whatsAppInFlight {
-		if oldest.IsZero() || t.Before(oldest) {
-			oldest = t
-		}
-	}
-	return len(m.whatsAppInFlight), oldest
 }

@@ -147,6 +147,7 @@ func TestLoginStatesAndGauges(t *testing.T) {
 		Logins:           map[whatsapp.StateEvent]int{whatsapp.StateConnected: 2, whatsapp.StateLoggedOut: 1},
 		ConnectedSockets: 2, DatabaseOK: true, Portals: 5, Ghosts: 7,
 		MatrixInboxPending: 3, MatrixInboxOldest: time.Now().Add(-90 * time.Second),
+		WhatsAppInboxPending: 1, WhatsAppInboxOldest: time.Now().Add(-30 * time.Second),
 	}
 	m := metrics.New(staticSource{snap}, zerolog.Nop())
 	st := func(e whatsapp.StateEvent) whatsapp.State { return whatsapp.State{Event: e} }
@@ -156,7 +157,6 @@ func TestLoginStatesAndGauges(t *testing.T) {
 	m.LoginStateChanged(st(whatsapp.StateConnected), st(whatsapp.StateTransientDisconnect))
 	m.LoginStateChanged(st(whatsapp.StateTransientDisconnect), st(whatsapp.StateConnecting))
 	m.LoginStateChanged(st(whatsapp.StateConnecting), st(whatsapp.StateConnected))
-	done := m.WhatsAppReceived()
 
 	body := scrape(t, m)
 	hasLine(t, body, `matrix_whatsapp_whatsapp_connect_attempts_total 2`)
@@ -170,20 +170,23 @@ func TestLoginStatesAndGauges(t *testing.T) {
 	hasLine(t, body, `matrix_whatsapp_database_up 1`)
 	hasLine(t, body, `matrix_whatsapp_inbox_pending{direction="matrix_to_whatsapp"} 3`)
 	hasLine(t, body, `matrix_whatsapp_inbox_pending{direction="whatsapp_to_matrix"} 1`)
-	found := false
-	for _, l := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(l, `matrix_whatsapp_inbox_oldest_pending_seconds{direction="matrix_to_whatsapp"} `); ok {
-			found = true
-			if age, err := strconv.ParseFloat(v, 64); err != nil || age < 90 || age > 3600 {
-				t.Errorf("oldest Matrix inbox age = %s, want about 90 s", v)
+	for dir, want := range map[string]float64{"matrix_to_whatsapp": 90, "whatsapp_to_matrix": 30} {
+		found := false
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, `matrix_whatsapp_inbox_oldest_pending_seconds{direction="`+dir+`"} `); ok {
+				found = true
+				if age, err := strconv.ParseFloat(v, 64); err != nil || age < want || age > 3600 {
+					t.Errorf("oldest %s inbox age = %s, want about %v s", dir, v, want)
+				}
 			}
 		}
+		if !found {
+			t.Errorf("no oldest %s inbox age in the scrape", dir)
+		}
 	}
-	if !found {
-		t.Error("no oldest Matrix inbox age in the scrape")
-	}
-	done()
-	body = scrape(t, m)
+
+	idle := metrics.New(staticSource{metrics.Snapshot{DatabaseOK: true}}, zerolog.Nop())
+	body = scrape(t, idle)
 	hasLine(t, body, `matrix_whatsapp_inbox_pending{direction="whatsapp_to_matrix"} 0`)
 	hasLine(t, body, `matrix_whatsapp_inbox_oldest_pending_seconds{direction="whatsapp_to_matrix"} 0`)
 

@@ -86,3 +86,26 @@ func WithExpiration(msg *waE2E.Message, d time.Duration) *waE2E.Message {
 	})
 	return out
 }
+
+// ExpirationOf returns how long after sending msg disappears from WhatsApp, as its content's
+// context info says (WhatsApp's apps set it on every message in a chat with disappearing messages
+// on); 0 when it does not disappear.
+func ExpirationOf(msg *waE2E.Message) time.Duration {
+	var seconds uint32
+	if msg == nil {
+		return 0
+	}
+	msg.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() {
+			return true
+		}
+		if ci, ok := v.Message().Interface().(interface{ GetContextInfo() *waE2E.ContextInfo }); ok {
+			if exp := ci.GetContextInfo().GetExpiration(); exp > 0 {
+				seconds = exp
+				return false
+			}
+		}
+		return true
+	})
+	return time.Duration(seconds) * time.Second
+}

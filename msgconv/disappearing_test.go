@@ -79,3 +79,22 @@ func TestWithExpiration(t *testing.T) {
 		t.Error("the quote was lost")
 	}
 }
+
+func TestExpirationOf(t *testing.T) {
+	t.Parallel()
+	for _, msg := range []*waE2E.Message{
+		{Conversation: proto.String("hi")},
+		{ImageMessage: &waE2E.ImageMessage{Caption: proto.String("photo")}},
+		{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String("hi")}},
+	} {
+		if got := ExpirationOf(msg); got != 0 {
+			t.Errorf("ExpirationOf(%v) = %s before WithExpiration, want 0", msg, got)
+		}
+		if got := ExpirationOf(WithExpiration(msg, 7*24*time.Hour)); got != 7*24*time.Hour {
+			t.Errorf("ExpirationOf(WithExpiration(%v, 7d)) = %s", msg, got)
+		}
+	}
+	if ExpirationOf(nil) != 0 {
+		t.Error("ExpirationOf(nil) != 0")
+	}
+}

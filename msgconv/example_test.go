@@ -80,6 +80,8 @@ func ExampleFromMatrix_Convert() {
 		QuotedMessage: func(_ context.Context, eventID id.EventID) (msgconv.QuotedMessage, bool, error) {
 			return msgconv.QuotedMessage{}, false, nil
 		},
+		// No GIFToMP4 (no ffmpeg): a GIF goes as a file, and the sender is told.
+		Note: func(text string) { fmt.Println("note:", text) },
 	}
 	text := &event.MessageEventContent{
 		MsgType: event.MsgEmote, Body: "waves at Bob", Format: event.FormatHTML,
@@ -96,9 +98,10 @@ func ExampleFromMatrix_Convert() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(msg.GetImageMessage().GetMimetype(), msg.GetImageMessage().GetFileLength(), msg.GetStickerMessage() == nil)
+	fmt.Println(msg.GetDocumentMessage().GetMimetype(), msg.GetDocumentMessage().GetFileLength(), msg.GetStickerMessage() == nil)
 	// Output:
 	// /me waves at @4915112345678 [4915112345678@s.whatsapp.net]
+	// note: Your GIF was sent to WhatsApp as a file, not as a playing GIF: WhatsApp's GIFs are looping videos, and converting it needs ffmpeg, which the bridge's server does not have.
 	// image/gif 9 true
 }
 

@@ -65,8 +65,11 @@ func formattingOpeners(text string) []int {
 			case blQuote:
 				walk(b.children)
 			default:
-				for _, line := range b.lines {
+				for i, line := range b.lines {
 					walkInline(line)
+					if b.kind == blList {
+						walk(b.items[i])
+					}
 				}
 			}
 		}

@@ -9,7 +9,8 @@ import (
 
 // This file recognises the text WhatsApp shows as a link, whose characters are never markup: a URL
 // with a scheme or "www.", an e-mail address, and a bare domain name with an ICANN top-level domain
-// ("example.org/_draft_/notes.txt"), optionally followed by a port and a path. WhatsApp's apps
+// ("example.org/_draft_/notes.txt") or an IPv4 address ("10.0.0.1/_x_"), optionally followed by a
+// port and a path. WhatsApp's apps
 // linkify by top-level domain, so "notes.txt" alone is text while "example.org" is a link; the
 // public suffix list (golang.org/x/net/publicsuffix) stands in for their list of domains.
 
@@ -40,7 +41,36 @@ func (p *parser) urlLen(i, end, lo int) int {
 	if n := domainLen(rest); n > 0 {
 		return linkTail(rest, n, false)
 	}
+	if n := ipv4Len(rest); n > 0 {
+		return linkTail(rest, n, false)
+	}
 	return 0
+}
+
+// ipv4Len returns the length of an IPv4 address (four decimal numbers of 0 to 255 joined by dots)
+// at the start of s, or 0; WhatsApp's apps show one, with a port or path, as a link.
+func ipv4Len(s string) int {
+	n := 0
+	for part := range 4 {
+		if part > 0 {
+			if n >= len(s) || s[n] != '.' {
+				return 0
+			}
+			n++
+		}
+		start, value := n, 0
+		for n < len(s) && n-start < 3 && s[n] >= '0' && s[n] <= '9' {
+			value = value*10 + int(s[n]-'0')
+			n++
+		}
+		if n == start || value > 255 {
+			return 0
+		}
+	}
+	if n < len(s) && (isHostByte(s[n]) && !(s[n] == '.' && (n+1 == len(s) || !isHostByte(s[n+1])))) {
+		return 0 // more of a longer name or number, e.g. 1.2.3.4.5 or 1.2.3.4a
+	}
+	return n
 }
 
 // linkTail extends a link whose host ends at n to the next whitespace (always after a scheme, else

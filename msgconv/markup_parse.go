@@ -11,8 +11,9 @@ import (
 // from the original text and each node knows where it came from.
 //
 // Block level (line based): ``` fenced code (may span lines), "> " quotes,
-// "- "/"* " bullet lists, "1. " numbered lists, and paragraphs of plain
-// lines. Inline level (within one line): *bold*, _italic_, ~strike~, `code`,
+// "- "/"* " bullet lists, "1. " numbered lists (lines indented by two or more
+// spaces under an item are its nested blocks, e.g. a nested list), and
+// paragraphs of plain lines. Inline level (within one line): *bold*, _italic_, ~strike~, `code`,
 // ```code```, @digits mentions; URLs are opaque.
 
 type inlineKind uint8
@@ -52,6 +53,7 @@ type block struct {
 	code     string     // content of a fenced code block
 	open     int        // offset of a code block's opening fence
 	children []block    // quote content
+	items    [][]block  // per list item, the blocks indented below it (nil for none)
 	ordered  bool       // numbered list
 	first    int        // number of the first item of a numbered list
 }
@@ -144,12 +146,29 @@ func (p *parser) parseBlocks(lines []span, depth int) []block {
 			_, first, _ := listItem(text)
 			ordered := first >= 0
 			b := block{kind: blList, ordered: ordered, first: first}
-			for ; i < len(lines); i++ {
+			for i < len(lines) {
 				off, num, ok := listItem(p.src[lines[i].start:lines[i].end])
 				if !ok || (num >= 0) != ordered {
 					break
 				}
 				b.lines = append(b.lines, p.parseLine(lines[i].start+off, lines[i].end))
+				i++
+				// Indented lines below an item belong to it: a nested list, or more text.
+				var inner []span
+				for ; i < len(lines); i++ {
+					cut, ok := itemContinuation(p.src[lines[i].start:lines[i].end], off)
+					if !ok {
+						break
+					}
+					inner = append(inner, span{lines[i].start + cut, lines[i].end})
+				}
+				var sub []block
+				if len(inner) > 0 && depth < maxNesting {
+					sub = p.parseBlocks(inner, depth+1)
+				} else if len(inner) > 0 {
+					sub = []block{{kind: blPara, lines: [][]inline{p.parseLine(inner[0].start, inner[len(inner)-1].end)}}}
+				}
+				b.items = append(b.items, sub)
 			}
 			out = append(out, b)
 			continue
@@ -189,6 +208,20 @@ func listItem(line string) (off, num int, ok bool) {
 		return digits + 2, n, true
 	}
 	return 0, 0, false
+}
+
+// itemContinuation reports whether line continues the list item above it, whose text starts at
+// column off: it is indented by at least two spaces and is not blank. cut is how much indentation
+// to strip (at most off), leaving the item's own text, e.g. "  - two" under "- one" is "- two".
+func itemContinuation(line string, off int) (cut int, ok bool) {
+	n := 0
+	for n < len(line) && line[n] == ' ' {
+		n++
+	}
+	if n < 2 || n == len(line) || strings.TrimSpace(line) == "" {
+		return 0, false
+	}
+	return min(n, off), true
 }
 
 // findFence looks in line i for a ``` opener that starts a code block: one

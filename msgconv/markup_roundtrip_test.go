@@ -39,6 +39,11 @@ func TestRoundTrip(t *testing.T) {
 		"1. first\n2. second",
 		"7. seventh\n8. eighth",
 		"intro\n- a\n- b\noutro",
+		"> quote\n\n- list",
+		"- one\n  - two\n- three",
+		"1. one\n   1. two\n   2. _more_\n2. three",
+		"- one\n  more about one\n- two",
+		"see 10.0.0.1/_x_ and 192.168.1.1:8080/*y*",
 		"```code *not bold*```",
 		"```\nmulti\n  line *code*\n```",
 		"```first\nsecond```",
@@ -72,7 +77,8 @@ func TestRoundTripNormalises(t *testing.T) {
 		{"* star bullets\n* become dashes", "- star bullets\n- become dashes"},
 		{"run ```ls``` now", "run `ls` now"},
 		{"```code\n```", "```code```"},
-		{"> quote\n\n- list", "> quote\n- list"},
+		{"> quote\n- list", "> quote\n\n- list"},
+		{"1. one\n> quote", "1. one\n\n> quote"},
 		{"1. one\n1. one again", "1. one\n2. one again"},
 		{"  *indented*  ", "*indented*"},
 	}
@@ -158,6 +164,11 @@ func (g *markupGen) message() string {
 		if kind == "ol" && prev == "ol" {
 			kind = "ul" // adjacent numbered lists merge into one, renumbered
 		}
+		if kind != "para" && prev != "" && prev != "para" && len(blocks) > 0 {
+			// Matrix clients show two lists, quotes or code blocks apart, so WhatsApp gets them
+			// with an empty line between (TestRoundTripNormalises).
+			blocks[len(blocks)-1] += "\n"
+		}
 		prev = kind
 		if kind == "para" {
 			blocks = append(blocks, g.para(i > 0, i < n-1))
@@ -210,6 +221,17 @@ func (g *markupGen) block(kind string) string {
 				prefix = strconv.Itoa(first+i) + ". "
 			}
 			lines = append(lines, prefix+g.inline(0, ""))
+			if g.rng.IntN(4) == 0 {
+				// A nested list, indented under the item's text as the bridge writes it.
+				pad := strings.Repeat(" ", len(prefix))
+				for j := range 1 + g.rng.IntN(2) {
+					sub := "- "
+					if g.rng.IntN(2) == 0 {
+						sub = strconv.Itoa(j+1) + ". "
+					}
+					lines = append(lines, pad+sub+g.inline(0, ""))
+				}
+			}
 		}
 	case "code":
 		var code []string

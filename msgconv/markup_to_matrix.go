@@ -89,9 +89,17 @@ func (r *htmlRenderer) blocks(blocks []block) {
 				r.out.WriteString(` start="` + strconv.Itoa(b.first) + `"`)
 			}
 			r.out.WriteString(">")
-			for _, item := range b.lines {
+			for i, item := range b.lines {
 				r.out.WriteString("<li>")
 				r.inlines(item)
+				for j, sub := range b.items[i] {
+					if sub.kind == blPara && (j == 0 || b.items[i][j-1].kind == blPara) {
+						// More text of the item, on its own line (after a nested list, quote or
+						// code block it is on one anyway).
+						r.out.WriteString("<br>")
+					}
+					r.blocks([]block{sub})
+				}
 				r.out.WriteString("</li>")
 			}
 			r.out.WriteString("</" + tag + ">")

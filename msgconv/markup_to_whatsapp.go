@@ -86,9 +86,9 @@ func (w *waWriter) children(n *html.Node, st style) string {
 	return join(chunks)
 }
 
-// join concatenates chunks, putting blocks on their own lines and an empty line between a
-// paragraph (or heading) and a neighbouring paragraph, list, quote or code block, as Matrix
-// clients show them apart.
+// join concatenates chunks, putting blocks on their own lines and an empty line between two
+// neighbouring paragraphs (or headings), lists, quotes or code blocks, as Matrix clients show them
+// apart.
 func join(chunks []chunk) string {
 	return joinChunks(chunks, false)
 }
@@ -110,7 +110,7 @@ func joinChunks(chunks []chunk, tight bool) string {
 				out = out[:len(out)-1]
 			}
 			out = append(out, '\n')
-			if !tight && (c.para && (prev.para || prev.section) || prev.para && c.section) {
+			if !tight && (c.para || c.section) && (prev.para || prev.section) {
 				out = append(out, '\n')
 			}
 			if !c.block {
@@ -137,7 +137,7 @@ func (w *waWriter) node(n *html.Node, st style) chunk {
 
 func (w *waWriter) element(n *html.Node, st style) chunk {
 	switch n.Data {
-	case "mx-reply", "script", "style", "head", "title", "template":
+	case "mx-reply", "script", "style", "head", "title", "template", "iframe", "noembed", "noframes", "object", "embed":
 		return chunk{}
 	case "br":
 		return chunk{text: "\n", br: true}
@@ -145,7 +145,9 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 		return chunk{text: strings.TrimSpace(w.children(n, st)), block: true, para: true}
 	case "h1", "h2", "h3", "h4", "h5", "h6":
 		return chunk{text: w.styled(n, st, '*'), block: true, para: true}
-	case "div", "li", "table", "thead", "tbody", "tfoot", "tr", "section", "article",
+	case "tr":
+		return chunk{text: w.tableRow(n, st), block: true}
+	case "div", "li", "table", "thead", "tbody", "tfoot", "section", "article",
 		"header", "footer", "details", "summary", "figure", "figcaption", "dl", "dt", "dd":
 		return chunk{text: strings.TrimSpace(w.children(n, st)), block: true}
 	case "strong", "b":
@@ -195,16 +197,44 @@ func (w *waWriter) styled(n *html.Node, st style, marker byte) string {
 			continue
 		}
 		at := strings.Index(line, core)
-		lines[i] = line[:at] + string(marker) + core + string(marker) + line[at+len(core):]
+		lines[i] = line[:at] + string(marker) + keepClosersLiteral(core, marker) + string(marker) + line[at+len(core):]
 	}
 	return strings.Join(lines, "\n")
 }
 
+// keepClosersLiteral returns the text of a span to be wrapped in marker with a word joiner after
+// each literal marker of the same kind that WhatsApp would take as the span's end (one that follows
+// a non-space and is not followed by a word character), so that "<strong>*already*</strong>" shows
+// on WhatsApp as bold "*already*" rather than ending the bold early.
+func keepClosersLiteral(core string, marker byte) string {
+	if strings.IndexByte(core, marker) < 0 {
+		return core
+	}
+	p := &parser{src: core}
+	ls := p.scanLine(0, len(core))
+	closers := ls.closers[markerIndex(marker)]
+	if len(closers) == 0 {
+		return core
+	}
+	var b strings.Builder
+	pos := 0
+	for _, k := range closers {
+		b.WriteString(core[pos : k+1])
+		b.WriteRune(wordJoiner)
+		pos = k + 1
+	}
+	b.WriteString(core[pos:])
+	return b.String()
+}
+
+// list writes a list as WhatsApp's "- item" or "1. item" lines, nested lists indented under their
+// item. Numbers start at the list's start attribute, negative ones included (WhatsApp shows those
+// as typed text rather than as a list).
 func (w *waWriter) list(n *html.Node, st style) string {
 	ordered := n.Data == "ol"
 	num := 1
-	if start, err := strconv.Atoi(attr(n, "start")); err == nil && ordered {
-		num = max(start, 0)
+	if start, err := strconv.Atoi(strings.TrimSpace(attr(n, "start"))); err == nil && ordered {
+		num = start
 	}
 	var items []string
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -227,9 +257,26 @@ func (w *waWriter) list(n *html.Node, st style) string {
 			prefix = strconv.Itoa(num) + ". "
 			num++
 		}
+		if item == "" {
+			continue // WhatsApp has no empty list item: "- " alone is text
+		}
 		items = append(items, prefix+indent(item, len(prefix)))
 	}
 	return strings.Join(items, "\n")
+}
+
+// tableRow writes a table row on one line, its cells (th or td) set apart by " | ", so cells do
+// not run together; a cell's line breaks become spaces.
+func (w *waWriter) tableRow(n *html.Node, st style) string {
+	var cells []string
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode {
+			continue
+		}
+		cell := strings.Join(strings.Fields(strings.ReplaceAll(w.children(c, st), "\n", " ")), " ")
+		cells = append(cells, cell)
+	}
+	return strings.Join(cells, " | ")
 }
 
 // indent shifts every line of text but the first right by n spaces, so that the lines of a list
@@ -243,7 +290,9 @@ func indent(text string, n int) string {
 }
 
 // link writes a pill as a mention or as its display text, and any other
-// link as "text (url)", or just the URL when the text is the URL.
+// link as "text (url)", or just the URL when the text is the URL. A link to
+// anything but a web page, a mail address or a phone number (javascript:,
+// data:, ...) keeps its text only: its target never reaches WhatsApp.
 func (w *waWriter) link(n *html.Node, st style) string {
 	text := w.children(n, st)
 	href := attr(n, "href")
@@ -262,7 +311,7 @@ func (w *waWriter) link(n *html.Node, st style) string {
 		return text
 	}
 	switch {
-	case href == "":
+	case href == "", !safeLinkScheme(href):
 		return text
 	case strings.TrimSpace(text) == "", text == href:
 		return href
@@ -272,4 +321,18 @@ func (w *waWriter) link(n *html.Node, st style) string {
 		return text
 	}
 	return text + " (" + href + ")"
+}
+
+// safeLinkScheme reports whether href is an http(s), mailto: or tel: link (case-insensitive), the
+// kinds a WhatsApp app opens as a link in a message.
+func safeLinkScheme(href string) bool {
+	scheme, _, ok := strings.Cut(href, ":")
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(scheme)) {
+	case "http", "https", "mailto", "tel":
+		return true
+	}
+	return false
 }

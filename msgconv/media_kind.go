@@ -140,3 +140,17 @@ func isWebP(mimeType string) bool {
 func tooLargeReason(size int64) string {
 	return fmt.Sprintf("the file is too large (%.1f MB, the limit is %d MB)", float64(size)/1e6, MaxMediaSize/1000/1000)
 }
+
+// WhatsAppMediaLimit is the largest photo, video, audio or voice message WhatsApp's apps send and
+// show: 16 MB (WhatsApp's help centre on sending media). A larger one from Matrix goes to WhatsApp as
+// a document, which its apps take up to 2 GB (the bridge up to MaxMediaSize), with NoteSentAsFile.
+const WhatsAppMediaLimit = 16 * 1000 * 1000
+
+// NoteSentAsFile tells a Matrix sender that their attachment (%s: its kind) went to WhatsApp as a
+// document because of WhatsAppMediaLimit.
+const NoteSentAsFile = "Your %s was sent to WhatsApp as a file: WhatsApp shows photos, videos and voice messages only up to 16 MB."
+
+// hasWhatsAppLimit reports whether WhatsAppMediaLimit applies to k.
+func (k MediaKind) hasWhatsAppLimit() bool {
+	return k == MediaImage || k == MediaVideo || k == MediaAudio || k == MediaVoice
+}

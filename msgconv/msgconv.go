@@ -50,7 +50,8 @@ var (
 	ErrNotConnected = errors.New("not connected to WhatsApp")
 	// ErrMediaNotFound is what MatrixMedia.Download wraps when the homeserver does not have the file.
 	ErrMediaNotFound = errors.New("media not found")
-	// ErrMediaTooLarge is what MatrixMedia.Upload wraps when the homeserver refuses the file's size.
+	// ErrMediaTooLarge is what MatrixMedia.Upload wraps when the homeserver refuses the file's size,
+	// and what MatrixMedia.Download wraps when the file is larger than MaxMediaSize.
 	ErrMediaTooLarge = errors.New("media too large")
 )
 
@@ -90,7 +91,8 @@ type MatrixMedia interface {
 	// takes. An error wrapping ErrMediaTooLarge means the homeserver refuses files that large.
 	Upload(ctx context.Context, data []byte, mimeType, fileName string) (id.ContentURIString, error)
 	// Download fetches the file at uri, a valid mxc:// URI, as stored (still encrypted for an
-	// encrypted attachment). An error wrapping ErrMediaNotFound means the homeserver does not have it.
+	// encrypted attachment). An error wrapping ErrMediaNotFound means the homeserver does not have it;
+	// one wrapping ErrMediaTooLarge that it is larger than MaxMediaSize (it is not read further).
 	Download(ctx context.Context, uri id.ContentURIString) ([]byte, error)
 }
 
@@ -138,6 +140,10 @@ type Part struct {
 	// ViewOnce marks a part of view-once media (see ConvertViewOnce): the caller must keep none
 	// of its content (no media for edits, no file in quotes).
 	ViewOnce bool
+	// MediaExpired marks the notice shown for an attachment WhatsApp's servers no longer have: the
+	// sender's or the receiver's phone may still have the file and can be asked to upload it again
+	// (see WithDirectPath).
+	MediaExpired bool
 }
 
 // EventContent returns what to send as the part's content: Content itself, or Content merged with

@@ -16,9 +16,12 @@ import (
 // message that carries it, with the caption and the quoted message of a reply. The file is
 // downloaded (and decrypted, for an encrypted attachment) before the upload. Oversized, vanished or
 // undecryptable files fail with a PermanentError; a missing WhatsApp connection with ErrNotConnected.
-// A sticker that is not WebP is sent as an image, since WhatsApp shows only WebP stickers. A vCard
+// A GIF image or sticker is sent as a WhatsApp GIF (an MP4 with gifPlayback) when GIFToMP4 is
+// set, else as a document with a Note; a PNG or JPEG sticker is re-encoded as WebP, the only sticker
+// format WhatsApp shows, and any other sticker is sent as an image (mx_gif_sticker.go). A vCard
 // file without a caption is sent as a contact card (several cards as a contact list), as WhatsApp's
-// apps share contacts; one that does not parse is sent as a document.
+// apps share contacts; one that does not parse is sent as a document. Images and videos carry a
+// JPEG thumbnail (thumbnail.go).
 func (c *FromMatrix) ConvertMedia(ctx context.Context, evtType event.Type, content *event.MessageEventContent) (*waE2E.Message, error) {
 	kind := MatrixMediaKind(evtType, content)
 	if content.Info != nil && content.Info.Size > MaxMediaSize {
@@ -41,8 +44,26 @@ func (c *FromMatrix) ConvertMedia(ctx context.Context, evtType event.Type, conte
 	if mimeType == "" {
 		mimeType = http.DetectContentType(data)
 	}
-	if kind == MediaSticker && !isWebP(mimeType) {
-		kind = MediaImage
+	if kind.hasWhatsAppLimit() && len(data) > WhatsAppMediaLimit {
+		c.note(fmt.Sprintf(NoteSentAsFile, kind))
+		kind = MediaDocument
+	}
+	gifPlayback := isGIFVideo(content.Info)
+	var stillImage []byte // the image a thumbnail can be made of, when the event has none
+	if kind == MediaImage {
+		stillImage = data
+	}
+	var width, height int
+	switch {
+	case isGIF(mimeType) && (kind == MediaImage || kind == MediaSticker):
+		stillImage = data
+		data, mimeType, kind, gifPlayback = c.convertGIF(ctx, data) // mx_gif_sticker.go
+	case kind == MediaSticker && !isWebP(mimeType):
+		if webpData, w, h, ok := stickerToWebP(ctx, data); ok {
+			data, mimeType, width, height = webpData, "image/webp", w, h
+		} else {
+			kind = MediaImage
+		}
 	}
 	caption, ctxInfo, err := c.caption(ctx, content)
 	if err != nil {
@@ -57,7 +78,18 @@ func (c *FromMatrix) ConvertMedia(ctx context.Context, evtType event.Type, conte
 	if err != nil {
 		return nil, fmt.Errorf("failed to upload %s to WhatsApp: %w", kind, err)
 	}
-	return buildWAMediaMessage(kind, up, mimeType, caption, content, ctxInfo), nil
+	msg := buildWAMediaMessage(kind, up, mimeType, caption, content, ctxInfo)
+	if v := msg.GetVideoMessage(); v != nil {
+		v.GifPlayback = optBool(gifPlayback)
+		v.JPEGThumbnail = c.whatsAppThumbnail(ctx, content, stillImage) // thumbnail.go
+	}
+	if img := msg.GetImageMessage(); img != nil {
+		img.JPEGThumbnail = c.whatsAppThumbnail(ctx, content, stillImage)
+	}
+	if s := msg.GetStickerMessage(); s != nil && width > 0 {
+		s.Width, s.Height = optUint32(uint32(width)), optUint32(uint32(height))
+	}
+	return msg, nil
 }
 
 // download fetches the attachment of content, decrypting it when the event carries an encrypted file.
@@ -65,6 +97,9 @@ func (c *FromMatrix) download(ctx context.Context, content *event.MessageEventCo
 	rawURL := content.URL
 	if content.File != nil {
 		rawURL = content.File.URL
+	}
+	if rawURL == "" {
+		return nil, permanent(errors.New("the attachment has no URL"))
 	}
 	uri, err := rawURL.Parse()
 	if err != nil {
@@ -76,6 +111,8 @@ func (c *FromMatrix) download(ctx context.Context, content *event.MessageEventCo
 	data, err := c.Matrix.Download(ctx, uri.CUString())
 	if errors.Is(err, ErrMediaNotFound) {
 		return nil, permanent(fmt.Errorf("the attachment %s is not on the Matrix server", uri))
+	} else if errors.Is(err, ErrMediaTooLarge) {
+		return nil, permanent(fmt.Errorf("cannot send the attachment to WhatsApp: it is larger than %d MB", MaxMediaSize/1000/1000))
 	} else if err != nil {
 		return nil, fmt.Errorf("failed to download %s: %w", uri, err)
 	}

@@ -173,6 +173,7 @@ func TestFromMatrixMediaFailures(t *testing.T) {
 			permanent: "the attachment mxc://example.org/gone is not on the Matrix server", downloads: 1},
 		{name: "invalid url", content: image("https://example.org/cat.png", 1), wa: &fakeWhatsApp{},
 			permanent: `the attachment has an invalid URL "https://example.org/cat.png"`},
+		{name: "no url", content: image("", 1), wa: &fakeWhatsApp{}, permanent: "the attachment has no URL"},
 		{name: "transient download failure", content: image(catURI, 1), wa: &fakeWhatsApp{}, mx: &fakeMatrix{downloadErr: transient},
 			err: transient, downloads: 1},
 		{name: "connection lost during upload", content: image(catURI, 1), wa: &fakeWhatsApp{uploadErr: fmt.Errorf("%w: %w", ErrNotConnected, transient)},
@@ -224,5 +225,46 @@ func TestBuildWAMediaMessage(t *testing.T) {
 	msg = buildWAMediaMessage(MediaDocument, up, "text/plain", "see attached", file, nil)
 	if d := msg.GetDocumentMessage(); d.GetFileName() != "a.txt" || d.GetCaption() != "see attached" || string(d.GetMediaKey()) != "\x01" {
 		t.Errorf("document message = %v", d)
+	}
+}
+
+// TestFromMatrixMediaOverWhatsAppLimit: a photo, video or voice message larger than WhatsApp's
+// apps show goes as a document under its name, and the sender hears why; a document that large
+// stays a document without a word.
+func TestFromMatrixMediaOverWhatsAppLimit(t *testing.T) {
+	t.Parallel()
+	big := make([]byte, WhatsAppMediaLimit+1)
+	copy(big, pngData)
+	tests := []struct {
+		name    string
+		content *event.MessageEventContent
+		note    string
+	}{
+		{"image", &event.MessageEventContent{MsgType: event.MsgImage, Body: "huge.png", URL: catURI, Info: &event.FileInfo{MimeType: "image/png"}},
+			"Your image was sent to WhatsApp as a file"},
+		{"video", &event.MessageEventContent{MsgType: event.MsgVideo, Body: "huge.mp4", URL: catURI, Info: &event.FileInfo{MimeType: "video/mp4"}},
+			"Your video was sent to WhatsApp as a file"},
+		{"voice", &event.MessageEventContent{MsgType: event.MsgAudio, Body: "huge.ogg", URL: catURI, MSC3245Voice: &event.MSC3245Voice{},
+			Info: &event.FileInfo{MimeType: "audio/ogg"}}, "Your voice message was sent to WhatsApp as a file"},
+		{"document", &event.MessageEventContent{MsgType: event.MsgFile, Body: "huge.bin", URL: catURI, Info: &event.FileInfo{MimeType: "application/octet-stream"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wa, mx := &fakeWhatsApp{}, &fakeMatrix{files: map[id.ContentURIString][]byte{catURI: big}}
+			var notes []string
+			conv := &FromMatrix{Matrix: mx, WhatsApp: wa, Users: &testResolver{}, Note: func(text string) { notes = append(notes, text) }}
+			msg, err := conv.Convert(context.Background(), event.EventMessage, tt.content)
+			if err != nil {
+				t.Fatalf("Convert: %v", err)
+			}
+			doc := msg.GetDocumentMessage()
+			if doc == nil || wa.uploadType != whatsmeow.MediaDocument || doc.GetFileName() != tt.content.Body || doc.GetMimetype() != tt.content.Info.MimeType {
+				t.Fatalf("sent %v as %s, want a document named %s of type %s", msg, wa.uploadType, tt.content.Body, tt.content.Info.MimeType)
+			}
+			if tt.note == "" && len(notes) > 0 || tt.note != "" && (len(notes) != 1 || !strings.HasPrefix(notes[0], tt.note)) {
+				t.Errorf("notes %q, want one starting %q", notes, tt.note)
+			}
+		})
 	}
 }

@@ -2,7 +2,9 @@ package msgconv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +25,12 @@ type FromMatrix struct {
 	// QuotedMessage finds the WhatsApp message a reply points at; nil sends replies as plain
 	// messages.
 	QuotedMessage QuotedMessageFunc
+	// GIFToMP4 converts a GIF to an MP4 video, for GIFs sent as WhatsApp GIFs (see
+	// FFmpegGIFToMP4); nil sends GIFs as documents.
+	GIFToMP4 func(ctx context.Context, gif []byte) ([]byte, error)
+	// Note is told, in words for the sender, when a message reaches WhatsApp other than as sent
+	// (e.g. a GIF as a file); nil drops these notes. It is called during Convert.
+	Note func(text string)
 }
 
 // Convert builds the WhatsApp message of a Matrix m.room.message or m.sticker event: text, notice
@@ -41,15 +49,27 @@ func (c *FromMatrix) Convert(ctx context.Context, evtType event.Type, content *e
 // ConvertText builds the WhatsApp message of a Matrix text, notice or emote (for an edit, pass the
 // m.new_content), with mentions (pills, users listed only in m.mentions, and m.mentions.room as
 // WhatsApp's "@all") and the quoted message of a reply. An emote is sent as "/me text".
-// Other msgtypes and a text longer than MaxWhatsAppTextLength fail with a PermanentError; a failed
+// Other msgtypes, a missing msgtype, a text that is empty or only whitespace and a text longer than
+// MaxWhatsAppTextLength fail with a PermanentError; a failed
 // quoted-message lookup is returned as it is.
 func (c *FromMatrix) ConvertText(ctx context.Context, content *event.MessageEventContent) (*waE2E.Message, error) {
+	return c.convertText(ctx, content, false)
+}
+
+// convertText is ConvertText; allowEmpty lets an empty text through (a caption may be empty).
+func (c *FromMatrix) convertText(ctx context.Context, content *event.MessageEventContent, allowEmpty bool) (*waE2E.Message, error) {
 	switch content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	case "":
+		return nil, permanent(errors.New("it has no message type (`msgtype`), so the bridge cannot tell what kind of message it is"))
 	default:
-		return nil, permanent(fmt.Errorf("sending %s messages to WhatsApp is not supported yet", content.MsgType))
+		return nil, permanent(fmt.Errorf("sending `%s` messages to WhatsApp is not supported yet", content.MsgType))
 	}
 	text, mentions := TextToWhatsApp(ctx, content, c.Users)
+	if strings.TrimSpace(text) == "" && !allowEmpty {
+		// WhatsApp's apps never send an empty text; one would show as a blank bubble.
+		return nil, permanent(errors.New("it has no text"))
+	}
 	mentions = addIntentionalMentions(ctx, content, c.Users, mentions)
 	if content.MsgType == event.MsgEmote {
 		text = "/me " + text
@@ -90,7 +110,7 @@ func (c *FromMatrix) caption(ctx context.Context, content *event.MessageEventCon
 	if caption := content.GetCaption(); caption != "" {
 		text.Body, text.Format, text.FormattedBody = caption, content.Format, content.FormattedBody
 	}
-	waMsg, err := c.ConvertText(ctx, text)
+	waMsg, err := c.convertText(ctx, text, true)
 	if err != nil {
 		return "", nil, err
 	}

@@ -79,8 +79,29 @@ func TestFromMatrixTextFailures(t *testing.T) {
 	ctx := context.Background()
 	_, err := conv.Convert(ctx, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgVerificationRequest, Body: "verify"})
 	var perm PermanentError
-	if !errors.As(err, &perm) || err.Error() != "sending m.key.verification.request messages to WhatsApp is not supported yet" {
+	if !errors.As(err, &perm) || err.Error() != "sending `m.key.verification.request` messages to WhatsApp is not supported yet" {
 		t.Errorf("verification request: err = %v, want a PermanentError", err)
+	}
+	for _, tt := range []struct {
+		name    string
+		content *event.MessageEventContent
+		want    string
+	}{
+		{"no msgtype", &event.MessageEventContent{Body: "hello"}, "it has no message type (`msgtype`), so the bridge cannot tell what kind of message it is"},
+		{"no body", &event.MessageEventContent{MsgType: event.MsgText}, "it has no text"},
+		{"whitespace body", plain(" \n\t "), "it has no text"},
+		{"whitespace emote", &event.MessageEventContent{MsgType: event.MsgEmote, Body: "  "}, "it has no text"},
+		{"empty HTML", htmlMsg(" ", "<p> </p>"), "it has no text"},
+		{"whitespace edit", &event.MessageEventContent{MsgType: event.MsgText, Body: "* ", NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: " "}}, ""},
+	} {
+		content := tt.content
+		if content.NewContent != nil {
+			content, tt.want = content.NewContent, "it has no text"
+		}
+		_, err = conv.Convert(ctx, event.EventMessage, content)
+		if !errors.As(err, &perm) || err.Error() != tt.want {
+			t.Errorf("%s: err = %v, want a PermanentError %q", tt.name, err, tt.want)
+		}
 	}
 	_, err = conv.ConvertText(ctx, replyTo(plain("yes"), "$broken"))
 	if err == nil || errors.As(err, &perm) || err.Error() != "database is down" {

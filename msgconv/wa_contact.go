@@ -35,15 +35,16 @@ func (c *FromWhatsApp) convertContacts(ctx context.Context, listName string, car
 		name = cards[0].GetDisplayName()
 	}
 	fileName := vCardFileName(name)
-	uri, err := c.Matrix.Upload(ctx, []byte(data.String()), vCardMimeType, fileName)
+	content := &event.MessageEventContent{
+		MsgType: event.MsgFile, Body: text, FileName: fileName,
+		Info: &event.FileInfo{MimeType: vCardMimeType, Size: data.Len()},
+	}
+	err := c.upload(ctx, content, []byte(data.String()), vCardMimeType, fileName)
 	if errors.Is(err, ErrMediaTooLarge) {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Homeserver refused the contact card file, sending the text only")
 		return textOnly, nil
 	} else if err != nil {
 		return Part{}, fmt.Errorf("failed to upload contact card: %w", err)
 	}
-	return messagePart(&event.MessageEventContent{
-		MsgType: event.MsgFile, Body: text, FileName: fileName, URL: uri,
-		Info: &event.FileInfo{MimeType: vCardMimeType, Size: data.Len()},
-	}), nil
+	return messagePart(content), nil
 }

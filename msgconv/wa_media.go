@@ -32,7 +32,13 @@ type waMedia struct {
 	// sticker that moves.
 	gif      bool
 	animated bool
-	ctxInfo  *waE2E.ContextInfo
+	// lottie marks a Lottie sticker (wa_lottie.go), whose file is not bridged but its still image,
+	// pngThumbnail.
+	lottie       bool
+	pngThumbnail []byte
+	// jpegThumbnail is the small preview WhatsApp sends inline with an image or video.
+	jpegThumbnail []byte
+	ctxInfo       *waE2E.ContextInfo
 }
 
 // waMediaOf returns the attachment of msg, or nil when msg is not a media message.
@@ -41,12 +47,13 @@ func waMediaOf(msg *waE2E.Message) *waMedia {
 	case msg.ImageMessage != nil:
 		m := msg.GetImageMessage()
 		return &waMedia{kind: MediaImage, msg: m, mimeType: m.GetMimetype(), caption: m.GetCaption(),
-			length: m.GetFileLength(), width: int(m.GetWidth()), height: int(m.GetHeight()), ctxInfo: m.GetContextInfo()}
+			length: m.GetFileLength(), width: int(m.GetWidth()), height: int(m.GetHeight()), ctxInfo: m.GetContextInfo(),
+			jpegThumbnail: m.GetJPEGThumbnail()}
 	case msg.VideoMessage != nil:
 		m := msg.GetVideoMessage()
 		return &waMedia{kind: MediaVideo, msg: m, mimeType: m.GetMimetype(), caption: m.GetCaption(),
 			length: m.GetFileLength(), width: int(m.GetWidth()), height: int(m.GetHeight()),
-			seconds: int(m.GetSeconds()), gif: m.GetGifPlayback(), ctxInfo: m.GetContextInfo()}
+			seconds: int(m.GetSeconds()), gif: m.GetGifPlayback(), ctxInfo: m.GetContextInfo(), jpegThumbnail: m.GetJPEGThumbnail()}
 	case msg.AudioMessage != nil:
 		m := msg.GetAudioMessage()
 		kind := MediaAudio
@@ -66,7 +73,13 @@ func waMediaOf(msg *waE2E.Message) *waMedia {
 	case msg.StickerMessage != nil:
 		m := msg.GetStickerMessage()
 		return &waMedia{kind: MediaSticker, msg: m, mimeType: m.GetMimetype(), length: m.GetFileLength(),
-			width: int(m.GetWidth()), height: int(m.GetHeight()), animated: m.GetIsAnimated(), ctxInfo: m.GetContextInfo()}
+			width: int(m.GetWidth()), height: int(m.GetHeight()), animated: m.GetIsAnimated(), ctxInfo: m.GetContextInfo(),
+			lottie: isLottieSticker(m.GetIsLottie(), m.GetMimetype()), pngThumbnail: m.GetPngThumbnail()}
+	case msg.GetLottieStickerMessage().GetMessage().GetStickerMessage() != nil:
+		// A Lottie sticker whose wrapper whatsmeow did not remove.
+		media := waMediaOf(msg.GetLottieStickerMessage().GetMessage())
+		media.lottie = true
+		return media
 	}
 	return nil
 }
@@ -76,6 +89,9 @@ func waMediaOf(msg *waE2E.Message) *waMedia {
 // down, server error) is returned, so the message comes again.
 func (c *FromWhatsApp) convertMedia(ctx context.Context, media *waMedia) (Part, error) {
 	log := zerolog.Ctx(ctx).With().Stringer("media_kind", media.kind).Logger()
+	if media.lottie {
+		return c.convertLottieSticker(log.WithContext(ctx), media) // wa_lottie.go
+	}
 	if media.length > MaxMediaSize {
 		return mediaFailedNotice(media.kind, tooLargeReason(int64(media.length))), nil
 	}
@@ -86,7 +102,9 @@ func (c *FromWhatsApp) convertMedia(ctx context.Context, media *waMedia) (Part, 
 	if err != nil {
 		if reason := downloadFailureReason(err); reason != "" {
 			log.Warn().Err(err).Msg("WhatsApp media cannot be downloaded")
-			return mediaFailedNotice(media.kind, reason), nil
+			part := mediaFailedNotice(media.kind, reason)
+			part.MediaExpired = isExpiredMedia(err)
+			return part, nil
 		}
 		return Part{}, fmt.Errorf("failed to download %s: %w", media.kind, err)
 	}
@@ -104,22 +122,22 @@ func (c *FromWhatsApp) convertMedia(ctx context.Context, media *waMedia) (Part, 
 	if c.Matrix == nil {
 		return Part{}, fmt.Errorf("failed to upload %s to Matrix: no media repository", media.kind)
 	}
-	uri, err := c.Matrix.Upload(ctx, data, mimeType, fileName)
+	content := &event.MessageEventContent{
+		MsgType: media.kind.MatrixMsgType(),
+		Body:    fileName,
+		Info: &event.FileInfo{
+			MimeType: mimeType, Size: len(data), Width: media.width, Height: media.height,
+			Duration: media.seconds * 1000,
+		},
+	}
+	err = c.upload(ctx, content, data, mimeType, fileName)
 	if errors.Is(err, ErrMediaTooLarge) {
 		log.Warn().Err(err).Int("size", len(data)).Msg("Homeserver refused WhatsApp media as too large")
 		return mediaFailedNotice(media.kind, "the file is too large for the Matrix server"), nil
 	} else if err != nil {
 		return Part{}, fmt.Errorf("failed to upload %s to Matrix: %w", media.kind, err)
 	}
-	content := &event.MessageEventContent{
-		MsgType: media.kind.MatrixMsgType(),
-		Body:    fileName,
-		URL:     uri,
-		Info: &event.FileInfo{
-			MimeType: mimeType, Size: len(data), Width: media.width, Height: media.height,
-			Duration: media.seconds * 1000,
-		},
-	}
+	c.addWhatsAppThumbnail(ctx, content, media.jpegThumbnail) // thumbnail.go
 	if media.caption != "" {
 		caption := c.text(ctx, media.caption, media.ctxInfo)
 		content.FileName = fileName
@@ -177,8 +195,17 @@ func downloadFailureReason(err error) string {
 		return "the file from WhatsApp is corrupt"
 	case errors.Is(err, whatsmeow.ErrNoURLPresent), errors.Is(err, whatsmeow.ErrUnknownMediaType):
 		return "the message has no downloadable file"
+	case errors.Is(err, ErrMediaTooLarge):
+		return fmt.Sprintf("the file is larger than the bridge takes (%d MB)", MaxMediaSize/1000/1000)
 	}
 	return ""
+}
+
+// isExpiredMedia reports whether a download failed because WhatsApp's servers no longer have the
+// file (404, 410, or 403 for an expired URL), which the phone's re-upload can fix.
+func isExpiredMedia(err error) bool {
+	return errors.Is(err, whatsmeow.ErrMediaDownloadFailedWith404) || errors.Is(err, whatsmeow.ErrMediaDownloadFailedWith410) ||
+		errors.Is(err, whatsmeow.ErrMediaDownloadFailedWith403)
 }
 
 // mediaFailedNotice is what the room sees instead of an attachment that cannot be bridged.

@@ -124,13 +124,14 @@ func TestFromWhatsAppMediaFailures(t *testing.T) {
 		err       error  // the error expected instead (errors.Is)
 		downloads int
 		replyTo   id.EventID
+		expired   bool // the notice is marked MediaExpired: the phone can be asked for the file
 	}{
 		{name: "gone (410)", msg: video(10, replyInfo(quotedWAID)), wa: &fakeWhatsApp{downloadErr: fmt.Errorf("wrapped: %w", whatsmeow.ErrMediaDownloadFailedWith410)},
-			notice: "Failed to bridge video: media is no longer available on WhatsApp", downloads: 1, replyTo: quotedEventID},
+			notice: "Failed to bridge video: media is no longer available on WhatsApp", downloads: 1, replyTo: quotedEventID, expired: true},
 		{name: "gone (404)", msg: video(10, nil), wa: &fakeWhatsApp{downloadErr: whatsmeow.ErrMediaDownloadFailedWith404},
-			notice: "Failed to bridge video: media is no longer available on WhatsApp", downloads: 1},
+			notice: "Failed to bridge video: media is no longer available on WhatsApp", downloads: 1, expired: true},
 		{name: "gone while disconnecting", msg: video(10, nil), wa: &fakeWhatsApp{downloadErr: fmt.Errorf("%w: %w", ErrNotConnected, whatsmeow.ErrMediaDownloadFailedWith404)},
-			notice: "Failed to bridge video: media is no longer available on WhatsApp", downloads: 1},
+			notice: "Failed to bridge video: media is no longer available on WhatsApp", downloads: 1, expired: true},
 		{name: "corrupt", msg: video(10, nil), wa: &fakeWhatsApp{downloadErr: whatsmeow.ErrInvalidMediaHMAC},
 			notice: "Failed to bridge video: the file from WhatsApp is corrupt", downloads: 1},
 		{name: "no url", msg: video(10, nil), wa: &fakeWhatsApp{downloadErr: whatsmeow.ErrNoURLPresent},
@@ -176,6 +177,9 @@ func TestFromWhatsAppMediaFailures(t *testing.T) {
 			}
 			if got := part.Content.RelatesTo.GetReplyTo(); got != tt.replyTo {
 				t.Errorf("reply to %q, want %q", got, tt.replyTo)
+			}
+			if part.MediaExpired != tt.expired {
+				t.Errorf("MediaExpired = %v, want %v", part.MediaExpired, tt.expired)
 			}
 		})
 	}

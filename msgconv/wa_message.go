@@ -26,6 +26,9 @@ type FromWhatsApp struct {
 	Mentions MentionResolver
 	// QuotedEvent finds the Matrix event of a quoted message; nil sends replies as plain messages.
 	QuotedEvent QuotedEventFunc
+	// EncryptMedia uploads attachments as encrypted files (content.File instead of content.URL),
+	// for a room whose events are encrypted.
+	EncryptMedia bool
 }
 
 // Convert turns a WhatsApp message into the Matrix events that show it. The message must be one

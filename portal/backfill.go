@@ -21,8 +21,10 @@ import (
 // oldest first exactly as live messages are (handleWAMessage: the message map drops what is
 // already bridged, replies, edits, reactions and deletions find their targets through it, each
 // event carries WhatsApp's timestamp). Live messages of the chat that arrive meanwhile wait in the
-// queue and come after the history. Messages older than the newest message already in the room
-// are not posted: Matrix would show them after it, out of order.
+// queue and come after the history. History the message map lacks fills the gap when it is newer
+// than the room's newest message (e.g. missed while the bridge was down); messages older than
+// that are not posted (Matrix would show them after it, out of order) but reported in one notice
+// saying how many from when (reportGap).
 
 // BackfillOptions limit the backfill of one chat.
 type BackfillOptions struct {
@@ -81,6 +83,7 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 	}
 
 	media := 0
+	var tooOld []*events.Message
 	res := evt.result
 	announced := !evt.opts.Earlier
 	for i, msg := range evt.msgs {
@@ -95,6 +98,7 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 		}
 		if !isRelation(msg.Message) && msg.Info.Timestamp.Before(newest) {
 			res.TooOld++
+			tooOld = append(tooOld, msg)
 			continue
 		}
 		if kind := attachmentKind(msg.Message); kind != "" {
@@ -118,23 +122,61 @@ func (p *Portal) handleHistory(ctx context.Context, evt *historyEvent) error {
 			newest = msg.Info.Timestamp
 		}
 	}
+	if len(tooOld) > 0 {
+		if err := p.reportGap(ctx, tooOld); err != nil {
+			return err
+		}
+	}
 	zerolog.Ctx(ctx).Debug().Int("bridged", res.Bridged).Int("duplicates", res.Duplicates).Int("too_old", res.TooOld).
 		Int("media_skipped", res.MediaSkipped).Msg("Backfilled chat history")
+	return nil
+}
+
+// reportGap posts the missed-message notice for history the room cannot show in order: msgs
+// (oldest first) were never bridged and are older than the room's newest message. Its
+// transaction ID comes from the first of them, so a retry does not post it twice.
+func (p *Portal) reportGap(ctx context.Context, msgs []*events.Message) error {
+	first, last := msgs[0].Info.Timestamp.UTC(), msgs[len(msgs)-1].Info.Timestamp.UTC()
+	what := "1 message"
+	if len(msgs) > 1 {
+		what = fmt.Sprintf("%d messages", len(msgs))
+	}
+	text := fmt.Sprintf("%s of this chat from %s to %s could not be brought over: they are older than the messages "+
+		"this room already shows, and Matrix cannot insert them above those. Your phone still has them.",
+		what, first.Format("2006-01-02 15:04"), last.Format("2006-01-02 15:04 MST"))
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+	_, err := p.m.matrix.SendEvent(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.EventMessage, content, 0, p.txnID(msgs[0].Info.ID, -2))
+	if err != nil {
+		return fmt.Errorf("failed to report missed messages: %w", err)
+	}
 	return nil
 }
 
 // announceEarlier posts the notice that heads history the user asked for: how many messages from
 // when to when. Its transaction ID comes from the first message, so a retry does not post it twice.
 func (p *Portal) announceEarlier(ctx context.Context, msgs []*events.Message) error {
-	first, last := msgs[0].Info.Timestamp.UTC(), msgs[len(msgs)-1].Info.Timestamp.UTC()
-	text := fmt.Sprintf("Earlier messages of this chat from your phone (up to %d, %s to %s); they were sent before the messages above.",
-		len(msgs), first.Format("2006-01-02 15:04"), last.Format("2006-01-02 15:04 MST"))
-	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: earlierNotice(msgs)}
 	_, err := p.m.matrix.SendEvent(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.EventMessage, content, 0, p.txnID(msgs[0].Info.ID, -1))
 	if err != nil {
 		return fmt.Errorf("failed to announce earlier history: %w", err)
 	}
 	return nil
+}
+
+// earlierNotice is the text of announceEarlier: "Earlier messages of this chat from your phone
+// (4 messages, 2024-03-01 10:00 to 2024-03-01 10:05 UTC); …", one time for one message or messages
+// of one minute. msgs must not be empty.
+func earlierNotice(msgs []*events.Message) string {
+	first, last := msgs[0].Info.Timestamp.UTC(), msgs[len(msgs)-1].Info.Timestamp.UTC()
+	what := "1 message"
+	if len(msgs) > 1 {
+		what = fmt.Sprintf("%d messages", len(msgs))
+	}
+	when := first.Format("2006-01-02 15:04") + " to " + last.Format("2006-01-02 15:04 MST")
+	if first.Truncate(time.Minute).Equal(last.Truncate(time.Minute)) {
+		when = "at " + first.Format("2006-01-02 15:04 MST")
+	}
+	return fmt.Sprintf("Earlier messages of this chat from your phone (%s, %s); they were sent before the messages above.", what, when)
 }
 
 // OldestMessage returns the chat and the oldest bridged message of the portal of roomID, the

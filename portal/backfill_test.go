@@ -3,6 +3,7 @@ package portal
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,9 @@ func TestBackfillChat(t *testing.T) {
 		t.Errorf("%d rooms created, want 1", n)
 	}
 
-	// The same history again (a later chunk), plus one message older than the room's newest: nothing is posted.
+	// The same history again (a later chunk), plus one message older than the room's newest: only
+	// a notice saying one message from then could not be brought over is posted; a retry of the
+	// same notice has the same transaction ID.
 	again := append(slices.Clone(history), at(waText(testContact, testContact, "H0", "older"), -5))
 	res, err = e.m.BackfillChat(e.ctx, e.login, testContact, again, BackfillOptions{Media: true, MediaLimit: -1})
 	if err != nil {
@@ -65,8 +68,14 @@ func TestBackfillChat(t *testing.T) {
 	if res.Bridged != 0 || res.TooOld != 1 || res.Duplicates != 5 {
 		t.Errorf("second result = %+v", res)
 	}
-	if n := len(e.mx.callsOf("SendEvent")); n != len(want) {
-		t.Errorf("%d events sent in all, want %d", n, len(want))
+	sends = e.mx.callsOf("SendEvent")
+	if n := len(sends); n != len(want)+1 {
+		t.Fatalf("%d events sent in all, want %d and the gap notice", n, len(want))
+	}
+	gap := sends[len(sends)-1]
+	wantGap := "m.room.message:1 message of this chat from 2023-11-14 22:08 to 2023-11-14 22:08 UTC could not be brought over"
+	if got := summary(gap); gap.user != testBot || !strings.HasPrefix(got, wantGap) {
+		t.Errorf("gap notice %q from %s, want %q… from the bot", got, gap.user, wantGap)
 	}
 }
 

@@ -2,6 +2,9 @@ package portal
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
@@ -14,10 +17,27 @@ import (
 // convertMatrix builds the WhatsApp message of a Matrix message or sticker sent by login's user:
 // attachments are downloaded from the homeserver and uploaded with login's connection, pills become
 // WhatsApp mentions, replies quote the bridged message. An attachment while the connection is down
-// returns ErrNotConnected (the event waits); what cannot be sent at all a PermanentError.
-func (p *Portal) convertMatrix(ctx context.Context, login Login, evtType event.Type, content *event.MessageEventContent) (*waE2E.Message, error) {
-	waMsg, err := p.fromMatrix(login).Convert(ctx, evtType, content)
+// returns ErrNotConnected (the event waits); what cannot be sent at all a PermanentError. note is
+// told what the sender should know about how the message reaches WhatsApp (e.g. a GIF as a file).
+func (p *Portal) convertMatrix(ctx context.Context, login Login, evtType event.Type, content *event.MessageEventContent, note func(string)) (*waE2E.Message, error) {
+	conv := p.fromMatrix(login)
+	conv.GIFToMP4 = msgconv.FFmpegGIFToMP4()
+	conv.Note = note
+	waMsg, err := conv.Convert(ctx, evtType, content)
 	return waMsg, conversionError(err)
+}
+
+// sendNotes tells the sender of evt, as bot notices replying to it, what they should know about
+// how it reached WhatsApp. The transaction IDs derive from the event, so a retry sends no twice.
+func (p *Portal) sendNotes(ctx context.Context, evt *event.Event, notes []string) {
+	for i, text := range notes {
+		content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(evt.ID)
+		txnID := fmt.Sprintf("mw.note.%s.%d", evt.ID, i)
+		if _, err := p.m.matrix.SendEvent(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.EventMessage, content, 0, txnID); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send note about a bridged message")
+		}
+	}
 }
 
 // convertMatrixText builds the WhatsApp message of a Matrix text, notice or emote (an edit's new
@@ -47,7 +67,7 @@ func (p *Portal) resolveMatrixUser(ctx context.Context, userID id.UserID) (types
 	if ghost, err := p.m.puppets.GetByMXID(ctx, userID); err == nil && ghost != nil {
 		return ghost.JID, true
 	}
-	if user := p.m.users.LoginByMXID(ctx, userID); user != nil && !user.OwnJID().IsEmpty() {
+	if user := p.m.users.LoginByMXID(ctx, userID, p.Key); user != nil && !user.OwnJID().IsEmpty() {
 		return user.OwnJID(), true
 	}
 	return types.EmptyJID, false

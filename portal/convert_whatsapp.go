@@ -19,7 +19,7 @@ import (
 // from media: the connection is down, a transient download or upload failure) means the message
 // must come again.
 func (p *Portal) convertWAMessage(ctx context.Context, login Login, sender *puppet.Puppet, msg *waE2E.Message) (*msgconv.ConvertedMessage, error) {
-	conv := p.whatsAppConverter(login, sender)
+	conv := p.whatsAppConverter(ctx, login, sender)
 	converted, err := conv.Convert(ctx, msg)
 	return converted, conversionError(err)
 }
@@ -27,17 +27,20 @@ func (p *Portal) convertWAMessage(ctx context.Context, login Login, sender *pupp
 // convertWAViewOnce converts view-once media: shown once with a notice, or only a notice when
 // bridge.view_once is off (msgconv.ConvertViewOnce).
 func (p *Portal) convertWAViewOnce(ctx context.Context, login Login, sender *puppet.Puppet, msg *waE2E.Message) (*msgconv.ConvertedMessage, error) {
-	conv := p.whatsAppConverter(login, sender)
+	conv := p.whatsAppConverter(ctx, login, sender)
 	converted, err := conv.ConvertViewOnce(ctx, msg, p.m.cfg.Bridge.ViewOnceEnabled())
 	return converted, conversionError(err)
 }
 
 // whatsAppConverter is the conversion of messages login received from sender.
-func (p *Portal) whatsAppConverter(login Login, sender *puppet.Puppet) *msgconv.FromWhatsApp {
+func (p *Portal) whatsAppConverter(ctx context.Context, login Login, sender *puppet.Puppet) *msgconv.FromWhatsApp {
 	conv := &msgconv.FromWhatsApp{
 		Matrix:      p.matrixMedia(sender),
 		Mentions:    msgconv.MentionResolverFunc(p.resolveMention(login)),
 		QuotedEvent: p.quotedEvent,
+	}
+	if p.row.MXID != "" {
+		conv.EncryptMedia = p.m.matrix.IsEncrypted(ctx, p.row.MXID)
 	}
 	if cli := login.Client(); cli != nil {
 		conv.WhatsApp = waMediaIO{cli: cli}

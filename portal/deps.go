@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
@@ -40,9 +41,21 @@ type WAClient interface {
 	// UpdateGroupParticipants adds, removes, promotes or demotes members; a refusal for one member
 	// is its result's Error code, a refusal of the whole request an *whatsmeow.IQError.
 	UpdateGroupParticipants(ctx context.Context, jid types.JID, changes []types.JID, action whatsmeow.ParticipantChange) ([]types.GroupParticipant, error)
+	// SetGroupPhoto sets a group's picture (a JPEG; nil removes it) and returns its new ID;
+	// WhatsApp refuses other formats (406, whatsmeow.ErrInvalidImageFormat) and non-admins of a
+	// group whose info is locked (401).
+	SetGroupPhoto(ctx context.Context, jid types.JID, avatar []byte) (string, error)
+	// CreateGroup creates a group with the account as its admin; participants WhatsApp could not
+	// add carry an Error code in the answer.
+	CreateGroup(ctx context.Context, req whatsmeow.ReqCreateGroup) (*types.GroupInfo, error)
+	// LeaveGroup makes the account leave a group.
+	LeaveGroup(ctx context.Context, jid types.JID) error
 	MarkRead(ctx context.Context, ids []types.MessageID, timestamp time.Time, chat, sender types.JID, receiptTypeExtra ...types.ReceiptType) error
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	IsLoggedIn() bool
+	// SendMediaRetryReceipt asks the account's phone to upload again the attachment of message,
+	// encrypted with mediaKey; the answer comes as an *events.MediaRetry.
+	SendMediaRetryReceipt(ctx context.Context, message *types.MessageInfo, mediaKey []byte) error
 	// Download fetches and decrypts the attachment of an image, video, audio, document or sticker
 	// sub-message. A 404 or 410 means WhatsApp no longer has the file.
 	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
@@ -65,12 +78,22 @@ type Login interface {
 	// Avatar looks up the picture of a user or group: nil when unchanged since existingID or not
 	// available right now, puppet.NoAvatar when there is none.
 	Avatar(ctx context.Context, jid types.JID, existingID string) (*puppet.Avatar, error)
+	// DoublePuppeted reports whether the user's own ghost acts as the user's real Matrix account
+	// (double puppeting configured and on for this user).
+	DoublePuppeted() bool
 }
 
 // Users finds the bridge users a portal deals with. Implementations must be safe for concurrent use.
 type Users interface {
-	// LoginByMXID returns the login of a Matrix user, or nil when the user has none.
-	LoginByMXID(ctx context.Context, userID id.UserID) Login
+	// LoginByMXID returns the login a Matrix user acts through in the chat of key (the zero key
+	// for no chat): a user may have several WhatsApp accounts, so for a 1:1 chat this is the
+	// account the chat belongs to (its receiver), for a group one of the user's accounts in the
+	// group (the default login when it is one of them or nothing is known); otherwise the user's
+	// default login; nil when the user has none.
+	LoginByMXID(ctx context.Context, userID id.UserID, key database.PortalKey) Login
 	// LoginByJID returns the login of a WhatsApp account (phone JID or LID, any device), or nil.
 	LoginByJID(ctx context.Context, jid types.JID) Login
+	// RoomCreated is told, on the portal's goroutine, that the portal of chat now has the room
+	// roomID, created for login's user. It may make homeserver requests; errors are its own.
+	RoomCreated(ctx context.Context, login Login, chat types.JID, roomID id.RoomID)
 }

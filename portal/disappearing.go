@@ -17,7 +17,7 @@ import (
 // A chat's disappearing-messages timer is shown in its room as com.beeper.disappearing_timer state
 // (after_send, in milliseconds; empty when off) and a notice at each change. Messages sent from
 // Matrix into the chat carry the timer (msgconv.WithExpiration), so WhatsApp's apps delete them
-// like their own; the Matrix copies stay.
+// like their own; the Matrix copies are redacted when they expire (expiry.go).
 
 // disappearingEvent asks to change the chat's timer from Matrix, as login; cause is the Matrix
 // event that asked (the command), which names the notice's transaction.
@@ -42,7 +42,7 @@ func (m *Manager) SetDisappearingTimer(ctx context.Context, roomID id.RoomID, us
 	} else if p == nil {
 		return ErrNotAPortal
 	}
-	login := m.users.LoginByMXID(ctx, userID)
+	login := m.users.LoginByMXID(ctx, userID, p.Key)
 	if login == nil || login.OwnJID().IsEmpty() {
 		return ErrNotLoggedIn
 	}

@@ -45,10 +45,12 @@ type avatarEvent struct {
 	login Login
 }
 
-// matrixEvent is a Matrix event from a real user, to be sent to WhatsApp as login.
+// matrixEvent is a Matrix event from a real user, to be sent to WhatsApp as login, or, with
+// relayed set, through the portal's relay (relay.go).
 type matrixEvent struct {
-	login Login
-	evt   *event.Event
+	login   Login
+	evt     *event.Event
+	relayed bool
 }
 
 // waUndecryptableEvent is a WhatsApp message login's connection could not decrypt (undecryptable.go).
@@ -78,6 +80,10 @@ func (p *Portal) handle(ctx context.Context, evt portalEvent) error {
 	switch evt := evt.(type) {
 	case *waMessageEvent:
 		return p.handleWAMessage(ctx, evt.login, evt.evt)
+	case *importEvent:
+		return p.handleImport(ctx, evt)
+	case *giveUpEvent:
+		return p.handleGiveUp(ctx, evt)
 	case *groupInfoEvent:
 		if p.row.MXID == "" {
 			return p.ensureRoom(ctx, evt.login)
@@ -95,11 +101,24 @@ func (p *Portal) handle(ctx context.Context, evt portalEvent) error {
 		return p.handleWACall(ctx, evt.login, evt.call)
 	case *historyEvent:
 		return p.handleHistory(ctx, evt) // backfill.go
+	case *adoptGroupEvent:
+		return p.adoptGroup(ctx, evt.login, evt.roomID, evt.info) // group_create.go
+	case *expireEvent:
+		return p.handleExpire(ctx, evt.waID) // expiry.go
+	case *mediaRequestEvent:
+		return p.handleMediaRequest(ctx, evt) // media_retry.go
+	case *mediaRetryEvent:
+		return p.handleMediaRetry(ctx, evt.login, evt.evt)
 	case *disappearingEvent:
 		return p.handleSetDisappearing(ctx, evt) // disappearing.go
 	case *matrixEvent:
 		ctx = zerolog.Ctx(ctx).With().Stringer("event_id", evt.evt.ID).Stringer("sender", evt.evt.Sender).Logger().WithContext(ctx)
+		if evt.relayed {
+			return p.handleRelayed(ctx, evt.evt) // relay.go
+		}
 		return p.handleMatrix(ctx, evt.login, evt.evt)
+	case *relayEvent:
+		return p.handleSetRelay(ctx, evt)
 	default:
 		return fmt.Errorf("unknown portal event %T", evt)
 	}

@@ -40,6 +40,8 @@ type fakeMatrix struct {
 	slow map[string]time.Duration
 	// before, when set (before use), runs at the start of SetState, outside the lock.
 	before func(c matrixCall)
+	// media, when set (before use), is what every Download returns.
+	media []byte
 }
 
 var _ Matrix = (*fakeMatrix)(nil)
@@ -142,6 +144,8 @@ func (f *fakeMatrix) SetState(_ context.Context, user id.UserID, roomID id.RoomI
 	return f.newEventID(), nil
 }
 
+func (f *fakeMatrix) IsEncrypted(context.Context, id.RoomID) bool { return false }
+
 func (f *fakeMatrix) PowerLevels(_ context.Context, roomID id.RoomID) (*event.PowerLevelsEventContent, error) {
 	f.lock.Lock()
 	defer f.lock.Unlock()
@@ -164,7 +168,7 @@ func (f *fakeMatrix) Upload(_ context.Context, user id.UserID, data []byte, mime
 func (f *fakeMatrix) Download(_ context.Context, uri id.ContentURI) ([]byte, error) {
 	f.lock.Lock()
 	defer f.lock.Unlock()
-	return nil, f.record(matrixCall{method: "Download", txnID: uri.String()})
+	return f.media, f.record(matrixCall{method: "Download", txnID: uri.String()})
 }
 
 func (f *fakeMatrix) CreateRoom(_ context.Context, user id.UserID, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
@@ -229,6 +233,8 @@ func (f *fakeMatrix) Leave(_ context.Context, user id.UserID, roomID id.RoomID) 
 	defer f.lock.Unlock()
 	return f.record(matrixCall{method: "Leave", user: user, room: roomID})
 }
+
+func (f *fakeMatrix) DisplayName(context.Context, id.RoomID, id.UserID) string { return "" }
 
 func (f *fakeMatrix) Membership(_ context.Context, roomID id.RoomID, target id.UserID) event.Membership {
 	f.lock.Lock()

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
@@ -35,14 +36,20 @@ type fakeWAClient struct {
 	loggedOut bool
 	// noPollSecret makes poll votes fail as whatsmeow does without the poll's message secret.
 	noPollSecret bool
-	// media, when set, is what every download returns.
-	media []byte
+	// media, when set, is what every download returns; downloadErr, when set, the error instead.
+	media       []byte
+	downloadErr error
 	// timers records SetDisappearingTimer calls.
 	timers []disappearingSet
 	// groupLocked makes group info and member changes fail as WhatsApp refuses non-admins.
 	groupLocked bool
 	// memberChanges records the actions of UpdateGroupParticipants calls.
 	memberChanges []string
+	// mediaRetries records SendMediaRetryReceipt calls.
+	mediaRetries []types.MessageInfo
+	// photos records SetGroupPhoto calls, left LeaveGroup calls.
+	photos [][]byte
+	left   []types.JID
 }
 
 type disappearingSet struct {
@@ -153,6 +160,43 @@ func (c *fakeWAClient) SetDisappearingTimer(_ context.Context, chat types.JID, t
 	return nil
 }
 
+func (c *fakeWAClient) SetGroupPhoto(_ context.Context, jid types.JID, avatar []byte) (string, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	if c.groupLocked {
+		return "", &whatsmeow.IQError{Code: 401, Text: "not-authorized"}
+	}
+	c.photos = append(c.photos, avatar)
+	if avatar == nil {
+		return "remove", nil
+	}
+	return fmt.Sprintf("pic%d", len(c.photos)), nil
+}
+
+func (c *fakeWAClient) CreateGroup(_ context.Context, req whatsmeow.ReqCreateGroup) (*types.GroupInfo, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	info := &types.GroupInfo{JID: types.NewJID("120363000000000099", types.GroupServer), GroupName: types.GroupName{Name: req.Name}}
+	for _, jid := range req.Participants {
+		info.Participants = append(info.Participants, types.GroupParticipant{JID: jid})
+	}
+	return info, nil
+}
+
+func (c *fakeWAClient) LeaveGroup(_ context.Context, jid types.JID) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.left = append(c.left, jid)
+	return nil
+}
+
+func (c *fakeWAClient) SendMediaRetryReceipt(_ context.Context, message *types.MessageInfo, _ []byte) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.mediaRetries = append(c.mediaRetries, *message)
+	return nil
+}
+
 func (c *fakeWAClient) GenerateMessageID() types.MessageID {
 	c.lock.Lock()
 	defer c.lock.Unlock()
@@ -224,6 +268,9 @@ func (c *fakeWAClient) IsLoggedIn() bool {
 }
 
 func (c *fakeWAClient) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
+	if c.downloadErr != nil {
+		return nil, c.downloadErr
+	}
 	if c.media != nil {
 		return c.media, nil
 	}
@@ -250,6 +297,8 @@ var _ Login = (*fakeLogin)(nil)
 func (l *fakeLogin) UserMXID() id.UserID      { return l.mxid }
 func (l *fakeLogin) OwnJID() types.JID        { return l.jid }
 func (l *fakeLogin) LIDs() puppet.LIDResolver { return nil }
+
+func (l *fakeLogin) DoublePuppeted() bool { return false }
 
 func (l *fakeLogin) Client() WAClient {
 	l.lock.Lock()
@@ -281,14 +330,24 @@ type fakeUsers struct {
 
 var _ Users = (*fakeUsers)(nil)
 
-func (u *fakeUsers) LoginByMXID(_ context.Context, userID id.UserID) Login {
+func (u *fakeUsers) LoginByMXID(_ context.Context, userID id.UserID, key database.PortalKey) Login {
+	receiver := key.Receiver
+	var first Login
 	for _, l := range u.logins {
-		if l.mxid == userID {
+		if l.mxid != userID {
+			continue
+		}
+		if !receiver.IsEmpty() && l.jid.User == receiver.User {
 			return l
 		}
+		if first == nil {
+			first = l
+		}
 	}
-	return nil
+	return first
 }
+
+func (u *fakeUsers) RoomCreated(context.Context, Login, types.JID, id.RoomID) {}
 
 func (u *fakeUsers) LoginByJID(_ context.Context, jid types.JID) Login {
 	for _, l := range u.logins {

@@ -165,3 +165,17 @@ func (p *Portal) updateAdmins(ctx context.Context, login Login, promote, demote 
 	}
 	return nil
 }
+
+// RoomOfChat returns the Matrix room of a chat's portal for login, or "" when the chat has no
+// portal room yet. It creates nothing.
+func (m *Manager) RoomOfChat(ctx context.Context, login Login, chat types.JID) (id.RoomID, error) {
+	key, err := m.KeyFor(ctx, login, chat)
+	if err != nil {
+		return "", err
+	}
+	p, err := m.getExisting(ctx, key)
+	if err != nil || p == nil {
+		return "", err
+	}
+	return p.MXID(), nil
+}

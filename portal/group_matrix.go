@@ -1,15 +1,22 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	goimage "image"
+	_ "image/gif" // room avatars may be GIFs
+	"image/jpeg"
+	_ "image/png" // or PNGs
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
 
 // A group's name and topic changed in Matrix by a bridge user are changed on WhatsApp as that user.
@@ -47,6 +54,19 @@ func (p *Portal) handleMatrixGroupInfo(ctx context.Context, login Login, evt *ev
 		if err = p.setGroupTopic(ctx, cli, topic); err == nil {
 			p.row.Topic, p.row.TopicSet = topic, true
 		}
+	case event.StateRoomAvatar:
+		what = "picture"
+		url := evt.Content.AsRoomAvatar().URL
+		if url == p.row.AvatarMXC {
+			return nil
+		}
+		var pictureID string
+		if pictureID, err = p.setGroupPhoto(ctx, cli, url); err == nil {
+			if pictureID == "remove" {
+				pictureID = ""
+			}
+			p.row.AvatarID, p.row.AvatarMXC, p.row.AvatarSet = pictureID, url, true
+		}
 	}
 	if err == nil {
 		zerolog.Ctx(ctx).Info().Str("what", what).Msg("Changed group info on WhatsApp")
@@ -68,6 +88,42 @@ func (p *Portal) setGroupTopic(ctx context.Context, cli WAClient, topic string) 
 	return cli.SetGroupTopic(ctx, p.Key.JID, info.TopicID, "", topic)
 }
 
+// setGroupPhoto sets the group's picture to the file at url (removes it when url is empty) and
+// returns WhatsApp's new picture ID. A file that cannot be downloaded from the homeserver is a
+// PermanentError.
+func (p *Portal) setGroupPhoto(ctx context.Context, cli WAClient, url id.ContentURIString) (string, error) {
+	var data []byte
+	if url != "" {
+		uri, err := url.Parse()
+		if err != nil {
+			return "", permanent(fmt.Errorf("the new room avatar has an invalid URL: %w", err))
+		}
+		if data, err = p.m.matrix.Download(ctx, uri); err != nil {
+			return "", fmt.Errorf("failed to download the new room avatar: %w", err)
+		} else if len(data) == 0 {
+			return "", permanent(errors.New("the new room avatar is an empty file"))
+		}
+		data = groupPhotoJPEG(ctx, data)
+	}
+	return cli.SetGroupPhoto(ctx, p.Key.JID, data)
+}
+
+// groupPhotoJPEG returns a room avatar as the JPEG WhatsApp takes for group pictures: a PNG or GIF
+// (its first frame) is re-encoded, anything else is returned as it is (WhatsApp then refuses what
+// is not a JPEG, and the change is reverted with a notice).
+func groupPhotoJPEG(ctx context.Context, data []byte) []byte {
+	img, format, err := goimage.Decode(bytes.NewReader(data))
+	if err != nil || format == "jpeg" {
+		return data
+	}
+	var out bytes.Buffer
+	if err = jpeg.Encode(&out, img, &jpeg.Options{Quality: 90}); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("format", format).Msg("Failed to convert room avatar to JPEG")
+		return data
+	}
+	return out.Bytes()
+}
+
 // isWhatsAppRefusal reports whether WhatsApp answered a group change with a refusal (as opposed to
 // a connection failure worth retrying).
 func isWhatsAppRefusal(err error) bool {
@@ -79,16 +135,21 @@ func isWhatsAppRefusal(err error) bool {
 func (p *Portal) revertGroupInfo(ctx context.Context, evt *event.Event, what string, refusal error) error {
 	bot := p.m.matrix.BotMXID()
 	var err error
-	if evt.Type == event.StateRoomName {
+	switch evt.Type {
+	case event.StateRoomName:
 		err = p.sendState(ctx, bot, event.StateRoomName, &event.RoomNameEventContent{Name: p.row.Name}, 0)
-	} else {
+	case event.StateRoomAvatar:
+		err = p.sendState(ctx, bot, event.StateRoomAvatar, &event.RoomAvatarEventContent{URL: p.row.AvatarMXC}, 0)
+	default:
 		err = p.sendState(ctx, bot, event.StateTopic, &event.TopicEventContent{Topic: p.row.Topic}, 0)
 	}
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to revert refused group info change")
+	outcome := p.undoOutcome(ctx, err, "so it was changed back here", "the change", stateLevel(evt.Type))
+	reason := groupRefusalReason(refusal)
+	if evt.Type == event.StateRoomName && errors.Is(refusal, whatsmeow.ErrIQNotAcceptable) {
+		reason = fmt.Sprintf("the name is too long: WhatsApp allows %d characters", MaxGroupNameLength)
 	}
 	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
-		"The group's %s was not changed on WhatsApp (%s), so it was changed back here.", what, groupRefusalReason(refusal))}
+		"The group's %s was not changed on WhatsApp (%s), %s.", what, reason, outcome)}
 	if _, err = p.m.matrix.SendEvent(ctx, bot, p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
 		return fmt.Errorf("failed to send revert notice: %w", err)
 	}
@@ -100,17 +161,19 @@ func (p *Portal) revertGroupInfo(ctx context.Context, evt *event.Event, what str
 // kicked ghost joins again), with a notice saying why. Other membership changes stay in Matrix.
 func (p *Portal) handleMatrixMember(ctx context.Context, login Login, evt *event.Event) error {
 	target := id.UserID(evt.GetStateKey())
+	if target == evt.Sender && target == login.UserMXID() && evt.Content.AsMember().Membership == event.MembershipLeave {
+		return p.leaveGroup(ctx, login)
+	}
 	jid, isGhost := p.m.puppets.ParseMXID(target)
 	if !p.IsGroup() || !isGhost || target == evt.Sender {
 		return nil
 	}
 	var action whatsmeow.ParticipantChange
-	what := "added to"
 	switch evt.Content.AsMember().Membership {
 	case event.MembershipInvite:
 		action = whatsmeow.ParticipantChangeAdd
 	case event.MembershipLeave, event.MembershipBan:
-		action, what = whatsmeow.ParticipantChangeRemove, "removed from"
+		action = whatsmeow.ParticipantChangeRemove
 	default:
 		return nil
 	}
@@ -118,13 +181,20 @@ func (p *Portal) handleMatrixMember(ctx context.Context, login Login, evt *event
 	if cli == nil || !cli.IsLoggedIn() {
 		return ErrNotConnected
 	}
-	results, err := cli.UpdateGroupParticipants(ctx, p.Key.JID, []types.JID{jid}, action)
-	if err == nil && len(results) > 0 && results[0].Error != 0 {
-		err = &whatsmeow.IQError{Code: results[0].Error}
+	// The ghost of a number the bridge has never seen exists only as the invite's target: register
+	// it first, so that the bot can kick it again should WhatsApp refuse.
+	ghost, err := p.m.puppets.Get(ctx, jid, login.LIDs())
+	if err != nil {
+		return err
 	}
-	ghost, ghostErr := p.m.puppets.Get(ctx, jid, login.LIDs())
-	if ghostErr != nil {
-		return ghostErr
+	if err = ghost.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	results, err := cli.UpdateGroupParticipants(ctx, p.Key.JID, []types.JID{jid}, action)
+	participantErr := 0 // WhatsApp's answer for this one participant, as opposed to the whole request
+	if err == nil && len(results) > 0 && results[0].Error != 0 {
+		participantErr = results[0].Error
+		err = &whatsmeow.IQError{Code: results[0].Error}
 	}
 	switch {
 	case err == nil && action == whatsmeow.ParticipantChangeAdd:
@@ -137,21 +207,89 @@ func (p *Portal) handleMatrixMember(ctx context.Context, login Login, evt *event
 		return fmt.Errorf("failed to update group members: %w", err)
 	}
 	zerolog.Ctx(ctx).Info().Err(err).Stringer("ghost", target).Msg("WhatsApp refused membership change, undoing it")
-	reason := groupRefusalReason(err)
+	name, refusal := ghostName(ghost), err
 	bot := p.m.matrix.BotMXID()
-	if action == whatsmeow.ParticipantChangeAdd {
+	var body string
+	switch {
+	case action == whatsmeow.ParticipantChangeAdd && participantErr != 0:
+		// Refused for who they are (no account, privacy settings, ...), not for who asked.
+		reason := ParticipantRefusal(participantErr)
+		err = p.m.matrix.Kick(ctx, bot, p.row.MXID, target, reason)
+		body = fmt.Sprintf("%s %s, so they were not added to the group, %s.", name, reason,
+			p.undoOutcome(ctx, err, "and the invite was withdrawn here", "the invite", kickLevel))
+	case action == whatsmeow.ParticipantChangeAdd:
 		err = p.m.matrix.Kick(ctx, bot, p.row.MXID, target, "WhatsApp refused to add them")
-	} else {
+		body = fmt.Sprintf("%s was not added to the WhatsApp group (%s), %s.", name, groupRefusalReason(refusal),
+			p.undoOutcome(ctx, err, "so the invite was withdrawn here", "the invite", kickLevel))
+	default:
 		err = p.m.ensureGhostJoined(ctx, p.row.MXID, ghost)
+		body = fmt.Sprintf("%s was not removed from the WhatsApp group (%s), %s.", name, groupRefusalReason(refusal),
+			p.undoOutcome(ctx, err, "so they were brought back here", "the removal", stateLevel(event.StateMember)))
 	}
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to undo refused membership change")
-	}
-	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
-		"%s was not %s the WhatsApp group (%s), so the change was undone here.", ghost.DisplayName(), what, reason)}
+	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: body}
 	if _, err = p.m.matrix.SendEvent(ctx, bot, p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
 		return fmt.Errorf("failed to send revert notice: %w", err)
 	}
+	return nil
+}
+
+// MaxGroupNameLength is the longest group name (subject) WhatsApp accepts, in characters; it
+// answers a longer one with 406 not-acceptable.
+const MaxGroupNameLength = 100
+
+// participantNotOnWhatsApp is the per-participant error code WhatsApp answers an add (or a
+// group's creation) with for a number that has no WhatsApp account.
+const participantNotOnWhatsApp = 404
+
+// ghostName names a ghost in a notice: its display name, or its number when the bridge has never
+// seen the contact (e.g. a ghost invited by typing its user ID).
+func ghostName(ghost *puppet.Puppet) string {
+	if name := ghost.DisplayName(); name != "" {
+		return name
+	}
+	if phone := ghost.Phone(); !phone.IsEmpty() {
+		return "+" + phone.User
+	}
+	return ghost.MXID.String()
+}
+
+// ParticipantRefusal says in a few words why WhatsApp did not add a participant to a group, from
+// the per-participant error code of a create or add answer (whatsmeow's GroupParticipant.Error):
+// 404 no account, 403 their privacy settings (WhatsApp sends them an invite instead), 408 they
+// left the group recently, 409 already a member.
+func ParticipantRefusal(code int) string {
+	switch code {
+	case participantNotOnWhatsApp:
+		return "is not on WhatsApp"
+	case 403:
+		return "can only be added to groups by their contacts (their privacy settings); send them the group's invite link instead"
+	case 408:
+		return "left the group recently"
+	case 409:
+		return "is already in the group"
+	}
+	return fmt.Sprintf("was refused by WhatsApp (code %d)", code)
+}
+
+// leaveGroup makes login leave the WhatsApp group whose room its user left, when
+// bridge.bridge_matrix_leave is on. Leaving a direct chat's room changes nothing on WhatsApp.
+func (p *Portal) leaveGroup(ctx context.Context, login Login) error {
+	if !p.IsGroup() || !p.m.cfg.Bridge.BridgeMatrixLeaveEnabled() {
+		return nil
+	}
+	cli := login.Client()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrNotConnected
+	}
+	if err := cli.LeaveGroup(ctx, p.Key.JID); err != nil {
+		if isWhatsAppRefusal(err) {
+			// Not a member any more (WhatsApp answers 403/404): nothing to leave.
+			zerolog.Ctx(ctx).Info().Err(err).Msg("WhatsApp refused to leave the group")
+			return nil
+		}
+		return fmt.Errorf("failed to leave the WhatsApp group: %w", err)
+	}
+	zerolog.Ctx(ctx).Info().Msg("Left the WhatsApp group after leaving its room")
 	return nil
 }
 
@@ -160,6 +298,9 @@ func groupRefusalReason(err error) string {
 	var iqErr *whatsmeow.IQError
 	if errors.As(err, &iqErr) && (iqErr.Code == 401 || iqErr.Code == 403) {
 		return "only the group's admins may do that"
+	}
+	if errors.Is(err, whatsmeow.ErrInvalidImageFormat) {
+		return "WhatsApp takes only JPEG pictures"
 	}
 	return "WhatsApp refused it"
 }
@@ -236,11 +377,10 @@ func (p *Portal) handleMatrixPowerLevels(ctx context.Context, login Login, evt *
 		return nil
 	}
 	zerolog.Ctx(ctx).Info().Err(refused).Msg("WhatsApp refused admin change, undoing it")
-	if err = p.updateAdmins(ctx, login, undoPromote, undoDemote); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to undo refused admin change")
-	}
+	err = p.updateAdmins(ctx, login, undoPromote, undoDemote)
+	outcome := p.undoOutcome(ctx, err, "so the power levels were changed back here", "the change", stateLevel(event.StatePowerLevels))
 	notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf(
-		"The group's admins were not changed on WhatsApp (%s), so the power levels were changed back here.", groupRefusalReason(refused))}
+		"The group's admins were not changed on WhatsApp (%s), %s.", groupRefusalReason(refused), outcome)}
 	if _, err = p.m.matrix.SendEvent(ctx, p.m.matrix.BotMXID(), p.row.MXID, event.EventMessage, notice, 0, "mw.revert."+evt.ID.String()); err != nil {
 		return fmt.Errorf("failed to send revert notice: %w", err)
 	}

@@ -84,7 +84,7 @@ func TestMatrixGroupMembers(t *testing.T) {
 		t.Errorf("refused invite not undone: kicks %+v", k)
 	}
 	if notice, _ := lastSent(t, e).content.(*event.MessageEventContent); notice == nil ||
-		!strings.HasSuffix(notice.Body, " was not added to the WhatsApp group (only the group's admins may do that), so the change was undone here.") {
+		!strings.HasSuffix(notice.Body, " was not added to the WhatsApp group (only the group's admins may do that), so the invite was withdrawn here.") {
 		t.Errorf("notice %+v", lastSent(t, e).content)
 	}
 }
@@ -118,5 +118,59 @@ func TestMatrixGroupAdmins(t *testing.T) {
 	if notice, _ := lastSent(t, e).content.(*event.MessageEventContent); notice == nil ||
 		notice.Body != "The group's admins were not changed on WhatsApp (only the group's admins may do that), so the power levels were changed back here." {
 		t.Errorf("notice %+v", lastSent(t, e).content)
+	}
+}
+
+// TestMatrixGroupLeaveAndAvatar: the user leaving a group's room leaves the WhatsApp group, leaving
+// a direct chat's room does not; removing the room avatar removes the group's picture, and a
+// refused picture change puts the avatar back with a notice.
+func TestMatrixGroupLeaveAndAvatar(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dm := dmRoom(t, e)
+	p := groupPortal(t, e)
+	leave := func(room id.RoomID, evtID id.EventID) *event.Event {
+		evt := mxEvent(room, evtID, event.StateMember, &event.MemberEventContent{Membership: event.MembershipLeave})
+		key := testUser.String()
+		evt.StateKey = &key
+		return evt
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, leave(dm, "$leavedm")); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.cli.left) != 0 {
+		t.Fatalf("leaving a direct chat's room left %v on WhatsApp", e.cli.left)
+	}
+
+	jpegData := []byte("\xff\xd8\xff\xe0 picture")
+	e.mx.media = jpegData
+	if _, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(p.MXID(), "$avatar1", event.StateRoomAvatar, &event.RoomAvatarEventContent{URL: "mxc://example.org/pic1"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(p.MXID(), "$noavatar", event.StateRoomAvatar, &event.RoomAvatarEventContent{})); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.cli.photos) != 2 || string(e.cli.photos[0]) != string(jpegData) || e.cli.photos[1] != nil {
+		t.Fatalf("WhatsApp got pictures %q, want the JPEG, then a removal", e.cli.photos)
+	}
+	states := len(e.mx.callsOf("SetState"))
+	e.cli.groupLocked = true
+	if _, err := e.m.HandleMatrixEvent(e.ctx, mxEvent(p.MXID(), "$avatar", event.StateRoomAvatar, &event.RoomAvatarEventContent{URL: "mxc://example.org/pic"})); err != nil {
+		t.Fatal(err)
+	}
+	reverts := e.mx.callsOf("SetState")[states:]
+	if len(reverts) != 1 || reverts[0].evtType != event.StateRoomAvatar || reverts[0].content.(*event.RoomAvatarEventContent).URL != "" {
+		t.Fatalf("reverts %+v, want the avatar removed again", reverts)
+	}
+	notice, _ := lastSent(t, e).content.(*event.MessageEventContent)
+	if notice == nil || notice.Body != "The group's picture was not changed on WhatsApp (only the group's admins may do that), so it was changed back here." {
+		t.Errorf("notice %+v", lastSent(t, e).content)
+	}
+
+	if _, err := e.m.HandleMatrixEvent(e.ctx, leave(p.MXID(), "$leavegroup")); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.cli.left) != 1 || e.cli.left[0] != p.Key.JID {
+		t.Fatalf("leaving the group's room left %v on WhatsApp, want %s", e.cli.left, p.Key.JID)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
@@ -19,6 +20,10 @@ import (
 // ErrNotLoggedIn means the sender of a Matrix event in a portal has no WhatsApp login.
 var ErrNotLoggedIn = errors.New("you are not logged in to WhatsApp, so your messages here cannot be bridged")
 
+// ErrNotYourChat means the sender of a Matrix event in a 1:1 portal is logged in to another
+// WhatsApp account than the one the chat belongs to.
+var ErrNotYourChat = errors.New("this chat belongs to another user's WhatsApp account, so your messages here are not bridged")
+
 // HandleMatrixEvent bridges one Matrix event from a real user. It reports whether the room is a
 // portal; the event is handled (sent to WhatsApp, or failed) when the error is nil.
 func (m *Manager) HandleMatrixEvent(ctx context.Context, evt *event.Event) (isPortal bool, err error) {
@@ -26,9 +31,17 @@ func (m *Manager) HandleMatrixEvent(ctx context.Context, evt *event.Event) (isPo
 	if err != nil || p == nil {
 		return false, err
 	}
-	login := m.users.LoginByMXID(ctx, evt.Sender)
+	login := m.users.LoginByMXID(ctx, evt.Sender, p.Key)
 	if login == nil || login.OwnJID().IsEmpty() {
+		if m.mayRelay(evt) { // relay.go: the portal decides whether it has a relay
+			return true, p.run(ctx, &matrixEvent{evt: evt, relayed: true})
+		}
 		return true, permanent(ErrNotLoggedIn)
+	}
+	if !p.Key.Receiver.IsEmpty() && login.OwnJID().ToNonAD() != p.Key.Receiver.ToNonAD() {
+		// A 1:1 chat belongs to one WhatsApp account: another bridge user invited into its room
+		// must not write to the contact from their own account.
+		return true, permanent(ErrNotYourChat)
 	}
 	return true, p.run(ctx, &matrixEvent{login: login, evt: evt})
 }
@@ -36,6 +49,9 @@ func (m *Manager) HandleMatrixEvent(ctx context.Context, evt *event.Event) (isPo
 func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event) error {
 	if done, err := p.alreadySent(ctx, evt.ID); err != nil || done {
 		return err
+	}
+	if p.IsStatus() {
+		return refuseInStatusRoom(evt) // status.go
 	}
 	switch evt.Type {
 	case event.EventMessage, event.EventSticker:
@@ -52,13 +68,27 @@ func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event
 		return p.handleMatrixPollStart(ctx, login, evt) // polls.go
 	case event.EventUnstablePollResponse:
 		return p.handleMatrixPollResponse(ctx, login, evt)
-	case event.StateRoomName, event.StateTopic:
+	case msgconv.EventPollStart:
+		content, err := msgconv.PollStartFromStable(evt.Content.VeryRaw)
+		if err != nil {
+			return conversionError(err)
+		}
+		evt.Content.Parsed = content
+		return p.handleMatrixPollStart(ctx, login, evt)
+	case msgconv.EventPollResponse:
+		content, err := msgconv.PollResponseFromStable(evt.Content.VeryRaw)
+		if err != nil {
+			return conversionError(err)
+		}
+		evt.Content.Parsed = content
+		return p.handleMatrixPollResponse(ctx, login, evt)
+	case event.StateRoomName, event.StateTopic, event.StateRoomAvatar:
 		return p.handleMatrixGroupInfo(ctx, login, evt) // group_matrix.go
 	case event.StateMember:
 		return p.handleMatrixMember(ctx, login, evt)
 	case event.StatePowerLevels:
 		return p.handleMatrixPowerLevels(ctx, login, evt)
-	case event.EventUnstablePollEnd:
+	case event.EventUnstablePollEnd, msgconv.EventPollEnd:
 		return permanent(errors.New("WhatsApp polls cannot be ended: votes can still be changed on WhatsApp"))
 	}
 	return nil
@@ -78,59 +108,106 @@ func (p *Portal) alreadySent(ctx context.Context, eventID id.EventID) (bool, err
 
 func (p *Portal) handleMatrixMessage(ctx context.Context, login Login, evt *event.Event) error {
 	content := evt.Content.AsMessage()
-	waMsg, err := p.convertMatrix(ctx, login, evt.Type, content)
+	var notes []string
+	waMsg, err := p.convertMatrix(ctx, login, evt.Type, content, func(text string) { notes = append(notes, text) })
 	if err != nil {
 		return err
 	}
-	return p.sendToWhatsApp(ctx, login, evt, waMsg, &database.Message{})
+	sent, err := p.sendWhatsApp(ctx, login, evt, waMsg, true)
+	if err != nil {
+		return err
+	}
+	// Before the message is recorded, so that a crash in between sends the notes again (their
+	// transaction IDs keep them single) rather than never.
+	p.sendNotes(ctx, evt, notes) // convert_matrix.go
+	return p.recordSent(ctx, login, evt, sent, &database.Message{})
 }
 
-// sendToWhatsApp sends waMsg with a message ID reserved in the outbox before the first attempt, so
-// that a retry after a failure or a crash reuses the ID and WhatsApp never shows the message twice.
-// With record set, the message is added to the message map (edits, reactions and votes are not
-// messages): record's PollAnswers are kept, the other fields are filled here.
+// sentMessage is a Matrix event WhatsApp accepted: the message as sent, its ID and WhatsApp's answer.
+// reserved is set when the ID came from an outbox row of an earlier version (outgoing_id.go).
+type sentMessage struct {
+	waMsg    *waE2E.Message
+	waID     types.MessageID
+	resp     whatsmeow.SendResponse
+	reserved bool
+}
+
+// sendToWhatsApp sends waMsg and records it (sendWhatsApp, then recordSent). With record set, the
+// message is added to the message map (edits, reactions and votes are not messages): record's
+// PollAnswers are kept, the other fields are filled here.
 func (p *Portal) sendToWhatsApp(ctx context.Context, login Login, evt *event.Event, waMsg *waE2E.Message, record *database.Message) error {
+	sent, err := p.sendWhatsApp(ctx, login, evt, waMsg, record != nil)
+	if err != nil {
+		return err
+	}
+	return p.recordSent(ctx, login, evt, sent, record)
+}
+
+// sendWhatsApp sends waMsg with the message ID derived from the event (OutgoingMessageID), so that a
+// retry after a failure or a crash reuses the ID and WhatsApp never shows the message twice.
+// A message (isMessage; not an edit, reaction or vote) takes the chat's disappearing timer.
+func (p *Portal) sendWhatsApp(ctx context.Context, login Login, evt *event.Event, waMsg *waE2E.Message, isMessage bool) (*sentMessage, error) {
+	if p.IsStatus() {
+		return nil, permanent(ErrStatusRoomReadOnly) // status.go: whatever path led here, nothing goes out
+	}
 	cli := login.Client()
 	if cli == nil || !cli.IsLoggedIn() {
-		return ErrNotConnected
+		return nil, ErrNotConnected
 	}
-	out, _, err := p.m.db.Outbox.Reserve(ctx, &database.OutgoingMessage{
-		EventID: evt.ID, Portal: p.Key, WAID: cli.GenerateMessageID(),
-	})
-	if err != nil {
-		return fmt.Errorf("failed to reserve message ID: %w", err)
-	}
-	log := zerolog.Ctx(ctx).With().Str("wa_message_id", out.WAID).Logger()
-	if record != nil {
+	waID, reserved := p.m.outgoingID(login, evt.ID)
+	if isMessage {
 		// In a chat with disappearing messages, WhatsApp's apps delete the message like their own.
 		waMsg = msgconv.WithExpiration(waMsg, p.row.DisappearTimer)
 	}
-	resp, err := cli.SendMessage(ctx, p.Key.JID, waMsg, whatsmeow.SendRequestExtra{ID: out.WAID})
+	resp, err := cli.SendMessage(ctx, p.Key.JID, waMsg, whatsmeow.SendRequestExtra{ID: waID})
 	if err != nil {
-		if dbErr := p.m.db.Outbox.RecordAttempt(ctx, evt.ID, err); dbErr != nil {
-			log.Err(dbErr).Msg("Failed to record send attempt")
-		}
-		return classifySendError(err, p.Key.JID) // send_errors.go
+		zerolog.Ctx(ctx).Debug().Err(err).Str("wa_message_id", waID).Msg("WhatsApp send failed")
+		return nil, classifySendError(err, p.Key.JID) // send_errors.go
 	}
-	if record != nil {
-		// The sender as WhatsApp addresses the user in this chat (phone number or LID), which a
-		// quote of the message must name.
-		sender := login.OwnJID()
-		if !resp.Sender.IsEmpty() {
-			sender = resp.Sender.ToNonAD()
+	return &sentMessage{waMsg: waMsg, waID: waID, resp: resp, reserved: reserved}, nil
+}
+
+// recordSent records a send WhatsApp accepted: the outbox row becomes sent and, with record set,
+// the message map gets the message, in one transaction that also settles the event's inbox row
+// (settle.go).
+func (p *Portal) recordSent(ctx context.Context, login Login, evt *event.Event, sent *sentMessage, record *database.Message) error {
+	log := zerolog.Ctx(ctx).With().Str("wa_message_id", sent.waID).Logger()
+	if record == nil {
+		// More writes follow (the edit, the reaction); the inbox settles the event itself.
+		if sent.reserved {
+			if err := p.m.db.Outbox.MarkSent(ctx, evt.ID); err != nil {
+				log.Err(err).Msg("Failed to mark outgoing message as sent")
+			}
 		}
-		err = p.m.db.Message.Insert(ctx, &database.Message{
-			Portal: p.Key, WAID: out.WAID, Sender: sender, SenderMXID: evt.Sender,
-			MXID: evt.ID, MXRoom: evt.RoomID, Timestamp: resp.Timestamp, IsFromMatrix: true,
-			Quote: marshalQuote(ctx, msgconv.QuoteContent(waMsg)), Media: mediaContentJSON(evt.Content.AsMessage()),
-			PollAnswers: record.PollAnswers,
-		})
-		if err != nil {
+		log.Debug().Msg("Bridged Matrix event to WhatsApp")
+		return nil
+	}
+	// The sender as WhatsApp addresses the user in this chat (phone number or LID), which a quote
+	// of the message must name.
+	sender := login.OwnJID()
+	if !sent.resp.Sender.IsEmpty() {
+		sender = sent.resp.Sender.ToNonAD()
+	}
+	ts := sent.resp.Timestamp
+	msg := &database.Message{
+		Portal: p.Key, WAID: sent.waID, Sender: sender, SenderMXID: evt.Sender,
+		MXID: evt.ID, MXRoom: evt.RoomID, Timestamp: ts, IsFromMatrix: true,
+		Quote: marshalQuote(ctx, msgconv.QuoteContent(sent.waMsg)), Media: mediaContentJSON(evt.Content.AsMessage()),
+		PollAnswers: record.PollAnswers, ExpiresAt: p.expiresAfter(ts, p.row.DisappearTimer),
+	}
+	err := p.writeOutcome(ctx, evt.ID.String(), func(ctx context.Context) error {
+		if err := p.m.db.Message.Insert(ctx, msg); err != nil {
 			return fmt.Errorf("failed to store message mapping: %w", err)
 		}
-	}
-	if err = p.m.db.Outbox.MarkSent(ctx, evt.ID); err != nil {
-		log.Err(err).Msg("Failed to mark outgoing message as sent")
+		if sent.reserved {
+			if err := p.m.db.Outbox.MarkSent(ctx, evt.ID); err != nil {
+				return fmt.Errorf("failed to mark outgoing message as sent: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	log.Debug().Msg("Bridged Matrix event to WhatsApp")
 	return nil
@@ -172,17 +249,41 @@ func (p *Portal) handleMatrixReaction(ctx context.Context, login Login, evt *eve
 	if target == nil {
 		return permanent(fmt.Errorf("the message you reacted to was never bridged to WhatsApp"))
 	}
+	if target.MediaExpired && isMediaRetryReaction(rel.Key) {
+		// Not a reaction for WhatsApp: a request for the file (media_retry.go).
+		return p.requestMedia(ctx, login, target, p.mediaRetryInfo(ctx, login, target))
+	}
 	cli := login.Client()
 	if cli == nil {
 		return ErrNotConnected
 	}
+	emoji := reactionToWhatsApp(rel.Key)
+	if strings.TrimSpace(emoji) == "" {
+		// An empty reaction is how WhatsApp takes a reaction back.
+		return permanent(errors.New("the reaction is only an invisible character (such as the emoji variation selector U+FE0F), " +
+			"and WhatsApp would take it as removing your reaction; react with an emoji"))
+	}
 	own := login.OwnJID()
-	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, reactionToWhatsApp(rel.Key)), nil); err != nil {
+	previous, err := p.m.db.Reaction.Get(ctx, p.Key, target.WAID, own)
+	if err != nil {
 		return err
 	}
-	return p.m.db.Reaction.Upsert(ctx, &database.Reaction{
-		Portal: p.Key, TargetWAID: target.WAID, Sender: own, MXID: evt.ID, Emoji: reactionToWhatsApp(rel.Key), WAID: "",
-	})
+	if err = p.sendToWhatsApp(ctx, login, evt, cli.BuildReaction(p.Key.JID, target.Sender, target.WAID, emoji), nil); err != nil {
+		return err
+	}
+	if err = p.m.db.Reaction.Upsert(ctx, &database.Reaction{
+		Portal: p.Key, TargetWAID: target.WAID, Sender: own, MXID: evt.ID, Emoji: emoji, WAID: "",
+	}); err != nil {
+		return err
+	}
+	if previous != nil && previous.MXID != "" && previous.MXID != evt.ID {
+		// WhatsApp keeps one reaction per person and message: the new one replaced the old there,
+		// so the old one goes in Matrix too.
+		if err = p.m.matrix.Redact(ctx, p.m.matrix.BotMXID(), p.row.MXID, previous.MXID, "mw.replaced."+evt.ID.String()); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Stringer("old_reaction", previous.MXID).Msg("Failed to redact replaced reaction")
+		}
+	}
+	return nil
 }
 
 // handleMatrixRedaction deletes a message for everyone on WhatsApp, or removes a reaction.

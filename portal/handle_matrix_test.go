@@ -2,11 +2,15 @@ package portal
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // dmRoom returns the env's DM portal room, created by a first message from the contact ("M1").
@@ -18,9 +22,10 @@ func dmRoom(t *testing.T, e *env) id.RoomID {
 	return e.portal(testContact).MXID()
 }
 
-// TestMatrixMessageReservedID: a Matrix message goes to WhatsApp with the ID reserved in the outbox;
-// after a failed send the retry reuses that ID, and a repeat of the event sends nothing.
-func TestMatrixMessageReservedID(t *testing.T) {
+// TestMatrixMessageDerivedID: a Matrix message goes to WhatsApp with the ID derived from its event
+// ID and the account (OutgoingMessageID, shaped like a WhatsApp Web ID); after a failed send the
+// retry reuses that ID, a repeat of the event sends nothing, and no outbox row is written for it.
+func TestMatrixMessageDerivedID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	roomID := dmRoom(t, e)
@@ -31,26 +36,58 @@ func TestMatrixMessageReservedID(t *testing.T) {
 	if !isPortal || err == nil || errors.Is(err, ErrNotConnected) || errors.As(err, &perm) {
 		t.Fatalf("failed send gave isPortal=%t err=%v, want a retryable error", isPortal, err)
 	}
-	out, err := e.db.Outbox.Get(e.ctx, evt.ID)
-	if err != nil || out == nil {
-		t.Fatalf("no outbox row after a failed send: %v", err)
-	}
 	if _, err = e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
 		t.Fatalf("retry failed: %v", err)
 	}
 	if _, err = e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
 		t.Fatalf("repeat failed: %v", err)
 	}
+	want := OutgoingMessageID(e.login.OwnJID(), evt.ID)
+	if len(want) != 22 || !strings.HasPrefix(want, whatsmeow.WebMessageIDPrefix) || strings.ToUpper(want) != want {
+		t.Errorf("derived ID %q does not look like a WhatsApp Web message ID", want)
+	}
+	if other := OutgoingMessageID(types.NewJID("4915100000099", types.DefaultUserServer), evt.ID); other == want {
+		t.Errorf("two accounts derive the same ID %s for one event", want)
+	}
 	sends := e.cli.sent()
-	if len(sends) != 2 || sends[0].id != out.WAID || sends[1].id != out.WAID || sends[1].msg.GetConversation() != "hi there" {
-		t.Fatalf("sends %+v, want two with reserved ID %s", sends, out.WAID)
+	if len(sends) != 2 || sends[0].id != want || sends[1].id != want || sends[1].msg.GetConversation() != "hi there" {
+		t.Fatalf("sends %+v, want two with ID %s", sends, want)
 	}
 	if sends[0].to != testContact {
 		t.Errorf("sent to %s", sends[0].to)
 	}
 	msg, err := e.db.Message.GetByMXID(e.ctx, evt.ID)
-	if err != nil || msg == nil || msg.WAID != out.WAID || !msg.IsFromMatrix {
+	if err != nil || msg == nil || msg.WAID != want || !msg.IsFromMatrix {
 		t.Fatalf("message map has %+v (%v)", msg, err)
+	}
+	if out, err := e.db.Outbox.Get(e.ctx, evt.ID); err != nil || out != nil {
+		t.Errorf("outbox row %+v (%v) for a message sent with a derived ID", out, err)
+	}
+}
+
+// TestMatrixMessageReservedIDKept: an event for which an earlier version reserved a WhatsApp message
+// ID in the outbox, and which is still pending, is sent with that ID after the upgrade (it may have
+// gone out with it already), and its outbox row becomes sent.
+func TestMatrixMessageReservedIDKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	evt := mxText(roomID, "$old", "sent before the upgrade?")
+	const reserved = "3EB0AAAAAAAAAAAAAAAAAA"
+	if _, _, err := e.db.Outbox.Reserve(e.ctx, &database.OutgoingMessage{EventID: evt.ID, Portal: e.portal(testContact).Key, WAID: reserved}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.LoadReservedIDs(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
+		t.Fatal(err)
+	}
+	if sends := e.cli.sent(); len(sends) != 1 || sends[0].id != reserved {
+		t.Fatalf("sends %+v, want one with the reserved ID %s", sends, reserved)
+	}
+	if out, err := e.db.Outbox.Get(e.ctx, evt.ID); err != nil || out == nil || out.State != database.OutboxSent {
+		t.Fatalf("outbox row %+v (%v), want sent", out, err)
 	}
 }
 
@@ -170,7 +207,8 @@ func TestMatrixEvents(t *testing.T) {
 }
 
 // TestMatrixEventRouting: events in rooms that are not portals are not handled; a sender without a
-// WhatsApp login gets a permanent ErrNotLoggedIn.
+// WhatsApp login gets a permanent ErrNotLoggedIn, another bridge user in a DM portal a permanent
+// ErrNotYourChat, and nothing is sent for either.
 func TestMatrixEventRouting(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -187,6 +225,26 @@ func TestMatrixEventRouting(t *testing.T) {
 	}
 	if n := len(e.cli.sent()); n != 0 {
 		t.Errorf("%d sends", n)
+	}
+
+	// Another bridge user, logged in to their own WhatsApp account, writes in alice's DM room.
+	other := &fakeLogin{mxid: "@bob:" + testDomain, jid: types.NewJID("15559990001", types.DefaultUserServer), client: &fakeWAClient{}}
+	e.m.users.(*fakeUsers).logins = append(e.m.users.(*fakeUsers).logins, other)
+	evt = mxText(roomID, "$c", "hi from bob")
+	evt.Sender = other.mxid
+	isPortal, err = e.m.HandleMatrixEvent(e.ctx, evt)
+	if !isPortal || !errors.As(err, &perm) || !errors.Is(err, ErrNotYourChat) {
+		t.Errorf("another user's event in a DM portal gave isPortal=%t err=%v", isPortal, err)
+	}
+	if n := len(e.cli.sent()) + len(other.client.sent()); n != 0 {
+		t.Errorf("%d sends from another user's event", n)
+	}
+	// The owner's own message still goes out.
+	if _, err = e.m.HandleMatrixEvent(e.ctx, mxText(roomID, "$d", "hi from alice")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.cli.sent()); n != 1 {
+		t.Errorf("owner's message: %d sends, want 1", n)
 	}
 }
 

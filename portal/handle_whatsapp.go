@@ -23,6 +23,9 @@ func (m *Manager) KeyFor(ctx context.Context, login Login, chat types.JID) (data
 	if chat.Server == types.GroupServer {
 		return database.NewPortalKey(chat.ToNonAD(), types.EmptyJID), nil
 	}
+	if chat.Server == types.BroadcastServer {
+		return database.NewPortalKey(chat, login.OwnJID()), nil
+	}
 	canonical, err := m.puppets.Canonical(ctx, chat, login.LIDs())
 	if err != nil {
 		return database.PortalKey{}, err
@@ -31,15 +34,16 @@ func (m *Manager) KeyFor(ctx context.Context, login Login, chat types.JID) (data
 }
 
 // HandleWhatsAppMessage bridges one message that login's connection received. It returns once the
-// message is in Matrix (or was recognised as a duplicate), so the caller may acknowledge it.
+// message is in Matrix (or was recognised as a duplicate), so the caller may mark it handled.
 func (m *Manager) HandleWhatsAppMessage(ctx context.Context, login Login, evt *events.Message) error {
 	return m.runInChat(ctx, login, evt.Info.Chat, &waMessageEvent{login: login, evt: evt})
 }
 
-// runInChat runs evt in the queue of chat's portal (creating the portal) and waits for it. Status
-// broadcasts and newsletters have no portals: their events are dropped.
+// runInChat runs evt in the queue of chat's portal (creating the portal) and waits for it.
+// Newsletters, broadcast lists and (unless bridge.status_broadcast is on) status broadcasts have no
+// portals: their events are dropped.
 func (m *Manager) runInChat(ctx context.Context, login Login, chat types.JID, evt portalEvent) error {
-	if chat.Server == types.BroadcastServer || chat.Server == types.NewsletterServer {
+	if !m.BridgesChat(chat) {
 		zerolog.Ctx(ctx).Debug().Stringer("chat", chat).Msg("Ignoring message in status or newsletter chat")
 		return nil
 	}
@@ -58,7 +62,8 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	info := evt.Info
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Stringer("wa_sender", info.Sender).Logger()
 	ctx = log.WithContext(ctx)
-	if exists, err := p.m.db.Message.Exists(ctx, p.Key, info.ID); err != nil {
+	exists, placeholder, err := p.m.db.Placeholder.LookUpIncoming(ctx, p.Key, info.ID)
+	if err != nil {
 		return err
 	} else if exists {
 		log.Debug().Msg("Dropping duplicate WhatsApp message")
@@ -68,7 +73,7 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	if msg == nil {
 		return nil
 	}
-	if err := p.ensureRoom(ctx, login); err != nil {
+	if err = p.ensureRoom(ctx, login); err != nil {
 		return err
 	}
 	sender, err := p.senderGhost(ctx, login, info)
@@ -89,16 +94,17 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 		err = p.handleWAPollVote(ctx, login, sender, evt) // polls.go
 	case msg.GetEncReactionMessage() != nil, msg.GetSenderKeyDistributionMessage() != nil && isOnlySKDM(msg):
 	default:
-		return p.handleWAVisible(ctx, login, sender, evt)
+		return p.handleWAVisible(ctx, login, sender, evt, placeholder)
 	}
 	if err != nil {
 		return err
 	}
-	return p.dropPlaceholder(ctx, sender, info.ID)
+	return p.dropPlaceholder(ctx, sender, placeholder)
 }
 
-// handleWAVisible bridges a message that becomes events of its own in the room.
-func (p *Portal) handleWAVisible(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message) error {
+// handleWAVisible bridges a message that becomes events of its own in the room, replacing
+// placeholder (nil: none) when one stands in for it.
+func (p *Portal) handleWAVisible(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message, placeholder *database.Placeholder) error {
 	info, msg := evt.Info, evt.Message
 	var converted *msgconv.ConvertedMessage
 	var err error
@@ -110,10 +116,18 @@ func (p *Portal) handleWAVisible(ctx context.Context, login Login, sender *puppe
 	if err != nil {
 		return err
 	}
-	if replaced, err := p.replacePlaceholder(ctx, sender, info, converted, msg); replaced || err != nil {
-		return err // undecryptable.go: the message had a placeholder
+	replaced, err := p.replacePlaceholder(ctx, sender, info, converted, msg, placeholder) // undecryptable.go
+	if err != nil {
+		return err
+	} else if !replaced {
+		if err = p.sendWAParts(ctx, sender, info, converted, msg, !converted.Parts[0].MediaExpired); err != nil {
+			return err
+		}
 	}
-	return p.sendWAParts(ctx, sender, info, converted, msg)
+	if converted.Parts[0].MediaExpired {
+		p.requestMediaAutomatically(ctx, login, info) // media_retry.go
+	}
+	return nil
 }
 
 // senderGhost returns the ghost a WhatsApp message is sent as: the contact's, or the user's own ghost

@@ -35,6 +35,10 @@ type Matrix interface {
 	Redact(ctx context.Context, user id.UserID, roomID id.RoomID, target id.EventID, txnID string) error
 	// SetState sends a state event as user, with ts as in SendEvent.
 	SetState(ctx context.Context, user id.UserID, roomID id.RoomID, evtType event.Type, stateKey string, content any, ts int64) (id.EventID, error)
+	// IsEncrypted reports whether events sent to roomID are encrypted (end-to-bridge encryption is
+	// on and the room has m.room.encryption). Attachments for such a room are uploaded encrypted.
+	// A failed lookup counts as false. It may ask the homeserver once per room.
+	IsEncrypted(ctx context.Context, roomID id.RoomID) bool
 	// PowerLevels returns the room's power levels as the bot sees them (cached state first).
 	PowerLevels(ctx context.Context, roomID id.RoomID) (*event.PowerLevelsEventContent, error)
 
@@ -62,6 +66,9 @@ type Matrix interface {
 	// saw, else asked of the homeserver as the bot. It returns "" when unknown or on error (it
 	// never fails: callers use it to skip work, and doing the work again is harmless).
 	Membership(ctx context.Context, roomID id.RoomID, target id.UserID) event.Membership
+	// DisplayName returns target's display name in roomID, asked of the homeserver as the bot; ""
+	// when there is none or on error.
+	DisplayName(ctx context.Context, roomID id.RoomID, target id.UserID) string
 
 	// MarkRead moves user's read receipt and read marker in roomID to eventID.
 	MarkRead(ctx context.Context, user id.UserID, roomID id.RoomID, eventID id.EventID) error

@@ -3,8 +3,8 @@
 // A Portal owns a single goroutine and a queue (see queue.go). Every event for the chat, from
 // WhatsApp and from Matrix, is handled in that goroutine in arrival order, so ordering holds per chat
 // and the portal's own state needs no locks. Callers hand an event to the queue and wait for its
-// result: the WhatsApp side acknowledges a message to WhatsApp only after the portal has bridged it,
-// and the Matrix side marks an inbox row done only after the portal has sent it.
+// result: both inboxes (WhatsApp and Matrix, in the bridge) mark a row done only after the portal
+// has bridged it.
 //
 // Seams: a portal reaches Matrix only through the Matrix interface (matrix.go; AppserviceMatrix is
 // the real one) and WhatsApp only through the Login and WAClient interfaces (deps.go), so its
@@ -43,6 +43,10 @@ type Manager struct {
 	wg      sync.WaitGroup
 	// slowHandler is when the watchdog warns about a handler (slowHandlerWarning; tests shorten it).
 	slowHandler time.Duration
+
+	// reservedIDs are WhatsApp message IDs reserved in the outbox by earlier versions for Matrix
+	// events still pending (LoadReservedIDs); read-only once loaded.
+	reservedIDs map[id.EventID]types.MessageID
 
 	byKey  map[database.PortalKey]*Portal
 	byMXID map[id.RoomID]*Portal

@@ -11,17 +11,16 @@ import (
 
 // The portal queue.
 //
-//	whatsmeow handler (per login) ──┐
-//	                                ├──> Portal.queue ──> Portal.loop (one goroutine) ──> Matrix / WhatsApp
-//	Matrix room worker (per room) ──┘
+//	WhatsApp inbox worker (per portal) ──┐
+//	                                     ├──> Portal.queue ──> Portal.loop (one goroutine) ──> Matrix / WhatsApp
+//	Matrix room worker (per room) ───────┘
 //
 // Events from both sides go through one channel and are handled one at a time, in the order they
 // were enqueued. An event is a value of one of the types listed in events.go (a closed set: the
 // loop switches on the type, so every kind a portal handles is visible in one place). The caller
-// waits for the result, so:
-//   - a WhatsApp message is acknowledged to WhatsApp only after it reached Matrix (SynchronousAck),
-//     and a crash before that makes WhatsApp deliver it again;
-//   - a Matrix event leaves the durable inbox only after it reached WhatsApp.
+// waits for the result, so an event leaves its durable inbox (the WhatsApp inbox for WhatsApp
+// events, the Matrix inbox for Matrix events) only after it reached the other side, and a crash
+// before that makes the inbox hand it over again after the restart.
 // Two bridge users in one group deliver the same WhatsApp message twice; the second copy finds the
 // message already mapped and is dropped, which is only safe because the check and the insert happen
 // in the same goroutine.

@@ -10,6 +10,8 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // Receipts and typing notifications are state, not history: a late one is worthless and a lost one
@@ -19,9 +21,21 @@ import (
 // typingTimeout is how long a WhatsApp "composing" shows as typing in Matrix unless renewed.
 const typingTimeout = 15 * time.Second
 
-// HandleWhatsAppReceipt shows a contact's read receipt in Matrix as the ghost's read marker.
+// ShowsReceipt reports whether a WhatsApp receipt that login's connection received changes what
+// Matrix shows: read receipts do (the reader's read marker moves), the user's own ones (read on
+// the phone) only through double puppeting, where the user's own ghost stands for the user's real
+// account. Delivery, played, retry and other receipts show nothing, so they are not kept either.
+func ShowsReceipt(login Login, evt *events.Receipt) bool {
+	if len(evt.MessageIDs) == 0 || (evt.Type != types.ReceiptTypeRead && evt.Type != types.ReceiptTypeReadSelf) {
+		return false
+	}
+	return !evt.IsFromMe || login.DoublePuppeted()
+}
+
+// HandleWhatsAppReceipt shows a contact's read receipt in Matrix as the ghost's read marker, at the
+// last of the receipt's messages (in the receipt's order) that is in the room.
 func (m *Manager) HandleWhatsAppReceipt(ctx context.Context, login Login, evt *events.Receipt) error {
-	if evt.IsFromMe || (evt.Type != types.ReceiptTypeRead && evt.Type != types.ReceiptTypeReadSelf) || len(evt.MessageIDs) == 0 {
+	if !ShowsReceipt(login, evt) {
 		return nil
 	}
 	p, err := m.existingPortal(ctx, login, evt.Chat)
@@ -29,8 +43,8 @@ func (m *Manager) HandleWhatsAppReceipt(ctx context.Context, login Login, evt *e
 		return err
 	}
 	var last id.EventID
-	for _, waID := range evt.MessageIDs {
-		parts, err := m.db.Message.GetByWAID(ctx, p.Key, waID)
+	for i := len(evt.MessageIDs) - 1; i >= 0 && last == ""; i-- {
+		parts, err := m.db.Message.GetByWAID(ctx, p.Key, evt.MessageIDs[i])
 		if err != nil {
 			return err
 		}
@@ -41,7 +55,11 @@ func (m *Manager) HandleWhatsAppReceipt(ctx context.Context, login Login, evt *e
 	if last == "" {
 		return nil
 	}
-	ghost, err := m.puppets.Get(ctx, evt.Sender, login.LIDs())
+	reader := evt.Sender
+	if evt.IsFromMe {
+		reader = login.OwnJID()
+	}
+	ghost, err := m.puppets.Get(ctx, reader, login.LIDs())
 	if err != nil {
 		return err
 	}
@@ -97,10 +115,10 @@ func (m *Manager) existingPortal(ctx context.Context, login Login, chat types.JI
 // HandleMatrixReceipt marks messages as read on WhatsApp when a bridge user reads them in Matrix.
 func (m *Manager) HandleMatrixReceipt(ctx context.Context, roomID id.RoomID, eventID id.EventID, userID id.UserID, ts time.Time) error {
 	p, err := m.GetByMXID(ctx, roomID)
-	if err != nil || p == nil {
+	if err != nil || p == nil || p.IsStatus() {
 		return err
 	}
-	login := m.users.LoginByMXID(ctx, userID)
+	login := m.users.LoginByMXID(ctx, userID, p.Key)
 	if login == nil {
 		return nil
 	}
@@ -129,10 +147,10 @@ func (m *Manager) HandleMatrixReceipt(ctx context.Context, roomID id.RoomID, eve
 // HandleMatrixTyping tells WhatsApp whether a bridge user is typing in a portal.
 func (m *Manager) HandleMatrixTyping(ctx context.Context, roomID id.RoomID, userID id.UserID, typing bool) error {
 	p, err := m.GetByMXID(ctx, roomID)
-	if err != nil || p == nil {
+	if err != nil || p == nil || p.IsStatus() {
 		return err
 	}
-	login := m.users.LoginByMXID(ctx, userID)
+	login := m.users.LoginByMXID(ctx, userID, p.Key)
 	if login == nil || login.Client() == nil {
 		return nil
 	}
@@ -152,4 +170,14 @@ func ReceiptTime(receipt event.ReadReceipt) time.Time {
 		return time.Now()
 	}
 	return receipt.Timestamp
+}
+
+// RoomOf returns the Matrix room of an existing portal, or "" when the portal or its room does not
+// exist. It never creates a portal.
+func (m *Manager) RoomOf(ctx context.Context, key database.PortalKey) (id.RoomID, error) {
+	p, err := m.getExisting(ctx, key)
+	if err != nil || p == nil {
+		return "", err
+	}
+	return p.MXID(), nil
 }

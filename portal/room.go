@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,10 +45,18 @@ func (p *Portal) ensureRoom(ctx context.Context, login Login) error {
 	if p.row.MXID != "" {
 		return p.ensureUserInvited(ctx, login)
 	}
+	create := p.createDMRoom
 	if p.IsGroup() {
-		return p.createGroupRoom(ctx, login)
+		create = p.createGroupRoom
 	}
-	return p.createDMRoom(ctx, login)
+	if p.IsStatus() {
+		create = p.createStatusRoom // status.go
+	}
+	if err := create(ctx, login); err != nil {
+		return err
+	}
+	p.m.users.RoomCreated(ctx, login, p.Key.JID, p.row.MXID)
+	return nil
 }
 
 func (p *Portal) createDMRoom(ctx context.Context, login Login) error {
@@ -60,7 +69,7 @@ func (p *Portal) createDMRoom(ctx context.Context, login Login) error {
 	}
 	bot := p.m.matrix.BotMXID()
 	name := ghost.DisplayName()
-	state := p.bridgeInfoState(name)
+	state := p.initialState(name)
 	roomID, err := p.m.matrix.CreateRoom(ctx, ghost.MXID, &mautrix.ReqCreateRoom{
 		Visibility:   "private",
 		Preset:       "trusted_private_chat",
@@ -84,8 +93,25 @@ func (p *Portal) createDMRoom(ctx context.Context, login Login) error {
 	if err = p.m.matrix.MarkDirect(ctx, ghost.MXID, login.UserMXID(), roomID); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set ghost's m.direct")
 	}
+	if login.DoublePuppeted() {
+		// With double puppeting the user's own m.direct lists the room too.
+		if err = p.m.matrix.MarkDirect(ctx, login.UserMXID(), ghost.MXID, roomID); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set the user's m.direct")
+		}
+	}
 	zerolog.Ctx(ctx).Info().Stringer("room_id", roomID).Msg("Created DM portal room")
 	return nil
+}
+
+// initialState is the state a new portal room starts with: the bridge info, and m.room.encryption
+// when new portals are created encrypted (encryption.default or encryption.require).
+func (p *Portal) initialState(name string) []*event.Event {
+	state := p.bridgeInfoState(name)
+	if p.m.cfg.Encryption.DefaultOn() {
+		state = append(state, &event.Event{Type: event.StateEncryption, StateKey: new(string),
+			Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}})
+	}
+	return state
 }
 
 func (p *Portal) bridgeInfoState(name string) []*event.Event {
@@ -118,6 +144,10 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 		Events: map[string]int{event.StateRoomName.Type: powerAdmin, event.StateTopic.Type: powerAdmin, event.StateRoomAvatar.Type: powerAdmin,
 			event.StatePowerLevels.Type: powerAdmin},
 	}
+	if p.m.cfg.Encryption.Allow {
+		// Any member may turn encryption on (it cannot be turned off again).
+		levels.Events[event.StateEncryption.Type] = 0
+	}
 	members := p.groupMembers(ctx, login, info)
 	for _, member := range members {
 		if member.level > 0 {
@@ -130,7 +160,7 @@ func (p *Portal) createGroupRoom(ctx context.Context, login Login) error {
 		Name:               info.Name,
 		Topic:              info.Topic,
 		Invite:             []id.UserID{login.UserMXID()},
-		InitialState:       p.bridgeInfoState(info.Name),
+		InitialState:       p.initialState(info.Name),
 		PowerLevelOverride: levels,
 	})
 	if err != nil {
@@ -185,7 +215,12 @@ func (p *Portal) groupMembers(ctx context.Context, login Login, info *types.Grou
 			jid = part.JID
 		}
 		if user := p.m.users.LoginByJID(ctx, jid); user != nil {
-			// Bridge users take part with their real Matrix account, not a ghost.
+			// Bridge users take part with their real Matrix account, not a ghost; a user with
+			// several accounts in the group is one member, with the highest of their levels.
+			if i := slices.IndexFunc(out, func(m member) bool { return m.ghost == nil && m.mxid == user.UserMXID() }); i >= 0 {
+				out[i].level = max(out[i].level, level)
+				continue
+			}
 			out = append(out, member{mxid: user.UserMXID(), level: level})
 			continue
 		}

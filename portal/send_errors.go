@@ -36,7 +36,8 @@ func serverErrorCode(err error) int {
 
 // classifySendError maps a failed SendMessage to what the caller does with it: ErrNotConnected
 // (the event waits for the connection), a PermanentError telling the user why (a refused first
-// message), or the wrapped error (retried).
+// message, or any other refusal WhatsApp gives for good: an ack error 4xx other than 408 and 429),
+// or the wrapped error (retried a few times).
 func classifySendError(err error, chat types.JID) error {
 	// A send interrupted by a lost connection (e.g. a silent one given up on), or one WhatsApp
 	// never answered (whatsmeow's request timeouts), waits for the connection like one that never
@@ -54,6 +55,14 @@ func classifySendError(err error, chat types.JID) error {
 		}
 		return permanent(fmt.Errorf("%w: %s only accepts first messages from people they have talked with. "+
 			"Ask them to write to you or to save your number, then send your message again", ErrFirstMessageRefused, who))
+	case refusedForGood(serverErrorCode(err)):
+		return permanent(fmt.Errorf("WhatsApp refused the message (error %d)", serverErrorCode(err)))
 	}
 	return fmt.Errorf("failed to send to WhatsApp: %w", err)
+}
+
+// refusedForGood reports whether a message ack error code means WhatsApp will not take the message
+// however often it is sent: a client error, except a timeout (408) or a rate limit (429).
+func refusedForGood(code int) bool {
+	return code >= 400 && code < 500 && code != 408 && code != 429
 }

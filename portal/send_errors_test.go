@@ -29,6 +29,16 @@ func TestClassifySendError(t *testing.T) {
 	if got := classifySendError(other, chat); errors.As(got, &perm) || errors.Is(got, ErrNotConnected) || !errors.Is(got, whatsmeow.ErrServerReturnedError) {
 		t.Errorf("500: got %v, want a retryable error", got)
 	}
+	forbidden := fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, 403)
+	if got := classifySendError(forbidden, chat); !errors.As(got, &perm) || !strings.Contains(got.Error(), "error 403") {
+		t.Errorf("403: got %v, want a permanent refusal naming the code", got)
+	}
+	for _, code := range []int{408, 429} {
+		limited := fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, code)
+		if got := classifySendError(limited, chat); errors.As(got, &perm) || errors.Is(got, ErrNotConnected) {
+			t.Errorf("%d: got %v, want a retryable error", code, got)
+		}
+	}
 	if got := serverErrorCode(errors.New("server returned error 463")); got != 0 {
 		t.Errorf("an error that is not whatsmeow's has code %d", got)
 	}

@@ -20,12 +20,18 @@ import (
 
 // sendWAParts sends every part of a converted WhatsApp message, in order, as ghost, and records
 // each in the message map: part 0 with what a reply to msg quotes, attachment parts with their
-// Matrix content (for caption edits), except for view-once media.
-func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage, msg *waE2E.Message) error {
+// Matrix content (for caption edits), except for view-once media. With final set the caller writes
+// nothing after the parts, so the last part's row settles the message's inbox row (settle.go).
+func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage, msg *waE2E.Message, final bool) error {
 	for i, part := range converted.Parts {
-		row := &database.Message{Media: mediaContentJSON(part.Content), PollAnswers: part.PollAnswers}
+		row := &database.Message{Media: mediaContentJSON(part.Content), PollAnswers: part.PollAnswers,
+			ExpiresAt: p.expiresAt(info.Timestamp, msg)}
 		if i == 0 {
 			row.Quote = marshalQuote(ctx, msgconv.QuoteContent(msg))
+		}
+		if i == 0 && part.MediaExpired && !part.ViewOnce {
+			row.MediaExpired = true
+			part.Content.Body += ". " + p.mediaRetryHint()
 		}
 		if part.ViewOnce {
 			// Nothing that could show view-once media again is kept.
@@ -34,18 +40,27 @@ func (p *Portal) sendWAParts(ctx context.Context, ghost *puppet.Puppet, info typ
 				row.Quote = marshalQuote(ctx, msgconv.ViewOnceQuote(msg))
 			}
 		}
-		if err := p.sendWA(ctx, ghost, info, i, part, row); err != nil {
+		if err := p.sendWA(ctx, ghost, info, i, part, row, final && i == len(converted.Parts)-1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// mediaRetryHint tells the user how to ask the phone for an attachment WhatsApp no longer has.
+func (p *Portal) mediaRetryHint() string {
+	if p.m.cfg.Bridge.RequestExpiredMediaEnabled() {
+		return "The bridge asked your phone to upload it again; react with \u267b\ufe0f to ask once more."
+	}
+	return "React with \u267b\ufe0f to ask your phone to upload it again."
+}
+
 // sendWA sends one converted part to the room as ghost, with WhatsApp's timestamp and a transaction
 // ID derived from the WhatsApp message, and records the mapping in row (whose Quote and Media the
 // caller fills). Content the homeserver permanently refuses (too large, malformed) is replaced by a
 // notice saying so, so that the message is visible, acknowledged and never re-delivered in a loop.
-func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, mp msgconv.Part, row *database.Message) error {
+// With settle set the row is written together with the message's settlement (settle.go).
+func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.MessageInfo, part int, mp msgconv.Part, row *database.Message, settle bool) error {
 	ts := info.Timestamp.UnixMilli()
 	eventID, err := p.m.matrix.SendEvent(ctx, ghost.MXID, p.row.MXID, mp.Type, mp.EventContent(), ts, p.txnID(info.ID, part))
 	if err != nil && isRefusedByHomeserver(err) {
@@ -61,7 +76,12 @@ func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.Me
 	row.Portal, row.WAID, row.Part = p.Key, info.ID, part
 	row.Sender, row.SenderMXID = info.Sender.ToNonAD(), ghost.MXID
 	row.MXID, row.MXRoom, row.Timestamp = eventID, p.row.MXID, info.Timestamp
-	if err = p.m.db.Message.Insert(ctx, row); err != nil {
+	if settle {
+		err = p.writeOutcome(ctx, info.ID, func(ctx context.Context) error { return p.m.db.Message.Insert(ctx, row) })
+	} else {
+		err = p.m.db.Message.Insert(ctx, row)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to store message mapping: %w", err)
 	}
 	zerolog.Ctx(ctx).Debug().Stringer("event_id", eventID).Msg("Bridged WhatsApp message")

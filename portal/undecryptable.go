@@ -40,10 +40,8 @@ func (p *Portal) handleWAUndecryptable(ctx context.Context, login Login, evt *ev
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Stringer("wa_sender", info.Sender).
 		Bool("unavailable", evt.IsUnavailable).Logger()
 	ctx = log.WithContext(ctx)
-	if exists, err := p.m.db.Message.Exists(ctx, p.Key, info.ID); err != nil || exists {
-		return err // the message itself got here first
-	}
-	if ph, err := p.m.db.Placeholder.Get(ctx, p.Key, info.ID); err != nil || ph != nil {
+	// The message itself got here first, or a placeholder stands for it already.
+	if exists, ph, err := p.m.db.Placeholder.LookUpIncoming(ctx, p.Key, info.ID); err != nil || exists || ph != nil {
 		return err
 	}
 	if err := p.ensureRoom(ctx, login); err != nil {
@@ -87,15 +85,19 @@ func (p *Portal) handleWAUndecryptable(ctx context.Context, login Login, evt *ev
 // it keeps the placeholder's place in the timeline and its event ID (which the message map then
 // holds for the WhatsApp ID). Anything else (a sticker, a poll, a location, several parts) cannot
 // be expressed as an edit: the placeholder is redacted and the parts are sent as new events.
-func (p *Portal) replacePlaceholder(ctx context.Context, sender *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage, msg *waE2E.Message) (bool, error) {
-	ph, err := p.m.db.Placeholder.Get(ctx, p.Key, info.ID)
-	if err != nil || ph == nil {
-		return false, err
+func (p *Portal) replacePlaceholder(ctx context.Context, sender *puppet.Puppet, info types.MessageInfo, converted *msgconv.ConvertedMessage, msg *waE2E.Message, ph *database.Placeholder) (bool, error) {
+	if ph == nil {
+		return false, nil
 	}
+	var err error
 	log := zerolog.Ctx(ctx).With().Stringer("placeholder_id", ph.MXID).Logger()
 	part := converted.Parts[0]
 	if len(converted.Parts) == 1 && part.Type == event.EventMessage && len(part.Extra) == 0 {
 		content := *part.Content
+		expired := part.MediaExpired && !part.ViewOnce
+		if expired {
+			content.Body += ". " + p.mediaRetryHint()
+		}
 		content.SetEdit(ph.MXID)
 		_, err = p.m.matrix.SendEvent(ctx, sender.MXID, p.row.MXID, event.EventMessage, &content, info.Timestamp.UnixMilli(), p.txnID(info.ID, 0))
 		if err != nil {
@@ -105,6 +107,7 @@ func (p *Portal) replacePlaceholder(ctx context.Context, sender *puppet.Puppet, 
 			Portal: p.Key, WAID: info.ID, Sender: info.Sender.ToNonAD(), SenderMXID: sender.MXID,
 			MXID: ph.MXID, MXRoom: p.row.MXID, Timestamp: info.Timestamp,
 			Quote: marshalQuote(ctx, msgconv.QuoteContent(msg)), Media: mediaContentJSON(part.Content),
+			MediaExpired: expired, ExpiresAt: p.expiresAt(info.Timestamp, msg),
 		})
 		if err != nil {
 			return true, fmt.Errorf("failed to store message mapping: %w", err)
@@ -115,7 +118,7 @@ func (p *Portal) replacePlaceholder(ctx context.Context, sender *puppet.Puppet, 
 		if err = p.m.matrix.Redact(ctx, sender.MXID, p.row.MXID, ph.MXID, txnID); err != nil {
 			return true, fmt.Errorf("failed to redact placeholder: %w", err)
 		}
-		if err = p.sendWAParts(ctx, sender, info, converted, msg); err != nil {
+		if err = p.sendWAParts(ctx, sender, info, converted, msg, false); err != nil {
 			return true, err
 		}
 		log.Info().Int("parts", len(converted.Parts)).Msg("Redacted placeholder and sent the resent WhatsApp message")
@@ -126,16 +129,15 @@ func (p *Portal) replacePlaceholder(ctx context.Context, sender *puppet.Puppet, 
 // dropPlaceholder removes the placeholder of waID, if it has one, once the resent message turned out
 // to have no event of its own (a reaction, an edit, a deletion): its effect is already applied to
 // the message it acts on, so the "waiting for this message" notice is redacted.
-func (p *Portal) dropPlaceholder(ctx context.Context, sender *puppet.Puppet, waID types.MessageID) error {
-	ph, err := p.m.db.Placeholder.Get(ctx, p.Key, waID)
-	if err != nil || ph == nil {
-		return err
+func (p *Portal) dropPlaceholder(ctx context.Context, sender *puppet.Puppet, ph *database.Placeholder) error {
+	if ph == nil {
+		return nil
 	}
 	txnID := fmt.Sprintf("mw.placeholder.redact.%s", ph.MXID)
-	if err = p.m.matrix.Redact(ctx, sender.MXID, p.row.MXID, ph.MXID, txnID); err != nil {
+	if err := p.m.matrix.Redact(ctx, sender.MXID, p.row.MXID, ph.MXID, txnID); err != nil {
 		return fmt.Errorf("failed to redact placeholder: %w", err)
 	}
 	zerolog.Ctx(ctx).Info().Stringer("placeholder_id", ph.MXID).
 		Msg("Resent WhatsApp message acts on another message: redacted its placeholder")
-	return p.m.db.Placeholder.Delete(ctx, p.Key, waID)
+	return p.m.db.Placeholder.Delete(ctx, p.Key, ph.WAID)
 }

@@ -89,7 +89,11 @@ func TestPlaceholderReplacedByRedaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replaced, err := p.replacePlaceholder(e.ctx, ghost, evt.Info, sticker, &waE2E.Message{StickerMessage: &waE2E.StickerMessage{}})
+	_, ph, err := e.db.Placeholder.LookUpIncoming(e.ctx, p.Key, evt.Info.ID)
+	if err != nil || ph == nil {
+		t.Fatalf("placeholder of %s: %v, %v", evt.Info.ID, ph, err)
+	}
+	replaced, err := p.replacePlaceholder(e.ctx, ghost, evt.Info, sticker, &waE2E.Message{StickerMessage: &waE2E.StickerMessage{}}, ph)
 	if err != nil || !replaced {
 		t.Fatalf("replacePlaceholder = %v, %v", replaced, err)
 	}

@@ -41,6 +41,9 @@ type fakeHS struct {
 	media      map[string][]byte
 	// failNames makes that many display name PUTs fail with 403.
 	failNames int
+	// holdNames, when set, makes display name PUTs announce themselves on namesHeld and wait until
+	// holdNames is closed before they take effect.
+	holdNames, namesHeld chan struct{}
 }
 
 func newFakeHS(t *testing.T) *fakeHS {
@@ -154,6 +157,13 @@ func (hs *fakeHS) putProfile(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		writeErr(w, http.StatusBadRequest, "M_BAD_JSON")
 		return
+	}
+	hs.lock.Lock()
+	hold, held := hs.holdNames, hs.namesHeld
+	hs.lock.Unlock()
+	if hold != nil && field == "displayname" {
+		held <- struct{}{}
+		<-hold
 	}
 	hs.lock.Lock()
 	defer hs.lock.Unlock()

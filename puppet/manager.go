@@ -31,9 +31,14 @@ type Manager struct {
 
 	// byJID holds every loaded puppet by canonical JID, byLID those with a known LID by LID, and
 	// byPhone the LID-keyed puppets whose phone number became known later by that phone JID.
-	byJID       map[types.JID]*Puppet
-	byLID       map[types.JID]*Puppet
-	byPhone     map[types.JID]*Puppet
+	byJID   map[types.JID]*Puppet
+	byLID   map[types.JID]*Puppet
+	byPhone map[types.JID]*Puppet
+	// notLIDKeyed are phone JIDs the database had no LID-keyed puppet for when last asked. Every
+	// later way a puppet row gets a phone number (adopt, recordPhoneLocked) fills byPhone, which is
+	// consulted first, so the entry cannot hide one. It spares the database a query per message
+	// of an ordinary (phone-keyed) contact.
+	notLIDKeyed map[types.JID]struct{}
 	puppetsLock sync.Mutex
 }
 
@@ -54,6 +59,7 @@ func NewManager(cfg *config.Config, db *database.Database, as *appservice.AppSer
 		byJID:        make(map[types.JID]*Puppet),
 		byLID:        make(map[types.JID]*Puppet),
 		byPhone:      make(map[types.JID]*Puppet),
+		notLIDKeyed:  make(map[types.JID]struct{}),
 	}
 }
 
@@ -135,10 +141,14 @@ func (m *Manager) lidKeyedByPhoneLocked(ctx context.Context, pn types.JID) (*Pup
 	if p := m.byPhone[pn]; p != nil {
 		return p, nil
 	}
+	if _, known := m.notLIDKeyed[pn]; known {
+		return nil, nil
+	}
 	row, err := m.db.Puppet.GetByPhone(ctx, pn)
 	if err != nil {
 		return nil, fmt.Errorf("failed to look up puppet by phone %s: %w", pn, err)
 	} else if row == nil {
+		m.notLIDKeyed[pn] = struct{}{}
 		return nil, nil
 	}
 	return m.adopt(row), nil

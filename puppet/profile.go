@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.mau.fi/whatsmeow/types"
 )
@@ -68,11 +69,11 @@ type nameData struct {
 // with the given information, and the source it came from.
 func (m *Manager) RenderName(jid types.JID, info ContactInfo) (name, source string) {
 	data := nameData{
-		FullName:     strings.TrimSpace(info.FullName),
-		FirstName:    strings.TrimSpace(info.FirstName),
-		PushName:     strings.TrimSpace(info.PushName),
-		BusinessName: strings.TrimSpace(info.BusinessName),
-		Phone:        strings.TrimSpace(info.Phone),
+		FullName:     CleanName(info.FullName),
+		FirstName:    CleanName(info.FirstName),
+		PushName:     CleanName(info.PushName),
+		BusinessName: CleanName(info.BusinessName),
+		Phone:        CleanName(info.Phone),
 	}
 	if data.Phone == "" && isPhone(jid) {
 		data.Phone = "+" + jid.User
@@ -98,7 +99,7 @@ func (m *Manager) RenderName(jid types.JID, info ContactInfo) (name, source stri
 		m.log.Warn().Err(err).Msg("Failed to render bridge.displayname_template")
 		sb.Reset()
 	}
-	name = strings.TrimSpace(sb.String())
+	name = CleanName(sb.String())
 	if name == "" {
 		// The template used none of the fields we have: show the best one bare.
 		for _, candidate := range []string{data.FullName, data.FirstName, data.BusinessName, data.PushName, data.Phone} {
@@ -118,8 +119,18 @@ func (m *Manager) RenderName(jid types.JID, info ContactInfo) (name, source stri
 // reads of the puppet and Manager lookups do not wait for them. A puppet that was merged into a
 // phone puppet ignores syncs.
 func (p *Puppet) SyncProfile(ctx context.Context, info ContactInfo) error {
+	return p.SyncProfileFrom(ctx, func() ContactInfo { return info })
+}
+
+// SyncProfileFrom is SyncProfile with the information read by current while the puppet's syncs
+// are serialized. Use it when the information comes from a store that other events update (a
+// login's contacts): of two concurrent syncs the later one then applies the newer information,
+// where SyncProfile with information read before waiting could put back an older name (a
+// business name after the push name that arrived with the same message, say).
+func (p *Puppet) SyncProfileFrom(ctx context.Context, current func() ContactInfo) error {
 	p.syncLock.Lock()
 	defer p.syncLock.Unlock()
+	info := current()
 	p.lock.Lock()
 	row, merged := *p.row, p.merged
 	p.lock.Unlock()
@@ -161,4 +172,24 @@ func (p *Puppet) SyncProfile(ctx context.Context, info ContactInfo) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CleanName is a name chosen on WhatsApp made fit for a Matrix display name or room name: line
+// breaks, tabs and other control characters become single spaces, runs of white space collapse
+// to one, and the ends are trimmed. Everything else (emoji, any script) is kept.
+func CleanName(s string) string {
+	var sb strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			space = sb.Len() > 0
+			continue
+		}
+		if space {
+			sb.WriteByte(' ')
+			space = false
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }

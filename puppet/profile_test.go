@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"go.mau.fi/whatsmeow/types"
 
@@ -34,6 +36,9 @@ func TestDisplayNameTemplate(t *testing.T) {
 		{"business name", "{{or .BusinessName .FullName .PushName .Phone}}", alicePN, puppet.ContactInfo{BusinessName: "Alice's Shop", PushName: "ali"}, "Alice's Shop", puppet.NameSourceBusiness},
 		{"first name", "{{.FirstName}} via WhatsApp", alicePN, puppet.ContactInfo{FirstName: "Alice", FullName: "Alice Liddell"}, "Alice via WhatsApp", puppet.NameSourceContact},
 		{"template field empty falls back", "{{.FullName}}", alicePN, puppet.ContactInfo{PushName: "ali"}, "ali", puppet.NameSourcePush},
+		{"line break in a push name", def, alicePN, puppet.ContactInfo{PushName: "Ali\nce\r\n"}, "Ali ce (WA)", puppet.NameSourcePush},
+		{"control characters in a saved name", def, alicePN, puppet.ContactInfo{FullName: "Alice\x00\x1b[31m\tL\u2028"}, "Alice [31m L (WA)", puppet.NameSourceContact},
+		{"only control characters", def, alicePN, puppet.ContactInfo{PushName: "\n\x07"}, "+4915112345678 (WA)", puppet.NameSourcePhone},
 		{"template field empty, lid, nothing known", "{{.FullName}}", aliceLID, puppet.ContactInfo{}, "WhatsApp user …2345", puppet.NameSourceFallback},
 	} {
 		cfg := testConfig("http://127.0.0.1:1", "whatsapp_{{.}}")
@@ -134,6 +139,51 @@ func TestSyncRetriesFailedSteps(t *testing.T) {
 		must(t, p.SyncProfile(ctx, puppet.ContactInfo{PushName: "Bob", Avatar: countingAvatar("pic1", []byte("GIF89a bob"), &fetches)}))
 		if name, avatar := e.hs.profile(p.MXID); name != "Bob (WA)" || avatar == "" || fetches != 1 {
 			t.Errorf("after the retry the ghost shows %q / %q (%d downloads)", name, avatar, fetches)
+		}
+	})
+}
+
+// TestQueuedSyncAppliesNewestInfo: a sync queued behind one that is still talking to the
+// homeserver applies the contact information current when it runs, so a name learned meanwhile
+// is what the ghost ends up with, not the one from when the sync was asked for.
+func TestQueuedSyncAppliesNewestInfo(t *testing.T) {
+	eachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		p, err := e.m.Get(ctx, alicePN, nil)
+		must(t, err)
+		var lock sync.Mutex
+		known := puppet.ContactInfo{PushName: "ali"}
+		reads := make(chan struct{}, 4)
+		current := func() puppet.ContactInfo {
+			lock.Lock()
+			defer lock.Unlock()
+			reads <- struct{}{}
+			return known
+		}
+		hold := make(chan struct{})
+		e.hs.lock.Lock()
+		e.hs.holdNames, e.hs.namesHeld = hold, make(chan struct{}, 2)
+		e.hs.lock.Unlock()
+
+		errs := make(chan error, 2)
+		go func() { errs <- p.SyncProfileFrom(ctx, current) }()
+		<-e.hs.namesHeld // the first sync is setting "ali (WA)"
+		go func() { errs <- p.SyncProfileFrom(ctx, current) }()
+		<-reads // the first sync's
+		// Give the queued sync time to read too early, as it would if it read before waiting.
+		select {
+		case <-reads:
+		case <-time.After(200 * time.Millisecond):
+		}
+		lock.Lock()
+		known = puppet.ContactInfo{PushName: "ali", FullName: "Alice Liddell"}
+		lock.Unlock()
+		close(hold)
+		for range 2 {
+			must(t, <-errs)
+		}
+		if name, _ := e.hs.profile(p.MXID); name != "Alice Liddell (WA)" {
+			t.Errorf("after both syncs the ghost is named %q, want the newest name %q", name, "Alice Liddell (WA)")
 		}
 	})
 }

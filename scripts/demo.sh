@@ -74,7 +74,6 @@ database:
   max_idle_conns: 2
 bridge:
   username_template: "whatsapp_{{.}}"
-  displayname_template: "{{or .FullName .PushName .Phone}} (WA)"
   command_prefix: "!wa"
   permissions:
     "*": relay
@@ -205,6 +204,8 @@ wasim_pid="${pids[-1]}"
 wait_until "The WhatsApp simulator" "$wasim_pid" demo-data/wasim.log http_any "http://127.0.0.1:$wa_port/"
 
 step "Starting the bridge on $bridge_url (log: demo-data/bridge.log)"
+# The log is at debug level and holds message bodies: readable by its owner only.
+touch "$data/bridge.log" && chmod 600 "$data/bridge.log"
 (cd "$data/bridge" && exec "$root/matrix-whatsapp" -c config.yaml) >>"$data/bridge.log" 2>&1 &
 pids+=($!) names+=("the bridge")
 bridge_pid="${pids[-1]}"

@@ -19,12 +19,19 @@ import (
 func ghostNameIs(t *testing.T, ctx context.Context, client *mautrix.Client, ghost id.UserID, want string) {
 	t.Helper()
 	var got string
-	waitFor(t, ctx, "ghost "+ghost.String()+" to be named "+want, func() bool {
+	for {
 		if resp, err := client.GetDisplayName(ctx, ghost); err == nil {
 			got = resp.DisplayName
 		}
-		return got == want
-	})
+		if got == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for ghost %s to be named %q; its name is %q", ghost, want, got)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // TestAppStateNamesAndNoSelfChat: the phone's peer messages at login create no room; the contact

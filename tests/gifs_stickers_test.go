@@ -3,6 +3,9 @@ package tests
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +87,49 @@ func TestGIFsAndStickers(t *testing.T) {
 	}
 	if got, err := erin.Download(ctx, waSticker.Message); err != nil || !bytes.Equal(got, webp) {
 		t.Errorf("contact's download of the sticker: err %v, equal %v", err, bytes.Equal(got, webp))
+	}
+
+	// WhatsApp's own animated stickers are Lottie animations no Matrix client plays: the still PNG
+	// sent along shows as the sticker, and without one a notice says what was sent.
+	var still bytes.Buffer
+	if err := png.Encode(&still, image.NewGray(image.Rect(0, 0, 120, 100))); err != nil {
+		t.Fatal(err)
+	}
+	was := randomBytes(t, "PK\x03\x04animation/animation.json", 6_000)
+	if _, err := erin.SendMedia(ctx, alice.acct.JID(), wasim.Media{Kind: wasim.KindSticker, Data: was, Lottie: true, Thumbnail: still.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	lottieEvt := env.WaitForMessage(ctx, alice.client, dm, func(evt *event.Event) bool {
+		return evt.Sender == erinGhost && evt.Type == event.EventSticker && strings.HasPrefix(evt.Content.AsMessage().Body, "Animated sticker")
+	})
+	if c := lottieEvt.Content.AsMessage(); !strings.Contains(c.Body, "open WhatsApp on your phone") || c.Info == nil ||
+		c.Info.MimeType != "image/png" || c.Info.Width != 120 || c.Info.Height != 100 || c.Info.IsAnimated {
+		t.Errorf("Lottie sticker shown as %q with info %+v", c.Body, c.Info)
+	}
+	if got := downloadEventMedia(t, ctx, alice.client, lottieEvt); !bytes.Equal(got, still.Bytes()) {
+		t.Error("the Lottie sticker's image is not its still PNG")
+	}
+	if _, err := erin.SendMedia(ctx, alice.acct.JID(), wasim.Media{Kind: wasim.KindSticker, Data: was, Lottie: true}); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, func(evt *event.Event) bool {
+		c := evt.Content.AsMessage()
+		return evt.Sender == erinGhost && c.MsgType == event.MsgNotice && c.Body == "Sent an animated sticker. Open WhatsApp on your phone to see it."
+	})
+	timeline, err := e2e.Timeline(ctx, alice.client, dm, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stickers := 0
+	for _, evt := range timeline {
+		if c := evt.Content.AsMessage(); evt.Type == event.EventSticker && evt.Sender == erinGhost {
+			stickers++
+			if c.Info != nil && c.Info.MimeType == "application/was" {
+				t.Errorf("a Lottie file was posted as a sticker image: %+v", c.Info)
+			}
+		}
+	}
+	if stickers != 2 { // the animated WebP and the Lottie sticker's still
+		t.Errorf("%d stickers from Erin in the room, want 2", stickers)
 	}
 }

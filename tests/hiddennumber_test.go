@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -338,5 +339,84 @@ func TestPNGroupMigrationKeepsMembers(t *testing.T) {
 		if _, ok := members.Joined[want]; !ok {
 			t.Errorf("%s is not a member after the migration", want)
 		}
+	}
+}
+
+// TestHiddenNumberDMMedia: media goes both ways in a direct chat with a contact known by LID only:
+// an image and a document from WhatsApp arrive byte for byte from the lid- ghost, and an image and
+// a file from Matrix reach the contact, who downloads them byte for byte.
+func TestHiddenNumberDMMedia(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112300091")
+	emil, emilPhoneGhost := newContact(t, ctx, env, "4917600000091", "Emil")
+	emil.Account().SetPhoneNumberHidden(true)
+	emilGhost := lidGhostOf(emil.LID())
+
+	// WhatsApp -> Matrix.
+	image := randomBytes(t, "\xff\xd8\xff\xe0 hidden image", 30_000)
+	if _, err := emil.SendMedia(ctx, alice.acct.LID(), wasim.Media{Kind: wasim.KindImage, Data: image, Caption: "from a hidden number"}); err != nil {
+		t.Fatal(err)
+	}
+	dm := joinPortal(t, ctx, env, alice.client, emilGhost)
+	imgEvt := env.WaitForMessage(ctx, alice.client, dm, fromGhost(emilGhost, "from a hidden number"))
+	if c := imgEvt.Content.AsMessage(); c.MsgType != event.MsgImage || c.Info == nil || c.Info.MimeType != "image/jpeg" {
+		t.Errorf("image event = %s with info %+v, want m.image image/jpeg", c.MsgType, c.Info)
+	}
+	if got := downloadEventMedia(t, ctx, alice.client, imgEvt); !bytes.Equal(got, image) {
+		t.Errorf("downloaded image differs from the sent one (%d vs %d bytes)", len(got), len(image))
+	}
+	doc := randomBytes(t, "%PDF-1.4 hidden", 20_000)
+	if _, err := emil.SendMedia(ctx, alice.acct.LID(), wasim.Media{Kind: wasim.KindDocument, Data: doc, MimeType: "application/pdf", FileName: "terms.pdf"}); err != nil {
+		t.Fatal(err)
+	}
+	docEvt := env.WaitForMessage(ctx, alice.client, dm, fromGhost(emilGhost, "terms.pdf"))
+	if got := downloadEventMedia(t, ctx, alice.client, docEvt); !bytes.Equal(got, doc) {
+		t.Errorf("downloaded document differs from the sent one")
+	}
+
+	// Matrix -> WhatsApp.
+	photo := randomBytes(t, "\x89PNG\r\n\x1a\n to a hidden number", 25_000)
+	up, err := alice.client.UploadBytes(ctx, photo, "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendMatrixMedia(t, ctx, alice.client, dm, &event.MessageEventContent{
+		MsgType: event.MsgImage, Body: "for you", FileName: "photo.png", URL: up.ContentURI.CUString(),
+		Info: &event.FileInfo{MimeType: "image/png", Size: len(photo), Width: 320, Height: 200},
+	})
+	gotImg := waitWAKind(t, ctx, emil, wasim.KindImage)
+	if c := gotImg.Message.GetImageMessage(); c.GetCaption() != "for you" || c.GetMimetype() != "image/png" {
+		t.Errorf("image message = caption %q, mimetype %q", c.GetCaption(), c.GetMimetype())
+	}
+	if got, err := emil.Download(ctx, gotImg.Message); err != nil || !bytes.Equal(got, photo) {
+		t.Errorf("contact's download of the image: err %v, equal %v", err, bytes.Equal(got, photo))
+	}
+	notes := randomBytes(t, "notes for a hidden number ", 10_000)
+	if up, err = alice.client.UploadBytes(ctx, notes, "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	sendMatrixMedia(t, ctx, alice.client, dm, &event.MessageEventContent{
+		MsgType: event.MsgFile, Body: "notes.txt", URL: up.ContentURI.CUString(),
+		Info: &event.FileInfo{MimeType: "text/plain", Size: len(notes)},
+	})
+	gotDoc := waitWAKind(t, ctx, emil, wasim.KindDocument)
+	if got, err := emil.Download(ctx, gotDoc.Message); err != nil || !bytes.Equal(got, notes) {
+		t.Errorf("contact's download of the document: err %v, equal %v", err, bytes.Equal(got, notes))
+	}
+	// The contact got both as messages from the user, in their chat with the user.
+	for _, msg := range []*events.Message{gotImg, gotDoc} {
+		if msg.Info.Sender.User != alice.acct.LID().User && msg.Info.Sender.User != alice.acct.JID().User {
+			t.Errorf("the contact got media from %s, not from the user", msg.Info.Sender)
+		}
+	}
+	members, err := alice.client.JoinedMembers(ctx, dm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := members.Joined[emilPhoneGhost]; ok {
+		t.Errorf("the phone-number ghost %s joined a chat with a hidden number", emilPhoneGhost)
 	}
 }

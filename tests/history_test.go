@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,11 +140,15 @@ func testHistoryBackfill(t *testing.T, dialect testdb.Dialect) {
 		t.Error("no progress line in the management room")
 	}
 	summary := env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "Your history is here"))
-	for _, part := range []string{"1 archived chat", "1 chat beyond the 4 most recent"} {
+	for _, part := range []string{"1 archived chat", "1 chat beyond the 4 most recent",
+		"beyond the 5 most recent of their chat (`bridge.history_sync.max_messages_per_chat`)"} {
 		if !botNotice(env.Env, part)(summary) {
 			t.Errorf("summary %q does not mention %q", summary.Content.AsMessage().Body, part)
 		}
 	}
+	// The progress line was edited to the summary's figures.
+	figures := strings.TrimSuffix(strings.SplitN(strings.TrimPrefix(summary.Content.AsMessage().Body, "Your history is here: "), ".", 2)[0], ".")
+	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "Bringing over your history: done, "+figures+"."))
 
 	// The DM with Carol: its history in order, at WhatsApp's times, from the right ghosts.
 	carolRoom := joinPortal(t, ctx, env, alice.client, carolGhost)
@@ -292,13 +297,16 @@ func TestSyncHistoryCommand(t *testing.T) {
 	}
 	sendText(t, ctx, alice.client, room, "!wa sync-history 4")
 	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Asked your phone for up to 4 earlier messages"))
-	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Earlier messages of this chat from your phone (up to 4,"))
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Earlier messages of this chat from your phone (4 messages, "))
 	env.WaitForMessage(ctx, alice.client, room, fromGhost(carolGhost, "old 6"))
 	if got, want := bodies(), []string{"old 7@7", "old 8@8", "old 9@9", "old 3@3", "old 4@4", "old 5@5", "old 6@6"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("room shows %v, want %v", got, want)
 	}
 
+	sendText(t, ctx, alice.client, room, "!wa sync-history 5 6")
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Usage: `!wa sync-history [count]`"))
 	sendText(t, ctx, alice.client, room, "!wa sync-history")
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "Earlier messages of this chat from your phone (2 messages, "))
 	env.WaitForMessage(ctx, alice.client, room, fromGhost(carolGhost, "old 2"))
 	if got, want := bodies()[7:], []string{"old 1@1", "old 2@2"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("second answer shows %v, want %v", got, want)

@@ -140,6 +140,10 @@ func TestLoginRefusalsTimeoutAndCancel(t *testing.T) {
 	env.WaitForMessage(ctx, carol, room, botNotice(env.Env, "Login cancelled."))
 	sendText(t, ctx, carol, room, "status")
 	env.WaitForMessage(ctx, carol, room, botNotice(env.Env, "You are not logged in to WhatsApp."))
+
+	// A pairing code for a number WhatsApp does not know is refused in words, not as a raw 404.
+	sendText(t, ctx, carol, room, "login +15559990001")
+	env.WaitForMessage(ctx, carol, room, botNotice(env.Env, "Login failed: +15559990001 is not on WhatsApp."))
 }
 
 // TestTwoUsersLogInAtOnce: two Matrix users on one bridge log in with two WhatsApp accounts at the

@@ -69,7 +69,7 @@ func TestManagementRoom(t *testing.T) {
 			sendText(t, ctx, alice, room, "help")
 			help := env.WaitForMessage(ctx, alice, room, botNotice(env, "`login"))
 			body := help.Content.AsMessage().Body
-			for _, want := range []string{"management room", "`help`", "`logout`", "`status` / `ping`", "`search [name or number]`"} {
+			for _, want := range []string{"management room", "`help`", "`logout [number]`", "`list-logins`", "`set-default-login <number>`", "`status [number]` / `ping [number]`", "`search [name or number] [from <your number>]`"} {
 				if !strings.Contains(body, want) {
 					t.Errorf("help in the management room lacks %q:\n%s", want, body)
 				}

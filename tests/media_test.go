@@ -118,7 +118,7 @@ func TestMediaBothWays(t *testing.T) {
 	if _, err = dave.Send(ctx, alice.acct.JID(), expired); err != nil {
 		t.Fatal(err)
 	}
-	env.WaitForMessage(ctx, alice.client, dm, fromGhost(daveGhost, "Failed to bridge video: media is no longer available on WhatsApp"))
+	env.WaitForMessage(ctx, alice.client, dm, expiredNotice(daveGhost, "video"))
 
 	// Matrix -> WhatsApp.
 	photo := randomBytes(t, "\x89PNG\r\n\x1a\n photo", 30_000)

@@ -129,8 +129,11 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	}
 
 	got := waitMetrics(t, ctx, url, "the first workload", func(m map[string]float64) bool {
+		// Receipts of the contact's phone for what went out come in after it and are bridged
+		// through the WhatsApp inbox too: wait for both inboxes to be empty.
 		return m[`matrix_whatsapp_messages_bridged_total{direction="matrix_to_whatsapp",kind="text"}`] == 3 &&
-			m[`matrix_whatsapp_inbox_pending{direction="matrix_to_whatsapp"}`] == 0
+			m[`matrix_whatsapp_inbox_pending{direction="matrix_to_whatsapp"}`] == 0 &&
+			m[`matrix_whatsapp_inbox_pending{direction="whatsapp_to_matrix"}`] == 0
 	})
 	for series, want := range map[string]float64{
 		`matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="text"}`: 2,

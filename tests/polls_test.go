@@ -180,4 +180,52 @@ func TestGroupPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.WaitForMessage(ctx, alice.client, room, pollVoteFrom(carolGhost, startEvt.ID, start.Answers[0].ID))
+
+	// A poll in MSC3381's stable form (m.poll.start, as newer clients send) becomes a WhatsApp
+	// poll, a stable m.poll.response a vote, and a stable m.poll.end gets the same notice.
+	stable, err := alice.client.SendMessageEvent(ctx, room, event.Type{Type: "m.poll.start", Class: event.MessageEventType}, map[string]any{
+		"m.poll": map[string]any{
+			"kind": "m.disclosed", "max_selections": 1,
+			"question": map[string]any{"m.text": []map[string]any{{"body": "Dessert?"}}},
+			"answers": []map[string]any{
+				{"m.id": "ice", "m.text": []map[string]any{{"body": "Ice cream"}}},
+				{"m.id": "cake", "m.text": []map[string]any{{"body": "Cake"}}},
+			},
+		},
+		"m.text": []map[string]any{{"body": "Dessert?\n1. Ice cream\n2. Cake"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dessert, err := carol.WaitMessage(ctx, func(m *events.Message) bool {
+		return wasim.MessageKind(m) == wasim.KindPoll && msgconv.PollCreation(m.Message).GetName() == "Dessert?"
+	})
+	if err != nil {
+		t.Fatalf("Carol never received the stable poll: %v", err)
+	}
+	if created := msgconv.PollCreation(dessert.Message); !slices.Equal(msgconv.PollOptionNames(created), []string{"Ice cream", "Cake"}) || created.GetSelectableOptionsCount() != 1 {
+		t.Fatalf("stable poll reached WhatsApp as %v", dessert.Message)
+	}
+	if _, err = alice.client.SendMessageEvent(ctx, room, event.Type{Type: "m.poll.response", Class: event.MessageEventType}, map[string]any{
+		"m.relates_to": map[string]any{"rel_type": "m.reference", "event_id": stable.EventID},
+		"m.selections": []string{"cake"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cakeVote, err := carol.WaitMessage(ctx, func(m *events.Message) bool {
+		return m.Message.GetPollUpdateMessage().GetPollCreationMessageKey().GetID() == dessert.Info.ID
+	})
+	if err != nil {
+		t.Fatalf("Carol never received the stable vote: %v", err)
+	}
+	if got, err := carol.PollVote(ctx, cakeVote, []string{"Ice cream", "Cake"}); err != nil || !slices.Equal(got, []string{"Cake"}) {
+		t.Fatalf("stable vote reads %v (%v)", got, err)
+	}
+	if _, err = alice.client.SendMessageEvent(ctx, room, event.Type{Type: "m.poll.end", Class: event.MessageEventType}, map[string]any{
+		"m.relates_to": map[string]any{"rel_type": "m.reference", "event_id": stable.EventID},
+		"m.text":       []map[string]any{{"body": "The poll has ended."}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, room, botNotice(env.Env, "WhatsApp polls cannot be ended"))
 }

@@ -130,7 +130,7 @@ func TestProvisioningAPI(t *testing.T) {
 	api.expect(ctx, http.MethodGet, "/resolve/+4917600000002", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.NOT_LOGGED_IN")
 	api.expect(ctx, http.MethodPost, "/dm/+4917600000002", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.NOT_LOGGED_IN")
 	api.expect(ctx, http.MethodPost, "/logout", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.NOT_LOGGED_IN")
-	api.expect(ctx, http.MethodPost, "/login/cancel", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS")
+	api.expect(ctx, http.MethodPost, "/login/cancel", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.NO_LOGIN_IN_PROGRESS")
 
 	// Bad login requests.
 	api.expect(ctx, http.MethodPost, "/login/pair_code", `{"phone": `, http.StatusBadRequest, "M_NOT_JSON")
@@ -244,7 +244,7 @@ func TestProvisioningQRLogin(t *testing.T) {
 	defer cancel()
 	bob := env.NewUser(t, "bob")
 	api := provisioningClient{t: t, base: env.BridgeURL(), secret: provisioningSecret, user: bob.UserID}
-	api.expect(ctx, http.MethodGet, "/login/step", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS")
+	api.expect(ctx, http.MethodGet, "/login/step", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.NO_LOGIN_IN_PROGRESS")
 	acct, err := env.WA.CreateAccount(ctx, "4915200000009", "Bob Phone")
 	if err != nil {
 		t.Fatal(err)
@@ -256,10 +256,16 @@ func TestProvisioningQRLogin(t *testing.T) {
 		t.Fatalf("QR login answer = %v, want a first qr step with a code", started)
 	}
 	api.expect(ctx, http.MethodPost, "/login/qr", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.LOGIN_IN_PROGRESS")
-	api.expect(ctx, http.MethodPost, "/login/cancel", nil, http.StatusOK, "")
+	// The management room sees the login started elsewhere and can end it.
+	room := openManagementRoom(t, ctx, env.Env, bob)
+	sendText(t, ctx, bob, room, "list-logins")
+	env.WaitForMessage(ctx, bob, room, botNotice(env.Env, "still being linked"))
+	sendText(t, ctx, bob, room, "cancel")
+	env.WaitForMessage(ctx, bob, room, botNotice(env.Env, "Login cancelled (it was started through the provisioning API)"))
 	if step := waitLoginOutcome(t, ctx, api, first["seq"]); step["type"] != "failed" || !strings.Contains(step["error"].(string), "cancelled") {
 		t.Errorf("cancelled login's outcome = %v", step)
 	}
+	api.expect(ctx, http.MethodPost, "/login/cancel", nil, http.StatusConflict, "COM.GITHUB.MATRIX_WHATSAPP.NO_LOGIN_IN_PROGRESS")
 	api.expect(ctx, http.MethodGet, "/login/step?after=x", nil, http.StatusBadRequest, "M_INVALID_PARAM")
 
 	started = api.expect(ctx, http.MethodPost, "/login/qr", nil, http.StatusOK, "")

@@ -65,7 +65,14 @@ func newReceiptScene(t *testing.T, phone, contactPhone string) *receiptScene {
 	t.Cleanup(cancel)
 	sc.ctx = ctx
 	sc.alice = newLoggedInUser(t, ctx, sc.env, "alice", phone)
+	// WhatsApp passes typing only between available clients: the contact has WhatsApp open, and
+	// the bridge, once it knows the user's name, announces the user available while they are
+	// active in Matrix.
+	waitAnnounced(t, ctx, sc.alice, "Alice")
 	sc.carol, sc.carolGhost = newContact(t, ctx, sc.env, contactPhone, "Carol")
+	if err := sc.carol.SetAvailable(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	if sc.carolMsgID, err = sc.carol.SendText(ctx, sc.alice.acct.JID(), "please read"); err != nil {
 		t.Fatal(err)
@@ -106,6 +113,8 @@ func TestReceiptsAndTyping(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitWAText(t, ctx, carol, "read this too")
+	// Sending was activity: the user is available now.
+	waitAvailable(t, ctx, alice, true)
 
 	// WhatsApp -> Matrix: the contact types and reads.
 	if err = carol.Client().SendChatPresence(ctx, alice.acct.JID(), types.ChatPresenceComposing, types.ChatPresenceMediaText); err != nil {

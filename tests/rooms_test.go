@@ -29,13 +29,21 @@ type bridgedRoom struct {
 // joins it.
 func openDM(t *testing.T, ctx context.Context, env *waEnv, user *loggedInUser, phone, name string, skip ...id.RoomID) *bridgedRoom {
 	t.Helper()
+	contact, _, room := openDMSaying(t, ctx, env, user, phone, name, "hi from "+name, skip...)
+	return &bridgedRoom{user: user, room: room, contact: contact, name: name}
+}
+
+// openDMSaying is openDM with the contact's first message given: it returns the contact, its
+// ghost and the DM portal's room, which the user has joined once first arrived there.
+func openDMSaying(t *testing.T, ctx context.Context, env *waEnv, user *loggedInUser, phone, name, first string, skip ...id.RoomID) (*wasim.Contact, id.UserID, id.RoomID) {
+	t.Helper()
 	contact, ghost := newContact(t, ctx, env, phone, name)
-	if _, err := contact.SendText(ctx, user.acct.JID(), "hi from "+name); err != nil {
+	if _, err := contact.SendText(ctx, user.acct.JID(), first); err != nil {
 		t.Fatal(err)
 	}
 	room := joinPortal(t, ctx, env, user.client, ghost, skip...)
-	env.WaitForMessage(ctx, user.client, room, fromGhost(ghost, "hi from "+name))
-	return &bridgedRoom{user: user, room: room, contact: contact, name: name}
+	env.WaitForMessage(ctx, user.client, room, fromGhost(ghost, first))
+	return contact, ghost, room
 }
 
 // send writes text in the room from Matrix and returns it.

@@ -31,21 +31,27 @@ type waEnv struct {
 // config further.
 func newWAEnv(t testing.TB, dialect testdb.Dialect, patch func(cfg map[string]any)) *waEnv {
 	t.Helper()
+	return newWAEnvWith(t, e2e.Options{Database: dialect}, patch)
+}
+
+// newWAEnvWith is newWAEnv with more of the environment's options (opts.Config is replaced).
+func newWAEnvWith(t testing.TB, opts e2e.Options, patch func(cfg map[string]any)) *waEnv {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	srv, err := wasim.New(context.Background(), wasim.Options{Log: &log})
 	if err != nil {
 		t.Fatalf("failed to start wasim: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	env := e2e.New(t, e2e.Options{Database: dialect, Config: func(cfg map[string]any) {
+	opts.Config = func(cfg map[string]any) {
 		e2e.SetConfig(cfg, "whatsapp.dial_address", srv.Addr())
 		e2e.SetConfig(cfg, "whatsapp.plain_http", true)
 		e2e.SetConfig(cfg, "whatsapp.noise_root_pubkey", srv.RootPublicKeyHex())
 		if patch != nil {
 			patch(cfg)
 		}
-	}})
-	return &waEnv{Env: env, WA: srv}
+	}
+	return &waEnv{Env: e2e.New(t, opts), WA: srv}
 }
 
 // decodeQR downloads the QR image the bot posted and decodes it, as a phone camera would.

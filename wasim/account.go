@@ -34,11 +34,12 @@ type Account struct {
 	faults     accountFaults            // refusals, bans, silence; see refusal.go
 	breaks     map[*Account]*breakFault // armed by BreakNextMessage, keyed by sender
 
-	appState appStateStore // the server's app state of the account; see appstate.go
-	peer     phonePeer     // the phone's app state key and writes; see peer.go
-	history  phoneHistory  // the phone's chat history; see history.go
-	numbers  numberPrivacy // hidden phone number; see hiddennumber.go
-	presence presenceState // availability and subscribers; see presence.go
+	appState appStateStore    // the server's app state of the account; see appstate.go
+	peer     phonePeer        // the phone's app state key and writes; see peer.go
+	history  phoneHistory     // the phone's chat history; see history.go
+	numbers  numberPrivacy    // hidden phone number; see hiddennumber.go
+	presence presenceState    // availability and subscribers; see presence.go
+	business *businessProfile // verified business name, nil for an ordinary account; see business.go
 }
 
 // device is the server's record of one device of an account.
@@ -56,6 +57,9 @@ type device struct {
 	queue       []*queued
 	conn        *conn
 	seen        *idSet
+	// announcedName is the push name the device announced with <presence name=...> on its current
+	// connection ("" before it did); strict presence stamps it on the device's messages.
+	announcedName string
 }
 
 type preKey struct {

@@ -92,14 +92,22 @@ func (a *Account) SaveContact(ctx context.Context, contact types.JID, fullName, 
 	})
 }
 
-// SetPushName changes the account's push name: messages it sends from now on carry it, and the
-// phone writes it to app state (setting_pushName), so companions get whatsmeow
-// events.PushNameSetting.
+// SetPushName changes the account's push name: the phone writes it to app state
+// (setting_pushName), so companions get whatsmeow events.PushNameSetting, and announces it with its
+// presence, so that its messages carry it from now on.
 func (a *Account) SetPushName(ctx context.Context, name string) error {
 	a.srv.stateLock.Lock()
 	a.pushName = name
+	phone := a.phone
 	a.srv.stateLock.Unlock()
-	return a.writeAppState(ctx, appstate.BuildSettingPushName(name))
+	if err := a.writeAppState(ctx, appstate.BuildSettingPushName(name)); err != nil {
+		return err
+	}
+	if phone != nil {
+		// The app announces the new name, so that its messages carry it at once.
+		return phone.announce(ctx)
+	}
+	return nil
 }
 
 // SetChatSettings has the phone change the settings of chat (a user or group JID): one patch per

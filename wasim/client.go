@@ -14,8 +14,11 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver for simulated clients' stores
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 )
 
 // rewriteTransport sends every request to the simulator over plain HTTP, whatever host and scheme
@@ -81,8 +84,23 @@ func (s *Server) installRootKey() {
 
 // NewClient wraps dev in a whatsmeow client configured for this simulator, logging through the
 // server's client logger.
+//
+// Like a real phone, which never encrypts and decrypts one Signal session at the same time, the
+// client's session loads and stores take turns (internal/sessionlock): whatsmeow alone can reuse a
+// message counter when a message arrives while one is being sent to the same device. Like a real
+// phone, it answers retry receipts for every message it sent (whatsmeow's retry store in the
+// device's database), not only for the latest 256.
 func (s *Server) NewClient(dev *store.Device) *whatsmeow.Client {
+	sessionlock.Install(dev, nil, s.clientLog)
 	cli := whatsmeow.NewClient(dev, waLog.Zerolog(s.clientLog))
+	cli.AddEventHandler(func(evt any) {
+		if u, ok := evt.(*events.UndecryptableMessage); ok {
+			sessionlock.ReleaseSender(cli.Store, u.Info.Sender, u.Info.SenderAlt)
+		}
+	})
+	// A phone answers a retry receipt from its message database, for any message it sent; whatsmeow
+	// alone keeps only its latest 256 sent messages for that, in memory.
+	cli.UseRetryMessageStore = true
 	s.ConfigureClient(cli)
 	return cli
 }

@@ -18,6 +18,9 @@ type Contact struct {
 	*EventLog
 	acct *Account
 	cli  *whatsmeow.Client
+	// available is what the phone announces after each connect (see presence.go). Guarded by
+	// acct.srv.stateLock.
+	available bool
 }
 
 // JID is the contact's phone-number JID.

@@ -38,8 +38,12 @@
 // Download, DownloadMediaWithPath and a plain GET of the url serve the exact bytes; unknown paths
 // get 404, ExpireMedia makes a blob answer 410, DeleteMedia removes it, and an outage gives 503.
 // A companion's media retry request (SendMediaRetryReceipt) for expired media is answered as the
-// phone would: if the account's phone received the message, the blob is republished under a new
-// direct path in an encrypted mediaretry notification, otherwise with "not available on phone".
+// phone would: if the account's phone received the message (it waits a few seconds for a copy the
+// request overtook), the blob is republished under a new direct path in an encrypted mediaretry
+// notification (result NOT_FOUND when the blob was deleted), otherwise with "not available on
+// phone"; the answer is queued for the asking device, so a companion that reconnected gets it.
+// A member sets or removes a group's picture with whatsmeow's SetGroupPhoto: only JPEG is taken
+// (406), only admins may once the group's info is locked (401), outsiders never (403).
 // UploadMedia and Contact.SendMedia build and send attachments, Attachment and Contact.Download
 // fetch them; MessageKind and MessageBody classify what arrived.
 //
@@ -61,7 +65,11 @@
 // and can drop the retry receipts for it as for a sender whose phone stays offline. The phone
 // answers its companions' placeholder resend requests (whatsmeow BuildUnavailableMessageRequest)
 // with the original message when it has it, and records a ResendAnswer in its EventLog;
-// Contact.SetOnline takes a phone offline and back. Contact.Call, CallGroup, EndCall and EndGroupCall
+// Contact.SetOnline takes a phone offline and back; what was sent to it meanwhile waits in its
+// queue, and a phone that lost its Signal session with a sender (delete it from the contact's
+// whatsmeow store) sends that sender a retry receipt when it comes back, which the sender answers
+// with a fresh pkmsg. Account.Unacknowledged lists the messages a device has not acknowledged yet
+// (not received, or received and still in the client's handler). Contact.Call, CallGroup, EndCall and EndGroupCall
 // signal calls (<offer>, <offer_notice type="group">, <terminate>); no media flows.
 //
 // # The phone's peer channel and app state
@@ -78,6 +86,13 @@
 // Account.SaveContact (address book names), SetPushName and SetChatSettings (mute, pin, archive,
 // unread); whatsmeow companions get events.Contact, PushNameSetting, Mute, Pin, Archive and
 // MarkChatAsRead.
+//
+// # Status updates
+//
+// Contact.PostStatus and PostStatusMedia post a status update the way a phone does: a message to
+// status@broadcast sent by whatsmeow, encrypted with the poster's sender key and fanned out by the
+// server to exactly the devices the sender listed (the viewers it saved in its address book), with
+// the poster as "participant" (see status.go).
 //
 // # Chat history
 //
@@ -111,6 +126,20 @@
 // for simulated phones); a subscription (whatsmeow SubscribePresence) is answered at once and on
 // every change with the account's presence and last-seen time, for as long as the subscribing
 // connection lasts. A device that disconnects is unavailable.
+//
+// Presence is strict by default, as on WhatsApp: a device's messages carry its push name (notify)
+// only after it announced one with its presence on its current connection, and typing (chatstate)
+// passes only from a device that announced itself available to devices that did. Simulated phones
+// announce their account's name (as unavailable) whenever they connect. Options.LenientPresence
+// restores the simulator's earlier rules (typing between any online devices, the account's name on
+// every message) for tests about something else.
+//
+// # Business names
+//
+// Account.SetBusinessName makes an account a WhatsApp Business account with a verified name (a
+// VerifiedNameCertificate), or renames it: its messages carry <verified_name> and usync answers
+// a <business> part, from which whatsmeow companions store the name and emit events.BusinessName
+// on a change.
 //
 // # Control API
 //

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
 )
 
 // waitQueueEmpty polls until the device has settled everything queued for it.
@@ -223,5 +226,45 @@ func TestDeliveryDelay(t *testing.T) {
 	}
 	if _, err := kim.WaitMessage(ctx, textIs("prompt")); err != nil {
 		t.Fatalf("message after the delay ended never arrived: %v", err)
+	}
+}
+
+// Unacknowledged lists what waits for an offline device, in order, until the device has it.
+func TestUnacknowledgedMessages(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Kim")
+	lea := newContact(t, ctx, srv, "Lea")
+	kim := pairByQR(t, ctx, srv, acct)
+
+	if err := lea.SetOnline(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	var sent []types.MessageID
+	for i := range 2 {
+		resp, err := kim.cli.SendMessage(ctx, lea.JID(), &waE2E.Message{Conversation: proto.String(fmt.Sprintf("queued %d", i))})
+		if err != nil {
+			t.Fatalf("send failed: %v", err)
+		}
+		sent = append(sent, resp.ID)
+	}
+	if got := lea.Account().Unacknowledged(0); fmt.Sprint(got) != fmt.Sprint(sent) {
+		t.Fatalf("Unacknowledged for the offline phone = %v, want %v", got, sent)
+	}
+	if err := lea.SetOnline(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := lea.WaitMessage(ctx, textIs(fmt.Sprintf("queued %d", i))); err != nil {
+			t.Fatalf("queued message %d never arrived: %v", i, err)
+		}
+	}
+	for len(lea.Account().Unacknowledged(0)) > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("messages still unacknowledged after delivery: %v", lea.Account().Unacknowledged(0))
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -72,6 +72,8 @@ type group struct {
 	// pnAddressed marks an older group addressed by phone number (addressing_mode="pn"): members
 	// appear by phone JID with their LID alongside. MigrateGroupToLID moves it to LID addressing.
 	pnAddressed bool
+	// inviteCode is the group's current invite link code, "" until an admin first asks for it.
+	inviteCode string
 }
 
 // mode is the group's addressing mode as stanzas carry it.

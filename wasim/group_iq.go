@@ -57,6 +57,8 @@ func (c *conn) handleGroupIQ(node *waBinary.Node, child *waBinary.Node) {
 		c.send(iqResult(node))
 	case "ephemeral", "not_ephemeral":
 		c.handleEphemeralLocked(node, child, g, actor)
+	case "invite":
+		c.handleInviteLinkLocked(node, g, actor) // group_invite.go
 	case string(GroupAdd), string(GroupRemove), string(GroupPromote), string(GroupDemote):
 		if !g.isAdmin(actor) {
 			c.send(iqError(node, 401, "not-authorized"))
@@ -97,15 +99,26 @@ func (c *conn) handleGroupServerIQLocked(node *waBinary.Node, child *waBinary.No
 			return
 		}
 		var members []*Account
+		var unknown []types.JID
 		for _, p := range child.GetChildrenByTag("participant") {
 			if jid, ok := p.Attrs["jid"].(types.JID); ok {
 				if acct := s.accountFor(jid.ToNonAD()); acct != nil {
 					members = append(members, acct)
+				} else {
+					unknown = append(unknown, jid.ToNonAD())
 				}
 			}
 		}
 		g := s.createGroupLocked(dev.acct, name, members, dev, false)
-		c.send(iqResult(node, s.groupNodeLocked(g)))
+		// As WhatsApp does, the answer lists who could not be added, each with an error code
+		// (whatsmeow's GroupParticipant.Error); the group is created without them.
+		reply := s.groupNodeLocked(g)
+		content, _ := reply.Content.([]waBinary.Node)
+		for _, jid := range unknown {
+			content = append(content, waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": jid, "error": strconv.Itoa(codeNotMember)}})
+		}
+		reply.Content = content
+		c.send(iqResult(node, reply))
 	case "participating":
 		groups := s.groupsOfLocked(dev.acct)
 		nodes := make([]waBinary.Node, len(groups))
@@ -113,6 +126,8 @@ func (c *conn) handleGroupServerIQLocked(node *waBinary.Node, child *waBinary.No
 			nodes[i] = s.groupNodeLocked(g)
 		}
 		c.send(iqResult(node, waBinary.Node{Tag: "groups", Content: nodes}))
+	case "invite":
+		c.handleInviteCodeLocked(node, child, dev) // group_invite.go
 	case "leave":
 		for _, gn := range child.GetChildrenByTag("group") {
 			jid, _ := gn.Attrs["id"].(types.JID)

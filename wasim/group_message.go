@@ -128,8 +128,8 @@ func (s *Server) deliverGroupCopyLocked(g *group, sender *device, orig *waBinary
 	}
 	attrs["addressing_mode"] = string(g.mode())
 	attrs["t"] = t
-	if senderAcct.pushName != "" {
-		attrs["notify"] = senderAcct.pushName
+	if name := s.senderNameLocked(sender); name != "" {
+		attrs["notify"] = name
 	}
 	content := make([]waBinary.Node, 0, len(encs)+2)
 	content = append(content, encs...)
@@ -145,6 +145,9 @@ func (s *Server) deliverGroupCopyLocked(g *group, sender *device, orig *waBinary
 			content = append(content, child)
 		}
 	}
+	if vn, ok := senderAcct.verifiedNameNodeLocked(); ok && dev.acct != senderAcct {
+		content = append(content, vn)
+	}
 	s.enqueueLocked(dev, waBinary.Node{Tag: "message", Attrs: attrs, Content: content})
 }
 
@@ -155,6 +158,9 @@ func (s *Server) routeGroupReceipt(reader *device, node *waBinary.Node) {
 	to, _ := node.Attrs["to"].(types.JID)
 	participant, ok := node.Attrs["participant"].(types.JID)
 	g := s.groupFor(to)
+	if to == types.StatusBroadcastJID {
+		g = &group{jid: to} // a viewer's receipt for a status goes to the poster (status.go)
+	}
 	if !ok || g == nil {
 		return
 	}
@@ -168,12 +174,12 @@ func (s *Server) routeGroupReceipt(reader *device, node *waBinary.Node) {
 	})
 }
 
-// routeGroupChatState relays typing in a group to the other members' online devices; like DM
-// chat states it is not queued. Caller holds stateLock.
+// routeGroupChatState relays typing in a group to the other members' online devices (under
+// strict presence only from and to available ones); like DM chat states it is not queued. Caller holds stateLock.
 func (s *Server) routeGroupChatState(sender *device, node *waBinary.Node) {
 	to, _ := node.Attrs["to"].(types.JID)
 	g := s.groupFor(to)
-	if g == nil || g.member(sender.acct) == nil {
+	if g == nil || g.member(sender.acct) == nil || !s.chatStateAllowedLocked(sender) {
 		return
 	}
 	fwd := waBinary.Node{
@@ -186,7 +192,7 @@ func (s *Server) routeGroupChatState(sender *device, node *waBinary.Node) {
 			continue
 		}
 		for _, dev := range m.acct.devices {
-			if dev.conn != nil && dev.conn.active {
+			if dev.conn != nil && dev.conn.active && s.chatStateAllowedLocked(dev) {
 				dev.conn.send(fwd)
 			}
 		}

@@ -210,6 +210,8 @@ func TestGroupMessagingWithCompanion(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("bridge got no read receipt: %v", err)
 	}
+	setAvailable(t, ctx, fay)
+	bridge.announceAvailable(t, ctx, dora)
 	if err = fay.Client().SendChatPresence(ctx, group, types.ChatPresenceComposing, ""); err != nil {
 		t.Fatalf("SendChatPresence failed: %v", err)
 	}

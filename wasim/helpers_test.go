@@ -13,6 +13,7 @@ import (
 	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
 	"google.golang.org/protobuf/proto"
@@ -172,4 +173,38 @@ func countText(log *EventLog, text string) int {
 
 func textMessage(text string) *waE2E.Message {
 	return &waE2E.Message{Conversation: proto.String(text)}
+}
+
+// waitUntil polls cond until it holds or the context ends.
+func waitUntil(t testing.TB, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// announceAvailable has a companion announce itself available (whatsmeow SendPresence) and waits
+// until the server took it.
+func (c *companion) announceAvailable(t testing.TB, ctx context.Context, acct *Account) {
+	t.Helper()
+	if err := c.cli.SendPresence(ctx, types.PresenceAvailable); err != nil {
+		t.Fatalf("SendPresence failed: %v", err)
+	}
+	dev := c.cli.Store.ID.Device
+	waitUntil(t, ctx, "the companion to be available", func() bool { return acct.DeviceAvailable(dev) })
+}
+
+// setAvailable has a simulated phone announce itself available and waits until the server took it.
+func setAvailable(t testing.TB, ctx context.Context, c *Contact) {
+	t.Helper()
+	if err := c.SetAvailable(ctx, true); err != nil {
+		t.Fatalf("SetAvailable failed: %v", err)
+	}
+	waitUntil(t, ctx, "the phone to be available", func() bool { return c.Account().DeviceAvailable(0) })
 }

@@ -62,6 +62,9 @@ type phoneHistory struct {
 	messages []HistoryMessage
 	chats    map[types.JID]HistoryChat
 	opts     HistorySyncOptions // historysync.go
+	// held is the last chunk withheld by HistorySyncOptions.HoldLast, with its device.
+	held       *historyChunk
+	heldDevice uint16
 }
 
 // NewHistoryMessageID makes a message ID in the form phones use (3EB0 + 16 hex digits, upper case).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,6 +47,9 @@ type HistorySyncOptions struct {
 	RecentWindow time.Duration
 	// ChunkMessages bounds the messages of one RECENT or FULL chunk (default 500).
 	ChunkMessages int
+	// HoldLast keeps the last chunk (progress 100) back until SendHeldHistory, as a phone that
+	// goes offline in the middle of a history sync sends the rest later.
+	HoldLast bool
 }
 
 func (o HistorySyncOptions) withDefaults() HistorySyncOptions {
@@ -99,12 +103,34 @@ func (a *Account) SendHistorySync(ctx context.Context, deviceID uint16) error {
 		return nil
 	}
 	chunks := buildHistoryChunks(a.historySnapshot(), opts, time.Now())
+	if opts.HoldLast && len(chunks) > 1 {
+		a.history.lock.Lock()
+		a.history.held, a.history.heldDevice = &chunks[len(chunks)-1], deviceID
+		a.history.lock.Unlock()
+		chunks = chunks[:len(chunks)-1]
+	}
 	for _, chunk := range chunks {
 		if err := a.sendHistoryChunk(ctx, deviceID, chunk); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ErrNoHeldHistory is returned by SendHeldHistory when no chunk is held back.
+var ErrNoHeldHistory = errors.New("the phone holds back no history chunk")
+
+// SendHeldHistory sends the chunk HistorySyncOptions.HoldLast kept back to its companion (queued
+// by the server while the companion is offline).
+func (a *Account) SendHeldHistory(ctx context.Context) error {
+	a.history.lock.Lock()
+	chunk, deviceID := a.history.held, a.history.heldDevice
+	a.history.held = nil
+	a.history.lock.Unlock()
+	if chunk == nil {
+		return ErrNoHeldHistory
+	}
+	return a.sendHistoryChunk(ctx, deviceID, *chunk)
 }
 
 // buildHistoryChunks splits convs (newest chat first, messages oldest first) into the chunks a

@@ -3,6 +3,7 @@ package wasim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -302,5 +303,41 @@ func TestPhoneAnswersHistoryRequest(t *testing.T) {
 	want := []string{"Message 6 in chat 1", "Message 5 in chat 1", "Message 4 in chat 1", "Message 3 in chat 1"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("on-demand history = %q, want %q (newest first)", got, want)
+	}
+}
+
+// TestPhoneHoldsLastHistoryChunk: with HoldLast the companion gets every chunk but the last; the
+// last (progress 100) comes once SendHeldHistory is called, and only once.
+func TestPhoneHoldsLastHistoryChunk(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	srv := newTestServer(t)
+	acct := newAccount(t, ctx, srv, "Holder")
+	if _, err := acct.SeedHistory(SeedOptions{Chats: 3, Messages: 4}); err != nil {
+		t.Fatal(err)
+	}
+	acct.SetHistorySyncOptions(HistorySyncOptions{BootstrapChats: 1, ChunkMessages: 4, HoldLast: true})
+	if err := acct.SendHeldHistory(ctx); !errors.Is(err, ErrNoHeldHistory) {
+		t.Errorf("before a link: err = %v, want ErrNoHeldHistory", err)
+	}
+	c := pairByQR(t, ctx, srv, acct)
+	isRecent := func(evt *HistorySyncSent) bool { return evt.SyncType == waHistorySync.HistorySync_RECENT }
+	// Two chats of four messages after the bootstrap: two RECENT chunks, the second held back.
+	waitFor(t, ctx, acct.Phone().EventLog, "first RECENT chunk sent", isRecent)
+	if err := acct.SendHeldHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chunks := waitHistoryDone(t, ctx, c)
+	last := chunks[len(chunks)-1]
+	if last.GetSyncType() != waHistorySync.HistorySync_RECENT || len(last.GetConversations()) != 1 {
+		t.Errorf("last chunk is %s with %d chats, want RECENT with one", last.GetSyncType(), len(last.GetConversations()))
+	}
+	for _, hs := range chunks[:len(chunks)-1] {
+		if hs.GetProgress() == 100 {
+			t.Errorf("a %s chunk before the held one says progress 100", hs.GetSyncType())
+		}
+	}
+	if err := acct.SendHeldHistory(ctx); !errors.Is(err, ErrNoHeldHistory) {
+		t.Errorf("second SendHeldHistory: err = %v, want ErrNoHeldHistory", err)
 	}
 }

@@ -73,7 +73,8 @@ func errorStatus(err error) int {
 //	POST   /_wasim/pairing-code  {phone, code}        the account's phone enters a pairing code
 //	POST   /_wasim/messages      {from, to, text}     send from an account's phone (201 {id});
 //	       optional kind (image, video, audio, ptt, document, sticker) with data (base64),
-//	       mime_type, caption, file_name
+//	       mime_type, caption, file_name; for a sticker lottie (a Lottie sticker: data is the
+//	       .was file) and thumbnail (base64 PNG still)
 //	GET    /_wasim/messages?phone=P[&kind=K]     messages P's phone received, oldest first: id,
 //	       from, from_phone, chat, from_me, push_name, kind (see MessageKind), text (MessageBody),
 //	       timestamp, mime_type, file_size
@@ -98,11 +99,17 @@ func errorStatus(err error) int {
 //	       phone's companions "unavailable" or "corrupted"; phone_too breaks the phone's copy,
 //	       sender_offline drops the retry receipts (Account.BreakNextMessage)
 //	POST   /_wasim/phones/online {phone, online}      take an account's phone offline or online
+//	POST   /_wasim/status        {from, viewers, text | kind, data, caption}   post a status update
+//	       seen by the accounts in viewers (phone numbers); 201 {id}
 //	POST   /_wasim/calls         {from, to, video}    ring "to" (a user, or a group JID for a group
 //	       call notice); 201 {call_id}
 //	POST   /_wasim/calls/end     {from, to, call_id, reason}   end it ("timeout" = missed)
 //	POST   /_wasim/calls/answer  {from, to, call_id}   "to"'s phone answers the call from "from"
 //	POST   /_wasim/calls/decline {from, to, call_id}   "to"'s phone declines it
+//
+// App state, history, hidden numbers, presence and business names have their routes in
+// httpapi_appstate.go, httpapi_history.go, httpapi_numbers.go, httpapi_presence.go and
+// httpapi_business.go.
 //
 // Phones are digits with optional '+', spaces and dashes; "to" may also be a JID (user@lid, ...).
 func (s *Server) ControlHandler() http.Handler {
@@ -130,6 +137,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/pairing-code", s.apiPairingCode)
 	route("POST "+p+"/messages", s.apiSend)
 	route("GET "+p+"/messages", s.apiMessages)
+	route("POST "+p+"/status", s.apiPostStatus) // status.go
 	route("POST "+p+"/faults/drop", s.apiDrop)
 	route("POST "+p+"/faults/outage", s.apiOutage)
 	route("POST "+p+"/faults/delay", s.apiDelay)
@@ -154,6 +162,7 @@ func (s *Server) ControlHandler() http.Handler {
 	s.addHistoryRoutes(route, p)  // httpapi_history.go: the phone's chat history
 	s.addNumberRoutes(route, p)   // httpapi_numbers.go: hidden numbers
 	s.addPresenceRoutes(route, p) // httpapi_presence.go
+	s.addBusinessRoutes(route, p) // httpapi_business.go: verified business names
 	route(p+"/", func(r *http.Request) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

@@ -167,6 +167,37 @@ type sendRequest struct {
 	MimeType string `json:"mime_type"`
 	Caption  string `json:"caption"`
 	FileName string `json:"file_name"`
+	// Lottie and Thumbnail (base64 PNG) send a sticker as a Lottie sticker (Media.Lottie); for an
+	// image or video, Thumbnail (base64 JPEG) is its inline preview (Media.Thumbnail).
+	Lottie    bool   `json:"lottie"`
+	Thumbnail []byte `json:"thumbnail"`
+}
+
+// content checks the message fields: a text, or a media kind with data (and the options of that
+// kind). It reports whether the request is for media.
+func (req *sendRequest) content() (isMedia bool, err error) {
+	isMedia = req.Kind != "" && req.Kind != KindText
+	switch {
+	case isMedia && !IsMediaKind(req.Kind):
+		return false, badRequest("unknown kind %q (text, image, video, audio, ptt, document, sticker)", req.Kind)
+	case isMedia && len(req.Data) == 0:
+		return false, badRequest("missing field \"data\" (base64 file) for kind %q", req.Kind)
+	case !isMedia && req.Text == "":
+		return false, badRequest("missing field \"text\"")
+	case req.Lottie && req.Kind != KindSticker:
+		return false, badRequest("\"lottie\" needs kind %q", KindSticker)
+	case req.Thumbnail != nil && req.Kind != KindSticker && req.Kind != KindImage && req.Kind != KindVideo:
+		return false, badRequest("\"thumbnail\" needs kind %q, %q or %q", KindSticker, KindImage, KindVideo)
+	}
+	return isMedia, nil
+}
+
+// media is the request's attachment.
+func (req *sendRequest) media() Media {
+	return Media{
+		Kind: req.Kind, Data: req.Data, MimeType: req.MimeType, Caption: req.Caption, FileName: req.FileName,
+		Lottie: req.Lottie, Thumbnail: req.Thumbnail,
+	}
 }
 
 func (s *Server) apiSend(r *http.Request) (int, any, error) {
@@ -176,13 +207,9 @@ func (s *Server) apiSend(r *http.Request) (int, any, error) {
 	} else if err = required("from", req.From, "to", req.To); err != nil {
 		return 0, nil, err
 	}
-	isMedia := req.Kind != "" && req.Kind != KindText
-	if isMedia && !IsMediaKind(req.Kind) {
-		return 0, nil, badRequest("unknown kind %q (text, image, video, audio, ptt, document, sticker)", req.Kind)
-	} else if isMedia && len(req.Data) == 0 {
-		return 0, nil, badRequest("missing field \"data\" (base64 file) for kind %q", req.Kind)
-	} else if !isMedia && req.Text == "" {
-		return 0, nil, badRequest("missing field \"text\"")
+	isMedia, err := req.content()
+	if err != nil {
+		return 0, nil, err
 	}
 	to, err := parseRecipient(req.To)
 	if err != nil {
@@ -196,9 +223,7 @@ func (s *Server) apiSend(r *http.Request) (int, any, error) {
 	defer cancel()
 	var id string
 	if isMedia {
-		id, err = sender.SendMedia(ctx, to, Media{
-			Kind: req.Kind, Data: req.Data, MimeType: req.MimeType, Caption: req.Caption, FileName: req.FileName,
-		})
+		id, err = sender.SendMedia(ctx, to, req.media())
 	} else {
 		id, err = sender.SendText(ctx, to, req.Text)
 	}

@@ -184,6 +184,19 @@ func TestControlAPIPairingAndMessages(t *testing.T) {
 		t.Fatalf("image download: %v (equal %v)", err, bytes.Equal(got, picture))
 	}
 
+	// A Lottie sticker through the API arrives as WhatsApp's apps send one.
+	was, still := randomBytes(2345), testPNG(t, 64, 48)
+	api.expect(http.StatusBadRequest, `needs kind "sticker"`, "POST", "/_wasim/messages", mustJSON(map[string]any{
+		"from": bobPhone, "to": phone, "kind": "image", "data": was, "lottie": true}), nil)
+	api.expect(http.StatusCreated, "", "POST", "/_wasim/messages", mustJSON(map[string]any{
+		"from": bobPhone, "to": phone, "kind": "sticker", "data": was, "lottie": true, "thumbnail": still,
+	}), &sent)
+	msg, err = ann.WaitMessage(ctx, idIs(sent["id"]))
+	if err != nil {
+		t.Fatalf("Lottie sticker never arrived: %v", err)
+	}
+	checkLottieSticker(t, ctx, ann.cli, msg, was, still, 64, 48)
+
 	// What the contact received, as JSON.
 	resp, err := ann.cli.SendMessage(ctx, srvAccountJID(t, srv, bobPhone), textMessage("hi Bob"))
 	if err != nil {

@@ -63,6 +63,9 @@ func (s *Server) handleExtraIQ(c *conn, node *waBinary.Node, xmlns string, child
 		c.handlePictureIQ(node, child) // picture.go
 		return true
 	}
+	if xmlns == "status" && c.handleStatusIQ(node, child) { // status.go
+		return true
+	}
 	if xmlns == "w:sync:app:state" {
 		c.handleAppStateIQ(node, child) // appstate_iq.go
 		return true

@@ -52,7 +52,7 @@ func messageKind(msg *waE2E.Message) string {
 		return KindAudio
 	case msg.DocumentMessage != nil:
 		return KindDocument
-	case msg.StickerMessage != nil:
+	case msg.StickerMessage != nil || msg.LottieStickerMessage != nil:
 		return KindSticker
 	case msg.LocationMessage != nil || msg.LiveLocationMessage != nil:
 		return KindLocation

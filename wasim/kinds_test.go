@@ -99,6 +99,16 @@ func TestMessageKinds(t *testing.T) {
 			}
 		}},
 		{"sticker", fromMia, KindSticker, uploadCase(KindSticker), checkMedia(KindSticker)},
+		{"lottie sticker", fromMia, KindSticker, func(t *testing.T) *waE2E.Message {
+			media["lottie"], media["lottie still"] = randomBytes(4000), testPNG(t, 100, 90)
+			msg, err := UploadMedia(ctx, mia.cli, Media{Kind: KindSticker, Data: media["lottie"], Lottie: true, Thumbnail: media["lottie still"]})
+			if err != nil {
+				t.Fatalf("upload failed: %v", err)
+			}
+			return msg
+		}, func(t *testing.T, evt *events.Message) {
+			checkLottieSticker(t, ctx, bob.Client(), evt, media["lottie"], media["lottie still"], 100, 90)
+		}},
 		{"location", fromMia, KindLocation, func(*testing.T) *waE2E.Message {
 			return &waE2E.Message{LocationMessage: &waE2E.LocationMessage{
 				DegreesLatitude: proto.Float64(52.52), DegreesLongitude: proto.Float64(13.405),

@@ -43,6 +43,9 @@ func (c *conn) login() {
 		old.active = false
 		old.send(waBinary.Node{Tag: "stream:error", Content: []waBinary.Node{{Tag: "conflict", Attrs: waBinary.Attrs{"type": "replaced"}}}})
 		old.closeSoon()
+		// What the old connection announced ends with it, even when the server sees the old
+		// socket close only after this login (dropConn then no longer finds the device).
+		s.dropPresenceLocked(dev)
 	}
 	if c.silenceIfSetLocked(dev) {
 		// Half-open from the start: the device is bound to this socket, which never answers.

@@ -1,12 +1,12 @@
 package wasim
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/proto/waMmsRetry"
-	"go.mau.fi/whatsmeow/types/events"
 	"go.mau.fi/whatsmeow/util/gcmutil"
 	"go.mau.fi/whatsmeow/util/hkdfutil"
 	"google.golang.org/protobuf/proto"
@@ -24,8 +24,10 @@ func mediaRetryKey(mediaKey []byte) []byte {
 // phone re-uploads the file from its own storage; the simulated phone finds the message among
 // what it received, checks the request with the message's media key, republishes the stored blob
 // under a new direct path and answers with a mediaretry notification encrypted with that key. If
-// the phone never got the message it answers with error code 2 (ErrMediaNotAvailableOnPhone). It
-// reports whether the receipt was a media retry request.
+// the phone never got the message it answers with error code 2 (ErrMediaNotAvailableOnPhone). The
+// request can overtake the phone's own copy of a message that just arrived, so the phone answers
+// from a goroutine of its own, waiting up to resendGrace for that copy. It reports whether the
+// receipt was a media retry request.
 func (s *Server) handleMediaRetryReceipt(c *conn, node *waBinary.Node) bool {
 	if typ, _ := node.Attrs["type"].(string); typ != "server-error" {
 		return false
@@ -44,18 +46,23 @@ func (s *Server) handleMediaRetryReceipt(c *conn, node *waBinary.Node) bool {
 	if reader == nil || !hasRMR || !okP || !okIV || msgID == "" {
 		return true
 	}
-	log := c.log.With().Str("message_id", msgID).Logger()
-
 	rmrAttrs := waBinary.Attrs{}
 	for _, key := range []string{"jid", "from_me", "participant"} {
 		if v, ok := rmr.Attrs[key]; ok {
 			rmrAttrs[key] = v
 		}
 	}
+	go s.answerMediaRetry(c, reader, phone, msgID, rmrAttrs, encP, encIV)
+	return true
+}
+
+// answerMediaRetry sends reader the phone's answer to its media retry request for msgID.
+func (s *Server) answerMediaRetry(c *conn, reader *device, phone *Contact, msgID string, rmrAttrs waBinary.Attrs, encP, encIV []byte) {
+	log := c.log.With().Str("message_id", msgID).Logger()
 	notif := waBinary.Node{Tag: "notification", Attrs: waBinary.Attrs{
 		"type": "mediaretry", "id": msgID, "from": reader.acct.pn, "t": nowString(),
 	}}
-	payload, mediaKey := s.republishMedia(phone, msgID, encP, encIV)
+	payload, mediaKey := s.republishMedia(context.WithoutCancel(c.ctx), phone, msgID, encP, encIV)
 	if payload == nil {
 		log.Debug().Msg("Phone cannot serve media retry request")
 		notif.Content = []waBinary.Node{
@@ -68,7 +75,7 @@ func (s *Server) handleMediaRetryReceipt(c *conn, node *waBinary.Node) bool {
 		ciphertext, err := gcmutil.Encrypt(mediaRetryKey(mediaKey), iv, plaintext, []byte(msgID))
 		if err != nil {
 			log.Warn().Err(err).Msg("Failed to encrypt media retry notification")
-			return true
+			return
 		}
 		notif.Content = []waBinary.Node{
 			{Tag: "encrypt", Content: []waBinary.Node{{Tag: "enc_p", Content: ciphertext}, {Tag: "enc_iv", Content: iv}}},
@@ -77,27 +84,22 @@ func (s *Server) handleMediaRetryReceipt(c *conn, node *waBinary.Node) bool {
 		log.Debug().Str("result", payload.GetResult().String()).Msg("Answered media retry request")
 	}
 	s.stateLock.Lock()
-	if c.dev == reader {
+	if !s.closed {
+		// The device's queue, not the connection: a companion that reconnected meanwhile gets it.
 		s.enqueueLocked(reader, notif)
 	}
 	s.stateLock.Unlock()
-	return true
 }
 
 // republishMedia finds message msgID among what the phone received, verifies the encrypted
 // request with its media key and gives the blob a new direct path. It returns nil if the phone
 // does not have the message or the request does not decrypt.
-func (s *Server) republishMedia(phone *Contact, msgID string, encP, encIV []byte) (*waMmsRetry.MediaRetryNotification, []byte) {
+func (s *Server) republishMedia(ctx context.Context, phone *Contact, msgID string, encP, encIV []byte) (*waMmsRetry.MediaRetryNotification, []byte) {
 	if phone == nil {
 		return nil, nil
 	}
-	var found *events.Message
-	for _, evt := range phone.All() {
-		if msg, ok := evt.(*events.Message); ok && msg.Info.ID == msgID && Attachment(msg.Message) != nil {
-			found = msg
-		}
-	}
-	if found == nil {
+	found := phone.awaitMessage(ctx, msgID) // resend.go
+	if found == nil || Attachment(found.Message) == nil {
 		return nil, nil
 	}
 	att := Attachment(found.Message)

@@ -1,8 +1,10 @@
 package wasim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -29,6 +31,15 @@ type Media struct {
 	GIF bool
 	// Animated marks a sticker as animated (an animated WebP).
 	Animated bool
+	// Lottie sends a sticker as WhatsApp's first-party animated stickers are sent: Data is the .was
+	// file (a zip of Lottie JSON, mimetype application/was by default), the sticker is flagged
+	// animated and Lottie and wrapped in a LottieStickerMessage (which whatsmeow unwraps, setting
+	// IsLottieSticker). Only for KindSticker.
+	Lottie bool
+	// Thumbnail is a sticker's still PNG, sent inline in PngThumbnail as WhatsApp does for Lottie
+	// stickers (its width and height become the sticker's when it decodes as a PNG), or the small
+	// JPEG preview of an image or video, sent inline in JPEGThumbnail as WhatsApp's apps do.
+	Thumbnail []byte
 	// ViewOnce sends an image, video or voice note as view-once, as WhatsApp's apps do: flagged
 	// and wrapped in a ViewOnceMessageV2.
 	ViewOnce bool
@@ -38,6 +49,9 @@ var defaultMimeTypes = map[string]string{
 	KindImage: "image/jpeg", KindVideo: "video/mp4", KindAudio: "audio/ogg; codecs=opus",
 	KindPTT: "audio/ogg; codecs=opus", KindDocument: "application/octet-stream", KindSticker: "image/webp",
 }
+
+// lottieMimeType is the mimetype of a Lottie sticker's .was file.
+const lottieMimeType = "application/was"
 
 var mediaTypes = map[string]whatsmeow.MediaType{
 	KindImage: whatsmeow.MediaImage, KindVideo: whatsmeow.MediaVideo, KindAudio: whatsmeow.MediaAudio,
@@ -74,13 +88,19 @@ func uploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 	mediaType, ok := mediaTypes[m.Kind]
 	if !ok {
 		return nil, fmt.Errorf("unknown media kind %q", m.Kind)
+	} else if m.Lottie && m.Kind != KindSticker {
+		return nil, fmt.Errorf("a %s cannot be a Lottie sticker", m.Kind)
+	} else if m.Thumbnail != nil && m.Kind != KindSticker && m.Kind != KindImage && m.Kind != KindVideo {
+		return nil, fmt.Errorf("a %s carries no thumbnail", m.Kind)
 	}
 	up, err := cli.Upload(ctx, m.Data, mediaType)
 	if err != nil {
 		return nil, fmt.Errorf("failed to upload %s: %w", m.Kind, err)
 	}
 	mime := m.MimeType
-	if mime == "" {
+	if mime == "" && m.Lottie {
+		mime = lottieMimeType
+	} else if mime == "" {
 		mime = defaultMimeTypes[m.Kind]
 	}
 	var caption *string
@@ -93,13 +113,13 @@ func uploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 		return &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
-			MediaKeyTimestamp: keyTS,
+			MediaKeyTimestamp: keyTS, JPEGThumbnail: m.Thumbnail,
 		}}, nil
 	case KindVideo:
 		return &waE2E.Message{VideoMessage: &waE2E.VideoMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, Caption: caption,
-			MediaKeyTimestamp: keyTS, GifPlayback: optionalTrue(m.GIF),
+			MediaKeyTimestamp: keyTS, GifPlayback: optionalTrue(m.GIF), JPEGThumbnail: m.Thumbnail,
 		}}, nil
 	case KindAudio, KindPTT:
 		return &waE2E.Message{AudioMessage: &waE2E.AudioMessage{
@@ -118,11 +138,20 @@ func uploadMedia(ctx context.Context, cli *whatsmeow.Client, m Media) (*waE2E.Me
 			FileName: &name, Title: &name, MediaKeyTimestamp: keyTS,
 		}}, nil
 	default: // KindSticker
-		return &waE2E.Message{StickerMessage: &waE2E.StickerMessage{
+		sticker := &waE2E.StickerMessage{
 			URL: &up.URL, DirectPath: &up.DirectPath, MediaKey: up.MediaKey, FileEncSHA256: up.FileEncSHA256,
 			FileSHA256: up.FileSHA256, FileLength: &up.FileLength, Mimetype: &mime, MediaKeyTimestamp: keyTS,
-			IsAnimated: optionalTrue(m.Animated),
-		}}, nil
+			IsAnimated: optionalTrue(m.Animated || m.Lottie), IsLottie: optionalTrue(m.Lottie), PngThumbnail: m.Thumbnail,
+		}
+		if cfg, err := png.DecodeConfig(bytes.NewReader(m.Thumbnail)); err == nil {
+			sticker.Width, sticker.Height = proto.Uint32(uint32(cfg.Width)), proto.Uint32(uint32(cfg.Height))
+		}
+		if m.Lottie {
+			return &waE2E.Message{LottieStickerMessage: &waE2E.FutureProofMessage{
+				Message: &waE2E.Message{StickerMessage: sticker},
+			}}, nil
+		}
+		return &waE2E.Message{StickerMessage: sticker}, nil
 	}
 }
 
@@ -149,6 +178,8 @@ func Attachment(msg *waE2E.Message) whatsmeow.DownloadableMessage {
 		return msg.GetDocumentMessage()
 	case msg.GetStickerMessage() != nil:
 		return msg.GetStickerMessage()
+	case msg.GetLottieStickerMessage().GetMessage().GetStickerMessage() != nil: // as sent, before whatsmeow unwraps it
+		return msg.GetLottieStickerMessage().GetMessage().GetStickerMessage()
 	}
 	return nil
 }

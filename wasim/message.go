@@ -92,6 +92,10 @@ func messageAck(id string, to types.JID) waBinary.Node {
 // routeGroupMessage is the hook for group and broadcast fan-out (sender keys). It reports whether
 // it handled the message; until groups exist, group sends are refused with a 404 ack.
 func (s *Server) routeGroupMessage(c *conn, node *waBinary.Node) bool {
+	if to, _ := node.Attrs["to"].(types.JID); to == types.StatusBroadcastJID {
+		s.fanOutStatus(c, node) // status.go
+		return true
+	}
 	return s.fanOutGroupMessage(c, node) // group_message.go
 }
 
@@ -121,8 +125,8 @@ func (s *Server) deliverCopyLocked(sender *device, orig *waBinary.Node, chat, ta
 		attrs["from"] = deviceJID(senderAcct.inNamespace(target), sender.id)
 	}
 	attrs["t"] = t
-	if senderAcct.pushName != "" {
-		attrs["notify"] = senderAcct.pushName
+	if name := s.senderNameLocked(sender); name != "" {
+		attrs["notify"] = name
 	}
 	if acct == senderAcct {
 		// A copy for the sender's own other device: the chat is the peer.
@@ -156,6 +160,9 @@ func (s *Server) deliverCopyLocked(sender *device, orig *waBinary.Node, chat, ta
 		if !skippedMessageChildren[child.Tag] {
 			content = append(content, child)
 		}
+	}
+	if vn, ok := senderAcct.verifiedNameNodeLocked(); ok && acct != senderAcct {
+		content = append(content, vn)
 	}
 	s.enqueueLocked(dev, waBinary.Node{Tag: "message", Attrs: attrs, Content: content})
 }

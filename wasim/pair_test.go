@@ -5,6 +5,7 @@ import (
 
 	"go.mau.fi/whatsmeow"
 
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 )
 
@@ -23,7 +24,11 @@ func TestQRPairingAndTextBothWays(t *testing.T) {
 		t.Fatalf("companion LID user = %s, want %s", got, acct.LID().User)
 	}
 
-	// Companion -> contact, by phone number.
+	// Companion -> contact, by phone number. The companion announces its push name first, as
+	// WhatsApp needs for the name to appear on its messages.
+	if err := alice.cli.SendPresence(ctx, types.PresenceUnavailable); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := alice.cli.SendMessage(ctx, bob.JID(), textMessage("hello bob")); err != nil {
 		t.Fatalf("companion send failed: %v", err)
 	}

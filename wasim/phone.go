@@ -58,6 +58,8 @@ func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, e
 
 	cli := s.NewClient(dev)
 	contact := &Contact{EventLog: NewEventLog(), acct: acct, cli: cli}
+	// Before the event log, so that the phone's name is announced when WaitConnected returns.
+	cli.AddEventHandler(contact.announceOnConnect) // presence.go
 	cli.AddEventHandler(contact.Add)
 	cli.AddEventHandler(contact.answerPeerRequest) // resend.go
 	err = cli.ConnectContext(context.WithoutCancel(ctx))

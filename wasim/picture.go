@@ -1,9 +1,11 @@
 package wasim
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -77,10 +79,15 @@ func (s *Server) pictureKeyLocked(target types.JID) string {
 	return target.User
 }
 
-// handlePictureIQ answers <iq xmlns="w:profile:picture"><picture query="url" [id=known]/></iq>.
+// handlePictureIQ answers <iq xmlns="w:profile:picture"><picture query="url" [id=known]/></iq>, and
+// a change of a group's picture (type="set", see handleGroupPictureSet).
 func (c *conn) handlePictureIQ(node *waBinary.Node, child *waBinary.Node) {
 	target, _ := node.Attrs["target"].(types.JID)
 	s := c.srv
+	if typ, _ := node.Attrs["type"].(string); typ == "set" {
+		c.handleGroupPictureSet(node, target)
+		return
+	}
 	s.stateLock.Lock()
 	key := s.pictureKeyLocked(target)
 	pic := s.pictures[key]
@@ -112,4 +119,56 @@ func (s *Server) handlePictureDownload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", http.DetectContentType(pic.data))
 	w.Header().Set("ETag", hex.EncodeToString([]byte(pic.id)))
 	_, _ = w.Write(pic.data)
+}
+
+// handleGroupPictureSet sets (with a <picture type="image"> child holding a JPEG) or removes
+// (without one) a group's picture, as whatsmeow's SetGroupPhoto asks, and answers with the new
+// picture ID. As on WhatsApp only members may, only admins when the group's info is locked (401),
+// and only JPEG is accepted (406, whatsmeow's ErrInvalidImageFormat).
+func (c *conn) handleGroupPictureSet(node *waBinary.Node, target types.JID) {
+	s := c.srv
+	s.stateLock.Lock()
+	dev := c.dev
+	var g *group
+	var err error
+	if dev != nil && target.Server == types.GroupServer {
+		g, err = s.lookupGroupActor(target, dev.acct, false)
+	}
+	locked := g != nil && g.locked && !g.isAdmin(dev.acct)
+	s.stateLock.Unlock()
+	switch {
+	case dev == nil:
+		c.send(iqError(node, 401, "not-authorized"))
+		return
+	case target.Server != types.GroupServer:
+		c.send(iqError(node, 400, "bad-request"))
+		return
+	case errors.Is(err, ErrNoSuchGroup):
+		c.send(iqError(node, 404, "item-not-found"))
+		return
+	case err != nil:
+		c.send(iqError(node, 403, "forbidden"))
+		return
+	case locked:
+		c.send(iqError(node, 401, "not-authorized"))
+		return
+	}
+	var data []byte
+	if pic, ok := node.GetOptionalChildByTag("picture"); ok {
+		data, _ = pic.Content.([]byte)
+		if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
+			c.send(iqError(node, 406, "not-acceptable"))
+			return
+		}
+	}
+	id, err := s.setPicture(target.User, target, dev.acct.lid, data)
+	if err != nil {
+		c.send(iqError(node, 500, "internal-server-error"))
+		return
+	}
+	if data == nil {
+		c.send(iqResult(node))
+		return
+	}
+	c.send(iqResult(node, waBinary.Node{Tag: "picture", Attrs: waBinary.Attrs{"id": id}}))
 }

@@ -2,11 +2,13 @@ package wasim
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 )
 
 // Presence. A device announces <presence type="available|unavailable" name=...> (whatsmeow
@@ -18,6 +20,19 @@ import (
 // emits events.Presence). Subscriptions last as long as the subscribing connection, as on real
 // WhatsApp, so a client subscribes again after each reconnect. Presence is never queued for
 // offline devices.
+//
+// Strict presence (the default; Options.LenientPresence turns it off) follows what WhatsApp does
+// with clients that never announce themselves, which whatsmeow documents on SendPresence ("call
+// this at least once after connecting ... otherwise other users will see '-' as the name") and on
+// SetForceActiveDeliveryReceipts (clients not marked online behave as WhatsApp Web in the
+// background):
+//   - a message carries the sending device's push name (notify) only after that device announced
+//     one with <presence name=...> on its current connection (available or unavailable alike);
+//   - a chat state (typing) is forwarded only from a device that announced itself available, and
+//     only to the recipient's devices that did.
+//
+// Simulated phones announce their account's push name (as unavailable) whenever they connect, as
+// the WhatsApp app does, and Contact.SetAvailable makes them available.
 
 // presenceState is an account's presence. Guarded by srv.stateLock.
 type presenceState struct {
@@ -34,14 +49,50 @@ func (a *Account) Available() bool {
 	return len(a.presence.available) > 0
 }
 
-// SetAvailable has the contact's phone announce itself available or unavailable (whatsmeow
-// SendPresence), as the WhatsApp app does when it comes to the foreground or leaves it.
+// SetAvailable has the contact's phone announce itself available or unavailable, with its push
+// name, as the WhatsApp app does when it comes to the foreground or leaves it. The phone announces
+// the same again after every reconnect. It fails when the phone is not connected.
 func (c *Contact) SetAvailable(ctx context.Context, available bool) error {
+	c.acct.srv.stateLock.Lock()
+	c.available = available
+	c.acct.srv.stateLock.Unlock()
+	return c.announce(ctx)
+}
+
+// announceOnConnect is the phone's event handler that announces its presence after each connect.
+func (c *Contact) announceOnConnect(evt any) {
+	if _, ok := evt.(*events.Connected); !ok {
+		return
+	}
+	if err := c.announce(context.Background()); err != nil {
+		c.acct.srv.log.Warn().Err(err).Str("phone", c.acct.pn.User).Msg("Simulated phone failed to announce its presence")
+	}
+}
+
+// announce sends the phone's <presence type=... name=...>, the node whatsmeow SendPresence builds,
+// with the account's current push name; and, like SendPresence, makes the phone's delivery
+// receipts active while it is available. It is sent through whatsmeow's connection directly
+// because SendPresence reads the device store's push name, which the account's name changes do
+// not touch.
+func (c *Contact) announce(ctx context.Context) error {
+	s := c.acct.srv
+	s.stateLock.Lock()
+	available, name := c.available, c.acct.pushName
+	s.stateLock.Unlock()
 	state := types.PresenceUnavailable
 	if available {
 		state = types.PresenceAvailable
 	}
-	return c.cli.SendPresence(ctx, state)
+	attrs := waBinary.Attrs{"type": string(state)}
+	if name != "" {
+		attrs["name"] = name
+	}
+	c.cli.SetForceActiveDeliveryReceipts(available)
+	//lint:ignore SA1019 SendNode sends SendPresence's stanza with the account's current name (see above).
+	if err := c.cli.DangerousInternals().SendNode(ctx, waBinary.Node{Tag: "presence", Attrs: attrs}); err != nil {
+		return fmt.Errorf("failed to announce presence of %s: %w", c.acct.pn.User, err)
+	}
+	return nil
 }
 
 // handlePresence takes a client's availability announcement or presence subscription.
@@ -68,8 +119,27 @@ func (c *conn) handlePresence(node *waBinary.Node) {
 		target.presence.subscribers[dev] = as
 		c.send(target.presenceNodeLocked(as))
 	case string(types.PresenceAvailable), string(types.PresenceUnavailable):
+		if name, ok := node.Attrs["name"].(string); ok && name != "" {
+			dev.announcedName = name
+		}
 		s.setDeviceAvailableLocked(dev, typ == string(types.PresenceAvailable))
 	}
+}
+
+// senderNameLocked is the push name stamped (notify) on a message the device sends: the name it
+// announced under strict presence, the account's push name under lenient presence. "" means none.
+// Caller holds stateLock.
+func (s *Server) senderNameLocked(dev *device) string {
+	if s.lenientPresence {
+		return dev.acct.pushName
+	}
+	return dev.announcedName
+}
+
+// chatStateAllowedLocked reports whether chat states may pass the device (as sender or recipient):
+// under strict presence only while it announced itself available. Caller holds stateLock.
+func (s *Server) chatStateAllowedLocked(dev *device) bool {
+	return s.lenientPresence || dev.acct.presence.available[dev.id]
 }
 
 // setDeviceAvailableLocked records a device's availability and tells the account's subscribers when
@@ -118,6 +188,7 @@ func (a *Account) presenceNodeLocked(as types.JID) waBinary.Node {
 // dropPresenceLocked ends what a device's connection held: its availability and its subscriptions.
 // Caller holds stateLock.
 func (s *Server) dropPresenceLocked(dev *device) {
+	dev.announcedName = ""
 	s.setDeviceAvailableLocked(dev, false)
 	for _, acct := range s.accounts {
 		delete(acct.presence.subscribers, dev)
@@ -135,4 +206,23 @@ func (a *Account) PresenceSubscribers() int {
 		}
 	}
 	return n
+}
+
+// DeviceAvailable reports whether the account's device announced itself available on its current
+// connection.
+func (a *Account) DeviceAvailable(deviceID uint16) bool {
+	a.srv.stateLock.Lock()
+	defer a.srv.stateLock.Unlock()
+	return a.presence.available[deviceID]
+}
+
+// AnnouncedName is the push name the account's device announced on its current connection ("" if
+// it announced none): under strict presence its messages carry this name.
+func (a *Account) AnnouncedName(deviceID uint16) string {
+	a.srv.stateLock.Lock()
+	defer a.srv.stateLock.Unlock()
+	if dev := a.devices[deviceID]; dev != nil {
+		return dev.announcedName
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/types"
 )
 
 // Every stanza for a device goes through its queue. It is written to the device's connection at
@@ -139,6 +140,26 @@ func (a *Account) QueueLength(deviceID uint16) int {
 		return len(dev.queue)
 	}
 	return 0
+}
+
+// Unacknowledged returns the IDs of the messages queued for the given device of the account that
+// the device has not settled yet (by a receipt or an ack for the message), in the order they were
+// queued: what it has not received, or received and not acknowledged. A client acknowledging with
+// SynchronousAck settles a message only once its event handler returned.
+func (a *Account) Unacknowledged(deviceID uint16) []types.MessageID {
+	a.srv.stateLock.Lock()
+	defer a.srv.stateLock.Unlock()
+	dev := a.devices[deviceID]
+	if dev == nil {
+		return nil
+	}
+	var ids []types.MessageID
+	for _, q := range dev.queue {
+		if q.class == "message" {
+			ids = append(ids, q.id)
+		}
+	}
+	return ids
 }
 
 // idSet remembers the most recent message ids a device sent, to drop resends of the same message.

@@ -47,6 +47,33 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 	s.forwardReceiptLocked(reader, node, acct, to.Device, waBinary.Attrs{
 		"from": deviceJID(reader.acct.inNamespace(to), reader.id),
 	})
+	if typ, _ := node.Attrs["type"].(string); typ == string(types.ReceiptTypeRead) && acct != reader.acct {
+		s.fanOutReadSelfLocked(reader, node, to)
+	}
+}
+
+// fanOutReadSelfLocked tells the reader's other devices that the reader read messages of the 1:1
+// chat with to, as WhatsApp does: a receipt of type read-self from the reader's own device with
+// the chat as recipient, which whatsmeow reports as an events.Receipt with IsFromMe set. Caller
+// holds stateLock.
+func (s *Server) fanOutReadSelfLocked(reader *device, node *waBinary.Node, to types.JID) {
+	attrs := waBinary.Attrs{
+		"id":        node.Attrs["id"],
+		"type":      string(types.ReceiptTypeReadSelf),
+		"from":      deviceJID(reader.acct.inNamespace(to), reader.id),
+		"recipient": to.ToNonAD(),
+	}
+	if t, ok := node.Attrs["t"]; ok {
+		attrs["t"] = t
+	} else {
+		attrs["t"] = nowString()
+	}
+	fwd := waBinary.Node{Tag: "receipt", Attrs: attrs, Content: node.Content}
+	for _, id := range reader.acct.sortedDeviceIDs() {
+		if dev := reader.acct.devices[id]; dev != nil && dev != reader {
+			s.enqueueLocked(dev, fwd)
+		}
+	}
 }
 
 // forwardReceiptLocked relays a receipt that reader sent to acct: to the one device numbered
@@ -102,8 +129,9 @@ func (c *conn) handleAck(node *waBinary.Node) {
 	s.settleLocked(c.dev, class, id, typ, stanzaKey(node, "to"))
 }
 
-// handleChatState relays typing notifications to the peer's online devices. Chat states are not
-// queued: a stale "typing" is worse than none.
+// handleChatState relays typing notifications to the peer's online devices (under strict presence
+// only from and to available ones, see presence.go). Chat states are not queued: a stale "typing"
+// is worse than none.
 func (c *conn) handleChatState(node *waBinary.Node) {
 	to, ok := node.Attrs["to"].(types.JID)
 	children := node.GetChildren()
@@ -122,7 +150,7 @@ func (c *conn) handleChatState(node *waBinary.Node) {
 		return
 	}
 	acct := s.accountFor(to)
-	if acct == nil || acct == sender.acct {
+	if acct == nil || acct == sender.acct || !s.chatStateAllowedLocked(sender) {
 		return
 	}
 	fwd := waBinary.Node{
@@ -131,7 +159,7 @@ func (c *conn) handleChatState(node *waBinary.Node) {
 		Content: children,
 	}
 	for _, dev := range acct.devices {
-		if dev.conn != nil && dev.conn.active {
+		if dev.conn != nil && dev.conn.active && s.chatStateAllowedLocked(dev) {
 			dev.conn.send(fwd)
 		}
 	}

@@ -34,6 +34,11 @@ type Options struct {
 	// DataDir is where simulated phones keep their whatsmeow stores. Empty means a temporary
 	// directory that Close removes.
 	DataDir string
+	// LenientPresence turns off the strict presence rules (see presence.go): typing is then
+	// forwarded between any online devices, and messages carry the sender's account push name
+	// whether or not the sending device announced it. Off by default: the simulator follows
+	// WhatsApp's rules.
+	LenientPresence bool
 }
 
 // Server is one simulated WhatsApp service. Its state (accounts, devices, prekeys, offline queues)
@@ -60,8 +65,10 @@ type Server struct {
 	accountsLID  map[string]*Account // by LID user
 	pendingRefs  map[string]*conn    // QR ref -> registration socket
 	pendingCodes map[string]*pairCodeRequest
-	groups       map[string]*group   // by group user; see group.go
-	pictures     map[string]*picture // by PN user or group user; see picture.go
+	groups       map[string]*group // by group user; see group.go
+	// inviteCodes maps every invite link code ever issued to its group; see group_invite.go.
+	inviteCodes map[string]inviteCode
+	pictures    map[string]*picture // by PN user or group user; see picture.go
 	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
 	deliveryDelay time.Duration
 	// groupLimit bounds group queries per account; see ratelimit.go.
@@ -84,6 +91,8 @@ type Server struct {
 	mux        *http.ServeMux
 
 	media *mediaStore // uploaded media; see media.go
+
+	lenientPresence bool // Options.LenientPresence; fixed for the server's life
 }
 
 // New starts a simulator listening on Options.Addr.
@@ -95,6 +104,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		pendingRefs:  make(map[string]*conn),
 		pendingCodes: make(map[string]*pairCodeRequest),
 		conns:        make(map[*conn]struct{}),
+
+		lenientPresence: opts.LenientPresence,
 	}
 	if opts.Log != nil {
 		s.log = opts.Log.With().Str("component", "wasim").Logger()

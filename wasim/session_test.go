@@ -53,6 +53,9 @@ func TestTypingAndReadReceipts(t *testing.T) {
 	acct := newAccount(t, ctx, srv, "Finn")
 	gina := newContact(t, ctx, srv, "Gina")
 	finn := pairByQR(t, ctx, srv, acct)
+	// Typing passes only between clients that announced themselves available.
+	setAvailable(t, ctx, gina)
+	finn.announceAvailable(t, ctx, acct)
 
 	if err := gina.Client().SendChatPresence(ctx, acct.JID(), types.ChatPresenceComposing, ""); err != nil {
 		t.Fatalf("chat presence failed: %v", err)

@@ -94,6 +94,8 @@ func (s *Server) usyncUserLocked(requester, acct *Account, jid types.JID, query 
 			}
 			attrs["pn_jid"] = acct.pn
 			children = append(children, waBinary.Node{Tag: "contact", Attrs: waBinary.Attrs{"type": "in"}, Content: []byte(asked)})
+		case "business":
+			children = append(children, businessNodeLocked(acct))
 		case "disappearing_mode":
 			children = append(children, waBinary.Node{Tag: "disappearing_mode", Attrs: waBinary.Attrs{"duration": "0", "t": "0"}})
 		default:

@@ -13,6 +13,10 @@ func (h *fakeHandler) HandleUndecryptable(context.Context, *events.Undecryptable
 	return h.record("HandleUndecryptable")
 }
 
+func (h *fakeHandler) HandleMediaRetry(context.Context, *events.MediaRetry) error {
+	return h.record("HandleMediaRetry")
+}
+
 func (h *fakeHandler) HandleCall(_ context.Context, evt any) error {
 	return h.record(fmt.Sprintf("HandleCall %T", evt))
 }

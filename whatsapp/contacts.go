@@ -79,9 +79,14 @@ func (cc *contactCache) applyContact(evt *events.Contact) {
 	}
 }
 
-// applyBusinessName follows a business account's new name.
+// applyBusinessName follows a business account's new name, under the JID it came with and, when
+// the message that carried it named one, under the sender's other JID (phone number or LID).
 func (cc *contactCache) applyBusinessName(evt *events.BusinessName) {
-	cc.update(evt.JID, func(c *types.ContactInfo) { c.BusinessName = evt.NewBusinessName })
+	set := func(c *types.ContactInfo) { c.BusinessName = evt.NewBusinessName }
+	cc.update(evt.JID, set)
+	if evt.Message != nil && !evt.Message.SenderAlt.IsEmpty() && evt.Message.SenderAlt.User != evt.JID.User {
+		cc.update(evt.Message.SenderAlt, set)
+	}
 }
 
 // notePushName remembers the push name a message or push name change carried for its sender.

@@ -12,7 +12,8 @@
 // Invariants:
 //   - Only events of the Login's current client reach the Handler; a replaced client's are dropped.
 //   - A message is acknowledged to WhatsApp only when Handler.HandleMessage returned nil, so a
-//     message that could not be bridged is delivered again (the same holds for group changes).
+//     message the bridge could not take (store) is delivered again (the same holds for group
+//     changes, joins and receipts). EncodeEvent/DecodeEvent give those events a stable stored form.
 //   - The package knows nothing about Matrix, rooms or commands: how steps and alerts are shown is
 //     the Handler's and the caller's business.
 package whatsapp

@@ -7,6 +7,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 )
 
 // Handler is what a login hands on to the bridge: the events about chats and contacts, and what
@@ -14,9 +16,10 @@ import (
 // the Login.
 //
 // Every method is called on whatsmeow's event goroutine, one event at a time and in order, and
-// may block (the next event waits). A method that returns an error has the failure logged once by
-// the login; only HandleMessage and HandleGroupInfo errors leave the event unacknowledged, so that
-// WhatsApp delivers it again.
+// may block (the next event waits), so the bridge only stores the events bound for portals (see
+// EncodeEvent) and bridges them later. A method that returns an error has the failure logged once
+// by the login; HandleMessage, HandleGroupInfo, HandleJoinedGroup and HandleReceipt errors leave
+// the event unacknowledged, so that WhatsApp delivers it again.
 type Handler interface {
 	// HandleMessage bridges a message (edits, reactions and revocations included).
 	HandleMessage(ctx context.Context, evt *events.Message) error
@@ -36,6 +39,9 @@ type Handler interface {
 	// asked the sender (retry receipt) and the phone (placeholder resend request) for it again, and
 	// the copy that arrives comes to HandleMessage. Errors do not make WhatsApp deliver it again.
 	HandleUndecryptable(ctx context.Context, evt *events.UndecryptableMessage) error
+	// HandleMediaRetry bridges the phone's answer to a request to upload expired media again.
+	// Errors do not make WhatsApp deliver it again.
+	HandleMediaRetry(ctx context.Context, evt *events.MediaRetry) error
 	// HandleCall tells the user about a call: evt is *events.CallOffer (a 1:1 call rings),
 	// *events.CallOfferNotice (a group call started), *events.CallAccept / *events.CallReject (a
 	// device answered or declined it) or *events.CallTerminate (a call ended).
@@ -100,7 +106,7 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 		*events.MarkChatAsRead, *events.AppStateSyncComplete:
 		return l.onAppState(ctx, cli, rawEvt) // appstate.go
 	case *events.BusinessName:
-		l.contacts.applyBusinessName(evt)
+		return l.onBusinessName(ctx, evt)
 	case *events.PushName:
 		return l.onPushName(ctx, evt)
 	case *events.Message:
@@ -110,9 +116,9 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 	case *events.GroupInfo:
 		return l.settle(ctx, rawEvt, h.HandleGroupInfo(ctx, evt), false)
 	case *events.JoinedGroup:
-		return l.settle(ctx, rawEvt, h.HandleJoinedGroup(ctx, evt), true)
+		return l.settle(ctx, rawEvt, h.HandleJoinedGroup(ctx, evt), false)
 	case *events.Receipt:
-		return l.settle(ctx, rawEvt, h.HandleReceipt(ctx, evt), true)
+		return l.settle(ctx, rawEvt, h.HandleReceipt(ctx, evt), false)
 	case *events.ChatPresence:
 		return l.settle(ctx, rawEvt, h.HandleChatPresence(ctx, evt), true)
 	case *events.Presence:
@@ -120,7 +126,13 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
 	case *events.Picture:
 		return l.settle(ctx, rawEvt, h.HandlePicture(ctx, evt), true)
 	case *events.UndecryptableMessage:
+		// The failed decryption stored no session record: end the lease its load took.
+		if cli != nil {
+			sessionlock.ReleaseSender(cli.Store, evt.Info.Sender, evt.Info.SenderAlt)
+		}
 		return l.settle(ctx, rawEvt, h.HandleUndecryptable(ctx, evt), true)
+	case *events.MediaRetry:
+		return l.settle(ctx, rawEvt, h.HandleMediaRetry(ctx, evt), true)
 	case *events.CallOffer, *events.CallOfferNotice, *events.CallAccept, *events.CallReject, *events.CallTerminate:
 		return l.settle(ctx, rawEvt, h.HandleCall(ctx, rawEvt), true)
 	default:
@@ -158,6 +170,28 @@ func (l *Login) onMessage(ctx context.Context, evt *events.Message) bool {
 }
 
 // onPushName remembers a contact's new push name and hands the change on.
+// BusinessNameHandler is implemented by a Handler that follows business contacts' verified names.
+// WhatsApp sends a business's verified name with each of its messages and in user queries;
+// whatsmeow reports it (events.BusinessName) when it differs from the stored one, so a renamed
+// business is noticed with its next message. A Handler without it only gets the name through
+// Login.Contact.
+type BusinessNameHandler interface {
+	// HandleBusinessName follows a business contact's new verified name; the login's contacts
+	// already have it. evt.JID is the JID the message or query used (often the LID).
+	HandleBusinessName(ctx context.Context, evt *events.BusinessName) error
+}
+
+// onBusinessName records a business contact's verified name and hands it to the handler.
+// whatsmeow dispatches it from a goroutine of its own, beside the message that carried it.
+func (l *Login) onBusinessName(ctx context.Context, evt *events.BusinessName) bool {
+	l.contacts.applyBusinessName(evt)
+	h, ok := l.opts.Handler.(BusinessNameHandler)
+	if !ok {
+		return true
+	}
+	return l.settle(ctx, evt, h.HandleBusinessName(ctx, evt), true)
+}
+
 func (l *Login) onPushName(ctx context.Context, evt *events.PushName) bool {
 	l.contacts.notePushName(evt.JID, evt.NewPushName)
 	return l.settle(ctx, evt, l.opts.Handler.HandlePushName(ctx, evt), true)

@@ -94,6 +94,7 @@ func TestEventSwitchRouting(t *testing.T) {
 		{&events.ChatPresence{}, []string{"HandleChatPresence"}, ""},
 		{&events.Picture{JID: alice}, []string{"HandlePicture"}, ""},
 		{&events.PushName{JID: alice, NewPushName: "Alice"}, []string{"HandlePushName"}, ""},
+		{&events.MediaRetry{MessageID: "3EB0A1", ChatID: alice}, []string{"HandleMediaRetry"}, ""},
 		{&events.Connected{}, []string{"Connected"}, StateConnected},
 		{&events.LoggedOut{}, []string{"LoggedOut: the linked device was removed from your phone"}, StateLoggedOut},
 		{&events.StreamReplaced{}, []string{fmt.Sprintf("Alert %d", AlertStreamReplaced)}, StateBadCredentials},
@@ -129,11 +130,13 @@ func TestEventSwitchRouting(t *testing.T) {
 }
 
 func TestEventSwitchAcknowledgement(t *testing.T) {
-	h := &fakeHandler{fail: errors.New("homeserver down")}
+	h := &fakeHandler{fail: errors.New("database down")}
 	l := newTestLogin(h)
 	mustRetry := map[string]any{
 		"message":      &events.Message{},
 		"group change": &events.GroupInfo{JID: group},
+		"joined group": &events.JoinedGroup{},
+		"receipt":      &events.Receipt{},
 	}
 	for name, evt := range mustRetry {
 		if l.handleEvent(nil, evt) {
@@ -141,11 +144,9 @@ func TestEventSwitchAcknowledgement(t *testing.T) {
 		}
 	}
 	bestEffort := map[string]any{
-		"joined group": &events.JoinedGroup{},
-		"receipt":      &events.Receipt{},
-		"typing":       &events.ChatPresence{},
-		"picture":      &events.Picture{},
-		"push name":    &events.PushName{},
+		"typing":    &events.ChatPresence{},
+		"picture":   &events.Picture{},
+		"push name": &events.PushName{},
 	}
 	for name, evt := range bestEffort {
 		if !l.handleEvent(nil, evt) {
@@ -189,6 +190,11 @@ func TestContactEventsUpdateTheCache(t *testing.T) {
 	l.handleEvent(nil, msg)
 	if got := l.Contact(ctx, bob); got.PushName != "Bob" {
 		t.Errorf("push name from message: %+v", got)
+	}
+	// A business name that came with a LID sender's message belongs to its phone JID too.
+	l.handleEvent(nil, &events.BusinessName{JID: bobLID, NewBusinessName: "Bob's Bikes", Message: &msg.Info})
+	if a, b := l.Contact(ctx, bob), l.Contact(ctx, bobLID); a.BusinessName != "Bob's Bikes" || b.BusinessName != "Bob's Bikes" {
+		t.Errorf("business name by phone %q, by LID %q", a.BusinessName, b.BusinessName)
 	}
 	own := &events.Message{Info: types.MessageInfo{MessageSource: types.MessageSource{Chat: group, Sender: alice, IsFromMe: true}, PushName: "Me"}}
 	l.handleEvent(nil, own)

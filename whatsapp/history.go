@@ -25,8 +25,13 @@ type HistoryChunk struct {
 	Type waHistorySync.HistorySync_HistorySyncType
 	// Progress is the phone's progress through its history, 0-100; 100 marks the last chunk.
 	Progress uint32
+	// ChunkOrder is the chunk's number within its sync type, from the phone.
+	ChunkOrder uint32
 	// Chats are the conversations in the chunk, in the phone's order (most recent first).
 	Chats []HistoryChat
+	// Raw is the chunk as the phone sent it (a marshalled waHistorySync.HistorySync), for keeping
+	// it until it is bridged; ParseStoredHistory reads it back.
+	Raw []byte
 }
 
 // HistoryChat is one conversation of a history chunk.
@@ -54,6 +59,9 @@ func (l *Login) onHistorySync(ctx context.Context, cli *whatsmeow.Client, evt *e
 		return true
 	}
 	chunk := parseHistory(ctx, cli, evt.Data)
+	if raw, err := proto.Marshal(evt.Data); err == nil {
+		chunk.Raw = raw
+	}
 	for _, chat := range chunk.Chats {
 		for _, msg := range chat.Messages {
 			if !msg.Info.IsFromMe && msg.Info.PushName != "" {
@@ -64,9 +72,25 @@ func (l *Login) onHistorySync(ctx context.Context, cli *whatsmeow.Client, evt *e
 	return l.settle(ctx, evt, l.opts.Handler.HandleHistorySync(ctx, chunk), true)
 }
 
+// ParseStoredHistory reads back a chunk kept from HistoryChunk.Raw. It needs the connection
+// (whatsmeow parses messages with the account's store) and fails with ErrNotLoggedIn without one.
+func (l *Login) ParseStoredHistory(ctx context.Context, raw []byte) (*HistoryChunk, error) {
+	cli := l.Client()
+	if cli == nil {
+		return nil, ErrNotLoggedIn
+	}
+	var data waHistorySync.HistorySync
+	if err := proto.Unmarshal(raw, &data); err != nil {
+		return nil, fmt.Errorf("failed to read stored history chunk: %w", err)
+	}
+	chunk := parseHistory(ctx, cli, &data)
+	chunk.Raw = raw
+	return chunk, nil
+}
+
 // parseHistory turns a history sync blob into a HistoryChunk with cli.ParseWebMessage.
 func parseHistory(ctx context.Context, cli *whatsmeow.Client, data *waHistorySync.HistorySync) *HistoryChunk {
-	chunk := &HistoryChunk{Type: data.GetSyncType(), Progress: data.GetProgress()}
+	chunk := &HistoryChunk{Type: data.GetSyncType(), Progress: data.GetProgress(), ChunkOrder: data.GetChunkOrder()}
 	for _, conv := range data.GetConversations() {
 		jid, err := types.ParseJID(conv.GetID())
 		if err != nil {

@@ -7,11 +7,14 @@ import (
 	"sync"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	waLog "go.mau.fi/whatsmeow/util/log"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 )
 
 // ErrNotLoggedIn is returned by operations that need a WhatsApp client when the login has none.
@@ -30,6 +33,9 @@ type Options struct {
 	Log zerolog.Logger
 	// Store holds the whatsmeow devices.
 	Store *sqlstore.Container
+	// StoreDB is the database Store writes to (its transactions tell internal/sessionlock when a
+	// session load needs no lease); nil is allowed.
+	StoreDB *dbutil.Database
 	// Websocket and Media are the HTTP clients of the connection; nil means whatsmeow's defaults.
 	Websocket, Media *http.Client
 	// Handler receives the events the login does not handle itself. Required.
@@ -39,6 +45,10 @@ type Options struct {
 	// the goroutine that changed the state and must not block or call back into the login; it is
 	// meant for counting (connect attempts, disconnects).
 	StateChanged func(prev, next State)
+	// KeepSentMessages stores every message the client sends in whatsmeow's retry buffer (in the
+	// Store's database), so that a retry receipt for it is answered after a restart too; without it
+	// only whatsmeow's in-memory cache of recent messages can answer.
+	KeepSentMessages bool
 	// Go runs fn in a goroutine the owner waits for at shutdown, and reports whether it started it
 	// (false once the owner is stopping). Nil means a plain goroutine.
 	Go func(fn func()) bool
@@ -100,6 +110,9 @@ func NewLogin(opts Options) *Login {
 // returned, that is, after the message is safely bridged. whatsmeow's own reconnect loop is off in
 // favour of ours (exponential backoff with jitter, see connectLoop).
 func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
+	// Encryption and decryption of one Signal session take turns; whatsmeow alone can reuse a
+	// message counter, and the contact then drops that message silently.
+	sessionlock.Install(device, l.opts.StoreDB, l.log.With().Str("component", "sessionlock").Logger())
 	cli := whatsmeow.NewClient(device, waLog.Zerolog(l.log.With().Str("component", "whatsmeow").Logger()))
 	ApplyTransport(cli, l.opts.Websocket, l.opts.Media)
 	cli.SynchronousAck = true
@@ -110,6 +123,9 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	// The first full app state sync produces events like later changes, so that saved contact names
 	// and chat settings are bridged from the start (appstate.go).
 	cli.EmitAppStateEventsOnFullSync = true
+	// A device that could not decrypt a message we sent asks for it again with a retry receipt,
+	// possibly after a restart (see Options.KeepSentMessages).
+	cli.UseRetryMessageStore = l.opts.KeepSentMessages
 	l.setOwnPushName(device.PushName)
 	l.loadAppStateSynced(device)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })

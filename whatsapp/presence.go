@@ -2,9 +2,11 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
+	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 )
@@ -77,4 +79,42 @@ func (l *Login) onPresence(ctx context.Context, evt *events.Presence) bool {
 		return true
 	}
 	return l.settle(ctx, evt, h.HandlePresence(ctx, evt), true)
+}
+
+// ErrNoPushName is returned by AnnouncePresence without a push name: WhatsApp shows a client that
+// announced none as "-" (whatsmeow ErrNoPushName).
+var ErrNoPushName = errors.New("no WhatsApp push name to announce")
+
+// AnnouncePresence tells WhatsApp that the user is available (using WhatsApp now) or unavailable,
+// under the push name name, as whatsmeow SendPresence does: <presence type="available|unavailable"
+// name=...>. Contacts see the name on the user's messages only after it was announced on the
+// current connection, typing is exchanged only while available, and delivery receipts are
+// "active" (shown by the phone apps) while available and "inactive" otherwise. It fails without a
+// client (ErrNotLoggedIn), without a name (ErrNoPushName), or when the stanza could not be sent.
+//
+// It does not call SendPresence, which reads the device store's push name while whatsmeow's app
+// state goroutine may write it; the name comes from the caller (Login.OwnPushName or the stored
+// copy) instead.
+func (l *Login) AnnouncePresence(ctx context.Context, available bool, name string) error {
+	cli := l.Client()
+	if cli == nil {
+		return ErrNotLoggedIn
+	} else if name == "" {
+		return ErrNoPushName
+	}
+	state := types.PresenceUnavailable
+	if available {
+		state = types.PresenceAvailable
+	}
+	// Receipts first: once WhatsApp has the announcement, a message may arrive at once.
+	cli.SetForceActiveDeliveryReceipts(available)
+	//lint:ignore SA1019 SendNode is the only way to send SendPresence's stanza without its racy read (see above).
+	err := cli.DangerousInternals().SendNode(ctx, waBinary.Node{
+		Tag:   "presence",
+		Attrs: waBinary.Attrs{"type": string(state), "name": name},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to announce presence %s: %w", state, err)
+	}
+	return nil
 }

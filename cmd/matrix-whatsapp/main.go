@@ -15,6 +15,7 @@ import (
 
 	"maunium.net/go/mautrix"
 
+	matrixwhatsapp "github.com/matrix-whatsapp/matrix-whatsapp"
 	"github.com/matrix-whatsapp/matrix-whatsapp/bridge"
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
@@ -33,8 +34,15 @@ func main() {
 		fmt.Println("matrix-whatsapp", version.Get())
 		return
 	}
-	cfg, err := config.Load(*configPath)
+	// An older config is upgraded in place first (a backup next to it), against the example config
+	// built into the binary.
+	cfg, err := config.LoadAndUpgrade(*configPath, matrixwhatsapp.ExampleConfig)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "Invalid configuration:", err)
+		os.Exit(2)
+	}
+	if err = cfg.CheckNotExample(); err != nil {
+		// The example config parses (it documents every option), but it names no real server.
 		fmt.Fprintln(os.Stderr, "Invalid configuration:", err)
 		os.Exit(2)
 	}
@@ -43,7 +51,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		fmt.Printf("Wrote %s and stored its tokens in %s.\nAdd %s to your homeserver's appservice config and restart it.\n", *regPath, *configPath, *regPath)
+		fmt.Printf("Wrote %s and stored its tokens in %s.\n", *regPath, *configPath)
+		regs := *regPath
+		if cfg.Bridge.DoublePuppet.Enabled() {
+			dpPath := config.DoublePuppetRegistrationPath(*regPath)
+			fmt.Printf("Wrote %s for double puppeting and stored its token in %s.\n", dpPath, *configPath)
+			regs += " and " + dpPath
+		}
+		fmt.Printf("Add %s to your homeserver's appservice config and restart it.\n", regs)
 		return
 	}
 	if !cfg.HasTokens() {
@@ -51,14 +66,18 @@ func main() {
 		fmt.Fprintf(os.Stderr, "Invalid configuration: appservice.as_token and hs_token are not set: run `%s -g -c %s -r %s` to generate the registration first\n", os.Args[0], *configPath, *regPath)
 		os.Exit(2)
 	}
+	if cfg.Bridge.DoublePuppet.Requested() && !cfg.Bridge.DoublePuppet.Enabled() {
+		fmt.Fprintf(os.Stderr, "Invalid configuration: bridge.double_puppet.as_token is %q: run `%s -g -c %s -r %s` to generate the double puppeting registration first\n", config.Placeholder, os.Args[0], *configPath, *regPath)
+		os.Exit(2)
+	}
 	if err = cfg.CheckRegistrationFile(*regPath); err != nil {
 		fmt.Fprintln(os.Stderr, "Invalid registration:", err)
 		os.Exit(2)
 	}
-	os.Exit(run(cfg))
+	os.Exit(run(cfg, *configPath))
 }
 
-func run(cfg *config.Config) int {
+func run(cfg *config.Config, configPath string) int {
 	log, logCloser, err := logging.New(cfg.Logging)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -77,6 +96,11 @@ func run(cfg *config.Config) int {
 	log.Info().Str("version", version.Get().String()).Msg("Starting matrix-whatsapp")
 	for _, warning := range cfg.Warnings() {
 		log.Warn().Msg(warning)
+	}
+	if info, err := os.Stat(configPath); err == nil && info.Mode().Perm()&0o077 != 0 {
+		// The file holds the appservice tokens (and maybe the provisioning secret).
+		log.Warn().Str("path", configPath).Str("mode", fmt.Sprintf("%04o", info.Mode().Perm())).
+			Msg("The config file holds the bridge's tokens and other users can read it: chmod 600 it")
 	}
 	if len(cfg.FromEnv) > 0 {
 		// Names only: the values may be secrets.

@@ -31,6 +31,7 @@ func main() {
 	caOut := flag.String("ca-out", "", "write the TLS CA certificate (PEM) to this file")
 	dataDir := flag.String("data-dir", "", "directory for simulated phones' stores (default: temporary)")
 	logLevel := flag.String("log-level", "info", "log level (debug, info, warn, error)")
+	lenientPresence := flag.Bool("lenient-presence", false, "forward typing between any online devices and stamp the account's name on every message, whatever the devices announced (WhatsApp's strict rules are the default)")
 	controlAddr := flag.String("control-addr", "", "also serve the HTTP/JSON control API on this address (it is always on the main port under /_wasim/)")
 	var demoFlags demoOptions
 	demoFlags.register(flag.CommandLine)
@@ -54,7 +55,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := wasim.New(ctx, wasim.Options{Addr: *addr, RootKey: &key, Log: &log, DataDir: *dataDir})
+	srv, err := wasim.New(ctx, wasim.Options{Addr: *addr, RootKey: &key, Log: &log, DataDir: *dataDir, LenientPresence: *lenientPresence})
 	if err != nil {
 		log.Fatal().Err(err).Msg("Failed to start simulator")
 	}

@@ -2,19 +2,12 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/event"
-	"maunium.net/go/mautrix/id"
 )
 
 // Ceiling is what the homeserver alone achieves when a Matrix user sends messages that an
@@ -43,27 +36,8 @@ func (c Ceiling) String() string {
 func MeasureCeiling(t testing.TB, n int) Ceiling {
 	t.Helper()
 	SkipInShortMode(t)
-	probe := newProbeAppservice()
-	server := httptest.NewServer(probe)
-	defer server.Close()
-	regPath := filepath.Join(t.TempDir(), "probe-registration.yaml")
-	registration := map[string]any{
-		"id":               "ceiling-probe",
-		"url":              server.URL,
-		"as_token":         randomHex(16),
-		"hs_token":         probe.hsToken,
-		"sender_localpart": "probebot",
-		"rate_limited":     false,
-		"namespaces": map[string]any{
-			"users": []map[string]any{{"exclusive": true, "regex": "@probe_.*:" + Domain}},
-		},
-	}
-	if err := writeYAML(regPath, registration); err != nil {
-		t.Fatalf("e2e: %v", err)
-	}
-	env := New(t, Options{NoBridge: true, DendriteConfig: func(cfg map[string]any) {
-		SetConfig(cfg, "app_service_api.config_files", []string{regPath})
-	}})
+	probe := NewProbe(t)
+	env := New(t, Options{NoBridge: true, DendriteConfig: probe.AddTo})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -72,11 +46,10 @@ func MeasureCeiling(t testing.TB, n int) Ceiling {
 	if err != nil {
 		t.Fatalf("e2e: failed to create the ceiling room: %v", err)
 	}
-	bot, err := mautrix.NewClient(env.HomeserverURL(), id.NewUserID("probebot", Domain), registration["as_token"].(string))
+	bot, err := probe.Bot(env)
 	if err != nil {
 		t.Fatalf("e2e: %v", err)
 	}
-	bot.SetAppServiceUserID = true
 	if _, err = bot.JoinRoomByID(ctx, room.RoomID); err != nil {
 		t.Fatalf("e2e: the probe appservice failed to join: %v", err)
 	}
@@ -86,19 +59,21 @@ func MeasureCeiling(t testing.TB, n int) Ceiling {
 		b.ResetTimer()
 	}
 	sent := make([]time.Time, n)
+	bodies := make([]string, n)
 	start := time.Now()
 	for i := range n {
 		sent[i] = time.Now()
-		if _, err = sender.SendText(ctx, room.RoomID, "ceiling "+strconv.Itoa(i)); err != nil {
+		bodies[i] = "ceiling " + strconv.Itoa(i)
+		if _, err = sender.SendText(ctx, room.RoomID, bodies[i]); err != nil {
 			t.Fatalf("e2e: failed to send message %d: %v", i, err)
 		}
 	}
-	arrived, err := probe.waitAll(ctx, n)
+	arrived, err := probe.WaitBodies(ctx, bodies)
 	if isBenchmark {
 		b.StopTimer()
 	}
 	if err != nil {
-		t.Fatalf("e2e: the probe appservice received %d of %d messages: %v", len(arrived), n, err)
+		t.Fatalf("e2e: %v", err)
 	}
 	var last time.Time
 	var total time.Duration
@@ -112,69 +87,5 @@ func MeasureCeiling(t testing.TB, n int) Ceiling {
 		Messages:    n,
 		PerSecond:   float64(n) / last.Sub(start).Seconds(),
 		MeanLatency: total / time.Duration(n),
-	}
-}
-
-// probeAppservice records when each "ceiling N" message arrives.
-type probeAppservice struct {
-	hsToken string
-
-	arrivedLock sync.Mutex
-	arrived     map[int]time.Time
-	changed     chan struct{}
-}
-
-func newProbeAppservice() *probeAppservice {
-	return &probeAppservice{hsToken: randomHex(16), arrived: map[int]time.Time{}, changed: make(chan struct{}, 1)}
-}
-
-// ServeHTTP accepts every transaction (and answers every other appservice request with 200).
-func (p *probeAppservice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	var txn struct {
-		Events []*event.Event `json:"events"`
-	}
-	if r.Method == http.MethodPut && json.NewDecoder(r.Body).Decode(&txn) == nil {
-		p.arrivedLock.Lock()
-		for _, evt := range txn.Events {
-			body, _ := evt.Content.Raw["body"].(string)
-			var i int
-			if _, err := fmt.Sscanf(body, "ceiling %d", &i); err == nil {
-				if _, seen := p.arrived[i]; !seen {
-					p.arrived[i] = now
-				}
-			}
-		}
-		p.arrivedLock.Unlock()
-		select {
-		case p.changed <- struct{}{}:
-		default:
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte("{}"))
-}
-
-// waitAll waits until messages 0..n-1 have arrived and returns their arrival times in order.
-func (p *probeAppservice) waitAll(ctx context.Context, n int) ([]time.Time, error) {
-	for {
-		p.arrivedLock.Lock()
-		count := len(p.arrived)
-		var times []time.Time
-		if count >= n {
-			times = make([]time.Time, n)
-			for i := range n {
-				times[i] = p.arrived[i]
-			}
-		}
-		p.arrivedLock.Unlock()
-		if times != nil {
-			return times, nil
-		}
-		select {
-		case <-ctx.Done():
-			return make([]time.Time, count), ctx.Err()
-		case <-p.changed:
-		}
 	}
 }

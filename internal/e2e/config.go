@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
@@ -29,6 +30,8 @@ func bridgeConfig(hsURL string, port int, dialect testdb.Dialect, dbURI string) 
 		dbType = "postgres"
 	}
 	return map[string]any{
+		// The current version: the bridge would otherwise upgrade (and rewrite) the test's config.
+		"config_version": config.CurrentVersion,
 		"homeserver": map[string]any{
 			"address": hsURL,
 			"domain":  Domain,

@@ -13,11 +13,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
@@ -36,8 +39,19 @@ type Options struct {
 	// Config, when set, may change the bridge config before the registration is generated, e.g.
 	// SetConfig(cfg, "whatsapp.dial_address", addr).
 	Config func(cfg map[string]any)
+	// DoublePuppet sets bridge.double_puppet.as_token to "generate", so that the bridge's -g writes
+	// the double puppeting registration and stores its token, and installs that registration in
+	// Dendrite.
+	DoublePuppet bool
 	// DendriteConfig, when set, may change Dendrite's config after the environment's own changes.
 	DendriteConfig func(cfg map[string]any)
+	// CountHomeserverRequests puts a counting reverse proxy between the bridge and the homeserver
+	// (HomeserverRequests). The homeserver's pushes to the bridge do not pass through it.
+	CountHomeserverRequests bool
+	// TransactionGate puts a reverse proxy between the homeserver and the bridge's appservice port
+	// (the registration's url points at it), through which a test can hold the homeserver's pushes
+	// (HoldTransactions) and count them (TransactionsContaining).
+	TransactionGate bool
 }
 
 // Env is one running test environment. Its methods fail the test they were created for, so call them
@@ -50,6 +64,11 @@ type Env struct {
 	dbURI    string
 	dendrite *dendrite
 	bridge   *bridge
+	counter  *requestCounter
+	gate     *transactionGate
+	// passwords are the passwords of the users NewUser registered, by user ID (Password); a
+	// pointer, so that a copy of the Env shares it.
+	passwords *sync.Map
 }
 
 // New starts a fresh environment for t: Dendrite on a free loopback port and, unless opts.NoBridge,
@@ -60,7 +79,7 @@ type Env struct {
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	SkipInShortMode(t)
-	e := &Env{t: t, ctx: context.Background(), dir: t.TempDir(), dialect: opts.Database}
+	e := &Env{t: t, ctx: context.Background(), dir: t.TempDir(), dialect: opts.Database, passwords: new(sync.Map)}
 	if e.dialect == "" {
 		e.dialect = testdb.SQLite
 	}
@@ -75,6 +94,10 @@ func New(t testing.TB, opts Options) *Env {
 		}
 		registrations = []string{filepath.Join(e.dir, "bridge", "registration.yaml")}
 	}
+	if opts.DoublePuppet && !opts.NoBridge {
+		// Written by the bridge's -g (newBridge), before Dendrite first starts.
+		registrations = append(registrations, config.DoublePuppetRegistrationPath(registrations[0]))
+	}
 	t.Cleanup(e.cleanup)
 
 	var err error
@@ -84,6 +107,15 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	if !opts.NoBridge {
 		cfg := bridgeConfig(e.dendrite.url(), bridgePort, e.dialect, e.dbURI)
+		if opts.DoublePuppet {
+			SetConfig(cfg, "bridge.double_puppet.as_token", config.Placeholder)
+		}
+		if opts.TransactionGate {
+			if e.gate, err = newTransactionGate("http://127.0.0.1:" + strconv.Itoa(bridgePort)); err != nil {
+				t.Fatalf("e2e: %v", err)
+			}
+			SetConfig(cfg, "appservice.address", e.gate.url())
+		}
 		if opts.Config != nil {
 			opts.Config(cfg)
 		}
@@ -95,9 +127,16 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatalf("e2e: %v", err)
 	}
 	if e.bridge != nil {
+		hsURL := e.dendrite.url()
+		if opts.CountHomeserverRequests {
+			if e.counter, err = newRequestCounter(e.dendrite.url); err != nil {
+				t.Fatalf("e2e: %v", err)
+			}
+			hsURL = e.counter.url()
+		}
 		// Dendrite moves to another port when its first one was taken meanwhile.
 		e.UpdateBridgeConfig(func(cfg map[string]any) {
-			SetConfig(cfg, "homeserver.address", e.dendrite.url())
+			SetConfig(cfg, "homeserver.address", hsURL)
 		})
 		if err = e.bridge.start(e.ctx); err != nil {
 			t.Fatalf("e2e: %v", err)
@@ -115,6 +154,12 @@ func (e *Env) cleanup() {
 		} else if err = e.bridge.stop(); err != nil {
 			e.t.Errorf("e2e: %v", err)
 		}
+	}
+	if e.counter != nil {
+		e.counter.close()
+	}
+	if e.gate != nil {
+		e.gate.close()
 	}
 	if e.dendrite != nil {
 		if err := e.dendrite.proc.unexpectedExit(); err != nil {
@@ -207,6 +252,14 @@ func (e *Env) KillBridge() {
 // is ready.
 func (e *Env) StartBridge() {
 	e.t.Helper()
+	e.StartBridgeDuring(nil)
+}
+
+// StartBridgeDuring starts the stopped bridge again like StartBridge, but runs during (when not
+// nil, on the test's goroutine) after the process started and before waiting for it to be ready:
+// e.g. to bring back a homeserver the bridge found down while starting.
+func (e *Env) StartBridgeDuring(during func()) {
+	e.t.Helper()
 	e.requireBridge()
 	if e.bridge.proc != nil {
 		err := e.bridge.proc.unexpectedExit()
@@ -216,7 +269,13 @@ func (e *Env) StartBridge() {
 		e.t.Errorf("e2e: %v", err)
 		e.bridge.proc = nil
 	}
-	if err := e.bridge.start(e.ctx); err != nil {
+	if err := e.bridge.launch(); err != nil {
+		e.t.Fatalf("e2e: %v", err)
+	}
+	if during != nil {
+		during()
+	}
+	if err := e.bridge.waitReady(e.ctx); err != nil {
 		e.t.Fatalf("e2e: %v", err)
 	}
 }
@@ -274,6 +333,54 @@ func (e *Env) requireBridge() {
 	e.t.Helper()
 	if e.bridge == nil {
 		e.t.Fatalf("e2e: this environment runs without the bridge (Options.NoBridge)")
+	}
+}
+
+// HomeserverRequests returns the requests the bridge made to the homeserver so far, by kind. The
+// environment must have been made with Options.CountHomeserverRequests.
+func (e *Env) HomeserverRequests() RequestCounts {
+	e.t.Helper()
+	if e.counter == nil {
+		e.t.Fatalf("e2e: this environment does not count homeserver requests (Options.CountHomeserverRequests)")
+	}
+	return e.counter.snapshot()
+}
+
+// BridgePID returns the process ID of the running bridge (0 when it is stopped), for reading its
+// CPU time and memory from /proc.
+func (e *Env) BridgePID() int {
+	e.requireBridge()
+	if e.bridge.proc == nil {
+		return 0
+	}
+	return e.bridge.proc.cmd.Process.Pid
+}
+
+// DendritePID returns the process ID of the running homeserver.
+func (e *Env) DendritePID() int {
+	if e.dendrite.proc == nil {
+		return 0
+	}
+	return e.dendrite.proc.cmd.Process.Pid
+}
+
+// LaunchBridge starts the stopped bridge without waiting for it; WaitBridgeReady waits. Together
+// they let a benchmark time the start-up.
+func (e *Env) LaunchBridge() {
+	e.t.Helper()
+	e.requireBridge()
+	if err := e.bridge.launch(); err != nil {
+		e.t.Fatalf("e2e: %v", err)
+	}
+}
+
+// WaitBridgeReady waits until the launched bridge answers ready (start-up complete, stored logins
+// reconnected) and fails the test when it does not in time.
+func (e *Env) WaitBridgeReady() {
+	e.t.Helper()
+	e.requireBridge()
+	if err := e.bridge.waitReady(e.ctx); err != nil {
+		e.t.Fatalf("e2e: %v", err)
 	}
 }
 

@@ -185,6 +185,11 @@ func TestCursorReadsOnlyNewEvents(t *testing.T) {
 		return resp.EventID
 	}
 	send("before")
+	// The homeserver's sync stream takes the event in a moment after the send returned: the cursor
+	// starts from what a sync shows, so it is made once "before" is visible there.
+	env.WaitForMessage(ctx, alice, room.RoomID, func(evt *event.Event) bool {
+		return evt.Type == event.EventMessage && evt.Content.AsMessage().Body == "before"
+	})
 	cursor := env.NewCursor(ctx, alice, room.RoomID)
 	isText := func(evt *event.Event) bool { return evt.Type == event.EventMessage }
 	// More than one page of new events.

@@ -23,16 +23,46 @@ import (
 // returns a client logged in as that user.
 func (e *Env) NewUser(t testing.TB, localpart string) *mautrix.Client {
 	t.Helper()
-	client, err := e.register(e.ctx, localpart, "pw-"+randomHex(12))
+	password := "pw-" + randomHex(12)
+	client, err := e.register(e.ctx, localpart, password, false)
 	if err != nil {
 		t.Fatalf("e2e: failed to register %s: %v%s", localpart, err, e.processProblems())
 	}
+	e.passwords.Store(client.UserID, password)
 	return client
+}
+
+// Password returns the password NewUser gave userID ("" for a user it did not register), e.g. to
+// log in a second device.
+func (e *Env) Password(userID id.UserID) string {
+	password, _ := e.passwords.Load(userID)
+	s, _ := password.(string)
+	return s
+}
+
+// SetPassword gives userID (any local account, e.g. the bridge bot, which has none) the password
+// password, as the homeserver's admin does: Dendrite's admin API
+// POST /_dendrite/admin/resetPassword/{userID}, as an admin account registered for it. The user's
+// devices stay logged in.
+func (e *Env) SetPassword(t testing.TB, userID id.UserID, password string) {
+	t.Helper()
+	admin, err := e.register(e.ctx, "e2e-admin-"+randomHex(4), "pw-"+randomHex(12), true)
+	if err != nil {
+		t.Fatalf("e2e: failed to register an admin: %v%s", err, e.processProblems())
+	}
+	url := e.dendrite.url() + "/_dendrite/admin/resetPassword/" + userID.String()
+	var resp struct {
+		Updated bool `json:"password_updated"`
+	}
+	err = doJSONAuth(e.ctx, http.MethodPost, url, admin.AccessToken, map[string]any{"password": password, "logout_devices": false}, &resp)
+	if err != nil || !resp.Updated {
+		t.Fatalf("e2e: failed to set the password of %s (updated %v): %v", userID, resp.Updated, err)
+	}
 }
 
 // register performs /_synapse/admin/v1/register: fetch a nonce, then post the account signed with an
 // HMAC-SHA1 of nonce, username, password and admin flag under the shared secret.
-func (e *Env) register(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
+func (e *Env) register(ctx context.Context, localpart, password string, admin bool) (*mautrix.Client, error) {
 	endpoint := e.dendrite.url() + "/_synapse/admin/v1/register"
 	var nonce struct {
 		Nonce string `json:"nonce"`
@@ -41,12 +71,16 @@ func (e *Env) register(ctx context.Context, localpart, password string) (*mautri
 		return nil, fmt.Errorf("failed to get registration nonce: %w", err)
 	}
 	mac := hmac.New(sha1.New, []byte(e.dendrite.sharedSecret))
-	mac.Write([]byte(strings.Join([]string{nonce.Nonce, localpart, password, "notadmin"}, "\x00")))
+	adminFlag := "notadmin"
+	if admin {
+		adminFlag = "admin"
+	}
+	mac.Write([]byte(strings.Join([]string{nonce.Nonce, localpart, password, adminFlag}, "\x00")))
 	req := map[string]any{
 		"nonce":    nonce.Nonce,
 		"username": localpart,
 		"password": password,
-		"admin":    false,
+		"admin":    admin,
 		"mac":      hex.EncodeToString(mac.Sum(nil)),
 	}
 	var resp struct {
@@ -67,6 +101,11 @@ func (e *Env) register(ctx context.Context, localpart, password string) (*mautri
 
 // doJSON sends body (when not nil) as JSON and decodes a 200 answer into out.
 func doJSON(ctx context.Context, method, url string, body, out any) error {
+	return doJSONAuth(ctx, method, url, "", body, out)
+}
+
+// doJSONAuth is doJSON with an access token (none when empty).
+func doJSONAuth(ctx context.Context, method, url, token string, body, out any) error {
 	var reader io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -80,6 +119,9 @@ func doJSON(ctx context.Context, method, url string, body, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

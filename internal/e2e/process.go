@@ -123,19 +123,34 @@ func tailFile(path string, n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// freePort returns a loopback TCP port nobody listens on. It picks ports below the kernel's ephemeral
-// range, so that outgoing connections (which take ephemeral ports) never occupy a port a test server
-// is about to re-bind after a restart; the random choice keeps parallel tests apart.
+// handedOut holds every port freePort returned in this process: a test's server keeps its port
+// while it is stopped (a homeserver outage, a bridge restart), and another test must not take it
+// meanwhile, or the first test's clients would talk to the other test's server.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: make(map[int]bool)}
+
+// freePort returns a loopback TCP port nobody listens on and that no earlier call returned. It picks
+// ports below the kernel's ephemeral range, so that outgoing connections (which take ephemeral
+// ports) never occupy a port a test server is about to re-bind after a restart; the random choice
+// keeps parallel test processes apart.
 func freePort() (int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	var lastErr error
 	for range 200 {
 		port := 15000 + rand.IntN(17000)
+		if handedOut.ports[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			lastErr = err
 			continue
 		}
 		_ = l.Close()
+		handedOut.ports[port] = true
 		return port, nil
 	}
 	return 0, errors.Join(errors.New("no free loopback port found"), lastErr)

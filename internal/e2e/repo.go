@@ -114,9 +114,10 @@ func BridgeBinary() (string, error) {
 		}
 		out := filepath.Join(dir, "matrix-whatsapp")
 		start := time.Now()
-		args := []string{"build", "-o", out, "./cmd/matrix-whatsapp"}
+		// goolm: the pure-Go Olm implementation, so the bridge under test supports encryption.
+		args := []string{"build", "-tags", "goolm", "-o", out, "./cmd/matrix-whatsapp"}
 		if raceEnabled {
-			args = []string{"build", "-race", "-o", out, "./cmd/matrix-whatsapp"}
+			args = []string{"build", "-race", "-tags", "goolm", "-o", out, "./cmd/matrix-whatsapp"}
 		}
 		cmd := exec.Command("go", args...)
 		cmd.Dir = root

@@ -1,0 +1,193 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	waInboxColumns = `seq, user_mxid, login_phone, portal_jid, portal_receiver, kind, version, wa_id, payload, received_at, attempts, last_error, state`
+
+	insertWAInboxQuery = `
+		INSERT INTO whatsapp_inbox (user_mxid, login_phone, portal_jid, portal_receiver, kind, version, wa_id, payload, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		RETURNING seq
+	`
+	getWAInboxQuery        = `SELECT ` + waInboxColumns + ` FROM whatsapp_inbox WHERE seq=$1`
+	getPendingWAInboxQuery = `
+		SELECT ` + waInboxColumns + ` FROM whatsapp_inbox
+		WHERE state='pending' AND portal_jid=$1 AND portal_receiver=$2 ORDER BY seq
+	`
+	getPendingWAPortalsQuery = `
+		SELECT portal_jid, portal_receiver FROM whatsapp_inbox WHERE state='pending'
+		GROUP BY portal_jid, portal_receiver ORDER BY MIN(seq)
+	`
+	// The settling queries end in "seq IN (": seqList completes them.
+	markWAInboxDoneQuery      = `UPDATE whatsapp_inbox SET state='done' WHERE seq IN (`
+	markWAInboxFailedQuery    = `UPDATE whatsapp_inbox SET state='failed', last_error=$1 WHERE seq IN (`
+	recordWAInboxAttemptQuery = `UPDATE whatsapp_inbox SET attempts=attempts+1, last_error=$2 WHERE seq=$1`
+	pruneWAInboxQuery         = `DELETE FROM whatsapp_inbox WHERE state<>'pending' AND received_at < $1`
+	pendingWAInboxStatsQuery  = `SELECT COUNT(*), MIN(received_at) FROM whatsapp_inbox WHERE state='pending'`
+	pendingWAReceivedAtQuery  = `SELECT seq, received_at FROM whatsapp_inbox WHERE state='pending'`
+)
+
+// WhatsAppInboxEvent is a WhatsApp event received by one user's connection, stored before WhatsApp
+// got its acknowledgement and kept until the bridge has handled it.
+type WhatsAppInboxEvent struct {
+	// Seq is assigned by the database on insert and orders events in arrival order.
+	Seq int64
+	// User is the bridge user whose connection received the event.
+	User id.UserID
+	// Login is the phone number (digits) of the user's login that received it; "" for events
+	// stored before users had several logins (the user's default login).
+	Login string
+	// Portal is the portal the event was bound for when it arrived; the events of one portal are
+	// handled in Seq order.
+	Portal PortalKey
+	// Kind and Version name the serialised form of Payload (whatsapp.EncodeEvent).
+	Kind    string
+	Version int
+	// WAID is the WhatsApp message ID the event is about, for logs ("" when there is none).
+	WAID    types.MessageID
+	Payload []byte
+	// ReceivedAt is when the event was stored.
+	ReceivedAt time.Time
+	// Attempts counts failed handling attempts recorded with RecordAttempt; LastError is the latest.
+	Attempts  int
+	LastError string
+	State     InboxState
+}
+
+func newWhatsAppInboxEvent() *WhatsAppInboxEvent { return &WhatsAppInboxEvent{} }
+
+// Scan reads one whatsapp_inbox row.
+func (e *WhatsAppInboxEvent) Scan(row dbutil.Scannable) (*WhatsAppInboxEvent, error) {
+	var jid, receiver, payload string
+	var received int64
+	err := row.Scan(&e.Seq, &e.User, &e.Login, &jid, &receiver, &e.Kind, &e.Version, &e.WAID, &payload, &received,
+		&e.Attempts, &e.LastError, &e.State)
+	if err != nil {
+		return nil, err
+	}
+	if e.Portal, err = parsePortalKey(jid, receiver); err != nil {
+		return nil, err
+	}
+	e.Payload = []byte(payload)
+	e.ReceivedAt = fromUnixMilli(received)
+	return e, nil
+}
+
+// WhatsAppInboxQuery reads and writes the whatsapp_inbox table: the durable queue of WhatsApp
+// events that were acknowledged to WhatsApp but not yet bridged.
+//
+// Seq values grow in commit order as long as each connection stores one event at a time, which is
+// how whatsmeow dispatches events; events of two connections for one portal (a shared group) are
+// ordered by when they were stored.
+type WhatsAppInboxQuery struct {
+	qh *dbutil.QueryHelper[*WhatsAppInboxEvent]
+}
+
+// Enqueue stores an event as pending (in one statement, so it is stored entirely or not at all)
+// and fills in its Seq, ReceivedAt and State.
+func (q *WhatsAppInboxQuery) Enqueue(ctx context.Context, evt *WhatsAppInboxEvent) error {
+	jid, receiver := evt.Portal.sqlArgs()
+	now := time.Now()
+	err := q.qh.GetDB().QueryRow(ctx, insertWAInboxQuery, string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version,
+		string(evt.WAID), string(evt.Payload), now.UnixMilli()).Scan(&evt.Seq)
+	if err != nil {
+		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
+	}
+	evt.ReceivedAt, evt.State, evt.Attempts, evt.LastError = fromUnixMilli(now.UnixMilli()), InboxPending, 0, ""
+	return nil
+}
+
+// Get returns the row with the given seq, or nil if there is none.
+func (q *WhatsAppInboxQuery) Get(ctx context.Context, seq int64) (*WhatsAppInboxEvent, error) {
+	return q.qh.QueryOne(ctx, getWAInboxQuery, seq)
+}
+
+// Pending returns the portal's pending events in arrival (seq) order.
+func (q *WhatsAppInboxQuery) Pending(ctx context.Context, portal PortalKey) ([]*WhatsAppInboxEvent, error) {
+	jid, receiver := portal.sqlArgs()
+	return q.qh.QueryMany(ctx, getPendingWAInboxQuery, jid, receiver)
+}
+
+// PendingPortals returns the portals that have pending events, ordered by their oldest one.
+func (q *WhatsAppInboxQuery) PendingPortals(ctx context.Context) ([]PortalKey, error) {
+	rows, err := q.qh.GetDB().Query(ctx, getPendingWAPortalsQuery)
+	return dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (PortalKey, error) {
+		var jid, receiver string
+		if err := row.Scan(&jid, &receiver); err != nil {
+			return PortalKey{}, err
+		}
+		return parsePortalKey(jid, receiver)
+	}, err).AsList()
+}
+
+// MarkDone marks an event as handled, and with it the events in also (read receipts it stands for),
+// in one statement.
+func (q *WhatsAppInboxQuery) MarkDone(ctx context.Context, seq int64, also ...int64) error {
+	query, args := seqList(markWAInboxDoneQuery, nil, seq, also)
+	return q.qh.Exec(ctx, query, args...)
+}
+
+// MarkFailed gives up on an event for good, and with it on the events in also, keeping handlingErr
+// as their last error, in one statement.
+func (q *WhatsAppInboxQuery) MarkFailed(ctx context.Context, seq int64, handlingErr error, also ...int64) error {
+	query, args := seqList(markWAInboxFailedQuery, []any{errString(handlingErr)}, seq, also)
+	return q.qh.Exec(ctx, query, args...)
+}
+
+// seqList completes query, which ends in "seq IN (" and takes the arguments in lead first, with
+// one parameter for seq and each of also, and returns it with all its arguments.
+func seqList(query string, lead []any, seq int64, also []int64) (string, []any) {
+	var b strings.Builder
+	b.WriteString(query)
+	args := append(lead, seq)
+	b.WriteString("$" + strconv.Itoa(len(args)))
+	for _, s := range also {
+		args = append(args, s)
+		b.WriteString(", $" + strconv.Itoa(len(args)))
+	}
+	b.WriteString(")")
+	return b.String(), args
+}
+
+// PendingReceivedAt returns every pending event's seq with the time it was stored.
+func (q *WhatsAppInboxQuery) PendingReceivedAt(ctx context.Context) (map[int64]time.Time, error) {
+	rows, err := q.qh.GetDB().Query(ctx, pendingWAReceivedAtQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	pending := make(map[int64]time.Time)
+	for rows.Next() {
+		var seq, received int64
+		if err = rows.Scan(&seq, &received); err != nil {
+			return nil, err
+		}
+		pending[seq] = fromUnixMilli(received)
+	}
+	return pending, rows.Err()
+}
+
+// RecordAttempt counts one failed handling attempt and stores its error; the event stays pending.
+func (q *WhatsAppInboxQuery) RecordAttempt(ctx context.Context, seq int64, attemptErr error) error {
+	return q.qh.Exec(ctx, recordWAInboxAttemptQuery, seq, errString(attemptErr))
+}
+
+// Prune removes done and failed events received more than maxAge ago and returns how many.
+func (q *WhatsAppInboxQuery) Prune(ctx context.Context, maxAge time.Duration) (int64, error) {
+	res, err := q.qh.GetDB().Exec(ctx, pruneWAInboxQuery, time.Now().Add(-maxAge).UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("failed to prune WhatsApp inbox: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,385 @@
+// Package sessionlock makes whatsmeow's uses of one Signal session take turns.
+//
+// whatsmeow loads a session record, advances it and stores it again both when it encrypts a
+// message (Client.SendMessage, and the resend that answers a retry receipt) and when it decrypts
+// one, with no lock shared between those paths (its messageSendLock covers sends only). When a
+// message from a contact is decrypted while a message to the same contact is being encrypted, the
+// store that lands last overwrites the other's ratchet step. If the decryption lands last, the
+// session's sending chain goes back one step: the next message is encrypted with a counter the
+// contact already used, and the contact's client drops it as "received message with old counter"
+// without a retry receipt, so the message is lost silently. Signal's own clients put one lock
+// around every encryption and decryption of a session for this reason (libsignal's SessionCipher
+// is documented as not thread-safe).
+//
+// Install wraps a device's session store so that a load of a session's record leases that session
+// to the loading goroutine until the same record is stored again: a load of it by another goroutine
+// waits. A lease ends at the store (inside a transaction: when the transaction ends, see below);
+// when the path that loaded the record never stores it (a decryption that failed, a send that
+// ended early), it ends at the same goroutine's next load of
+// that session (whatsmeow handles one incoming message after the other on one goroutine, and a
+// sender's next send runs where its last one did) or after LeaseTimeout, so a forgotten lease
+// delays, never blocks for good. A decryption that failed is reported by whatsmeow as an
+// events.UndecryptableMessage: ReleaseSender ends the lease it left at once.
+//
+// whatsmeow decrypts inside a database transaction (store.EventBuffer.DoDecryptionTxn). A record
+// stored inside a transaction is not visible to other connections before the commit, so there a
+// store does not end the lease: the leases the transaction's goroutine took end when
+// DoDecryptionTxn returns, committed or rolled back (Install wraps the device's EventBuffer for
+// this). Otherwise an encryption waiting for the lease would load the record as it was before the
+// decryption and, storing after the commit, undo the decryption's ratchet step.
+//
+// Install also keeps the identity keys the device's store holds in memory (Identities), so that
+// checking and storing a contact's unchanged key with every message costs no database statement.
+//
+// Loads inside a database transaction on SQLite take no lease: the bridge opens its SQLite
+// transactions with BEGIN IMMEDIATE, which already keeps every other writer out until the commit,
+// and waiting for a lease there could wait for a writer that waits for the transaction.
+package sessionlock
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/petermattis/goid"
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// LeaseTimeout is how long a loaded session stays leased when its record is not stored again.
+const LeaseTimeout = 5 * time.Second
+
+// Store is a store.SessionStore that leases a session from a load of its record until the next
+// store of it (see the package documentation). The embedded store does the storage.
+type Store struct {
+	store.SessionStore
+	db      *dbutil.Database
+	log     zerolog.Logger
+	timeout time.Duration
+
+	lock sync.Mutex
+	held map[string]*lease
+	// inTxn lists, per goroutine, the addresses whose records it stored inside a transaction:
+	// their leases end when the transaction does (endTxn).
+	inTxn map[int64][]string
+	// decrypting counts, per goroutine, the decryption transactions (DoDecryptionTxn) it is in:
+	// loads and stores there are part of a transaction even when db is nil or is not the database
+	// the device's store writes to.
+	decrypting map[int64]int
+	// identities is the device's identity key wrapper (nil: none), told to forget the keys a
+	// migration to a LID changed; migrated holds the Signal users of the phone numbers for which a
+	// MigratePNToLID call has finished.
+	identities *Identities
+	migrated   map[string]struct{}
+}
+
+type lease struct {
+	owner int64 // goroutine ID (github.com/petermattis/goid) of the loading goroutine
+	done  chan struct{}
+	timer *time.Timer
+}
+
+// Install wraps device's session store (once; a device already wrapped is left as it is) and
+// returns the wrapper. db is the database the store writes to, used to tell whether a load runs
+// inside a transaction; nil means never.
+//
+// A device that was never saved (a new one about to pair) has no session store yet: whatsmeow's
+// sqlstore creates it when the device is first saved (Container.PutDevice), so Install then wraps
+// the device's container and installs the wrapper right after that first save.
+func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
+	if device.Sessions == nil {
+		if _, ok := device.Container.(*deferred); !ok && device.Container != nil {
+			device.Container = &deferred{DeviceContainer: device.Container, db: db, log: log}
+		}
+		return
+	}
+	if _, ok := device.Sessions.(*Store); !ok {
+		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout,
+			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int)}
+		device.Sessions = s
+		if device.EventBuffer != nil {
+			device.EventBuffer = &txnBuffer{EventBuffer: device.EventBuffer, sessions: s}
+		}
+	}
+	if _, ok := device.Identities.(*Identities); !ok && device.Identities != nil && device.EventBuffer != nil {
+		ids := newIdentities(device.Identities, db)
+		device.Identities = ids
+		device.EventBuffer = &identityBuffer{EventBuffer: device.EventBuffer, identities: ids}
+	}
+	ids, hasIDs := device.Identities.(*Identities)
+	if s, ok := device.Sessions.(*Store); ok && hasIDs {
+		s.lock.Lock()
+		s.identities = ids
+		s.lock.Unlock()
+	}
+}
+
+// txnBuffer ends the leases a decryption transaction kept once the transaction is over.
+type txnBuffer struct {
+	store.EventBuffer
+	sessions *Store
+}
+
+// DoDecryptionTxn runs fn in whatsmeow's decryption transaction, then ends the leases the
+// transaction's goroutine took or kept inside it.
+func (b *txnBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context) error) error {
+	me := goid.Get()
+	b.sessions.lock.Lock()
+	b.sessions.decrypting[me]++
+	b.sessions.lock.Unlock()
+	defer b.sessions.endTxn(me)
+	return b.EventBuffer.DoDecryptionTxn(ctx, fn)
+}
+
+// endTxn ends the leases goroutine me took inside its transaction and still holds. Leases taken
+// inside a decryption that failed (whatsmeow stores nothing then, and for a message with an old
+// counter reports no event either) end here too.
+func (s *Store) endTxn(me int64) {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if s.decrypting[me]--; s.decrypting[me] > 0 {
+		return // an inner transaction: the outer one ends the leases
+	}
+	delete(s.decrypting, me)
+	for _, addr := range s.inTxn[me] {
+		if l, ok := s.held[addr]; ok && l.owner == me {
+			delete(s.held, addr)
+			l.timer.Stop()
+			close(l.done)
+		}
+	}
+	delete(s.inTxn, me)
+}
+
+// inTransaction reports whether a load or store under ctx is part of a transaction: ctx carries
+// one of the store's database, or this goroutine runs inside DoDecryptionTxn.
+func (s *Store) inTransaction(ctx context.Context) bool {
+	s.lock.Lock()
+	decrypting := s.decrypting[goid.Get()] > 0
+	s.lock.Unlock()
+	if decrypting {
+		return true
+	}
+	if s.db == nil {
+		return false
+	}
+	_, ok := s.db.Execable(ctx).(dbutil.Transaction)
+	return ok
+}
+
+// took notes the leases of addresses taken under ctx, so that those taken inside a transaction
+// end with it.
+func (s *Store) took(ctx context.Context, addresses []string) {
+	if !s.inTransaction(ctx) {
+		return
+	}
+	me := goid.Get()
+	s.lock.Lock()
+	s.inTxn[me] = append(s.inTxn[me], addresses...)
+	s.lock.Unlock()
+}
+
+// stored ends the leases of addresses after a store under ctx, unless the store is part of a
+// transaction: those end with it (endTxn), or on SQLite were never taken.
+func (s *Store) stored(ctx context.Context, addresses []string) {
+	if !s.inTransaction(ctx) {
+		s.release(addresses)
+	}
+}
+
+// deferred installs the wrapper when the device is first saved.
+type deferred struct {
+	store.DeviceContainer
+	db  *dbutil.Database
+	log zerolog.Logger
+}
+
+// PutDevice saves device and wraps the session store the save created.
+func (d *deferred) PutDevice(ctx context.Context, device *store.Device) error {
+	err := d.DeviceContainer.PutDevice(ctx, device)
+	if err == nil && device.Sessions != nil {
+		Install(device, d.db, d.log)
+	}
+	return err
+}
+
+// leased reports whether loads and stores under ctx take part in leasing.
+func (s *Store) leased(ctx context.Context) bool {
+	if s.db == nil || s.db.Dialect != dbutil.SQLite {
+		return true
+	}
+	_, inTxn := s.db.Execable(ctx).(dbutil.Transaction)
+	return !inTxn
+}
+
+// acquire leases every address (in a fixed order, so that two loads of overlapping sets cannot wait
+// for each other), waiting for current holders. On ctx's end it gives back what it took.
+func (s *Store) acquire(ctx context.Context, addresses []string) error {
+	sorted := slices.Clone(addresses)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	for i, addr := range sorted {
+		if err := s.acquireOne(ctx, addr); err != nil {
+			s.release(sorted[:i])
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) acquireOne(ctx context.Context, addr string) error {
+	me := goid.Get()
+	for {
+		s.lock.Lock()
+		current, busy := s.held[addr]
+		if busy && current.owner == me {
+			// This goroutine's earlier load was never stored: that path has ended.
+			delete(s.held, addr)
+			current.timer.Stop()
+			close(current.done)
+			busy = false
+		}
+		if !busy {
+			l := &lease{owner: me, done: make(chan struct{})}
+			l.timer = time.AfterFunc(s.timeout, func() { s.expire(addr, l) })
+			s.held[addr] = l
+			s.lock.Unlock()
+			return nil
+		}
+		s.lock.Unlock()
+		select {
+		case <-current.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// expire ends l when it is still the lease of addr after the timeout.
+func (s *Store) expire(addr string, l *lease) {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if s.held[addr] == l {
+		delete(s.held, addr)
+		close(l.done)
+		// Whoever waited for it waited the whole timeout: worth seeing, though nothing is lost.
+		s.log.Warn().Str("signal_address", addr).Dur("after", s.timeout).Int64("holder_goroutine", l.owner).
+			Msg("Signal session lease expired without a store")
+	}
+}
+
+// release ends the leases of addresses.
+func (s *Store) release(addresses []string) {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	for _, addr := range addresses {
+		if l, ok := s.held[addr]; ok {
+			delete(s.held, addr)
+			l.timer.Stop()
+			close(l.done)
+		}
+	}
+}
+
+// ReleaseSender ends the leases a failed decryption of a message from sender left behind (the
+// record is stored only when decryption succeeds). Call it on whatsmeow's
+// events.UndecryptableMessage with the message's Sender and SenderAlt; it does nothing on a device
+// (or a nil device) without the wrapper.
+func ReleaseSender(device *store.Device, senders ...types.JID) {
+	if device == nil {
+		return
+	}
+	s, ok := device.Sessions.(*Store)
+	if !ok {
+		return
+	}
+	addresses := make([]string, 0, len(senders))
+	for _, jid := range senders {
+		if !jid.IsEmpty() {
+			addresses = append(addresses, jid.SignalAddress().String())
+		}
+	}
+	s.release(addresses)
+}
+
+// GetSession leases address and loads its record.
+func (s *Store) GetSession(ctx context.Context, address string) ([]byte, error) {
+	if !s.leased(ctx) {
+		return s.SessionStore.GetSession(ctx, address)
+	}
+	if err := s.acquire(ctx, []string{address}); err != nil {
+		return nil, err
+	}
+	s.took(ctx, []string{address})
+	data, err := s.SessionStore.GetSession(ctx, address)
+	if err != nil {
+		s.release([]string{address})
+	}
+	return data, err
+}
+
+// GetManySessions leases every address and loads their records.
+func (s *Store) GetManySessions(ctx context.Context, addresses []string) (map[string][]byte, error) {
+	if !s.leased(ctx) {
+		return s.SessionStore.GetManySessions(ctx, addresses)
+	}
+	if err := s.acquire(ctx, addresses); err != nil {
+		return nil, err
+	}
+	s.took(ctx, addresses)
+	data, err := s.SessionStore.GetManySessions(ctx, addresses)
+	if err != nil {
+		s.release(addresses)
+	}
+	return data, err
+}
+
+// PutSession stores address's record and ends its lease.
+func (s *Store) PutSession(ctx context.Context, address string, session []byte) error {
+	err := s.SessionStore.PutSession(ctx, address, session)
+	s.stored(ctx, []string{address})
+	return err
+}
+
+// PutManySessions stores the records and ends their leases.
+func (s *Store) PutManySessions(ctx context.Context, sessions map[string][]byte) error {
+	err := s.SessionStore.PutManySessions(ctx, sessions)
+	addresses := make([]string, 0, len(sessions))
+	for addr := range sessions {
+		addresses = append(addresses, addr)
+	}
+	s.stored(ctx, addresses)
+	return err
+}
+
+// MigratePNToLID moves the Signal sessions, identity keys and sender keys of a phone number's
+// devices to its LID, then makes the identity key wrapper forget the keys of both.
+//
+// whatsmeow calls it before nearly every message to or from a phone number that has a LID, but
+// its SQL store changes the database only at the first call for a phone number in a process (the
+// migratedPNSessionsCache of go.mau.fi/whatsmeow/store/sqlstore's SQLStore.MigratePNToLID): it
+// deletes the phone number's identity rows and copies their keys over the LID's with statements of
+// its own, past the wrapper. Forgetting the keys at every call would make every such message check
+// and store them in the database again, so a call forgets them only when no call for the phone
+// number had finished when it started: the call that changed the database is such a call.
+func (s *Store) MigratePNToLID(ctx context.Context, pn, lid types.JID) error {
+	pnUser := pn.SignalAddressUser()
+	s.lock.Lock()
+	ids := s.identities
+	_, done := s.migrated[pnUser]
+	s.lock.Unlock()
+	err := s.SessionStore.MigratePNToLID(ctx, pn, lid)
+	if ids != nil && !done {
+		ids.forgetUsers(pnUser, lid.SignalAddressUser())
+		s.lock.Lock()
+		if s.migrated == nil {
+			s.migrated = make(map[string]struct{})
+		}
+		s.migrated[pnUser] = struct{}{}
+		s.lock.Unlock()
+	}
+	return err
+}

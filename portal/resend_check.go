@@ -1,0 +1,141 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// TxnIDKey is the content field in which every event the bridge sends with a transaction ID
+// carries that ID, so that the bridge can find the event again after a send whose outcome it never
+// learnt. The homeserver's own deduplication by transaction ID does not cover that case: Dendrite
+// caches a transaction's response only when the request completes, so a request cut off by a
+// bridge crash or a timeout may have stored the event without remembering the transaction.
+const TxnIDKey = "com.github.matrix-whatsapp.txn_id"
+
+// resendLookback is how many of a room's latest events are searched for an event sent before.
+const resendLookback = 50
+
+// resendPoll is how often a send that may have happened already looks for its event again while
+// the homeserver may still be storing it (WithMaybeSent's lookUntil).
+const resendPoll = time.Second
+
+type maybeSentKey struct{}
+
+// maybeSentMark is what WithMaybeSent puts into a ctx.
+type maybeSentMark struct{ lookUntil time.Time }
+
+// WithMaybeSent marks ctx as handling an event that an earlier attempt (possibly by a process that
+// crashed) may have sent to Matrix already: sends with a transaction ID then first look for the
+// event in the room (see TxnIDKey) and reuse it. A request cut off by a crash may still be stored
+// by the homeserver seconds later (Dendrite, under load, was seen to show such an event in the
+// room more than five seconds after the cut): until lookUntil, a send that does not find its event
+// looks again every resendPoll before it sends. A zero lookUntil looks once.
+func WithMaybeSent(ctx context.Context, lookUntil time.Time) context.Context {
+	return context.WithValue(ctx, maybeSentKey{}, maybeSentMark{lookUntil: lookUntil})
+}
+
+// maybeSent reports whether ctx is marked by WithMaybeSent, and until when to look.
+func maybeSent(ctx context.Context) (bool, time.Time) {
+	mark, ok := ctx.Value(maybeSentKey{}).(maybeSentMark)
+	return ok, mark.lookUntil
+}
+
+// withTxnMarker returns content with TxnIDKey set to txnID. Content of a shape it does not know is
+// returned unchanged.
+func withTxnMarker(content any, txnID string) any {
+	switch c := content.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(c)+1)
+		for k, v := range c {
+			out[k] = v
+		}
+		out[TxnIDKey] = txnID
+		return out
+	case *event.Content:
+		return withTxnMarker(*c, txnID)
+	case event.Content:
+		if c.Parsed == nil && len(c.Raw) == 0 {
+			return withTxnMarker(json.RawMessage(c.VeryRaw), txnID)
+		}
+		raw := make(map[string]any, len(c.Raw)+1)
+		for k, v := range c.Raw {
+			raw[k] = v
+		}
+		raw[TxnIDKey] = txnID
+		return &event.Content{Raw: raw, Parsed: c.Parsed, VeryRaw: nil}
+	case json.RawMessage:
+		var m map[string]any
+		if json.Unmarshal(c, &m) != nil || m == nil {
+			return content
+		}
+		return withTxnMarker(m, txnID)
+	default:
+		return &event.Content{Raw: map[string]any{TxnIDKey: txnID}, Parsed: content}
+	}
+}
+
+// findSentUntil is findSent, repeated every resendPoll until lookUntil while it finds nothing.
+func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string, lookUntil time.Time) id.EventID {
+	for {
+		if evtID := findSent(ctx, client, roomID, txnID); evtID != "" {
+			return evtID
+		}
+		wait := time.Until(lookUntil)
+		if wait <= 0 {
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(min(wait, resendPoll)):
+		}
+	}
+}
+
+// findSent looks for an event carrying txnID among the latest events of roomID, read as user.
+// It returns "" when there is none (or the room could not be read: the caller then sends).
+func findSent(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string) id.EventID {
+	resp, err := client.Messages(ctx, roomID, "", "", mautrix.DirectionBackward, nil, resendLookback)
+	if err != nil || resp == nil {
+		return ""
+	}
+	for _, evt := range resp.Chunk {
+		if evt.Content.Raw == nil {
+			_ = json.Unmarshal(evt.Content.VeryRaw, &evt.Content.Raw)
+		}
+		if evt.Type == event.EventEncrypted && client.Crypto != nil {
+			// In an encrypted room the marker is inside the ciphertext; the bridge's device can
+			// read what it encrypted itself.
+			evt = decrypted(ctx, client.Crypto, roomID, evt)
+		}
+		if got, _ := evt.Content.Raw[TxnIDKey].(string); got == txnID {
+			return evt.ID
+		}
+	}
+	return ""
+}
+
+// decrypted returns evt decrypted by helper, or evt itself when it cannot be.
+func decrypted(ctx context.Context, helper mautrix.CryptoHelper, roomID id.RoomID, evt *event.Event) *event.Event {
+	if evt.RoomID == "" {
+		evt.RoomID = roomID
+	}
+	if _, ok := evt.Content.Parsed.(*event.EncryptedEventContent); !ok {
+		if err := evt.Content.ParseRaw(evt.Type); err != nil {
+			return evt
+		}
+	}
+	dec, err := helper.Decrypt(ctx, evt)
+	if err != nil || dec == nil {
+		return evt
+	}
+	if dec.Content.Raw == nil {
+		_ = json.Unmarshal(dec.Content.VeryRaw, &dec.Content.Raw)
+	}
+	return dec
+}

@@ -1,0 +1,168 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// TestTxnMarker checks that every content shape the portal sends keeps its fields and gains the
+// transaction ID under TxnIDKey.
+func TestTxnMarker(t *testing.T) {
+	msg := &event.MessageEventContent{MsgType: event.MsgText, Body: "hello"}
+	cases := map[string]any{
+		"struct":          msg,
+		"map":             map[string]any{"msgtype": "m.text", "body": "hello"},
+		"raw":             json.RawMessage(`{"msgtype":"m.text","body":"hello"}`),
+		"content":         event.Content{Parsed: msg, Raw: map[string]any{"x.extra": 1}},
+		"very raw":        event.Content{VeryRaw: json.RawMessage(`{"msgtype":"m.text","body":"hello"}`)},
+		"pointer":         &event.Content{Parsed: msg},
+		"nil content":     event.Content{Raw: map[string]any{"msgtype": "m.text", "body": "hello"}},
+		"double puppeted": markDoublePuppeted(msg),
+	}
+	for name, content := range cases {
+		t.Run(name, func(t *testing.T) {
+			data, err := json.Marshal(withTxnMarker(content, "mw.1.2.ABC.0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err = json.Unmarshal(data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got["body"] != "hello" || got["msgtype"] != "m.text" || got[TxnIDKey] != "mw.1.2.ABC.0" {
+				t.Errorf("marked content is %s", data)
+			}
+			if name == "content" && got["x.extra"] != float64(1) {
+				t.Errorf("extra field lost: %s", data)
+			}
+			if name == "double puppeted" && got[DoublePuppetMarker] != true {
+				t.Errorf("double puppeting marker lost: %s", data)
+			}
+		})
+	}
+	if data, _ := json.Marshal(msg); string(data) != `{"msgtype":"m.text","body":"hello"}` {
+		t.Errorf("the original content was changed: %s", data)
+	}
+}
+
+// TestFindSentUntilWaitsForALateEvent: an event an earlier attempt left without a clear answer is
+// looked for again until it shows up (the homeserver stored it late), within the settle time and
+// no longer; without a settle time the room is read once.
+func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
+	var reads, visibleFrom atomic.Int32
+	visibleFrom.Store(3) // the event shows from the third read on
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/messages") {
+			http.NotFound(w, r)
+			return
+		}
+		chunk := []any{map[string]any{"type": "m.room.message", "event_id": "$other", "sender": "@a:x",
+			"content": map[string]any{"msgtype": "m.text", "body": "other", TxnIDKey: "mw.other"}}}
+		if reads.Add(1) >= visibleFrom.Load() {
+			chunk = append([]any{map[string]any{"type": "m.room.message", "event_id": "$late", "sender": "@a:x",
+				"content": map[string]any{"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.late"}}}, chunk...)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"chunk": chunk, "start": "s1"})
+	}))
+	defer srv.Close()
+	client, err := mautrix.NewClient(srv.URL, "@bot:x", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	if got := findSentUntil(ctx, client, "!room:x", "mw.late", time.Time{}); got != "" || reads.Load() != 1 {
+		t.Fatalf("without a settle time: found %q after %d reads, want nothing after 1", got, reads.Load())
+	}
+	if got := findSentUntil(ctx, client, "!room:x", "mw.late", time.Now().Add(10*time.Second)); got != "$late" {
+		t.Fatalf("with a settle time: found %q, want the late event", got)
+	}
+	if n := reads.Load(); n != visibleFrom.Load() {
+		t.Errorf("read the room %d times, want %d (stop once found)", n, visibleFrom.Load())
+	}
+
+	reads.Store(0)
+	visibleFrom.Store(1000)
+	start := time.Now()
+	if got := findSentUntil(ctx, client, "!room:x", "mw.never", time.Now().Add(2*time.Second)); got != "" {
+		t.Fatalf("found %q for an event never stored", got)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > 10*time.Second {
+		t.Errorf("looking for an event never stored took %s, want about the settle time of 2s", took)
+	}
+}
+
+// fakeCrypto decrypts the events whose ciphertext it knows (by session ID) to the content it holds.
+type fakeCrypto struct {
+	plain map[id.SessionID]map[string]any
+}
+
+func (f *fakeCrypto) Encrypt(context.Context, id.RoomID, event.Type, any) (*event.EncryptedEventContent, error) {
+	return nil, errors.New("not used")
+}
+
+func (f *fakeCrypto) Decrypt(_ context.Context, evt *event.Event) (*event.Event, error) {
+	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+	if !ok {
+		return nil, errors.New("content not parsed")
+	}
+	plain, ok := f.plain[content.SessionID]
+	if !ok || evt.RoomID == "" {
+		return nil, errors.New("no session")
+	}
+	return &event.Event{ID: evt.ID, RoomID: evt.RoomID, Type: event.EventMessage, Content: event.Content{Raw: plain}}, nil
+}
+
+func (f *fakeCrypto) WaitForSession(context.Context, id.RoomID, id.SenderKey, id.SessionID, time.Duration) bool {
+	return false
+}
+
+func (f *fakeCrypto) RequestSession(context.Context, id.RoomID, id.SenderKey, id.SessionID, id.UserID, id.DeviceID) {
+}
+
+func (f *fakeCrypto) Init(context.Context) error { return nil }
+
+// TestFindSentInEncryptedRoom: in an encrypted room the transaction marker is inside the
+// ciphertext; the bridge's device decrypts what it sent and finds it, and an event it cannot
+// decrypt is simply not a match.
+func TestFindSentInEncryptedRoom(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encrypted := func(evtID, session string) map[string]any {
+			return map[string]any{"type": "m.room.encrypted", "event_id": evtID, "sender": "@a:x",
+				"content": map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AAAA",
+					"session_id": session, "sender_key": "key", "device_id": "DEV"}}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"start": "s1", "chunk": []any{
+			encrypted("$unknown", "other"), encrypted("$mine", "ours"),
+		}})
+	}))
+	defer srv.Close()
+	client, err := mautrix.NewClient(srv.URL, "@bot:x", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if got := findSent(ctx, client, "!room:x", "mw.sent"); got != "" {
+		t.Fatalf("without a crypto helper found %q in ciphertext", got)
+	}
+	client.Crypto = &fakeCrypto{plain: map[id.SessionID]map[string]any{
+		"ours": {"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.sent"},
+	}}
+	if got := findSent(ctx, client, "!room:x", "mw.sent"); got != "$mine" {
+		t.Fatalf("found %q, want the bridge's own encrypted event $mine", got)
+	}
+	if got := findSent(ctx, client, "!room:x", "mw.other"); got != "" {
+		t.Fatalf("found %q for a transaction never sent", got)
+	}
+}

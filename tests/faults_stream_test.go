@@ -1,0 +1,421 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
+)
+
+// faultChat is one bridged chat of the fault suite: a DM or a group with one WhatsApp contact who
+// writes into it from the phone and reads what the Matrix user writes.
+type faultChat struct {
+	name    string // "c07", part of every message text
+	user    *loggedInUser
+	room    id.RoomID
+	contact *wasim.Contact
+	ghost   id.UserID
+	to      types.JID // where the contact writes: the bridge user's JID (DM) or the group
+	group   bool
+	// sentIDs maps the text of each WhatsApp message the contact sent to its message ID, so that
+	// a message that never arrived can be traced in the bridge's log.
+	sentIDs sync.Map
+	// seenWA holds, per phase, the numbers of the WhatsApp messages the Matrix user saw in the
+	// room when the phase was judged (the test's goroutine only).
+	seenWA map[string]map[int]bool
+}
+
+// Directions of a numbered message, as they appear in its text.
+const (
+	dirWA     = "w" // written on WhatsApp, read in Matrix
+	dirMatrix = "m" // written in Matrix, read on WhatsApp
+)
+
+// faultText is the text of message seq of a phase in a chat, e.g. "b c07 w 0012".
+func faultText(phase, chat, dir string, seq int) string {
+	return fmt.Sprintf("%s %s %s %04d", phase, chat, dir, seq)
+}
+
+// parseFaultText returns the number of a message of the given phase, chat and direction, or false.
+func parseFaultText(text, phase, chat, dir string) (int, bool) {
+	prefix := phase + " " + chat + " " + dir + " "
+	if !strings.HasPrefix(text, prefix) {
+		return 0, false
+	}
+	seq, err := strconv.Atoi(text[len(prefix):])
+	return seq, err == nil
+}
+
+// streamStats counts the outcome of one direction of one phase over all chats.
+type streamStats struct {
+	sent, delivered, duplicated, lost, outOfOrder int
+	// hsDuplicated and hsLost count Matrix messages the homeserver stored twice or never (see
+	// judgeAgainst); they are the homeserver's, not the bridge's.
+	hsDuplicated, hsLost int
+	// pagingSkipped counts messages seen in the room when their phase was judged that a later,
+	// longer read of the room did not return: Dendrite's /messages paging can skip events that
+	// share a depth (two senders writing at the same moment) at a page boundary. They arrived
+	// and are counted as delivered.
+	pagingSkipped int
+}
+
+func (s *streamStats) add(o streamStats) {
+	s.sent += o.sent
+	s.delivered += o.delivered
+	s.duplicated += o.duplicated
+	s.lost += o.lost
+	s.outOfOrder += o.outOfOrder
+	s.hsDuplicated += o.hsDuplicated
+	s.hsLost += o.hsLost
+	s.pagingSkipped += o.pagingSkipped
+}
+
+func (s streamStats) clean() bool { return s.lost == 0 && s.duplicated == 0 && s.outOfOrder == 0 }
+
+// judgeAgainst compares the numbers that arrived, in arrival order, with the n that were sent
+// (1..n), for messages the bridge got from a homeserver that held stored[seq] events for number seq
+// (nil: one each, as for messages from WhatsApp). Only what the bridge got counts against it: a number the
+// homeserver stored twice (a client's retry across a homeserver restart makes a new event) may
+// arrive twice, one it never stored is not lost by the bridge; both are counted apart.
+func judgeAgainst(n int, stored map[int]int, arrived []int) streamStats {
+	st := streamStats{sent: n}
+	seen := make(map[int]int, n)
+	highest := 0
+	allowed := func(seq int) int {
+		if stored == nil {
+			return 1
+		}
+		return stored[seq]
+	}
+	for seq := 1; seq <= n; seq++ {
+		switch k := allowed(seq); {
+		case k == 0:
+			st.hsLost++
+		case k > 1:
+			st.hsDuplicated += k - 1
+		}
+	}
+	for _, seq := range arrived {
+		seen[seq]++
+		if seen[seq] > max(1, allowed(seq)) {
+			st.duplicated++
+			continue
+		}
+		if seen[seq] > 1 {
+			continue
+		}
+		if seq < highest {
+			st.outOfOrder++
+		}
+		highest = max(highest, seq)
+	}
+	for seq := 1; seq <= n; seq++ {
+		if seen[seq] > 0 {
+			st.delivered++
+		} else if allowed(seq) > 0 {
+			st.lost++
+		}
+	}
+	return st
+}
+
+// streamer sends the numbered messages of one phase in every chat, both ways, one sender per chat
+// and direction, each waiting pace between messages. A send that fails is retried until it is
+// accepted (the same Matrix transaction ID each time, as a client does), so a fault delays
+// messages but never skips one.
+type streamer struct {
+	phase    string
+	perChat  int
+	pace     time.Duration
+	wg       sync.WaitGroup
+	retries  atomic.Int64
+	finished atomic.Int64
+}
+
+func (s *streamer) start(ctx context.Context, chats []*faultChat) {
+	for _, c := range chats {
+		s.wg.Add(2)
+		go s.sendMatrix(ctx, c)
+		go s.sendWhatsApp(ctx, c)
+	}
+}
+
+// wait blocks until every sender sent everything (or ctx ended).
+func (s *streamer) wait() { s.wg.Wait() }
+
+func (s *streamer) sendMatrix(ctx context.Context, c *faultChat) {
+	defer s.wg.Done()
+	for seq := 1; seq <= s.perChat && ctx.Err() == nil; seq++ {
+		text := faultText(s.phase, c.name, dirMatrix, seq)
+		content := &event.MessageEventContent{MsgType: event.MsgText, Body: text}
+		txnID := "fault-" + strings.ReplaceAll(text, " ", "-")
+		for ctx.Err() == nil {
+			_, err := c.user.client.SendMessageEvent(ctx, c.room, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txnID})
+			if err == nil {
+				break
+			}
+			s.retries.Add(1)
+			pause(ctx, 500*time.Millisecond)
+		}
+		pause(ctx, s.pace)
+	}
+	s.finished.Add(1)
+}
+
+func (s *streamer) sendWhatsApp(ctx context.Context, c *faultChat) {
+	defer s.wg.Done()
+	for seq := 1; seq <= s.perChat && ctx.Err() == nil; seq++ {
+		text := faultText(s.phase, c.name, dirWA, seq)
+		// One message ID for every attempt, as WhatsApp's apps resend: a send that reached the
+		// server although it failed here is then a repeat the receiver recognises.
+		msgID := c.contact.Client().GenerateMessageID()
+		c.sentIDs.Store(text, msgID)
+		msg := &waE2E.Message{Conversation: proto.String(text)}
+		for ctx.Err() == nil {
+			if _, err := c.contact.Client().SendMessage(ctx, c.to, msg, whatsmeow.SendRequestExtra{ID: msgID}); err == nil {
+				break
+			}
+			s.retries.Add(1)
+			pause(ctx, 500*time.Millisecond)
+		}
+		pause(ctx, s.pace)
+	}
+	s.finished.Add(1)
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// arrivedInMatrix returns the numbers of the phase's WhatsApp messages in the chat's room, in
+// timeline order, as the chat's Matrix user sees them. A message first shown as a placeholder (the
+// bridge could not decrypt it yet) counts at the placeholder's place once an edit replaced it
+// with the message; a placeholder never replaced counts as not arrived.
+func arrivedInMatrix(ctx context.Context, c *faultChat, phase string, limit int) (arrived []int, stored map[int]int, timeline []*event.Event, err error) {
+	timeline, err = e2e.Timeline(ctx, c.user.client, c.room, limit)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// What the homeserver stored of the Matrix user's own messages, for the other direction.
+	stored = make(map[int]int)
+	for _, evt := range timeline {
+		if evt.Type == event.EventMessage && evt.Sender == c.user.client.UserID {
+			if seq, ok := parseFaultText(evt.Content.AsMessage().Body, phase, c.name, dirMatrix); ok {
+				stored[seq]++
+			}
+		}
+	}
+	seqs := make([]int, 0, len(timeline)) // per timeline event: its number, or 0
+	index := make(map[id.EventID]int, len(timeline))
+	for _, evt := range timeline {
+		index[evt.ID] = len(seqs)
+		seqs = append(seqs, 0)
+		if evt.Type != event.EventMessage || evt.Sender != c.ghost {
+			continue
+		}
+		content := evt.Content.AsMessage()
+		if target := content.RelatesTo.GetReplaceID(); target != "" && content.NewContent != nil {
+			if seq, ok := parseFaultText(content.NewContent.Body, phase, c.name, dirWA); ok {
+				if i, known := index[target]; known && seqs[i] == 0 {
+					seqs[i] = seq
+				} else if !known {
+					seqs[len(seqs)-1] = seq
+				}
+			}
+			continue
+		}
+		if seq, ok := parseFaultText(content.Body, phase, c.name, dirWA); ok {
+			seqs[len(seqs)-1] = seq
+		}
+	}
+	for _, seq := range seqs {
+		if seq != 0 {
+			arrived = append(arrived, seq)
+		}
+	}
+	return arrived, stored, timeline, nil
+}
+
+// describeMissing names the WhatsApp messages of the phase that did not arrive in the chat's room
+// by number and WhatsApp message ID, and says where their text shows up in the room instead (from
+// another sender, or only in an edit), to trace them in the bridge's log.
+func describeMissing(c *faultChat, phase string, perChat int, arrived []int, timeline []*event.Event) string {
+	got := make(map[int]bool, len(arrived))
+	for _, seq := range arrived {
+		got[seq] = true
+	}
+	var out []string
+	for seq := 1; seq <= perChat; seq++ {
+		if got[seq] {
+			continue
+		}
+		text := faultText(phase, c.name, dirWA, seq)
+		msgID, _ := c.sentIDs.Load(text)
+		where := "nowhere in the room"
+		for _, evt := range timeline {
+			if evt.Type != event.EventMessage {
+				continue
+			}
+			content := evt.Content.AsMessage()
+			if strings.Contains(content.Body, text) || (content.NewContent != nil && strings.Contains(content.NewContent.Body, text)) {
+				where = fmt.Sprintf("in %s from %s (edit of %q)", evt.ID, evt.Sender, content.RelatesTo.GetReplaceID())
+				break
+			}
+		}
+		out = append(out, fmt.Sprintf("%d (WhatsApp ID %v): %s", seq, msgID, where))
+	}
+	return strings.Join(out, "; ")
+}
+
+// arrivedOnWhatsApp returns the numbers of the phase's Matrix messages the chat's contact received,
+// in arrival order.
+func arrivedOnWhatsApp(c *faultChat, phase string) []int {
+	var out []int
+	for _, evt := range c.contact.All() {
+		msg, ok := evt.(*events.Message)
+		if !ok {
+			continue
+		}
+		if seq, ok := parseFaultText(wasim.MessageText(msg), phase, c.name, dirMatrix); ok {
+			out = append(out, seq)
+		}
+	}
+	return out
+}
+
+// tally judges both directions of a phase over all chats. problems describes, per chat and
+// direction, what arrived when that was not everything once and in order.
+//
+// The tally that ends a phase records what the Matrix users saw; the final tally (final set)
+// reads the rooms again, deeper, to catch late duplicates, and counts a message it does not find
+// but the phase's own tally saw as delivered (streamStats.pagingSkipped), not lost.
+func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit int, final bool) (wa, mx streamStats, problems []string, err error) {
+	for _, c := range chats {
+		arrived, stored, timeline, err := arrivedInMatrix(ctx, c, phase, limit)
+		if err != nil {
+			return wa, mx, nil, err
+		}
+		if !final {
+			if c.seenWA == nil {
+				c.seenWA = make(map[string]map[int]bool)
+			}
+			seen := make(map[int]bool, len(arrived))
+			for _, seq := range arrived {
+				seen[seq] = true
+			}
+			c.seenWA[phase] = seen
+		} else {
+			arrived = addSeenEarlier(arrived, c.seenWA[phase], &wa)
+		}
+		for _, d := range []struct {
+			dir     string
+			stored  map[int]int
+			arrived []int
+			total   *streamStats
+		}{{dirWA, nil, arrived, &wa}, {dirMatrix, stored, arrivedOnWhatsApp(c, phase), &mx}} {
+			st := judgeAgainst(perChat, d.stored, d.arrived)
+			d.total.add(st)
+			if st.delivered != st.sent || !st.clean() {
+				problem := fmt.Sprintf("%s %s: %d of %d arrived: %v (homeserver stored %v)", c.name, d.dir, st.delivered, st.sent, d.arrived, d.stored)
+				if d.dir == dirWA && st.lost > 0 {
+					problem += "; missing: " + describeMissing(c, phase, perChat, d.arrived, timeline)
+				}
+				problems = append(problems, problem)
+			}
+		}
+	}
+	return wa, mx, problems, nil
+}
+
+// addSeenEarlier appends to arrived the numbers seen earlier that it lacks (see
+// streamStats.pagingSkipped), after the others, where they count neither as lost nor out of order.
+func addSeenEarlier(arrived []int, seenEarlier map[int]bool, st *streamStats) []int {
+	have := make(map[int]bool, len(arrived))
+	for _, seq := range arrived {
+		have[seq] = true
+	}
+	var skipped []int
+	for seq := range seenEarlier {
+		if !have[seq] {
+			skipped = append(skipped, seq)
+		}
+	}
+	if len(skipped) == 0 {
+		return arrived
+	}
+	st.pagingSkipped += len(skipped)
+	// Judged in place: insert each where its number belongs.
+	out := slices.Clone(arrived)
+	for _, seq := range skipped {
+		i := 0
+		for i < len(out) && out[i] < seq {
+			i++
+		}
+		out = slices.Insert(out, i, seq)
+	}
+	return out
+}
+
+// waitDelivered polls until every message of the phase arrived in both directions or ctx ends, and
+// returns the last tally.
+func waitStreamDelivered(ctx context.Context, chats []*faultChat, phase string, perChat int) (wa, mx streamStats, problems []string) {
+	for {
+		var err error
+		wa, mx, problems, err = tally(ctx, chats, phase, perChat, 3*perChat+200, false)
+		if err == nil && wa.delivered == wa.sent && mx.delivered+mx.hsLost == mx.sent {
+			return wa, mx, problems
+		}
+		if ctx.Err() != nil {
+			return wa, mx, problems
+		}
+		pause(ctx, time.Second)
+	}
+}
+
+// TestFaultJudge checks the suite's own counting, which runs without Dendrite.
+func TestFaultJudge(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		stored  map[int]int
+		arrived []int
+		want    streamStats
+	}{
+		{"all once in order", nil, []int{1, 2, 3}, streamStats{sent: 3, delivered: 3}},
+		{"doubled, lost, overtaken", nil, []int{1, 3, 1, 2}, streamStats{sent: 4, delivered: 3, duplicated: 1, lost: 1, outOfOrder: 1}},
+		{"homeserver stored one twice", map[int]int{1: 2, 2: 1}, []int{1, 1, 2}, streamStats{sent: 2, delivered: 2, hsDuplicated: 1}},
+		{"homeserver never stored one", map[int]int{2: 1}, []int{2}, streamStats{sent: 2, delivered: 1, hsLost: 1}},
+		{"bridge doubled one stored once", map[int]int{1: 1}, []int{1, 1}, streamStats{sent: 1, delivered: 1, duplicated: 1}},
+	} {
+		if got := judgeAgainst(tc.want.sent, tc.stored, tc.arrived); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+	// A message the phase's own tally saw but the final read missed is delivered, noted apart;
+	// one nobody saw stays lost.
+	var st streamStats
+	arrived := addSeenEarlier([]int{1, 3, 5}, map[int]bool{1: true, 2: true, 3: true, 5: true}, &st)
+	if got := judgeAgainst(5, nil, arrived); got != (streamStats{sent: 5, delivered: 4, lost: 1}) || st.pagingSkipped != 1 {
+		t.Errorf("seen earlier: judged %+v with %d skipped by paging, want 4 delivered, 1 lost (4), 1 skipped", got, st.pagingSkipped)
+	}
+}

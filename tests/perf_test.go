@@ -1,0 +1,532 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow/types/events"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
+)
+
+// perfSizes sets how much each part of the performance run does. benchSizes is what `make bench`
+// measures; smokeSizes is the few-message version `make test` runs so that the code keeps working.
+type perfSizes struct {
+	// LatencyRounds is how many messages each way are sent one at a time, each waited for, for the
+	// latency percentiles.
+	LatencyRounds int
+	// Loads are the throughput runs: Messages in all, spread evenly over Chats chats.
+	Loads []perfLoad
+	// TargetChats picks the load whose figures are held against the targets and whose resources
+	// per message (CPU, homeserver requests) the table shows.
+	TargetChats int
+	// SinglePortals is how many portals the one user of the first environment has at the idle
+	// memory reading.
+	SinglePortals int
+	// BackfillChats and BackfillMessages size the history backfill (messages in all).
+	BackfillChats, BackfillMessages int
+	// ProfileSeconds is how long the CPU profile of the bridge taken at the start of the target
+	// load runs (written to BENCH_REPORT.cpu.pprof).
+	ProfileSeconds int
+	// SurgeUsers log in at once; afterwards each has SurgePortals portals for the idle memory
+	// reading, then StartupPortals portals in all for the start-up time.
+	SurgeUsers, SurgePortals, StartupPortals int
+}
+
+type perfLoad struct{ Chats, Messages int }
+
+var benchSizes = perfSizes{
+	LatencyRounds: 100,
+	Loads:         []perfLoad{{1, 200}, {10, 300}, {100, 300}},
+	TargetChats:   10, ProfileSeconds: 10,
+	SinglePortals: 1_000, BackfillChats: 10, BackfillMessages: 1_000,
+	SurgeUsers: 100, SurgePortals: 10, StartupPortals: 10_000,
+}
+
+var smokeSizes = perfSizes{
+	LatencyRounds: 3,
+	Loads:         []perfLoad{{1, 3}, {2, 4}},
+	TargetChats:   2, ProfileSeconds: 1,
+	SinglePortals: 5, BackfillChats: 2, BackfillMessages: 6,
+	SurgeUsers: 2, SurgePortals: 2, StartupPortals: 10,
+}
+
+// BenchmarkPerformance is the benchmark `make bench` reports: throughput across 1, 10 and 100
+// chats and latency in both directions, each next to the homeserver's ceiling (A: an appservice
+// ghost sending straight to Dendrite, or a Matrix user's message pushed straight to an appservice)
+// and the WhatsApp side's ceiling (B: a whatsmeow client sending straight to a simulator contact)
+// measured in the same run; the bridge's, its database backends' and the homeserver's CPU time
+// per message; homeserver requests per bridged message; idle memory with many portals; start-up
+// time; a login surge; history backfill. It prints one table and, with BENCH_REPORT set, writes
+// it to BENCH_REPORT.md and the figures to BENCH_REPORT.json. One iteration measures everything
+// (`-benchtime 1x`); more iterations measure it again.
+func BenchmarkPerformance(b *testing.B) {
+	for range b.N {
+		report := runPerformance(b, benchSizes)
+		report.print(b)
+	}
+}
+
+// TestPerformanceSmoke runs the performance benchmark with a few messages of each kind, so that
+// `make test` keeps its code working: every message of every part must arrive and every figure must
+// be measured (none is compared with a target here).
+func TestPerformanceSmoke(t *testing.T) {
+	t.Parallel()
+	e2e.SkipInShortMode(t)
+	report := runPerformance(t, smokeSizes)
+	for _, f := range report.Figures {
+		if f.Value <= 0 && f.Unit != "ms" && f.Unit != "requests/msg" && f.Unit != "ms/msg" && f.Unit != "conn/msg" {
+			t.Errorf("figure %q (%s) = %v %s, want a measured value", f.Name, f.Direction, f.Value, f.Unit)
+		}
+	}
+	if len(report.Figures) < 20 {
+		t.Errorf("the report has %d figures, want every part measured:\n%s", len(report.Figures), report.table())
+	}
+	t.Logf("smoke report:\n%s", report.table())
+}
+
+// runPerformance measures everything perfSizes asks for, in two environments one after the other:
+// the first (one logged-in user) for throughput, latency, resources per message, idle memory with
+// one user's portals and backfill; the second for the login surge, idle memory with many users, and
+// start-up.
+func runPerformance(t testing.TB, sizes perfSizes) *perfReport {
+	report := newPerfReport()
+	runPhase(t, "messages", func(t testing.TB) { perfMessages(t, sizes, report) })
+	runPhase(t, "logins", func(t testing.TB) { perfLogins(t, sizes, report) })
+	return report
+}
+
+// runPhase runs fn as a subtest or sub-benchmark, so that its environment is stopped before the
+// next phase starts.
+func runPhase(t testing.TB, name string, fn func(t testing.TB)) {
+	t.Helper()
+	ok := true
+	switch tb := t.(type) {
+	case *testing.T:
+		ok = tb.Run(name, func(t *testing.T) { fn(t) })
+	case *testing.B:
+		ok = tb.Run(name, func(b *testing.B) { fn(b) })
+	default:
+		fn(t)
+	}
+	if !ok {
+		t.FailNow()
+	}
+}
+
+// perfEnv is the first phase's environment: PostgreSQL, the probe appservice in Dendrite, the
+// bridge's homeserver requests counted, one logged-in user.
+type perfEnv struct {
+	*waEnv
+	probe   *e2e.Probe
+	alice   *loggedInUser
+	watcher *e2e.Watcher
+	wa      *waArrivals
+	db      *pgBackends
+}
+
+func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
+	probe := e2e.NewProbe(t)
+	debugAddr := freeLoopbackAddr(t)
+	env := newWAEnvWith(t, e2e.Options{Database: testdb.Postgres, CountHomeserverRequests: true, DendriteConfig: probe.AddTo}, func(cfg map[string]any) {
+		e2e.SetConfig(cfg, "logging.level", "info")
+		e2e.SetConfig(cfg, "bridge.history_sync.max_chats", -1)
+		e2e.SetConfig(cfg, "bridge.history_sync.max_messages_per_chat", -1)
+		// The pool sizes a default config has (the tests' own config keeps fewer connections, as
+		// many bridges share the PostgreSQL server there).
+		e2e.SetConfig(cfg, "database.max_open_conns", 0)
+		e2e.SetConfig(cfg, "database.max_idle_conns", 0)
+		e2e.SetConfig(cfg, "metrics.pprof", true)
+		e2e.SetConfig(cfg, "metrics.listen", debugAddr)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	pe := &perfEnv{waEnv: env, probe: probe, wa: newWAArrivals(), db: openPGBackends(t, env.DatabaseURI())}
+	pe.alice = newLoggedInUser(t, ctx, env, "alice", "4915112345678")
+	pe.watcher = env.NewWatcher(pe.alice.client, func(inviter id.UserID) bool { return isGhost(inviter) })
+
+	chats := 1
+	for _, load := range sizes.Loads {
+		chats = max(chats, load.Chats)
+	}
+	portals := pe.setUpChats(t, ctx, chats)
+	sink, err := env.WA.CreateContact(ctx, "4917800000001", "Sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe.wa.watch(sink)
+
+	pe.measureLatency(t, ctx, sizes.LatencyRounds, portals[0], sink, report)
+	for _, load := range sizes.Loads {
+		target := load.Chats == sizes.TargetChats
+		var profile chan error
+		if target {
+			profile = make(chan error, 1)
+			go func() { profile <- saveProfile(ctx, "http://"+debugAddr, sizes.ProfileSeconds) }()
+		}
+		pe.measureThroughput(t, ctx, load, target, portals[:load.Chats], sink, report)
+		if profile != nil {
+			if err := <-profile; err != nil {
+				t.Fatalf("CPU profile of the bridge: %v", err)
+			}
+		}
+	}
+
+	// Idle memory with one user's portals (seeded rows; see seedPortals).
+	if extra := sizes.SinglePortals - chats; extra > 0 {
+		seedPortals(t, ctx, env.DatabaseURI(), pe.alice.acct.JID().ToNonAD().String(), 0, extra)
+	}
+	env.RestartBridge()
+	rss := idleRSS(t, env.BridgePID())
+	report.add(perfFigure{Name: fmt.Sprintf("RSS idle, 1 user × %d portals", sizes.SinglePortals), Value: rss, Unit: "MB",
+		Target: "<= 60 MB", Met: boolPtr(rss <= 60)})
+
+	pe.measureBackfill(t, ctx, sizes, report)
+}
+
+// perfPortal is one bridged one-to-one chat: the contact and its portal room.
+type perfPortal struct {
+	contact *wasim.Contact
+	room    id.RoomID
+	// ceilingGhost and ceilingRoom are the probe's counterpart: a probe ghost in a room with the
+	// same Matrix user.
+	ceilingGhost *mautrix.Client
+	ceilingRoom  id.RoomID
+}
+
+// setUpChats creates n contacts that each open a portal with alice (alice's watcher joins them),
+// and n rooms in which alice and one probe ghost each are.
+func (pe *perfEnv) setUpChats(t testing.TB, ctx context.Context, n int) []*perfPortal {
+	portals := make([]*perfPortal, n)
+	hellos := make([]string, n)
+	for i := range n {
+		contact, err := pe.WA.CreateContact(ctx, fmt.Sprintf("49177%07d", i), fmt.Sprintf("Contact %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe.wa.watch(contact)
+		hellos[i] = fmt.Sprintf("hello from contact %d", i)
+		if _, err = contact.SendText(ctx, pe.alice.acct.JID(), hellos[i]); err != nil {
+			t.Fatal(err)
+		}
+		portals[i] = &perfPortal{contact: contact}
+	}
+	if _, err := pe.watcher.WaitBodies(ctx, hellos); err != nil {
+		t.Fatalf("portals: %v", err)
+	}
+	for i, hello := range hellos {
+		_, portals[i].room, _ = pe.watcher.Arrived(hello)
+	}
+	for i, p := range portals {
+		ghost, err := pe.probe.Ghost(ctx, pe.Env, fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		room, err := pe.alice.client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{ghost.UserID}})
+		if err != nil {
+			t.Fatalf("failed to create ceiling room %d: %v", i, err)
+		}
+		if _, err = ghost.JoinRoomByID(ctx, room.RoomID); err != nil {
+			t.Fatalf("probe ghost failed to join ceiling room %d: %v", i, err)
+		}
+		p.ceilingGhost, p.ceilingRoom = ghost, room.RoomID
+	}
+	return portals
+}
+
+func isGhost(userID id.UserID) bool {
+	return len(userID) > len("@whatsapp_") && string(userID[:len("@whatsapp_")]) == "@whatsapp_"
+}
+
+// measureLatency sends rounds messages one at a time on each path and waits for each: the bridge
+// both ways, ceiling A both ways, ceiling B. The paths take turns, so that load from other
+// programs on the machine falls on all of them alike.
+func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int, p *perfPortal, sink *wasim.Contact, report *perfReport) {
+	var w2m, m2w, aW2M, aM2W, bWA []time.Duration
+	for i := range rounds {
+		body := fmt.Sprintf("latency w2m %d", i)
+		start := time.Now()
+		if _, err := p.contact.SendText(ctx, pe.alice.acct.JID(), body); err != nil {
+			t.Fatal(err)
+		}
+		w2m = append(w2m, pe.waitMatrix(t, ctx, body).Sub(start))
+
+		body = fmt.Sprintf("latency m2w %d", i)
+		start = time.Now()
+		if _, err := pe.alice.client.SendText(ctx, p.room, body); err != nil {
+			t.Fatal(err)
+		}
+		m2w = append(m2w, pe.waitWA(t, ctx, body).Sub(start))
+
+		body = fmt.Sprintf("latency A w2m %d", i)
+		start = time.Now()
+		if _, err := p.ceilingGhost.SendText(ctx, p.ceilingRoom, body); err != nil {
+			t.Fatal(err)
+		}
+		aW2M = append(aW2M, pe.waitMatrix(t, ctx, body).Sub(start))
+
+		body = fmt.Sprintf("latency A m2w %d", i)
+		start = time.Now()
+		if _, err := pe.alice.client.SendText(ctx, p.ceilingRoom, body); err != nil {
+			t.Fatal(err)
+		}
+		aM2W = append(aM2W, pe.waitProbe(t, ctx, body).Sub(start))
+
+		body = fmt.Sprintf("latency B %d", i)
+		start = time.Now()
+		if _, err := p.contact.SendText(ctx, sink.JID(), body); err != nil {
+			t.Fatal(err)
+		}
+		bWA = append(bWA, pe.waitWA(t, ctx, body).Sub(start))
+	}
+	for _, dir := range []struct {
+		name     string
+		bridged  []time.Duration
+		ceilingA []time.Duration
+	}{{dirW2M, w2m, aW2M}, {dirM2W, m2w, aM2W}} {
+		// The bridge's part of one round's latency: the bridged message's minus the homeserver's
+		// and WhatsApp's alone, measured right after it, so that load from elsewhere that comes
+		// and goes falls on all three alike.
+		added := make([]time.Duration, rounds)
+		for i := range rounds {
+			added[i] = dir.bridged[i] - dir.ceilingA[i] - bWA[i]
+		}
+		for _, q := range []float64{50, 99} {
+			target := 5.0
+			if q == 99 {
+				target = 30
+			}
+			got := ms(percentile(added, q))
+			report.add(perfFigure{Name: fmt.Sprintf("latency p%.0f, send to arrival", q), Direction: dir.name, Value: ms(percentile(dir.bridged, q)), Unit: "ms",
+				CeilingA: ms(percentile(dir.ceilingA, q)), CeilingB: ms(percentile(bWA, q))})
+			report.add(perfFigure{Name: fmt.Sprintf("bridge-added latency p%.0f (per round: bridged − A − B)", q), Direction: dir.name, Value: got, Unit: "ms",
+				Target: fmt.Sprintf("<= %.0f ms", target), Met: boolPtr(got <= target)})
+		}
+	}
+}
+
+const (
+	dirW2M = "WhatsApp→Matrix"
+	dirM2W = "Matrix→WhatsApp"
+)
+
+func (pe *perfEnv) waitMatrix(t testing.TB, ctx context.Context, bodies ...string) time.Time {
+	t.Helper()
+	times, err := pe.watcher.WaitBodies(ctx, bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return latest(times)
+}
+
+func (pe *perfEnv) waitWA(t testing.TB, ctx context.Context, bodies ...string) time.Time {
+	t.Helper()
+	times, err := pe.wa.wait(ctx, bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return latest(times)
+}
+
+func (pe *perfEnv) waitProbe(t testing.TB, ctx context.Context, bodies ...string) time.Time {
+	t.Helper()
+	times, err := pe.probe.WaitBodies(ctx, bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return latest(times)
+}
+
+// measureThroughput sends load.Messages spread over load.Chats chats, every chat at once and each
+// chat's messages one after another, on each path: the bridge both ways (first, so that a profile
+// taken from the start covers them), ceiling A both ways, ceiling B both ways (many contacts to
+// one, one to many).
+func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load perfLoad, target bool, portals []*perfPortal, sink *wasim.Contact, report *perfReport) {
+	perChat := max(load.Messages/load.Chats, 1)
+	total := perChat * load.Chats
+	tag := fmt.Sprintf("%dc", load.Chats)
+	// send runs one sender per chat and returns when every message arrived.
+	send := func(path string, sendOne func(p *perfPortal, body string) error, wait func(bodies ...string) time.Time) perfRun {
+		bodies := make([]string, 0, total)
+		for c := range load.Chats {
+			for j := range perChat {
+				bodies = append(bodies, fmt.Sprintf("tp %s %s %d %d", tag, path, c, j))
+			}
+		}
+		// Only the bridge's runs of the load with targets report database statistics.
+		withStats := target && (path == "w2m" || path == "m2w")
+		return pe.measure(t, total, withStats, func() time.Time {
+			var wg sync.WaitGroup
+			errs := make(chan error, load.Chats)
+			for c, p := range portals {
+				wg.Go(func() {
+					for j := range perChat {
+						if err := sendOne(p, bodies[c*perChat+j]); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			if err := <-errs; err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return wait(bodies...)
+		})
+	}
+	alice := pe.alice.acct.JID()
+	matrix := func(bodies ...string) time.Time { return pe.waitMatrix(t, ctx, bodies...) }
+	wa := func(bodies ...string) time.Time { return pe.waitWA(t, ctx, bodies...) }
+	probe := func(bodies ...string) time.Time { return pe.waitProbe(t, ctx, bodies...) }
+	w2m := send("w2m", func(p *perfPortal, body string) error { _, err := p.contact.SendText(ctx, alice, body); return err }, matrix)
+	m2w := send("m2w", func(p *perfPortal, body string) error {
+		_, err := pe.alice.client.SendText(ctx, p.room, body)
+		return err
+	}, wa)
+	aW2M := send("Aw2m", func(p *perfPortal, body string) error {
+		_, err := p.ceilingGhost.SendText(ctx, p.ceilingRoom, body)
+		return err
+	}, matrix)
+	bW2M := send("Bw2m", func(p *perfPortal, body string) error {
+		_, err := p.contact.SendText(ctx, sink.JID(), body)
+		return err
+	}, wa)
+	aM2W := send("Am2w", func(p *perfPortal, body string) error {
+		_, err := pe.alice.client.SendText(ctx, p.ceilingRoom, body)
+		return err
+	}, probe)
+	bM2W := send("Bm2w", func(p *perfPortal, body string) error {
+		_, err := sink.SendText(ctx, p.contact.JID(), body)
+		return err
+	}, wa)
+
+	at := fmt.Sprintf(", %d chats", load.Chats)
+	for _, dir := range []struct {
+		name       string
+		bridged, a perfRun
+		b          perfRun
+	}{{dirW2M, w2m, aW2M, bW2M}, {dirM2W, m2w, aM2W, bM2W}} {
+		f := perfFigure{Name: fmt.Sprintf("throughput, %d chats", load.Chats), Direction: dir.name, Value: dir.bridged.PerSecond, Unit: "msg/s",
+			CeilingA: dir.a.PerSecond, CeilingB: dir.b.PerSecond, Ratio: dir.bridged.PerSecond / dir.a.PerSecond}
+		if target {
+			f.Target, f.Met = ">= 0.9 × A", boolPtr(f.Ratio >= 0.9)
+		}
+		report.add(f)
+		report.Runs = append(report.Runs, perfRunRecord{Load: load, Direction: dir.name, Bridged: dir.bridged, CeilingA: dir.a, CeilingB: dir.b})
+		if !target {
+			continue
+		}
+		cpu := dir.bridged.BridgeCPUms + dir.bridged.DBCPUms
+		report.add(perfFigure{Name: "bridge CPU per message" + at, Direction: dir.name, Value: dir.bridged.BridgeCPUms, Unit: "ms/msg"})
+		report.add(perfFigure{Name: "database backends' CPU per message" + at, Direction: dir.name, Value: dir.bridged.DBCPUms, Unit: "ms/msg"})
+		report.add(perfFigure{Name: "bridge + database CPU per message" + at, Direction: dir.name, Value: cpu, Unit: "ms/msg",
+			Target: "<= 2.5 ms", Met: boolPtr(cpu <= 2.5)})
+		report.add(perfFigure{Name: "database transactions per message" + at, Direction: dir.name, Value: dir.bridged.DBTransactions, Unit: "txn/msg"})
+		report.add(perfFigure{Name: "database connections opened per message" + at, Direction: dir.name, Value: dir.bridged.DBConnections, Unit: "conn/msg"})
+		report.add(perfFigure{Name: "database rows written per message" + at, Direction: dir.name, Value: dir.bridged.DBRowsWritten, Unit: "rows/msg",
+			Detail: formatPerTable(dir.bridged.DBRowsByTable)})
+		report.add(perfFigure{Name: "homeserver CPU per message" + at, Direction: dir.name, Value: dir.bridged.HomeserverCPUms, Unit: "ms/msg",
+			CeilingA: dir.a.HomeserverCPUms})
+		want := 1.0
+		if dir.name == dirM2W {
+			want = 0
+		}
+		report.add(perfFigure{Name: "homeserver requests by the bridge per message" + at, Direction: dir.name, Value: dir.bridged.HSRequests, Unit: "requests/msg",
+			Target: fmt.Sprintf("<= %.0f", want), Met: boolPtr(dir.bridged.HSRequests <= want+0.005), Detail: dir.bridged.Requests.String()})
+	}
+}
+
+// perfRun is what one path achieved with one load.
+type perfRun struct {
+	Messages  int     `json:"messages"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"msgs_per_second"`
+	// CPU time per message of the bridge process, of the bridge database's PostgreSQL backends,
+	// and of Dendrite, in milliseconds (from /proc, cpuTime).
+	BridgeCPUms     float64 `json:"bridge_cpu_ms_per_msg"`
+	DBCPUms         float64 `json:"db_cpu_ms_per_msg"`
+	HomeserverCPUms float64 `json:"homeserver_cpu_ms_per_msg"`
+	// HSRequests is the bridge's homeserver requests per message; Requests lists them by kind.
+	HSRequests float64           `json:"homeserver_requests_per_msg"`
+	Requests   e2e.RequestCounts `json:"homeserver_requests"`
+	// DBTransactions and DBRowsWritten are the bridge database's transactions (each a commit, or
+	// a statement outside one) and rows inserted, updated or deleted per message, from PostgreSQL's
+	// statistics; DBRowsByTable splits the rows by table (whatsmeow_* are whatsmeow's store).
+	DBTransactions float64 `json:"db_transactions_per_msg"`
+	// DBConnections are connections the bridge opened to its database per message (its pool
+	// closing idle connections beyond database.max_idle_conns and opening new ones).
+	DBConnections float64            `json:"db_connections_opened_per_msg"`
+	DBRowsWritten float64            `json:"db_rows_written_per_msg"`
+	DBRowsByTable map[string]float64 `json:"db_rows_written_per_msg_by_table"`
+}
+
+// perfSettle is how long after the last arrival the resource readings wait, so that work that
+// follows a delivery (receipts, bookkeeping) counts for the message that caused it.
+const perfSettle = 1100 * time.Millisecond
+
+// perfStatsSettle is how long after the last arrival the database's statistics are read. A
+// PostgreSQL backend (15 and later, pgstat_report_stat) publishes its counts at most once a
+// second; counts that arrive within that second wait until its next transaction, or, while it
+// stays idle, for the 10-second idle interval (PGSTAT_IDLE_INTERVAL).
+const perfStatsSettle = 11 * time.Second
+
+// measure runs one path's sending (run returns the last arrival) and reads the resources it took;
+// the database's statistics only withStats (they take perfStatsSettle to read).
+func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func() time.Time) perfRun {
+	t.Helper()
+	bridgeBefore, hsBefore, dbBefore := cpuTime(t, pe.BridgePID()), cpuTime(t, pe.DendritePID()), pe.db.cpu(t)
+	statsBefore := pe.db.stats(t)
+	reqBefore := pe.HomeserverRequests()
+	start := time.Now()
+	last := run()
+	time.Sleep(perfSettle)
+	requests := pe.HomeserverRequests().Since(reqBefore)
+	bridgeCPU, dbCPU, hsCPU := cpuTime(t, pe.BridgePID())-bridgeBefore, pe.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
+	var stats dbStats
+	if withStats {
+		time.Sleep(time.Until(last.Add(perfStatsSettle)))
+		stats = pe.db.stats(t).since(statsBefore)
+	}
+	n := float64(messages)
+	elapsed := last.Sub(start)
+	return perfRun{
+		Messages:        messages,
+		Seconds:         elapsed.Seconds(),
+		PerSecond:       n / elapsed.Seconds(),
+		BridgeCPUms:     ms(bridgeCPU) / n,
+		DBCPUms:         ms(dbCPU) / n,
+		HomeserverCPUms: ms(hsCPU) / n,
+		HSRequests:      float64(requests.Total()) / n,
+		DBTransactions:  float64(stats.transactions) / n,
+		DBConnections:   float64(stats.sessions) / n,
+		DBRowsWritten:   float64(stats.rowsWritten()) / n,
+		DBRowsByTable:   stats.perMessage(n),
+		Requests:        requests,
+	}
+}
+
+// waArrivals records when each text first reached any watched simulator contact.
+type waArrivals struct{ e2e.Arrivals }
+
+func newWAArrivals() *waArrivals { return &waArrivals{} }
+
+func (a *waArrivals) watch(c *wasim.Contact) {
+	c.Client().AddEventHandler(func(evt any) {
+		if m, ok := evt.(*events.Message); ok {
+			a.Record(time.Now(), wasim.MessageText(m))
+		}
+	})
+}
+
+func (a *waArrivals) wait(ctx context.Context, bodies []string) ([]time.Time, error) {
+	return a.Wait(ctx, bodies, "WhatsApp")
+}
