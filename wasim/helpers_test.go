@@ -12,6 +12,7 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/proto/waHistorySync"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -120,16 +121,19 @@ func pairByQR(t testing.TB, ctx context.Context, srv *Server, acct *Account) *co
 		t.Fatalf("phone failed to scan QR: %v", err)
 	}
 	c.waitConnected(t, ctx, 0)
-	waitLinkSettled(t, ctx, c)
+	waitLinkSettled(t, ctx, c, sendsWholeHistory(acct))
 	return c
 }
 
-// waitLinkSettled waits until a newly linked companion has the phone's app-state key and has
-// synced every app-state collection with it, as a real device does right after linking. whatsmeow
-// runs that sync in a goroutine of its own that races with its own store deletion when the device
-// is logged out meanwhile (a data race inside whatsmeow, reported by -race), so tests that refuse
-// or remove the device must start from a settled link.
-func waitLinkSettled(t testing.TB, ctx context.Context, c *companion) {
+// waitLinkSettled waits until a newly linked companion has the phone's app-state key, has synced
+// every app-state collection with it and, unless history is false, has received the phone's whole
+// history (the chunk at progress 100), as a real device does right after linking. whatsmeow runs
+// the app-state sync and the history download in goroutines of its own that race with its own
+// store deletion when the device is logged out meanwhile (a data race inside whatsmeow, reported
+// by -race: Device.Delete replaces the stores those goroutines read), so tests that refuse or
+// remove the device must start from a settled link. history is false for an account whose phone
+// sends no history or holds its last chunk back.
+func waitLinkSettled(t testing.TB, ctx context.Context, c *companion, history bool) {
 	t.Helper()
 	last := appstate.AllPatchNames[len(appstate.AllPatchNames)-1]
 	_, err := c.WaitEvent(ctx, func(evt any) bool {
@@ -139,6 +143,24 @@ func waitLinkSettled(t testing.TB, ctx context.Context, c *companion) {
 	if err != nil {
 		t.Fatalf("companion did not finish its first app-state sync: %v", err)
 	}
+	if !history {
+		return
+	}
+	_, err = c.WaitEvent(ctx, func(evt any) bool {
+		hs, ok := evt.(*events.HistorySync)
+		return ok && hs.Data.GetSyncType() != waHistorySync.HistorySync_PUSH_NAME && hs.Data.GetProgress() == 100
+	})
+	if err != nil {
+		t.Fatalf("companion did not receive the phone's history: %v", err)
+	}
+}
+
+// sendsWholeHistory reports whether acct's phone sends a new companion its whole history at once
+// (neither disabled nor holding the last chunk back).
+func sendsWholeHistory(acct *Account) bool {
+	acct.history.lock.Lock()
+	defer acct.history.lock.Unlock()
+	return !acct.history.opts.Disabled && !acct.history.opts.HoldLast
 }
 
 func newContact(t testing.TB, ctx context.Context, srv *Server, name string) *Contact {

@@ -154,7 +154,7 @@ func TestControlAPIPairingAndMessages(t *testing.T) {
 		t.Fatalf("after scanning: %+v", paired)
 	}
 	ann.waitConnected(t, ctx, 0)
-	waitLinkSettled(t, ctx, ann)
+	waitLinkSettled(t, ctx, ann, true)
 
 	// Text from the contact's phone, and errors of the send endpoint.
 	var sent map[string]string
@@ -285,7 +285,7 @@ func TestControlAPIPairingCode(t *testing.T) {
 	var acct apiAccount
 	api.expect(http.StatusOK, "", "POST", "/_wasim/pairing-code", mustJSON(map[string]string{"phone": phone, "code": pair()}), &acct)
 	cy.waitConnected(t, ctx, 0)
-	waitLinkSettled(t, ctx, cy)
+	waitLinkSettled(t, ctx, cy, true)
 	if len(acct.Devices) != 2 {
 		t.Fatalf("after pairing: %+v", acct)
 	}

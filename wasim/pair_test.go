@@ -110,7 +110,7 @@ func TestPairingCode(t *testing.T) {
 		t.Fatalf("phone rejected the pairing code: %v", err)
 	}
 	carol.waitConnected(t, ctx, 0)
-	waitLinkSettled(t, ctx, carol)
+	waitLinkSettled(t, ctx, carol, true)
 	if got := carol.cli.Store.ID; got == nil || got.User != acct.JID().User {
 		t.Fatalf("paired ID = %v", got)
 	}

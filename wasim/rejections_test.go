@@ -267,7 +267,7 @@ func TestPasskeyPairing(t *testing.T) {
 		t.Fatalf("SendPasskeyConfirmation failed: %v", err)
 	}
 	c.waitConnected(t, ctx, 0)
-	waitLinkSettled(t, ctx, c)
+	waitLinkSettled(t, ctx, c, true)
 	if got := c.cli.Store.GetJID().ToNonAD(); got != acct.JID() {
 		t.Fatalf("paired as %s, want %s", got, acct.JID())
 	}
@@ -310,7 +310,7 @@ func TestPasskeyPairingControlAPI(t *testing.T) {
 			}
 		case whatsmeow.QRChannelSuccess.Event:
 			c.waitConnected(t, ctx, 0)
-			waitLinkSettled(t, ctx, c)
+			waitLinkSettled(t, ctx, c, true)
 			return
 		default:
 			t.Fatalf("unexpected QR channel item %s: %v", item.Event, item.Error)

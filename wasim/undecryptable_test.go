@@ -33,7 +33,7 @@ func undecryptableSetup(t *testing.T, synchronousAck bool) (context.Context, *Se
 		t.Fatalf("phone failed to scan QR: %v", err)
 	}
 	quinn.waitConnected(t, ctx, 0)
-	waitLinkSettled(t, ctx, quinn)
+	waitLinkSettled(t, ctx, quinn, true)
 	if _, err := rosa.SendText(ctx, acct.JID(), "first"); err != nil {
 		t.Fatalf("send failed: %v", err)
 	}
