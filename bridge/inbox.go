@@ -189,7 +189,7 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 	// A message the portal records in the message map settles its row in the same transaction.
 	settlement := portal.NewSettlement(row.EventID.String(), func(ctx context.Context) error {
 		return br.DB.Inbox.MarkDone(ctx, row.Seq)
-	})
+	}).WithStatement(br.DB.Inbox.MarkDoneStatement(row.Seq))
 	err := br.handleRawEvent(portal.WithSettlement(ctx, settlement), row.Event)
 	if settlement.Settled() {
 		if err != nil {

@@ -198,7 +198,7 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 	}
 	settlement := portal.NewSettlement(row.WAID, func(ctx context.Context) error {
 		return br.DB.WAInbox.MarkDone(ctx, row.Seq)
-	})
+	}).WithStatement(br.DB.WAInbox.MarkDoneStatement(row.Seq))
 	if row.Kind == whatsapp.EventKindMessage {
 		// A message the portal records in the message map settles its row in the same transaction.
 		ctx = portal.WithSettlement(ctx, settlement)

@@ -168,6 +168,12 @@ func (iq *MatrixInboxQuery) MarkDone(ctx context.Context, seq int64) error {
 	return iq.qh.Exec(ctx, markInboxDoneQuery, seq)
 }
 
+// MarkDoneStatement is MarkDone as a statement, to run together with another write
+// (MessageQuery.InsertWith).
+func (iq *MatrixInboxQuery) MarkDoneStatement(seq int64) Statement {
+	return Statement{Query: markInboxDoneQuery, Args: []any{seq}}
+}
+
 // MarkFailed gives up on an event for good, keeping handlingErr as its last error. It does not count
 // an attempt; record the failed attempt itself with RecordAttempt.
 func (iq *MatrixInboxQuery) MarkFailed(ctx context.Context, seq int64, handlingErr error) error {

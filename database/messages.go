@@ -177,6 +177,13 @@ func (mq *MessageQuery) Insert(ctx context.Context, m *Message) error {
 	return mq.qh.Exec(ctx, insertMessageQuery, m.sqlVariables()...)
 }
 
+// InsertWith stores a message part as Insert does and runs also (an INSERT, UPDATE or DELETE, such
+// as an inbox's MarkDoneStatement) atomically with it: on PostgreSQL in the same statement, on
+// SQLite in one transaction. Either both happen or neither.
+func (mq *MessageQuery) InsertWith(ctx context.Context, m *Message, also Statement) error {
+	return execWith(ctx, mq.qh.GetDB(), insertMessageQuery, m.sqlVariables(), also)
+}
+
 // Update writes all non-key fields of a stored message part (for example after an edit).
 func (mq *MessageQuery) Update(ctx context.Context, m *Message) error {
 	return mq.qh.Exec(ctx, updateMessageQuery, m.sqlVariables()...)

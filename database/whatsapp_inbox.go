@@ -138,6 +138,13 @@ func (q *WhatsAppInboxQuery) MarkDone(ctx context.Context, seq int64, also ...in
 	return q.qh.Exec(ctx, query, args...)
 }
 
+// MarkDoneStatement is MarkDone(seq) as a statement, to run together with another write
+// (MessageQuery.InsertWith).
+func (q *WhatsAppInboxQuery) MarkDoneStatement(seq int64) Statement {
+	query, args := seqList(markWAInboxDoneQuery, nil, seq, nil)
+	return Statement{Query: query, Args: args}
+}
+
 // MarkFailed gives up on an event for good, and with it on the events in also, keeping handlingErr
 // as their last error, in one statement.
 func (q *WhatsAppInboxQuery) MarkFailed(ctx context.Context, seq int64, handlingErr error, also ...int64) error {

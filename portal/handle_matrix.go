@@ -195,19 +195,20 @@ func (p *Portal) recordSent(ctx context.Context, login Login, evt *event.Event, 
 		Quote: marshalQuote(ctx, msgconv.QuoteContent(sent.waMsg)), Media: mediaContentJSON(evt.Content.AsMessage()),
 		PollAnswers: record.PollAnswers, ExpiresAt: p.expiresAfter(ts, p.row.DisappearTimer),
 	}
-	err := p.writeOutcome(ctx, evt.ID.String(), func(ctx context.Context) error {
-		if err := p.m.db.Message.Insert(ctx, msg); err != nil {
-			return fmt.Errorf("failed to store message mapping: %w", err)
-		}
-		if sent.reserved {
-			if err := p.m.db.Outbox.MarkSent(ctx, evt.ID); err != nil {
-				return fmt.Errorf("failed to mark outgoing message as sent: %w", err)
+	var err error
+	if sent.reserved {
+		// An ID reserved by an earlier version (outbox row) is marked sent with the mapping.
+		err = p.writeOutcome(ctx, evt.ID.String(), func(ctx context.Context) error {
+			if err := p.m.db.Message.Insert(ctx, msg); err != nil {
+				return err
 			}
-		}
-		return nil
-	})
+			return p.m.db.Outbox.MarkSent(ctx, evt.ID)
+		})
+	} else {
+		err = p.insertOutcome(ctx, evt.ID.String(), msg)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to store message mapping: %w", err)
 	}
 	log.Debug().Msg("Bridged Matrix event to WhatsApp")
 	return nil

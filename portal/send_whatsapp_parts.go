@@ -77,7 +77,7 @@ func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.Me
 	row.Sender, row.SenderMXID = info.Sender.ToNonAD(), ghost.MXID
 	row.MXID, row.MXRoom, row.Timestamp = eventID, p.row.MXID, info.Timestamp
 	if settle {
-		err = p.writeOutcome(ctx, info.ID, func(ctx context.Context) error { return p.m.db.Message.Insert(ctx, row) })
+		err = p.insertOutcome(ctx, info.ID, row)
 	} else {
 		err = p.m.db.Message.Insert(ctx, row)
 	}

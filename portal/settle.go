@@ -3,6 +3,8 @@ package portal
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // Settling an event with the portal's last write for it.
@@ -24,6 +26,9 @@ type settlementKey struct{}
 type Settlement struct {
 	eventID string
 	mark    func(ctx context.Context) error
+	// stmt, when set, is mark as one SQL statement, which a message map insert carries along
+	// (database.MessageQuery.InsertWith).
+	stmt    *database.Statement
 	settled atomic.Bool
 }
 
@@ -32,6 +37,14 @@ type Settlement struct {
 // outcome.
 func NewSettlement(eventID string, mark func(ctx context.Context) error) *Settlement {
 	return &Settlement{eventID: eventID, mark: mark}
+}
+
+// WithStatement tells the portal that the settlement's mark is stmt, a single SQL statement, so
+// that the message map insert that settles the event can carry it: on PostgreSQL one statement
+// (one round trip) instead of BEGIN, the insert, the mark and COMMIT. It returns s.
+func (s *Settlement) WithStatement(stmt database.Statement) *Settlement {
+	s.stmt = &stmt
+	return s
 }
 
 // WithSettlement returns ctx carrying s for the handlers of the event s names.
@@ -44,12 +57,37 @@ func (s *Settlement) Settled() bool {
 	return s.settled.Load()
 }
 
+// pending returns the settlement ctx carries for the event named eventID if it has not been settled
+// yet, or nil.
+func pending(ctx context.Context, eventID string) *Settlement {
+	s, _ := ctx.Value(settlementKey{}).(*Settlement)
+	if s == nil || s.eventID != eventID || s.settled.Load() {
+		return nil
+	}
+	return s
+}
+
+// insertOutcome stores row, the message map row that is the last database write of the event
+// named eventID, settling the event with it like writeOutcome; a settlement given as a statement
+// goes into the insert itself.
+func (p *Portal) insertOutcome(ctx context.Context, eventID string, row *database.Message) error {
+	s := pending(ctx, eventID)
+	if s == nil || s.stmt == nil {
+		return p.writeOutcome(ctx, eventID, func(ctx context.Context) error { return p.m.db.Message.Insert(ctx, row) })
+	}
+	if err := p.m.db.Message.InsertWith(ctx, row, *s.stmt); err != nil {
+		return err
+	}
+	s.settled.Store(true)
+	return nil
+}
+
 // writeOutcome runs write, the last database write of the event named eventID, in one transaction
 // with the event's settlement when ctx carries one for that event that has not been settled yet;
 // otherwise it runs write on its own.
 func (p *Portal) writeOutcome(ctx context.Context, eventID string, write func(ctx context.Context) error) error {
-	s, _ := ctx.Value(settlementKey{}).(*Settlement)
-	if s == nil || s.eventID != eventID || s.settled.Load() {
+	s := pending(ctx, eventID)
+	if s == nil {
 		return write(ctx)
 	}
 	err := p.m.db.DB.DoTxn(ctx, nil, func(ctx context.Context) error {

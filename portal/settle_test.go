@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 )
 
 // TestSettlementWithMessageMap: the settlement of a message bridged either way runs in the
@@ -78,5 +80,52 @@ func TestSettlementWithMessageMap(t *testing.T) {
 	})
 	if err := e.m.HandleWhatsAppMessage(WithSettlement(e.ctx, again), e.login, waText(testContact, testContact, "M2", "hello again")); err != nil || again.Settled() {
 		t.Fatalf("duplicate gave err=%v settled=%t", err, again.Settled())
+	}
+}
+
+// TestSettlementAsStatement: a settlement given as a statement is carried by the message map
+// insert: the inbox row is handled with the message, in either direction, and not before.
+func TestSettlementAsStatement(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	key := e.portal(testContact).Key
+
+	row := &database.WhatsAppInboxEvent{User: "@alice:example.org", Portal: key, Kind: "message", Version: 1, WAID: "M9", Payload: []byte(`{}`)}
+	if err := e.db.WAInbox.Enqueue(e.ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	wa := NewSettlement("M9", func(context.Context) error {
+		t.Error("the closure ran although the statement settles the message")
+		return nil
+	}).WithStatement(e.db.WAInbox.MarkDoneStatement(row.Seq))
+	if err := e.m.HandleWhatsAppMessage(WithSettlement(e.ctx, wa), e.login, waText(testContact, testContact, "M9", "settled in one go")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.db.WAInbox.Get(e.ctx, row.Seq)
+	if err != nil || !wa.Settled() || got.State != database.InboxDone {
+		t.Fatalf("WhatsApp message: settled %t, row %+v (%v); want settled and done", wa.Settled(), got, err)
+	}
+
+	evt := mxText(roomID, "$stmt", "from Matrix")
+	if _, err = e.db.Inbox.Enqueue(e.ctx, "txn-stmt", []*database.InboxEvent{{EventID: evt.ID, RoomID: roomID, Event: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.db.Inbox.GetByEventID(e.ctx, evt.ID)
+	if err != nil || in == nil {
+		t.Fatalf("inbox row: %+v (%v)", in, err)
+	}
+	mx := NewSettlement(evt.ID.String(), func(context.Context) error {
+		t.Error("the closure ran although the statement settles the event")
+		return nil
+	}).WithStatement(e.db.Inbox.MarkDoneStatement(in.Seq))
+	if _, err = e.m.HandleMatrixEvent(WithSettlement(e.ctx, mx), evt); err != nil {
+		t.Fatal(err)
+	}
+	if in, err = e.db.Inbox.Get(e.ctx, in.Seq); err != nil || !mx.Settled() || in.State != database.InboxDone {
+		t.Fatalf("Matrix message: settled %t, row %+v (%v); want settled and done", mx.Settled(), in, err)
+	}
+	if msg, err := e.db.Message.GetByMXID(e.ctx, evt.ID); err != nil || msg == nil {
+		t.Fatalf("Matrix message not mapped: %v", err)
 	}
 }

@@ -47,7 +47,8 @@ type Options struct {
 	StateChanged func(prev, next State)
 	// KeepSentMessages stores every message the client sends in whatsmeow's retry buffer (in the
 	// Store's database), so that a retry receipt for it is answered after a restart too; without it
-	// only whatsmeow's in-memory cache of recent messages can answer.
+	// only whatsmeow's in-memory cache of recent messages can answer. The owner prunes the buffer
+	// (database.PruneSentMessages); the client does not.
 	KeepSentMessages bool
 	// Go runs fn in a goroutine the owner waits for at shutdown, and reports whether it started it
 	// (false once the owner is stopping). Nil means a plain goroutine.
@@ -126,6 +127,9 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	// A device that could not decrypt a message we sent asks for it again with a retry receipt,
 	// possibly after a restart (see Options.KeepSentMessages).
 	cli.UseRetryMessageStore = l.opts.KeepSentMessages
+	if l.opts.KeepSentMessages {
+		keepSentMessagesPrunedByOwner(device)
+	}
 	l.setOwnPushName(device.PushName)
 	l.loadAppStateSynced(device)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })
