@@ -206,7 +206,7 @@ type WhatsAppConfig struct {
 	// ResendWindowHours is how long (hours) the messages the bridge sent are kept in the database
 	// so that a recipient device that could not decrypt one can still have it resent after a
 	// restart (its retry receipt). 0 means 24; -1 keeps them in memory only (whatsmeow's own
-	// cache of recent messages, lost on restart). At most 168: whatsmeow drops older ones itself.
+	// cache of recent messages, lost on restart). At most 168 (a week, the longest whatsmeow itself keeps them).
 	ResendWindowHours int `yaml:"resend_window_hours"`
 }
 

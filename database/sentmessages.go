@@ -13,7 +13,8 @@ const pruneSentMessagesQuery = `DELETE FROM whatsmeow_retry_buffer WHERE timesta
 
 // PruneSentMessages deletes the sent messages kept for retry receipts that are older than maxAge
 // (all of them for maxAge <= 0) and returns how many. whatsmeow writes them (its
-// UseRetryMessageStore) and deletes them only after 7 days; this keeps the window configurable.
+// UseRetryMessageStore); the bridge's devices leave deleting them to this (whatsapp/sentbuffer.go),
+// which keeps the window configurable.
 func (db *Database) PruneSentMessages(ctx context.Context, maxAge time.Duration) (int64, error) {
 	cutoff := time.Now().Add(-maxAge).UnixMilli()
 	if maxAge <= 0 {

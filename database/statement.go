@@ -31,7 +31,10 @@ func (s Statement) shifted(by int) string {
 // statement (also as a data-modifying WITH clause before query, which PostgreSQL runs exactly
 // once whether or not query reads it): one round trip and one implicit transaction instead of
 // BEGIN, two statements and COMMIT. On SQLite, which has no data-modifying WITH, it is a
-// transaction (local, so its round trips cost little). also must be an INSERT, UPDATE or DELETE.
+// transaction (local, so its round trips cost little). also must be an INSERT, UPDATE or DELETE
+// of another table than query's (on PostgreSQL both see one snapshot), with no placeholder inside
+// a literal; query must have no WITH clause of its own and use exactly $1 to $len(args). Inside a
+// caller's transaction on SQLite a failure of also leaves query's write to the caller's rollback.
 func execWith(ctx context.Context, db *dbutil.Database, query string, args []any, also Statement) error {
 	if db.Dialect == dbutil.Postgres {
 		combined := fmt.Sprintf("WITH settled AS (%s) %s", also.shifted(len(args)), query)

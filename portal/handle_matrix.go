@@ -202,7 +202,10 @@ func (p *Portal) recordSent(ctx context.Context, login Login, evt *event.Event, 
 			if err := p.m.db.Message.Insert(ctx, msg); err != nil {
 				return err
 			}
-			return p.m.db.Outbox.MarkSent(ctx, evt.ID)
+			if err := p.m.db.Outbox.MarkSent(ctx, evt.ID); err != nil {
+				return fmt.Errorf("failed to mark outgoing message as sent: %w", err)
+			}
+			return nil
 		})
 	} else {
 		err = p.insertOutcome(ctx, evt.ID.String(), msg)

@@ -39,10 +39,11 @@ type prunedOnSave struct {
 	store.DeviceContainer
 }
 
-// PutDevice saves device and wraps the event buffer the save created.
+// PutDevice saves device and wraps the event buffer the save created (whatsmeow's sqlstore creates
+// it even when the save failed).
 func (c prunedOnSave) PutDevice(ctx context.Context, device *store.Device) error {
 	err := c.DeviceContainer.PutDevice(ctx, device)
-	if err == nil && device.EventBuffer != nil {
+	if device.EventBuffer != nil {
 		keepSentMessagesPrunedByOwner(device)
 	}
 	return err
