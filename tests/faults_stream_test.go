@@ -37,9 +37,9 @@ type faultChat struct {
 	// sentIDs maps the text of each WhatsApp message the contact sent to its message ID, so that
 	// a message that never arrived can be traced in the bridge's log.
 	sentIDs sync.Map
-	// seenWA holds, per phase, the numbers of the WhatsApp messages the Matrix user saw in the
-	// room when the phase was judged (the test's goroutine only).
-	seenWA map[string]map[int]bool
+	// view follows the Matrix user's /sync from before the first scenario: the room as a client
+	// shows it live, which the suite judges by.
+	view *e2e.Watcher
 }
 
 // Directions of a numbered message, as they appear in its text.
@@ -69,11 +69,14 @@ type streamStats struct {
 	// hsDuplicated and hsLost count Matrix messages the homeserver stored twice or never (see
 	// judgeAgainst); they are the homeserver's, not the bridge's.
 	hsDuplicated, hsLost int
-	// pagingSkipped counts messages seen in the room when their phase was judged that a later,
-	// longer read of the room did not return: Dendrite's /messages paging can skip events that
-	// share a depth (two senders writing at the same moment) at a page boundary. They arrived
-	// and are counted as delivered.
-	pagingSkipped int
+	// roomReadMissed counts WhatsApp messages the Matrix user's /sync delivered that a read of
+	// the room through /messages (paging back from its end) did not return: Dendrite's paging can
+	// skip events that share a depth (two senders writing at the same moment). They arrived (a
+	// client showed them) and count as delivered; the figure is the homeserver's.
+	roomReadMissed int
+	// gapped counts rooms whose /sync timeline was cut between two polls, judged by a read of
+	// the room through /messages instead.
+	gapped int
 }
 
 func (s *streamStats) add(o streamStats) {
@@ -84,7 +87,8 @@ func (s *streamStats) add(o streamStats) {
 	s.outOfOrder += o.outOfOrder
 	s.hsDuplicated += o.hsDuplicated
 	s.hsLost += o.hsLost
-	s.pagingSkipped += o.pagingSkipped
+	s.roomReadMissed += o.roomReadMissed
+	s.gapped += o.gapped
 }
 
 func (s streamStats) clean() bool { return s.lost == 0 && s.duplicated == 0 && s.outOfOrder == 0 }
@@ -207,16 +211,26 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-// arrivedInMatrix returns the numbers of the phase's WhatsApp messages in the chat's room, in
-// timeline order, as the chat's Matrix user sees them. A message first shown as a placeholder (the
-// bridge could not decrypt it yet) counts at the placeholder's place once an edit replaced it
-// with the message; a placeholder never replaced counts as not arrived.
-func arrivedInMatrix(ctx context.Context, c *faultChat, phase string, limit int) (arrived []int, stored map[int]int, timeline []*event.Event, err error) {
-	timeline, err = e2e.Timeline(ctx, c.user.client, c.room, limit)
-	if err != nil {
-		return nil, nil, nil, err
+// roomTimeline returns the chat's room as its Matrix user's client showed it live: the message
+// events its /sync delivered, in order. When a /sync answer cut the room's timeline (events
+// between two polls left out), it reads up to limit of the room's latest events through /messages
+// instead and reports gapped.
+func roomTimeline(ctx context.Context, c *faultChat, limit int) (timeline []*event.Event, gapped bool, err error) {
+	timeline, gaps := c.view.RoomTimeline(c.room)
+	if gaps == 0 {
+		return timeline, false, nil
 	}
-	// What the homeserver stored of the Matrix user's own messages, for the other direction.
+	timeline, err = e2e.Timeline(ctx, c.user.client, c.room, limit)
+	return timeline, true, err
+}
+
+// arrivedInMatrix returns the numbers of the phase's WhatsApp messages in timeline (the chat's
+// room, oldest first), in timeline order, and how many events of each of the phase's Matrix
+// messages the room holds from the chat's Matrix user (what the homeserver stored, for the other
+// direction). A message first shown as a placeholder (the bridge could not decrypt it yet) counts
+// at the placeholder's place once an edit replaced it with the message; a placeholder never
+// replaced counts as not arrived.
+func arrivedInMatrix(c *faultChat, phase string, timeline []*event.Event) (arrived []int, stored map[int]int) {
 	stored = make(map[int]int)
 	for _, evt := range timeline {
 		if evt.Type == event.EventMessage && evt.Sender == c.user.client.UserID {
@@ -253,7 +267,29 @@ func arrivedInMatrix(ctx context.Context, c *faultChat, phase string, limit int)
 			arrived = append(arrived, seq)
 		}
 	}
-	return arrived, stored, timeline, nil
+	return arrived, stored
+}
+
+// missedByRoomRead counts the numbers in arrived that a read of the room's latest limit events
+// through /messages does not return (see streamStats.roomReadMissed).
+func missedByRoomRead(ctx context.Context, c *faultChat, phase string, arrived []int, limit int) (int, error) {
+	timeline, err := e2e.Timeline(ctx, c.user.client, c.room, limit)
+	if err != nil {
+		return 0, err
+	}
+	read, _ := arrivedInMatrix(c, phase, timeline)
+	have := make(map[int]bool, len(read))
+	for _, seq := range read {
+		have[seq] = true
+	}
+	missed := 0
+	for _, seq := range arrived {
+		if !have[seq] {
+			missed++
+			have[seq] = true
+		}
+	}
+	return missed, nil
 }
 
 // describeMissing names the WhatsApp messages of the phase that did not arrive in the chat's room
@@ -303,29 +339,26 @@ func arrivedOnWhatsApp(c *faultChat, phase string) []int {
 	return out
 }
 
-// tally judges both directions of a phase over all chats. problems describes, per chat and
-// direction, what arrived when that was not everything once and in order.
-//
-// The tally that ends a phase records what the Matrix users saw; the final tally (final set)
-// reads the rooms again, deeper, to catch late duplicates, and counts a message it does not find
-// but the phase's own tally saw as delivered (streamStats.pagingSkipped), not lost.
+// tally judges both directions of a phase over all chats, by what each room's Matrix user's
+// /sync delivered (roomTimeline). problems describes, per chat and direction, what arrived when
+// that was not everything once and in order. The final tally, after every scenario, also reads
+// the rooms through /messages and counts what that read misses (streamStats.roomReadMissed).
 func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit int, final bool) (wa, mx streamStats, problems []string, err error) {
 	for _, c := range chats {
-		arrived, stored, timeline, err := arrivedInMatrix(ctx, c, phase, limit)
+		timeline, gapped, err := roomTimeline(ctx, c, limit)
 		if err != nil {
 			return wa, mx, nil, err
 		}
-		if !final {
-			if c.seenWA == nil {
-				c.seenWA = make(map[string]map[int]bool)
+		if gapped {
+			wa.gapped++
+		}
+		arrived, stored := arrivedInMatrix(c, phase, timeline)
+		if final {
+			missed, err := missedByRoomRead(ctx, c, phase, arrived, limit)
+			if err != nil {
+				return wa, mx, nil, err
 			}
-			seen := make(map[int]bool, len(arrived))
-			for _, seq := range arrived {
-				seen[seq] = true
-			}
-			c.seenWA[phase] = seen
-		} else {
-			arrived = addSeenEarlier(arrived, c.seenWA[phase], &wa)
+			wa.roomReadMissed += missed
 		}
 		for _, d := range []struct {
 			dir     string
@@ -345,35 +378,6 @@ func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit
 		}
 	}
 	return wa, mx, problems, nil
-}
-
-// addSeenEarlier appends to arrived the numbers seen earlier that it lacks (see
-// streamStats.pagingSkipped), after the others, where they count neither as lost nor out of order.
-func addSeenEarlier(arrived []int, seenEarlier map[int]bool, st *streamStats) []int {
-	have := make(map[int]bool, len(arrived))
-	for _, seq := range arrived {
-		have[seq] = true
-	}
-	var skipped []int
-	for seq := range seenEarlier {
-		if !have[seq] {
-			skipped = append(skipped, seq)
-		}
-	}
-	if len(skipped) == 0 {
-		return arrived
-	}
-	st.pagingSkipped += len(skipped)
-	// Judged in place: insert each where its number belongs.
-	out := slices.Clone(arrived)
-	for _, seq := range skipped {
-		i := 0
-		for i < len(out) && out[i] < seq {
-			i++
-		}
-		out = slices.Insert(out, i, seq)
-	}
-	return out
 }
 
 // waitDelivered polls until every message of the phase arrived in both directions or ctx ends, and
@@ -411,11 +415,29 @@ func TestFaultJudge(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	// A message the phase's own tally saw but the final read missed is delivered, noted apart;
-	// one nobody saw stays lost.
-	var st streamStats
-	arrived := addSeenEarlier([]int{1, 3, 5}, map[int]bool{1: true, 2: true, 3: true, 5: true}, &st)
-	if got := judgeAgainst(5, nil, arrived); got != (streamStats{sent: 5, delivered: 4, lost: 1}) || st.pagingSkipped != 1 {
-		t.Errorf("seen earlier: judged %+v with %d skipped by paging, want 4 delivered, 1 lost (4), 1 skipped", got, st.pagingSkipped)
+	// The room as a client shows it: a placeholder replaced by an edit counts at its place; the
+	// user's own messages count as stored; other phases and senders do not count.
+	user := mautrix.Client{UserID: "@alice:test"}
+	c := &faultChat{name: "c01", user: &loggedInUser{client: &user}, ghost: "@wa_1:test"}
+	msg := func(id id.EventID, sender id.UserID, body string, replaces id.EventID) *event.Event {
+		content := &event.MessageEventContent{MsgType: event.MsgText, Body: body}
+		if replaces != "" {
+			content.SetEdit(replaces)
+			content.NewContent.Body = body
+		}
+		return &event.Event{ID: id, Sender: sender, Type: event.EventMessage, Content: event.Content{Parsed: content}}
+	}
+	timeline := []*event.Event{
+		msg("$1", c.ghost, faultText("f", "c01", dirWA, 1), ""),
+		msg("$2", c.user.client.UserID, faultText("f", "c01", dirMatrix, 1), ""),
+		msg("$3", c.ghost, "Waiting for this message", ""),
+		msg("$4", c.ghost, faultText("f", "c01", dirWA, 3), ""),
+		msg("$5", c.ghost, faultText("f", "c01", dirWA, 2), "$3"),
+		msg("$6", c.ghost, faultText("e", "c01", dirWA, 4), ""),
+		msg("$7", c.user.client.UserID, faultText("f", "c01", dirWA, 5), ""),
+	}
+	arrived, stored := arrivedInMatrix(c, "f", timeline)
+	if !slices.Equal(arrived, []int{1, 2, 3}) || len(stored) != 1 || stored[1] != 1 {
+		t.Errorf("room read as numbers %v, stored %v; want [1 2 3] (the edit at its placeholder's place) and the user's message 1 once", arrived, stored)
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 const watchFilter = `{"room":{"timeline":{"limit":1000,"types":["m.room.message"]},"state":{"lazy_load_members":true,"types":[]},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}},"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]}}`
 
 // Watcher follows one Matrix user's /sync from the moment it was made and records when each
-// message body first arrived: what a client sees, read the way a client reads it (a long poll),
-// without paging back through any room. Benchmarks measure arrival times with it.
+// message body first arrived, and every room's m.room.message events in the order /sync delivered
+// them: what a client sees, read the way a client reads it (a long poll), without paging back
+// through any room. Benchmarks measure arrival times with it; the fault suite judges order and
+// completeness by it.
 type Watcher struct {
 	client *mautrix.Client
 	cancel context.CancelFunc
@@ -29,8 +32,12 @@ type Watcher struct {
 	arrived map[string]time.Time
 	rooms   map[string]id.RoomID
 	joined  map[id.RoomID]bool
-	changed chan struct{}
-	err     error
+	// timelines holds each room's message events in arrival order; gaps counts the /sync answers
+	// whose timeline for the room was cut (limited: events between two polls left out).
+	timelines map[id.RoomID][]*event.Event
+	gaps      map[id.RoomID]int
+	changed   chan struct{}
+	err       error
 }
 
 // NewWatcher starts following client's /sync from its current position until the test ends. When
@@ -46,7 +53,7 @@ func (e *Env) NewWatcher(client *mautrix.Client, autoJoin func(inviter id.UserID
 	w := &Watcher{
 		client: client, cancel: cancel, done: make(chan struct{}), autoJoin: autoJoin,
 		arrived: make(map[string]time.Time), rooms: make(map[string]id.RoomID), joined: make(map[id.RoomID]bool),
-		changed: make(chan struct{}),
+		timelines: make(map[id.RoomID][]*event.Event), gaps: make(map[id.RoomID]int), changed: make(chan struct{}),
 	}
 	e.t.Cleanup(w.Stop)
 	go w.run(ctx, since)
@@ -80,7 +87,15 @@ func (w *Watcher) run(ctx context.Context, since string) {
 		w.lock.Lock()
 		for roomID, room := range resp.Rooms.Join {
 			w.joined[roomID] = true
+			if room.Timeline.Limited {
+				w.gaps[roomID]++
+			}
 			for _, evt := range room.Timeline.Events {
+				evt.RoomID = roomID
+				_ = evt.Content.ParseRaw(evt.Type) // unparsable content stays raw, as a client shows it
+				if evt.Type == event.EventMessage {
+					w.timelines[roomID] = append(w.timelines[roomID], evt)
+				}
 				body, _ := evt.Content.Raw["body"].(string)
 				if evt.Type != event.EventMessage || body == "" {
 					continue
@@ -113,6 +128,16 @@ func (w *Watcher) Arrived(body string) (time.Time, id.RoomID, bool) {
 	defer w.lock.Unlock()
 	at, ok := w.arrived[body]
 	return at, w.rooms[body], ok
+}
+
+// RoomTimeline returns the room's m.room.message events (edits included) in the order /sync
+// delivered them since the watcher started, and how many /sync answers cut the room's timeline
+// (when gaps > 0, events between two polls are missing from the list). The events are shared:
+// callers must not change them.
+func (w *Watcher) RoomTimeline(roomID id.RoomID) (events []*event.Event, gaps int) {
+	w.lock.Lock()
+	defer w.lock.Unlock()
+	return slices.Clone(w.timelines[roomID]), w.gaps[roomID]
 }
 
 // Joined reports whether the client's /sync has shown the room as joined.
