@@ -344,9 +344,13 @@ func (s *Store) PutSession(ctx context.Context, address string, session []byte) 
 	return err
 }
 
-// PutManySessions stores the records and ends their leases.
+// PutManySessions stores the records (on PostgreSQL in one statement, see putManyOneStatement) and
+// ends their leases.
 func (s *Store) PutManySessions(ctx context.Context, sessions map[string][]byte) error {
-	err := s.SessionStore.PutManySessions(ctx, sessions)
+	done, err := s.putManyOneStatement(ctx, sessions)
+	if !done {
+		err = s.SessionStore.PutManySessions(ctx, sessions)
+	}
 	addresses := make([]string, 0, len(sessions))
 	for addr := range sessions {
 		addresses = append(addresses, addr)

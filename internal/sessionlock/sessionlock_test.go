@@ -36,6 +36,13 @@ func newDevice(t *testing.T) (*store.Device, *dbutil.Database) {
 // newDeviceOn is newDevice on a database of the given driver and dialect.
 func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbutil.Database) {
 	t.Helper()
+	return newDeviceLogged(t, driver, uri, dialect, nil)
+}
+
+// newDeviceLogged is newDeviceOn with every statement on the database reported to log (nil: not
+// logged).
+func newDeviceLogged(t *testing.T, driver, uri, dialect string, log dbutil.DatabaseLogger) (*store.Device, *dbutil.Database) {
+	t.Helper()
 	ctx := context.Background()
 	raw, err := sql.Open(driver, uri)
 	if err != nil {
@@ -44,6 +51,9 @@ func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbu
 	db, err := dbutil.NewWithDB(raw, dialect)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if log != nil {
+		db.Log = log
 	}
 	db = db.Child("whatsmeow_version", upgrades.Table, nil)
 	container := sqlstore.NewWithWrappedDB(db, waLog.Noop)
