@@ -63,7 +63,9 @@ type Bridge struct {
 
 	inboxWake chan struct{}
 	// startedAt is when this process created the bridge: WhatsApp inbox rows stored before it may
-	// have reached Matrix already (whatsapp_inbox.go).
+	// have reached Matrix already (whatsapp_inbox.go). It is whole milliseconds, as the rows'
+	// received_at is, so that a row this process stores in its first millisecond is not taken for
+	// an earlier process's.
 	startedAt time.Time
 	// waMaybeSent tracks the pending WhatsApp inbox rows that may be in their rooms already
 	// (maybe_sent.go).
@@ -161,7 +163,7 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		Log:         log,
 		users:       make(map[id.UserID]*User),
 		inboxWake:   make(chan struct{}, 1),
-		startedAt:   time.Now(),
+		startedAt:   time.Now().Truncate(time.Millisecond),
 		waMaybeSent: newMaybeSentRows(),
 
 		waInboxWake: make(chan struct{}, 1),

@@ -107,13 +107,18 @@ func (m *AppserviceMatrix) SendEvent(ctx context.Context, user id.UserID, roomID
 
 // sendMarked sends content through send with txnID under TxnIDKey (resend_check.go). Under
 // WithMaybeSent it first looks for an earlier attempt's event in roomID, read as reader (the
-// sender's own client), and returns that event's ID instead of sending again. Without a txnID it
-// just sends.
+// sender's own client), and returns that event's ID instead of sending again; when the homeserver
+// does not answer that look it returns the look's error and sends nothing (findSentUntil).
+// Without a txnID it just sends.
 func sendMarked(ctx context.Context, reader *mautrix.Client, roomID id.RoomID, content any, txnID string, send func(content any) (*mautrix.RespSendEvent, error)) (id.EventID, error) {
 	if txnID != "" {
 		content = withTxnMarker(content, txnID)
 		if maybe, lookUntil := maybeSent(ctx); maybe {
-			if evtID := findSentUntil(ctx, reader, roomID, txnID, lookUntil); evtID != "" {
+			evtID, err := findSentUntil(ctx, reader, roomID, txnID, lookUntil)
+			if err != nil {
+				return "", err
+			}
+			if evtID != "" {
 				zerolog.Ctx(ctx).Info().Stringer("event_id", evtID).Str("txn_id", txnID).
 					Msg("Event was already sent by an earlier attempt; not sending it again")
 				return evtID, nil

@@ -3,6 +3,10 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -80,29 +84,60 @@ func withTxnMarker(content any, txnID string) any {
 }
 
 // findSentUntil is findSent, repeated every resendPoll until lookUntil while it finds nothing.
-func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string, lookUntil time.Time) id.EventID {
+//
+// With a lookUntil (an earlier attempt got no clear answer, or a crashed process may have sent
+// the event), a read the homeserver does not answer (unreachable, a 5xx, a 429) ends the look with
+// an error wrapping the read's, instead of letting the caller send: the earlier attempt's event
+// may be in the room, or be stored as soon as the homeserver is back, and the time to look would
+// otherwise run out while the homeserver is away. Dendrite, stopped mid-request, answers 500, then
+// stores the event from its on-disk stream after its restart; a retry whose look ran out during
+// the outage sent the event a second time. The caller's retry looks again from the start. Without
+// a lookUntil the room is read once, and an unreadable room is sent to.
+func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string, lookUntil time.Time) (id.EventID, error) {
 	for {
-		if evtID := findSent(ctx, client, roomID, txnID); evtID != "" {
-			return evtID
+		evtID, err := findSent(ctx, client, roomID, txnID)
+		if evtID != "" {
+			return evtID, nil
+		}
+		if err != nil && !lookUntil.IsZero() && homeserverAway(err) {
+			return "", fmt.Errorf("could not check whether an earlier attempt's event is in the room: %w", err)
 		}
 		wait := time.Until(lookUntil)
 		if wait <= 0 {
-			return ""
+			return "", nil
 		}
 		select {
 		case <-ctx.Done():
-			return ""
+			return "", ctx.Err()
 		case <-time.After(min(wait, resendPoll)):
 		}
 	}
 }
 
-// findSent looks for an event carrying txnID among the latest events of roomID, read as user.
-// It returns "" when there is none (or the room could not be read: the caller then sends).
-func findSent(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string) id.EventID {
+// homeserverAway reports whether err means the homeserver did not answer a request as itself: no
+// answer (a network error), a 5xx or a 429.
+func homeserverAway(err error) bool {
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) {
+		if httpErr.Response == nil {
+			return true
+		}
+		code := httpErr.Response.StatusCode
+		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
+
+// findSent looks for an event carrying txnID among the latest events of roomID, read as user. It
+// returns "" when there is none, and the read's error when the room could not be read.
+func findSent(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string) (id.EventID, error) {
 	resp, err := client.Messages(ctx, roomID, "", "", mautrix.DirectionBackward, nil, resendLookback)
-	if err != nil || resp == nil {
-		return ""
+	if err != nil {
+		return "", err
+	}
+	if resp == nil {
+		return "", nil
 	}
 	for _, evt := range resp.Chunk {
 		if evt.Content.Raw == nil {
@@ -114,10 +149,10 @@ func findSent(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txn
 			evt = decrypted(ctx, client.Crypto, roomID, evt)
 		}
 		if got, _ := evt.Content.Raw[TxnIDKey].(string); got == txnID {
-			return evt.ID
+			return evt.ID, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // decrypted returns evt decrypted by helper, or evt itself when it cannot be.

@@ -82,11 +82,11 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	if got := findSentUntil(ctx, client, "!room:x", "mw.late", time.Time{}); got != "" || reads.Load() != 1 {
-		t.Fatalf("without a settle time: found %q after %d reads, want nothing after 1", got, reads.Load())
+	if got, err := findSentUntil(ctx, client, "!room:x", "mw.late", time.Time{}); got != "" || err != nil || reads.Load() != 1 {
+		t.Fatalf("without a settle time: found %q (%v) after %d reads, want nothing after 1", got, err, reads.Load())
 	}
-	if got := findSentUntil(ctx, client, "!room:x", "mw.late", time.Now().Add(10*time.Second)); got != "$late" {
-		t.Fatalf("with a settle time: found %q, want the late event", got)
+	if got, err := findSentUntil(ctx, client, "!room:x", "mw.late", time.Now().Add(10*time.Second)); got != "$late" || err != nil {
+		t.Fatalf("with a settle time: found %q (%v), want the late event", got, err)
 	}
 	if n := reads.Load(); n != visibleFrom.Load() {
 		t.Errorf("read the room %d times, want %d (stop once found)", n, visibleFrom.Load())
@@ -95,11 +95,55 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 	reads.Store(0)
 	visibleFrom.Store(1000)
 	start := time.Now()
-	if got := findSentUntil(ctx, client, "!room:x", "mw.never", time.Now().Add(2*time.Second)); got != "" {
-		t.Fatalf("found %q for an event never stored", got)
+	if got, err := findSentUntil(ctx, client, "!room:x", "mw.never", time.Now().Add(2*time.Second)); got != "" || err != nil {
+		t.Fatalf("found %q (%v) for an event never stored", got, err)
 	}
 	if took := time.Since(start); took < 2*time.Second || took > 10*time.Second {
 		t.Errorf("looking for an event never stored took %s, want about the settle time of 2s", took)
+	}
+}
+
+// TestFindSentUntilWaitsForTheHomeserver: while the homeserver does not answer the room's reads
+// (connection refused, a 5xx, a 429), a send whose earlier attempt may have been stored is not
+// made: the look ends with the read's error, however long the outage (the settle time must not
+// run out while nothing can be seen); a refusal of the read itself (403) still lets it send, and
+// without a settle time an unanswered read lets it send as before.
+func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write([]byte(`{"errcode":"M_UNKNOWN","error":"down"}`))
+	}))
+	client, err := mautrix.NewClient(srv.URL, "@bot:x", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.DefaultHTTPRetries = 0
+	ctx := context.Background()
+	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusTooManyRequests} {
+		status.Store(int32(code))
+		start := time.Now()
+		got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
+		if err == nil || got != "" {
+			t.Errorf("HTTP %d: look returned %q, %v; want an error so that nothing is sent", code, got, err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("HTTP %d: the look took %s before giving the error back", code, took)
+		}
+	}
+	status.Store(http.StatusForbidden)
+	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(1500*time.Millisecond)); got != "" || err != nil {
+		t.Errorf("a read refused with 403: look returned %q, %v; want nothing found, no error (send)", got, err)
+	}
+	status.Store(http.StatusInternalServerError)
+	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Time{}); got != "" || err != nil {
+		t.Errorf("without a settle time: look returned %q, %v; want nothing found, no error (send)", got, err)
+	}
+	srv.Close() // connection refused from now on
+	got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
+	if err == nil || got != "" || !homeserverAway(err) {
+		t.Errorf("homeserver gone: look returned %q, %v; want its network error", got, err)
 	}
 }
 
@@ -153,16 +197,16 @@ func TestFindSentInEncryptedRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if got := findSent(ctx, client, "!room:x", "mw.sent"); got != "" {
+	if got, _ := findSent(ctx, client, "!room:x", "mw.sent"); got != "" {
 		t.Fatalf("without a crypto helper found %q in ciphertext", got)
 	}
 	client.Crypto = &fakeCrypto{plain: map[id.SessionID]map[string]any{
 		"ours": {"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.sent"},
 	}}
-	if got := findSent(ctx, client, "!room:x", "mw.sent"); got != "$mine" {
+	if got, _ := findSent(ctx, client, "!room:x", "mw.sent"); got != "$mine" {
 		t.Fatalf("found %q, want the bridge's own encrypted event $mine", got)
 	}
-	if got := findSent(ctx, client, "!room:x", "mw.other"); got != "" {
+	if got, _ := findSent(ctx, client, "!room:x", "mw.other"); got != "" {
 		t.Fatalf("found %q for a transaction never sent", got)
 	}
 }
