@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type Watcher struct {
 	// timelines holds each room's message events in arrival order; gaps counts the /sync answers
 	// whose timeline for the room was cut (limited: events between two polls left out).
 	timelines map[id.RoomID][]*event.Event
+	seen      map[id.RoomID]map[id.EventID]bool
 	gaps      map[id.RoomID]int
 	changed   chan struct{}
 	err       error
@@ -53,7 +55,7 @@ func (e *Env) NewWatcher(client *mautrix.Client, autoJoin func(inviter id.UserID
 	w := &Watcher{
 		client: client, cancel: cancel, done: make(chan struct{}), autoJoin: autoJoin,
 		arrived: make(map[string]time.Time), rooms: make(map[string]id.RoomID), joined: make(map[id.RoomID]bool),
-		timelines: make(map[id.RoomID][]*event.Event), gaps: make(map[id.RoomID]int), changed: make(chan struct{}),
+		timelines: make(map[id.RoomID][]*event.Event), seen: make(map[id.RoomID]map[id.EventID]bool), gaps: make(map[id.RoomID]int), changed: make(chan struct{}),
 	}
 	e.t.Cleanup(w.Stop)
 	go w.run(ctx, since)
@@ -88,14 +90,18 @@ func (w *Watcher) run(ctx context.Context, since string) {
 		for roomID, room := range resp.Rooms.Join {
 			w.joined[roomID] = true
 			if room.Timeline.Limited {
-				w.gaps[roomID]++
-			}
-			for _, evt := range room.Timeline.Events {
-				evt.RoomID = roomID
-				_ = evt.Content.ParseRaw(evt.Type) // unparsable content stays raw, as a client shows it
-				if evt.Type == event.EventMessage {
-					w.timelines[roomID] = append(w.timelines[roomID], evt)
+				// The answer left out events between the last poll and its first event: read them
+				// as a client does, back from the timeline's prev_batch to the last event seen.
+				w.lock.Unlock()
+				missed, closed := w.fillGap(ctx, roomID, room.Timeline.PrevBatch)
+				w.lock.Lock()
+				if !closed {
+					w.gaps[roomID]++
 				}
+				w.record(roomID, missed)
+			}
+			w.record(roomID, room.Timeline.Events)
+			for _, evt := range room.Timeline.Events {
 				body, _ := evt.Content.Raw["body"].(string)
 				if evt.Type != event.EventMessage || body == "" {
 					continue
@@ -122,6 +128,60 @@ func (w *Watcher) run(ctx context.Context, since string) {
 	}
 }
 
+// record appends the room's message events to its timeline, skipping any already recorded
+// (caller holds lock).
+func (w *Watcher) record(roomID id.RoomID, events []*event.Event) {
+	if w.seen[roomID] == nil {
+		w.seen[roomID] = make(map[id.EventID]bool)
+	}
+	for _, evt := range events {
+		evt.RoomID = roomID
+		if evt.Type != event.EventMessage || w.seen[roomID][evt.ID] {
+			continue
+		}
+		_ = evt.Content.ParseRaw(evt.Type) // unparsable content stays raw, as a client shows it
+		w.seen[roomID][evt.ID] = true
+		w.timelines[roomID] = append(w.timelines[roomID], evt)
+	}
+}
+
+// gapPages bounds how far back fillGap reads (pages of 100 events).
+const gapPages = 20
+
+// fillGap reads roomID's events back from the token from (a cut timeline's prev_batch) until an
+// event the watcher recorded already, and returns the events after it, oldest first. closed is
+// false when it could not get there (no token, a failed read, the room's beginning or gapPages
+// reached first): events may still be missing then.
+func (w *Watcher) fillGap(ctx context.Context, roomID id.RoomID, from string) (missed []*event.Event, closed bool) {
+	if from == "" {
+		return nil, false
+	}
+	w.lock.Lock()
+	known := maps.Clone(w.seen[roomID])
+	w.lock.Unlock()
+	if len(known) == 0 {
+		return nil, false
+	}
+	for range gapPages {
+		resp, err := w.client.Messages(ctx, roomID, from, "", mautrix.DirectionBackward, nil, 100)
+		if err != nil || resp == nil {
+			return nil, false
+		}
+		for _, evt := range resp.Chunk {
+			if known[evt.ID] {
+				slices.Reverse(missed)
+				return missed, true
+			}
+			missed = append(missed, evt)
+		}
+		if len(resp.Chunk) == 0 || resp.End == "" || resp.End == from {
+			return nil, false
+		}
+		from = resp.End
+	}
+	return nil, false
+}
+
 // Arrived returns when a message with this body first reached the client, and its room.
 func (w *Watcher) Arrived(body string) (time.Time, id.RoomID, bool) {
 	w.lock.Lock()
@@ -131,8 +191,10 @@ func (w *Watcher) Arrived(body string) (time.Time, id.RoomID, bool) {
 }
 
 // RoomTimeline returns the room's m.room.message events (edits included) in the order /sync
-// delivered them since the watcher started, and how many /sync answers cut the room's timeline
-// (when gaps > 0, events between two polls are missing from the list). The events are shared:
+// delivered them since the watcher started, and how many /sync answers cut the room's timeline in
+// a way the watcher could not mend (when gaps > 0, events between two polls may be missing from
+// the list). A cut timeline (limited) is mended by reading the room back from the answer's
+// prev_batch to the last event seen, as a client fills such a gap. The events are shared:
 // callers must not change them.
 func (w *Watcher) RoomTimeline(roomID id.RoomID) (events []*event.Event, gaps int) {
 	w.lock.Lock()
