@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -130,4 +131,40 @@ func (e *Env) WaitForInvite(ctx context.Context, client *mautrix.Client, inviter
 		return fmt.Sprintf("%s got no invite from %q; pending invites: %v", client.UserID, inviter, pending)
 	})
 	return found
+}
+
+// RecentTimeline returns up to limit of the latest m.room.message events of roomID (edits
+// included), oldest first, with their content parsed, as a client that logs in afresh gets them:
+// from an initial /sync restricted to the room, which Dendrite answers from its stream order in
+// one read. Unlike Timeline it does not page through /messages, whose backward paging on Dendrite
+// can skip events that share a depth (two senders writing at the same moment).
+func RecentTimeline(ctx context.Context, client *mautrix.Client, roomID id.RoomID, limit int) ([]*event.Event, error) {
+	filter, err := json.Marshal(map[string]any{
+		"room": map[string]any{
+			"rooms":        []id.RoomID{roomID},
+			"timeline":     map[string]any{"limit": limit, "types": []event.Type{event.EventMessage}},
+			"state":        map[string]any{"types": []string{}, "lazy_load_members": true},
+			"ephemeral":    map[string]any{"not_types": []string{"*"}},
+			"account_data": map[string]any{"not_types": []string{"*"}},
+		},
+		"presence":     map[string]any{"not_types": []string{"*"}},
+		"account_data": map[string]any{"not_types": []string{"*"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: string(filter)})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the latest events of %s: %w", roomID, err)
+	}
+	room, ok := resp.Rooms.Join[roomID]
+	if !ok {
+		return nil, fmt.Errorf("%s is not among the rooms %s has joined", roomID, client.UserID)
+	}
+	events := room.Timeline.Events
+	for _, evt := range events {
+		evt.RoomID = roomID
+		_ = evt.Content.ParseRaw(evt.Type)
+	}
+	return events, nil
 }
