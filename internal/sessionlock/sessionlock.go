@@ -28,6 +28,10 @@
 // this). Otherwise an encryption waiting for the lease would load the record as it was before the
 // decryption and, storing after the commit, undo the decryption's ratchet step.
 //
+// On PostgreSQL the decryption runs without a transaction and its writes are made at its end by
+// one statement (batch.go): there "the transaction ends" means that statement has run, written or
+// failed, and the leases end after it.
+//
 // Install also keeps the identity keys the device's store holds in memory (Identities), so that
 // checking and storing a contact's unchanged key with every message costs no database statement.
 //
@@ -74,6 +78,8 @@ type Store struct {
 	// MigratePNToLID call has finished.
 	identities *Identities
 	migrated   map[string]struct{}
+	// batcher defers the writes of a decryption to one statement (batch.go); nil: never.
+	batcher *batcher
 }
 
 type lease struct {
@@ -96,16 +102,29 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 		}
 		return
 	}
+	var batched *batchBuffer
 	if _, ok := device.Sessions.(*Store); !ok {
+		// Decided before any store is wrapped: the batcher requires them to be whatsmeow's SQL store.
+		br := newBatcher(device, db)
 		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout,
-			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int)}
+			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), batcher: br}
 		device.Sessions = s
+		if br != nil {
+			batched = &batchBuffer{EventBuffer: device.EventBuffer, batcher: br}
+			device.EventBuffer = batched
+			device.PreKeys = &preKeyStore{PreKeyStore: device.PreKeys, batcher: br}
+			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br}
+		}
 		if device.EventBuffer != nil {
 			device.EventBuffer = &txnBuffer{EventBuffer: device.EventBuffer, sessions: s}
 		}
 	}
 	if _, ok := device.Identities.(*Identities); !ok && device.Identities != nil && device.EventBuffer != nil {
 		ids := newIdentities(device.Identities, db)
+		if batched != nil {
+			ids.batcher = batched.batcher
+			batched.identities = ids
+		}
 		device.Identities = ids
 		device.EventBuffer = &identityBuffer{EventBuffer: device.EventBuffer, identities: ids}
 	}
@@ -308,13 +327,13 @@ func ReleaseSender(device *store.Device, senders ...types.JID) {
 // GetSession leases address and loads its record.
 func (s *Store) GetSession(ctx context.Context, address string) ([]byte, error) {
 	if !s.leased(ctx) {
-		return s.SessionStore.GetSession(ctx, address)
+		return s.load(ctx, address)
 	}
 	if err := s.acquire(ctx, []string{address}); err != nil {
 		return nil, err
 	}
 	s.took(ctx, []string{address})
-	data, err := s.SessionStore.GetSession(ctx, address)
+	data, err := s.load(ctx, address)
 	if err != nil {
 		s.release([]string{address})
 	}
@@ -324,13 +343,13 @@ func (s *Store) GetSession(ctx context.Context, address string) ([]byte, error) 
 // GetManySessions leases every address and loads their records.
 func (s *Store) GetManySessions(ctx context.Context, addresses []string) (map[string][]byte, error) {
 	if !s.leased(ctx) {
-		return s.SessionStore.GetManySessions(ctx, addresses)
+		return s.loadMany(ctx, addresses)
 	}
 	if err := s.acquire(ctx, addresses); err != nil {
 		return nil, err
 	}
 	s.took(ctx, addresses)
-	data, err := s.SessionStore.GetManySessions(ctx, addresses)
+	data, err := s.loadMany(ctx, addresses)
 	if err != nil {
 		s.release(addresses)
 	}
@@ -339,14 +358,26 @@ func (s *Store) GetManySessions(ctx context.Context, addresses []string) (map[st
 
 // PutSession stores address's record and ends its lease.
 func (s *Store) PutSession(ctx context.Context, address string, session []byte) error {
-	err := s.SessionStore.PutSession(ctx, address, session)
+	var err error
+	if bt := s.batcher.of(ctx); bt != nil {
+		bt.putSession(address, session)
+	} else {
+		err = s.SessionStore.PutSession(ctx, address, session)
+	}
 	s.stored(ctx, []string{address})
 	return err
 }
 
 // PutManySessions stores the records and ends their leases.
 func (s *Store) PutManySessions(ctx context.Context, sessions map[string][]byte) error {
-	err := s.SessionStore.PutManySessions(ctx, sessions)
+	var err error
+	if bt := s.batcher.of(ctx); bt != nil {
+		for address, session := range sessions {
+			bt.putSession(address, session)
+		}
+	} else {
+		err = s.SessionStore.PutManySessions(ctx, sessions)
+	}
 	addresses := make([]string, 0, len(sessions))
 	for addr := range sessions {
 		addresses = append(addresses, addr)
@@ -366,6 +397,9 @@ func (s *Store) PutManySessions(ctx context.Context, sessions map[string][]byte)
 // and store them in the database again, so a call forgets them only when no call for the phone
 // number had finished when it started: the call that changed the database is such a call.
 func (s *Store) MigratePNToLID(ctx context.Context, pn, lid types.JID) error {
+	if bt := s.batcher.of(ctx); bt != nil {
+		return bt.refuse("MigratePNToLID")
+	}
 	pnUser := pn.SignalAddressUser()
 	s.lock.Lock()
 	ids := s.identities
@@ -382,4 +416,71 @@ func (s *Store) MigratePNToLID(ctx context.Context, pn, lid types.JID) error {
 		s.lock.Unlock()
 	}
 	return err
+}
+
+// load loads address's record: inside a deferred decryption (batch.go) the one it stored or
+// deleted, else the database's.
+func (s *Store) load(ctx context.Context, address string) ([]byte, error) {
+	if bt := s.batcher.of(ctx); bt != nil {
+		if data, ok := bt.session(address); ok {
+			return data, nil
+		}
+	}
+	return s.SessionStore.GetSession(ctx, address)
+}
+
+// loadMany is load for several addresses: a map with every address, nil for those without a
+// record (as whatsmeow's SQLStore.GetManySessions answers).
+func (s *Store) loadMany(ctx context.Context, addresses []string) (map[string][]byte, error) {
+	bt := s.batcher.of(ctx)
+	if bt == nil {
+		return s.SessionStore.GetManySessions(ctx, addresses)
+	}
+	result := make(map[string][]byte, len(addresses))
+	var missing []string
+	for _, address := range addresses {
+		if data, ok := bt.session(address); ok {
+			result[address] = data
+		} else {
+			missing = append(missing, address)
+		}
+	}
+	if len(missing) > 0 {
+		stored, err := s.SessionStore.GetManySessions(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, address := range missing {
+			result[address] = stored[address]
+		}
+	}
+	return result, nil
+}
+
+// HasSession reports whether address has a record, the ctx's deferred decryption's first.
+func (s *Store) HasSession(ctx context.Context, address string) (bool, error) {
+	if bt := s.batcher.of(ctx); bt != nil {
+		if data, ok := bt.session(address); ok {
+			return data != nil, nil
+		}
+	}
+	return s.SessionStore.HasSession(ctx, address)
+}
+
+// DeleteSession deletes address's record; inside a deferred decryption the delete is deferred.
+func (s *Store) DeleteSession(ctx context.Context, address string) error {
+	if bt := s.batcher.of(ctx); bt != nil {
+		bt.deleteSession(address)
+		return nil
+	}
+	return s.SessionStore.DeleteSession(ctx, address)
+}
+
+// DeleteAllSessions deletes the records of all of a phone number's devices; refused inside a
+// deferred decryption.
+func (s *Store) DeleteAllSessions(ctx context.Context, phone string) error {
+	if bt := s.batcher.of(ctx); bt != nil {
+		return bt.refuse("DeleteAllSessions")
+	}
+	return s.SessionStore.DeleteAllSessions(ctx, phone)
 }

@@ -45,6 +45,8 @@ func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbu
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Statements are logged to the database they were opened on, not its children: count them there.
+	db.Log = &statementCounter{DatabaseLogger: db.Log}
 	db = db.Child("whatsmeow_version", upgrades.Table, nil)
 	container := sqlstore.NewWithWrappedDB(db, waLog.Noop)
 	if err = container.Upgrade(ctx); err != nil {
