@@ -16,6 +16,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
@@ -482,5 +483,69 @@ func TestDeferredDecryptionRunsAgainInTransaction(t *testing.T) {
 	trips := counter.since(before)
 	if !slices.ContainsFunc(trips, func(s string) bool { return strings.HasPrefix(s, "Begin") }) {
 		t.Errorf("the second run was not in a transaction: %q", trips)
+	}
+}
+
+// TestDMDecryptionIsOneStatement: on PostgreSQL the decryption of a normal message from a contact
+// already used (session and identity key known) costs one database statement: the writes. On
+// SQLite it keeps its transaction, with the loads answered from memory.
+func TestDMDecryptionIsOneStatement(t *testing.T) {
+	for _, dialect := range testdb.All {
+		t.Run(string(dialect), func(t *testing.T) {
+			device, raw, counter := newDeviceFor(t, dialect)
+			ctx := context.Background()
+			key := [32]byte{5}
+			if err := device.Sessions.PutSession(ctx, addr, []byte("r1")); err != nil {
+				t.Fatal(err)
+			}
+			if err := device.Identities.PutIdentity(ctx, addr, key); err != nil {
+				t.Fatal(err)
+			}
+			hash := [32]byte{0x11}
+			before := counter.count()
+			// What libsignal's SessionCipher.Decrypt and whatsmeow's bufferedDecrypt call.
+			err := device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+				if has, err := device.Sessions.HasSession(ctx, addr); err != nil || !has {
+					return fmt.Errorf("no session: %w", err)
+				}
+				data, err := device.Sessions.GetSession(ctx, addr)
+				if err != nil || string(data) != "r1" {
+					return fmt.Errorf("loaded %q: %w", data, err)
+				}
+				if ok, err := device.Identities.IsTrustedIdentity(ctx, addr, key); err != nil || !ok {
+					return fmt.Errorf("untrusted: %w", err)
+				}
+				if err = device.Identities.PutIdentity(ctx, addr, key); err != nil {
+					return err
+				}
+				if err = device.Sessions.PutSession(ctx, addr, []byte("r2")); err != nil {
+					return err
+				}
+				return device.EventBuffer.PutBufferedEvent(ctx, hash, []byte("hello"), time.Unix(1700000000, 0))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			trips := counter.since(before)
+			want := 1
+			if dialect == testdb.SQLite {
+				want = 4 // BEGIN, the session store, the buffered event, COMMIT
+			}
+			if len(trips) != want {
+				t.Errorf("the decryption took %d round trips, want %d: %q", len(trips), want, trips)
+			}
+			if data, _ := raw.GetSession(ctx, addr); string(data) != "r2" {
+				t.Errorf("the stored record is %q", data)
+			}
+			// The committed record is now known: the next load costs nothing.
+			before = counter.count()
+			if data, err := device.Sessions.GetSession(ctx, addr); err != nil || string(data) != "r2" {
+				t.Errorf("the next load read %q, %v", data, err)
+			}
+			ReleaseSender(device, types.NewJID("4915100000001", types.DefaultUserServer))
+			if trips = counter.since(before); len(trips) != 0 {
+				t.Errorf("loading a committed record took %q", trips)
+			}
+		})
 	}
 }

@@ -20,8 +20,9 @@ import (
 type batchBuffer struct {
 	store.EventBuffer // whatsmeow's *sqlstore.SQLStore
 	batcher           *batcher
-	// identities is the device's identity wrapper (nil: none), whose pending changes of a
-	// decryption that wrote nothing are dropped.
+	// sessions and identities (nil: none) are the device's session and identity wrappers, whose
+	// pending changes of a decryption that wrote nothing are dropped.
+	sessions   *Store
 	identities *Identities
 }
 
@@ -40,18 +41,24 @@ func (b *batchBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Conte
 	bt := newBatch(b.batcher)
 	err := fn(context.WithValue(ctx, batchKey{}, bt))
 	if bt.isRefused() {
-		b.identities.discard(goid.Get())
+		b.discard(goid.Get())
 		zerolog.Ctx(ctx).Debug().Str("write", bt.refused).Msg("Decrypting again in a transaction: the deferred writes cannot hold a write")
 		return b.EventBuffer.DoDecryptionTxn(ctx, fn)
 	}
 	if err != nil {
-		b.identities.discard(goid.Get())
+		b.discard(goid.Get())
 		return err
 	}
 	if err = b.batcher.write(ctx, bt); err != nil {
 		return fmt.Errorf("failed to write the decryption's deferred writes: %w", err)
 	}
 	return nil
+}
+
+// discard drops what goroutine me's deferred decryption changed in memory: it wrote nothing.
+func (b *batchBuffer) discard(me int64) {
+	b.sessions.discard(me)
+	b.identities.discard(me)
 }
 
 // GetBufferedEvent returns the event the ctx's deferred decryption buffered, else the stored one.

@@ -80,6 +80,10 @@ type Store struct {
 	migrated   map[string]struct{}
 	// batcher defers the writes of a decryption to one statement (batch.go); nil: never.
 	batcher *batcher
+	// records keeps the records known committed (cache.go); pending holds, per goroutine inside
+	// a decryption transaction, its writes until the transaction ends.
+	records *recordCache
+	pending map[int64]map[string]pendingWrite
 }
 
 type lease struct {
@@ -107,10 +111,11 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 		// Decided before any store is wrapped: the batcher requires them to be whatsmeow's SQL store.
 		br := newBatcher(device, db)
 		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout,
-			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), batcher: br}
+			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), batcher: br,
+			records: newRecordCache(RecordCacheSize), pending: make(map[int64]map[string]pendingWrite)}
 		device.Sessions = s
 		if br != nil {
-			batched = &batchBuffer{EventBuffer: device.EventBuffer, batcher: br}
+			batched = &batchBuffer{EventBuffer: device.EventBuffer, batcher: br, sessions: s}
 			device.EventBuffer = batched
 			device.PreKeys = &preKeyStore{PreKeyStore: device.PreKeys, batcher: br}
 			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br}
@@ -149,20 +154,29 @@ func (b *txnBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context
 	b.sessions.lock.Lock()
 	b.sessions.decrypting[me]++
 	b.sessions.lock.Unlock()
-	defer b.sessions.endTxn(me)
-	return b.EventBuffer.DoDecryptionTxn(ctx, fn)
+	committed := false
+	defer func() { b.sessions.endTxn(me, committed) }()
+	err := b.EventBuffer.DoDecryptionTxn(ctx, fn)
+	committed = err == nil
+	return err
 }
 
-// endTxn ends the leases goroutine me took inside its transaction and still holds. Leases taken
-// inside a decryption that failed (whatsmeow stores nothing then, and for a message with an old
-// counter reports no event either) end here too.
-func (s *Store) endTxn(me int64) {
+// endTxn ends the leases goroutine me took inside its transaction and still holds, after keeping
+// the records it stored when the transaction committed. Leases taken inside a decryption that
+// failed (whatsmeow stores nothing then, and for a message with an old counter reports no event
+// either) end here too.
+func (s *Store) endTxn(me int64, committed bool) {
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	if s.decrypting[me]--; s.decrypting[me] > 0 {
 		return // an inner transaction: the outer one ends the leases
 	}
 	delete(s.decrypting, me)
+	outcome := writeFailed
+	if committed {
+		outcome = writeCommitted
+	}
+	s.endPending(me, outcome)
 	for _, addr := range s.inTxn[me] {
 		if l, ok := s.held[addr]; ok && l.owner == me {
 			delete(s.held, addr)
@@ -354,133 +368,4 @@ func (s *Store) GetManySessions(ctx context.Context, addresses []string) (map[st
 		s.release(addresses)
 	}
 	return data, err
-}
-
-// PutSession stores address's record and ends its lease.
-func (s *Store) PutSession(ctx context.Context, address string, session []byte) error {
-	var err error
-	if bt := s.batcher.of(ctx); bt != nil {
-		bt.putSession(address, session)
-	} else {
-		err = s.SessionStore.PutSession(ctx, address, session)
-	}
-	s.stored(ctx, []string{address})
-	return err
-}
-
-// PutManySessions stores the records and ends their leases.
-func (s *Store) PutManySessions(ctx context.Context, sessions map[string][]byte) error {
-	var err error
-	if bt := s.batcher.of(ctx); bt != nil {
-		for address, session := range sessions {
-			bt.putSession(address, session)
-		}
-	} else {
-		err = s.SessionStore.PutManySessions(ctx, sessions)
-	}
-	addresses := make([]string, 0, len(sessions))
-	for addr := range sessions {
-		addresses = append(addresses, addr)
-	}
-	s.stored(ctx, addresses)
-	return err
-}
-
-// MigratePNToLID moves the Signal sessions, identity keys and sender keys of a phone number's
-// devices to its LID, then makes the identity key wrapper forget the keys of both.
-//
-// whatsmeow calls it before nearly every message to or from a phone number that has a LID, but
-// its SQL store changes the database only at the first call for a phone number in a process (the
-// migratedPNSessionsCache of go.mau.fi/whatsmeow/store/sqlstore's SQLStore.MigratePNToLID): it
-// deletes the phone number's identity rows and copies their keys over the LID's with statements of
-// its own, past the wrapper. Forgetting the keys at every call would make every such message check
-// and store them in the database again, so a call forgets them only when no call for the phone
-// number had finished when it started: the call that changed the database is such a call.
-func (s *Store) MigratePNToLID(ctx context.Context, pn, lid types.JID) error {
-	if bt := s.batcher.of(ctx); bt != nil {
-		return bt.refuse("MigratePNToLID")
-	}
-	pnUser := pn.SignalAddressUser()
-	s.lock.Lock()
-	ids := s.identities
-	_, done := s.migrated[pnUser]
-	s.lock.Unlock()
-	err := s.SessionStore.MigratePNToLID(ctx, pn, lid)
-	if ids != nil && !done {
-		ids.forgetUsers(pnUser, lid.SignalAddressUser())
-		s.lock.Lock()
-		if s.migrated == nil {
-			s.migrated = make(map[string]struct{})
-		}
-		s.migrated[pnUser] = struct{}{}
-		s.lock.Unlock()
-	}
-	return err
-}
-
-// load loads address's record: inside a deferred decryption (batch.go) the one it stored or
-// deleted, else the database's.
-func (s *Store) load(ctx context.Context, address string) ([]byte, error) {
-	if bt := s.batcher.of(ctx); bt != nil {
-		if data, ok := bt.session(address); ok {
-			return data, nil
-		}
-	}
-	return s.SessionStore.GetSession(ctx, address)
-}
-
-// loadMany is load for several addresses: a map with every address, nil for those without a
-// record (as whatsmeow's SQLStore.GetManySessions answers).
-func (s *Store) loadMany(ctx context.Context, addresses []string) (map[string][]byte, error) {
-	bt := s.batcher.of(ctx)
-	if bt == nil {
-		return s.SessionStore.GetManySessions(ctx, addresses)
-	}
-	result := make(map[string][]byte, len(addresses))
-	var missing []string
-	for _, address := range addresses {
-		if data, ok := bt.session(address); ok {
-			result[address] = data
-		} else {
-			missing = append(missing, address)
-		}
-	}
-	if len(missing) > 0 {
-		stored, err := s.SessionStore.GetManySessions(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		for _, address := range missing {
-			result[address] = stored[address]
-		}
-	}
-	return result, nil
-}
-
-// HasSession reports whether address has a record, the ctx's deferred decryption's first.
-func (s *Store) HasSession(ctx context.Context, address string) (bool, error) {
-	if bt := s.batcher.of(ctx); bt != nil {
-		if data, ok := bt.session(address); ok {
-			return data != nil, nil
-		}
-	}
-	return s.SessionStore.HasSession(ctx, address)
-}
-
-// DeleteSession deletes address's record; inside a deferred decryption the delete is deferred.
-func (s *Store) DeleteSession(ctx context.Context, address string) error {
-	if bt := s.batcher.of(ctx); bt != nil {
-		bt.deleteSession(address)
-		return nil
-	}
-	return s.SessionStore.DeleteSession(ctx, address)
-}
-
-// DeleteAllSessions deletes the records of all of a phone number's devices; refused inside a
-// deferred decryption.
-func (s *Store) DeleteAllSessions(ctx context.Context, phone string) error {
-	if bt := s.batcher.of(ctx); bt != nil {
-		return bt.refuse("DeleteAllSessions")
-	}
-	return s.SessionStore.DeleteAllSessions(ctx, phone)
 }
