@@ -34,6 +34,8 @@
 //
 // Install also keeps the identity keys the device's store holds in memory (Identities), so that
 // checking and storing a contact's unchanged key with every message costs no database statement.
+// The Store likewise keeps the session records known committed (cache.go, records.go), so that
+// loading the session of a contact already used costs none either.
 //
 // Loads inside a database transaction on SQLite take no lease: the bridge opens its SQLite
 // transactions with BEGIN IMMEDIATE, which already keeps every other writer out until the commit,
