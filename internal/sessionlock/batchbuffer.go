@@ -161,27 +161,39 @@ func (p *preKeyStore) MarkPreKeysAsUploaded(ctx context.Context, upToID uint32) 
 }
 
 // senderKeyStore defers the group sender key stores (libsignal's group cipher stores the advanced
-// chain after every group message) inside a deferred decryption.
+// chain after every group message) inside a deferred decryption, and keeps the sender keys known
+// committed in the session Store's record cache (cache.go), under senderKeyCacheKey, with the
+// same rules as session records.
 type senderKeyStore struct {
 	store.SenderKeyStore
-	batcher *batcher
+	batcher  *batcher
+	sessions *Store
 }
 
-// GetSenderKey returns the sender key the ctx's deferred decryption stored, else the stored one.
+// GetSenderKey returns the sender key the ctx's deferred decryption or decryption transaction
+// stored, else the one known committed, else the database's.
 func (s *senderKeyStore) GetSenderKey(ctx context.Context, group, user string) ([]byte, error) {
 	if bt := s.batcher.of(ctx); bt != nil {
 		if data, ok := bt.senderKey(group, user); ok {
 			return data, nil
 		}
 	}
+	if data, ok := s.sessions.cached(ctx, senderKeyCacheKey(group, user)); ok && data != nil {
+		return data, nil
+	}
 	return s.SenderKeyStore.GetSenderKey(ctx, group, user)
 }
 
 // PutSenderKey stores the sender key; inside a deferred decryption the store is deferred.
 func (s *senderKeyStore) PutSenderKey(ctx context.Context, group, user string, data []byte) error {
-	if bt := s.batcher.of(ctx); bt != nil {
-		bt.putSenderKey(group, user, data)
-		return nil
+	if data == nil {
+		data = []byte{}
 	}
-	return s.SenderKeyStore.PutSenderKey(ctx, group, user, data)
+	return s.sessions.write(ctx, map[string][]byte{senderKeyCacheKey(group, user): data}, func() error {
+		if bt := s.batcher.of(ctx); bt != nil {
+			bt.putSenderKey(group, user, data)
+			return nil
+		}
+		return s.SenderKeyStore.PutSenderKey(ctx, group, user, data)
+	})
 }

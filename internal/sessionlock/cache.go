@@ -13,7 +13,8 @@ const RecordCacheSize = 1024
 
 // recordCache keeps the session records the database is known to hold, so that loading the
 // session of a contact whatsmeow has already used (HasSession and GetSession before every
-// decryption, GetManySessions before every encryption) costs no database statement.
+// decryption, GetManySessions before every encryption) costs no database statement. On
+// PostgreSQL it holds the group sender keys too (senderKeyStore, under senderKeyCacheKey).
 //
 // A record enters the cache only by a write of it that is known to be committed: a store outside
 // any transaction once its statement succeeded, a store inside a decryption transaction once the
@@ -169,11 +170,20 @@ func (c *recordCache) bulkEnd(users ...string) {
 	c.forgetUsers(users)
 }
 
+// senderKeyCacheKey is the cache key of the sender key of the Signal address user in group: it
+// cannot be taken for a Signal address, and begins with the user's address so that forgetting a
+// Signal user forgets its sender keys too.
+func senderKeyCacheKey(group, user string) string {
+	return senderKeyPrefix + user + "\x00" + group
+}
+
+const senderKeyPrefix = "\x01"
+
 func (c *recordCache) forgetUsers(users []string) {
-	for address := range c.entries {
-		user, _, _ := strings.Cut(address, ":")
+	for key := range c.entries {
+		user, _, _ := strings.Cut(strings.TrimPrefix(key, senderKeyPrefix), ":")
 		if slices.Contains(users, user) {
-			c.forget(address)
+			c.forget(key)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"go.mau.fi/whatsmeow/types"
+
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
@@ -122,5 +124,37 @@ func TestStoreForgetsDeletedRecords(t *testing.T) {
 			}
 			loads("r2")
 		})
+	}
+}
+
+// TestSenderKeysKeptUntilMigrated: on PostgreSQL a sender key stored is loaded without the
+// database, and a migration of its sender's phone number to a LID (whatsmeow's own SQL moves the
+// sender keys) makes the next load ask the database.
+func TestSenderKeysKeptUntilMigrated(t *testing.T) {
+	device, _, counter := newDeviceFor(t, testdb.Postgres)
+	ctx := context.Background()
+	pn := types.NewJID("4915100000001", types.DefaultUserServer)
+	lid := types.NewJID("100000000000001", types.HiddenUserServer)
+	sender := types.NewADJID(pn.User, 0, 0).SignalAddress().String()
+	if err := device.SenderKeys.PutSenderKey(ctx, groupID, sender, []byte("chain")); err != nil {
+		t.Fatal(err)
+	}
+	before := counter.count()
+	if data, err := device.SenderKeys.GetSenderKey(ctx, groupID, sender); err != nil || string(data) != "chain" {
+		t.Fatalf("loaded %q, %v", data, err)
+	}
+	if trips := counter.since(before); len(trips) != 0 {
+		t.Errorf("loading a stored sender key took %q", trips)
+	}
+	if err := device.Sessions.MigratePNToLID(ctx, pn, lid); err != nil {
+		t.Fatal(err)
+	}
+	before = counter.count()
+	data, err := device.SenderKeys.GetSenderKey(ctx, groupID, sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trips := counter.since(before); len(trips) != 1 {
+		t.Errorf("after the migration the load took %q, want the database's answer (%q)", trips, data)
 	}
 }

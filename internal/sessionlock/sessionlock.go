@@ -120,7 +120,7 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 			batched = &batchBuffer{EventBuffer: device.EventBuffer, batcher: br, sessions: s}
 			device.EventBuffer = batched
 			device.PreKeys = &preKeyStore{PreKeyStore: device.PreKeys, batcher: br}
-			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br}
+			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br, sessions: s}
 		}
 		if device.EventBuffer != nil {
 			device.EventBuffer = &txnBuffer{EventBuffer: device.EventBuffer, sessions: s}
