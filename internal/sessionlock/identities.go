@@ -42,6 +42,9 @@ type Identities struct {
 	// the transaction's beginning.
 	gen    uint64
 	txnGen map[int64]uint64
+	// batcher defers the stores and deletes of a decryption to one statement (batch.go); nil:
+	// never.
+	batcher *batcher
 }
 
 // newIdentities wraps inner; db is the database it writes to (nil: never inside a transaction
@@ -97,7 +100,12 @@ func (s *Identities) PutIdentity(ctx context.Context, address string, key [32]by
 	if ok && !deleted && have == key {
 		return nil
 	}
-	err := s.IdentityStore.PutIdentity(ctx, address, key)
+	var err error
+	if bt := s.batcher.of(ctx); bt != nil {
+		bt.putIdentity(address, key)
+	} else {
+		err = s.IdentityStore.PutIdentity(ctx, address, key)
+	}
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	switch {
@@ -115,7 +123,12 @@ func (s *Identities) PutIdentity(ctx context.Context, address string, key [32]by
 // DeleteIdentity deletes the address's key and forgets it.
 func (s *Identities) DeleteIdentity(ctx context.Context, address string) error {
 	me := goid.Get()
-	err := s.IdentityStore.DeleteIdentity(ctx, address)
+	var err error
+	if bt := s.batcher.of(ctx); bt != nil {
+		bt.deleteIdentity(address)
+	} else {
+		err = s.IdentityStore.DeleteIdentity(ctx, address)
+	}
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	s.gen++
@@ -131,6 +144,9 @@ func (s *Identities) DeleteIdentity(ctx context.Context, address string) error {
 // DeleteAllIdentities deletes the keys of all of a phone number's devices and forgets every key
 // (it happens when a contact re-registers: rarely).
 func (s *Identities) DeleteAllIdentities(ctx context.Context, phone string) error {
+	if bt := s.batcher.of(ctx); bt != nil {
+		return bt.refuse("DeleteAllIdentities")
+	}
 	err := s.IdentityStore.DeleteAllIdentities(ctx, phone)
 	s.lock.Lock()
 	defer s.lock.Unlock()
@@ -187,6 +203,20 @@ func (s *Identities) endTxn(me int64, committed bool) {
 		}
 	}
 	delete(s.pending, me)
+}
+
+// discard drops the changes goroutine me made inside its decryption transaction, which wrote
+// none of them (a deferred decryption that failed or runs again in a transaction, batch.go): the
+// memory is left as it was before the transaction. It does nothing on a nil Identities.
+func (s *Identities) discard(me int64) {
+	if s == nil {
+		return
+	}
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if _, ok := s.pending[me]; ok {
+		s.pending[me] = make(map[string]*[32]byte)
+	}
 }
 
 // identityBuffer tells the identity store where whatsmeow's decryption transactions begin and end.

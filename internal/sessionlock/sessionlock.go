@@ -28,8 +28,14 @@
 // this). Otherwise an encryption waiting for the lease would load the record as it was before the
 // decryption and, storing after the commit, undo the decryption's ratchet step.
 //
+// On PostgreSQL the decryption runs without a transaction and its writes are made at its end by
+// one statement (batch.go): there "the transaction ends" means that statement has run, written or
+// failed, and the leases end after it.
+//
 // Install also keeps the identity keys the device's store holds in memory (Identities), so that
 // checking and storing a contact's unchanged key with every message costs no database statement.
+// The Store likewise keeps the session records known committed (cache.go, records.go), so that
+// loading the session of a contact already used costs none either.
 //
 // Loads inside a database transaction on SQLite take no lease: the bridge opens its SQLite
 // transactions with BEGIN IMMEDIATE, which already keeps every other writer out until the commit,
@@ -74,6 +80,12 @@ type Store struct {
 	// MigratePNToLID call has finished.
 	identities *Identities
 	migrated   map[string]struct{}
+	// batcher defers the writes of a decryption to one statement (batch.go); nil: never.
+	batcher *batcher
+	// records keeps the records known committed (cache.go); pending holds, per goroutine inside
+	// a decryption transaction, its writes until the transaction ends.
+	records *recordCache
+	pending map[int64]map[string]pendingWrite
 }
 
 type lease struct {
@@ -96,16 +108,30 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 		}
 		return
 	}
+	var batched *batchBuffer
 	if _, ok := device.Sessions.(*Store); !ok {
+		// Decided before any store is wrapped: the batcher requires them to be whatsmeow's SQL store.
+		br := newBatcher(device, db)
 		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout,
-			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int)}
+			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), batcher: br,
+			records: newRecordCache(RecordCacheSize), pending: make(map[int64]map[string]pendingWrite)}
 		device.Sessions = s
+		if br != nil {
+			batched = &batchBuffer{EventBuffer: device.EventBuffer, batcher: br, sessions: s}
+			device.EventBuffer = batched
+			device.PreKeys = &preKeyStore{PreKeyStore: device.PreKeys, batcher: br}
+			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br, sessions: s}
+		}
 		if device.EventBuffer != nil {
 			device.EventBuffer = &txnBuffer{EventBuffer: device.EventBuffer, sessions: s}
 		}
 	}
 	if _, ok := device.Identities.(*Identities); !ok && device.Identities != nil && device.EventBuffer != nil {
 		ids := newIdentities(device.Identities, db)
+		if batched != nil {
+			ids.batcher = batched.batcher
+			batched.identities = ids
+		}
 		device.Identities = ids
 		device.EventBuffer = &identityBuffer{EventBuffer: device.EventBuffer, identities: ids}
 	}
@@ -130,20 +156,29 @@ func (b *txnBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context
 	b.sessions.lock.Lock()
 	b.sessions.decrypting[me]++
 	b.sessions.lock.Unlock()
-	defer b.sessions.endTxn(me)
-	return b.EventBuffer.DoDecryptionTxn(ctx, fn)
+	committed := false
+	defer func() { b.sessions.endTxn(me, committed) }()
+	err := b.EventBuffer.DoDecryptionTxn(ctx, fn)
+	committed = err == nil
+	return err
 }
 
-// endTxn ends the leases goroutine me took inside its transaction and still holds. Leases taken
-// inside a decryption that failed (whatsmeow stores nothing then, and for a message with an old
-// counter reports no event either) end here too.
-func (s *Store) endTxn(me int64) {
+// endTxn ends the leases goroutine me took inside its transaction and still holds, after keeping
+// the records it stored when the transaction committed. Leases taken inside a decryption that
+// failed (whatsmeow stores nothing then, and for a message with an old counter reports no event
+// either) end here too.
+func (s *Store) endTxn(me int64, committed bool) {
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	if s.decrypting[me]--; s.decrypting[me] > 0 {
 		return // an inner transaction: the outer one ends the leases
 	}
 	delete(s.decrypting, me)
+	outcome := writeFailed
+	if committed {
+		outcome = writeCommitted
+	}
+	s.endPending(me, outcome)
 	for _, addr := range s.inTxn[me] {
 		if l, ok := s.held[addr]; ok && l.owner == me {
 			delete(s.held, addr)
@@ -308,13 +343,13 @@ func ReleaseSender(device *store.Device, senders ...types.JID) {
 // GetSession leases address and loads its record.
 func (s *Store) GetSession(ctx context.Context, address string) ([]byte, error) {
 	if !s.leased(ctx) {
-		return s.SessionStore.GetSession(ctx, address)
+		return s.load(ctx, address)
 	}
 	if err := s.acquire(ctx, []string{address}); err != nil {
 		return nil, err
 	}
 	s.took(ctx, []string{address})
-	data, err := s.SessionStore.GetSession(ctx, address)
+	data, err := s.load(ctx, address)
 	if err != nil {
 		s.release([]string{address})
 	}
@@ -324,66 +359,15 @@ func (s *Store) GetSession(ctx context.Context, address string) ([]byte, error) 
 // GetManySessions leases every address and loads their records.
 func (s *Store) GetManySessions(ctx context.Context, addresses []string) (map[string][]byte, error) {
 	if !s.leased(ctx) {
-		return s.SessionStore.GetManySessions(ctx, addresses)
+		return s.loadMany(ctx, addresses)
 	}
 	if err := s.acquire(ctx, addresses); err != nil {
 		return nil, err
 	}
 	s.took(ctx, addresses)
-	data, err := s.SessionStore.GetManySessions(ctx, addresses)
+	data, err := s.loadMany(ctx, addresses)
 	if err != nil {
 		s.release(addresses)
 	}
 	return data, err
-}
-
-// PutSession stores address's record and ends its lease.
-func (s *Store) PutSession(ctx context.Context, address string, session []byte) error {
-	err := s.SessionStore.PutSession(ctx, address, session)
-	s.stored(ctx, []string{address})
-	return err
-}
-
-// PutManySessions stores the records (on PostgreSQL in one statement, see putManyOneStatement) and
-// ends their leases.
-func (s *Store) PutManySessions(ctx context.Context, sessions map[string][]byte) error {
-	done, err := s.putManyOneStatement(ctx, sessions)
-	if !done {
-		err = s.SessionStore.PutManySessions(ctx, sessions)
-	}
-	addresses := make([]string, 0, len(sessions))
-	for addr := range sessions {
-		addresses = append(addresses, addr)
-	}
-	s.stored(ctx, addresses)
-	return err
-}
-
-// MigratePNToLID moves the Signal sessions, identity keys and sender keys of a phone number's
-// devices to its LID, then makes the identity key wrapper forget the keys of both.
-//
-// whatsmeow calls it before nearly every message to or from a phone number that has a LID, but
-// its SQL store changes the database only at the first call for a phone number in a process (the
-// migratedPNSessionsCache of go.mau.fi/whatsmeow/store/sqlstore's SQLStore.MigratePNToLID): it
-// deletes the phone number's identity rows and copies their keys over the LID's with statements of
-// its own, past the wrapper. Forgetting the keys at every call would make every such message check
-// and store them in the database again, so a call forgets them only when no call for the phone
-// number had finished when it started: the call that changed the database is such a call.
-func (s *Store) MigratePNToLID(ctx context.Context, pn, lid types.JID) error {
-	pnUser := pn.SignalAddressUser()
-	s.lock.Lock()
-	ids := s.identities
-	_, done := s.migrated[pnUser]
-	s.lock.Unlock()
-	err := s.SessionStore.MigratePNToLID(ctx, pn, lid)
-	if ids != nil && !done {
-		ids.forgetUsers(pnUser, lid.SignalAddressUser())
-		s.lock.Lock()
-		if s.migrated == nil {
-			s.migrated = make(map[string]struct{})
-		}
-		s.migrated[pnUser] = struct{}{}
-		s.lock.Unlock()
-	}
-	return err
 }

@@ -36,13 +36,6 @@ func newDevice(t *testing.T) (*store.Device, *dbutil.Database) {
 // newDeviceOn is newDevice on a database of the given driver and dialect.
 func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbutil.Database) {
 	t.Helper()
-	return newDeviceLogged(t, driver, uri, dialect, nil)
-}
-
-// newDeviceLogged is newDeviceOn with every statement on the database reported to log (nil: not
-// logged).
-func newDeviceLogged(t *testing.T, driver, uri, dialect string, log dbutil.DatabaseLogger) (*store.Device, *dbutil.Database) {
-	t.Helper()
 	ctx := context.Background()
 	raw, err := sql.Open(driver, uri)
 	if err != nil {
@@ -52,9 +45,8 @@ func newDeviceLogged(t *testing.T, driver, uri, dialect string, log dbutil.Datab
 	if err != nil {
 		t.Fatal(err)
 	}
-	if log != nil {
-		db.Log = log
-	}
+	// Statements are logged to the database they were opened on, not its children: count them there.
+	db.Log = &statementCounter{DatabaseLogger: db.Log}
 	db = db.Child("whatsmeow_version", upgrades.Table, nil)
 	container := sqlstore.NewWithWrappedDB(db, waLog.Noop)
 	if err = container.Upgrade(ctx); err != nil {

@@ -1,0 +1,199 @@
+package sessionlock
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/petermattis/goid"
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/util/keys"
+)
+
+// batchBuffer is the device's whatsmeow event buffer with decryption writes deferred to one
+// statement (see batch.go). It is the innermost event buffer wrapper: txnBuffer and
+// identityBuffer wrap it, so the leases of a decryption end, and its identity keys are remembered,
+// only after the combined statement has run.
+type batchBuffer struct {
+	store.EventBuffer // whatsmeow's *sqlstore.SQLStore
+	batcher           *batcher
+	// sessions and identities (nil: none) are the device's session and identity wrappers, whose
+	// pending changes of a decryption that wrote nothing are dropped.
+	sessions   *Store
+	identities *Identities
+}
+
+// DoDecryptionTxn runs fn with its writes deferred and writes them with one statement. When fn
+// fails, nothing is written and fn's error is returned. When fn made a write the batch cannot
+// hold, fn runs again from scratch inside whatsmeow's real transaction. When ctx already carries
+// a transaction of the database, fn runs in whatsmeow's DoDecryptionTxn (that is, in the caller's
+// transaction) as before; when it carries this device's batch, fn joins it.
+func (b *batchBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context) error) error {
+	if b.batcher.of(ctx) != nil {
+		return fn(ctx)
+	}
+	if _, inTxn := b.batcher.db.Execable(ctx).(dbutil.Transaction); inTxn {
+		return b.EventBuffer.DoDecryptionTxn(ctx, fn)
+	}
+	bt := newBatch(b.batcher)
+	err := fn(context.WithValue(ctx, batchKey{}, bt))
+	if bt.isRefused() {
+		b.discard(goid.Get())
+		zerolog.Ctx(ctx).Debug().Str("write", bt.refused).Msg("Decrypting again in a transaction: the deferred writes cannot hold a write")
+		return b.EventBuffer.DoDecryptionTxn(ctx, fn)
+	}
+	if err != nil {
+		b.discard(goid.Get())
+		return err
+	}
+	if err = b.batcher.write(ctx, bt); err != nil {
+		return fmt.Errorf("failed to write the decryption's deferred writes: %w", err)
+	}
+	return nil
+}
+
+// discard drops what goroutine me's deferred decryption changed in memory: it wrote nothing.
+func (b *batchBuffer) discard(me int64) {
+	b.sessions.discard(me)
+	b.identities.discard(me)
+}
+
+// GetBufferedEvent returns the event the ctx's deferred decryption buffered, else the stored one.
+func (b *batchBuffer) GetBufferedEvent(ctx context.Context, hash [32]byte) (*store.BufferedEvent, error) {
+	if bt := b.batcher.of(ctx); bt != nil {
+		if evt := bt.event(hash); evt != nil {
+			return evt, nil
+		}
+	}
+	return b.EventBuffer.GetBufferedEvent(ctx, hash)
+}
+
+// PutBufferedEvent buffers the plaintext; inside a deferred decryption the insert is deferred.
+func (b *batchBuffer) PutBufferedEvent(ctx context.Context, hash [32]byte, plaintext []byte, serverTimestamp time.Time) error {
+	if bt := b.batcher.of(ctx); bt != nil {
+		return bt.putEvent(hash, plaintext, serverTimestamp)
+	}
+	return b.EventBuffer.PutBufferedEvent(ctx, hash, plaintext, serverTimestamp)
+}
+
+// ClearBufferedEventPlaintext clears a buffered plaintext; refused inside a deferred decryption.
+func (b *batchBuffer) ClearBufferedEventPlaintext(ctx context.Context, hash [32]byte) error {
+	if bt := b.batcher.of(ctx); bt != nil {
+		return bt.refuse("ClearBufferedEventPlaintext")
+	}
+	return b.EventBuffer.ClearBufferedEventPlaintext(ctx, hash)
+}
+
+// DeleteOldBufferedHashes prunes the buffer; refused inside a deferred decryption.
+func (b *batchBuffer) DeleteOldBufferedHashes(ctx context.Context) error {
+	if bt := b.batcher.of(ctx); bt != nil {
+		return bt.refuse("DeleteOldBufferedHashes")
+	}
+	return b.EventBuffer.DeleteOldBufferedHashes(ctx)
+}
+
+// AddOutgoingEvent records a sent message; refused inside a deferred decryption.
+func (b *batchBuffer) AddOutgoingEvent(ctx context.Context, chat types.JID, id types.MessageID, format string, plaintext []byte) error {
+	if bt := b.batcher.of(ctx); bt != nil {
+		return bt.refuse("AddOutgoingEvent")
+	}
+	return b.EventBuffer.AddOutgoingEvent(ctx, chat, id, format, plaintext)
+}
+
+// DeleteOldOutgoingEvents prunes the sent messages; refused inside a deferred decryption.
+func (b *batchBuffer) DeleteOldOutgoingEvents(ctx context.Context) error {
+	if bt := b.batcher.of(ctx); bt != nil {
+		return bt.refuse("DeleteOldOutgoingEvents")
+	}
+	return b.EventBuffer.DeleteOldOutgoingEvents(ctx)
+}
+
+// preKeyStore defers the removal of a one-time prekey (libsignal's session cipher removes it after
+// decrypting a prekey message) inside a deferred decryption.
+type preKeyStore struct {
+	store.PreKeyStore
+	batcher *batcher
+}
+
+// GetPreKey returns nil for a prekey the ctx's deferred decryption removed, as the database
+// would after the removal.
+func (p *preKeyStore) GetPreKey(ctx context.Context, id uint32) (*keys.PreKey, error) {
+	if bt := p.batcher.of(ctx); bt != nil && bt.preKeyRemoved(id) {
+		return nil, nil
+	}
+	return p.PreKeyStore.GetPreKey(ctx, id)
+}
+
+// RemovePreKey removes the prekey; inside a deferred decryption the removal is deferred.
+func (p *preKeyStore) RemovePreKey(ctx context.Context, id uint32) error {
+	if bt := p.batcher.of(ctx); bt != nil {
+		bt.removePreKey(id)
+		return nil
+	}
+	return p.PreKeyStore.RemovePreKey(ctx, id)
+}
+
+// GetOrGenPreKeys may insert prekeys; refused inside a deferred decryption.
+func (p *preKeyStore) GetOrGenPreKeys(ctx context.Context, count uint32) ([]*keys.PreKey, error) {
+	if bt := p.batcher.of(ctx); bt != nil {
+		return nil, bt.refuse("GetOrGenPreKeys")
+	}
+	return p.PreKeyStore.GetOrGenPreKeys(ctx, count)
+}
+
+// GenOnePreKey inserts a prekey; refused inside a deferred decryption.
+func (p *preKeyStore) GenOnePreKey(ctx context.Context) (*keys.PreKey, error) {
+	if bt := p.batcher.of(ctx); bt != nil {
+		return nil, bt.refuse("GenOnePreKey")
+	}
+	return p.PreKeyStore.GenOnePreKey(ctx)
+}
+
+// MarkPreKeysAsUploaded updates prekeys; refused inside a deferred decryption.
+func (p *preKeyStore) MarkPreKeysAsUploaded(ctx context.Context, upToID uint32) error {
+	if bt := p.batcher.of(ctx); bt != nil {
+		return bt.refuse("MarkPreKeysAsUploaded")
+	}
+	return p.PreKeyStore.MarkPreKeysAsUploaded(ctx, upToID)
+}
+
+// senderKeyStore defers the group sender key stores (libsignal's group cipher stores the advanced
+// chain after every group message) inside a deferred decryption, and keeps the sender keys known
+// committed in the session Store's record cache (cache.go), under senderKeyCacheKey, with the
+// same rules as session records.
+type senderKeyStore struct {
+	store.SenderKeyStore
+	batcher  *batcher
+	sessions *Store
+}
+
+// GetSenderKey returns the sender key the ctx's deferred decryption or decryption transaction
+// stored, else the one known committed, else the database's.
+func (s *senderKeyStore) GetSenderKey(ctx context.Context, group, user string) ([]byte, error) {
+	if bt := s.batcher.of(ctx); bt != nil {
+		if data, ok := bt.senderKey(group, user); ok {
+			return data, nil
+		}
+	}
+	if data, ok := s.sessions.cached(ctx, senderKeyCacheKey(group, user)); ok && data != nil {
+		return data, nil
+	}
+	return s.SenderKeyStore.GetSenderKey(ctx, group, user)
+}
+
+// PutSenderKey stores the sender key; inside a deferred decryption the store is deferred.
+func (s *senderKeyStore) PutSenderKey(ctx context.Context, group, user string, data []byte) error {
+	if data == nil {
+		data = []byte{}
+	}
+	return s.sessions.write(ctx, map[string][]byte{senderKeyCacheKey(group, user): data}, func() error {
+		if bt := s.batcher.of(ctx); bt != nil {
+			bt.putSenderKey(group, user, data)
+			return nil
+		}
+		return s.SenderKeyStore.PutSenderKey(ctx, group, user, data)
+	})
+}
