@@ -243,7 +243,9 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 			seqs := append([]int64{row.Seq}, item.absorbed...)
 			br.waMaybeSent.trying(seqs...)
 			err = br.routeWhatsAppEvent(rctx, user, evt, attempt == 1)
-			if err != nil && sendOutcomeUnknown(err) {
+			if err != nil && (sendOutcomeUnknown(err) || errors.Is(err, portal.ErrLookUnanswered)) {
+				// A look the homeserver did not answer leaves the earlier attempt's outcome as
+				// unknown as before: the next attempt looks for the settle time again.
 				unknownOutcome = true
 			}
 			br.noteHomeserverFailure(err) // late_events.go
@@ -324,7 +326,7 @@ func sendOutcomeUnknown(err error) bool {
 // (the homeserver or the network is back, a rate limit passed, the WhatsApp connection a download
 // needs is up again): the event is retried for as long as that takes.
 func waitsForRecovery(err error) bool {
-	return isTransient(err) || errors.Is(err, errWaitingForLogin) || errors.Is(err, portal.ErrNotConnected) || errors.Is(err, msgconv.ErrNotConnected)
+	return isTransient(err) || errors.Is(err, portal.ErrLookUnanswered) || errors.Is(err, errWaitingForLogin) || errors.Is(err, portal.ErrNotConnected) || errors.Is(err, msgconv.ErrNotConnected)
 }
 
 // routeWhatsAppEvent hands a stored event to its handler and waits for the result. first is set

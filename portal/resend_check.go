@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -83,24 +82,34 @@ func withTxnMarker(content any, txnID string) any {
 	}
 }
 
+// ErrLookUnanswered is wrapped by a send's error when it was not made because the homeserver did
+// not answer the look for an earlier attempt's event (see findSentUntil). The send is to be tried
+// again once the homeserver answers, as one whose earlier attempt's outcome is unknown.
+var ErrLookUnanswered = errors.New("the homeserver did not answer the look for an earlier attempt's event")
+
 // findSentUntil is findSent, repeated every resendPoll until lookUntil while it finds nothing.
 //
 // With a lookUntil (an earlier attempt got no clear answer, or a crashed process may have sent
-// the event), a read the homeserver does not answer (unreachable, a 5xx, a 429) ends the look with
-// an error wrapping the read's, instead of letting the caller send: the earlier attempt's event
-// may be in the room, or be stored as soon as the homeserver is back, and the time to look would
-// otherwise run out while the homeserver is away. Dendrite, stopped mid-request, answers 500, then
-// stores the event from its on-disk stream after its restart; a retry whose look ran out during
-// the outage sent the event a second time. The caller's retry looks again from the start. Without
-// a lookUntil the room is read once, and an unreadable room is sent to.
+// the event), a read the homeserver does not answer ends the look with an error wrapping
+// ErrLookUnanswered and the read's error, instead of letting the caller send: the earlier
+// attempt's event may be in the room, or be stored as soon as the homeserver is back, and the time
+// to look would otherwise run out while the homeserver is away. Dendrite, stopped mid-request,
+// answers 500, then stores the event from its on-disk stream after its restart; a retry whose look
+// ran out during the outage sent the event a second time. Whether the homeserver is away is asked
+// of it when a read fails: a failed read of the room while GET /_matrix/client/versions answers
+// (a room the homeserver cannot serve, a read refused with 403) is a room that cannot be checked,
+// and the look goes on until lookUntil as for a room without the event. Without a lookUntil the
+// room is read once, and an unreadable room is sent to.
 func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string, lookUntil time.Time) (id.EventID, error) {
 	for {
 		evtID, err := findSent(ctx, client, roomID, txnID)
 		if evtID != "" {
 			return evtID, nil
 		}
-		if err != nil && !lookUntil.IsZero() && homeserverAway(err) {
-			return "", fmt.Errorf("could not check whether an earlier attempt's event is in the room: %w", err)
+		if err != nil && !lookUntil.IsZero() && ctx.Err() == nil {
+			if _, probeErr := client.MakeRequest(ctx, http.MethodGet, client.BuildClientURL("versions"), nil, nil); probeErr != nil {
+				return "", fmt.Errorf("%w: %w (and %w)", ErrLookUnanswered, err, probeErr)
+			}
 		}
 		wait := time.Until(lookUntil)
 		if wait <= 0 {
@@ -112,21 +121,6 @@ func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID
 		case <-time.After(min(wait, resendPoll)):
 		}
 	}
-}
-
-// homeserverAway reports whether err means the homeserver did not answer a request as itself: no
-// answer (a network error), a 5xx or a 429.
-func homeserverAway(err error) bool {
-	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) {
-		if httpErr.Response == nil {
-			return true
-		}
-		code := httpErr.Response.StatusCode
-		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr)
 }
 
 // findSent looks for an event carrying txnID among the latest events of roomID, read as user. It

@@ -103,16 +103,23 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 	}
 }
 
-// TestFindSentUntilWaitsForTheHomeserver: while the homeserver does not answer the room's reads
-// (connection refused, a 5xx, a 429), a send whose earlier attempt may have been stored is not
-// made: the look ends with the read's error, however long the outage (the settle time must not
-// run out while nothing can be seen); a refusal of the read itself (403) still lets it send, and
+// TestFindSentUntilWaitsForTheHomeserver: while the homeserver does not answer (connection
+// refused, a 5xx or 429 from it or a proxy in front of it, for the room's reads and for
+// /versions), a send whose earlier attempt may have been stored is not made: the look ends with
+// ErrLookUnanswered, however long the outage (the settle time must not run out while nothing can
+// be seen). A room the homeserver answers for but cannot serve (its reads fail while /versions
+// answers), or a read refused with 403, is looked at until the settle time and then sent to; and
 // without a settle time an unanswered read lets it send as before.
 func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
-	var status atomic.Int32
+	var roomStatus, versionsStatus atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(int(status.Load()))
+		if strings.HasSuffix(r.URL.Path, "/versions") {
+			w.WriteHeader(int(versionsStatus.Load()))
+			_, _ = w.Write([]byte(`{"versions":["v1.1"]}`))
+			return
+		}
+		w.WriteHeader(int(roomStatus.Load()))
 		_, _ = w.Write([]byte(`{"errcode":"M_UNKNOWN","error":"down"}`))
 	}))
 	client, err := mautrix.NewClient(srv.URL, "@bot:x", "token")
@@ -121,29 +128,38 @@ func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
 	}
 	client.DefaultHTTPRetries = 0
 	ctx := context.Background()
-	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusTooManyRequests} {
-		status.Store(int32(code))
+	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusTooManyRequests, http.StatusNotFound} {
+		roomStatus.Store(int32(code))
+		versionsStatus.Store(int32(code))
 		start := time.Now()
 		got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
-		if err == nil || got != "" {
-			t.Errorf("HTTP %d: look returned %q, %v; want an error so that nothing is sent", code, got, err)
+		if !errors.Is(err, ErrLookUnanswered) || got != "" {
+			t.Errorf("homeserver answering %d: look returned %q, %v; want ErrLookUnanswered so that nothing is sent", code, got, err)
 		}
 		if took := time.Since(start); took > 10*time.Second {
-			t.Errorf("HTTP %d: the look took %s before giving the error back", code, took)
+			t.Errorf("homeserver answering %d: the look took %s before giving the error back", code, took)
 		}
 	}
-	status.Store(http.StatusForbidden)
-	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(1500*time.Millisecond)); got != "" || err != nil {
-		t.Errorf("a read refused with 403: look returned %q, %v; want nothing found, no error (send)", got, err)
+	versionsStatus.Store(http.StatusOK)
+	for _, code := range []int{http.StatusInternalServerError, http.StatusForbidden} {
+		roomStatus.Store(int32(code))
+		start := time.Now()
+		if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(1500*time.Millisecond)); got != "" || err != nil {
+			t.Errorf("room read answered %d, homeserver up: look returned %q, %v; want nothing found, no error (send)", code, got, err)
+		}
+		if took := time.Since(start); took < time.Second {
+			t.Errorf("room read answered %d, homeserver up: gave up after %s, want the settle time", code, took)
+		}
 	}
-	status.Store(http.StatusInternalServerError)
+	versionsStatus.Store(http.StatusBadGateway)
+	roomStatus.Store(http.StatusBadGateway)
 	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Time{}); got != "" || err != nil {
 		t.Errorf("without a settle time: look returned %q, %v; want nothing found, no error (send)", got, err)
 	}
 	srv.Close() // connection refused from now on
 	got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
-	if err == nil || got != "" || !homeserverAway(err) {
-		t.Errorf("homeserver gone: look returned %q, %v; want its network error", got, err)
+	if !errors.Is(err, ErrLookUnanswered) || got != "" {
+		t.Errorf("homeserver gone: look returned %q, %v; want ErrLookUnanswered", got, err)
 	}
 }
 

@@ -326,9 +326,14 @@ func arrivedOnWhatsApp(c *faultChat, phase string) []int {
 // scenario, also counts what the user's live /sync missed (streamStats.liveMissed).
 func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit int, final bool) (wa, mx streamStats, problems []string, err error) {
 	for _, c := range chats {
-		timeline, err := e2e.RecentTimeline(ctx, c.user.client, c.room, limit)
+		timeline, limited, err := e2e.RecentTimeline(ctx, c.user.client, c.room, limit)
 		if err != nil {
 			return wa, mx, nil, err
+		}
+		if limited && len(timeline) > 0 && strings.HasPrefix(timeline[0].Content.AsMessage().Body, phase+" ") {
+			// The window may have cut the phase off: a message outside it would count as lost
+			// (or, sent from Matrix, as never stored by the homeserver).
+			return wa, mx, nil, fmt.Errorf("the latest %d messages of %s's room begin inside phase %s: raise the limit", limit, c.name, phase)
 		}
 		arrived, stored := arrivedInMatrix(c, phase, timeline)
 		if final {
@@ -366,7 +371,7 @@ func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit
 func waitStreamDelivered(ctx context.Context, chats []*faultChat, phase string, perChat int) (wa, mx streamStats, problems []string) {
 	for {
 		var err error
-		wa, mx, problems, err = tally(ctx, chats, phase, perChat, 3*perChat+200, false)
+		wa, mx, problems, err = tally(ctx, chats, phase, perChat, 4*perChat+200, false)
 		if err == nil && wa.delivered == wa.sent && mx.delivered+mx.hsLost == mx.sent {
 			return wa, mx, problems
 		}

@@ -255,7 +255,9 @@ func (r *faultRig) scenario(name, label string, fault func() int) {
 // live /sync missed, prints the table and fails the test for anything lost, doubled or out of
 // order.
 func (r *faultRig) report() {
-	limit := len(r.results)*(2*r.form.perChat+20) + 200
+	// Room messages per scenario: both directions, a placeholder and its edit for each WhatsApp
+	// message the bridge could not decrypt at once, and notices.
+	limit := len(r.results)*(4*r.form.perChat+40) + 200
 	for i := range r.results {
 		res := &r.results[i]
 		wa, mx, problems, err := tally(r.ctx, r.chats, res.label, res.perChat, limit, true)

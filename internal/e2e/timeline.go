@@ -134,11 +134,12 @@ func (e *Env) WaitForInvite(ctx context.Context, client *mautrix.Client, inviter
 }
 
 // RecentTimeline returns up to limit of the latest m.room.message events of roomID (edits
-// included), oldest first, with their content parsed, as a client that logs in afresh gets them:
+// included), oldest first, with their content parsed, and whether the room holds older ones
+// (limited), as a client that logs in afresh gets them:
 // from an initial /sync restricted to the room, which Dendrite answers from its stream order in
 // one read. Unlike Timeline it does not page through /messages, whose backward paging on Dendrite
 // can skip events that share a depth (two senders writing at the same moment).
-func RecentTimeline(ctx context.Context, client *mautrix.Client, roomID id.RoomID, limit int) ([]*event.Event, error) {
+func RecentTimeline(ctx context.Context, client *mautrix.Client, roomID id.RoomID, limit int) (events []*event.Event, limited bool, err error) {
 	filter, err := json.Marshal(map[string]any{
 		"room": map[string]any{
 			"rooms":        []id.RoomID{roomID},
@@ -151,20 +152,20 @@ func RecentTimeline(ctx context.Context, client *mautrix.Client, roomID id.RoomI
 		"account_data": map[string]any{"not_types": []string{"*"}},
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: string(filter)})
 	if err != nil {
-		return nil, fmt.Errorf("failed to read the latest events of %s: %w", roomID, err)
+		return nil, false, fmt.Errorf("failed to read the latest events of %s: %w", roomID, err)
 	}
 	room, ok := resp.Rooms.Join[roomID]
 	if !ok {
-		return nil, fmt.Errorf("%s is not among the rooms %s has joined", roomID, client.UserID)
+		return nil, false, fmt.Errorf("%s is not among the rooms %s has joined", roomID, client.UserID)
 	}
-	events := room.Timeline.Events
+	events = room.Timeline.Events
 	for _, evt := range events {
 		evt.RoomID = roomID
 		_ = evt.Content.ParseRaw(evt.Type)
 	}
-	return events, nil
+	return events, room.Timeline.Limited, nil
 }
