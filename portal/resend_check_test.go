@@ -107,8 +107,8 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 // refused, a 5xx or 429 from it or a proxy in front of it, for the room's reads and for
 // /versions), a send whose earlier attempt may have been stored is not made: the look ends with
 // ErrLookUnanswered, however long the outage (the settle time must not run out while nothing can
-// be seen). A room the homeserver answers for but cannot serve (its reads fail while /versions
-// answers), or a read refused with 403, is looked at until the settle time and then sent to; and
+// be seen), also when /versions answers but the room's reads get a 5xx (a homeserver starting). A
+// read refused with 403 while /versions answers is looked at until the settle time and sent to; and
 // without a settle time an unanswered read lets it send as before.
 func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
 	var roomStatus, versionsStatus atomic.Int32
@@ -140,8 +140,14 @@ func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
 			t.Errorf("homeserver answering %d: the look took %s before giving the error back", code, took)
 		}
 	}
+	// A homeserver that answers /versions while its rooms fail to read (as when it starts) is
+	// still away for the look.
 	versionsStatus.Store(http.StatusOK)
-	for _, code := range []int{http.StatusInternalServerError, http.StatusForbidden} {
+	roomStatus.Store(http.StatusServiceUnavailable)
+	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second)); !errors.Is(err, ErrLookUnanswered) || got != "" {
+		t.Errorf("room reads answered 503, /versions 200: look returned %q, %v; want ErrLookUnanswered", got, err)
+	}
+	for _, code := range []int{http.StatusForbidden} {
 		roomStatus.Store(int32(code))
 		start := time.Now()
 		if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(1500*time.Millisecond)); got != "" || err != nil {
