@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
@@ -219,7 +218,7 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		}
 		return false
 	}
-	if homeserverUnavailable(err) {
+	if hserr.Unanswered(err) {
 		br.hsOutages.note() // late_events.go
 		// Not an attempt either: the homeserver (its media repository, its room state) did not
 		// answer or answered 5xx/429. The event waits, in order, however long that lasts, as
@@ -344,21 +343,6 @@ func (br *Bridge) savePending(ctx context.Context) {
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to store the rooms told about waiting messages")
 	}
-}
-
-// homeserverUnavailable reports whether err is a request to the homeserver (mautrix wraps every
-// one's failure in HTTPError) that got no answer (a network error or a timeout) or 5xx or 429, as
-// opposed to one refused for good. Failures on the WhatsApp side are not the homeserver's.
-func homeserverUnavailable(err error) bool {
-	var httpErr mautrix.HTTPError
-	if !errors.As(err, &httpErr) {
-		return false
-	}
-	if httpErr.Response == nil {
-		return true // no answer at all
-	}
-	status := httpErr.Response.StatusCode
-	return status >= 500 || status == http.StatusTooManyRequests
 }
 
 // notePending records that a room has messages of sender waiting for sender's WhatsApp connection

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 )
 
 // TestHomeserverUnavailable: an event waits (without using up its attempts) while the homeserver
@@ -31,8 +33,8 @@ func TestHomeserverUnavailable(t *testing.T) {
 		{"403", answer(http.StatusForbidden), false},
 		{"other", errors.New("conversion failed"), false},
 	} {
-		if got := homeserverUnavailable(tc.err); got != tc.want {
-			t.Errorf("%s: homeserverUnavailable = %v, want %v", tc.name, got, tc.want)
+		if got := hserr.Unanswered(tc.err); got != tc.want {
+			t.Errorf("%s: hserr.Unanswered = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

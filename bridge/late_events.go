@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 )
 
 // Matrix events the homeserver pushes late, after newer ones.
@@ -79,9 +80,9 @@ func (o *homeserverOutages) recent() (ok bool, since, start time.Time) {
 }
 
 // noteHomeserverFailure records err, a failed request to the homeserver, when it means the
-// homeserver was unreachable (homeserverUnavailable).
+// homeserver was unreachable (hserr.Unanswered).
 func (br *Bridge) noteHomeserverFailure(err error) {
-	if err != nil && homeserverUnavailable(err) {
+	if err != nil && hserr.Unanswered(err) {
 		br.hsOutages.note()
 	}
 }
@@ -107,7 +108,7 @@ func (br *Bridge) lateEventsBefore(ctx context.Context, row *database.InboxEvent
 		order = row.HandleBefore
 	}
 	older, found, err := br.eventsOlderThan(ctx, row, since)
-	if err != nil && (homeserverUnavailable(err) || ctx.Err() != nil) {
+	if err != nil && (hserr.Unanswered(err) || ctx.Err() != nil) {
 		br.noteHomeserverFailure(err)
 		log.Warn().Err(err).Msg("Could not read the room's latest events to look for events pushed late; waiting")
 		return nil, true

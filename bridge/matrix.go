@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
@@ -108,7 +108,7 @@ func (br *Bridge) handleBotInvite(ctx context.Context, evt *event.Event) error {
 	log := zerolog.Ctx(ctx)
 	bot := br.AS.BotIntent()
 	if _, err := bot.JoinRoomByID(ctx, evt.RoomID); err != nil {
-		if isPermanent(err) {
+		if hserr.Permanent(err) {
 			log.Warn().Err(err).Msg("Failed to join room the bot was invited to")
 			return nil
 		}
@@ -156,7 +156,7 @@ func (br *Bridge) managementRoomAlive(ctx context.Context, user *User, room id.R
 	err := br.AS.BotClient().StateEvent(ctx, room, event.StateMember, user.MXID.String(), &member)
 	if err != nil {
 		// The bot is not in the room any more (403) or the room is gone (404).
-		return !isPermanent(err)
+		return !hserr.Permanent(err)
 	}
 	return member.Membership == event.MembershipJoin || member.Membership == event.MembershipInvite
 }
@@ -261,14 +261,4 @@ func (br *Bridge) sendBotNoticeID(ctx context.Context, roomID id.RoomID, txnID, 
 		return ""
 	}
 	return resp.EventID
-}
-
-// isPermanent reports whether a Matrix API error will not go away by retrying.
-func isPermanent(err error) bool {
-	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) && httpErr.Response != nil {
-		code := httpErr.Response.StatusCode
-		return code >= 400 && code < 500 && code != 429 && !misrouted(httpErr)
-	}
-	return false
 }

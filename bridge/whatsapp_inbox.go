@@ -17,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
@@ -274,7 +275,7 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 		if !waitsForRecovery(err) {
 			failures++
 			var perm portal.PermanentError
-			if isPermanent(err) || errors.As(err, &perm) || failures >= maxWAInboxAttempts {
+			if hserr.Permanent(err) || errors.As(err, &perm) || failures >= maxWAInboxAttempts {
 				return br.giveUpWAEvent(ctx, item, evt, err)
 			}
 		}
@@ -326,7 +327,7 @@ func sendOutcomeUnknown(err error) bool {
 // (the homeserver or the network is back, a rate limit passed, the WhatsApp connection a download
 // needs is up again): the event is retried for as long as that takes.
 func waitsForRecovery(err error) bool {
-	return isTransient(err) || errors.Is(err, portal.ErrLookUnanswered) || errors.Is(err, errWaitingForLogin) || errors.Is(err, portal.ErrNotConnected) || errors.Is(err, msgconv.ErrNotConnected)
+	return hserr.Transient(err) || errors.Is(err, portal.ErrLookUnanswered) || errors.Is(err, errWaitingForLogin) || errors.Is(err, portal.ErrNotConnected) || errors.Is(err, msgconv.ErrNotConnected)
 }
 
 // routeWhatsAppEvent hands a stored event to its handler and waits for the result. first is set
@@ -370,7 +371,7 @@ func (br *Bridge) giveUpWAEvent(ctx context.Context, item waInboxItem, evt any, 
 		if room != "" {
 			if err = br.sendNoticeTxn(ctx, room, "wa-unbridged."+strconv.FormatInt(row.Seq, 10), text); err != nil {
 				log.Err(err).Stringer("room_id", room).Msg("Failed to tell the room about a WhatsApp event that cannot be bridged")
-				if !isPermanent(err) {
+				if !hserr.Permanent(err) {
 					return false
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
@@ -52,7 +53,7 @@ func TestWhatsAppInboxErrorClasses(t *testing.T) {
 	}
 	for _, err := range []error{httpErr(http.StatusForbidden, "M_FORBIDDEN", "no power"), httpErr(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", "too big"),
 		httpErr(http.StatusNotFound, "M_NOT_FOUND", "unknown room")} {
-		if waitsForRecovery(err) || !isPermanent(err) {
+		if waitsForRecovery(err) || !hserr.Permanent(err) {
 			t.Errorf("%v is not given up at once", err)
 		}
 	}

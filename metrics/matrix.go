@@ -3,14 +3,11 @@ package metrics
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net"
-	"net/http"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
@@ -48,23 +45,11 @@ func (c countingMatrix) count(ctx context.Context, user id.UserID, err error, ki
 		c.m.Bridged(WhatsAppToMatrix, kind())
 	case ctx.Err() != nil:
 		// Cancelled by shutdown: neither bridged nor a failure of the homeserver.
-	case transient(err):
+	case hserr.Transient(err):
 		c.m.Failed(WhatsAppToMatrix, ReasonHomeserverUnreachable)
 	default:
 		c.m.Failed(WhatsAppToMatrix, ReasonHomeserverRefused)
 	}
-}
-
-// transient reports whether a Matrix error may go away by itself (portal.Matrix's contract: no
-// response, 5xx, 429, or a network error).
-func transient(err error) bool {
-	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) {
-		return httpErr.Response == nil || httpErr.Response.StatusCode >= http.StatusInternalServerError ||
-			httpErr.Response.StatusCode == http.StatusTooManyRequests
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr)
 }
 
 // msgtypeKinds maps Matrix msgtypes to kind labels.

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 )
 
 // TxnIDKey is the content field in which every event the bridge sends with a transaction ID
@@ -108,7 +109,7 @@ func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID
 			return evtID, nil
 		}
 		if err != nil && !lookUntil.IsZero() && ctx.Err() == nil {
-			if homeserverAway(err) {
+			if hserr.Unanswered(err) {
 				// Also while the homeserver starts: its rooms may fail to read while it answers
 				// other requests, and the earlier attempt's event may show up any moment.
 				return "", fmt.Errorf("%w: %w", ErrLookUnanswered, err)
@@ -173,19 +174,4 @@ func decrypted(ctx context.Context, helper mautrix.CryptoHelper, roomID id.RoomI
 		_ = json.Unmarshal(dec.Content.VeryRaw, &dec.Content.Raw)
 	}
 	return dec
-}
-
-// homeserverAway reports whether err means the homeserver did not answer a request as itself: no
-// answer (a network error), a 5xx or a 429.
-func homeserverAway(err error) bool {
-	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) {
-		if httpErr.Response == nil {
-			return true
-		}
-		code := httpErr.Response.StatusCode
-		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr)
 }

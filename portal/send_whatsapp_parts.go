@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -14,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/puppet"
 )
@@ -89,15 +91,10 @@ func (p *Portal) sendWA(ctx context.Context, ghost *puppet.Puppet, info types.Me
 }
 
 // isRefusedByHomeserver reports whether a send failed because the homeserver will never accept the
-// content (a 4xx answer other than 429 and 403), as opposed to an outage or rate limit worth
-// retrying, or a missing permission that an admin may fix.
+// content (hserr.Permanent: a 4xx answer other than 429 and a misrouted request's), as opposed to
+// an outage or rate limit worth retrying, or a missing permission (403) that an admin may fix.
 func isRefusedByHomeserver(err error) bool {
-	var httpErr mautrix.HTTPError
-	if !errors.As(err, &httpErr) || httpErr.Response == nil {
-		return false
-	}
-	code := httpErr.Response.StatusCode
-	return code >= 400 && code < 500 && code != 429 && code != 403
+	return hserr.Permanent(err) && hserr.StatusCode(err) != http.StatusForbidden
 }
 
 // refusalReason is the homeserver's error code and message for a notice.

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -68,7 +67,7 @@ func newDeviceFor(t *testing.T, dialect testdb.Dialect) (*store.Device, *sqlstor
 	if dialect == testdb.Postgres {
 		device, db = newDeviceOn(t, "postgres", testdb.NewPostgres(t), "postgres")
 	} else {
-		device, db = newDeviceOn(t, "sqlite", "file:"+filepath.Join(t.TempDir(), "wa.db")+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate", "sqlite3")
+		device, db = newDevice(t)
 	}
 	counter := db.Log.(*statementCounter)
 	raw, ok := device.Sessions.(*Store).SessionStore.(*sqlstore.SQLStore)

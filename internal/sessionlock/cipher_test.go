@@ -2,8 +2,6 @@ package sessionlock
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,13 +14,8 @@ import (
 	"go.mau.fi/libsignal/protocol"
 	"go.mau.fi/libsignal/session"
 	"go.mau.fi/libsignal/util/optional"
-	"go.mau.fi/util/dbutil"
-	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/store"
-	"go.mau.fi/whatsmeow/store/sqlstore"
-	"go.mau.fi/whatsmeow/store/sqlstore/upgrades"
 	"go.mau.fi/whatsmeow/types"
-	waLog "go.mau.fi/whatsmeow/util/log"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
@@ -32,27 +25,9 @@ var ser = store.SignalProtobufSerializer
 // newPeer returns a contact's device in a whatsmeow store of its own, without the wrappers.
 func newPeer(t *testing.T, user string) *store.Device {
 	t.Helper()
-	ctx := context.Background()
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "peer.db")+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := dbutil.NewWithDB(raw, "sqlite3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	container := sqlstore.NewWithWrappedDB(db.Child("whatsmeow_version", upgrades.Table, nil), waLog.Noop)
-	if err = container.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = container.Close() })
+	container, _ := openContainer(t, "sqlite", sqliteURI(t, "peer.db"), "sqlite3", false)
 	device := container.NewDevice()
-	jid := types.NewADJID(user, 0, 0)
-	device.ID = &jid
-	device.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
-	if err = device.Save(ctx); err != nil {
-		t.Fatal(err)
-	}
+	saveDevice(t, device, types.NewADJID(user, 0, 0))
 	return device
 }
 

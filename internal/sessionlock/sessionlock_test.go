@@ -30,13 +30,20 @@ const addr = "4915100000001:0"
 // before the first save (as for a device about to pair), and the store's database.
 func newDevice(t *testing.T) (*store.Device, *dbutil.Database) {
 	t.Helper()
-	return newDeviceOn(t, "sqlite", "file:"+filepath.Join(t.TempDir(), "wa.db")+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate", "sqlite3")
+	return newDeviceOn(t, "sqlite", sqliteURI(t, "wa.db"), "sqlite3")
 }
 
-// newDeviceOn is newDevice on a database of the given driver and dialect.
-func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbutil.Database) {
+// sqliteURI returns the URI of a fresh SQLite database file called name in the test's temporary
+// directory, with the options the bridge opens its own database with.
+func sqliteURI(t *testing.T, name string) string {
+	return "file:" + filepath.Join(t.TempDir(), name) + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+}
+
+// openContainer opens uri with driver as an upgraded whatsmeow SQL store container (closed when
+// the test ends) and returns it with its database. With count set the database's statements are
+// counted by a statementCounter in its Log.
+func openContainer(t *testing.T, driver, uri, dialect string, count bool) (*sqlstore.Container, *dbutil.Database) {
 	t.Helper()
-	ctx := context.Background()
 	raw, err := sql.Open(driver, uri)
 	if err != nil {
 		t.Fatal(err)
@@ -45,25 +52,40 @@ func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbu
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Statements are logged to the database they were opened on, not its children: count them there.
-	db.Log = &statementCounter{DatabaseLogger: db.Log}
+	if count {
+		// Statements are logged to the database they were opened on, not its children: count them there.
+		db.Log = &statementCounter{DatabaseLogger: db.Log}
+	}
 	db = db.Child("whatsmeow_version", upgrades.Table, nil)
 	container := sqlstore.NewWithWrappedDB(db, waLog.Noop)
-	if err = container.Upgrade(ctx); err != nil {
+	if err = container.Upgrade(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = container.Close() })
+	return container, db
+}
+
+// saveDevice gives device the JID and a placeholder account identity and saves it, as pairing
+// would.
+func saveDevice(t *testing.T, device *store.Device, jid types.JID) {
+	t.Helper()
+	device.ID = &jid
+	device.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
+	if err := device.Save(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newDeviceOn is newDevice on a database of the given driver and dialect.
+func newDeviceOn(t *testing.T, driver, uri, dialect string) (*store.Device, *dbutil.Database) {
+	t.Helper()
+	container, db := openContainer(t, driver, uri, dialect, true)
 	device := container.NewDevice()
 	Install(device, db, zerolog.Nop())
 	if _, ok := device.Sessions.(*Store); ok || device.Sessions != nil {
 		t.Fatalf("a device that was never saved has session store %T", device.Sessions)
 	}
-	jid := types.NewADJID("4915100000000", 0, 1)
-	device.ID = &jid
-	device.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
-	if err = device.Save(ctx); err != nil {
-		t.Fatal(err)
-	}
+	saveDevice(t, device, types.NewADJID("4915100000000", 0, 1))
 	if _, ok := device.Sessions.(*Store); !ok {
 		t.Fatalf("after the first save the session store is %T, want the wrapper", device.Sessions)
 	}
