@@ -128,7 +128,9 @@ func (p *parser) parseBlocks(lines []span, depth int) []block {
 			}
 			continue
 		}
-		if _, ok := quoteContent(text); ok && depth < maxNesting {
+		// A quote starts with a "> text" line; a lone ">" only continues one (an empty line of a
+		// quote), as on WhatsApp, where a ">" line by itself is text.
+		if off, ok := quoteContent(text); ok && off == 2 && depth < maxNesting {
 			flush()
 			var inner []span
 			for ; i < len(lines); i++ {

@@ -67,6 +67,8 @@ func TestTextToMatrix(t *testing.T) {
 		},
 		{name: "nested quote", text: "> > inner\n> outer", html: "<blockquote><blockquote>inner</blockquote>outer</blockquote>"},
 		{name: "quote without space", text: ">not a quote"},
+		{name: "lone quote marker is text", text: ">\n0"},
+		{name: "lone marker continues a quote", text: "> a\n>\n> b", html: "<blockquote>a<br><br>b</blockquote>"},
 		{name: "blank line after quote", text: "> q\n\nreply", html: "<blockquote>q</blockquote><br>reply"},
 		{name: "dash list", text: "- one\n- *two*", html: "<ul><li>one</li><li><strong>two</strong></li></ul>"},
 		{name: "star list", text: "* one\n* two", html: "<ul><li>one</li><li>two</li></ul>"},

@@ -230,6 +230,11 @@ func keepClosersLiteral(core string, marker byte) string {
 // list writes a list as WhatsApp's "- item" or "1. item" lines, nested lists indented under their
 // item. Numbers start at the list's start attribute, negative ones included (WhatsApp shows those
 // as typed text rather than as a list).
+//
+// An element in the list but outside any item (such as "<ul><li>a</li><ul><li>b</li></ul></ul>",
+// the nesting some editors write, or a paragraph between items) belongs to the item before it, as
+// a browser indents it there: it is written on the following lines, indented under that item's
+// text, a list in it keeping its markers. Before the first item it stands on its own lines.
 func (w *waWriter) list(n *html.Node, st style) string {
 	ordered := n.Data == "ol"
 	num := 1
@@ -237,21 +242,28 @@ func (w *waWriter) list(n *html.Node, st style) string {
 		num = start
 	}
 	var items []string
+	prefixWidth := 0 // of the last item written; 0 before the first
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		if c.Type != html.ElementNode {
+			continue
+		}
+		if c.Data != "li" {
+			stray := dropBlankLines(strings.TrimSpace(joinChunks([]chunk{w.node(c, st)}, true)))
+			switch {
+			case stray == "":
+			case prefixWidth == 0:
+				items = append(items, stray)
+			default:
+				last := len(items) - 1
+				items[last] += "\n" + strings.Repeat(" ", prefixWidth) + indent(stray, prefixWidth)
+			}
 			continue
 		}
 		var chunks []chunk
 		for cc := c.FirstChild; cc != nil; cc = cc.NextSibling {
 			chunks = append(chunks, w.node(cc, st))
 		}
-		item := strings.TrimSpace(joinChunks(chunks, true))
-		if c.Data != "li" {
-			if item != "" {
-				items = append(items, item)
-			}
-			continue
-		}
+		item := dropBlankLines(strings.TrimSpace(joinChunks(chunks, true)))
 		prefix := "- "
 		if ordered {
 			prefix = strconv.Itoa(num) + ". "
@@ -261,8 +273,26 @@ func (w *waWriter) list(n *html.Node, st style) string {
 			continue // WhatsApp has no empty list item: "- " alone is text
 		}
 		items = append(items, prefix+indent(item, len(prefix)))
+		prefixWidth = len(prefix)
 	}
 	return strings.Join(items, "\n")
+}
+
+// dropBlankLines removes the empty (or whitespace-only) lines of a list item's text: on WhatsApp an
+// empty line ends the list, so an item's paragraphs (such as a list and a paragraph inside a link)
+// follow each other on consecutive lines.
+func dropBlankLines(text string) string {
+	if !strings.Contains(text, "\n") {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	kept := lines[:0]
+	for _, line := range lines {
+		if strings.TrimSpace(line) != "" {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
 
 // tableRow writes a table row on one line, its cells (th or td) set apart by " | ", so cells do

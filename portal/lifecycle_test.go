@@ -194,6 +194,28 @@ func TestHomeserverRefusalBecomesNotice(t *testing.T) {
 	}
 }
 
+// TestMisroutedAnswerIsNotARefusal: a 404 without a Matrix error body (a reverse proxy whose
+// homeserver is restarting) says nothing about the message: it is not replaced by a refusal
+// notice, and handling fails so that the message is tried again.
+func TestMisroutedAnswerIsNotARefusal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dmRoom(t, e)
+	before := len(e.mx.callsOf("SendEvent"))
+	e.mx.failNext("SendEvent", mautrix.HTTPError{Response: &http.Response{StatusCode: http.StatusNotFound}})
+	if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, waText(testContact, testContact, "PROXY404", "hello")); err == nil {
+		t.Fatal("a message the homeserver never saw was handled as bridged")
+	}
+	for _, call := range e.mx.callsOf("SendEvent")[before:] {
+		if c, ok := call.content.(*event.MessageEventContent); ok && c.MsgType == event.MsgNotice {
+			t.Fatalf("a proxy's 404 became a notice: %q", c.Body)
+		}
+	}
+	if exists, err := e.db.Message.Exists(e.ctx, e.portal(testContact).Key, "PROXY404"); err != nil || exists {
+		t.Errorf("message recorded as bridged (exists=%v, err=%v)", exists, err)
+	}
+}
+
 func mustWA(e *env, msgs ...*events.Message) {
 	e.t.Helper()
 	for _, msg := range msgs {

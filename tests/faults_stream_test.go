@@ -306,17 +306,46 @@ func describeMissing(c *faultChat, phase string, perChat int, arrived []int, tim
 // arrivedOnWhatsApp returns the numbers of the phase's Matrix messages the chat's contact received,
 // in arrival order.
 func arrivedOnWhatsApp(c *faultChat, phase string) []int {
-	var out []int
-	for _, evt := range c.contact.All() {
-		msg, ok := evt.(*events.Message)
-		if !ok {
-			continue
-		}
-		if seq, ok := parseFaultText(wasim.MessageText(msg), phase, c.name, dirMatrix); ok {
-			out = append(out, seq)
+	arrived, _, _ := arrivalsOnWhatsApp(c, phase)
+	return arrived
+}
+
+// arrivalsOnWhatsApp returns the numbers of the phase's Matrix messages the chat's contact
+// decrypted, in the order they were decrypted (arrived), and in the order of the first stanza of
+// each (shown: a message whose first copy the contact could not decrypt counts at the place of
+// that copy, where a phone shows "Waiting for this message" until the resend after its retry
+// receipt fills it in), and how many were first undecryptable.
+func arrivalsOnWhatsApp(c *faultChat, phase string) (arrived, shown []int, undecryptable int) {
+	firstSeen := make(map[types.MessageID]int)
+	type decrypted struct{ at, seq int }
+	var got []decrypted
+	for i, evt := range c.contact.All() {
+		switch evt := evt.(type) {
+		case *events.UndecryptableMessage:
+			if _, seen := firstSeen[evt.Info.ID]; !seen {
+				firstSeen[evt.Info.ID] = i
+			}
+		case *events.Message:
+			seq, ok := parseFaultText(wasim.MessageText(evt), phase, c.name, dirMatrix)
+			if !ok {
+				continue
+			}
+			arrived = append(arrived, seq)
+			at, seen := firstSeen[evt.Info.ID]
+			if seen && at < i {
+				undecryptable++
+			} else if !seen {
+				at = i
+				firstSeen[evt.Info.ID] = i
+			}
+			got = append(got, decrypted{at, seq})
 		}
 	}
-	return out
+	slices.SortStableFunc(got, func(a, b decrypted) int { return a.at - b.at })
+	for _, d := range got {
+		shown = append(shown, d.seq)
+	}
+	return arrived, shown, undecryptable
 }
 
 // tally judges both directions of a phase over all chats, by each room as its Matrix user's
@@ -339,16 +368,20 @@ func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit
 		if final {
 			wa.liveMissed += missedLive(c, phase, arrived)
 		}
+		waArrived, waShown, waUndecryptable := arrivalsOnWhatsApp(c, phase)
 		for _, d := range []struct {
 			dir     string
 			stored  map[int]int
 			arrived []int
 			total   *streamStats
-		}{{dirWA, nil, arrived, &wa}, {dirMatrix, stored, arrivedOnWhatsApp(c, phase), &mx}} {
+		}{{dirWA, nil, arrived, &wa}, {dirMatrix, stored, waArrived, &mx}} {
 			st := judgeAgainst(perChat, d.stored, d.arrived)
 			d.total.add(st)
 			if st.delivered != st.sent || !st.clean() {
 				problem := fmt.Sprintf("%s %s: %d of %d arrived: %v (homeserver stored %v)", c.name, d.dir, st.delivered, st.sent, d.arrived, d.stored)
+				if d.dir == dirMatrix && waUndecryptable > 0 {
+					problem += fmt.Sprintf("; %d first undecryptable on the contact's phone, shown there in the order %v", waUndecryptable, waShown)
+				}
 				if d.dir == dirWA && st.lost > 0 {
 					problem += "; missing: " + describeMissing(c, phase, perChat, d.arrived, timeline)
 					var shown []string
