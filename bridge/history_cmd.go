@@ -88,7 +88,7 @@ func cmdSyncHistory(ctx context.Context, ce *commandEvent) {
 		ID:            oldest.WAID, Timestamp: oldest.Timestamp,
 	}
 	ce.user.historyRequests.add(chat, ce.roomID)
-	if _, err = cli.SendPeerMessage(ctx, cli.BuildHistorySyncRequest(anchor, count)); err != nil {
+	if _, err = (whatsapp.LeaseEndingClient{Client: cli}).SendPeerMessage(ctx, cli.BuildHistorySyncRequest(anchor, count)); err != nil {
 		ce.user.historyRequests.take(chat)
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to send history request to the phone")
 		ce.reply(ctx, "Could not ask your phone: %v", err)

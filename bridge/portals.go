@@ -37,7 +37,7 @@ func (l userLogin) OwnJID() types.JID {
 func (l userLogin) Client() portal.WAClient {
 	if cli := l.user.wa.ConnectedClient(); cli != nil {
 		// What portals send to WhatsApp is counted here (metrics).
-		return l.user.br.metrics.WAClient(cli)
+		return l.user.br.metrics.WAClient(whatsapp.LeaseEndingClient{Client: cli})
 	}
 	return nil
 }

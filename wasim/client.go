@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver for simulated clients' stores
@@ -103,6 +105,14 @@ func (s *Server) NewClient(dev *store.Device) *whatsmeow.Client {
 	cli.UseRetryMessageStore = true
 	s.ConfigureClient(cli)
 	return cli
+}
+
+// sendMessage sends msg with cli as a phone's app would and then ends the Signal session leases
+// the send left (sessionlock.EndSend: the sessions of devices it loaded but did not advance), so
+// that the decryption of the next message from such a device does not wait for them.
+func sendMessage(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	defer sessionlock.EndSend(cli.Store)
+	return cli.SendMessage(ctx, to, msg, extra...)
 }
 
 // OpenStore opens (creating if needed) a whatsmeow store in the SQLite file at path, with the

@@ -37,7 +37,7 @@ func (c *Contact) Client() *whatsmeow.Client { return c.cli }
 
 // Send sends msg to a user (PN or LID JID) through whatsmeow and returns its message id.
 func (c *Contact) Send(ctx context.Context, to types.JID, msg *waE2E.Message) (types.MessageID, error) {
-	resp, err := c.cli.SendMessage(ctx, to, msg)
+	resp, err := sendMessage(ctx, c.cli, to, msg)
 	if err != nil {
 		return "", err
 	}

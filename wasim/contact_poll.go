@@ -15,7 +15,7 @@ import (
 // single choice, 0 for any number. It returns the poll's message info as the contact's own votes on
 // it need it (see Vote).
 func (c *Contact) SendPoll(ctx context.Context, to types.JID, question string, options []string, selectable int) (types.MessageInfo, error) {
-	resp, err := c.cli.SendMessage(ctx, to, c.cli.BuildPollCreation(question, options, selectable))
+	resp, err := sendMessage(ctx, c.cli, to, c.cli.BuildPollCreation(question, options, selectable))
 	if err != nil {
 		return types.MessageInfo{}, err
 	}

@@ -52,7 +52,7 @@ func (a *Account) SendPeer(ctx context.Context, deviceID uint16, msg *waE2E.Mess
 	if err := phone.ensureSession(ctx, to); err != nil {
 		return "", err
 	}
-	resp, err := phone.cli.SendMessage(ctx, to, msg, whatsmeow.SendRequestExtra{Peer: true})
+	resp, err := sendMessage(ctx, phone.cli, to, msg, whatsmeow.SendRequestExtra{Peer: true})
 	if err != nil {
 		return "", fmt.Errorf("failed to send peer message to %s: %w", to, err)
 	}

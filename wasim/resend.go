@@ -88,7 +88,7 @@ func (c *Contact) answerPlaceholderResend(ctx context.Context, reqInfo types.Mes
 			PeerDataOperationResult:      results,
 		},
 	}}
-	if _, err := c.cli.SendMessage(ctx, reqInfo.Sender, resp, whatsmeow.SendRequestExtra{Peer: true}); err != nil {
+	if _, err := sendMessage(ctx, c.cli, reqInfo.Sender, resp, whatsmeow.SendRequestExtra{Peer: true}); err != nil {
 		return fmt.Errorf("failed to send resend response: %w", err)
 	}
 	log.Info().Msg("Phone answered resend request")

@@ -19,7 +19,17 @@
 // that session (whatsmeow handles one incoming message after the other on one goroutine, and a
 // sender's next send runs where its last one did) or after LeaseTimeout, so a forgotten lease
 // delays, never blocks for good. A decryption that failed is reported by whatsmeow as an
-// events.UndecryptableMessage: ReleaseSender ends the lease it left at once.
+// events.UndecryptableMessage: ReleaseSender ends the lease it left at once. A send loads the
+// records of every device it encrypts for at its start (store.Device.WithCachedSessions) and
+// stores only those it advanced, at its end: EndSend, called when Client.SendMessage returns,
+// ends the leases it left.
+//
+// The timeout ends a lease whose holder is slow, not only one that was forgotten, and then two
+// goroutines advance the session at once and one's step is lost (the contact can no longer
+// decrypt what the bridge sends, or the bridge what the contact sends). A send holds its leases
+// while whatsmeow fetches the prekey bundles of devices without a session, a request that may
+// take whatsmeow's 75-second request timeout, and a decryption holds its lease until its writes
+// are done, however slow the database: the timeout is well beyond both.
 //
 // whatsmeow decrypts inside a database transaction (store.EventBuffer.DoDecryptionTxn). A record
 // stored inside a transaction is not visible to other connections before the commit, so there a
@@ -55,8 +65,9 @@ import (
 	"go.mau.fi/whatsmeow/types"
 )
 
-// LeaseTimeout is how long a loaded session stays leased when its record is not stored again.
-const LeaseTimeout = 5 * time.Second
+// LeaseTimeout is how long a loaded session stays leased when its record is not stored again
+// (see the package documentation for why it is this long).
+const LeaseTimeout = 2 * time.Minute
 
 // Store is a store.SessionStore that leases a session from a load of its record until the next
 // store of it (see the package documentation). The embedded store does the storage.
@@ -300,7 +311,8 @@ func (s *Store) expire(addr string, l *lease) {
 	if s.held[addr] == l {
 		delete(s.held, addr)
 		close(l.done)
-		// Whoever waited for it waited the whole timeout: worth seeing, though nothing is lost.
+		// Whoever waits for it now goes ahead: if the holder was only slow and stores later, one
+		// of the two ratchet steps is lost.
 		s.log.Warn().Str("signal_address", addr).Dur("after", s.timeout).Int64("holder_goroutine", l.owner).
 			Msg("Signal session lease expired without a store")
 	}
@@ -338,6 +350,34 @@ func ReleaseSender(device *store.Device, senders ...types.JID) {
 		}
 	}
 	s.release(addresses)
+}
+
+// EndSend ends the leases the calling goroutine holds on device's sessions outside a decryption
+// transaction: those of the devices a send loaded but did not advance (one it could not encrypt
+// for, or every one when the send failed before its end). Call it when whatsmeow's
+// Client.SendMessage (or SendPeerMessage) returns, on the goroutine that called it. A device
+// whose session store is not wrapped is left alone.
+func EndSend(device *store.Device) {
+	if device == nil {
+		return
+	}
+	s, ok := device.Sessions.(*Store)
+	if !ok {
+		return
+	}
+	me := goid.Get()
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if s.decrypting[me] > 0 {
+		return
+	}
+	for addr, l := range s.held {
+		if l.owner == me && !slices.Contains(s.inTxn[me], addr) {
+			delete(s.held, addr)
+			l.timer.Stop()
+			close(l.done)
+		}
+	}
 }
 
 // GetSession leases address and loads its record.

@@ -344,3 +344,48 @@ func TestDecryptionLeaseEndsWithoutKnownDatabase(t *testing.T) {
 	}
 	waitFor(t, blocked, 5*time.Second)
 }
+
+// TestEndSendEndsTheSendsLeases: a send loads the records of every device it encrypts for and
+// stores only those it advanced; EndSend, when the send returns on its goroutine, ends the leases
+// of the others at once, so a decryption from such a device does not wait for the lease timeout,
+// which is long enough for a slow send or decryption to keep its lease.
+func TestEndSendEndsTheSendsLeases(t *testing.T) {
+	device, _ := newDevice(t)
+	if timeout := device.Sessions.(*Store).timeout; timeout < 2*time.Minute {
+		t.Fatalf("lease timeout %s: a send waiting for whatsmeow's 75-second prekey fetch would lose its lease", timeout)
+	}
+	ctx := context.Background()
+	const other = "4915100000002:0"
+	stored, endSend, sendDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		if _, err := device.Sessions.GetManySessions(ctx, []string{addr, other}); err != nil {
+			t.Error(err)
+			close(stored)
+			return
+		}
+		// Only addr's session advanced; other's could not be encrypted for.
+		if err := device.Sessions.PutManySessions(ctx, map[string][]byte{addr: []byte("sent")}); err != nil {
+			t.Error(err)
+		}
+		close(stored)
+		<-endSend
+		EndSend(device)
+	}()
+	<-stored
+	// The stored session is free at once; the other one stays leased to the send...
+	waitFor(t, loadIn(ctx, device.Sessions), 5*time.Second)
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := device.Sessions.GetSession(ctx, other)
+		blocked <- err
+	}()
+	mustWait(t, blocked)
+	// ...EndSend on another goroutine ends none of the send's leases...
+	EndSend(device)
+	mustWait(t, blocked)
+	// ...and the send's own EndSend ends it.
+	close(endSend)
+	<-sendDone
+	waitFor(t, blocked, 5*time.Second)
+}
