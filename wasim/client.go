@@ -107,10 +107,11 @@ func (s *Server) NewClient(dev *store.Device) *whatsmeow.Client {
 	return cli
 }
 
-// sendMessage sends msg with cli as a phone's app would and then ends the Signal session leases
-// the send left (sessionlock.EndSend: the sessions of devices it loaded but did not advance), so
-// that the decryption of the next message from such a device does not wait for them.
+// sendMessage sends msg with cli as a phone's app would: marked as a send for internal/sessionlock
+// (BeginSend, EndSend), so that its Signal session leases last as long as it runs and end when it
+// returns, as the bridge's do (whatsapp.LeaseEndingClient).
 func sendMessage(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	sessionlock.BeginSend(cli.Store)
 	defer sessionlock.EndSend(cli.Store)
 	return cli.SendMessage(ctx, to, msg, extra...)
 }

@@ -10,24 +10,27 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 )
 
-// LeaseEndingClient is a whatsmeow client whose sends end the Signal session leases they leave
-// (sessionlock.EndSend): a send loads the session of every device it encrypts for and stores only
-// those it advanced, so without this a device it could not encrypt for, or every device of a send
-// that failed half-way, would keep its lease until sessionlock.LeaseTimeout and hold up the
-// decryption of that device's next message. Every send of the bridge goes through one.
+// LeaseEndingClient is a whatsmeow client whose sends are marked for internal/sessionlock
+// (BeginSend, EndSend): while a send runs, the Signal session leases it took outlive the lease
+// timeout (a send may wait up to whatsmeow's 75-second request timeout for prekey bundles, and a
+// decryption going ahead meanwhile would lose its ratchet step to the send's store); when it
+// returns, the leases of devices it loaded but did not advance end at once instead of holding up
+// the decryption of those devices' next messages. Every send of the bridge goes through one.
 type LeaseEndingClient struct {
 	*whatsmeow.Client
 }
 
-// SendMessage is whatsmeow's Client.SendMessage, ending the send's leases when it returns.
+// SendMessage is whatsmeow's Client.SendMessage, marked as a send.
 func (c LeaseEndingClient) SendMessage(ctx context.Context, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	sessionlock.BeginSend(c.Store)
 	defer sessionlock.EndSend(c.Store)
 	return c.Client.SendMessage(ctx, to, msg, extra...)
 }
 
 // SendPeerMessage is whatsmeow's Client.SendPeerMessage (a message to the account's own phone),
-// ending the send's leases when it returns.
+// marked as a send.
 func (c LeaseEndingClient) SendPeerMessage(ctx context.Context, msg *waE2E.Message) (whatsmeow.SendResponse, error) {
+	sessionlock.BeginSend(c.Store)
 	defer sessionlock.EndSend(c.Store)
 	return c.Client.SendPeerMessage(ctx, msg)
 }

@@ -21,15 +21,17 @@
 // delays, never blocks for good. A decryption that failed is reported by whatsmeow as an
 // events.UndecryptableMessage: ReleaseSender ends the lease it left at once. A send loads the
 // records of every device it encrypts for at its start (store.Device.WithCachedSessions) and
-// stores only those it advanced, at its end: EndSend, called when Client.SendMessage returns,
-// ends the leases it left.
+// stores only those it advanced, at its end: BeginSend and EndSend, around Client.SendMessage,
+// mark the send, and EndSend ends the leases it left.
 //
-// The timeout ends a lease whose holder is slow, not only one that was forgotten, and then two
-// goroutines advance the session at once and one's step is lost (the contact can no longer
-// decrypt what the bridge sends, or the bridge what the contact sends). A send holds its leases
-// while whatsmeow fetches the prekey bundles of devices without a session, a request that may
-// take whatsmeow's 75-second request timeout, and a decryption holds its lease until its writes
-// are done, however slow the database: the timeout is well beyond both.
+// The timeout must not end the lease of a holder that is only slow: two goroutines would then
+// advance the session at once and one's step would be lost (the contact could no longer decrypt
+// what the bridge sends, or the bridge what the contact sends). A send holds its leases while
+// whatsmeow fetches the prekey bundles of devices without a session, a request that may take
+// whatsmeow's 75-second request timeout, and a decryption holds its lease until its writes are
+// done, however slow the database. So a lease whose holder is inside a marked send or inside a
+// decryption transaction outlives the timeout, up to MaxActiveHold; only a lease whose holder is
+// elsewhere (a path that forgot it) ends after LeaseTimeout.
 //
 // whatsmeow decrypts inside a database transaction (store.EventBuffer.DoDecryptionTxn). A record
 // stored inside a transaction is not visible to other connections before the commit, so there a
@@ -66,8 +68,13 @@ import (
 )
 
 // LeaseTimeout is how long a loaded session stays leased when its record is not stored again
-// (see the package documentation for why it is this long).
-const LeaseTimeout = 2 * time.Minute
+// and its holder is not inside a send or a decryption (see the package documentation).
+const LeaseTimeout = 5 * time.Second
+
+// MaxActiveHold is how long a lease lasts at most while its holder is inside a send marked with
+// BeginSend or inside a decryption transaction: beyond whatsmeow's 75-second request timeout, and
+// a bound on how long two goroutines that wait for each other's sessions can stay stuck.
+const MaxActiveHold = 2 * time.Minute
 
 // Store is a store.SessionStore that leases a session from a load of its record until the next
 // store of it (see the package documentation). The embedded store does the storage.
@@ -76,6 +83,8 @@ type Store struct {
 	db      *dbutil.Database
 	log     zerolog.Logger
 	timeout time.Duration
+	// maxActive bounds a lease whose holder is inside a send or a decryption (MaxActiveHold).
+	maxActive time.Duration
 
 	lock sync.Mutex
 	held map[string]*lease
@@ -86,6 +95,8 @@ type Store struct {
 	// loads and stores there are part of a transaction even when db is nil or is not the database
 	// the device's store writes to.
 	decrypting map[int64]int
+	// sending counts, per goroutine, the sends (BeginSend) it is in.
+	sending map[int64]int
 	// identities is the device's identity key wrapper (nil: none), told to forget the keys a
 	// migration to a LID changed; migrated holds the Signal users of the phone numbers for which a
 	// MigratePNToLID call has finished.
@@ -103,6 +114,7 @@ type lease struct {
 	owner int64 // goroutine ID (github.com/petermattis/goid) of the loading goroutine
 	done  chan struct{}
 	timer *time.Timer
+	taken time.Time
 }
 
 // Install wraps device's session store (once; a device already wrapped is left as it is) and
@@ -123,8 +135,8 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 	if _, ok := device.Sessions.(*Store); !ok {
 		// Decided before any store is wrapped: the batcher requires them to be whatsmeow's SQL store.
 		br := newBatcher(device, db)
-		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout,
-			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), batcher: br,
+		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout, maxActive: MaxActiveHold,
+			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), sending: make(map[int64]int), batcher: br,
 			records: newRecordCache(RecordCacheSize), pending: make(map[int64]map[string]pendingWrite)}
 		device.Sessions = s
 		if br != nil {
@@ -289,7 +301,7 @@ func (s *Store) acquireOne(ctx context.Context, addr string) error {
 			busy = false
 		}
 		if !busy {
-			l := &lease{owner: me, done: make(chan struct{})}
+			l := &lease{owner: me, done: make(chan struct{}), taken: time.Now()}
 			l.timer = time.AfterFunc(s.timeout, func() { s.expire(addr, l) })
 			s.held[addr] = l
 			s.lock.Unlock()
@@ -309,6 +321,11 @@ func (s *Store) expire(addr string, l *lease) {
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	if s.held[addr] == l {
+		if active := s.decrypting[l.owner] > 0 || s.sending[l.owner] > 0; active && time.Since(l.taken) < s.maxActive {
+			// The holder is still sending or decrypting: only slow.
+			l.timer.Reset(s.timeout)
+			return
+		}
 		delete(s.held, addr)
 		close(l.done)
 		// Whoever waits for it now goes ahead: if the holder was only slow and stores later, one
@@ -352,22 +369,33 @@ func ReleaseSender(device *store.Device, senders ...types.JID) {
 	s.release(addresses)
 }
 
-// EndSend ends the leases the calling goroutine holds on device's sessions outside a decryption
-// transaction: those of the devices a send loaded but did not advance (one it could not encrypt
-// for, or every one when the send failed before its end). Call it when whatsmeow's
-// Client.SendMessage (or SendPeerMessage) returns, on the goroutine that called it. A device
-// whose session store is not wrapped is left alone.
-func EndSend(device *store.Device) {
-	if device == nil {
-		return
+// BeginSend marks the calling goroutine as inside a send of whatsmeow's (Client.SendMessage or
+// SendPeerMessage) on device: its leases outlive LeaseTimeout until EndSend, up to MaxActiveHold.
+// Every BeginSend needs its EndSend on the same goroutine. A device whose session store is not
+// wrapped is left alone.
+func BeginSend(device *store.Device) {
+	if s := wrapped(device); s != nil {
+		me := goid.Get()
+		s.lock.Lock()
+		s.sending[me]++
+		s.lock.Unlock()
 	}
-	s, ok := device.Sessions.(*Store)
-	if !ok {
+}
+
+// EndSend ends the send BeginSend marked and the leases the calling goroutine holds on device's
+// sessions outside a decryption transaction: those of the devices the send loaded but did not
+// advance (one it could not encrypt for, or every one when the send failed before its end).
+func EndSend(device *store.Device) {
+	s := wrapped(device)
+	if s == nil {
 		return
 	}
 	me := goid.Get()
 	s.lock.Lock()
 	defer s.lock.Unlock()
+	if s.sending[me]--; s.sending[me] <= 0 {
+		delete(s.sending, me)
+	}
 	if s.decrypting[me] > 0 {
 		return
 	}
@@ -378,6 +406,15 @@ func EndSend(device *store.Device) {
 			close(l.done)
 		}
 	}
+}
+
+// wrapped returns device's session store wrapper, or nil.
+func wrapped(device *store.Device) *Store {
+	if device == nil {
+		return nil
+	}
+	s, _ := device.Sessions.(*Store)
+	return s
 }
 
 // GetSession leases address and loads its record.

@@ -346,19 +346,19 @@ func TestDecryptionLeaseEndsWithoutKnownDatabase(t *testing.T) {
 }
 
 // TestEndSendEndsTheSendsLeases: a send loads the records of every device it encrypts for and
-// stores only those it advanced; EndSend, when the send returns on its goroutine, ends the leases
-// of the others at once, so a decryption from such a device does not wait for the lease timeout,
-// which is long enough for a slow send or decryption to keep its lease.
+// stores only those it advanced. While it runs (BeginSend) its leases outlive the timeout, as a
+// send may wait for whatsmeow's prekey fetch; EndSend, when it returns on its goroutine, ends the
+// leases it left at once, so a decryption from such a device does not wait for the timeout.
 func TestEndSendEndsTheSendsLeases(t *testing.T) {
 	device, _ := newDevice(t)
-	if timeout := device.Sessions.(*Store).timeout; timeout < 2*time.Minute {
-		t.Fatalf("lease timeout %s: a send waiting for whatsmeow's 75-second prekey fetch would lose its lease", timeout)
-	}
+	device.Sessions.(*Store).timeout = 100 * time.Millisecond
 	ctx := context.Background()
 	const other = "4915100000002:0"
 	stored, endSend, sendDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sendDone)
+		BeginSend(device)
+		defer EndSend(device)
 		if _, err := device.Sessions.GetManySessions(ctx, []string{addr, other}); err != nil {
 			t.Error(err)
 			close(stored)
@@ -370,10 +370,10 @@ func TestEndSendEndsTheSendsLeases(t *testing.T) {
 		}
 		close(stored)
 		<-endSend
-		EndSend(device)
 	}()
 	<-stored
-	// The stored session is free at once; the other one stays leased to the send...
+	// The stored session is free at once; the other one stays leased to the send, past the
+	// timeout (loadIn's check waits 500 ms, five timeouts)...
 	waitFor(t, loadIn(ctx, device.Sessions), 5*time.Second)
 	blocked := make(chan error, 1)
 	go func() {
@@ -382,10 +382,70 @@ func TestEndSendEndsTheSendsLeases(t *testing.T) {
 	}()
 	mustWait(t, blocked)
 	// ...EndSend on another goroutine ends none of the send's leases...
+	BeginSend(device)
 	EndSend(device)
 	mustWait(t, blocked)
 	// ...and the send's own EndSend ends it.
 	close(endSend)
 	<-sendDone
 	waitFor(t, blocked, 5*time.Second)
+
+	// Even a send's lease ends at last (MaxActiveHold), so two goroutines that wait for each
+	// other's sessions are not stuck for good.
+	device.Sessions.(*Store).maxActive = 300 * time.Millisecond
+	held := make(chan struct{})
+	go func() {
+		BeginSend(device)
+		defer EndSend(device)
+		if _, err := device.Sessions.GetSession(ctx, "4915100000003:0"); err != nil {
+			t.Error(err)
+		}
+		close(held)
+		time.Sleep(2 * time.Second)
+	}()
+	<-held
+	late := make(chan error, 1)
+	go func() {
+		_, err := device.Sessions.GetSession(ctx, "4915100000003:0")
+		late <- err
+	}()
+	waitFor(t, late, 1500*time.Millisecond)
+}
+
+// TestSlowDecryptionKeepsItsLease: a decryption whose writes take longer than the lease timeout
+// (a slow database) keeps its lease until its transaction ends, so a send cannot load the record
+// as it was before the decryption and overwrite the decryption's ratchet step.
+func TestSlowDecryptionKeepsItsLease(t *testing.T) {
+	device, _ := newDeviceOn(t, "postgres", testdb.NewPostgres(t), "postgres")
+	device.Sessions.(*Store).timeout = 100 * time.Millisecond
+	ctx := context.Background()
+	if err := device.Sessions.PutSession(ctx, addr, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	commit, txnDone := decryptAndHold(ctx, device)
+	got := make(chan []byte, 1)
+	go func() {
+		data, err := device.Sessions.GetSession(ctx, addr)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- data
+	}()
+	select {
+	case data := <-got:
+		t.Fatalf("a load during a slow decryption returned %q after the lease timeout", data)
+	case <-time.After(time.Second):
+	}
+	close(commit)
+	if err := <-txnDone; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case data := <-got:
+		if string(data) != "decrypted" {
+			t.Fatalf("the load after the decryption read %q, want its record", data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the load still waits after the decryption ended")
+	}
 }
