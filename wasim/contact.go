@@ -44,6 +44,13 @@ func (c *Contact) Send(ctx context.Context, to types.JID, msg *waE2E.Message) (t
 	return resp.ID, nil
 }
 
+// SendWithID sends msg to a user with the message ID id, as a phone resends a message that did not
+// go out with its first ID.
+func (c *Contact) SendWithID(ctx context.Context, to types.JID, msg *waE2E.Message, id types.MessageID) error {
+	_, err := sendMessage(ctx, c.cli, to, msg, whatsmeow.SendRequestExtra{ID: id})
+	return err
+}
+
 // SendText sends a plain text message.
 func (c *Contact) SendText(ctx context.Context, to types.JID, text string) (types.MessageID, error) {
 	return c.Send(ctx, to, &waE2E.Message{Conversation: proto.String(text)})
