@@ -310,13 +310,6 @@ func describeMissing(c *faultChat, phase string, perChat int, arrived []int, tim
 	return strings.Join(out, "; ")
 }
 
-// arrivedOnWhatsApp returns the numbers of the phase's Matrix messages the chat's contact received,
-// in arrival order.
-func arrivedOnWhatsApp(c *faultChat, phase string) []int {
-	arrived, _, _ := arrivalsOnWhatsApp(c, phase)
-	return arrived
-}
-
 // arrivalsOnWhatsApp returns the numbers of the phase's Matrix messages the chat's contact
 // decrypted, in the order they were decrypted (arrived), and in the order of the first stanza of
 // each (shown: a message whose first copy the contact could not decrypt counts at the place of
