@@ -136,9 +136,10 @@ func (w *waWriter) node(n *html.Node, st style) chunk {
 }
 
 func (w *waWriter) element(n *html.Node, st style) chunk {
-	switch n.Data {
-	case "mx-reply", "script", "style", "head", "title", "template", "iframe", "noembed", "noframes", "object", "embed":
+	if droppedTags[n.Data] {
 		return chunk{}
+	}
+	switch n.Data {
 	case "br":
 		return chunk{text: "\n", br: true}
 	case "p":
@@ -151,11 +152,11 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 		"header", "footer", "details", "summary", "figure", "figcaption", "dl", "dt", "dd":
 		return chunk{text: strings.TrimSpace(w.children(n, st)), block: true}
 	case "strong", "b":
-		return chunk{text: w.styled(n, st, '*')}
+		return chunk{text: w.styled(n, st, '*'), block: holdsBlock(n)}
 	case "em", "i":
-		return chunk{text: w.styled(n, st, '_')}
+		return chunk{text: w.styled(n, st, '_'), block: holdsBlock(n)}
 	case "del", "s", "strike":
-		return chunk{text: w.styled(n, st, '~')}
+		return chunk{text: w.styled(n, st, '~'), block: holdsBlock(n)}
 	case "code", "tt", "samp", "kbd":
 		return chunk{text: inlineCode(rawText(n))}
 	case "pre":
@@ -165,13 +166,41 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 	case "ul", "ol":
 		return chunk{text: w.list(n, st), block: true, section: true}
 	case "a":
-		return chunk{text: w.link(n, st)}
+		return chunk{text: w.link(n, st), block: holdsBlock(n)}
 	case "img":
 		return chunk{text: attr(n, "alt")}
 	case "hr":
 		return chunk{text: "---", block: true}
 	}
-	return chunk{text: w.children(n, st)}
+	return chunk{text: w.children(n, st), block: holdsBlock(n)}
+}
+
+// droppedTags are the elements whose content never reaches WhatsApp (a reply fallback, scripts,
+// embedded documents).
+var droppedTags = map[string]bool{
+	"mx-reply": true, "script": true, "style": true, "head": true, "title": true, "template": true,
+	"iframe": true, "noembed": true, "noframes": true, "object": true, "embed": true,
+}
+
+// blockTags are the elements element writes as blocks, on lines of their own.
+var blockTags = map[string]bool{
+	"p": true, "h1": true, "h2": true, "h3": true, "h4": true, "h5": true, "h6": true, "tr": true,
+	"div": true, "li": true, "table": true, "thead": true, "tbody": true, "tfoot": true, "section": true,
+	"article": true, "header": true, "footer": true, "details": true, "summary": true, "figure": true,
+	"figcaption": true, "dl": true, "dt": true, "dd": true, "pre": true, "blockquote": true, "ul": true,
+	"ol": true, "hr": true,
+}
+
+// holdsBlock reports whether an inline element (a link, a span, bold text) holds a block, such as
+// "<a><ol><li>x</li></ol></a>": the element then stands on lines of its own like the block, so
+// that the list does not run into the text before it ("0<a><ol>..." is not "01. x").
+func holdsBlock(n *html.Node) bool {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && !droppedTags[c.Data] && (blockTags[c.Data] || holdsBlock(c)) {
+			return true
+		}
+	}
+	return false
 }
 
 // styled wraps the node's text in a WhatsApp marker, line by line (WhatsApp

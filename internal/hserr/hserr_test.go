@@ -29,6 +29,7 @@ func TestClassification(t *testing.T) {
 	}{
 		{name: "no response", err: mautrix.HTTPError{Message: "connection refused"}, unanswered: true, transient: true, noResponse: true},
 		{name: "homeserver request's network error", err: fmt.Errorf("get: %w", mautrix.HTTPError{WrappedError: &net.OpError{Op: "dial", Err: errors.New("refused")}}), unanswered: true, transient: true, noResponse: true},
+		{name: "connection closed without an answer", err: fmt.Errorf("failed to download mxc://hs/x: %w", mautrix.HTTPError{WrappedError: errors.New("EOF")}), unanswered: true, transient: true, noResponse: true},
 		{name: "other network error", err: fmt.Errorf("upload: %w", &net.OpError{Op: "dial", Err: errors.New("refused")}), transient: true},
 		{name: "502 from a proxy", err: answered(http.StatusBadGateway, ""), unanswered: true, transient: true},
 		{name: "500 from the homeserver", err: answered(http.StatusInternalServerError, "M_UNKNOWN"), unanswered: true, transient: true},

@@ -204,9 +204,7 @@ func (s *Store) endTxn(me int64, committed bool) {
 	s.endPending(me, outcome)
 	for _, addr := range s.inTxn[me] {
 		if l, ok := s.held[addr]; ok && l.owner == me {
-			delete(s.held, addr)
-			l.timer.Stop()
-			close(l.done)
+			s.endLocked(addr, l)
 		}
 	}
 	delete(s.inTxn, me)
@@ -295,9 +293,7 @@ func (s *Store) acquireOne(ctx context.Context, addr string) error {
 		current, busy := s.held[addr]
 		if busy && current.owner == me {
 			// This goroutine's earlier load was never stored: that path has ended.
-			delete(s.held, addr)
-			current.timer.Stop()
-			close(current.done)
+			s.endLocked(addr, current)
 			busy = false
 		}
 		if !busy {
@@ -326,8 +322,7 @@ func (s *Store) expire(addr string, l *lease) {
 			l.timer.Reset(s.timeout)
 			return
 		}
-		delete(s.held, addr)
-		close(l.done)
+		s.endLocked(addr, l)
 		// Whoever waits for it now goes ahead: if the holder was only slow and stores later, one
 		// of the two ratchet steps is lost.
 		s.log.Warn().Str("signal_address", addr).Dur("after", s.timeout).Int64("holder_goroutine", l.owner).
@@ -341,11 +336,16 @@ func (s *Store) release(addresses []string) {
 	defer s.lock.Unlock()
 	for _, addr := range addresses {
 		if l, ok := s.held[addr]; ok {
-			delete(s.held, addr)
-			l.timer.Stop()
-			close(l.done)
+			s.endLocked(addr, l)
 		}
 	}
+}
+
+// endLocked ends l, the lease of addr; s.lock is held.
+func (s *Store) endLocked(addr string, l *lease) {
+	delete(s.held, addr)
+	l.timer.Stop()
+	close(l.done)
 }
 
 // ReleaseSender ends the leases a failed decryption of a message from sender left behind (the
@@ -353,11 +353,8 @@ func (s *Store) release(addresses []string) {
 // events.UndecryptableMessage with the message's Sender and SenderAlt; it does nothing on a device
 // (or a nil device) without the wrapper.
 func ReleaseSender(device *store.Device, senders ...types.JID) {
-	if device == nil {
-		return
-	}
-	s, ok := device.Sessions.(*Store)
-	if !ok {
+	s := wrapped(device)
+	if s == nil {
 		return
 	}
 	addresses := make([]string, 0, len(senders))
@@ -401,9 +398,7 @@ func EndSend(device *store.Device) {
 	}
 	for addr, l := range s.held {
 		if l.owner == me && !slices.Contains(s.inTxn[me], addr) {
-			delete(s.held, addr)
-			l.timer.Stop()
-			close(l.done)
+			s.endLocked(addr, l)
 		}
 	}
 }
