@@ -71,11 +71,14 @@ func (w *waWriter) convert(formatted string) string {
 	if err != nil {
 		return ""
 	}
+	for _, n := range nodes {
+		dropPlaceholders(n)
+	}
 	chunks := make([]chunk, 0, len(nodes))
 	for _, n := range nodes {
 		chunks = append(chunks, w.node(n, style{}))
 	}
-	return strings.TrimSpace(join(chunks))
+	return strings.TrimSpace(settleMarkers(join(chunks)))
 }
 
 func (w *waWriter) children(n *html.Node, st style) string {
@@ -126,7 +129,7 @@ func joinChunks(chunks []chunk, tight bool) string {
 func (w *waWriter) node(n *html.Node, st style) chunk {
 	switch n.Type {
 	case html.TextNode:
-		return chunk{text: escapeMarkers(cleanText(n.Data))}
+		return chunk{text: markLiteral(escapeMarkers(cleanText(n.Data)))}
 	case html.ElementNode:
 		return w.element(n, st)
 	case html.DocumentNode:
@@ -152,11 +155,11 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 		"header", "footer", "details", "summary", "figure", "figcaption", "dl", "dt", "dd":
 		return chunk{text: strings.TrimSpace(w.children(n, st)), block: true}
 	case "strong", "b":
-		return chunk{text: w.styled(n, st, '*'), block: holdsBlock(n)}
+		return wrapping(n, w.styled(n, st, '*'))
 	case "em", "i":
-		return chunk{text: w.styled(n, st, '_'), block: holdsBlock(n)}
+		return wrapping(n, w.styled(n, st, '_'))
 	case "del", "s", "strike":
-		return chunk{text: w.styled(n, st, '~'), block: holdsBlock(n)}
+		return wrapping(n, w.styled(n, st, '~'))
 	case "code", "tt", "samp", "kbd":
 		return chunk{text: inlineCode(rawText(n))}
 	case "pre":
@@ -166,13 +169,13 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 	case "ul", "ol":
 		return chunk{text: w.list(n, st), block: true, section: true}
 	case "a":
-		return chunk{text: w.link(n, st), block: holdsBlock(n)}
+		return wrapping(n, w.link(n, st))
 	case "img":
-		return chunk{text: attr(n, "alt")}
+		return chunk{text: markLiteral(attr(n, "alt"))}
 	case "hr":
 		return chunk{text: "---", block: true}
 	}
-	return chunk{text: w.children(n, st), block: holdsBlock(n)}
+	return wrapping(n, w.children(n, st))
 }
 
 // droppedTags are the elements whose content never reaches WhatsApp (a reply fallback, scripts,
@@ -191,16 +194,39 @@ var blockTags = map[string]bool{
 	"ol": true, "hr": true,
 }
 
-// holdsBlock reports whether an inline element (a link, a span, bold text) holds a block, such as
-// "<a><ol><li>x</li></ol></a>": the element then stands on lines of its own like the block, so
-// that the list does not run into the text before it ("0<a><ol>..." is not "01. x").
-func holdsBlock(n *html.Node) bool {
+// wrapping returns the chunk of an inline element (a link, a span, bold text) whose text is text.
+// An element that holds a block, such as "<a><ol><li>x</li></ol></a>", stands on lines of its own
+// like the block, so that the list does not run into the text before it ("0<a><ol>..." is not
+// "01. x"), and is set apart from its neighbours as the blocks in it are (an empty line between a
+// quote and a list wrapped in a link, as between the quote and the list).
+func wrapping(n *html.Node, text string) chunk {
+	var c chunk
+	c.block, c.para, c.section = heldBlocks(n)
+	c.text = text
+	return c
+}
+
+// heldBlocks reports whether n holds a block element (at any depth, through inline elements) and
+// whether any of those is a paragraph or heading, or a list, quote or code block.
+func heldBlocks(n *html.Node) (holds, para, section bool) {
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type == html.ElementNode && !droppedTags[c.Data] && (blockTags[c.Data] || holdsBlock(c)) {
-			return true
+		if c.Type != html.ElementNode || droppedTags[c.Data] {
+			continue
 		}
+		if blockTags[c.Data] {
+			holds = true
+			switch c.Data {
+			case "p", "h1", "h2", "h3", "h4", "h5", "h6":
+				para = true
+			case "ul", "ol", "pre", "blockquote":
+				section = true
+			}
+			continue
+		}
+		h, p, s := heldBlocks(c)
+		holds, para, section = holds || h, para || p, section || s
 	}
-	return false
+	return holds, para, section
 }
 
 // styled wraps the node's text in a WhatsApp marker, line by line (WhatsApp
@@ -226,34 +252,9 @@ func (w *waWriter) styled(n *html.Node, st style, marker byte) string {
 			continue
 		}
 		at := strings.Index(line, core)
-		lines[i] = line[:at] + string(marker) + keepClosersLiteral(core, marker) + string(marker) + line[at+len(core):]
+		lines[i] = line[:at] + string(marker) + core + string(marker) + line[at+len(core):]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// keepClosersLiteral returns the text of a span to be wrapped in marker with a word joiner after
-// each literal marker of the same kind that WhatsApp would take as the span's end (one that follows
-// a non-space and is not followed by a word character), so that "<strong>*already*</strong>" shows
-// on WhatsApp as bold "*already*" rather than ending the bold early.
-func keepClosersLiteral(core string, marker byte) string {
-	if strings.IndexByte(core, marker) < 0 {
-		return core
-	}
-	p := &parser{src: core}
-	ls := p.scanLine(0, len(core))
-	closers := ls.closers[markerIndex(marker)]
-	if len(closers) == 0 {
-		return core
-	}
-	var b strings.Builder
-	pos := 0
-	for _, k := range closers {
-		b.WriteString(core[pos : k+1])
-		b.WriteRune(wordJoiner)
-		pos = k + 1
-	}
-	b.WriteString(core[pos:])
-	return b.String()
 }
 
 // list writes a list as WhatsApp's "- item" or "1. item" lines, nested lists indented under their
@@ -365,18 +366,19 @@ func (w *waWriter) link(n *html.Node, st style) string {
 		}
 		if strings.TrimSpace(text) == "" {
 			// The ID comes percent-decoded from the link and may not be valid UTF-8.
-			return strings.ToValidUTF8(userID.String(), "\uFFFD")
+			return markLiteral(strings.ToValidUTF8(userID.String(), "\uFFFD"))
 		}
 		return text
 	}
+	plain := plainMarkers(text)
 	switch {
 	case href == "", !safeLinkScheme(href):
 		return text
-	case strings.TrimSpace(text) == "", text == href:
+	case strings.TrimSpace(text) == "", plain == href:
 		return href
-	case text == strings.TrimPrefix(href, "mailto:"),
-		text == strings.TrimPrefix(href, "https://"),
-		text == strings.TrimPrefix(href, "http://"):
+	case plain == strings.TrimPrefix(href, "mailto:"),
+		plain == strings.TrimPrefix(href, "https://"),
+		plain == strings.TrimPrefix(href, "http://"):
 		return text
 	}
 	return text + " (" + href + ")"

@@ -85,7 +85,7 @@ func (m *AppserviceMatrix) BotMXID() id.UserID {
 // ghost; either way the content carries its transaction ID (sendMarked).
 func (m *AppserviceMatrix) SendEvent(ctx context.Context, user id.UserID, roomID id.RoomID, evtType event.Type, content any, ts int64, txnID string) (id.EventID, error) {
 	if cli := m.realClient(ctx, user, roomID); cli != nil {
-		evtID, err := sendMarked(ctx, cli, roomID, markDoublePuppeted(content), txnID, func(content any) (*mautrix.RespSendEvent, error) {
+		evtID, err := sendMarked(ctx, cli, false, roomID, markDoublePuppeted(content), txnID, func(content any) (*mautrix.RespSendEvent, error) {
 			return cli.SendMessageEvent(ctx, roomID, evtType, content, mautrix.ReqSendEvent{Timestamp: ts, TransactionID: txnID})
 		})
 		if err == nil {
@@ -100,21 +100,21 @@ func (m *AppserviceMatrix) SendEvent(ctx context.Context, user id.UserID, roomID
 	if err != nil {
 		return "", err
 	}
-	return sendMarked(ctx, intent.Client, roomID, content, txnID, func(content any) (*mautrix.RespSendEvent, error) {
+	return sendMarked(ctx, intent.Client, user != m.as.BotMXID(), roomID, content, txnID, func(content any) (*mautrix.RespSendEvent, error) {
 		return intent.SendMessageEvent(ctx, roomID, evtType, content, mautrix.ReqSendEvent{Timestamp: ts, TransactionID: txnID})
 	})
 }
 
 // sendMarked sends content through send with txnID under TxnIDKey (resend_check.go). Under
 // WithMaybeSent it first looks for an earlier attempt's event in roomID, read as reader (the
-// sender's own client), and returns that event's ID instead of sending again; when the homeserver
+// sender's own client; bySync for a ghost, see latestEvents), and returns that event's ID instead of sending again; when the homeserver
 // does not answer that look it returns the look's error and sends nothing (findSentUntil).
 // Without a txnID it just sends.
-func sendMarked(ctx context.Context, reader *mautrix.Client, roomID id.RoomID, content any, txnID string, send func(content any) (*mautrix.RespSendEvent, error)) (id.EventID, error) {
+func sendMarked(ctx context.Context, reader *mautrix.Client, bySync bool, roomID id.RoomID, content any, txnID string, send func(content any) (*mautrix.RespSendEvent, error)) (id.EventID, error) {
 	if txnID != "" {
 		content = withTxnMarker(content, txnID)
 		if maybe, lookUntil := maybeSent(ctx); maybe {
-			evtID, err := findSentUntil(ctx, reader, roomID, txnID, lookUntil)
+			evtID, err := findSentUntil(ctx, reader, bySync, roomID, txnID, lookUntil)
 			if err != nil {
 				return "", err
 			}

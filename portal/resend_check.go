@@ -102,9 +102,9 @@ var ErrLookUnanswered = errors.New("the homeserver did not answer the look for a
 // (a room the homeserver cannot serve, a read refused with 403) is a room that cannot be checked,
 // and the look goes on until lookUntil as for a room without the event. Without a lookUntil the
 // room is read once, and an unreadable room is sent to.
-func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string, lookUntil time.Time) (id.EventID, error) {
+func findSentUntil(ctx context.Context, client *mautrix.Client, bySync bool, roomID id.RoomID, txnID string, lookUntil time.Time) (id.EventID, error) {
 	for {
-		evtID, err := findSent(ctx, client, roomID, txnID)
+		evtID, err := findSent(ctx, client, bySync, roomID, txnID)
 		if evtID != "" {
 			return evtID, nil
 		}
@@ -130,17 +130,15 @@ func findSentUntil(ctx context.Context, client *mautrix.Client, roomID id.RoomID
 	}
 }
 
-// findSent looks for an event carrying txnID among the latest events of roomID, read as user. It
-// returns "" when there is none, and the read's error when the room could not be read.
-func findSent(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txnID string) (id.EventID, error) {
-	resp, err := client.Messages(ctx, roomID, "", "", mautrix.DirectionBackward, nil, resendLookback)
+// findSent looks for an event carrying txnID among the latest events of roomID, read as the
+// client's user (see latestEvents for bySync). It returns "" when there is none, and the read's
+// error when the room could not be read.
+func findSent(ctx context.Context, client *mautrix.Client, bySync bool, roomID id.RoomID, txnID string) (id.EventID, error) {
+	events, err := latestEvents(ctx, client, bySync, roomID)
 	if err != nil {
 		return "", err
 	}
-	if resp == nil {
-		return "", nil
-	}
-	for _, evt := range resp.Chunk {
+	for _, evt := range events {
 		if evt.Content.Raw == nil {
 			_ = json.Unmarshal(evt.Content.VeryRaw, &evt.Content.Raw)
 		}
@@ -154,6 +152,57 @@ func findSent(ctx context.Context, client *mautrix.Client, roomID id.RoomID, txn
 		}
 	}
 	return "", nil
+}
+
+// latestEvents returns up to resendLookback of the latest timeline events of roomID as the client's
+// user sees them.
+//
+// With bySync, and when the user is joined, they come from an initial /sync filtered to the room
+// (Client-Server API, GET /_matrix/client/v3/sync with an inline filter): the events the homeserver
+// stored last, in the order it stored them. Otherwise they come from backward paging with
+// /messages, which Dendrite orders by event depth: an event built before a homeserver stop and
+// stored after its restart keeps its early depth and can sit below the page of the latest events,
+// and of events sharing a depth (sent at once by different senders) its paging was seen to skip
+// some. Such an event, cut off mid-send yet stored, was sent a second time. bySync is for users in
+// few rooms (ghosts): Dendrite ignores a sync filter's room list and builds the complete sync of
+// every room the user is joined to, which for the bridge bot or a double-puppeted account can be
+// hundreds.
+func latestEvents(ctx context.Context, client *mautrix.Client, bySync bool, roomID id.RoomID) ([]*event.Event, error) {
+	if !bySync {
+		return messagesBack(ctx, client, roomID)
+	}
+	none := map[string]any{"not_types": []string{"*"}}
+	filter, err := json.Marshal(map[string]any{
+		"room": map[string]any{
+			"rooms":        []id.RoomID{roomID},
+			"timeline":     map[string]any{"limit": resendLookback},
+			"state":        map[string]any{"types": []string{}, "lazy_load_members": true},
+			"ephemeral":    none,
+			"account_data": none,
+		},
+		"presence":     none,
+		"account_data": none,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sync, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: string(filter)})
+	if err != nil {
+		return nil, err
+	}
+	if room, ok := sync.Rooms.Join[roomID]; ok {
+		return room.Timeline.Events, nil
+	}
+	return messagesBack(ctx, client, roomID)
+}
+
+// messagesBack returns up to resendLookback of the latest events of roomID from /messages.
+func messagesBack(ctx context.Context, client *mautrix.Client, roomID id.RoomID) ([]*event.Event, error) {
+	resp, err := client.Messages(ctx, roomID, "", "", mautrix.DirectionBackward, nil, resendLookback)
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	return resp.Chunk, nil
 }
 
 // decrypted returns evt decrypted by helper, or evt itself when it cannot be.

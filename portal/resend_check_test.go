@@ -63,17 +63,17 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 	var reads, visibleFrom atomic.Int32
 	visibleFrom.Store(3) // the event shows from the third read on
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/messages") {
+		if !strings.HasSuffix(r.URL.Path, "/sync") {
 			http.NotFound(w, r)
 			return
 		}
 		chunk := []any{map[string]any{"type": "m.room.message", "event_id": "$other", "sender": "@a:x",
 			"content": map[string]any{"msgtype": "m.text", "body": "other", TxnIDKey: "mw.other"}}}
 		if reads.Add(1) >= visibleFrom.Load() {
-			chunk = append([]any{map[string]any{"type": "m.room.message", "event_id": "$late", "sender": "@a:x",
-				"content": map[string]any{"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.late"}}}, chunk...)
+			chunk = append(chunk, map[string]any{"type": "m.room.message", "event_id": "$late", "sender": "@a:x",
+				"content": map[string]any{"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.late"}})
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"chunk": chunk, "start": "s1"})
+		writeSync(w, "!room:x", chunk)
 	}))
 	defer srv.Close()
 	client, err := mautrix.NewClient(srv.URL, "@bot:x", "token")
@@ -82,10 +82,10 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	if got, err := findSentUntil(ctx, client, "!room:x", "mw.late", time.Time{}); got != "" || err != nil || reads.Load() != 1 {
+	if got, err := findSentUntil(ctx, client, true, "!room:x", "mw.late", time.Time{}); got != "" || err != nil || reads.Load() != 1 {
 		t.Fatalf("without a settle time: found %q (%v) after %d reads, want nothing after 1", got, err, reads.Load())
 	}
-	if got, err := findSentUntil(ctx, client, "!room:x", "mw.late", time.Now().Add(10*time.Second)); got != "$late" || err != nil {
+	if got, err := findSentUntil(ctx, client, true, "!room:x", "mw.late", time.Now().Add(10*time.Second)); got != "$late" || err != nil {
 		t.Fatalf("with a settle time: found %q (%v), want the late event", got, err)
 	}
 	if n := reads.Load(); n != visibleFrom.Load() {
@@ -95,7 +95,7 @@ func TestFindSentUntilWaitsForALateEvent(t *testing.T) {
 	reads.Store(0)
 	visibleFrom.Store(1000)
 	start := time.Now()
-	if got, err := findSentUntil(ctx, client, "!room:x", "mw.never", time.Now().Add(2*time.Second)); got != "" || err != nil {
+	if got, err := findSentUntil(ctx, client, true, "!room:x", "mw.never", time.Now().Add(2*time.Second)); got != "" || err != nil {
 		t.Fatalf("found %q (%v) for an event never stored", got, err)
 	}
 	if took := time.Since(start); took < 2*time.Second || took > 10*time.Second {
@@ -132,7 +132,7 @@ func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
 		roomStatus.Store(int32(code))
 		versionsStatus.Store(int32(code))
 		start := time.Now()
-		got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
+		got, err := findSentUntil(ctx, client, true, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
 		if !errors.Is(err, ErrLookUnanswered) || got != "" {
 			t.Errorf("homeserver answering %d: look returned %q, %v; want ErrLookUnanswered so that nothing is sent", code, got, err)
 		}
@@ -144,13 +144,13 @@ func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
 	// still away for the look.
 	versionsStatus.Store(http.StatusOK)
 	roomStatus.Store(http.StatusServiceUnavailable)
-	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second)); !errors.Is(err, ErrLookUnanswered) || got != "" {
+	if got, err := findSentUntil(ctx, client, true, "!room:x", "mw.cut", time.Now().Add(30*time.Second)); !errors.Is(err, ErrLookUnanswered) || got != "" {
 		t.Errorf("room reads answered 503, /versions 200: look returned %q, %v; want ErrLookUnanswered", got, err)
 	}
 	for _, code := range []int{http.StatusForbidden} {
 		roomStatus.Store(int32(code))
 		start := time.Now()
-		if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(1500*time.Millisecond)); got != "" || err != nil {
+		if got, err := findSentUntil(ctx, client, true, "!room:x", "mw.cut", time.Now().Add(1500*time.Millisecond)); got != "" || err != nil {
 			t.Errorf("room read answered %d, homeserver up: look returned %q, %v; want nothing found, no error (send)", code, got, err)
 		}
 		if took := time.Since(start); took < time.Second {
@@ -159,11 +159,11 @@ func TestFindSentUntilWaitsForTheHomeserver(t *testing.T) {
 	}
 	versionsStatus.Store(http.StatusBadGateway)
 	roomStatus.Store(http.StatusBadGateway)
-	if got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Time{}); got != "" || err != nil {
+	if got, err := findSentUntil(ctx, client, true, "!room:x", "mw.cut", time.Time{}); got != "" || err != nil {
 		t.Errorf("without a settle time: look returned %q, %v; want nothing found, no error (send)", got, err)
 	}
 	srv.Close() // connection refused from now on
-	got, err := findSentUntil(ctx, client, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
+	got, err := findSentUntil(ctx, client, true, "!room:x", "mw.cut", time.Now().Add(30*time.Second))
 	if !errors.Is(err, ErrLookUnanswered) || got != "" {
 		t.Errorf("homeserver gone: look returned %q, %v; want ErrLookUnanswered", got, err)
 	}
@@ -219,16 +219,92 @@ func TestFindSentInEncryptedRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if got, _ := findSent(ctx, client, "!room:x", "mw.sent"); got != "" {
+	if got, _ := findSent(ctx, client, true, "!room:x", "mw.sent"); got != "" {
 		t.Fatalf("without a crypto helper found %q in ciphertext", got)
 	}
 	client.Crypto = &fakeCrypto{plain: map[id.SessionID]map[string]any{
 		"ours": {"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.sent"},
 	}}
-	if got, _ := findSent(ctx, client, "!room:x", "mw.sent"); got != "$mine" {
+	if got, _ := findSent(ctx, client, true, "!room:x", "mw.sent"); got != "$mine" {
 		t.Fatalf("found %q, want the bridge's own encrypted event $mine", got)
 	}
-	if got, _ := findSent(ctx, client, "!room:x", "mw.other"); got != "" {
+	if got, _ := findSent(ctx, client, true, "!room:x", "mw.other"); got != "" {
 		t.Fatalf("found %q for a transaction never sent", got)
+	}
+}
+
+// writeSync answers a /sync with the given timeline events of a joined room.
+func writeSync(w http.ResponseWriter, roomID id.RoomID, events []any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"next_batch": "s1", "rooms": map[string]any{
+		"join": map[string]any{string(roomID): map[string]any{"timeline": map[string]any{"events": events}}}}})
+}
+
+// TestFindSentReadsTheRoomBySync: the look for an earlier attempt's event reads the room's latest
+// events as a /sync filtered to the room gives them, not as /messages pages back (Dendrite's
+// backward paging was seen to skip an event that shares its depth with another, and the event was
+// sent twice); the filter asks for that room and no more than resendLookback events. A user not
+// joined to the room (no timeline in the sync) is looked up with /messages, and so is a room read
+// without bySync.
+func TestFindSentReadsTheRoomBySync(t *testing.T) {
+	cut := map[string]any{"type": "m.room.message", "event_id": "$cut", "sender": "@a:x",
+		"content": map[string]any{"msgtype": "m.text", "body": "hi", TxnIDKey: "mw.cut"}}
+	other := map[string]any{"type": "m.room.message", "event_id": "$other", "sender": "@b:x",
+		"content": map[string]any{"msgtype": "m.text", "body": "other"}}
+	var joined atomic.Bool
+	var filter atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/sync"):
+			filter.Store(r.URL.Query().Get("filter"))
+			if !joined.Load() {
+				_ = json.NewEncoder(w).Encode(map[string]any{"next_batch": "s1"})
+				return
+			}
+			writeSync(w, "!room:x", []any{cut, other})
+		case strings.HasSuffix(r.URL.Path, "/messages"):
+			// Backward paging that skipped the cut-off event when the user is joined; the
+			// event is only there for a user who is not.
+			chunk := []any{other}
+			if !joined.Load() {
+				chunk = append(chunk, cut)
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"chunk": chunk, "start": "s1"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	client, err := mautrix.NewClient(srv.URL, "@a:x", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	joined.Store(true)
+	if got, err := findSent(ctx, client, true, "!room:x", "mw.cut"); got != "$cut" || err != nil {
+		t.Fatalf("joined user: found %q (%v), want $cut from the sync", got, err)
+	}
+	var f struct {
+		Room struct {
+			Rooms    []id.RoomID `json:"rooms"`
+			Timeline struct {
+				Limit int `json:"limit"`
+			} `json:"timeline"`
+		} `json:"room"`
+	}
+	if err := json.Unmarshal([]byte(filter.Load().(string)), &f); err != nil || len(f.Room.Rooms) != 1 || f.Room.Rooms[0] != "!room:x" || f.Room.Timeline.Limit != resendLookback {
+		t.Errorf("sync filter %s (%v) is not the room's latest %d events", filter.Load(), err, resendLookback)
+	}
+	joined.Store(false)
+	if got, err := findSent(ctx, client, true, "!room:x", "mw.cut"); got != "$cut" || err != nil {
+		t.Fatalf("user not joined: found %q (%v), want $cut from /messages", got, err)
+	}
+	// Without bySync (the bot, a double-puppeted account: users in many rooms) the room is read
+	// with /messages only.
+	joined.Store(true)
+	filter.Store("none")
+	if got, err := findSent(ctx, client, false, "!room:x", "mw.cut"); got != "" || err != nil || filter.Load() != "none" {
+		t.Fatalf("without bySync: found %q (%v), sync filter %q; want /messages only", got, err, filter.Load())
 	}
 }
