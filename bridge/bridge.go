@@ -208,12 +208,20 @@ func (br *Bridge) BotMXID() id.UserID {
 	return id.NewUserID(br.Config.Appservice.Bot.Username, br.Config.Homeserver.Domain)
 }
 
-// Start opens the appservice listener, makes sure the bot is registered with its profile, and starts
-// the inbox worker. It returns an error when the port cannot be bound or the homeserver refuses the
 // mediaOverhead is what WhatsApp's encryption adds to a file (padding and MAC), with room to spare:
 // the media client reads at most msgconv.MaxMediaSize plus this from one response.
 const mediaOverhead = 64 << 10
 
+// listenerReadTimeout bounds how long the appservice listener reads one request, body included,
+// and idleTimeout how long it keeps an idle connection: a client that sends slowly or not at all
+// cannot hold connections open. A homeserver sends a transaction's body at once.
+const (
+	listenerReadTimeout = 2 * time.Minute
+	listenerIdleTimeout = 2 * time.Minute
+)
+
+// Start opens the appservice listener, makes sure the bot is registered with its profile, and starts
+// the inbox worker. It returns an error when the port cannot be bound or the homeserver refuses the
 // registration; the caller should then Stop and exit.
 func (br *Bridge) Start(ctx context.Context) error {
 	addr := net.JoinHostPort(br.Config.Appservice.Hostname, strconv.Itoa(br.Config.Appservice.Port))
@@ -224,6 +232,8 @@ func (br *Bridge) Start(ctx context.Context) error {
 	br.server = &http.Server{
 		Handler:           br.router(),
 		ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout:       listenerReadTimeout,
+		IdleTimeout:       listenerIdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return br.ctx },
 	}
 	br.wg.Add(1)

@@ -178,12 +178,13 @@ func (br *Bridge) handleCommand(ctx context.Context, ce *commandEvent) {
 	ce.command, ce.args = strings.ToLower(fields[0]), fields[1:]
 	log := zerolog.Ctx(ctx).With().Str("command", ce.command).Logger()
 	ctx = log.WithContext(ctx)
-	if ce.user.PermissionLevel() < config.LevelUser && ce.command != "help" {
+	cmd, ok := br.commands.byName[ce.command]
+	if level := ce.user.PermissionLevel(); level < config.LevelUser && (!ok || level < cmd.Level) {
+		// Below "user" only the commands of the user's level (help, version) are answered.
 		log.Info().Msg("Refusing command from user without permission")
 		ce.reply(ctx, "Sorry, you are not allowed to use this bridge.")
 		return
 	}
-	cmd, ok := br.commands.byName[ce.command]
 	if !ok {
 		ce.reply(ctx, "Unknown command `%s`. Send `%s` for the list of commands.", ce.command, ce.helpHint())
 		return

@@ -166,34 +166,33 @@ func (br *Bridge) syncChats(user *Account) {
 // handlePortalEvent hands a Matrix event to its portal. It reports whether the room is a portal.
 func (br *Bridge) handlePortalEvent(ctx context.Context, evt *event.Event) (bool, error) {
 	br.noteMatrixActivity(ctx, evt.Sender, time.UnixMilli(evt.Timestamp)) // presence_own.go
+	p, err := br.portals.GetByMXID(ctx, evt.RoomID)
+	if err != nil {
+		return false, err
+	}
+	if p != nil && evt.Type != event.StateMember {
+		// Only a member of a portal's room speaks in it (membership changes are the homeserver's
+		// to authorise, and a leave is how a member goes). Checked first, so that an event in
+		// the name of someone outside the room gets no answer in it.
+		if joined, err := br.isJoined(ctx, evt.RoomID, evt.Sender); err != nil {
+			return true, err
+		} else if !joined {
+			zerolog.Ctx(ctx).Warn().Msg("Not bridging an event from a user who is not in the portal's room")
+			return true, nil
+		}
+	}
 	if level := br.Config.PermissionLevel(evt.Sender.String()); level < config.LevelUser &&
 		!(br.Config.Bridge.Relay.Enabled && level >= config.LevelRelay) {
 		// Permission is checked on every event, not only at login: a user whose level was lowered
 		// after logging in is no longer bridged. With relay mode on, relay-level users' messages
 		// go to the portal, which relays them where a relay is set.
-		p, err := br.portals.GetByMXID(ctx, evt.RoomID)
-		if err != nil || p == nil {
-			return false, err
+		if p == nil {
+			return false, nil
 		}
 		zerolog.Ctx(ctx).Info().Msg("Not bridging event from user without permission")
 		br.sendBotNoticeTxn(ctx, evt.RoomID, "perm-"+evt.ID.String(),
 			"Your message was not bridged to WhatsApp: you are not allowed to use this bridge.")
 		return true, toldError{err: errNoPermission}
-	}
-	if evt.Type != event.StateMember {
-		// Only a member of a portal's room speaks in it (membership changes are the homeserver's
-		// to authorise, and a leave is how a member goes).
-		if p, err := br.portals.GetByMXID(ctx, evt.RoomID); err != nil {
-			return false, err
-		} else if p != nil {
-			if joined, err := br.isJoined(ctx, evt.RoomID, evt.Sender); err != nil {
-				return true, err
-			} else if !joined {
-				zerolog.Ctx(ctx).Warn().Stringer("room_id", evt.RoomID).Stringer("event_id", evt.ID).
-					Msg("Not bridging an event from a user who is not in the portal's room")
-				return true, nil
-			}
-		}
 	}
 	isPortal, err := br.portals.HandleMatrixEvent(ctx, evt)
 	if !isPortal {

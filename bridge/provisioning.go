@@ -88,11 +88,13 @@ func (br *Bridge) provisioned(next provisionHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
+			w.Header().Set("Connection", "close") // see checkToken
 			mautrix.MMissingToken.WithMessage("Missing provisioning secret (Authorization: Bearer <provisioning.shared_secret>)").Write(w)
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(token), []byte(br.Config.Provisioning.SharedSecret)) != 1 {
 			br.Log.Warn().Str("remote_addr", r.RemoteAddr).Str("path", r.URL.Path).Msg("Rejected provisioning request with a wrong secret")
+			w.Header().Set("Connection", "close")
 			mautrix.MUnknownToken.WithMessage("Wrong provisioning secret").Write(w)
 			return
 		}

@@ -19,11 +19,26 @@ import (
 func (br *Bridge) router() http.Handler {
 	mux := http.NewServeMux()
 	putTransaction := br.metrics.Transactions(br.putTransaction)
-	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnID}", putTransaction)
-	mux.HandleFunc("PUT /transactions/{txnID}", putTransaction)
-	mux.HandleFunc("GET /_matrix/app/v1/users/{userID}", br.authenticated(br.AS.GetUser))
-	mux.HandleFunc("GET /_matrix/app/v1/rooms/{roomAlias}", br.authenticated(br.AS.GetRoom))
-	mux.HandleFunc("POST /_matrix/app/v1/ping", br.authenticated(br.AS.PostPing))
+	appAPI := []struct {
+		method, path string
+		handler      http.HandlerFunc
+	}{
+		{http.MethodPut, "/_matrix/app/v1/transactions/{txnID}", putTransaction},
+		{http.MethodPut, "/transactions/{txnID}", putTransaction},
+		{http.MethodGet, "/_matrix/app/v1/users/{userID}", br.authenticated(br.AS.GetUser)},
+		{http.MethodGet, "/_matrix/app/v1/rooms/{roomAlias}", br.authenticated(br.AS.GetRoom)},
+		{http.MethodPost, "/_matrix/app/v1/ping", br.authenticated(br.AS.PostPing)},
+	}
+	for _, ep := range appAPI {
+		mux.HandleFunc(ep.method+" "+ep.path, ep.handler)
+		// A known endpoint asked with another method is 405 M_UNRECOGNIZED (Client-Server API,
+		// "Common error codes"), not the catch-all's 404.
+		mux.HandleFunc(ep.path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", ep.method)
+			mautrix.RespError{ErrCode: mautrix.MUnrecognized.ErrCode, StatusCode: http.StatusMethodNotAllowed,
+				Err: fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, ep.method)}.Write(w)
+		})
+	}
 	mux.HandleFunc("GET /_matrix/mau/live", br.handleLive)   // health.go
 	mux.HandleFunc("GET /_matrix/mau/ready", br.handleReady) // health.go
 	br.registerProvisioning(mux)                             // provisioning.go
@@ -45,11 +60,16 @@ func (br *Bridge) checkToken(w http.ResponseWriter, r *http.Request) bool {
 		token = r.URL.Query().Get("access_token")
 	}
 	if token == "" {
+		// Refused before its body is read: closing the connection after the answer keeps a
+		// client that announces a body and never sends it from holding the connection open
+		// (net/http would otherwise wait to read the body before answering).
+		w.Header().Set("Connection", "close")
 		mautrix.RespError{ErrCode: "M_UNAUTHORIZED", Err: "Missing homeserver token", StatusCode: http.StatusUnauthorized}.Write(w)
 		return false
 	}
 	if subtle.ConstantTimeCompare([]byte(token), []byte(br.Config.Appservice.HSToken)) != 1 {
 		br.Log.Warn().Str("remote_addr", r.RemoteAddr).Str("path", r.URL.Path).Msg("Rejected request with a wrong homeserver token")
+		w.Header().Set("Connection", "close")
 		mautrix.RespError{ErrCode: "M_FORBIDDEN", Err: "Invalid homeserver token", StatusCode: http.StatusForbidden}.Write(w)
 		return false
 	}
@@ -106,7 +126,7 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		log.Warn().Err(err).Msg("Rejected malformed transaction")
-		mautrix.MNotJSON.WithMessage("Transaction body is not valid JSON: %v", err).Write(w)
+		mautrix.MNotJSON.WithMessage("Transaction body is not valid JSON: %s", describeJSONError(err)).Write(w)
 		return
 	}
 	if len(txn.Events) > maxTransactionEvents || len(txn.Ephemeral)+len(txn.SoruEphemeral) > maxTransactionEvents {
@@ -161,4 +181,17 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
+}
+
+// describeJSONError says what is wrong with a transaction body in the appservice API's terms: a
+// value of the wrong type names its field and the type it has, not the bridge's Go types.
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field == "" {
+			return fmt.Sprintf("the body is a JSON %s, not an object", typeErr.Value)
+		}
+		return fmt.Sprintf("field %q is a JSON %s, which it may not be", typeErr.Field, typeErr.Value)
+	}
+	return err.Error()
 }

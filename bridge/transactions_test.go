@@ -1,13 +1,16 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
@@ -146,6 +149,21 @@ func TestTransactions(t *testing.T) {
 					t.Errorf("got %d %s", rec.Code, rec.Body)
 				}
 			})
+			t.Run("wrong JSON types", func(t *testing.T) {
+				for body, want := range map[string]string{
+					`[1]`:            "the body is a JSON array, not an object",
+					`{"events":"x"}`: `field "events" is a JSON string`,
+				} {
+					rec := putTxn(t, h, "t0", testHSToken, body)
+					var resp struct {
+						Error string `json:"error"`
+					}
+					_ = json.Unmarshal(rec.Body.Bytes(), &resp)
+					if rec.Code != http.StatusBadRequest || errcode(t, rec) != "M_NOT_JSON" || !strings.Contains(resp.Error, want) || strings.Contains(resp.Error, "Go value") {
+						t.Errorf("%s: got %d %s, want 400 M_NOT_JSON saying %q", body, rec.Code, rec.Body, want)
+					}
+				}
+			})
 			t.Run("oversized body", func(t *testing.T) {
 				rec := putTxn(t, h, "t0", testHSToken, txnBody(t, msgEvent("$big", strings.Repeat("a", 200000))))
 				if rec.Code != http.StatusRequestEntityTooLarge || errcode(t, rec) != "M_TOO_LARGE" {
@@ -218,6 +236,46 @@ func TestUnknownEndpoint(t *testing.T) {
 	br.router().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
 	if rec.Code != http.StatusNotFound || errcode(t, rec) != "M_UNRECOGNIZED" {
 		t.Errorf("got %d %s", rec.Code, rec.Body)
+	}
+	// A known endpoint asked with the wrong method is 405, saying which method to use.
+	for _, req := range []struct{ method, path, allow string }{
+		{http.MethodPost, "/_matrix/app/v1/transactions/1", http.MethodPut},
+		{http.MethodGet, "/transactions/1", http.MethodPut},
+		{http.MethodGet, "/_matrix/app/v1/ping", http.MethodPost},
+		{http.MethodDelete, "/_matrix/app/v1/users/@a:test.local", http.MethodGet},
+	} {
+		rec := httptest.NewRecorder()
+		br.router().ServeHTTP(rec, httptest.NewRequest(req.method, req.path, nil))
+		if rec.Code != http.StatusMethodNotAllowed || errcode(t, rec) != "M_UNRECOGNIZED" || rec.Header().Get("Allow") != req.allow {
+			t.Errorf("%s %s: got %d %s (Allow %q), want 405 M_UNRECOGNIZED, Allow %s", req.method, req.path, rec.Code, rec.Body, rec.Header().Get("Allow"), req.allow)
+		}
+	}
+}
+
+// TestRefusedBeforeTheBody: a request without the homeserver token (or with a wrong one) is
+// answered at once even when it announces a body it never sends, and its connection is closed, so
+// that nobody without the token can hold the appservice port's connections open.
+func TestRefusedBeforeTheBody(t *testing.T) {
+	t.Parallel()
+	br := newTestBridge(t, testdb.SQLite, testdb.NewSQLite(t))
+	srv := httptest.NewServer(br.router())
+	defer srv.Close()
+	for _, auth := range []string{"", "Authorization: Bearer wrong\r\n"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close() // before srv.Close, which waits for the connection
+		_, _ = fmt.Fprintf(conn, "PUT /_matrix/app/v1/transactions/slow HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", auth)
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("auth %q: no answer while the body is pending: %v", auth, err)
+		}
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden || !resp.Close {
+			t.Errorf("auth %q: got %d (close %v), want 401/403 and the connection closed", auth, resp.StatusCode, resp.Close)
+		}
+		_ = resp.Body.Close()
 	}
 }
 

@@ -103,7 +103,7 @@ func UpgradeFile(path string, example []byte, now time.Time) ([]byte, UpgradeRes
 	}
 	out, res, err := Upgrade(data, example)
 	if err != nil {
-		return nil, res, fmt.Errorf("failed to upgrade config %s: %w", path, err)
+		return nil, res, fmt.Errorf("failed to read config %s: %w", path, err)
 	}
 	if !res.Upgraded() {
 		return data, res, nil

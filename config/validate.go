@@ -242,7 +242,7 @@ func (cfg *Config) Warnings() []string {
 		warnings = append(warnings, fmt.Sprintf("unknown option %s is ignored (misspelt? example-config.yaml lists every option)", key))
 	}
 	if level := cfg.Bridge.Permissions["*"]; level == "user" || level == "admin" {
-		warnings = append(warnings, fmt.Sprintf(`bridge.permissions."*" is %s: every Matrix user, on any server, may log in to WhatsApp through this bridge`, level))
+		warnings = append(warnings, fmt.Sprintf(`bridge.permissions."*" is %s: every Matrix user, on any server, may log in to WhatsApp through this bridge and use its %s commands`, level, level))
 	}
 	return warnings
 }

@@ -118,6 +118,8 @@ if [[ ! -f "$data/dendrite/dendrite.yaml" ]]; then
 	done
 	mv "$data/dendrite/dendrite.yaml.new" "$data/dendrite/dendrite.yaml"
 fi
+# It holds the registration shared secret: the owner's only (also for a config made by an older demo).
+chmod 600 "$data/dendrite/dendrite.yaml"
 
 pids=()
 names=()

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,14 @@ func TestOthersCannotActInYourRooms(t *testing.T) {
 	env.RestartBridge()
 	sendText(t, ctx, bob.client, bobDM, "bob without permission")
 	env.WaitForMessage(ctx, bob.client, bobDM, botNotice(env.Env, "not allowed to use this bridge"))
+	// At relay level the commands of that level still answer (version, as help lists it), the
+	// others are refused.
+	sendText(t, ctx, bob.client, bob.room, "version")
+	env.WaitForMessage(ctx, bob.client, bob.room, func(evt *event.Event) bool {
+		return botNotice(env.Env)(evt) && strings.HasPrefix(evt.Content.AsMessage().Body, "matrix-whatsapp ")
+	})
+	sendText(t, ctx, bob.client, bob.room, "logout")
+	env.WaitForMessage(ctx, bob.client, bob.room, botNotice(env.Env, "Sorry, you are not allowed to use this bridge."))
 	sendText(t, ctx, alice.client, dm, "alice after the restart")
 	waitWAText(t, ctx, carol, "alice after the restart")
 	if n := countText(dan, "bob without permission"); n != 0 {

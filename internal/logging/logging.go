@@ -12,6 +12,24 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
+// TimeFormat is the format of the "time" field of JSON log lines: RFC 3339 in UTC or local time,
+// with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// consoleWriter returns what writes the log to out: JSON lines, or for the "pretty" format
+// zerolog's console writer, coloured only when out is a terminal and NO_COLOR
+// (https://no-color.org) is unset, so a log redirected to a file or a journal holds no escape
+// codes.
+func consoleWriter(format string, out *os.File) io.Writer {
+	if format != "pretty" {
+		return out
+	}
+	info, err := out.Stat()
+	terminal := err == nil && info.Mode()&os.ModeCharDevice != 0
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return zerolog.ConsoleWriter{Out: out, TimeFormat: time.StampMilli, NoColor: !terminal || noColor}
+}
+
 // New returns a logger writing to stderr (pretty or JSON) and, when cfg.File is set, JSON lines to that
 // file, which is created or narrowed to mode 0600. The returned closer closes the file.
 func New(cfg config.LoggingConfig) (zerolog.Logger, io.Closer, error) {
@@ -19,11 +37,10 @@ func New(cfg config.LoggingConfig) (zerolog.Logger, io.Closer, error) {
 	if err != nil {
 		return zerolog.Nop(), nil, fmt.Errorf("logging.level: %w", err)
 	}
-	var console io.Writer = os.Stderr
-	if cfg.Format == "pretty" {
-		console = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.StampMilli}
-	}
-	writers := []io.Writer{console}
+	// Times to the millisecond, so that what happened within one second keeps its order to a
+	// reader (zerolog's default is whole seconds).
+	zerolog.TimeFieldFormat = TimeFormat
+	writers := []io.Writer{consoleWriter(cfg.Format, os.Stderr)}
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.File != "" {
 		f, err := os.OpenFile(cfg.File, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
