@@ -151,16 +151,24 @@ func keepLiteral(s string, lit []bool) string {
 
 // misreadMarkers returns, in ascending order, the offsets of s where a word joiner keeps a literal
 // marker literal: in front of each literal opener of a span the parser finds, and after the literal
-// closer of a span whose opener is not literal. The spans inside a span so broken are left for the
-// next parse.
+// closer of a span whose opener is not literal. A literal span right behind one of the writer's own
+// markers ("*x*" then a literal "*y*") gets its joiner after its closer instead, where it does not
+// touch that marker (a joiner next to a closer keeps it from closing). The spans inside a span so
+// broken are left for the next parse.
 func misreadMarkers(s string, lit []bool) []int {
 	p := &parser{src: s}
 	var at []int
-	check := func(open, closeEnd int) bool {
+	real := func(i int) bool { return i >= 0 && i < len(s) && !lit[i] && strings.IndexByte(markerBytes, s[i]) >= 0 }
+	// check looks at a span whose opener starts at open and whose closer ends at closeEnd (0 for
+	// none known); movable: a joiner after its closer keeps it from closing (not so for ```).
+	check := func(open, closeEnd int, movable bool) bool {
+		closerLit := closeEnd > 0 && closeEnd <= len(s) && lit[closeEnd-1]
 		switch {
+		case lit[open] && movable && closerLit && real(open-1) && !real(closeEnd):
+			at = append(at, closeEnd)
 		case lit[open]:
 			at = append(at, open)
-		case closeEnd > 0 && closeEnd <= len(s) && lit[closeEnd-1]:
+		case closerLit && movable:
 			at = append(at, closeEnd)
 		default:
 			return false
@@ -173,13 +181,9 @@ func misreadMarkers(s string, lit []bool) []int {
 			switch n.kind {
 			case inText, inMention:
 			case inCode:
-				if n.start >= len(fence) && s[n.start-len(fence):n.start] == fence && s[n.end:min(n.end+len(fence), len(s))] == fence {
-					check(n.start-len(fence), n.end+len(fence))
-				} else {
-					check(n.start-1, n.end+1)
-				}
+				check(n.start-n.mark, n.end+n.mark, n.mark == 1)
 			default:
-				if !check(n.start-1, n.end+1) {
+				if !check(n.start-1, n.end+1, true) {
 					walkInline(n.children)
 				}
 			}
@@ -190,7 +194,7 @@ func misreadMarkers(s string, lit []bool) []int {
 		for _, b := range blocks {
 			switch b.kind {
 			case blPre:
-				check(b.open, 0)
+				check(b.open, 0, false)
 			case blQuote:
 				walk(b.children)
 			default:

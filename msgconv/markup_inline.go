@@ -62,7 +62,7 @@ func (p *parser) parseInline(ls *lineScan, start, end, depth int) []inline {
 			next++
 			switch a.kind {
 			case inCode:
-				emit(inline{kind: inCode, start: a.inner.start, end: a.inner.end}, a.start, a.end)
+				emit(inline{kind: inCode, start: a.inner.start, end: a.inner.end, mark: a.inner.start - a.start}, a.start, a.end)
 			case inMention:
 				emit(inline{kind: inMention, start: a.start, end: a.end, jid: a.jid}, a.start, a.end)
 			}

@@ -35,6 +35,8 @@ type inline struct {
 	start, end int
 	children   []inline
 	jid        types.JID
+	// mark is the length of a code span's markers: 1 for `code`, 3 for ```code```.
+	mark int
 }
 
 type blockKind uint8

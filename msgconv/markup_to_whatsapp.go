@@ -129,7 +129,7 @@ func joinChunks(chunks []chunk, tight bool) string {
 func (w *waWriter) node(n *html.Node, st style) chunk {
 	switch n.Type {
 	case html.TextNode:
-		return chunk{text: markLiteral(escapeMarkers(cleanText(n.Data)))}
+		return chunk{text: markLiteral(cleanText(n.Data))}
 	case html.ElementNode:
 		return w.element(n, st)
 	case html.DocumentNode:

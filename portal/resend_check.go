@@ -186,7 +186,8 @@ func latestEvents(ctx context.Context, client *mautrix.Client, bySync bool, room
 	if err != nil {
 		return nil, err
 	}
-	sync, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: string(filter)})
+	// set_presence=offline: the read must not mark the ghost online (a sync without it does).
+	sync, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: string(filter), SetPresence: event.PresenceOffline})
 	if err != nil {
 		return nil, err
 	}

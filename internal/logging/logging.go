@@ -16,6 +16,12 @@ import (
 // with milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
+func init() {
+	// Times to the millisecond, so that what happened within one second keeps its order to a
+	// reader (zerolog's default is whole seconds). Set once here: zerolog's setting is global.
+	zerolog.TimeFieldFormat = TimeFormat
+}
+
 // consoleWriter returns what writes the log to out: JSON lines, or for the "pretty" format
 // zerolog's console writer, coloured only when out is a terminal and NO_COLOR
 // (https://no-color.org) is unset, so a log redirected to a file or a journal holds no escape
@@ -37,9 +43,6 @@ func New(cfg config.LoggingConfig) (zerolog.Logger, io.Closer, error) {
 	if err != nil {
 		return zerolog.Nop(), nil, fmt.Errorf("logging.level: %w", err)
 	}
-	// Times to the millisecond, so that what happened within one second keeps its order to a
-	// reader (zerolog's default is whole seconds).
-	zerolog.TimeFieldFormat = TimeFormat
 	writers := []io.Writer{consoleWriter(cfg.Format, os.Stderr)}
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.File != "" {
