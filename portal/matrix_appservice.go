@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type AppserviceMatrix struct {
 	MaxDownload int64
 	// dp lets own ghosts act as their users' real accounts (doublepuppet.go); nil: off.
 	dp *doublePuppeting
+	// ghostRegex are the registration's user namespaces (isGhost).
+	ghostRegex     []*regexp.Regexp
+	ghostRegexOnce sync.Once
 }
 
 var _ Matrix = (*AppserviceMatrix)(nil)
@@ -85,7 +89,8 @@ func (m *AppserviceMatrix) BotMXID() id.UserID {
 // ghost; either way the content carries its transaction ID (sendMarked).
 func (m *AppserviceMatrix) SendEvent(ctx context.Context, user id.UserID, roomID id.RoomID, evtType event.Type, content any, ts int64, txnID string) (id.EventID, error) {
 	if cli := m.realClient(ctx, user, roomID); cli != nil {
-		evtID, err := sendMarked(ctx, cli, false, roomID, markDoublePuppeted(content), txnID, func(content any) (*mautrix.RespSendEvent, error) {
+		reader := func() (*mautrix.Client, bool) { return m.lookReader(ctx, roomID, cli) }
+		evtID, err := sendMarked(ctx, reader, roomID, markDoublePuppeted(content), txnID, func(content any) (*mautrix.RespSendEvent, error) {
 			return cli.SendMessageEvent(ctx, roomID, evtType, content, mautrix.ReqSendEvent{Timestamp: ts, TransactionID: txnID})
 		})
 		if err == nil {
@@ -100,21 +105,23 @@ func (m *AppserviceMatrix) SendEvent(ctx context.Context, user id.UserID, roomID
 	if err != nil {
 		return "", err
 	}
-	return sendMarked(ctx, intent.Client, user != m.as.BotMXID(), roomID, content, txnID, func(content any) (*mautrix.RespSendEvent, error) {
+	reader := func() (*mautrix.Client, bool) { return intent.Client, user != m.as.BotMXID() }
+	return sendMarked(ctx, reader, roomID, content, txnID, func(content any) (*mautrix.RespSendEvent, error) {
 		return intent.SendMessageEvent(ctx, roomID, evtType, content, mautrix.ReqSendEvent{Timestamp: ts, TransactionID: txnID})
 	})
 }
 
 // sendMarked sends content through send with txnID under TxnIDKey (resend_check.go). Under
-// WithMaybeSent it first looks for an earlier attempt's event in roomID, read as reader (the
-// sender's own client; bySync for a ghost, see latestEvents), and returns that event's ID instead of sending again; when the homeserver
+// WithMaybeSent it first looks for an earlier attempt's event in roomID, read through the client
+// reader returns (a ghost's by sync, else the sender's own by /messages; see latestEvents), and returns that event's ID instead of sending again; when the homeserver
 // does not answer that look it returns the look's error and sends nothing (findSentUntil).
 // Without a txnID it just sends.
-func sendMarked(ctx context.Context, reader *mautrix.Client, bySync bool, roomID id.RoomID, content any, txnID string, send func(content any) (*mautrix.RespSendEvent, error)) (id.EventID, error) {
+func sendMarked(ctx context.Context, reader func() (*mautrix.Client, bool), roomID id.RoomID, content any, txnID string, send func(content any) (*mautrix.RespSendEvent, error)) (id.EventID, error) {
 	if txnID != "" {
 		content = withTxnMarker(content, txnID)
 		if maybe, lookUntil := maybeSent(ctx); maybe {
-			evtID, err := findSentUntil(ctx, reader, bySync, roomID, txnID, lookUntil)
+			client, bySync := reader()
+			evtID, err := findSentUntil(ctx, client, bySync, roomID, txnID, lookUntil)
 			if err != nil {
 				return "", err
 			}
@@ -130,6 +137,45 @@ func sendMarked(ctx context.Context, reader *mautrix.Client, bySync bool, roomID
 		return "", err
 	}
 	return resp.EventID, nil
+}
+
+// lookReader returns the client through which a send from real, a user's real account (double
+// puppeting), looks for an earlier attempt's event in roomID, and whether it reads by sync (see
+// latestEvents): a ghost joined to the room (not the bot), which sees the same timeline and is in
+// few rooms, when the state store knows one; else real itself, which may be in hundreds of rooms,
+// by /messages.
+func (m *AppserviceMatrix) lookReader(ctx context.Context, roomID id.RoomID, real *mautrix.Client) (*mautrix.Client, bool) {
+	members, err := m.as.StateStore.GetRoomJoinedOrInvitedMembers(ctx, roomID)
+	if err != nil {
+		return real, false
+	}
+	for _, member := range members {
+		if member == m.as.BotMXID() || !m.isGhost(member) || !m.as.StateStore.IsInRoom(ctx, roomID, member) {
+			continue
+		}
+		if intent, err := m.intent(member); err == nil {
+			return intent.Client, true
+		}
+	}
+	return real, false
+}
+
+// isGhost reports whether userID is in the appservice's user namespace: its registration's regular
+// expressions, matched from the start of the ID as Synapse does, compiled once.
+func (m *AppserviceMatrix) isGhost(userID id.UserID) bool {
+	m.ghostRegexOnce.Do(func() {
+		for _, ns := range m.as.Registration.Namespaces.UserIDs {
+			if re, err := regexp.Compile("^(?:" + ns.Regex + ")"); err == nil {
+				m.ghostRegex = append(m.ghostRegex, re)
+			}
+		}
+	})
+	for _, re := range m.ghostRegex {
+		if re.MatchString(userID.String()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Redact implements Matrix.

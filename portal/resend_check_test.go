@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/tesths"
 )
 
 // TestTxnMarker checks that every content shape the portal sends keeps its fields and gains the
@@ -306,5 +310,45 @@ func TestFindSentReadsTheRoomBySync(t *testing.T) {
 	filter.Store("none")
 	if got, err := findSent(ctx, client, false, "!room:x", "mw.cut"); got != "" || err != nil || filter.Load() != "none" {
 		t.Fatalf("without bySync: found %q (%v), sync filter %q; want /messages only", got, err, filter.Load())
+	}
+}
+
+// TestLookReaderPrefersAGhost: the look for a double-puppeted send's earlier attempt reads the room
+// as a ghost joined to it, by sync (a ghost is in few rooms; the user's real account may be in
+// hundreds); not as the bot, nor as a ghost that only was invited or left; without such a ghost
+// it reads as the real account, by /messages.
+func TestLookReaderPrefersAGhost(t *testing.T) {
+	t.Parallel()
+	cfg := &config.Config{}
+	cfg.Homeserver.Address, cfg.Homeserver.Domain = "http://127.0.0.1:1", testDomain
+	cfg.Appservice.ID, cfg.Appservice.Address = "whatsapp", "http://127.0.0.1:29318"
+	cfg.Appservice.Bot.Username = testBot.Localpart()
+	cfg.Appservice.ASToken, cfg.Appservice.HSToken = testASToken, "hs-token-for-tests"
+	cfg.Bridge.UsernameTemplate = "whatsapp_{{.}}"
+	m := NewAppserviceMatrix(tesths.AppService(t, cfg, zerolog.Nop()))
+	ctx := context.Background()
+	real, err := mautrix.NewClient(cfg.Homeserver.Address, "@alice:"+testDomain, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const room = id.RoomID("!dm:" + testDomain)
+	ghost := id.NewUserID("whatsapp_4915100000001", testDomain)
+	invited := id.NewUserID("whatsapp_4915100000002", testDomain)
+	for user, membership := range map[id.UserID]event.Membership{
+		real.UserID: event.MembershipJoin, testBot: event.MembershipJoin, invited: event.MembershipInvite,
+		id.NewUserID("mallory", "whatsapp_4915100000003.evil"): event.MembershipJoin,
+	} {
+		if err := m.as.StateStore.SetMembership(ctx, room, user, membership); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, bySync := m.lookReader(ctx, room, real); got != real || bySync {
+		t.Fatalf("without a joined ghost: read as %s (by sync %v), want the real account by /messages", got.UserID, bySync)
+	}
+	if err := m.as.StateStore.SetMembership(ctx, room, ghost, event.MembershipJoin); err != nil {
+		t.Fatal(err)
+	}
+	if got, bySync := m.lookReader(ctx, room, real); got.UserID != ghost || !bySync {
+		t.Fatalf("with the contact's ghost joined: read as %s (by sync %v), want %s by sync", got.UserID, bySync, ghost)
 	}
 }
