@@ -259,6 +259,10 @@ func ParseWithEnv(data []byte, environ []string) (*Config, error) {
 	cfg.applyDefaults()
 	cfg.unknown = unknownKeys(data)
 	if err = cfg.Validate(); err != nil {
+		if exampleErr := cfg.CheckNotExample(); exampleErr != nil {
+			// Name every problem at once: the example's placeholder domain is one of them.
+			err = errors.Join(err, exampleErr)
+		}
 		if len(cfg.unknown) > 0 {
 			// A misspelt key often causes the error: name it.
 			err = fmt.Errorf("%w\nunknown options (misspelt?): %s", err, strings.Join(cfg.unknown, ", "))

@@ -425,6 +425,11 @@ func TestExamplePermissionsAndWarnings(t *testing.T) {
 		!strings.Contains(err.Error(), "bridge.permissions.@admin:example.org") {
 		t.Fatalf("example permissions with another domain: %v", err)
 	}
+	// A config still on the example's domain with another problem names both.
+	_, err = config.Parse(patch(t, "bridge.permissions", map[string]any{}))
+	if err == nil || !strings.Contains(err.Error(), "bridge.permissions") || !strings.Contains(err.Error(), `homeserver.domain: is the example config's placeholder "example.org"`) {
+		t.Fatalf("example domain and no permissions: %v", err)
+	}
 	cfg, err := config.Parse(patch(t, "bridge.permissions", map[string]any{"*": "user"}))
 	if err != nil {
 		t.Fatal(err)
