@@ -164,6 +164,12 @@ func misreadMarkers(s string, lit []bool) []int {
 	check := func(open, closeEnd int, movable bool) bool {
 		closerLit := closeEnd > 0 && closeEnd <= len(s) && lit[closeEnd-1]
 		switch {
+		case lit[open] && open+1+len(fence) <= len(s) && s[open+1:open+1+len(fence)] == fence && !lit[open+1]:
+			// A literal backtick right before the writer's ``` cannot be kept apart from it: a
+			// joiner in front of it stops the fence from opening too (the parser reads ``` only
+			// at a word's start, and skips a ``` that cannot open). It is left to be read with
+			// the code, which at least reads back the same.
+			return false
 		case lit[open] && movable && closerLit && real(open-1) && !real(closeEnd):
 			at = append(at, closeEnd)
 		case lit[open]:

@@ -62,7 +62,9 @@ func hasBlockLikeText(html string) bool {
 		case xhtml.ErrorToken:
 			return false
 		case xhtml.TextToken:
-			text := string(z.Text())
+			// The HTML parser the writer uses drops NUL characters from text, so "0.\x00 x"
+			// reaches WhatsApp as the list line "0. x".
+			text := strings.ReplaceAll(string(z.Text()), "\x00", "")
 			if strings.Contains(text, ">") {
 				return true
 			}

@@ -76,7 +76,6 @@ func TestRoundTripNormalises(t *testing.T) {
 	tests := []struct{ in, out string }{
 		{"* star bullets\n* become dashes", "- star bullets\n- become dashes"},
 		{"run ```ls``` now", "run `ls` now"},
-		{"```code\n```", "```code```"},
 		{"> quote\n- list", "> quote\n\n- list"},
 		{"1. one\n> quote", "1. one\n\n> quote"},
 		{"1. one\n1. one again", "1. one\n2. one again"},

@@ -72,6 +72,11 @@ func (r *htmlRenderer) blocks(blocks []block) {
 			r.formatted = true
 			r.out.WriteString("<pre><code>")
 			r.out.WriteString(html.EscapeString(b.code))
+			if strings.HasSuffix(b.code, "\n") && !strings.HasPrefix(b.code, "\n") {
+				// The way back (codeBlock) drops one trailing newline, the one Matrix clients
+				// add: a code block that ends in a newline of its own gets that one too.
+				r.out.WriteString("\n")
+			}
 			r.out.WriteString("</code></pre>")
 		case blQuote:
 			r.formatted = true

@@ -52,6 +52,7 @@ func TestTextToMatrix(t *testing.T) {
 			text: "look:\n```\nfunc f() {\n\treturn a*b*c\n}\n```\ndone",
 			html: "look:<pre><code>\nfunc f() {\n\treturn a*b*c\n}\n</code></pre>done",
 		},
+		{name: "code block ending in a newline", text: "```0\n```", html: "<pre><code>0\n\n</code></pre>"},
 		{name: "code block opened mid-line", text: "see ```a\nb``` end", html: "see <pre><code>a\nb</code></pre> end"},
 		{name: "empty code block", text: "```\n```"},
 		{name: "html special characters", text: "a < b && c > d"},

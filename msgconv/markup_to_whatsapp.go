@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.mau.fi/whatsmeow/types"
 	"golang.org/x/net/html"
@@ -63,6 +64,7 @@ type chunk struct {
 	// line, like paragraphs from each other.
 	section bool
 	br      bool // a line break, never dropped as mere whitespace
+	code    bool // inline code
 }
 
 func (w *waWriter) convert(formatted string) string {
@@ -120,6 +122,16 @@ func joinChunks(chunks []chunk, tight bool) string {
 				c.text = strings.TrimLeft(c.text, " \t")
 			}
 		}
+		if c.code && strings.HasPrefix(c.text, fence) && len(out) > 0 {
+			// ``` opens only at a word's start: right after a letter or digit it would show
+			// as typed, and a backtick right before it would run into it ("````x```"). No
+			// joiner can keep them apart (one in front of the fence stops it from opening
+			// too): a space does.
+			last, _ := utf8.DecodeLastRune(out)
+			if isWordRune(last) || last == '`' || last == literalBase+rune(strings.IndexByte(markerBytes, '`')) {
+				out = append(out, ' ')
+			}
+		}
 		out = append(out, c.text...)
 		prev = c
 	}
@@ -161,7 +173,7 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 	case "del", "s", "strike":
 		return wrapping(n, w.styled(n, st, '~'))
 	case "code", "tt", "samp", "kbd":
-		return chunk{text: inlineCode(rawText(n))}
+		return chunk{text: inlineCode(rawText(n)), code: true}
 	case "pre":
 		return chunk{text: codeBlock(rawText(n)), block: true, section: true}
 	case "blockquote":
