@@ -32,7 +32,7 @@ func inlineCode(code string) string {
 	case code == "":
 		return ""
 	case strings.ContainsAny(code, "`\n") || strings.TrimSpace(code) != code:
-		return fence + code + fence
+		return fence + keepBeforeFence(code) + fence
 	}
 	return "`" + code + "`"
 }
@@ -47,7 +47,16 @@ func codeBlock(code string) string {
 	if strings.HasSuffix(code, "\n") && !strings.HasPrefix(code, "\n") {
 		code = code[:len(code)-1]
 	}
-	return fence + code + fence
+	return fence + keepBeforeFence(code) + fence
+}
+
+// keepBeforeFence returns code with a space after a backtick it ends with, which the closing ```
+// would otherwise take as its first ("```x````" closes after x).
+func keepBeforeFence(code string) string {
+	if strings.HasSuffix(code, "`") {
+		return code + " "
+	}
+	return code
 }
 
 // rawText is the text content of n with <br> as newlines and whitespace kept.

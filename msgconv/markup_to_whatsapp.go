@@ -122,13 +122,14 @@ func joinChunks(chunks []chunk, tight bool) string {
 				c.text = strings.TrimLeft(c.text, " \t")
 			}
 		}
-		if c.code && strings.HasPrefix(c.text, fence) && len(out) > 0 {
-			// ``` opens only at a word's start: right after a letter or digit it would show
-			// as typed, and a backtick right before it would run into it ("````x```"). No
-			// joiner can keep them apart (one in front of the fence stops it from opening
-			// too): a space does.
+		if c.code && len(out) > 0 {
+			// Code opens only at a word's start: right after a letter or digit it would show
+			// as typed, and a backtick right before ``` would run into it ("````x```"). No
+			// joiner can keep them apart (one in front of the code stops it from opening
+			// too): a space does. (A backtick before `x` is kept apart by the final pass.)
 			last, _ := utf8.DecodeLastRune(out)
-			if isWordRune(last) || last == '`' || last == literalBase+rune(strings.IndexByte(markerBytes, '`')) {
+			tick := last == '`' || last == literalBase+rune(strings.IndexByte(markerBytes, '`'))
+			if isWordRune(last) || tick && strings.HasPrefix(c.text, fence) {
 				out = append(out, ' ')
 			}
 		}
@@ -215,6 +216,10 @@ func wrapping(n *html.Node, text string) chunk {
 	var c chunk
 	c.block, c.para, c.section = heldBlocks(n)
 	c.text = text
+	if c.block {
+		// On lines of its own, the spaces at its ends would only indent or trail.
+		c.text = strings.TrimSpace(text)
+	}
 	return c
 }
 
