@@ -68,9 +68,15 @@ func hasBlockLikeText(html string) bool {
 			if strings.Contains(text, ">") {
 				return true
 			}
-			for _, line := range strings.Split(text, "\n") {
+			// Also as the writer sees it: cleanText turns a line break in text into a space, so
+			// "00.\n0" is written as the list line "00. 0".
+			for _, line := range append(strings.Split(text, "\n"), cleanText(text)) {
 				line = strings.TrimLeft(line, " \t")
 				if _, _, ok := listItem(line); ok || strings.HasPrefix(line, "-") || strings.HasPrefix(line, "*") {
+					return true
+				}
+				// A number and a dot whose item text comes from the next element ("0. <a>x</a>").
+				if digits := len(line) - len(strings.TrimLeft(line, "0123456789")); digits > 0 && digits <= 3 && strings.HasPrefix(line[digits:], ".") {
 					return true
 				}
 			}

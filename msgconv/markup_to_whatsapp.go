@@ -174,7 +174,12 @@ func (w *waWriter) element(n *html.Node, st style) chunk {
 	case "del", "s", "strike":
 		return wrapping(n, w.styled(n, st, '~'))
 	case "code", "tt", "samp", "kbd":
-		return chunk{text: inlineCode(rawText(n)), code: true}
+		code := rawText(n)
+		if strings.Contains(code, fence) {
+			// WhatsApp code cannot hold ```: the text is written as typed instead.
+			return chunk{text: markLiteral(cleanText(code))}
+		}
+		return chunk{text: inlineCode(code), code: true}
 	case "pre":
 		return chunk{text: codeBlock(rawText(n)), block: true, section: true}
 	case "blockquote":
