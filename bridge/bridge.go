@@ -195,6 +195,7 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	}
 	br.puppets = puppet.NewManager(cfg, db, as, log)
 	matrix := portal.NewAppserviceMatrix(as)
+	matrix.IsGhost = br.puppets.IsGhost
 	if br.crypto != nil {
 		matrix.SetCrypto(br.crypto)
 	}

@@ -30,9 +30,12 @@ const markerBytes = "*_~`"
 // including when the two meet across elements ("`<code>x</code>" is a literal backtick before code).
 const literalBase = '\uFDD0'
 
-// markLiteral returns text with each marker held as its placeholder.
+// markLiteral returns text with each marker held as its placeholder; a placeholder already in it
+// (one decoded from a link, which dropPlaceholders does not see) becomes U+FFFD.
 func markLiteral(text string) string {
-	if !strings.ContainsAny(text, markerBytes) {
+	if !strings.ContainsFunc(text, func(r rune) bool {
+		return r < utf8.RuneSelf && strings.IndexByte(markerBytes, byte(r)) >= 0 || placeholderMarker(r) != 0
+	}) {
 		return text
 	}
 	return strings.Map(func(r rune) rune {
@@ -40,6 +43,9 @@ func markLiteral(text string) string {
 			if k := strings.IndexByte(markerBytes, byte(r)); k >= 0 {
 				return literalBase + rune(k)
 			}
+		}
+		if placeholderMarker(r) != 0 {
+			return utf8.RuneError
 		}
 		return r
 	}, text)

@@ -128,7 +128,7 @@ func joinChunks(chunks []chunk, tight bool) string {
 			// joiner can keep them apart (one in front of the code stops it from opening
 			// too): a space does. (A backtick before `x` is kept apart by the final pass.)
 			last, _ := utf8.DecodeLastRune(out)
-			tick := last == '`' || last == literalBase+rune(strings.IndexByte(markerBytes, '`'))
+			tick := last == '`' || placeholderMarker(last) == '`'
 			if isWordRune(last) || tick && strings.HasPrefix(c.text, fence) {
 				out = append(out, ' ')
 			}

@@ -56,6 +56,7 @@ func TestTextToWhatsApp(t *testing.T) {
 		{name: "code fence after a word set apart by a space", content: htmlMsg("x", "see<code>a`b</code>"), text: "see ```a`b```"},
 		{name: "code ending in a backtick keeps it inside the fence", content: htmlMsg("x", "<code>0`</code>"), text: "```0` ```"},
 		{name: "code holding a fence written as text", content: htmlMsg("x", "<code>a```b</code>"), text: "a```b"},
+		{name: "noncharacter in a pill's ID stays no marker", content: htmlMsg("x", `<a href="https://matrix.to/#/@%EF%B7%90x:y.org"></a>`), text: "@\uFFFDx:y.org"},
 		{name: "literal underscores ending an italic", content: htmlMsg("x", "<em>snake_ x_</em>"), text: "_snake_\u2060 x_\u2060_"},
 		{name: "list then quote keep a blank line", content: htmlMsg("x", "<ol><li>a</li><li>b</li></ol><blockquote>q</blockquote>"), text: "1. a\n2. b\n\n> q"},
 		{name: "quote then code keep a blank line", content: htmlMsg("x", "<blockquote>q</blockquote><pre><code>c</code></pre>"), text: "> q\n\n```c```"},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -36,9 +35,9 @@ type AppserviceMatrix struct {
 	MaxDownload int64
 	// dp lets own ghosts act as their users' real accounts (doublepuppet.go); nil: off.
 	dp *doublePuppeting
-	// ghostRegex are the registration's user namespaces (isGhost).
-	ghostRegex     []*regexp.Regexp
-	ghostRegexOnce sync.Once
+	// IsGhost reports whether a user ID is one of the bridge's ghosts (puppet.Manager.IsGhost);
+	// nil: none is known, and a double-puppeted send's look reads as the real account.
+	IsGhost func(id.UserID) bool
 }
 
 var _ Matrix = (*AppserviceMatrix)(nil)
@@ -150,7 +149,7 @@ func (m *AppserviceMatrix) lookReader(ctx context.Context, roomID id.RoomID, rea
 		return real, false
 	}
 	for _, member := range members {
-		if member == m.as.BotMXID() || !m.isGhost(member) || !m.as.StateStore.IsInRoom(ctx, roomID, member) {
+		if m.IsGhost == nil || member == m.as.BotMXID() || !m.IsGhost(member) || !m.as.StateStore.IsInRoom(ctx, roomID, member) {
 			continue
 		}
 		if intent, err := m.intent(member); err == nil {
@@ -158,24 +157,6 @@ func (m *AppserviceMatrix) lookReader(ctx context.Context, roomID id.RoomID, rea
 		}
 	}
 	return real, false
-}
-
-// isGhost reports whether userID is in the appservice's user namespace: its registration's regular
-// expressions, matched from the start of the ID as Synapse does, compiled once.
-func (m *AppserviceMatrix) isGhost(userID id.UserID) bool {
-	m.ghostRegexOnce.Do(func() {
-		for _, ns := range m.as.Registration.Namespaces.UserIDs {
-			if re, err := regexp.Compile("^(?:" + ns.Regex + ")"); err == nil {
-				m.ghostRegex = append(m.ghostRegex, re)
-			}
-		}
-	})
-	for _, re := range m.ghostRegex {
-		if re.MatchString(userID.String()) {
-			return true
-		}
-	}
-	return false
 }
 
 // Redact implements Matrix.

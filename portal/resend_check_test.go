@@ -326,6 +326,9 @@ func TestLookReaderPrefersAGhost(t *testing.T) {
 	cfg.Appservice.ASToken, cfg.Appservice.HSToken = testASToken, "hs-token-for-tests"
 	cfg.Bridge.UsernameTemplate = "whatsapp_{{.}}"
 	m := NewAppserviceMatrix(tesths.AppService(t, cfg, zerolog.Nop()))
+	m.IsGhost = func(user id.UserID) bool {
+		return strings.HasPrefix(user.Localpart(), "whatsapp_") && user.Homeserver() == testDomain
+	}
 	ctx := context.Background()
 	real, err := mautrix.NewClient(cfg.Homeserver.Address, "@alice:"+testDomain, "token")
 	if err != nil {
