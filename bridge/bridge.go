@@ -325,6 +325,13 @@ func (br *Bridge) ensureBot(ctx context.Context) error {
 			br.Log.Warn().Err(err).Msg("Failed to set bot display name")
 		}
 	}
+	// The bot is in every portal room and never reads notifications: muted, it costs the
+	// homeserver no notification bookkeeping per message (puppet.MuteNotifications).
+	if muted, err := puppet.NotificationsMuted(ctx, bot.Client); err != nil || !muted {
+		if err = puppet.MuteNotifications(ctx, bot.Client); err != nil {
+			br.Log.Warn().Err(err).Msg("Failed to mute the bot's notifications")
+		}
+	}
 	if avatar := br.Config.Appservice.Bot.Avatar; avatar != "" {
 		if uri, err := id.ParseContentURI(avatar); err != nil {
 			br.Log.Warn().Err(err).Msg("Invalid appservice.bot.avatar, not setting it")

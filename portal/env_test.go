@@ -37,8 +37,8 @@ var (
 	testGroup   = types.NewJID("120363000000000001", types.GroupServer)
 )
 
-// registrar is the homeserver the puppet registry talks to: it only registers ghosts (everything
-// else a portal does goes through the fake Matrix).
+// registrar is the homeserver the puppet registry talks to: it only registers ghosts and mutes
+// them (everything else a portal does goes through the fake Matrix).
 func registrar(t *testing.T) string {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_matrix/client/v3/register", func(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +48,11 @@ func registrar(t *testing.T) string {
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"user_id": id.NewUserID(req.Username, testDomain).String()})
+	})
+	// A new ghost's notifications are muted once registered (puppet.MuteNotifications).
+	mux.HandleFunc("PUT /_matrix/client/v3/pushrules/global/override/.m.rule.master/enabled", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("homeserver got unexpected request %s %s: portals must go through Matrix", r.Method, r.URL.Path)

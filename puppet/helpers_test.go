@@ -39,6 +39,8 @@ type fakeHS struct {
 	names      map[id.UserID]string
 	avatars    map[id.UserID]string
 	media      map[string][]byte
+	// muted holds the users whose master push rule was enabled (and with what).
+	muted map[id.UserID]bool
 	// failNames makes that many display name PUTs fail with 403.
 	failNames int
 	// holdNames, when set, makes display name PUTs announce themselves on namesHeld and wait until
@@ -50,12 +52,14 @@ func newFakeHS(t *testing.T) *fakeHS {
 	hs := &fakeHS{
 		t: t, calls: map[string]int{}, registered: map[id.UserID]bool{},
 		names: map[id.UserID]string{}, avatars: map[id.UserID]string{}, media: map[string][]byte{},
+		muted: map[id.UserID]bool{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_matrix/client/v3/register", hs.register)
 	mux.HandleFunc("GET /_matrix/client/v3/profile/{user}/{field}", hs.getProfile)
 	mux.HandleFunc("PUT /_matrix/client/v3/profile/{user}/{field}", hs.putProfile)
 	mux.HandleFunc("POST /_matrix/media/v3/upload", hs.upload)
+	mux.HandleFunc("PUT /_matrix/client/v3/pushrules/global/override/{rule}/enabled", hs.enablePushRule)
 	mux.HandleFunc("GET /_matrix/client/v1/media/download/{server}/{media}", hs.download)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("fake homeserver got unexpected request %s %s", r.Method, r.URL.Path)
@@ -111,6 +115,26 @@ func (hs *fakeHS) register(w http.ResponseWriter, r *http.Request) {
 	}
 	hs.registered[user] = true
 	writeJSON(w, http.StatusOK, map[string]string{"user_id": user.String()})
+}
+
+// enablePushRule records the enabling or disabling of a registered user's master push rule.
+func (hs *fakeHS) enablePushRule(w http.ResponseWriter, r *http.Request) {
+	hs.count("PUT pushrule " + r.PathValue("rule"))
+	user, ok := hs.actingUser(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Enabled bool `json:"enabled"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.PathValue("rule") != ".m.rule.master" {
+		writeErr(w, http.StatusBadRequest, "M_BAD_JSON")
+		return
+	}
+	hs.lock.Lock()
+	hs.muted[user] = req.Enabled
+	hs.lock.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{})
 }
 
 // actingUser checks appservice masquerading like Dendrite: the ghost must be registered.

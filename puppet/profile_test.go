@@ -188,6 +188,8 @@ func TestQueuedSyncAppliesNewestInfo(t *testing.T) {
 	})
 }
 
+// TestEnsureRegisteredOnce: a ghost is registered once per process and muted when new
+// (MuteNotifications).
 func TestEnsureRegisteredOnce(t *testing.T) {
 	eachDialect(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
@@ -200,6 +202,16 @@ func TestEnsureRegisteredOnce(t *testing.T) {
 		}
 		if p.Intent() == nil || p.Intent().UserID != p.MXID {
 			t.Errorf("intent acts as %v, want %s", p.Intent(), p.MXID)
+		}
+		// A new ghost never reads notifications: its master push rule is enabled once.
+		if n := e.hs.callCount("PUT pushrule .m.rule.master"); n != 1 {
+			t.Errorf("the master push rule was set %d times, want 1", n)
+		}
+		e.hs.lock.Lock()
+		muted := e.hs.muted[p.MXID]
+		e.hs.lock.Unlock()
+		if !muted {
+			t.Errorf("the new ghost %s has its notifications on", p.MXID)
 		}
 		// After a restart the homeserver answers M_USER_IN_USE, which is fine.
 		e.restart()

@@ -146,8 +146,9 @@ func (p *Puppet) Intent() *appservice.IntentAPI {
 }
 
 // EnsureRegistered registers the ghost with the homeserver (m.login.application_service) unless
-// that was already done by this process; "user in use" counts as success. Call it before making
-// the ghost act (join, send) through Intent.
+// that was already done by this process; "user in use" counts as success. A ghost the appservice
+// state store did not know yet gets its notifications muted (MuteNotifications; a failure there is
+// logged, not returned). Call it before making the ghost act (join, send) through Intent.
 //
 // mautrix's intent remembers its registration in an unsynchronised field, so the first registration
 // happens under registerLock, and every path that uses the intent goes through here first: that
@@ -159,8 +160,20 @@ func (p *Puppet) EnsureRegistered(ctx context.Context) error {
 	if intent == nil {
 		return fmt.Errorf("no intent for %s: user ID is not on the appservice's homeserver", p.MXID)
 	}
+	// A ghost new to the state store is registered now (or was on the homeserver before the
+	// store knew it): its notifications are muted once, right after (MuteNotifications).
+	fresh := false
+	if !intent.Registered {
+		registered, err := p.m.as.StateStore.IsRegistered(ctx, p.MXID)
+		fresh = err == nil && !registered
+	}
 	if err := intent.EnsureRegistered(ctx); err != nil {
 		return fmt.Errorf("failed to register ghost %s: %w", p.MXID, err)
+	}
+	if fresh {
+		if err := MuteNotifications(ctx, intent.Client); err != nil {
+			p.log.Warn().Err(err).Msg("Failed to mute the ghost's notifications")
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/pushrules"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
@@ -77,6 +78,21 @@ func waitWAText(t testing.TB, ctx context.Context, c *wasim.Contact, text string
 // TestDirectChatBothWays covers a 1:1 chat: the portal appears on the first message as a DM with the
 // contact's ghost, and text, formatting, replies, edits, reactions and deletions flow both ways,
 // each exactly once, with WhatsApp's timestamps.
+// masterRuleEnabled reads user's master push rule through the appservice token.
+func masterRuleEnabled(t *testing.T, ctx context.Context, env *waEnv, user id.UserID) bool {
+	t.Helper()
+	cli, err := mautrix.NewClient(env.HomeserverURL(), user, env.ASToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.SetAppServiceUserID = true
+	rule, err := cli.GetPushRule(ctx, "global", pushrules.OverrideRule, ".m.rule.master")
+	if err != nil {
+		t.Fatalf("failed to read the master push rule of %s: %v", user, err)
+	}
+	return rule.Enabled
+}
+
 func TestDirectChatBothWays(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range testdb.All {
@@ -103,6 +119,12 @@ func TestDirectChatBothWays(t *testing.T) {
 				return evt.Type == event.StateMember && evt.GetStateKey() == alice.client.UserID.String() &&
 					evt.Sender == carolGhost && evt.Content.AsMember().Membership == event.MembershipInvite && evt.Content.AsMember().IsDirect
 			})
+			// The ghost and the bot never read notifications: the homeserver counts none for them.
+			for _, user := range []id.UserID{carolGhost, env.BotMXID()} {
+				if !masterRuleEnabled(t, ctx, env, user) {
+					t.Errorf("%s has its notifications on (master push rule disabled)", user)
+				}
+			}
 			var profile mautrix.RespUserProfile
 			if err = alice.client.StateEvent(ctx, dm, event.StateMember, carolGhost.String(), &profile); err == nil && !strings.HasPrefix(profile.DisplayName, "Carol") {
 				t.Errorf("ghost display name = %q, want Carol's push name", profile.DisplayName)

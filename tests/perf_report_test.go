@@ -175,6 +175,49 @@ func percentile(values []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// machineTimes are the machine's CPU times summed over all cores since boot, from the first line
+// of /proc/stat (proc(5): user, nice, system, idle, iowait, irq, softirq, steal, in USER_HZ
+// ticks).
+type machineTimes struct{ busy, idle time.Duration }
+
+// userHZ is the tick of /proc/stat's times: sysconf(_SC_CLK_TCK), 100 on every Linux platform
+// Go supports.
+const userHZ = 100
+
+func machineCPU(t testing.TB) machineTimes {
+	t.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatalf("failed to read the machine's CPU times: %v", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		t.Fatalf("unexpected first line of /proc/stat: %q", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(fields[1+i], 10, 64); err != nil {
+			t.Fatalf("unexpected first line of /proc/stat: %q", line)
+		}
+	}
+	tick := time.Second / userHZ
+	busy := ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+	return machineTimes{busy: time.Duration(busy) * tick, idle: time.Duration(ticks[3]+ticks[4]) * tick}
+}
+
+func (m machineTimes) since(before machineTimes) machineTimes {
+	return machineTimes{busy: m.busy - before.busy, idle: m.idle - before.idle}
+}
+
+// busyShare is the share of all cores' time that was busy (0 to 1).
+func (m machineTimes) busyShare() float64 {
+	if total := m.busy + m.idle; total > 0 {
+		return float64(m.busy) / float64(total)
+	}
+	return 0
+}
+
 func latest(times []time.Time) time.Time {
 	var last time.Time
 	for _, at := range times {

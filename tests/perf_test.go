@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -436,6 +437,11 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 			Detail: formatPerTable(dir.bridged.DBRowsByTable)})
 		report.add(perfFigure{Name: "homeserver CPU per message" + at, Direction: dir.name, Value: dir.bridged.HomeserverCPUms, Unit: "ms/msg",
 			CeilingA: dir.a.HomeserverCPUms})
+		// Every process of the run shares the machine's cores: when they are busy, throughput goes
+		// as the inverse of the machine's CPU per message, whosever it is.
+		report.add(perfFigure{Name: "machine CPU per message (all processes)" + at, Direction: dir.name, Value: dir.bridged.MachineCPUms, Unit: "ms/msg",
+			CeilingA: dir.a.MachineCPUms, Ratio: dir.a.MachineCPUms / dir.bridged.MachineCPUms,
+			Detail: fmt.Sprintf("machine busy %.0f%% of %d cores in the bridged run, %.0f%% in ceiling A's", 100*dir.bridged.MachineBusy, runtime.NumCPU(), 100*dir.a.MachineBusy)})
 		want := 1.0
 		if dir.name == dirM2W {
 			want = 0
@@ -455,6 +461,11 @@ type perfRun struct {
 	BridgeCPUms     float64 `json:"bridge_cpu_ms_per_msg"`
 	DBCPUms         float64 `json:"db_cpu_ms_per_msg"`
 	HomeserverCPUms float64 `json:"homeserver_cpu_ms_per_msg"`
+	// MachineCPUms is the whole machine's CPU time per message (every process: homeserver, bridge,
+	// database, simulator, the benchmark's own clients), and MachineBusy the share of all cores
+	// busy during the run, from /proc/stat (machineCPU).
+	MachineCPUms float64 `json:"machine_cpu_ms_per_msg"`
+	MachineBusy  float64 `json:"machine_busy"`
 	// HSRequests is the bridge's homeserver requests per message; Requests lists them by kind.
 	HSRequests float64           `json:"homeserver_requests_per_msg"`
 	Requests   e2e.RequestCounts `json:"homeserver_requests"`
@@ -484,10 +495,12 @@ const perfStatsSettle = 11 * time.Second
 func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func() time.Time) perfRun {
 	t.Helper()
 	bridgeBefore, hsBefore, dbBefore := cpuTime(t, pe.BridgePID()), cpuTime(t, pe.DendritePID()), pe.db.cpu(t)
+	machineBefore := machineCPU(t)
 	statsBefore := pe.db.stats(t)
 	reqBefore := pe.HomeserverRequests()
 	start := time.Now()
 	last := run()
+	machineRun := machineCPU(t).since(machineBefore)
 	time.Sleep(perfSettle)
 	requests := pe.HomeserverRequests().Since(reqBefore)
 	bridgeCPU, dbCPU, hsCPU := cpuTime(t, pe.BridgePID())-bridgeBefore, pe.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
@@ -505,6 +518,8 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func(
 		BridgeCPUms:     ms(bridgeCPU) / n,
 		DBCPUms:         ms(dbCPU) / n,
 		HomeserverCPUms: ms(hsCPU) / n,
+		MachineCPUms:    ms(machineRun.busy) / n,
+		MachineBusy:     machineRun.busyShare(),
 		HSRequests:      float64(requests.Total()) / n,
 		DBTransactions:  float64(stats.transactions) / n,
 		DBConnections:   float64(stats.sessions) / n,

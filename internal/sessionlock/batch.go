@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
@@ -51,12 +52,15 @@ type batcher struct {
 	db    *dbutil.Database
 	jid   string // sqlstore.SQLStore.JID: the our_jid (jid for prekeys) of every row
 	inner *sqlstore.SQLStore
+	log   zerolog.Logger
+	// pending are the device's writes that ride along with its next statement (pending.go).
+	pending pendingWrites
 }
 
 // newBatcher returns a batcher for device when its writes can be deferred: db is PostgreSQL and
 // the device's event buffer, session, identity, prekey and sender key stores are one whatsmeow
 // SQL store (so the combined statement writes the rows those stores would). Otherwise nil.
-func newBatcher(device *store.Device, db *dbutil.Database) *batcher {
+func newBatcher(device *store.Device, db *dbutil.Database, log zerolog.Logger) *batcher {
 	if db == nil || db.Dialect != dbutil.Postgres {
 		return nil
 	}
@@ -69,7 +73,7 @@ func newBatcher(device *store.Device, db *dbutil.Database) *batcher {
 			return nil
 		}
 	}
-	return &batcher{db: db, jid: inner.JID, inner: inner}
+	return &batcher{db: db, jid: inner.JID, inner: inner, log: log}
 }
 
 type batchKey struct{}

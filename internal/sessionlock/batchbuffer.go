@@ -61,8 +61,12 @@ func (b *batchBuffer) discard(me int64) {
 	b.identities.discard(me)
 }
 
-// GetBufferedEvent returns the event the ctx's deferred decryption buffered, else the stored one.
+// GetBufferedEvent returns the event the ctx's deferred decryption buffered, else the stored one;
+// an event whose plaintext clear is pending (pending.go) reads as cleared.
 func (b *batchBuffer) GetBufferedEvent(ctx context.Context, hash [32]byte) (*store.BufferedEvent, error) {
+	if evt := b.batcher.pending.cleared(hash); evt != nil {
+		return evt, nil
+	}
 	if bt := b.batcher.of(ctx); bt != nil {
 		if evt := bt.event(hash); evt != nil {
 			return evt, nil
@@ -79,12 +83,14 @@ func (b *batchBuffer) PutBufferedEvent(ctx context.Context, hash [32]byte, plain
 	return b.EventBuffer.PutBufferedEvent(ctx, hash, plaintext, serverTimestamp)
 }
 
-// ClearBufferedEventPlaintext clears a buffered plaintext; refused inside a deferred decryption.
+// ClearBufferedEventPlaintext holds the clear of a buffered plaintext pending (pending.go); refused
+// inside a deferred decryption.
 func (b *batchBuffer) ClearBufferedEventPlaintext(ctx context.Context, hash [32]byte) error {
 	if bt := b.batcher.of(ctx); bt != nil {
 		return bt.refuse("ClearBufferedEventPlaintext")
 	}
-	return b.EventBuffer.ClearBufferedEventPlaintext(ctx, hash)
+	b.batcher.queueClear(hash)
+	return nil
 }
 
 // DeleteOldBufferedHashes prunes the buffer; refused inside a deferred decryption.
@@ -95,12 +101,25 @@ func (b *batchBuffer) DeleteOldBufferedHashes(ctx context.Context) error {
 	return b.EventBuffer.DeleteOldBufferedHashes(ctx)
 }
 
-// AddOutgoingEvent records a sent message; refused inside a deferred decryption.
+// AddOutgoingEvent holds a sent message for the retry buffer pending (pending.go), or inside a
+// caller's transaction writes it there; refused inside a deferred decryption.
 func (b *batchBuffer) AddOutgoingEvent(ctx context.Context, chat types.JID, id types.MessageID, format string, plaintext []byte) error {
 	if bt := b.batcher.of(ctx); bt != nil {
 		return bt.refuse("AddOutgoingEvent")
 	}
-	return b.EventBuffer.AddOutgoingEvent(ctx, chat, id, format, plaintext)
+	if _, inTxn := b.batcher.db.Execable(ctx).(dbutil.Transaction); inTxn {
+		return b.EventBuffer.AddOutgoingEvent(ctx, chat, id, format, plaintext)
+	}
+	b.batcher.queueOutgoing(chat, id, format, plaintext)
+	return nil
+}
+
+// GetOutgoingEvent returns a sent message from the retry buffer, a pending one first.
+func (b *batchBuffer) GetOutgoingEvent(ctx context.Context, chat, altChat types.JID, id types.MessageID) (string, []byte, error) {
+	if evt, ok := b.batcher.pending.sent(chat, altChat, id); ok {
+		return evt.format, evt.plaintext, nil
+	}
+	return b.EventBuffer.GetOutgoingEvent(ctx, chat, altChat, id)
 }
 
 // DeleteOldOutgoingEvents prunes the sent messages; refused inside a deferred decryption.

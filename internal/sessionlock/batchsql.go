@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // The statements a deferred decryption's writes become, one per written row, each doing what the
@@ -41,7 +40,10 @@ const (
 // atomically). Rows come in a fixed order (sessions, identities, sender keys, prekeys by key, then
 // events as buffered) so that two statements lock rows they share in the same order. An empty
 // query means there is nothing to write.
-func (br *batcher) statement(bt *batch) (query string, args []any) {
+//
+// When bt writes anything, the device's pending writes (pending.go) ride along as more parts;
+// carried returns them, so that a caller whose statement failed can put them back.
+func (br *batcher) statement(bt *batch) (query string, args []any, carried taken) {
 	bt.lock.Lock()
 	defer bt.lock.Unlock()
 	args = []any{br.jid}
@@ -73,36 +75,30 @@ func (br *batcher) statement(bt *batch) (query string, args []any) {
 	for _, id := range slices.Sorted(maps.Keys(bt.preKeys)) {
 		parts = append(parts, fmt.Sprintf(batchRemovePreKey, arg(int64(id))))
 	}
+	if len(parts) > 0 || len(bt.events) > 0 {
+		carried = br.pending.take()
+		parts = append(parts, carried.parts(arg)...)
+	}
 	for _, e := range bt.events {
 		parts = append(parts, fmt.Sprintf(batchPutEvent, arg(e.hash[:]), arg(e.plaintext), arg(e.server.Unix()), arg(e.insertMS)))
 	}
-	switch len(parts) {
-	case 0:
-		return "", nil
-	case 1:
-		return parts[0], args
+	if len(parts) == 0 {
+		return "", nil, carried
 	}
-	var q strings.Builder
-	q.WriteString("WITH ")
-	for i, part := range parts[:len(parts)-1] {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		fmt.Fprintf(&q, "w%d AS (%s)", i, part)
-	}
-	q.WriteString(" ")
-	q.WriteString(parts[len(parts)-1])
-	return q.String(), args
+	return withCTEs(parts), args, carried
 }
 
 // write runs bt's statement (nothing when bt is empty) outside any transaction of ctx: one round
 // trip. On error nothing was written, unless the error came after the server committed (a lost
 // connection), which a real transaction's COMMIT shares.
 func (br *batcher) write(ctx context.Context, bt *batch) error {
-	query, args := br.statement(bt)
+	query, args, carried := br.statement(bt)
 	if query == "" {
 		return nil
 	}
 	_, err := br.db.Exec(ctx, query, args...)
+	if err != nil {
+		br.pending.putBack(carried)
+	}
 	return err
 }

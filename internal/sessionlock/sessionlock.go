@@ -134,7 +134,7 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 	var batched *batchBuffer
 	if _, ok := device.Sessions.(*Store); !ok {
 		// Decided before any store is wrapped: the batcher requires them to be whatsmeow's SQL store.
-		br := newBatcher(device, db)
+		br := newBatcher(device, db, log)
 		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout, maxActive: MaxActiveHold,
 			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), sending: make(map[int64]int), batcher: br,
 			records: newRecordCache(RecordCacheSize), pending: make(map[int64]map[string]pendingWrite)}
