@@ -462,8 +462,9 @@ type perfRun struct {
 	DBCPUms         float64 `json:"db_cpu_ms_per_msg"`
 	HomeserverCPUms float64 `json:"homeserver_cpu_ms_per_msg"`
 	// MachineCPUms is the whole machine's CPU time per message (every process: homeserver, bridge,
-	// database, simulator, the benchmark's own clients), and MachineBusy the share of all cores
-	// busy during the run, from /proc/stat (machineCPU).
+	// database, simulator, the benchmark's own clients), over the same time as the processes'
+	// figures, and MachineBusy the share of all cores busy while the messages were sent and
+	// arrived, from /proc/stat (machineCPU).
 	MachineCPUms float64 `json:"machine_cpu_ms_per_msg"`
 	MachineBusy  float64 `json:"machine_busy"`
 	// HSRequests is the bridge's homeserver requests per message; Requests lists them by kind.
@@ -500,8 +501,11 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func(
 	reqBefore := pe.HomeserverRequests()
 	start := time.Now()
 	last := run()
+	// The machine's busy share is of the sending itself; its CPU time, like the processes', also
+	// counts the work that follows the last arrival (perfSettle).
 	machineRun := machineCPU(t).since(machineBefore)
 	time.Sleep(perfSettle)
+	machineAll := machineCPU(t).since(machineBefore)
 	requests := pe.HomeserverRequests().Since(reqBefore)
 	bridgeCPU, dbCPU, hsCPU := cpuTime(t, pe.BridgePID())-bridgeBefore, pe.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
 	var stats dbStats
@@ -518,7 +522,7 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func(
 		BridgeCPUms:     ms(bridgeCPU) / n,
 		DBCPUms:         ms(dbCPU) / n,
 		HomeserverCPUms: ms(hsCPU) / n,
-		MachineCPUms:    ms(machineRun.busy) / n,
+		MachineCPUms:    ms(machineAll.busy) / n,
 		MachineBusy:     machineRun.busyShare(),
 		HSRequests:      float64(requests.Total()) / n,
 		DBTransactions:  float64(stats.transactions) / n,

@@ -2,6 +2,7 @@ package sessionlock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lib/pq"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 )
@@ -46,6 +48,10 @@ import (
 // PendingDelay is how long a pending write waits for a statement to ride along with before it is
 // written on its own.
 var PendingDelay = 200 * time.Millisecond
+
+// pendingRetryDelay is how long pending writes wait after their own statement failed (the
+// database unreachable, say) before the next try.
+const pendingRetryDelay = 5 * time.Second
 
 // maxPendingPerStatement bounds the pending writes one statement carries; the rest wait for the
 // next.
@@ -93,7 +99,8 @@ type taken struct {
 
 func (t taken) empty() bool { return len(t.clears) == 0 && len(t.outgoing) == 0 }
 
-// arm starts the delayed write (flush) unless one is waiting. Caller holds lock.
+// arm starts the delayed write (flush, after PendingDelay) unless one is waiting. Caller holds
+// lock.
 func (q *pendingWrites) arm(flush func()) {
 	if q.timer == nil {
 		q.timer = time.AfterFunc(PendingDelay, flush)
@@ -234,16 +241,23 @@ func (br *batcher) queueOutgoing(chat types.JID, id types.MessageID, format stri
 	br.pending.addOutgoing(outgoingKey{chat, id}, outgoingEvent{format: format, plaintext: plaintext, atMS: time.Now().UnixMilli()}, br.flushPending)
 }
 
-// flushPending writes the pending writes in statements of their own until none are left; a failed
-// write keeps them pending for the next statement or delay.
+// flushPending writes the pending writes in statements of their own until none are left. A
+// write the database refuses for good (an integrity constraint: the device was deleted meanwhile,
+// its rows with it) is dropped; after any other failure the writes stay pending for the next
+// statement of the device or the next try, pendingRetryDelay later.
 func (br *batcher) flushPending() {
+	failed := false
 	defer func() {
 		br.pending.lock.Lock()
+		defer br.pending.lock.Unlock()
 		br.pending.timer = nil
 		if len(br.pending.clears) > 0 || len(br.pending.outgoing) > 0 {
-			br.pending.arm(br.flushPending)
+			delay := PendingDelay
+			if failed {
+				delay = pendingRetryDelay
+			}
+			br.pending.timer = time.AfterFunc(delay, br.flushPending)
 		}
-		br.pending.lock.Unlock()
 	}()
 	for {
 		t := br.pending.take()
@@ -255,8 +269,15 @@ func (br *batcher) flushPending() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := br.db.Exec(ctx, query, args...)
 		cancel()
-		if err != nil {
+		var pqErr *pq.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &pqErr) && pqErr.Code.Class() == "23":
+			br.log.Warn().Err(err).Int("clears", len(t.clears)).Int("sent_messages", len(t.outgoing)).
+				Msg("Dropped pending whatsmeow store writes the database refused")
+		default:
 			br.pending.putBack(t)
+			failed = true
 			br.log.Warn().Err(err).Int("clears", len(t.clears)).Int("sent_messages", len(t.outgoing)).
 				Msg("Failed to write pending whatsmeow store writes, will retry")
 			return

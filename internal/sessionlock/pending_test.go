@@ -162,3 +162,34 @@ func TestSentMessageRidesWithItsSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingWritesOfADeletedDevice: a sent message still pending when its device is deleted (a
+// logout) is dropped once the database refuses it, not retried for ever.
+func TestPendingWritesOfADeletedDevice(t *testing.T) {
+	device, raw, _ := newDeviceFor(t, testdb.Postgres)
+	ctx := context.Background()
+	br := device.Sessions.(*Store).batcher
+	chat := types.NewJID("4915100000001", types.DefaultUserServer)
+	if err := device.EventBuffer.AddOutgoingEvent(ctx, chat, "MSG1", "wa", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := device.Container.DeleteDevice(ctx, device); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		br.pending.lock.Lock()
+		left, armed := len(br.pending.outgoing), br.pending.timer != nil
+		br.pending.lock.Unlock()
+		if left == 0 && !armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sent messages of the deleted device still pending (timer armed: %v)", left, armed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, plaintext, err := raw.GetOutgoingEvent(ctx, chat, chat, "MSG1"); err == nil || len(plaintext) > 0 {
+		t.Errorf("the deleted device's sent message was stored: %q, %v", plaintext, err)
+	}
+}
