@@ -145,10 +145,14 @@ func (p *Puppet) Intent() *appservice.IntentAPI {
 	return p.m.as.Intent(p.MXID)
 }
 
+// muteTimeout bounds the request that mutes a ghost's notifications.
+const muteTimeout = 5 * time.Second
+
 // EnsureRegistered registers the ghost with the homeserver (m.login.application_service) unless
 // that was already done by this process; "user in use" counts as success. A ghost the appservice
 // state store did not know yet gets its notifications muted (MuteNotifications; a failure there is
-// logged, not returned). Call it before making the ghost act (join, send) through Intent.
+// logged, not returned), so each ghost once per process. Call it before making the ghost act (join,
+// send) through Intent.
 //
 // mautrix's intent remembers its registration in an unsynchronised field, so the first registration
 // happens under registerLock, and every path that uses the intent goes through here first: that
@@ -160,8 +164,10 @@ func (p *Puppet) EnsureRegistered(ctx context.Context) error {
 	if intent == nil {
 		return fmt.Errorf("no intent for %s: user ID is not on the appservice's homeserver", p.MXID)
 	}
-	// A ghost new to the state store is registered now (or was on the homeserver before the
-	// store knew it): its notifications are muted once, right after (MuteNotifications).
+	// A ghost the state store does not know is registered now, or was before the store knew it
+	// (the store is in memory: after every start): its notifications are muted right after
+	// (MuteNotifications), a request bounded to a few seconds, so that a homeserver that does not
+	// answer it holds up the ghost's first use no longer.
 	fresh := false
 	if !intent.Registered {
 		registered, err := p.m.as.StateStore.IsRegistered(ctx, p.MXID)
@@ -171,7 +177,10 @@ func (p *Puppet) EnsureRegistered(ctx context.Context) error {
 		return fmt.Errorf("failed to register ghost %s: %w", p.MXID, err)
 	}
 	if fresh {
-		if err := MuteNotifications(ctx, intent.Client); err != nil {
+		muteCtx, cancel := context.WithTimeout(ctx, muteTimeout)
+		err := MuteNotifications(muteCtx, intent.Client)
+		cancel()
+		if err != nil {
 			p.log.Warn().Err(err).Msg("Failed to mute the ghost's notifications")
 		}
 	}

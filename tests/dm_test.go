@@ -75,9 +75,6 @@ func waitWAText(t testing.TB, ctx context.Context, c *wasim.Contact, text string
 	return msg
 }
 
-// TestDirectChatBothWays covers a 1:1 chat: the portal appears on the first message as a DM with the
-// contact's ghost, and text, formatting, replies, edits, reactions and deletions flow both ways,
-// each exactly once, with WhatsApp's timestamps.
 // masterRuleEnabled reads user's master push rule through the appservice token.
 func masterRuleEnabled(t *testing.T, ctx context.Context, env *waEnv, user id.UserID) bool {
 	t.Helper()
@@ -93,6 +90,9 @@ func masterRuleEnabled(t *testing.T, ctx context.Context, env *waEnv, user id.Us
 	return rule.Enabled
 }
 
+// TestDirectChatBothWays covers a 1:1 chat: the portal appears on the first message as a DM with the
+// contact's ghost, and text, formatting, replies, edits, reactions and deletions flow both ways,
+// each exactly once, with WhatsApp's timestamps.
 func TestDirectChatBothWays(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range testdb.All {

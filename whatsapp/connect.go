@@ -8,6 +8,8 @@ import (
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 )
 
 // ConnectStored connects the stored session of device jid. It returns at once; the connection is
@@ -133,8 +135,19 @@ func (l *Login) Disconnect() bool {
 		return false
 	}
 	cli.Disconnect()
+	l.flushStore(cli)
 	l.state.set(StateDisconnected, "")
 	return true
+}
+
+// flushStore writes the store writes cli's device holds pending (sessionlock.Flush) once it is
+// disconnected; a failure is logged (they stay pending and are tried again).
+func (l *Login) flushStore(cli *whatsmeow.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sessionlock.Flush(ctx, cli.Store); err != nil {
+		l.log.Warn().Err(err).Msg("Failed to write the store's pending writes")
+	}
 }
 
 // Logout ends the session: it tells WhatsApp when logged in (so the device disappears from the
@@ -169,6 +182,7 @@ func (l *Login) DeleteSession(ctx context.Context) error {
 func (l *Login) dropSession(ctx context.Context, cli *whatsmeow.Client) error {
 	if cli != nil {
 		cli.Disconnect()
+		l.flushStore(cli)
 	}
 	if jid := l.JID(); !jid.IsEmpty() {
 		device, err := l.opts.Store.GetDevice(ctx, jid)
@@ -186,9 +200,10 @@ func (l *Login) dropSession(ctx context.Context, cli *whatsmeow.Client) error {
 }
 
 // Shutdown closes the connection at bridge shutdown, leaving the state and the session as they
-// are. Messages not acknowledged yet are delivered again by WhatsApp on the next connect.
+// are, and writes what the store held pending. Messages not acknowledged yet are delivered again by WhatsApp on the next connect.
 func (l *Login) Shutdown() {
 	if cli := l.Client(); cli != nil {
 		cli.Disconnect()
+		l.flushStore(cli)
 	}
 }

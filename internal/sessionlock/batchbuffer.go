@@ -83,11 +83,14 @@ func (b *batchBuffer) PutBufferedEvent(ctx context.Context, hash [32]byte, plain
 	return b.EventBuffer.PutBufferedEvent(ctx, hash, plaintext, serverTimestamp)
 }
 
-// ClearBufferedEventPlaintext holds the clear of a buffered plaintext pending (pending.go); refused
-// inside a deferred decryption.
+// ClearBufferedEventPlaintext holds the clear of a buffered plaintext pending (pending.go), or inside
+// a caller's transaction clears it there; refused inside a deferred decryption.
 func (b *batchBuffer) ClearBufferedEventPlaintext(ctx context.Context, hash [32]byte) error {
 	if bt := b.batcher.of(ctx); bt != nil {
 		return bt.refuse("ClearBufferedEventPlaintext")
+	}
+	if _, inTxn := b.batcher.db.Execable(ctx).(dbutil.Transaction); inTxn {
+		return b.EventBuffer.ClearBufferedEventPlaintext(ctx, hash)
 	}
 	b.batcher.queueClear(hash)
 	return nil

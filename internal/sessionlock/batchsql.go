@@ -42,7 +42,7 @@ const (
 // query means there is nothing to write.
 //
 // When bt writes anything, the device's pending writes (pending.go) ride along as more parts;
-// carried returns them, so that a caller whose statement failed can put them back.
+// carried returns them, for the caller to end their flight (batcher.rode) once the statement ran.
 func (br *batcher) statement(bt *batch) (query string, args []any, carried taken) {
 	bt.lock.Lock()
 	defer bt.lock.Unlock()
@@ -76,7 +76,7 @@ func (br *batcher) statement(bt *batch) (query string, args []any, carried taken
 		parts = append(parts, fmt.Sprintf(batchRemovePreKey, arg(int64(id))))
 	}
 	if len(parts) > 0 || len(bt.events) > 0 {
-		carried = br.pending.take()
+		carried = br.riding()
 		parts = append(parts, carried.parts(arg)...)
 	}
 	for _, e := range bt.events {
@@ -97,8 +97,6 @@ func (br *batcher) write(ctx context.Context, bt *batch) error {
 		return nil
 	}
 	_, err := br.db.Exec(ctx, query, args...)
-	if err != nil {
-		br.pending.putBack(carried)
-	}
+	br.rode(carried, err)
 	return err
 }

@@ -43,7 +43,7 @@ func (s *Store) putManyOneStatement(ctx context.Context, sessions map[string][]b
 	var parts []string
 	_, inTxn := s.db.Execable(ctx).(dbutil.Transaction)
 	if s.batcher != nil && !inTxn {
-		carried = s.batcher.pending.take()
+		carried = s.batcher.riding()
 		parts = carried.parts(arg)
 	}
 	var upsert strings.Builder
@@ -57,10 +57,10 @@ func (s *Store) putManyOneStatement(ctx context.Context, sessions map[string][]b
 	upsert.WriteString(" ON CONFLICT (our_jid, their_id) DO UPDATE SET session=excluded.session")
 	parts = append(parts, upsert.String())
 	_, err := s.db.Exec(ctx, withCTEs(parts), args...)
+	if s.batcher != nil {
+		s.batcher.rode(carried, err)
+	}
 	if err != nil {
-		if !carried.empty() {
-			s.batcher.pending.putBack(carried)
-		}
 		return true, fmt.Errorf("failed to store %d Signal sessions: %w", len(sessions), err)
 	}
 	return true, nil

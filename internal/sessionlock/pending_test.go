@@ -193,3 +193,80 @@ func TestPendingWritesOfADeletedDevice(t *testing.T) {
 		t.Errorf("the deleted device's sent message was stored: %q, %v", plaintext, err)
 	}
 }
+
+// TestPendingClearThroughAFailedStatement: a clear reads as cleared while its statement runs and
+// after that statement failed; the failed clear rides along with no later statement (the next
+// decryption is written without it) and is written by its own statement once the database lets it.
+func TestPendingClearThroughAFailedStatement(t *testing.T) {
+	device, raw, counter := newDeviceFor(t, testdb.Postgres)
+	ctx := context.Background()
+	br := device.Sessions.(*Store).batcher
+	decrypt := func(hash [32]byte, record string) error {
+		return device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+			if err := device.Sessions.PutSession(ctx, addr, []byte(record)); err != nil {
+				return err
+			}
+			return device.EventBuffer.PutBufferedEvent(ctx, hash, []byte("plaintext "+record), time.Unix(1700000000, 0))
+		})
+	}
+	first, second := [32]byte{0x31}, [32]byte{0x32}
+	if err := decrypt(first, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := device.EventBuffer.ClearBufferedEventPlaintext(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	readsCleared := func(when string) {
+		t.Helper()
+		evt, err := device.EventBuffer.GetBufferedEvent(ctx, first)
+		if err != nil || evt == nil || evt.Plaintext != nil {
+			t.Fatalf("%s the cleared event reads as %+v, %v", when, evt, err)
+		}
+	}
+
+	// Another transaction holds the buffer row: the clear's own statement waits for it.
+	locker, err := br.db.RawDB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = locker.Rollback() }()
+	if _, err = locker.ExecContext(ctx, `SELECT 1 FROM whatsmeow_event_buffer WHERE ciphertext_hash = $1 FOR UPDATE`, first[:]); err != nil {
+		t.Fatal(err)
+	}
+	flushCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	flushed := make(chan error, 1)
+	go func() { flushed <- Flush(flushCtx, device) }()
+	time.Sleep(100 * time.Millisecond)
+	readsCleared("while its statement waits,")
+	if err = <-flushed; err == nil {
+		t.Fatal("the flush succeeded while the row was locked")
+	}
+	readsCleared("after its statement failed,")
+
+	before := counter.count()
+	if err = decrypt(second, "r2"); err != nil {
+		t.Fatalf("the next decryption failed: %v", err)
+	}
+	if trips := counter.since(before); len(trips) != 1 {
+		t.Errorf("the next decryption took %q", trips)
+	}
+	if err = locker.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		evt, err := raw.GetBufferedEvent(ctx, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evt != nil && evt.Plaintext == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the failed clear was never written")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	readsCleared("once written,")
+}
