@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,8 @@ type fakeWAClient struct {
 	downloadErr error
 	// timers records SetDisappearingTimer calls.
 	timers []disappearingSet
+	// reads records the message IDs of MarkRead calls.
+	reads [][]types.MessageID
 	// groupLocked makes group info and member changes fail as WhatsApp refuses non-admins.
 	groupLocked bool
 	// memberChanges records the actions of UpdateGroupParticipants calls.
@@ -253,8 +256,18 @@ func (c *fakeWAClient) UpdateGroupParticipants(_ context.Context, jid types.JID,
 	return out, nil
 }
 
-func (c *fakeWAClient) MarkRead(context.Context, []types.MessageID, time.Time, types.JID, types.JID, ...types.ReceiptType) error {
+func (c *fakeWAClient) MarkRead(_ context.Context, ids []types.MessageID, _ time.Time, _ types.JID, _ types.JID, _ ...types.ReceiptType) error {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	c.reads = append(c.reads, ids)
 	return nil
+}
+
+// markedRead returns the message IDs of every MarkRead call so far.
+func (c *fakeWAClient) markedRead() [][]types.MessageID {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+	return slices.Clone(c.reads)
 }
 
 func (c *fakeWAClient) SendChatPresence(context.Context, types.JID, types.ChatPresence, types.ChatPresenceMedia) error {

@@ -2,8 +2,11 @@ package portal
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
@@ -270,5 +273,32 @@ func TestMatrixRedactionOfContactsReaction(t *testing.T) {
 	}
 	if r, err := e.m.db.Reaction.GetByMXID(e.ctx, reactionEvent); err != nil || r == nil {
 		t.Errorf("contact's reaction row is gone (%v, %v)", r, err)
+	}
+}
+
+// TestReadReceiptBeforeTheMessageIsRecorded: a Matrix client may read a bridged message before
+// the bridge has recorded it (the homeserver shows it while the bridge still waits for its answer
+// to the send); the receipt then waits for the record and still reaches WhatsApp.
+func TestReadReceiptBeforeTheMessageIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, waText(testContact, testContact, "M1", "first")); err != nil {
+		t.Fatal(err)
+	}
+	room := e.portal(testContact).MXID()
+	e.mx.lock.Lock()
+	next := id.EventID(fmt.Sprintf("$event%d", e.mx.nextID+1)) // the event M2 will be sent as
+	e.mx.lock.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- e.m.HandleMatrixReceipt(e.ctx, room, next, testUser, time.Now()) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := e.m.HandleWhatsAppMessage(e.ctx, e.login, waText(testContact, testContact, "M2", "second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if reads := e.cli.markedRead(); len(reads) != 1 || !slices.Equal(reads[0], []types.MessageID{"M2"}) {
+		t.Errorf("marked read on WhatsApp: %v, want [[M2]]", reads)
 	}
 }

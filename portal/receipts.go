@@ -126,7 +126,7 @@ func (m *Manager) HandleMatrixReceipt(ctx context.Context, roomID id.RoomID, eve
 	if cli == nil {
 		return nil
 	}
-	msg, err := m.db.Message.GetByMXID(ctx, eventID)
+	msg, err := m.receiptTarget(ctx, eventID)
 	if err != nil || msg == nil {
 		return err
 	}
@@ -142,6 +142,28 @@ func (m *Manager) HandleMatrixReceipt(ctx context.Context, roomID id.RoomID, eve
 	}
 	zerolog.Ctx(ctx).Debug().Str("wa_message_id", msg.WAID).Msg("Bridged Matrix read receipt")
 	return nil
+}
+
+// receiptWaits are the pauses between the look-ups of a read receipt's message (about 3 s in all).
+var receiptWaits = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}
+
+// receiptTarget returns the bridged message a Matrix event ID stands for, or nil when there is
+// none. A client may read a message as soon as the homeserver shows it, before the bridge has its
+// answer to the send or has recorded the message (portal.Settlement): when the event is not
+// mapped, it is looked up again after each of receiptWaits, so that such a receipt is not lost.
+func (m *Manager) receiptTarget(ctx context.Context, eventID id.EventID) (*database.Message, error) {
+	for i := 0; ; i++ {
+		msg, err := m.db.Message.GetByMXID(ctx, eventID)
+		if err != nil || msg != nil || i == len(receiptWaits) {
+			return msg, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(receiptWaits[i]):
+		}
+	}
 }
 
 // HandleMatrixTyping tells WhatsApp whether a bridge user is typing in a portal.
