@@ -2,12 +2,14 @@ package puppet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 
@@ -149,10 +151,9 @@ func (p *Puppet) Intent() *appservice.IntentAPI {
 const muteTimeout = 5 * time.Second
 
 // EnsureRegistered registers the ghost with the homeserver (m.login.application_service) unless
-// that was already done by this process; "user in use" counts as success. A ghost the appservice
-// state store did not know yet gets its notifications muted (MuteNotifications; a failure there is
-// logged, not returned), so each ghost once per process. Call it before making the ghost act (join,
-// send) through Intent.
+// that was already done by this process; "user in use" counts as success. A ghost the homeserver
+// creates now gets its notifications muted (MuteNotifications; a failure there is logged, not
+// returned). Call it before making the ghost act (join, send) through Intent.
 //
 // mautrix's intent remembers its registration in an unsynchronised field, so the first registration
 // happens under registerLock, and every path that uses the intent goes through here first: that
@@ -164,26 +165,36 @@ func (p *Puppet) EnsureRegistered(ctx context.Context) error {
 	if intent == nil {
 		return fmt.Errorf("no intent for %s: user ID is not on the appservice's homeserver", p.MXID)
 	}
-	// A ghost the state store does not know is registered now, or was before the store knew it
-	// (the store is in memory: after every start): its notifications are muted right after
-	// (MuteNotifications), a request bounded to a few seconds, so that a homeserver that does not
-	// answer it holds up the ghost's first use no longer.
-	fresh := false
-	if !intent.Registered {
-		registered, err := p.m.as.StateStore.IsRegistered(ctx, p.MXID)
-		fresh = err == nil && !registered
+	if intent.Registered {
+		return nil
 	}
-	if err := intent.EnsureRegistered(ctx); err != nil {
-		return fmt.Errorf("failed to register ghost %s: %w", p.MXID, err)
-	}
-	if fresh {
-		muteCtx, cancel := context.WithTimeout(ctx, muteTimeout)
-		err := MuteNotifications(muteCtx, intent.Client)
-		cancel()
-		if err != nil {
-			p.log.Warn().Err(err).Msg("Failed to mute the ghost's notifications")
+	// As intent.EnsureRegistered, but telling a user the homeserver created now from one it
+	// already had (M_USER_IN_USE): only a new ghost gets its notifications muted, with a request
+	// bounded to a few seconds, so that a homeserver that does not answer it holds up the ghost's
+	// first use no longer. The state store is in memory, so after a start every ghost registers
+	// again; existing ones cost no second mute.
+	store := p.m.as.StateStore
+	if registered, err := store.IsRegistered(ctx, p.MXID); err != nil {
+		return fmt.Errorf("failed to check whether ghost %s is registered: %w", p.MXID, err)
+	} else if !registered {
+		err = intent.Register(ctx)
+		created := err == nil
+		if err != nil && !errors.Is(err, mautrix.MUserInUse) {
+			return fmt.Errorf("failed to register ghost %s: %w", p.MXID, err)
+		}
+		if err = store.MarkRegistered(ctx, p.MXID); err != nil {
+			return fmt.Errorf("failed to mark ghost %s registered: %w", p.MXID, err)
+		}
+		if created {
+			muteCtx, cancel := context.WithTimeout(ctx, muteTimeout)
+			err = MuteNotifications(muteCtx, intent.Client)
+			cancel()
+			if err != nil {
+				p.log.Warn().Err(err).Msg("Failed to mute the ghost's notifications")
+			}
 		}
 	}
+	intent.Registered = true
 	return nil
 }
 

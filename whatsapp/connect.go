@@ -200,7 +200,8 @@ func (l *Login) dropSession(ctx context.Context, cli *whatsmeow.Client) error {
 }
 
 // Shutdown closes the connection at bridge shutdown, leaving the state and the session as they
-// are, and writes what the store held pending. Messages not acknowledged yet are delivered again by WhatsApp on the next connect.
+// are, and writes what the store held pending. Messages not acknowledged yet are delivered again
+// by WhatsApp on the next connect.
 func (l *Login) Shutdown() {
 	if cli := l.Client(); cli != nil {
 		cli.Disconnect()
