@@ -17,6 +17,9 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database/upgrades"
+	// The whatsmeow container handed out here signs with libsignal (Container.NewDevice) from
+	// whichever goroutine calls it; the import sets libsignal's logger first (see its doc).
+	_ "github.com/matrix-whatsapp/matrix-whatsapp/internal/signallog"
 )
 
 // Owner is written to the database_owner table on the first upgrade, so that two different programs

@@ -28,7 +28,8 @@ import (
 //   - the keepalive timing (whatsapp.keepalive_interval), when set: pings every interval to 1.5x
 //     interval, each answered within half the interval (whatsmeow's keepalive.go variables);
 //   - libsignal's logger, which libsignal otherwise creates lazily on first use, a data race when two
-//     logins start at once (and its default prints to stdout).
+//     logins start at once (and its default prints to stdout); until this runs, the quiet one that
+//     importing the database package installs (internal/signallog) stands in.
 func Configure(cfg config.WhatsAppConfig, log zerolog.Logger) error {
 	signallog.Logger = signalLogger{log: log.With().Str("component", "libsignal").Logger()}
 	store.SetOSInfo(cfg.DeviceName, versionNumbers(version.Get().Version))

@@ -65,6 +65,10 @@ import (
 	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
+
+	// The Signal stores wrapped here serve libsignal calls from many goroutines; the import sets
+	// libsignal's logger before any of them exists (see its doc).
+	_ "github.com/matrix-whatsapp/matrix-whatsapp/internal/signallog"
 )
 
 // LeaseTimeout is how long a loaded session stays leased when its record is not stored again
