@@ -16,6 +16,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/waits"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
@@ -182,18 +183,29 @@ func (br *Bridge) storeInboxEvents(ctx context.Context, txnID string, rows []*da
 
 // handleInboxRow handles one stored event and records the outcome. It returns false when the event
 // stays pending for a retry.
-func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) bool {
+func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) (handled bool) {
+	defer func() {
+		if !handled {
+			// Its time is no longer the bridge's handling time (it waits for a retry, for
+			// WhatsApp, for the homeserver): it is not measured (metrics.Handled).
+			row.Arrived = time.Time{}
+		}
+	}()
 	log := br.Log.With().Stringer("event_id", row.EventID).Stringer("room_id", row.RoomID).Logger()
 	ctx = log.WithContext(ctx)
 	// A message the portal records in the message map settles its row in the same transaction.
 	settlement := portal.NewSettlement(row.EventID.String(), func(ctx context.Context) error {
 		return br.DB.Inbox.MarkDone(ctx, row.Seq)
 	}).WithStatement(br.DB.Inbox.MarkDoneStatement(row.Seq))
+	ctx, waited := waits.Track(ctx)
 	err := br.handleRawEvent(portal.WithSettlement(ctx, settlement), row.Event)
 	if settlement.Settled() {
 		if err != nil {
 			// Whatever failed after the message was recorded is not worth sending it again.
 			log.Warn().Err(err).Msg("Matrix event was bridged, but handling it failed afterwards")
+		} else if row.Attempts == 0 && !row.Arrived.IsZero() {
+			// Messages settle their rows with the message map: a message bridged at its first attempt.
+			br.metrics.Handled(metrics.MatrixToWhatsApp, time.Since(row.Arrived), waited)
 		}
 		return true
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/waits"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
@@ -165,6 +166,8 @@ func (br *Bridge) drainPortalInbox(ctx context.Context, key database.PortalKey) 
 	defer func() { mem.finish(key, fromMemory, epoch, retry) }()
 	for _, item := range coalesceReceipts(rows) { // whatsapp_receipts.go
 		if ctx.Err() != nil || !br.handleWAInboxRow(ctx, item) {
+			// Its next try is not measured as the bridge's handling time (metrics.Handled).
+			item.row.Arrived = time.Time{}
 			return true
 		}
 		seqs := append([]int64{item.row.Seq}, item.absorbed...)
@@ -203,6 +206,13 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 	if row.Kind == whatsapp.EventKindMessage {
 		// A message the portal records in the message map settles its row in the same transaction.
 		ctx = portal.WithSettlement(ctx, settlement)
+	}
+	ctx, waited := waits.Track(ctx)
+	// measured records the time a message bridged at its first attempt took (metrics.Handled).
+	measured := func(attempt int) {
+		if attempt == 1 && row.Attempts == 0 && !row.Arrived.IsZero() && row.Kind == whatsapp.EventKindMessage {
+			br.metrics.Handled(metrics.WhatsAppToMatrix, time.Since(row.Arrived), waited)
+		}
 	}
 	delay, failures := time.Second, 0
 	// Attempts recorded in the database count for the row's next try too (it may come from memory).
@@ -259,6 +269,8 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 			if err != nil {
 				// Whatever failed after the message was recorded is not worth bridging it again.
 				log.Warn().Err(err).Msg("WhatsApp event was bridged, but handling it failed afterwards")
+			} else {
+				measured(attempt)
 			}
 			return true
 		}
@@ -267,6 +279,7 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 				log.Err(err).Msg("Failed to mark WhatsApp event as handled")
 				return false
 			}
+			measured(attempt)
 			return true
 		}
 		if ctx.Err() != nil || errors.Is(err, portal.ErrStopping) {

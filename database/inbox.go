@@ -61,6 +61,9 @@ type InboxEvent struct {
 	// Event is the event as received, in JSON.
 	Event      json.RawMessage
 	ReceivedAt time.Time
+	// Arrived is when this process stored the event, with the monotonic clock reading; zero for a
+	// row read from the database. It starts the measurement of metrics' message_handling_seconds.
+	Arrived time.Time
 	// Attempts counts failed handling attempts recorded with RecordAttempt; LastError is the latest error.
 	Attempts  int
 	LastError string
@@ -125,7 +128,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 			} else if err != nil {
 				return fmt.Errorf("failed to insert event %s into matrix inbox: %w", evt.EventID, err)
 			}
-			evt.Seq, evt.TxnID, evt.ReceivedAt, evt.State = seq, txnID, fromUnixMilli(now.UnixMilli()), InboxPending
+			evt.Seq, evt.TxnID, evt.ReceivedAt, evt.Arrived, evt.State = seq, txnID, fromUnixMilli(now.UnixMilli()), now, InboxPending
 			evt.Attempts, evt.LastError = 0, ""
 			inserted++
 		}

@@ -59,6 +59,9 @@ type WhatsAppInboxEvent struct {
 	Payload []byte
 	// ReceivedAt is when the event was stored.
 	ReceivedAt time.Time
+	// Arrived is when this process stored the event, with the monotonic clock reading; zero for a
+	// row read from the database. It starts the measurement of metrics' message_handling_seconds.
+	Arrived time.Time
 	// Attempts counts failed handling attempts recorded with RecordAttempt; LastError is the latest.
 	Attempts  int
 	LastError string
@@ -104,7 +107,7 @@ func (q *WhatsAppInboxQuery) Enqueue(ctx context.Context, evt *WhatsAppInboxEven
 	if err != nil {
 		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
 	}
-	evt.ReceivedAt, evt.State, evt.Attempts, evt.LastError = fromUnixMilli(now.UnixMilli()), InboxPending, 0, ""
+	evt.ReceivedAt, evt.Arrived, evt.State, evt.Attempts, evt.LastError = fromUnixMilli(now.UnixMilli()), now, InboxPending, 0, ""
 	return nil
 }
 

@@ -40,6 +40,7 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	m.Failed(metrics.MatrixToWhatsApp, metrics.ReasonGaveUp)
 	m.LoginStateChanged(whatsapp.State{Event: whatsapp.StateConnected}, whatsapp.State{Event: whatsapp.StateConnecting})
 	m.Transactions(func(w http.ResponseWriter, r *http.Request) {})(httptest.NewRecorder(), httptest.NewRequest(http.MethodPut, "/", nil))
+	m.Handled(metrics.WhatsAppToMatrix, time.Millisecond, nil)
 	body := scrape(t, m)
 	name := regexp.MustCompile(`matrix_whatsapp_[a-z_]+`)
 	queried := 0

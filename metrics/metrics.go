@@ -4,7 +4,8 @@
 // portal.Matrix (every event a ghost sends to Matrix, i.e. WhatsApp -> Matrix), WAClient wraps the
 // portals' portal.WAClient (every message sent to WhatsApp, i.e. Matrix -> WhatsApp),
 // LoginStateChanged follows whatsapp.Login state changes (connect attempts, disconnects),
-// Transactions times the appservice transaction handler, and the inbox reports its outcomes.
+// Transactions times the appservice transaction handler, the inboxes report their outcomes and,
+// with Handled, how long each message took and what that time went to (internal/waits).
 // Gauges (logins by state, sockets, portals, ghosts, inbox depth) are read from a Source at scrape
 // time, so they cannot drift from the truth.
 //
@@ -15,11 +16,14 @@ package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/waits"
 )
 
 // namespace prefixes every metric name.
@@ -59,6 +63,7 @@ type Metrics struct {
 	bridged         *prometheus.CounterVec
 	failures        *prometheus.CounterVec
 	transactions    *prometheus.HistogramVec
+	handling        *prometheus.HistogramVec
 	connectAttempts prometheus.Counter
 	disconnects     *prometheus.CounterVec
 }
@@ -82,6 +87,13 @@ func New(source Source, log zerolog.Logger) *Metrics {
 			Help:    "Time from receiving an appservice transaction to answering it, by HTTP status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"status"}),
+		handling: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "message_handling_seconds",
+			Help: "Time from a message's arrival at the bridge (stored in its inbox) until it was bridged, for messages bridged " +
+				"from memory at their first attempt, by direction and by what it went to: part=\"bridge\" the bridge's own work and queueing, " +
+				"part=\"homeserver\" requests to the homeserver, part=\"whatsapp\" whatsmeow's sends, uploads and downloads.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"direction", "part"}),
 		connectAttempts: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "whatsapp_connect_attempts_total",
 			Help: "Attempts of the bridge's connect loop: stored sessions at start-up and every reconnect (a new pairing connects by itself).",
@@ -91,7 +103,7 @@ func New(source Source, log zerolog.Logger) *Metrics {
 			Help: "Connected WhatsApp logins that lost their connection, by the state they moved to.",
 		}, []string{"state"}),
 	}
-	m.registry.MustRegister(m.bridged, m.failures, m.transactions, m.connectAttempts, m.disconnects,
+	m.registry.MustRegister(m.bridged, m.failures, m.transactions, m.handling, m.connectAttempts, m.disconnects,
 		newCollector(m, source, log),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -116,4 +128,23 @@ func (m *Metrics) Bridged(dir Direction, kind string) {
 // Failed counts one failure in direction dir, for one of the Reason constants.
 func (m *Metrics) Failed(dir Direction, reason string) {
 	m.failures.WithLabelValues(string(dir), reason).Inc()
+}
+
+// The part label values of message_handling_seconds.
+const (
+	PartBridge     = "bridge"
+	PartHomeserver = "homeserver"
+	PartWhatsApp   = "whatsapp"
+)
+
+// Handled records one message bridged in direction dir at its first attempt: total is the time from
+// its arrival (stored in the inbox) until it was bridged, meter what of that it waited for the
+// homeserver and for WhatsApp (waits.Track); the rest is the bridge's own part. A meter whose waits
+// exceed total (clock steps) counts them as the whole.
+func (m *Metrics) Handled(dir Direction, total time.Duration, meter *waits.Meter) {
+	hs, wa := meter.Waited(waits.Homeserver), meter.Waited(waits.WhatsApp)
+	own := max(total-hs-wa, 0)
+	m.handling.WithLabelValues(string(dir), PartBridge).Observe(own.Seconds())
+	m.handling.WithLabelValues(string(dir), PartHomeserver).Observe(hs.Seconds())
+	m.handling.WithLabelValues(string(dir), PartWhatsApp).Observe(wa.Seconds())
 }

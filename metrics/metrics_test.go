@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/waits"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
@@ -212,4 +215,73 @@ func TestTransactionTiming(t *testing.T) {
 	body := scrape(t, m)
 	hasLine(t, body, `matrix_whatsapp_appservice_transaction_duration_seconds_count{status="200"} 2`)
 	hasLine(t, body, `matrix_whatsapp_appservice_transaction_duration_seconds_count{status="403"} 1`)
+}
+
+// slowWAClient takes a fixed time for every send, upload and download.
+type slowWAClient struct {
+	portal.WAClient
+	took time.Duration
+}
+
+func (c slowWAClient) SendMessage(context.Context, types.JID, *waE2E.Message, ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	time.Sleep(c.took)
+	return whatsmeow.SendResponse{}, nil
+}
+func (c slowWAClient) Upload(context.Context, []byte, whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	time.Sleep(c.took)
+	return whatsmeow.UploadResponse{}, nil
+}
+func (c slowWAClient) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
+	time.Sleep(c.took)
+	return nil, nil
+}
+
+// TestHandlingSplit: a message's handling time is split into the bridge's part and what its
+// WhatsApp calls and homeserver requests took; a message whose waits exceed its total (a clock
+// step) counts no negative time for the bridge.
+func TestHandlingSplit(t *testing.T) {
+	m := metrics.New(staticSource{}, zerolog.Nop())
+	cli := m.WAClient(slowWAClient{took: 20 * time.Millisecond})
+	ctx, meter := waits.Track(context.Background())
+	start := time.Now()
+	if _, err := cli.Upload(ctx, []byte("x"), whatsmeow.MediaImage); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.SendMessage(ctx, types.NewJID("4917600000002", types.DefaultUserServer), &waE2E.Message{Conversation: proto.String("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // a media download from the homeserver
+	waits.Add(ctx, waits.Homeserver, 5*time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // the bridge's own work
+	m.Handled(metrics.MatrixToWhatsApp, time.Since(start), meter)
+	_, other := waits.Track(context.Background())
+	waits.Add(context.Background(), waits.WhatsApp, time.Hour) // no meter: counts nowhere
+	m.Handled(metrics.WhatsAppToMatrix, time.Millisecond, other)
+
+	got := map[string]float64{}
+	for _, line := range strings.Split(scrape(t, m), "\n") {
+		if name, value, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "matrix_whatsapp_message_handling_seconds_sum") {
+			got[name], _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	sum := func(dir, part string) float64 {
+		return got[`matrix_whatsapp_message_handling_seconds_sum{direction="`+dir+`",part="`+part+`"}`]
+	}
+	if wa := sum("matrix_to_whatsapp", "whatsapp"); wa < 0.040 || wa > 1 {
+		t.Errorf("WhatsApp part %v s, want the two 20 ms calls", wa)
+	}
+	if hs := sum("matrix_to_whatsapp", "homeserver"); hs != 0.005 {
+		t.Errorf("homeserver part %v s, want 0.005", hs)
+	}
+	if own := sum("matrix_to_whatsapp", "bridge"); own < 0.010 || own > 1 {
+		t.Errorf("bridge part %v s, want the 10 ms between the calls", own)
+	}
+	if own, wa := sum("whatsapp_to_matrix", "bridge"), sum("whatsapp_to_matrix", "whatsapp"); own != 0.001 || wa != 0 {
+		t.Errorf("a message with no waits: bridge %v s, WhatsApp %v s, want 0.001 and 0", own, wa)
+	}
+
+	stepped, meter := waits.Track(context.Background())
+	waits.Add(stepped, waits.Homeserver, time.Second)
+	m.Handled(metrics.WhatsAppToMatrix, time.Millisecond, meter)
+	hasLine(t, scrape(t, m), `matrix_whatsapp_message_handling_seconds_sum{direction="whatsapp_to_matrix",part="bridge"} 0.001`)
 }

@@ -10,11 +10,13 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/waits"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
-// countingWAClient is a portal.WAClient that counts the messages portals send to WhatsApp.
+// countingWAClient is a portal.WAClient that counts the messages portals send to WhatsApp and
+// adds the time of its sends, uploads and downloads to the message's WhatsApp wait (waits).
 type countingWAClient struct {
 	portal.WAClient
 	m *Metrics
@@ -30,7 +32,9 @@ func (m *Metrics) WAClient(inner portal.WAClient) portal.WAClient {
 
 // SendMessage implements portal.WAClient.
 func (c countingWAClient) SendMessage(ctx context.Context, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	start := time.Now()
 	resp, err := c.WAClient.SendMessage(ctx, to, msg, extra...)
+	waits.Since(ctx, waits.WhatsApp, start)
 	switch {
 	case err == nil:
 		c.m.Bridged(MatrixToWhatsApp, WhatsAppKind(msg))
@@ -38,6 +42,18 @@ func (c countingWAClient) SendMessage(ctx context.Context, to types.JID, msg *wa
 		c.m.Failed(MatrixToWhatsApp, ReasonWhatsAppSend)
 	}
 	return resp, err
+}
+
+// Upload implements portal.WAClient; its time counts as waiting for WhatsApp (waits).
+func (c countingWAClient) Upload(ctx context.Context, plaintext []byte, appInfo whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	defer waits.Since(ctx, waits.WhatsApp, time.Now())
+	return c.WAClient.Upload(ctx, plaintext, appInfo)
+}
+
+// Download implements portal.WAClient; its time counts as waiting for WhatsApp (waits).
+func (c countingWAClient) Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error) {
+	defer waits.Since(ctx, waits.WhatsApp, time.Now())
+	return c.WAClient.Download(ctx, msg)
 }
 
 // WhatsAppKind is the kind label of a WhatsApp message, named like MatrixKind's: text, image,

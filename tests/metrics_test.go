@@ -114,12 +114,14 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
 	carol, carolGhost := newContact(t, ctx, env, "4917600000002", "Carol")
-	for _, text := range []string{"one", "two"} {
-		if _, err := carol.SendText(ctx, alice.acct.JID(), text); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := carol.SendText(ctx, alice.acct.JID(), "one"); err != nil {
+		t.Fatal(err)
 	}
 	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
+	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "one"))
+	if _, err := carol.SendText(ctx, alice.acct.JID(), "two"); err != nil {
+		t.Fatal(err)
+	}
 	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "two"))
 	for _, text := range []string{"three", "four", "five"} {
 		if _, err := alice.client.SendText(ctx, dm, text); err != nil {
@@ -146,6 +148,25 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	} {
 		if got[series] != want {
 			t.Errorf("%s = %v, want %v", series, got[series], want)
+		}
+	}
+	// Each message bridged at its first attempt has its time measured, split into the bridge's
+	// part and its waits: the Matrix sends (homeserver) one way, whatsmeow's sends the other. The
+	// first message of a new chat is not: the chat had no rows in memory, so the bridge read it
+	// back from its database, without the time it arrived.
+	for _, dir := range []struct {
+		name, waitedFor string
+		n               float64
+	}{{"whatsapp_to_matrix", "homeserver", 1}, {"matrix_to_whatsapp", "whatsapp", 3}} {
+		for _, part := range []string{"bridge", "homeserver", "whatsapp"} {
+			series := fmt.Sprintf(`matrix_whatsapp_message_handling_seconds_count{direction="%s",part="%s"}`, dir.name, part)
+			if got[series] != dir.n {
+				t.Errorf("%s = %v, want %v", series, got[series], dir.n)
+			}
+		}
+		waited := got[fmt.Sprintf(`matrix_whatsapp_message_handling_seconds_sum{direction="%s",part="%s"}`, dir.name, dir.waitedFor)]
+		if waited <= 0 || waited > 60 {
+			t.Errorf("%s messages waited %v s in all for the %s, want more than 0", dir.name, waited, dir.waitedFor)
 		}
 	}
 	if got["matrix_whatsapp_ghosts"] < 1 {
@@ -196,5 +217,9 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	}
 	if got[`matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="text"}`] != 2 {
 		t.Errorf("WhatsApp -> Matrix texts = %v, want still 2", got[`matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="text"}`])
+	}
+	// The message that waited for WhatsApp to come back is not measured as the bridge's time.
+	if n := got[`matrix_whatsapp_message_handling_seconds_count{direction="matrix_to_whatsapp",part="bridge"}`]; n != 3 {
+		t.Errorf("Matrix -> WhatsApp messages measured = %v after the outage, want still 3", n)
 	}
 }

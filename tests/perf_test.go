@@ -3,7 +3,11 @@ package tests
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +135,8 @@ type perfEnv struct {
 	watcher *e2e.Watcher
 	wa      *waArrivals
 	db      *pgBackends
+	// metricsURL is the bridge's /metrics.
+	metricsURL string
 }
 
 func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
@@ -144,6 +150,7 @@ func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
 		// many bridges share the PostgreSQL server there).
 		e2e.SetConfig(cfg, "database.max_open_conns", 0)
 		e2e.SetConfig(cfg, "database.max_idle_conns", 0)
+		e2e.SetConfig(cfg, "metrics.enabled", true)
 		e2e.SetConfig(cfg, "metrics.pprof", true)
 		e2e.SetConfig(cfg, "metrics.listen", debugAddr)
 	})
@@ -164,6 +171,7 @@ func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
 	}
 	pe.wa.watch(sink)
 
+	pe.metricsURL = "http://" + debugAddr + "/metrics"
 	pe.measureLatency(t, ctx, sizes.LatencyRounds, portals[0], sink, report)
 	for _, load := range sizes.Loads {
 		target := load.Chats == sizes.TargetChats
@@ -251,6 +259,10 @@ func isGhost(userID id.UserID) bool {
 // programs on the machine falls on all of them alike.
 func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int, p *perfPortal, sink *wasim.Contact, report *perfReport) {
 	var w2m, m2w, aW2M, aM2W, bWA []time.Duration
+	before, err := scrapeMetrics(ctx, pe.metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range rounds {
 		body := fmt.Sprintf("latency w2m %d", i)
 		start := time.Now()
@@ -287,11 +299,35 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		}
 		bWA = append(bWA, pe.waitWA(t, ctx, body).Sub(start))
 	}
+	after, err := scrapeMetrics(ctx, pe.metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range []struct {
-		name     string
-		bridged  []time.Duration
-		ceilingA []time.Duration
-	}{{dirW2M, w2m, aW2M}, {dirM2W, m2w, aM2W}} {
+		name, label string
+		bridged     []time.Duration
+		ceilingA    []time.Duration
+	}{{dirW2M, "whatsapp_to_matrix", w2m, aW2M}, {dirM2W, "matrix_to_whatsapp", m2w, aM2W}} {
+		// The bridge's own measurement of the same messages (metrics' message_handling_seconds,
+		// from the inbox to bridged): the time it held them apart from its requests' waits.
+		for _, part := range []string{"bridge", "homeserver", "whatsapp"} {
+			hist := histogramDelta(before, after, "matrix_whatsapp_message_handling_seconds",
+				fmt.Sprintf(`direction="%s",part="%s"`, dir.label, part))
+			if hist.count == 0 {
+				t.Fatalf("the bridge's message_handling_seconds has none of the %s latency messages (part %s)", dir.name, part)
+			}
+			for _, q := range []float64{50, 99} {
+				f := perfFigure{Name: fmt.Sprintf("handling p%.0f, %s part (bridge's histogram, bucket bound)", q, part),
+					Direction: dir.name, Value: hist.quantile(q / 100), Unit: "ms",
+					Detail: fmt.Sprintf("%.0f of %d messages measured from the inbox row to bridged; bridge part = total − homeserver requests − whatsmeow calls", hist.count, rounds)}
+				if part == "bridge" {
+					f.Target = fmt.Sprintf("<= %d ms", map[float64]int{50: 5, 99: 30}[q])
+					f.Met = boolPtr(f.Value <= map[float64]float64{50: 5, 99: 30}[q])
+				}
+				report.add(f)
+			}
+		}
+
 		// The bridge's part of one round's latency: the bridged message's minus the homeserver's
 		// and WhatsApp's alone, measured right after it, so that load from elsewhere that comes
 		// and goes falls on all three alike.
@@ -548,4 +584,50 @@ func (a *waArrivals) watch(c *wasim.Contact) {
 
 func (a *waArrivals) wait(ctx context.Context, bodies []string) ([]time.Time, error) {
 	return a.Wait(ctx, bodies, "WhatsApp")
+}
+
+// histogram is a Prometheus histogram's cumulative bucket counts by upper bound (seconds).
+type histogram struct {
+	bounds []float64
+	counts []float64
+	count  float64
+}
+
+// histogramDelta is what histogram name (with the label pairs labels, as in the exposition
+// format) counted between two scrapes.
+func histogramDelta(before, after map[string]float64, name, labels string) histogram {
+	var h histogram
+	prefix := name + "_bucket{" + labels + `,le="`
+	seriesOf := make(map[float64]string)
+	for series := range after {
+		rest, ok := strings.CutPrefix(series, prefix)
+		if !ok {
+			continue
+		}
+		bound, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil { // +Inf parses; anything else is not a bucket
+			continue
+		}
+		h.bounds = append(h.bounds, bound)
+		seriesOf[bound] = series
+	}
+	sort.Float64s(h.bounds)
+	for _, b := range h.bounds {
+		h.counts = append(h.counts, after[seriesOf[b]]-before[seriesOf[b]])
+	}
+	if n := len(h.counts); n > 0 {
+		h.count = h.counts[n-1]
+	}
+	return h
+}
+
+// quantile returns the upper bound, in milliseconds, of the bucket that holds quantile q (0-1): the
+// value is at most that.
+func (h histogram) quantile(q float64) float64 {
+	for i, c := range h.counts {
+		if c >= q*h.count {
+			return h.bounds[i] * 1000
+		}
+	}
+	return math.Inf(1)
 }

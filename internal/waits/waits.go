@@ -1,0 +1,83 @@
+// Package waits adds up how long one piece of the bridge's work (bridging one message) waited
+// for the homeserver and for WhatsApp, so that the time the bridge itself held the message can be
+// told apart from the time the other sides took (metrics.Metrics.Handled).
+//
+// Track puts a Meter into a context; everything that waits for another side with that context
+// (the appservice's HTTP client through Transport, the portals' WhatsApp client through the
+// metrics package's wrapper) adds its wait with Add. Without a Meter in the context, Add does
+// nothing. A Meter is safe for concurrent use.
+package waits
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Side is what a piece of work waited for.
+type Side int
+
+// The sides a message waits for.
+const (
+	// Homeserver: a request to the homeserver, from sending it to its response's headers.
+	Homeserver Side = iota
+	// WhatsApp: a call of whatsmeow that talks to WhatsApp (sending a message, uploading or
+	// downloading media), whole, including whatsmeow's own work in it (encryption, its store).
+	WhatsApp
+	sides
+)
+
+// Meter holds the waits of one piece of work, in nanoseconds per Side.
+type Meter struct {
+	ns [sides]atomic.Int64
+}
+
+type meterKey struct{}
+
+// Track returns a context that carries a new Meter, and the Meter.
+func Track(ctx context.Context) (context.Context, *Meter) {
+	m := &Meter{}
+	return context.WithValue(ctx, meterKey{}, m), m
+}
+
+// Add adds d to the wait for side of the Meter in ctx, if there is one.
+func Add(ctx context.Context, side Side, d time.Duration) {
+	if m, ok := ctx.Value(meterKey{}).(*Meter); ok && side >= 0 && side < sides {
+		m.ns[side].Add(int64(d))
+	}
+}
+
+// Since adds the time since start to the wait for side of the Meter in ctx (for defer).
+func Since(ctx context.Context, side Side, start time.Time) {
+	Add(ctx, side, time.Since(start))
+}
+
+// Waited returns how long the work waited for side so far; 0 for a nil Meter.
+func (m *Meter) Waited(side Side) time.Duration {
+	if m == nil || side < 0 || side >= sides {
+		return 0
+	}
+	return time.Duration(m.ns[side].Load())
+}
+
+// Transport wraps inner (http.DefaultTransport when nil) so that each request's time until its
+// response's headers arrived (or it failed) is added to the Homeserver wait of the Meter in the
+// request's context. Reading the body is not counted: the bridge's homeserver responses are small,
+// except media downloads.
+func Transport(inner http.RoundTripper) http.RoundTripper {
+	if inner == nil {
+		inner = http.DefaultTransport
+	}
+	return transport{inner: inner}
+}
+
+type transport struct {
+	inner http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	defer Since(req.Context(), Homeserver, time.Now())
+	return t.inner.RoundTrip(req)
+}
