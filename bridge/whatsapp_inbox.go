@@ -208,12 +208,6 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 		ctx = portal.WithSettlement(ctx, settlement)
 	}
 	ctx, waited := waits.Track(ctx)
-	// measured records the time a message bridged at its first attempt took (metrics.Handled).
-	measured := func(attempt int) {
-		if attempt == 1 && row.Attempts == 0 && !row.Arrived.IsZero() && row.Kind == whatsapp.EventKindMessage {
-			br.metrics.Handled(metrics.WhatsAppToMatrix, time.Since(row.Arrived), waited)
-		}
-	}
 	delay, failures := time.Second, 0
 	// Attempts recorded in the database count for the row's next try too (it may come from memory).
 	recorded := 0
@@ -269,8 +263,10 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 			if err != nil {
 				// Whatever failed after the message was recorded is not worth bridging it again.
 				log.Warn().Err(err).Msg("WhatsApp event was bridged, but handling it failed afterwards")
-			} else {
-				measured(attempt)
+			} else if attempt == 1 && row.Attempts == 0 && !row.Arrived.IsZero() {
+				// Only a message the portal sent to Matrix and recorded settles its row here: its
+				// time, at its first attempt (metrics.Handled).
+				br.metrics.Handled(metrics.WhatsAppToMatrix, time.Since(row.Arrived), waited)
 			}
 			return true
 		}
@@ -279,7 +275,6 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 				log.Err(err).Msg("Failed to mark WhatsApp event as handled")
 				return false
 			}
-			measured(attempt)
 			return true
 		}
 		if ctx.Err() != nil || errors.Is(err, portal.ErrStopping) {

@@ -30,6 +30,21 @@ const (
 		ON CONFLICT (event_id) DO NOTHING
 		RETURNING seq
 	`
+	// enqueueOneQuery marks a transaction processed and stores its one event in one statement
+	// (PostgreSQL): the event is inserted only when the mark was new ($1: txn ID, $2: now in Unix
+	// milliseconds, then the event's ID, room, JSON and handle_before). No row: the transaction
+	// was processed already, or the event is in the inbox already.
+	enqueueOneQuery = `
+		WITH txn AS (
+			INSERT INTO appservice_txns (txn_id, processed_at) VALUES ($1::text, $2::bigint)
+			ON CONFLICT (txn_id) DO NOTHING
+			RETURNING txn_id
+		)
+		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at, handle_before)
+		SELECT $3::text, $4::text, txn_id, $5::text, $2::bigint, $6::bigint FROM txn
+		ON CONFLICT (event_id) DO NOTHING
+		RETURNING seq
+	`
 	getInboxEventQuery       = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE seq=$1`
 	getInboxByEventIDQuery   = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE event_id=$1`
 	getPendingInboxQuery     = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE state='pending' AND room_id=$1 ORDER BY seq`
@@ -61,8 +76,9 @@ type InboxEvent struct {
 	// Event is the event as received, in JSON.
 	Event      json.RawMessage
 	ReceivedAt time.Time
-	// Arrived is when this process stored the event, with the monotonic clock reading; zero for a
-	// row read from the database. It starts the measurement of metrics' message_handling_seconds.
+	// Arrived is when this process began storing the event (before its insert), with the monotonic
+	// clock reading; zero for a row read from the database. It starts the measurement of metrics'
+	// message_handling_seconds.
 	Arrived time.Time
 	// Attempts counts failed handling attempts recorded with RecordAttempt; LastError is the latest error.
 	Attempts  int
@@ -95,7 +111,8 @@ type MatrixInboxQuery struct {
 }
 
 // Enqueue stores the events of one appservice transaction and marks the transaction processed, all
-// in one database transaction: after a crash either all of it is stored or none of it is.
+// in one database transaction (on PostgreSQL a transaction of one event in one statement): after a
+// crash either all of it is stored or none of it is.
 //
 // If txnID was already processed nothing is stored and inserted is 0. An event whose ID is already in
 // the inbox (from an earlier transaction) is skipped. For each event stored, Seq, TxnID, ReceivedAt
@@ -109,6 +126,26 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 	}
 	db := iq.qh.GetDB()
 	now := time.Now()
+	// stored fills in what storing evt as seq gave it.
+	stored := func(evt *InboxEvent, seq int64) {
+		evt.Seq, evt.TxnID, evt.ReceivedAt, evt.Arrived, evt.State = seq, txnID, fromUnixMilli(now.UnixMilli()), now, InboxPending
+		evt.Attempts, evt.LastError = 0, ""
+		inserted++
+	}
+	if len(events) == 1 && txnID != "" && db.Dialect == dbutil.Postgres {
+		// The usual transaction, one message: one statement, one round trip, instead of four.
+		evt := events[0]
+		var seq int64
+		err = db.QueryRow(ctx, enqueueOneQuery, txnID, now.UnixMilli(),
+			string(evt.EventID), string(evt.RoomID), string(evt.Event), evt.HandleBefore).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		} else if err != nil {
+			return 0, fmt.Errorf("failed to enqueue appservice transaction %s: %w", txnID, err)
+		}
+		stored(evt, seq)
+		return inserted, nil
+	}
 	err = db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		inserted = 0
 		if txnID != "" {
@@ -128,9 +165,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 			} else if err != nil {
 				return fmt.Errorf("failed to insert event %s into matrix inbox: %w", evt.EventID, err)
 			}
-			evt.Seq, evt.TxnID, evt.ReceivedAt, evt.Arrived, evt.State = seq, txnID, fromUnixMilli(now.UnixMilli()), now, InboxPending
-			evt.Attempts, evt.LastError = 0, ""
-			inserted++
+			stored(evt, seq)
 		}
 		return nil
 	})

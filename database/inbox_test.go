@@ -207,3 +207,50 @@ func TestInboxEnqueueConcurrentRetries(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxEnqueueOneEvent: a transaction of one event (one statement on PostgreSQL) is stored with
+// everything it carries, a repeat of the transaction stores nothing, and a new transaction that
+// repeats the event is marked processed without storing it again.
+func TestInboxEnqueueOneEvent(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		const room = id.RoomID("!a:example.org")
+		earlier := inboxEvent("$earlier", room)
+		_, err := db.Inbox.Enqueue(ctx, "txn0", []*database.InboxEvent{earlier})
+		must(t, err)
+
+		evt := inboxEvent("$one", room)
+		evt.HandleBefore = earlier.Seq
+		before := time.Now()
+		n, err := db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{evt})
+		must(t, err)
+		if n != 1 || evt.Seq <= earlier.Seq || evt.TxnID != "txn1" || evt.State != database.InboxPending || evt.Arrived.Before(before) {
+			t.Fatalf("Enqueue of one event = %d, row %+v", n, evt)
+		}
+		got, err := db.Inbox.GetByEventID(ctx, "$one")
+		must(t, err)
+		if got == nil || got.Seq != evt.Seq || got.TxnID != "txn1" || got.HandleBefore != earlier.Seq || string(got.Event) != string(evt.Event) || got.ReceivedAt.IsZero() {
+			t.Fatalf("stored row = %+v, want it as enqueued", got)
+		}
+		if !got.Arrived.IsZero() {
+			t.Errorf("a row read from the database has an arrival time of this process: %v", got.Arrived)
+		}
+
+		again := inboxEvent("$one", room)
+		if n, err = db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{again}); err != nil || n != 0 || again.Seq != 0 {
+			t.Fatalf("repeated transaction: %d, %v, seq %d; want nothing stored", n, err, again.Seq)
+		}
+		repeat := inboxEvent("$one", room)
+		if n, err = db.Inbox.Enqueue(ctx, "txn2", []*database.InboxEvent{repeat}); err != nil || n != 0 || repeat.Seq != 0 {
+			t.Fatalf("new transaction repeating the event: %d, %v, seq %d; want nothing stored", n, err, repeat.Seq)
+		}
+		if processed, err := db.Txn.IsProcessed(ctx, "txn2"); err != nil || !processed {
+			t.Fatalf("the transaction that repeated an event is not marked processed: %v, %v", processed, err)
+		}
+		var total int
+		must(t, db.DB.QueryRow(ctx, "SELECT COUNT(*) FROM matrix_inbox").Scan(&total))
+		if total != 2 {
+			t.Fatalf("inbox holds %d rows, want 2", total)
+		}
+	})
+}

@@ -59,8 +59,9 @@ type WhatsAppInboxEvent struct {
 	Payload []byte
 	// ReceivedAt is when the event was stored.
 	ReceivedAt time.Time
-	// Arrived is when this process stored the event, with the monotonic clock reading; zero for a
-	// row read from the database. It starts the measurement of metrics' message_handling_seconds.
+	// Arrived is when this process began storing the event (before its insert), with the monotonic
+	// clock reading; zero for a row read from the database. It starts the measurement of metrics'
+	// message_handling_seconds.
 	Arrived time.Time
 	// Attempts counts failed handling attempts recorded with RecordAttempt; LastError is the latest.
 	Attempts  int

@@ -89,8 +89,8 @@ func New(source Source, log zerolog.Logger) *Metrics {
 		}, []string{"status"}),
 		handling: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "message_handling_seconds",
-			Help: "Time from a message's arrival at the bridge (stored in its inbox) until it was bridged, for messages bridged " +
-				"from memory at their first attempt, by direction and by what it went to: part=\"bridge\" the bridge's own work and queueing, " +
+			Help: "Time from a message's arrival at the bridge (the start of its inbox insert) until it was bridged, for messages bridged " +
+				"from memory at their first attempt without a failed request, by direction and by what it went to: part=\"bridge\" the bridge's own work and queueing, " +
 				"part=\"homeserver\" requests to the homeserver, part=\"whatsapp\" whatsmeow's sends, uploads and downloads.",
 			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"direction", "part"}),
@@ -138,10 +138,16 @@ const (
 )
 
 // Handled records one message bridged in direction dir at its first attempt: total is the time from
-// its arrival (stored in the inbox) until it was bridged, meter what of that it waited for the
-// homeserver and for WhatsApp (waits.Track); the rest is the bridge's own part. A meter whose waits
-// exceed total (clock steps) counts them as the whole.
+// its arrival (the start of its inbox insert) until it was bridged, meter what of that it waited for
+// the homeserver and for WhatsApp (waits.Track); the rest is the bridge's own part. Each message is
+// observed once per part, so a part's _count is the number of messages. A message whose meter was
+// disturbed (a request failed or was refused for now and may have been retried with a pause) is not
+// recorded. Waits that add up to more than total (requests made in parallel) leave the bridge's
+// part at 0.
 func (m *Metrics) Handled(dir Direction, total time.Duration, meter *waits.Meter) {
+	if meter.Disturbed() {
+		return
+	}
 	hs, wa := meter.Waited(waits.Homeserver), meter.Waited(waits.WhatsApp)
 	own := max(total-hs-wa, 0)
 	m.handling.WithLabelValues(string(dir), PartBridge).Observe(own.Seconds())

@@ -237,8 +237,8 @@ func (c slowWAClient) Download(context.Context, whatsmeow.DownloadableMessage) (
 }
 
 // TestHandlingSplit: a message's handling time is split into the bridge's part and what its
-// WhatsApp calls and homeserver requests took; a message whose waits exceed its total (a clock
-// step) counts no negative time for the bridge.
+// WhatsApp calls and homeserver requests took; a message whose waits exceed its total (requests in
+// parallel) counts no negative time for the bridge.
 func TestHandlingSplit(t *testing.T) {
 	m := metrics.New(staticSource{}, zerolog.Nop())
 	cli := m.WAClient(slowWAClient{took: 20 * time.Millisecond})
@@ -280,8 +280,8 @@ func TestHandlingSplit(t *testing.T) {
 		t.Errorf("a message with no waits: bridge %v s, WhatsApp %v s, want 0.001 and 0", own, wa)
 	}
 
-	stepped, meter := waits.Track(context.Background())
-	waits.Add(stepped, waits.Homeserver, time.Second)
+	parallel, meter := waits.Track(context.Background())
+	waits.Add(parallel, waits.Homeserver, time.Second)
 	m.Handled(metrics.WhatsAppToMatrix, time.Millisecond, meter)
 	hasLine(t, scrape(t, m), `matrix_whatsapp_message_handling_seconds_sum{direction="whatsapp_to_matrix",part="bridge"} 0.001`)
 }

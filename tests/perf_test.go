@@ -627,9 +627,9 @@ func (a *waArrivals) wait(ctx context.Context, bodies []string) ([]time.Time, er
 
 // histogram is a Prometheus histogram's cumulative bucket counts by upper bound (seconds).
 type histogram struct {
-	bounds []float64
-	counts []float64
-	count  float64
+	bounds     []float64
+	counts     []float64
+	count, sum float64
 }
 
 // histogramDelta is what histogram name (with the label pairs labels, as in the exposition
@@ -657,12 +657,16 @@ func histogramDelta(before, after map[string]float64, name, labels string) histo
 	if n := len(h.counts); n > 0 {
 		h.count = h.counts[n-1]
 	}
+	h.sum = after[name+"_sum{"+labels+"}"] - before[name+"_sum{"+labels+"}"]
 	return h
 }
 
 // quantile returns the upper bound, in milliseconds, of the bucket that holds quantile q (0-1): the
-// value is at most that.
+// value is at most that; 0 when nothing counted took any time.
 func (h histogram) quantile(q float64) float64 {
+	if h.sum == 0 {
+		return 0
+	}
 	for i, c := range h.counts {
 		if c >= q*h.count {
 			return h.bounds[i] * 1000

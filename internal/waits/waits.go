@@ -10,6 +10,7 @@ package waits
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -28,9 +29,12 @@ const (
 	sides
 )
 
-// Meter holds the waits of one piece of work, in nanoseconds per Side.
+// Meter holds the waits of one piece of work, in nanoseconds per Side, and whether a request of
+// it failed or was refused for now (and so may have been retried inside the call, with a pause
+// that no Side counts).
 type Meter struct {
-	ns [sides]atomic.Int64
+	ns        [sides]atomic.Int64
+	disturbed atomic.Bool
 }
 
 type meterKey struct{}
@@ -53,6 +57,13 @@ func Since(ctx context.Context, side Side, start time.Time) {
 	Add(ctx, side, time.Since(start))
 }
 
+// Disturbed reports whether a request of the work failed or was refused for now (a network error,
+// 429 or 5xx): its client may have paused and retried inside one call, so the work's time is not
+// its usual handling time. False for a nil Meter.
+func (m *Meter) Disturbed() bool {
+	return m != nil && m.disturbed.Load()
+}
+
 // Waited returns how long the work waited for side so far; 0 for a nil Meter.
 func (m *Meter) Waited(side Side) time.Duration {
 	if m == nil || side < 0 || side >= sides {
@@ -62,9 +73,9 @@ func (m *Meter) Waited(side Side) time.Duration {
 }
 
 // Transport wraps inner (http.DefaultTransport when nil) so that each request's time until its
-// response's headers arrived (or it failed) is added to the Homeserver wait of the Meter in the
-// request's context. Reading the body is not counted: the bridge's homeserver responses are small,
-// except media downloads.
+// response's headers arrived (or it failed), and then the time spent reading its body, is added to
+// the Homeserver wait of the Meter in the request's context. A request that failed or was answered
+// 429 or 5xx disturbs the Meter (mautrix retries those inside one call, after a pause).
 func Transport(inner http.RoundTripper) http.RoundTripper {
 	if inner == nil {
 		inner = http.DefaultTransport
@@ -78,6 +89,33 @@ type transport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	defer Since(req.Context(), Homeserver, time.Now())
-	return t.inner.RoundTrip(req)
+	ctx := req.Context()
+	m, ok := ctx.Value(meterKey{}).(*Meter)
+	if !ok {
+		return t.inner.RoundTrip(req)
+	}
+	start := time.Now()
+	resp, err := t.inner.RoundTrip(req)
+	m.ns[Homeserver].Add(int64(time.Since(start)))
+	if err != nil || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		m.disturbed.Store(true)
+	}
+	if resp != nil && resp.Body != nil {
+		resp.Body = timedBody{ReadCloser: resp.Body, m: m}
+	}
+	return resp, err
+}
+
+// timedBody adds the time its reads take to the Homeserver wait of m.
+type timedBody struct {
+	io.ReadCloser
+	m *Meter
+}
+
+// Read implements io.Reader.
+func (b timedBody) Read(p []byte) (int, error) {
+	start := time.Now()
+	n, err := b.ReadCloser.Read(p)
+	b.m.ns[Homeserver].Add(int64(time.Since(start)))
+	return n, err
 }

@@ -2,6 +2,7 @@ package waits
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -48,7 +49,65 @@ func TestTransportCountsRequestsOfTrackedWork(t *testing.T) {
 		t.Errorf("Add(7ms) gave %v", got)
 	}
 	var none *Meter
-	if none.Waited(Homeserver) != 0 {
-		t.Error("a nil Meter has waited")
+	if none.Waited(Homeserver) != 0 || none.Disturbed() {
+		t.Error("a nil Meter has waited or was disturbed")
+	}
+	if meter.Disturbed() {
+		t.Error("requests answered 200 disturbed the work")
+	}
+}
+
+// TestTransportBodiesAndRefusals: reading a slow response body counts as waiting for the
+// homeserver, and a request answered 429 or 5xx (which mautrix retries inside the call) or failing
+// disturbs the work, while a 404 does not.
+func TestTransportBodiesAndRefusals(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow-body":
+			w.(http.Flusher).Flush()
+			time.Sleep(40 * time.Millisecond)
+			_, _ = w.Write([]byte("media"))
+		case "/busy":
+			w.WriteHeader(http.StatusTooManyRequests)
+		case "/down":
+			w.WriteHeader(http.StatusBadGateway)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: Transport(nil)}
+	get := func(path string) *Meter {
+		ctx, meter := Track(context.Background())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return meter
+	}
+	if m := get("/slow-body"); m.Waited(Homeserver) < 40*time.Millisecond || m.Disturbed() {
+		t.Errorf("slow body: waited %v, disturbed %v; want at least the 40 ms of the body, undisturbed", m.Waited(Homeserver), m.Disturbed())
+	}
+	for path, want := range map[string]bool{"/busy": true, "/down": true, "/missing": false} {
+		if got := get(path).Disturbed(); got != want {
+			t.Errorf("%s disturbed the work: %v, want %v", path, got, want)
+		}
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	ctx, meter := Track(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, closed.URL, nil)
+	if resp, err := client.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("a request to a closed server succeeded")
+	}
+	if !meter.Disturbed() {
+		t.Error("a request that failed did not disturb the work")
 	}
 }
