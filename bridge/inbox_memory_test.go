@@ -21,7 +21,7 @@ func seqsOf(rows []*memRow) []int64 {
 	return out
 }
 
-// store adds rows the way a store path does.
+// storeForTest adds rows the way a store path does.
 func (m *inboxMemory[K, R]) storeForTest(key K, rows ...R) {
 	done := m.storing()
 	defer done()

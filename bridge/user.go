@@ -208,34 +208,66 @@ func (user *User) newAccount(row *database.UserLogin) *Account {
 	return acct
 }
 
-// pairingAccount returns the account a new login pairs in: the spare while the user has no
-// linked account (so that the first login behaves as it always did), else a fresh one that
 // connectAllUsers loads every user with a stored WhatsApp login and connects each login in the
-// background. Logins connect concurrently; one failing does not hold up the others.
+// background. Logins connect concurrently; one failing does not hold up the others. Loading a
+// user and its WhatsApp device takes a few database round trips, so startupLoaders users are
+// loaded at once: with a hundred logins, one after the other took most of the start-up.
 func (br *Bridge) connectAllUsers(ctx context.Context) error {
 	rows, err := br.DB.Login.GetAll(ctx)
 	if err != nil {
 		return fmt.Errorf("failed to load logins: %w", err)
 	}
 	seen := make(map[id.UserID]bool)
+	var users []id.UserID
 	for _, row := range rows {
-		if seen[row.UserMXID] {
-			continue
-		}
-		seen[row.UserMXID] = true
-		user, err := br.GetUser(ctx, row.UserMXID)
-		if err != nil {
-			return err
-		}
-		for _, acct := range user.Accounts() {
-			if err = acct.connectStored(ctx); err != nil {
-				acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
-			}
+		if !seen[row.UserMXID] {
+			seen[row.UserMXID] = true
+			users = append(users, row.UserMXID)
 		}
 	}
-	br.Log.Info().Int("users", len(seen)).Int("logins", len(rows)).Msg("Connecting logged-in users")
+	next := make(chan id.UserID)
+	errs := make(chan error, startupLoaders)
+	var wg sync.WaitGroup
+	for range min(startupLoaders, len(users)) {
+		wg.Go(func() {
+			for mxid := range next {
+				user, err := br.GetUser(ctx, mxid)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, acct := range user.Accounts() {
+					if err = acct.connectStored(ctx); err != nil {
+						acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
+					}
+				}
+			}
+		})
+	}
+	var failed error
+feed:
+	for _, mxid := range users {
+		select {
+		case next <- mxid:
+		case failed = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if failed == nil {
+		failed = <-errs // nil when no loader failed
+	}
+	if failed != nil {
+		return failed
+	}
+	br.Log.Info().Int("users", len(users)).Int("logins", len(rows)).Msg("Connecting logged-in users")
 	return nil
 }
+
+// startupLoaders is how many users connectAllUsers loads at once.
+const startupLoaders = 8
 
 // loadedUsers returns the users the bridge has in memory.
 func (br *Bridge) loadedUsers() []*User {
@@ -323,13 +355,6 @@ func (acct *Account) Phone() string {
 	return acct.loginRow.Phone
 }
 
-// setLogin stores the WhatsApp device the account is now linked with and makes it one of the
-// user's accounts (the default when it is the first). A linked account of the same phone is
-// replaced: its old device is logged out. The bridge state is pushed again, now naming the
-// clearLogin forgets the account's WhatsApp device (the whatsmeow store is the Login's): it is no
-// longer one of the user's accounts, and the oldest remaining one becomes the default if it was.
-// connectStored connects the account's stored WhatsApp session, if there is one. It returns at
-// once; the connection is made (and retried) in the background. A session gone from the store is
 // States returns the state of every account the bridge has loaded, keyed by Matrix user ID for a
 // user's default (or only) account and by "user ID|phone" for the others.
 func (br *Bridge) States() map[string]whatsapp.State {
@@ -347,7 +372,3 @@ func (acct *Account) stateKey() string {
 	}
 	return acct.MXID.String() + "|" + acct.Phone()
 }
-
-// loginID is the account's phone number in digits: the stored login's, or while the link is
-// inboxAccount is the account that received a stored WhatsApp event: the linked account of the
-// phone the row names ("" for rows stored before users had several logins: the default); nil

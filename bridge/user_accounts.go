@@ -54,6 +54,8 @@ func (acct *Account) noteGroups(replace bool, groups ...types.JID) {
 	}
 }
 
+// pairingAccount returns the account a new login pairs in: the spare while the user has no
+// linked account (so that the first login behaves as it always did), else a fresh one that
 // becomes a linked account once the pairing succeeds.
 func (user *User) pairingAccount() *Account {
 	user.accountsLock.Lock()
@@ -67,6 +69,9 @@ func (user *User) pairingAccount() *Account {
 	return user.newAccount(nil)
 }
 
+// setLogin stores the WhatsApp device the account is now linked with and makes it one of the
+// user's accounts (the default when it is the first). A linked account of the same phone is
+// replaced: its old device is logged out. The bridge state is pushed again, now naming the
 // account (the login may have reported CONNECTED before).
 func (acct *Account) setLogin(ctx context.Context, jid types.JID, phone, pushName string) error {
 	user := acct.User
@@ -129,6 +134,8 @@ func (acct *Account) setLogin(ctx context.Context, jid types.JID, phone, pushNam
 	return nil
 }
 
+// clearLogin forgets the account's WhatsApp device (the whatsmeow store is the Login's): it is no
+// longer one of the user's accounts, and the oldest remaining one becomes the default if it was.
 // When it was the last one it stays as the user's spare, keeping its state for `status`.
 func (acct *Account) clearLogin(ctx context.Context) error {
 	acct.stopPresence() // presence_own.go
@@ -164,6 +171,8 @@ func (acct *Account) clearLogin(ctx context.Context) error {
 	return user.saveLocked(ctx)
 }
 
+// connectStored connects the account's stored WhatsApp session, if there is one. It returns at
+// once; the connection is made (and retried) in the background. A session gone from the store is
 // forgotten.
 func (acct *Account) connectStored(ctx context.Context) error {
 	jid := acct.WAJID()
@@ -177,6 +186,7 @@ func (acct *Account) connectStored(ctx context.Context) error {
 	return err
 }
 
+// loginID is the account's phone number in digits: the stored login's, or while the link is
 // being completed the paired device's.
 func (acct *Account) loginID() string {
 	if phone := acct.Phone(); phone != "" {
@@ -185,6 +195,8 @@ func (acct *Account) loginID() string {
 	return acct.wa.JID().User
 }
 
+// inboxAccount is the account that received a stored WhatsApp event: the linked account of the
+// phone the row names ("" for rows stored before users had several logins: the default); nil
 // when there is none (yet: an event that arrives while a link completes waits for it).
 func (user *User) inboxAccount(phone string) *Account {
 	if phone == "" {

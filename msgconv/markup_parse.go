@@ -266,7 +266,7 @@ func (p *parser) findFence(lines []span, i int) (open, endLine, close int, ok bo
 	return 0, 0, 0, false
 }
 
-// fenceCanOpen: a ``` opener must not follow a letter or digit.
+// fenceCanOpen reports whether a ``` opener may stand at o: it must not follow a letter or digit.
 func (p *parser) fenceCanOpen(o, lo int) bool {
 	return o == lo || !isWordRune(lastRune(p.src[lo:o]))
 }

@@ -399,7 +399,7 @@ func tally(ctx context.Context, chats []*faultChat, phase string, perChat, limit
 	return wa, mx, problems, nil
 }
 
-// waitDelivered polls until every message of the phase arrived in both directions or ctx ends, and
+// waitStreamDelivered polls until every message of the phase arrived in both directions or ctx ends, and
 // returns the last tally.
 func waitStreamDelivered(ctx context.Context, chats []*faultChat, phase string, perChat int) (wa, mx streamStats, problems []string) {
 	for {

@@ -37,7 +37,7 @@ type appStateCollection struct {
 	order   []string // index MACs in the order they were first set, for stable snapshots
 }
 
-// collection returns the named collection, creating it. Caller holds lock.
+// collectionLocked returns the named collection, creating it. The caller holds st's lock.
 func (st *appStateStore) collectionLocked(name appstate.WAPatchName) *appStateCollection {
 	if st.collections == nil {
 		st.collections = make(map[appstate.WAPatchName]*appStateCollection)

@@ -181,7 +181,7 @@ func newAccount(t testing.TB, ctx context.Context, srv *Server, name string) *Ac
 	return acct
 }
 
-// textFrom matches a message event with the given text.
+// textIs matches a message event with the given text.
 func textIs(text string) func(*events.Message) bool {
 	return func(msg *events.Message) bool { return MessageText(msg) == text }
 }

@@ -68,7 +68,7 @@ func (s *Server) setPicture(key string, subject, author types.JID, data []byte) 
 	return id, nil
 }
 
-// pictureKey maps the target of a picture query (PN, LID or group JID) to the storage key.
+// pictureKeyLocked maps the target of a picture query (PN, LID or group JID) to the storage key.
 func (s *Server) pictureKeyLocked(target types.JID) string {
 	switch target.Server {
 	case types.HiddenUserServer:

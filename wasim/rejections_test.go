@@ -197,7 +197,7 @@ func TestIsOnWhatsAppUnknownNumber(t *testing.T) {
 	}
 }
 
-// pairWithPasskey connects an unpaired companion to an account requiring the passkey step, has
+// startPasskeyPairing connects an unpaired companion to an account requiring the passkey step, has
 // the phone scan the QR code and answers the passkey request with answer's assertion.
 func startPasskeyPairing(t *testing.T, ctx context.Context, srv *Server, acct *Account) (*companion, *events.PairPasskeyRequest) {
 	t.Helper()

@@ -57,7 +57,7 @@ func (l *Login) AllContacts(ctx context.Context) (map[types.JID]types.ContactInf
 	return contacts, nil
 }
 
-// updateContact applies a change WhatsApp announced.
+// update applies a change WhatsApp announced to the contact jid.
 func (cc *contactCache) update(jid types.JID, change func(info *types.ContactInfo)) {
 	cc.lock.Lock()
 	defer cc.lock.Unlock()
