@@ -248,9 +248,11 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 			seqs := append([]int64{row.Seq}, item.absorbed...)
 			br.waMaybeSent.trying(seqs...)
 			err = br.routeWhatsAppEvent(rctx, user, evt, attempt == 1)
-			if err != nil && (sendOutcomeUnknown(err) || errors.Is(err, portal.ErrLookUnanswered)) {
+			if err != nil && (sendOutcomeUnknown(err) || errors.Is(err, portal.ErrLookUnanswered) || waited.Unanswered()) {
 				// A look the homeserver did not answer leaves the earlier attempt's outcome as
-				// unknown as before: the next attempt looks for the settle time again.
+				// unknown as before: the next attempt looks for the settle time again. A request
+				// cut off mid-way and retried inside the call (waits.Meter.Unanswered) may have
+				// been stored although the call's final error is a refused connection.
 				unknownOutcome = true
 			}
 			br.noteHomeserverFailure(err) // late_events.go

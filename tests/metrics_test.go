@@ -153,15 +153,16 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	// Each message bridged at its first attempt has its time measured, split into the bridge's
 	// part and its waits: the Matrix sends (homeserver) one way, whatsmeow's sends the other. The
 	// first message of a new chat is not: the chat had no rows in memory, so the bridge read it
-	// back from its database, without the time it arrived.
+	// back from its database, without the time it arrived. (Alice's first message can be that
+	// first row of her room too, when her join had not reached the bridge before it.)
 	for _, dir := range []struct {
 		name, waitedFor string
-		n               float64
-	}{{"whatsapp_to_matrix", "homeserver", 1}, {"matrix_to_whatsapp", "whatsapp", 3}} {
+		min, max        float64
+	}{{"whatsapp_to_matrix", "homeserver", 1, 1}, {"matrix_to_whatsapp", "whatsapp", 2, 3}} {
 		for _, part := range []string{"bridge", "homeserver", "whatsapp"} {
 			series := fmt.Sprintf(`matrix_whatsapp_message_handling_seconds_count{direction="%s",part="%s"}`, dir.name, part)
-			if got[series] != dir.n {
-				t.Errorf("%s = %v, want %v", series, got[series], dir.n)
+			if got[series] < dir.min || got[series] > dir.max {
+				t.Errorf("%s = %v, want %v to %v", series, got[series], dir.min, dir.max)
 			}
 		}
 		waited := got[fmt.Sprintf(`matrix_whatsapp_message_handling_seconds_sum{direction="%s",part="%s"}`, dir.name, dir.waitedFor)]
@@ -169,6 +170,7 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 			t.Errorf("%s messages waited %v s in all for the %s, want more than 0", dir.name, waited, dir.waitedFor)
 		}
 	}
+	measuredBefore := got[`matrix_whatsapp_message_handling_seconds_count{direction="matrix_to_whatsapp",part="bridge"}`]
 	if got["matrix_whatsapp_ghosts"] < 1 {
 		t.Errorf("ghosts = %v, want at least Carol's", got["matrix_whatsapp_ghosts"])
 	}
@@ -219,7 +221,7 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 		t.Errorf("WhatsApp -> Matrix texts = %v, want still 2", got[`matrix_whatsapp_messages_bridged_total{direction="whatsapp_to_matrix",kind="text"}`])
 	}
 	// The message that waited for WhatsApp to come back is not measured as the bridge's time.
-	if n := got[`matrix_whatsapp_message_handling_seconds_count{direction="matrix_to_whatsapp",part="bridge"}`]; n != 3 {
-		t.Errorf("Matrix -> WhatsApp messages measured = %v after the outage, want still 3", n)
+	if n := got[`matrix_whatsapp_message_handling_seconds_count{direction="matrix_to_whatsapp",part="bridge"}`]; n != measuredBefore {
+		t.Errorf("Matrix -> WhatsApp messages measured = %v after the outage, want still %v", n, measuredBefore)
 	}
 }

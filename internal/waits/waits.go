@@ -10,7 +10,9 @@ package waits
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -33,8 +35,9 @@ const (
 // it failed or was refused for now (and so may have been retried inside the call, with a pause
 // that no Side counts).
 type Meter struct {
-	ns        [sides]atomic.Int64
-	disturbed atomic.Bool
+	ns         [sides]atomic.Int64
+	disturbed  atomic.Bool
+	unanswered atomic.Bool
 }
 
 type meterKey struct{}
@@ -62,6 +65,15 @@ func Since(ctx context.Context, side Side, start time.Time) {
 // its usual handling time. False for a nil Meter.
 func (m *Meter) Disturbed() bool {
 	return m != nil && m.disturbed.Load()
+}
+
+// Unanswered reports whether a homeserver request of the work may have been carried out without
+// the bridge learning so: it failed after its connection was made (not a refused dial) or was
+// answered 5xx. mautrix retries such a request inside one call, so the call's final error (often
+// "connection refused" once the homeserver is down) does not tell that an earlier attempt may have
+// been stored. False for a nil Meter.
+func (m *Meter) Unanswered() bool {
+	return m != nil && m.unanswered.Load()
 }
 
 // Waited returns how long the work waited for side so far; 0 for a nil Meter.
@@ -99,6 +111,10 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	m.ns[Homeserver].Add(int64(time.Since(start)))
 	if err != nil || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		m.disturbed.Store(true)
+	}
+	var opErr *net.OpError
+	if (err != nil && !(errors.As(err, &opErr) && opErr.Op == "dial")) || (err == nil && resp.StatusCode >= 500) {
+		m.unanswered.Store(true)
 	}
 	if resp != nil && resp.Body != nil {
 		resp.Body = timedBody{ReadCloser: resp.Body, m: m}

@@ -94,9 +94,10 @@ func TestTransportBodiesAndRefusals(t *testing.T) {
 	if m := get("/slow-body"); m.Waited(Homeserver) < 40*time.Millisecond || m.Disturbed() {
 		t.Errorf("slow body: waited %v, disturbed %v; want at least the 40 ms of the body, undisturbed", m.Waited(Homeserver), m.Disturbed())
 	}
-	for path, want := range map[string]bool{"/busy": true, "/down": true, "/missing": false} {
-		if got := get(path).Disturbed(); got != want {
-			t.Errorf("%s disturbed the work: %v, want %v", path, got, want)
+	for path, want := range map[string][2]bool{"/busy": {true, false}, "/down": {true, true}, "/missing": {false, false}} {
+		m := get(path)
+		if got := [2]bool{m.Disturbed(), m.Unanswered()}; got != want {
+			t.Errorf("%s: disturbed, unanswered = %v, want %v", path, got, want)
 		}
 	}
 	closed := httptest.NewServer(http.NotFoundHandler())
@@ -107,7 +108,36 @@ func TestTransportBodiesAndRefusals(t *testing.T) {
 		_ = resp.Body.Close()
 		t.Fatal("a request to a closed server succeeded")
 	}
-	if !meter.Disturbed() {
-		t.Error("a request that failed did not disturb the work")
+	if !meter.Disturbed() || meter.Unanswered() {
+		t.Errorf("a refused connection: disturbed %v, unanswered %v; want disturbed, not unanswered (nothing was sent)", meter.Disturbed(), meter.Unanswered())
+	}
+}
+
+// TestTransportConnectionCutMidRequest: a request whose connection the server drops before
+// answering (a homeserver killed while storing it) leaves the work unanswered, even when a later
+// attempt is refused at dialling (the homeserver is down by then), which is all the caller's
+// final error shows.
+func TestTransportConnectionCutMidRequest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}))
+	client := &http.Client{Transport: Transport(nil)}
+	ctx, meter := Track(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/send", nil)
+	if resp, err := client.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("a request whose connection was cut succeeded")
+	}
+	srv.Close()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/send", nil)
+	if resp, err := client.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("a request to a stopped server succeeded")
+	}
+	if !meter.Unanswered() {
+		t.Error("a request cut off mid-way did not leave the work unanswered")
 	}
 }
