@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
@@ -225,42 +227,24 @@ func (br *Bridge) connectAllUsers(ctx context.Context) error {
 			users = append(users, row.UserMXID)
 		}
 	}
-	next := make(chan id.UserID)
-	errs := make(chan error, startupLoaders)
-	var wg sync.WaitGroup
-	for range min(startupLoaders, len(users)) {
-		wg.Go(func() {
-			for mxid := range next {
-				user, err := br.GetUser(ctx, mxid)
-				if err != nil {
-					errs <- err
-					return
-				}
-				for _, acct := range user.Accounts() {
-					if err = acct.connectStored(ctx); err != nil {
-						acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
-					}
+	loaders := new(errgroup.Group)
+	loaders.SetLimit(startupLoaders)
+	for _, mxid := range users {
+		loaders.Go(func() error {
+			user, err := br.GetUser(ctx, mxid)
+			if err != nil {
+				return err
+			}
+			for _, acct := range user.Accounts() {
+				if err = acct.connectStored(ctx); err != nil {
+					acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
 				}
 			}
+			return nil
 		})
 	}
-	var failed error
-feed:
-	for _, mxid := range users {
-		select {
-		case next <- mxid:
-		case failed = <-errs:
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if failed == nil {
-		failed = <-errs // nil when no loader failed
-	}
-	if failed != nil {
-		return failed
+	if err = loaders.Wait(); err != nil {
+		return err
 	}
 	br.Log.Info().Int("users", len(users)).Int("logins", len(rows)).Msg("Connecting logged-in users")
 	return nil
