@@ -7,9 +7,8 @@ import (
 	"strings"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
@@ -92,19 +91,26 @@ func (br *Bridge) getUserLocked(ctx context.Context, mxid id.UserID) (*User, err
 	if err != nil {
 		return nil, fmt.Errorf("failed to load user %s: %w", mxid, err)
 	}
-	if row == nil {
-		row = &database.User{MXID: mxid}
-	}
 	logins, err := br.DB.Login.GetAllOf(ctx, mxid)
 	if err != nil {
 		return nil, fmt.Errorf("failed to load the logins of %s: %w", mxid, err)
+	}
+	return br.addUserLocked(mxid, row, logins), nil
+}
+
+// addUserLocked makes the in-memory user of mxid from its stored row (nil when it has none yet)
+// and its logins, oldest first, and caches it. The caller holds usersLock and has checked that
+// the user is not cached yet.
+func (br *Bridge) addUserLocked(mxid id.UserID, row *database.User, logins []*database.UserLogin) *User {
+	if row == nil {
+		row = &database.User{MXID: mxid}
 	}
 	user := &User{br: br, MXID: mxid, row: row, log: br.Log.With().Stringer("user_mxid", mxid).Logger()}
 	for _, login := range logins {
 		user.accounts = append(user.accounts, user.newAccount(login))
 	}
 	br.users[mxid] = user
-	return user, nil
+	return user
 }
 
 // Default returns the user's default account: the linked account named by the stored default,
@@ -211,47 +217,74 @@ func (user *User) newAccount(row *database.UserLogin) *Account {
 }
 
 // connectAllUsers loads every user with a stored WhatsApp login and connects each login in the
-// background. Logins connect concurrently; one failing does not hold up the others. Loading a
-// user and its WhatsApp device takes a few database round trips, so startupLoaders users are
-// loaded at once: with a hundred logins, one after the other took most of the start-up.
+// background; it returns once every connection has been started, not made. Users, logins and
+// whatsmeow devices are read with one query each: one user at a time took three round trips
+// each, 1.5 s of start-up with a hundred users while the first logins' connections competed for
+// the same database. One login failing does not hold up the others.
 func (br *Bridge) connectAllUsers(ctx context.Context) error {
-	rows, err := br.DB.Login.GetAll(ctx)
+	users, logins, err := br.loadAllUsers(ctx)
 	if err != nil {
-		return fmt.Errorf("failed to load logins: %w", err)
-	}
-	seen := make(map[id.UserID]bool)
-	var users []id.UserID
-	for _, row := range rows {
-		if !seen[row.UserMXID] {
-			seen[row.UserMXID] = true
-			users = append(users, row.UserMXID)
-		}
-	}
-	loaders := new(errgroup.Group)
-	loaders.SetLimit(startupLoaders)
-	for _, mxid := range users {
-		loaders.Go(func() error {
-			user, err := br.GetUser(ctx, mxid)
-			if err != nil {
-				return err
-			}
-			for _, acct := range user.Accounts() {
-				if err = acct.connectStored(ctx); err != nil {
-					acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
-				}
-			}
-			return nil
-		})
-	}
-	if err = loaders.Wait(); err != nil {
 		return err
 	}
-	br.Log.Info().Int("users", len(users)).Int("logins", len(rows)).Msg("Connecting logged-in users")
+	// Read after the logins: a login's device is stored before the login row (pairing), so a
+	// login read above whose device is missing here has really lost it.
+	stored, err := br.DB.WhatsmeowContainer().GetAllDevices(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to load WhatsApp sessions: %w", err)
+	}
+	devices := make(map[types.JID]*store.Device, len(stored))
+	for _, device := range stored {
+		if device.ID != nil {
+			devices[*device.ID] = device
+		}
+	}
+	for _, user := range users {
+		for _, acct := range user.Accounts() {
+			if err = acct.connectStoredDevice(ctx, devices[acct.WAJID()]); err != nil {
+				acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
+			}
+		}
+	}
+	br.Log.Info().Int("users", len(users)).Int("logins", logins).Msg("Connecting logged-in users")
 	return nil
 }
 
-// startupLoaders is how many users connectAllUsers loads at once.
-const startupLoaders = 8
+// loadAllUsers loads every user who has a login, with two queries in all (users, logins), and
+// returns them in the order of their first login, with the number of logins. Users loaded already
+// (by a request that came in meanwhile) are kept as they are.
+func (br *Bridge) loadAllUsers(ctx context.Context) ([]*User, int, error) {
+	loginRows, err := br.DB.Login.GetAll(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("failed to load logins: %w", err)
+	}
+	userRows, err := br.DB.User.GetAll(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("failed to load users: %w", err)
+	}
+	rowOf := make(map[id.UserID]*database.User, len(userRows))
+	for _, row := range userRows {
+		rowOf[row.MXID] = row
+	}
+	var order []id.UserID
+	loginsOf := make(map[id.UserID][]*database.UserLogin)
+	for _, login := range loginRows {
+		if _, seen := loginsOf[login.UserMXID]; !seen {
+			order = append(order, login.UserMXID)
+		}
+		loginsOf[login.UserMXID] = append(loginsOf[login.UserMXID], login)
+	}
+	br.usersLock.Lock()
+	defer br.usersLock.Unlock()
+	users := make([]*User, 0, len(order))
+	for _, mxid := range order {
+		user, ok := br.users[mxid]
+		if !ok {
+			user = br.addUserLocked(mxid, rowOf[mxid], loginsOf[mxid])
+		}
+		users = append(users, user)
+	}
+	return users, len(loginRows), nil
+}
 
 // loadedUsers returns the users the bridge has in memory.
 func (br *Bridge) loadedUsers() []*User {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
@@ -184,6 +185,20 @@ func (acct *Account) connectStored(ctx context.Context) error {
 		return acct.clearLogin(ctx)
 	}
 	return err
+}
+
+// connectStoredDevice is connectStored with the account's device loaded already (start-up loads
+// every device at once); a nil device is looked up as connectStored does.
+func (acct *Account) connectStoredDevice(ctx context.Context, device *store.Device) error {
+	jid := acct.WAJID()
+	if jid.IsEmpty() {
+		return nil
+	}
+	if device == nil {
+		return acct.connectStored(ctx)
+	}
+	acct.wa.ConnectDevice(device)
+	return nil
 }
 
 // loginID is the account's phone number in digits: the stored login's, or while the link is

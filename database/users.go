@@ -13,6 +13,7 @@ const (
 	userColumns = `mxid, management_room, space_room, double_puppet_off, default_login, created_at, updated_at`
 
 	getUserByMXIDQuery = `SELECT ` + userColumns + ` FROM users WHERE mxid=$1`
+	getAllUsersQuery   = `SELECT ` + userColumns + ` FROM users`
 	insertUserQuery    = `
 		INSERT INTO users (` + userColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -82,6 +83,12 @@ type UserQuery struct {
 // GetByMXID returns the user with the given Matrix ID, or nil if there is none.
 func (uq *UserQuery) GetByMXID(ctx context.Context, mxid id.UserID) (*User, error) {
 	return uq.qh.QueryOne(ctx, getUserByMXIDQuery, string(mxid))
+}
+
+// GetAll returns every stored user, in no particular order: what start-up loads at once instead
+// of one GetByMXID per user.
+func (uq *UserQuery) GetAll(ctx context.Context) ([]*User, error) {
+	return uq.qh.QueryMany(ctx, getAllUsersQuery)
 }
 
 // Insert adds a new user. It sets CreatedAt (if unset) and UpdatedAt.

@@ -47,6 +47,18 @@ func TestUserRoundTrip(t *testing.T) {
 		if got.DefaultLogin != "4915199999999" || got.ManagementRoom != "" || !sameTime(got.CreatedAt, createdAt) {
 			t.Fatalf("after Upsert got %+v (created %v, want %v)", got, got.CreatedAt, createdAt)
 		}
+
+		// GetAll (start-up) reads every user with all its fields.
+		all, err := db.User.GetAll(ctx)
+		must(t, err)
+		byMXID := make(map[string]*database.User)
+		for _, u := range all {
+			byMXID[string(u.MXID)] = u
+		}
+		if len(all) != 2 || byMXID["@alice:example.org"].DefaultLogin != "4915199999999" ||
+			byMXID["@bob:example.org"].SpaceRoom != bob.SpaceRoom || !byMXID["@bob:example.org"].DoublePuppetOff {
+			t.Fatalf("GetAll returned %d users: %+v", len(all), byMXID)
+		}
 	})
 }
 

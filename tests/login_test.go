@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-whatsapp/matrix-whatsapp/database"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
@@ -180,5 +182,55 @@ func TestTwoUsersLogInAtOnce(t *testing.T) {
 		env.WaitForMessage(ctx, l.client, l.room, botNotice(env.Env, "Successfully logged in as +"+l.acct.JID().User))
 		device := companionDevice(t, l.acct)
 		waitFor(t, ctx, l.acct.JID().User+" to be online", func() bool { return l.acct.Online(device) })
+	}
+}
+
+// TestStoredSessionGoneAtStartup: a login whose WhatsApp session vanished from the store while the
+// bridge was stopped (a database restored from an older backup, a hand-made clean-up) is forgotten
+// at start-up, its user told they are logged out, and the other users' stored sessions connect as
+// usual; start-up loads every session at once, so one missing one must not hold up the rest.
+func TestStoredSessionGoneAtStartup(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.All {
+		t.Run(string(dialect), func(t *testing.T) {
+			t.Parallel()
+			env := newWAEnv(t, dialect, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
+			bob := newLoggedInUser(t, ctx, env, "bob", "4915112345679")
+			carol := newLoggedInUser(t, ctx, env, "carol", "4915112345680")
+			bobDevice := companionDevice(t, bob.acct)
+
+			env.StopBridge()
+			waitFor(t, ctx, "bob's companion to go offline", func() bool { return !bob.acct.Online(bobDevice) })
+			db, err := database.Open(ctx, string(env.DatabaseDialect()), env.DatabaseURI(), 1, 1, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			bobJID := bob.acct.Devices()[1].String()
+			res, err := db.DB.Exec(ctx, "DELETE FROM whatsmeow_device WHERE jid=$1", bobJID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("deleted %d whatsmeow_device rows of %s, want 1", n, bobJID)
+			}
+			env.LaunchBridge()
+			env.WaitBridgeReady()
+
+			for _, user := range []*loggedInUser{alice, carol} {
+				device := companionDevice(t, user.acct)
+				waitFor(t, ctx, user.client.UserID.String()+"'s session to reconnect", func() bool { return user.acct.Online(device) })
+				sendText(t, ctx, user.client, user.room, "status")
+				env.WaitForMessage(ctx, user.client, user.room, botNotice(env.Env, "Logged in as +"+user.acct.JID().User))
+			}
+			sendText(t, ctx, bob.client, bob.room, "status")
+			env.WaitForMessage(ctx, bob.client, bob.room, botNotice(env.Env, "You are not logged in to WhatsApp."))
+			if bob.acct.Online(bobDevice) {
+				t.Error("bob's companion is online although its session is gone")
+			}
+		})
 	}
 }

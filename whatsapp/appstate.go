@@ -74,33 +74,54 @@ func (l *Login) setOwnPushName(name string) {
 // AppStateProgress reports how many of the app state collections (AppStateCollections) the
 // current device has synced in full at least once, out of how many. A newly linked device syncs
 // them right after the phone shared its app state key; until then saved contact names, the own
-// push name and chat settings are not known. Both are 0 when there is no client.
+// push name and chat settings are not known. Both are 0 when there is no client, and while a
+// stored device's progress is still to be read (right before its first connection).
 func (l *Login) AppStateProgress() (synced, total int) {
 	l.clientLock.Lock()
 	defer l.clientLock.Unlock()
-	if l.client == nil {
+	if l.client == nil || l.appStatePending == l.client {
 		return 0, 0
 	}
 	return len(l.appStateSynced), len(AppStateCollections)
 }
 
-// loadAppStateSynced starts a new client's progress from its device store. whatsmeow syncs every
-// collection as soon as the phone shares its app state key (handleAppStateSyncKeyShare), and an
-// empty collection leaves no stored version behind, so a restored session that holds a key counts
-// as synced. It reads the store before the client runs, so no whatsmeow goroutine writes it
-// meanwhile.
-func (l *Login) loadAppStateSynced(device *store.Device) {
+// startAppStateProgress starts a new client's progress: none for a device being paired; a
+// stored device's is read from its store by readAppStateProgress before the client first
+// connects, in the connection's goroutine, so that start-up does not wait for one query per
+// login (with a hundred logins they took most of it).
+func (l *Login) startAppStateProgress(cli *whatsmeow.Client) {
+	l.clientLock.Lock()
+	defer l.clientLock.Unlock()
+	l.appStateSynced = make(map[string]bool, len(AppStateCollections))
+	l.appStatePending = nil
+	if cli.Store.ID != nil && cli.Store.AppStateKeys != nil {
+		l.appStatePending = cli
+	}
+}
+
+// readAppStateProgress reads the progress of a stored device when it is still to be read.
+// whatsmeow syncs every collection as soon as the phone shares its app state key
+// (handleAppStateSyncKeyShare), and an empty collection leaves no stored version behind, so a
+// restored session that holds a key counts as synced. It runs before the client connects, so no
+// whatsmeow goroutine writes the progress meanwhile.
+func (l *Login) readAppStateProgress(ctx context.Context, cli *whatsmeow.Client) {
+	l.clientLock.Lock()
+	pending := l.appStatePending == cli
+	l.clientLock.Unlock()
+	if !pending {
+		return
+	}
 	synced := make(map[string]bool, len(AppStateCollections))
-	if device.ID != nil && device.AppStateKeys != nil {
-		if key, err := device.AppStateKeys.GetLatestAppStateSyncKeyID(context.Background()); err == nil && len(key) > 0 {
-			for _, name := range AppStateCollections {
-				synced[string(name)] = true
-			}
+	if key, err := cli.Store.AppStateKeys.GetLatestAppStateSyncKeyID(ctx); err == nil && len(key) > 0 {
+		for _, name := range AppStateCollections {
+			synced[string(name)] = true
 		}
 	}
 	l.clientLock.Lock()
-	l.appStateSynced = synced
-	l.clientLock.Unlock()
+	defer l.clientLock.Unlock()
+	if l.appStatePending == cli {
+		l.appStateSynced, l.appStatePending = synced, nil
+	}
 }
 
 func (l *Login) markAppStateSynced(name string) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
@@ -30,6 +31,13 @@ func (l *Login) ConnectStored(ctx context.Context, jid types.JID) error {
 	l.setIDs(jid, device.LID)
 	l.startConnectLoop(l.newClient(device))
 	return nil
+}
+
+// ConnectDevice connects device, a stored session loaded by the caller (sqlstore.Container's
+// GetDevice or GetAllDevices), in the background as ConnectStored does.
+func (l *Login) ConnectDevice(device *store.Device) {
+	l.setIDs(*device.ID, device.LID)
+	l.startConnectLoop(l.newClient(device))
 }
 
 // startConnectLoop connects cli in the background. When a loop is already running, it is asked to
@@ -94,6 +102,7 @@ func (l *Login) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
 			}
 		}
 		l.state.set(StateConnecting, "")
+		l.readAppStateProgress(ctx, cli) // appstate.go
 		err := cli.ConnectContext(ctx)
 		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 			// The Connected event may have fired before this loop marked the state as

@@ -71,6 +71,9 @@ type Login struct {
 	// appStateSynced holds the app state collections the device has synced in full at least once
 	// (guarded by clientLock; appstate.go).
 	appStateSynced map[string]bool
+	// appStatePending is the client of a stored device whose progress has yet to be read from the
+	// store (before its first connection, connect.go), nil when none (guarded by clientLock).
+	appStatePending *whatsmeow.Client
 
 	// jid and lid are the account's device JID and LID, set when a stored session is connected or a
 	// pairing succeeds. The login keeps its own copy because whatsmeow's device store fields are
@@ -131,9 +134,9 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 		keepSentMessagesPrunedByOwner(device)
 	}
 	l.setOwnPushName(device.PushName)
-	l.loadAppStateSynced(device)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })
 	l.setClient(cli)
+	l.startAppStateProgress(cli)
 	return cli
 }
 
