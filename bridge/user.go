@@ -76,15 +76,11 @@ type Account struct {
 
 // GetUser returns the cached user, loading it and its logins from the database or creating it in
 // memory. A user is only written to the database once there is something to remember (a
-// management room, a login).
+// management room, a login). The database is read without holding the user cache's lock, so a
+// user being loaded does not hold up every other user's lookup; when two lookups load the same
+// user at once, the first to finish is cached and both return it.
 func (br *Bridge) GetUser(ctx context.Context, mxid id.UserID) (*User, error) {
-	br.usersLock.Lock()
-	defer br.usersLock.Unlock()
-	return br.getUserLocked(ctx, mxid)
-}
-
-func (br *Bridge) getUserLocked(ctx context.Context, mxid id.UserID) (*User, error) {
-	if user, ok := br.users[mxid]; ok {
+	if user := br.cachedUser(mxid); user != nil {
 		return user, nil
 	}
 	row, err := br.DB.User.GetByMXID(ctx, mxid)
@@ -95,7 +91,19 @@ func (br *Bridge) getUserLocked(ctx context.Context, mxid id.UserID) (*User, err
 	if err != nil {
 		return nil, fmt.Errorf("failed to load the logins of %s: %w", mxid, err)
 	}
+	br.usersLock.Lock()
+	defer br.usersLock.Unlock()
+	if user, ok := br.users[mxid]; ok {
+		return user, nil
+	}
 	return br.addUserLocked(mxid, row, logins), nil
+}
+
+// cachedUser returns the user of mxid when it is loaded, else nil.
+func (br *Bridge) cachedUser(mxid id.UserID) *User {
+	br.usersLock.Lock()
+	defer br.usersLock.Unlock()
+	return br.users[mxid]
 }
 
 // addUserLocked makes the in-memory user of mxid from its stored row (nil when it has none yet)

@@ -3,11 +3,14 @@ package bridge
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 
 	"go.mau.fi/whatsmeow/types"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
 // testUser is a user with linked accounts of the given phones (oldest first) and a default.
@@ -99,5 +102,66 @@ func TestTakeFromLogin(t *testing.T) {
 		if ce.user != c.want || !slices.Equal(ce.args, c.wantArgs) {
 			t.Errorf("%q: login %s with %q, want %s with %q", c.args, ce.user.Phone(), ce.args, c.want.Phone(), c.wantArgs)
 		}
+	}
+}
+
+// TestGetUserLoadsOnce: lookups of a stored user that race each other all get the one cached
+// user, with its stored fields and logins; loading all users at start-up keeps a user a lookup
+// loaded first, and a user nothing is stored for is made in memory.
+func TestGetUserLoadsOnce(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.All {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			br := newTestBridge(t, d, testdb.New(t, d))
+			for _, u := range []struct {
+				mxid  id.UserID
+				phone string
+			}{{"@alice:test.local", "4915112345678"}, {"@bob:test.local", "4915112345679"}} {
+				if err := br.DB.User.Insert(ctx, &database.User{MXID: u.mxid, ManagementRoom: "!mgmt:test.local", DefaultLogin: u.phone}); err != nil {
+					t.Fatal(err)
+				}
+				if err := br.DB.Login.Upsert(ctx, &database.UserLogin{UserMXID: u.mxid, Phone: u.phone, WAJID: types.NewADJID(u.phone, 0, 1)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := make([]*User, 16)
+			var wg sync.WaitGroup
+			for i := range got {
+				wg.Go(func() {
+					user, err := br.GetUser(ctx, "@alice:test.local")
+					if err != nil {
+						t.Error(err)
+					}
+					got[i] = user
+				})
+			}
+			wg.Wait()
+			alice := got[0]
+			for _, user := range got {
+				if user != alice {
+					t.Fatal("concurrent lookups returned different users")
+				}
+			}
+			if alice.ManagementRoom() != "!mgmt:test.local" || len(alice.Accounts()) != 1 || alice.Default().Phone() != "4915112345678" {
+				t.Errorf("alice loaded as management room %q, %d accounts", alice.ManagementRoom(), len(alice.Accounts()))
+			}
+
+			users, logins, err := br.loadAllUsers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(users) != 2 || logins != 2 || users[0] != alice || users[1].MXID != "@bob:test.local" || users[1].Default().Phone() != "4915112345679" {
+				t.Errorf("loadAllUsers = %d users (first the cached alice: %v), %d logins", len(users), users[0] == alice, logins)
+			}
+			if bob, err := br.GetUser(ctx, "@bob:test.local"); err != nil || bob != users[1] {
+				t.Errorf("GetUser after loadAllUsers = %p, %v; want the loaded %p", bob, err, users[1])
+			}
+			carol, err := br.GetUser(ctx, "@carol:test.local")
+			if err != nil || carol == nil || len(carol.Accounts()) != 0 {
+				t.Fatalf("GetUser of a new user = %+v, %v", carol, err)
+			}
+		})
 	}
 }
