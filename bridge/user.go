@@ -226,19 +226,22 @@ func (user *User) newAccount(row *database.UserLogin) *Account {
 
 // connectAllUsers loads every user with a stored WhatsApp login and connects each login in the
 // background; it returns once every connection has been started, not made. Users, logins and
-// whatsmeow devices are read with one query each: one user at a time took three round trips
-// each, 1.5 s of start-up with a hundred users while the first logins' connections competed for
-// the same database. One login failing does not hold up the others.
+// whatsmeow devices are read with one query each: three round trips per user, taking turns on
+// the user cache's lock, took 1.5 s of start-up with a hundred users while the first logins'
+// connections competed for the same database. One login failing does not hold up the others.
 func (br *Bridge) connectAllUsers(ctx context.Context) error {
 	users, logins, err := br.loadAllUsers(ctx)
 	if err != nil {
 		return err
 	}
-	// Read after the logins: a login's device is stored before the login row (pairing), so a
-	// login read above whose device is missing here has really lost it.
+	// A login whose device is not among these (linked meanwhile, or gone from the store) is
+	// looked up on its own, and forgotten when it is gone. When the devices cannot be read at
+	// once (one unreadable row fails them all), every login is looked up on its own, so that one
+	// bad session does not keep the others from connecting.
 	stored, err := br.DB.WhatsmeowContainer().GetAllDevices(ctx)
 	if err != nil {
-		return fmt.Errorf("failed to load WhatsApp sessions: %w", err)
+		br.Log.Warn().Err(err).Msg("Failed to load all WhatsApp sessions at once, loading them one by one")
+		stored = nil
 	}
 	devices := make(map[types.JID]*store.Device, len(stored))
 	for _, device := range stored {
@@ -258,14 +261,14 @@ func (br *Bridge) connectAllUsers(ctx context.Context) error {
 }
 
 // loadAllUsers loads every user who has a login, with two queries in all (users, logins), and
-// returns them in the order of their first login, with the number of logins. Users loaded already
-// (by a request that came in meanwhile) are kept as they are.
+// returns them in the order the logins are stored in (by Matrix user ID), with the number of
+// logins. Users loaded already (by a request that came in meanwhile) are kept as they are.
 func (br *Bridge) loadAllUsers(ctx context.Context) ([]*User, int, error) {
 	loginRows, err := br.DB.Login.GetAll(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("failed to load logins: %w", err)
 	}
-	userRows, err := br.DB.User.GetAll(ctx)
+	userRows, err := br.DB.User.GetAllWithLogins(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("failed to load users: %w", err)
 	}

@@ -105,9 +105,10 @@ func TestTakeFromLogin(t *testing.T) {
 	}
 }
 
-// TestGetUserLoadsOnce: lookups of a stored user that race each other all get the one cached
-// user, with its stored fields and logins; loading all users at start-up keeps a user a lookup
-// loaded first, and a user nothing is stored for is made in memory.
+// TestGetUserLoadsOnce: lookups of a stored user that race each other (each reads the database
+// without the cache's lock) all get the one cached user, with its stored fields and logins;
+// loading all users at start-up keeps a user a lookup loaded first, and a user nothing is stored
+// for is made in memory.
 func TestGetUserLoadsOnce(t *testing.T) {
 	t.Parallel()
 	for _, d := range testdb.All {
@@ -153,7 +154,7 @@ func TestGetUserLoadsOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(users) != 2 || logins != 2 || users[0] != alice || users[1].MXID != "@bob:test.local" || users[1].Default().Phone() != "4915112345679" {
-				t.Errorf("loadAllUsers = %d users (first the cached alice: %v), %d logins", len(users), users[0] == alice, logins)
+				t.Fatalf("loadAllUsers = %d users, %d logins; want the cached alice, then bob", len(users), logins)
 			}
 			if bob, err := br.GetUser(ctx, "@bob:test.local"); err != nil || bob != users[1] {
 				t.Errorf("GetUser after loadAllUsers = %p, %v; want the loaded %p", bob, err, users[1])

@@ -12,9 +12,9 @@ import (
 const (
 	userColumns = `mxid, management_room, space_room, double_puppet_off, default_login, created_at, updated_at`
 
-	getUserByMXIDQuery = `SELECT ` + userColumns + ` FROM users WHERE mxid=$1`
-	getAllUsersQuery   = `SELECT ` + userColumns + ` FROM users`
-	insertUserQuery    = `
+	getUserByMXIDQuery      = `SELECT ` + userColumns + ` FROM users WHERE mxid=$1`
+	getUsersWithLoginsQuery = `SELECT ` + userColumns + ` FROM users WHERE mxid IN (SELECT user_mxid FROM user_logins)`
+	insertUserQuery         = `
 		INSERT INTO users (` + userColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 	`
@@ -85,10 +85,10 @@ func (uq *UserQuery) GetByMXID(ctx context.Context, mxid id.UserID) (*User, erro
 	return uq.qh.QueryOne(ctx, getUserByMXIDQuery, string(mxid))
 }
 
-// GetAll returns every stored user, in no particular order: what start-up loads at once instead
-// of one GetByMXID per user.
-func (uq *UserQuery) GetAll(ctx context.Context) ([]*User, error) {
-	return uq.qh.QueryMany(ctx, getAllUsersQuery)
+// GetAllWithLogins returns every user with at least one stored WhatsApp login, in no particular
+// order: what start-up loads at once instead of one GetByMXID per user.
+func (uq *UserQuery) GetAllWithLogins(ctx context.Context) ([]*User, error) {
+	return uq.qh.QueryMany(ctx, getUsersWithLoginsQuery)
 }
 
 // Insert adds a new user. It sets CreatedAt (if unset) and UpdatedAt.

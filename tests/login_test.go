@@ -187,8 +187,9 @@ func TestTwoUsersLogInAtOnce(t *testing.T) {
 
 // TestStoredSessionGoneAtStartup: a login whose WhatsApp session vanished from the store while the
 // bridge was stopped (a database restored from an older backup, a hand-made clean-up) is forgotten
-// at start-up, its user told they are logged out, and the other users' stored sessions connect as
-// usual; start-up loads every session at once, so one missing one must not hold up the rest.
+// at start-up (status says the user is not logged in), and the other users' stored sessions
+// connect as usual; start-up loads every session at once, so one missing one must not hold up the
+// rest.
 func TestStoredSessionGoneAtStartup(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range testdb.All {

@@ -85,16 +85,15 @@ func (l *Login) AppStateProgress() (synced, total int) {
 	return len(l.appStateSynced), len(AppStateCollections)
 }
 
-// startAppStateProgress starts a new client's progress: none for a device being paired; a
-// stored device's is read from its store by readAppStateProgress before the client first
-// connects, in the connection's goroutine, so that start-up does not wait for one query per
-// login (with a hundred logins they took most of it).
-func (l *Login) startAppStateProgress(cli *whatsmeow.Client) {
-	l.clientLock.Lock()
-	defer l.clientLock.Unlock()
+// startAppStateProgressLocked starts the progress of cli, the login's new client (nil: none):
+// none for a device being paired; a stored device's is read from its store by
+// readAppStateProgress before the client first connects, in the connection's goroutine, so that
+// start-up does not wait for one query per login (with a hundred logins they took most of it).
+// The caller holds clientLock.
+func (l *Login) startAppStateProgressLocked(cli *whatsmeow.Client) {
 	l.appStateSynced = make(map[string]bool, len(AppStateCollections))
 	l.appStatePending = nil
-	if cli.Store.ID != nil && cli.Store.AppStateKeys != nil {
+	if cli != nil && cli.Store.ID != nil && cli.Store.AppStateKeys != nil {
 		l.appStatePending = cli
 	}
 }
@@ -112,7 +111,11 @@ func (l *Login) readAppStateProgress(ctx context.Context, cli *whatsmeow.Client)
 		return
 	}
 	synced := make(map[string]bool, len(AppStateCollections))
-	if key, err := cli.Store.AppStateKeys.GetLatestAppStateSyncKeyID(ctx); err == nil && len(key) > 0 {
+	if key, err := cli.Store.AppStateKeys.GetLatestAppStateSyncKeyID(ctx); err != nil {
+		// Counted as not synced: status says it waits for the phone's contacts and settings
+		// until whatsmeow syncs them again.
+		l.log.Warn().Err(err).Msg("Failed to read whether the app state was synced before")
+	} else if len(key) > 0 {
 		for _, name := range AppStateCollections {
 			synced[string(name)] = true
 		}

@@ -46,7 +46,7 @@ func (l *Login) ConnectDevice(device *store.Device) {
 func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
 	l.loopLock.Lock()
 	if l.loopRunning {
-		l.loopAgain = true
+		l.loopAgain, l.loopNext = true, cli
 		l.loopLock.Unlock()
 		return
 	}
@@ -55,7 +55,7 @@ func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
 	started := l.opts.Go(func() { l.runConnectLoops(cli) })
 	if !started {
 		l.loopLock.Lock()
-		l.loopRunning, l.loopAgain = false, false
+		l.loopRunning, l.loopAgain, l.loopNext = false, false, nil
 		l.loopLock.Unlock()
 	}
 }
@@ -71,8 +71,12 @@ func (l *Login) runConnectLoops(cli *whatsmeow.Client) {
 	for {
 		l.connectLoop(ctx, cli)
 		l.loopLock.Lock()
-		again := l.loopAgain && ctx.Err() == nil && l.Client() == cli
-		l.loopAgain = false
+		// The client asked for may be a new one (a session connected again while this loop was
+		// still backing off for the one it replaced).
+		next := l.loopNext
+		again := l.loopAgain && ctx.Err() == nil && next != nil && l.Client() == next
+		l.loopAgain, l.loopNext = false, nil
+		cli = next
 		if !again {
 			l.loopRunning = false
 		}
@@ -101,8 +105,12 @@ func (l *Login) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
 				return
 			}
 		}
-		l.state.set(StateConnecting, "")
 		l.readAppStateProgress(ctx, cli) // appstate.go
+		if ctx.Err() != nil || l.Client() != cli {
+			// Taken (logout, disconnect) or replaced while the progress was read.
+			return
+		}
+		l.state.set(StateConnecting, "")
 		err := cli.ConnectContext(ctx)
 		if err == nil || errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 			// The Connected event may have fired before this loop marked the state as

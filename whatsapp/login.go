@@ -82,10 +82,12 @@ type Login struct {
 	idLock   sync.Mutex
 
 	// loopRunning is set while a connect loop runs; loopAgain asks it to run once more when it
-	// ends. Both guarded by loopLock. reconnectNow cuts a running loop's backoff short.
+	// ends, for loopNext (the client startConnectLoop was last called with). All guarded by
+	// loopLock. reconnectNow cuts a running loop's backoff short.
 	loopLock     sync.Mutex
 	loopRunning  bool
 	loopAgain    bool
+	loopNext     *whatsmeow.Client
 	reconnectNow chan struct{}
 	// connectedWaiters are closed on the next Connected event.
 	connectedWaiters []chan struct{}
@@ -136,7 +138,6 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	l.setOwnPushName(device.PushName)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })
 	l.setClient(cli)
-	l.startAppStateProgress(cli)
 	return cli
 }
 
@@ -169,6 +170,7 @@ func (l *Login) setClient(cli *whatsmeow.Client) {
 	l.clientLock.Lock()
 	defer l.clientLock.Unlock()
 	l.client = cli
+	l.startAppStateProgressLocked(cli) // appstate.go
 }
 
 // takeClient removes the current client from the login and returns it (nil when there was none).
@@ -177,6 +179,7 @@ func (l *Login) takeClient() *whatsmeow.Client {
 	defer l.clientLock.Unlock()
 	cli := l.client
 	l.client = nil
+	l.appStatePending = nil
 	return cli
 }
 

@@ -1,0 +1,111 @@
+package whatsapp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/proto/waAdv"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
+	waLog "go.mau.fi/whatsmeow/util/log"
+)
+
+// testDevices returns a function that saves a new whatsmeow device of user in a fresh SQLite store.
+func testDevices(t *testing.T) func(user string) *store.Device {
+	ctx := context.Background()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "wa.db")+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	container := sqlstore.NewWithDB(raw, "sqlite3", waLog.Noop)
+	if err = container.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = container.Close() })
+	return func(user string) *store.Device {
+		t.Helper()
+		dev := container.NewDevice()
+		jid := types.NewADJID(user, 0, 3)
+		dev.ID = &jid
+		dev.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
+		if err := dev.Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return dev
+	}
+}
+
+// TestStoredAppStateProgressIsReadBeforeConnecting: a stored device's app state progress is not
+// read while its client is built (start-up builds a hundred), but by its connection before it
+// connects; until then status shows none rather than a wrong "waiting for your phone".
+func TestStoredAppStateProgressIsReadBeforeConnecting(t *testing.T) {
+	ctx := context.Background()
+	device := testDevices(t)
+	synced, fresh := device("4915100000001"), device("4915100000002")
+	if err := synced.AppStateKeys.PutAppStateSyncKey(ctx, []byte{1, 2}, store.AppStateSyncKey{Data: []byte{3}, Fingerprint: []byte{4}, Timestamp: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		device *store.Device
+		want   int
+	}{{"device holding an app state key", synced, len(AppStateCollections)}, {"device without one", fresh, 0}} {
+		login := NewLogin(Options{Background: ctx, Log: zerolog.Nop(), Handler: &fakeHandler{}})
+		cli := login.newClient(tc.device)
+		if got, total := login.AppStateProgress(); got != 0 || total != 0 {
+			t.Errorf("%s: progress before the connection read it = %d of %d, want unknown (0 of 0)", tc.name, got, total)
+		}
+		login.readAppStateProgress(ctx, cli)
+		if got, total := login.AppStateProgress(); got != tc.want || total != len(AppStateCollections) {
+			t.Errorf("%s: progress = %d of %d, want %d of %d", tc.name, got, total, tc.want, len(AppStateCollections))
+		}
+	}
+}
+
+// TestReplacingClientConnectsAfterTheOldLoop: a session connected again while the loop of the
+// client it replaced is still backing off gets its own connection attempts once that loop sees it
+// was replaced; the replaced client is not tried again.
+func TestReplacingClientConnectsAfterTheOldLoop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	device := testDevices(t)
+	dials := make(chan string, 64)
+	// refusing is a websocket transport that records which client dialled and refuses it.
+	refusing := func(name string) *http.Client {
+		return &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+			dials <- name
+			return nil, errors.New("refused by the test")
+		}}}
+	}
+	login := NewLogin(Options{Background: ctx, Log: zerolog.Nop(), Handler: &fakeHandler{}})
+	old := login.newClient(device("4915100000001"))
+	ApplyTransport(old, refusing("old"), nil)
+	login.startConnectLoop(old)
+	if got := <-dials; got != "old" {
+		t.Fatalf("first dial by %q", got)
+	}
+	// The old loop now waits out its backoff (about a second) before trying again.
+	replacement := login.newClient(device("4915100000001"))
+	ApplyTransport(replacement, refusing("new"), nil)
+	login.startConnectLoop(replacement)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-dials:
+			if got == "new" {
+				return
+			}
+			t.Fatalf("the replaced client dialled again")
+		case <-timeout:
+			t.Fatal("the replacing client was never connected")
+		}
+	}
+}
