@@ -16,29 +16,42 @@ import (
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	waLog "go.mau.fi/whatsmeow/util/log"
+	_ "modernc.org/sqlite" // testStore's database
 )
 
-// testDevices returns a function that saves a new whatsmeow device of user in a fresh SQLite store.
-func testDevices(t *testing.T) func(user string) *store.Device {
-	ctx := context.Background()
+// testStore returns a fresh whatsmeow store in SQLite and its database.
+func testStore(t *testing.T) (*sqlstore.Container, *sql.DB) {
+	t.Helper()
 	raw, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "wa.db")+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	container := sqlstore.NewWithDB(raw, "sqlite3", waLog.Noop)
-	if err = container.Upgrade(ctx); err != nil {
+	if err = container.Upgrade(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = container.Close() })
+	return container, raw
+}
+
+// saveTestDevice stores dev as a linked device of user.
+func saveTestDevice(t *testing.T, dev *store.Device, user string) {
+	t.Helper()
+	jid := types.NewADJID(user, 0, 3)
+	dev.ID = &jid
+	dev.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
+	if err := dev.Save(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testDevices returns a function that saves a new whatsmeow device of user in a fresh store.
+func testDevices(t *testing.T) func(user string) *store.Device {
+	container, _ := testStore(t)
 	return func(user string) *store.Device {
 		t.Helper()
 		dev := container.NewDevice()
-		jid := types.NewADJID(user, 0, 3)
-		dev.ID = &jid
-		dev.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
-		if err := dev.Save(ctx); err != nil {
-			t.Fatal(err)
-		}
+		saveTestDevice(t, dev, user)
 		return dev
 	}
 }

@@ -2,18 +2,12 @@ package whatsapp
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/store"
-	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
-	waLog "go.mau.fi/whatsmeow/util/log"
-	_ "modernc.org/sqlite"
 )
 
 // TestSentMessagesArePrunedByTheOwner: with KeepSentMessages, a client's sends do not delete the
@@ -21,31 +15,14 @@ import (
 // before the client was made and for one saved while pairing; the owner's pruning decides.
 func TestSentMessagesArePrunedByTheOwner(t *testing.T) {
 	ctx := context.Background()
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "wa.db")+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	container := sqlstore.NewWithDB(raw, "sqlite3", waLog.Noop)
-	if err = container.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = container.Close() })
+	container, raw := testStore(t)
 	login := NewLogin(Options{Background: ctx, Log: zerolog.Nop(), Handler: &fakeHandler{}, KeepSentMessages: true})
-	save := func(dev *store.Device, user string) {
-		t.Helper()
-		jid := types.NewADJID(user, 0, 3)
-		dev.ID = &jid
-		dev.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
-		if err := dev.Save(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	saved := container.NewDevice()
-	save(saved, "4915100000001")
+	saveTestDevice(t, saved, "4915100000001")
 	login.newClient(saved)
 	pairing := container.NewDevice()
 	login.newClient(pairing) // as pair.go does: the device is saved once pairing succeeds
-	save(pairing, "4915100000002")
+	saveTestDevice(t, pairing, "4915100000002")
 
 	chat := types.NewJID("4917600000009", types.DefaultUserServer)
 	for name, dev := range map[string]*store.Device{"saved device": saved, "device saved while pairing": pairing} {
