@@ -164,7 +164,7 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 			ce.reply(ctx, "You are not logged in.")
 			return
 		}
-		if err := user.connectStored(ctx); err != nil {
+		if err := user.connectStored(ctx, nil); err != nil {
 			ce.reply(ctx, "Failed to reconnect: %v", err)
 			return
 		}

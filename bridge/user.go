@@ -251,7 +251,7 @@ func (br *Bridge) connectAllUsers(ctx context.Context) error {
 	}
 	for _, user := range users {
 		for _, acct := range user.Accounts() {
-			if err = acct.connectStoredDevice(ctx, devices[acct.WAJID()]); err != nil {
+			if err = acct.connectStored(ctx, devices[acct.WAJID()]); err != nil {
 				acct.log.Err(err).Msg("Failed to connect stored WhatsApp session")
 			}
 		}

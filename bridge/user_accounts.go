@@ -172,12 +172,17 @@ func (acct *Account) clearLogin(ctx context.Context) error {
 	return user.saveLocked(ctx)
 }
 
-// connectStored connects the account's stored WhatsApp session, if there is one. It returns at
-// once; the connection is made (and retried) in the background. A session gone from the store is
-// forgotten.
-func (acct *Account) connectStored(ctx context.Context) error {
+// connectStored connects the account's stored WhatsApp session, if there is one: device when the
+// caller loaded it already (start-up loads every device at once), else looked up in the store. It
+// returns at once; the connection is made (and retried) in the background. A session gone from
+// the store is forgotten.
+func (acct *Account) connectStored(ctx context.Context, device *store.Device) error {
 	jid := acct.WAJID()
 	if jid.IsEmpty() {
+		return nil
+	}
+	if device != nil {
+		acct.wa.ConnectDevice(device)
 		return nil
 	}
 	err := acct.wa.ConnectStored(ctx, jid)
@@ -185,20 +190,6 @@ func (acct *Account) connectStored(ctx context.Context) error {
 		return acct.clearLogin(ctx)
 	}
 	return err
-}
-
-// connectStoredDevice is connectStored with the account's device loaded already (start-up loads
-// every device at once); a nil device is looked up as connectStored does.
-func (acct *Account) connectStoredDevice(ctx context.Context, device *store.Device) error {
-	jid := acct.WAJID()
-	if jid.IsEmpty() {
-		return nil
-	}
-	if device == nil {
-		return acct.connectStored(ctx)
-	}
-	acct.wa.ConnectDevice(device)
-	return nil
 }
 
 // loginID is the account's phone number in digits: the stored login's, or while the link is

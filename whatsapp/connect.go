@@ -28,8 +28,7 @@ func (l *Login) ConnectStored(ctx context.Context, jid types.JID) error {
 		l.state.set(StateLoggedOut, ErrSessionGone.Error())
 		return ErrSessionGone
 	}
-	l.setIDs(jid, device.LID)
-	l.startConnectLoop(l.newClient(device))
+	l.ConnectDevice(device)
 	return nil
 }
 
