@@ -33,10 +33,14 @@ func (l *Login) ConnectStored(ctx context.Context, jid types.JID) error {
 }
 
 // ConnectDevice connects device, a stored session loaded by the caller (sqlstore.Container's
-// GetDevice or GetAllDevices), in the background as ConnectStored does.
+// GetDevice or GetAllDevices), in the background as ConnectStored does. The first attempt goes at
+// once: a backoff left from a client this one replaces (disconnected while WhatsApp refused it) is
+// cut short, and that client's loop is woken to hand over.
 func (l *Login) ConnectDevice(device *store.Device) {
 	l.setIDs(*device.ID, device.LID)
-	l.startConnectLoop(l.newClient(device))
+	cli := l.newClient(device)
+	l.retry.now()
+	l.startConnectLoop(cli)
 }
 
 // startConnectLoop connects cli in the background. When a loop is already running, it is asked to
@@ -47,6 +51,12 @@ func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
 	if l.loopRunning {
 		l.loopAgain, l.loopNext = true, cli
 		l.loopLock.Unlock()
+		// A loop waiting out its backoff for a client this one replaced ends now instead of
+		// at the end of its wait (up to maxReconnectDelay).
+		select {
+		case l.loopWake <- struct{}{}:
+		default:
+		}
 		return
 	}
 	l.loopRunning = true
@@ -62,9 +72,14 @@ func (l *Login) startConnectLoop(cli *whatsmeow.Client) {
 // runConnectLoops runs connectLoop until no further run was asked for meanwhile.
 func (l *Login) runConnectLoops(cli *whatsmeow.Client) {
 	ctx := l.opts.Background
-	// A "connect now" left over from a time no loop ran must not cut this loop's first backoff.
+	// A "connect now" or a wake-up left over from a time no loop ran must not cut this loop's
+	// first backoff.
 	select {
 	case <-l.reconnectNow:
+	default:
+	}
+	select {
+	case <-l.loopWake:
 	default:
 	}
 	for {
@@ -93,14 +108,7 @@ func (l *Login) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
 	for attempt := 1; ctx.Err() == nil && l.Client() == cli; attempt++ {
 		if wait := l.retry.beforeAttempt(); wait > 0 {
 			l.log.Info().Int("attempt", attempt).Dur("retry_in", wait).Msg("Waiting before connecting to WhatsApp again")
-			select {
-			case <-ctx.Done():
-				return
-			case <-l.reconnectNow:
-				l.retry.now()
-			case <-time.After(wait):
-			}
-			if l.Client() != cli {
+			if !l.backoffWait(ctx, cli, wait) || l.Client() != cli {
 				return
 			}
 		}
@@ -121,6 +129,28 @@ func (l *Login) connectLoop(ctx context.Context, cli *whatsmeow.Client) {
 		}
 		l.log.Warn().Err(err).Int("attempt", attempt).Msg("Failed to connect to WhatsApp")
 		l.state.set(StateTransientDisconnect, err.Error())
+	}
+}
+
+// backoffWait waits d before cli's next attempt. It returns early on "connect now" (true) and
+// false when ctx ends or cli stopped being the login's client (woken by startConnectLoop).
+func (l *Login) backoffWait(ctx context.Context, cli *whatsmeow.Client, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-l.reconnectNow:
+			l.retry.now()
+			return true
+		case <-l.loopWake:
+			if l.Client() != cli {
+				return false
+			}
+		case <-timer.C:
+			return true
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,9 +84,10 @@ func TestStoredAppStateProgressIsReadBeforeConnecting(t *testing.T) {
 	}
 }
 
-// TestReplacingClientConnectsAfterTheOldLoop: a session connected again while the loop of the
-// client it replaced is still backing off gets its own connection attempts once that loop sees it
-// was replaced; the replaced client is not tried again.
+// TestReplacingClientConnectsAfterTheOldLoop: a session connected again (the reconnect command
+// after a disconnect) while the loop of the client it replaced is backing off from WhatsApp's
+// refusals gets its own connection attempt at once, not after that backoff; the replaced client is
+// not tried again.
 func TestReplacingClientConnectsAfterTheOldLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -98,17 +100,38 @@ func TestReplacingClientConnectsAfterTheOldLoop(t *testing.T) {
 			return nil, errors.New("refused by the test")
 		}}}
 	}
-	login := NewLogin(Options{Background: ctx, Log: zerolog.Nop(), Handler: &fakeHandler{}})
-	old := login.newClient(device("4915100000001"))
-	ApplyTransport(old, refusing("old"), nil)
-	login.startConnectLoop(old)
+	var login *Login
+	// WhatsApp has refused this login for a while: after this refusal the wait is a minute (±25 %).
+	refusingLong := refusing("old")
+	dialOld := refusingLong.Transport.(*http.Transport).DialContext
+	refusingLong.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		login.retry.lock.Lock()
+		login.retry.delays.delay = time.Minute
+		login.retry.lock.Unlock()
+		return dialOld(ctx, network, addr)
+	}
+	backingOff := make(chan struct{}, 8)
+	logs := zerolog.New(lineWriter(func(line string) {
+		if strings.Contains(line, "Waiting before connecting") {
+			select {
+			case backingOff <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	login = NewLogin(Options{Background: ctx, Log: logs, Handler: &fakeHandler{}, Websocket: refusingLong})
+	login.ConnectDevice(device("4915100000001"))
 	if got := <-dials; got != "old" {
 		t.Fatalf("first dial by %q", got)
 	}
-	// The old loop now waits out its backoff (about a second) before trying again.
-	replacement := login.newClient(device("4915100000001"))
-	ApplyTransport(replacement, refusing("new"), nil)
-	login.startConnectLoop(replacement)
+	// Once the old loop waits out its backoff, the user disconnects and connects the stored
+	// session again.
+	<-backingOff
+	if !login.Disconnect() {
+		t.Fatal("no client to disconnect")
+	}
+	login.opts.Websocket = refusing("new") // read by newClient only
+	login.ConnectDevice(device("4915100000001"))
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
@@ -118,7 +141,15 @@ func TestReplacingClientConnectsAfterTheOldLoop(t *testing.T) {
 			}
 			t.Fatalf("the replaced client dialled again")
 		case <-timeout:
-			t.Fatal("the replacing client was never connected")
+			t.Fatal("the replacing client was not tried within 10 s (the old loop's backoff was a minute)")
 		}
 	}
+}
+
+// lineWriter is an io.Writer for a zerolog logger that hands each log line to its function.
+type lineWriter func(line string)
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w(string(p))
+	return len(p), nil
 }

@@ -89,6 +89,7 @@ type Login struct {
 	loopAgain    bool
 	loopNext     *whatsmeow.Client
 	reconnectNow chan struct{}
+	loopWake     chan struct{}
 	// connectedWaiters are closed on the next Connected event.
 	connectedWaiters []chan struct{}
 	waitersLock      sync.Mutex
@@ -104,7 +105,7 @@ func NewLogin(opts Options) *Login {
 	if opts.Go == nil {
 		opts.Go = func(fn func()) bool { go fn(); return true }
 	}
-	l := &Login{opts: opts, log: opts.Log, reconnectNow: make(chan struct{}, 1)}
+	l := &Login{opts: opts, log: opts.Log, reconnectNow: make(chan struct{}, 1), loopWake: make(chan struct{}, 1)}
 	l.state.onUpdate = opts.StateChanged
 	return l
 }
