@@ -90,7 +90,8 @@ func (br *Bridge) homeserverName(ctx context.Context) (string, error) {
 }
 
 // runBotSync is the bot's /sync loop; it ends with the bridge. Failures are retried with backoff
-// (1 s doubling up to 1 min) from the last position that was fully handled.
+// (1 s doubling up to 1 min, cut short when the homeserver answers again) from the last position
+// that was fully handled.
 func (br *Bridge) runBotSync() {
 	defer br.wg.Done()
 	ctx := br.ctx
@@ -101,10 +102,16 @@ func (br *Bridge) runBotSync() {
 		client = br.crypto.Client()
 	}
 	backoff := time.Second
+	// back is closed when the homeserver answers again after the latest request found it
+	// unreachable (hsback.go): the wait ends then.
+	var back <-chan struct{}
 	wait := func() bool {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-back:
+			backoff = time.Second
+			return true
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Minute)
@@ -113,9 +120,11 @@ func (br *Bridge) runBotSync() {
 	var since string
 	for {
 		var err error
+		back = br.hsBack.wait()
 		if since, err = br.botSyncStart(ctx, client); err == nil {
 			break
 		}
+		br.noteHomeserverFailure(err) // late_events.go
 		log.Warn().Err(err).Dur("retry_in", backoff).Msg("Failed to start the bot's sync")
 		if !wait() {
 			return
@@ -123,6 +132,7 @@ func (br *Bridge) runBotSync() {
 	}
 	log.Info().Msg("Bot sync started: redactions, typing and receipts are read from the bot's /sync")
 	for ctx.Err() == nil {
+		back = br.hsBack.wait()
 		resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter})
 		if err == nil {
 			if br.crypto != nil {

@@ -74,6 +74,8 @@ type Bridge struct {
 	// hsOutages remembers when the homeserver was last unreachable, after which it may push
 	// events late (late_events.go).
 	hsOutages homeserverOutages
+	// hsBack wakes what waits for the homeserver once it answers again (hsback.go).
+	hsBack homeserverBack
 	// waInboxWake wakes the WhatsApp inbox (whatsapp_inbox.go).
 	waInboxWake chan struct{}
 	// inboxRooms and waInboxPortals hand the rooms and portals whose rows were just stored to the

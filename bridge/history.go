@@ -233,7 +233,7 @@ func (r waRouter) backfillChats(ctx context.Context, chats []whatsapp.HistoryCha
 		r.updateHistoryNotice(ctx, false)
 		r.syncHistorySenders(ctx, msgs)
 		var res portal.BackfillResult
-		err := retryTransient(ctx, "backfill chat history", func() error {
+		err := br.retryTransient(ctx, "backfill chat history", func() error {
 			var err error
 			res, err = br.portals.BackfillChat(ctx, r.login(), chat.JID, msgs, opts)
 			return err

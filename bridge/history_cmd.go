@@ -110,7 +110,7 @@ func (r waRouter) handleEarlierHistory(ctx context.Context, chunk *whatsapp.Hist
 		var err error
 		if len(chat.Messages) > 0 {
 			r.syncHistorySenders(ctx, chat.Messages)
-			err = retryTransient(ctx, "bridge earlier history", func() error {
+			err = br.retryTransient(ctx, "bridge earlier history", func() error {
 				res, err = br.portals.BackfillChat(ctx, r.login(), chat.JID, chat.Messages, opts)
 				return err
 			})

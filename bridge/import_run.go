@@ -153,7 +153,7 @@ func (ce *commandEvent) runImport(ctx context.Context, chat types.JID, chatName,
 		ce.sendNotice(ctx, progressLine(done), progressID)
 	}
 	var res portal.ImportResult
-	err := retryTransient(ctx, "import chat export", func() error {
+	err := ce.br.retryTransient(ctx, "import chat export", func() error {
 		var err error
 		res, err = ce.br.portals.ImportHistory(ctx, userLogin{ce.user}, chat, msgs, portal.ImportOptions{ChatName: chatName, Progress: progress})
 		return err

@@ -231,7 +231,7 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		return false
 	}
 	if hserr.Unanswered(err) {
-		br.hsOutages.note() // late_events.go
+		br.noteHomeserverFailure(err) // late_events.go
 		// Not an attempt either: the homeserver (its media repository, its room state) did not
 		// answer or answered 5xx/429. The event waits, in order, however long that lasts, as
 		// WhatsApp events wait for the homeserver in the other direction.

@@ -80,10 +80,14 @@ func (o *homeserverOutages) recent() (ok bool, since, start time.Time) {
 }
 
 // noteHomeserverFailure records err, a failed request to the homeserver, when it means the
-// homeserver was unreachable (hserr.Unanswered).
+// homeserver was unreachable (hserr.Unanswered), and when it got no answer at all (or a gateway's
+// 502-504) starts watching for its return (hsback.go).
 func (br *Bridge) noteHomeserverFailure(err error) {
 	if err != nil && hserr.Unanswered(err) {
 		br.hsOutages.note()
+		if homeserverDown(err) {
+			br.probeUntilAnswered() // hsback.go
+		}
 	}
 }
 

@@ -19,19 +19,25 @@ const (
 )
 
 // retryTransient runs fn until it succeeds, fails for a reason retrying cannot fix, ctx ends, or
-// homeserverRetryLimit passes.
-func retryTransient(ctx context.Context, what string, fn func() error) error {
+// homeserverRetryLimit passes. A homeserver that answers again after an outage cuts the wait short
+// (hsback.go).
+func (br *Bridge) retryTransient(ctx context.Context, what string, fn func() error) error {
 	deadline := time.Now().Add(homeserverRetryLimit)
 	delay := time.Second
 	for attempt := 1; ; attempt++ {
+		back := br.hsBack.wait()
 		err := fn()
 		if err == nil || !hserr.Transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
+		br.noteHomeserverFailure(err) // late_events.go
 		zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("Failed to " + what + ", retrying")
 		select {
 		case <-ctx.Done():
 			return err
+		case <-back:
+			delay = time.Second
+			continue
 		case <-time.After(jittered(delay)):
 		}
 		delay = min(delay*2, homeserverRetryMaxDelay)

@@ -217,6 +217,8 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 	var unknownOutcome bool
 	for attempt := 1; ; attempt++ {
 		br.waInboxActivity.touch()
+		// Closed when the homeserver answers again after this attempt found it unreachable.
+		hsBack := br.hsBack.wait()
 		user := owner.inboxAccount(row.Login)
 		if user == nil || user.WAJID().IsEmpty() {
 			// Right after a pairing the login's JID may not be stored yet; a user who logged out
@@ -298,6 +300,9 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-hsBack:
+			delay = time.Second
+			continue
 		case <-time.After(jittered(delay)):
 		}
 		delay = min(delay*2, homeserverRetryMaxDelay)
