@@ -35,17 +35,20 @@ STATICCHECK_VERSION := v0.8.2
 
 all: build
 
-## test: install what the tests need, start PostgreSQL, lint, and run every test with the race detector.
+## test: install what the tests need, start PostgreSQL, lint, and run every test, the bridge always
+## with the race detector.
 ## Packages run one after another (-p 1): the simulator's tests keep both cores busy. The end-to-end
-## tests (./tests) run last, E2E_PARALLEL at a time: each spends most of its time waiting for its
-## homeserver, bridge and simulated phones (on 2 cores, four at once use about half the CPU; eight
-## at once only slow each other down). The fault-injection suite's short form (TestFaultInjection)
+## tests (./tests) run last, E2E_PARALLEL at a time (on 2 cores four at once keep both cores busy;
+## eight at once only slow each other down). The bridge binary they start is built with the race
+## detector (E2E_BRIDGE_RACE=1); their own process (the WhatsApp simulator, whose own tests above
+## run with the race detector, and the Matrix clients) runs without it, which takes a fifth off
+## their time. The fault-injection suite's short form (TestFaultInjection)
 ## runs there with the other tests; `make faults` runs it in full. After the tests, every fuzz
 ## target over a parser or converter of untrusted input runs FUZZTIME inputs on top of its checked-in
 ## seed corpus (testdata/fuzz).
 test: deps postgres lint
 	$(GO) test -tags '$(TAGS)' -race -count=1 -p 1 -timeout 20m $(TESTFLAGS) $$($(GO) list ./... | grep -v '/tests$$')
-	$(GO) test -tags '$(TAGS)' -race -count=1 -parallel $(E2E_PARALLEL) -timeout 20m $(TESTFLAGS) ./tests
+	E2E_BRIDGE_RACE=1 $(GO) test -tags '$(TAGS)' -count=1 -parallel $(E2E_PARALLEL) -timeout 20m $(TESTFLAGS) ./tests
 	$(MAKE) fuzz
 
 # How many end-to-end tests (./tests) run at once in `make test`.

@@ -95,10 +95,17 @@ var (
 // it so that later runs can remove the folders of processes that have ended.
 const buildDirPrefix = "matrix-whatsapp-e2e-"
 
+// BridgeRaceEnv, set to 1 in the environment, builds the bridge under test with the race detector
+// even when the test binary is built without it: `make test` runs the end-to-end tests so, the
+// bridge race-checked and the test process (the WhatsApp simulator and the Matrix clients, whose
+// own tests run with the race detector) at full speed.
+// (Not MATRIX_WHATSAPP_*: the bridge reads those as config overrides and refuses unknown ones.)
+const BridgeRaceEnv = "E2E_BRIDGE_RACE"
+
 // BridgeBinary builds ./cmd/matrix-whatsapp once per test process and returns the path of the
-// binary. It is built with the race detector when the test binary is (`go test -race`, as `make
-// test` runs), and without it otherwise (`make bench`, so that figures are not those of a race
-// build). When the build fails, every call returns the compiler output as the error.
+// binary. It is built with the race detector when the test binary is (`go test -race`) or
+// BridgeRaceEnv asks for it, and without it otherwise (`make bench`, so that figures are not those
+// of a race build). When the build fails, every call returns the compiler output as the error.
 func BridgeBinary() (string, error) {
 	buildOnce.Do(func() {
 		root, err := RepoRoot()
@@ -116,7 +123,7 @@ func BridgeBinary() (string, error) {
 		start := time.Now()
 		// goolm: the pure-Go Olm implementation, so the bridge under test supports encryption.
 		args := []string{"build", "-tags", "goolm", "-o", out, "./cmd/matrix-whatsapp"}
-		if raceEnabled {
+		if raceEnabled || os.Getenv(BridgeRaceEnv) == "1" {
 			args = []string{"build", "-race", "-tags", "goolm", "-o", out, "./cmd/matrix-whatsapp"}
 		}
 		cmd := exec.Command("go", args...)
