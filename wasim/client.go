@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -17,6 +18,7 @@ import (
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
+	"go.mau.fi/whatsmeow/util/keys"
 	waLog "go.mau.fi/whatsmeow/util/log"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver for simulated clients' stores
 
@@ -119,15 +121,68 @@ func sendMessage(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *
 // OpenStore opens (creating if needed) a whatsmeow store in the SQLite file at path, with the
 // pragmas concurrent whatsmeow use needs (foreign keys, WAL, busy timeout).
 func OpenStore(ctx context.Context, path string, log waLog.Logger) (*sqlstore.Container, error) {
+	container, _, err := openStore(ctx, path, log)
+	return container, err
+}
+
+// openStore is OpenStore, also returning the store's database.
+func openStore(ctx context.Context, path string, log waLog.Logger) (*sqlstore.Container, *sql.DB, error) {
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open store: %w", err)
+		return nil, nil, fmt.Errorf("failed to open store: %w", err)
 	}
 	container := sqlstore.NewWithDB(db, "sqlite3", log)
 	if err = container.Upgrade(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("failed to upgrade store: %w", err)
+		return nil, nil, fmt.Errorf("failed to upgrade store: %w", err)
 	}
-	return container, nil
+	return container, db, nil
+}
+
+// phonePreKeyCount is how many one-time prekeys a simulated phone starts with: as many as whatsmeow
+// uploads when a device first connects with none (Client.uploadPreKeys with initialUpload).
+const phonePreKeyCount = 812
+
+// phonePreKeys are the one-time prekeys every simulated phone starts with, made once per process.
+// A phone is provisioned as one that has been in use: its keys are in its store, marked uploaded,
+// and on the server (provisionPhone). Left to whatsmeow, each phone's first connection would make
+// and upload them, one key and one INSERT at a time (SQLStore.GetOrGenPreKeys), and read them back,
+// computing each public key again: three quarters of the simulator tests' CPU. Phones sharing
+// prekeys is harmless here: a session made with one is still bound to its phone's own identity and
+// signed prekey.
+var phonePreKeys = sync.OnceValue(func() []*keys.PreKey {
+	pool := make([]*keys.PreKey, phonePreKeyCount)
+	for i := range pool {
+		pool[i] = keys.NewPreKey(uint32(i + 1))
+	}
+	return pool
+})
+
+// seedPreKeys stores phonePreKeys as device jid's uploaded prekeys, as SQLStore stores the ones it
+// made and uploaded (whatsmeow_pre_keys, key IDs from 1; later ones continue from the highest), in
+// one transaction, and returns them as the server keeps them.
+func seedPreKeys(ctx context.Context, db *sql.DB, jid types.JID) ([]preKey, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to seed prekeys: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO whatsmeow_pre_keys (jid, key_id, key, uploaded) VALUES ($1, $2, $3, true)`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to seed prekeys: %w", err)
+	}
+	defer stmt.Close()
+	pool := phonePreKeys()
+	onServer := make([]preKey, len(pool))
+	for i, key := range pool {
+		if _, err = stmt.ExecContext(ctx, jid.String(), key.KeyID, key.Priv[:]); err != nil {
+			return nil, fmt.Errorf("failed to seed prekeys: %w", err)
+		}
+		onServer[i] = preKey{id: key.KeyID, pub: *key.Pub}
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, fmt.Errorf("failed to seed prekeys: %w", err)
+	}
+	return onServer, nil
 }

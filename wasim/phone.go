@@ -13,7 +13,7 @@ import (
 // the simulator (no pairing), registered as device 0, whose identity key is the account key that
 // signs companions. It connects it and waits until it is online.
 func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, error) {
-	container, err := OpenStore(ctx, s.storePath(acct), waLog.Zerolog(s.clientLog))
+	container, db, err := openStore(ctx, s.storePath(acct), waLog.Zerolog(s.clientLog))
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +37,11 @@ func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, e
 		_ = container.Close()
 		return nil, fmt.Errorf("failed to save phone store: %w", err)
 	}
+	preKeys, err := seedPreKeys(ctx, db, pn)
+	if err != nil {
+		_ = container.Close()
+		return nil, err
+	}
 	// The phone knows its own LID, as a real one does: peer messages from its companions come from
 	// their phone-number JIDs and are decrypted with the LID sessions (whatsmeow decryptMessages).
 	if err = dev.LIDs.PutLIDMapping(ctx, acct.lid, acct.pn); err != nil {
@@ -53,6 +58,7 @@ func (s *Server) provisionPhone(ctx context.Context, acct *Account) (*Contact, e
 		signedPreKey: preKey{
 			id: dev.SignedPreKey.KeyID, pub: *dev.SignedPreKey.Pub, sig: *dev.SignedPreKey.Signature,
 		},
+		preKeys: preKeys,
 	})
 	s.stateLock.Unlock()
 
