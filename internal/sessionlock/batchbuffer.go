@@ -3,6 +3,7 @@ package sessionlock
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/petermattis/goid"
@@ -138,6 +139,9 @@ func (b *batchBuffer) DeleteOldOutgoingEvents(ctx context.Context) error {
 type preKeyStore struct {
 	store.PreKeyStore
 	batcher *batcher
+	// lock makes the prekeys of one device one at a time, as whatsmeow's SQLStore.preKeyLock does
+	// for its own (every call reaches the store through this wrapper).
+	lock sync.Mutex
 }
 
 // GetPreKey returns nil for a prekey the ctx's deferred decryption removed, as the database
@@ -158,12 +162,15 @@ func (p *preKeyStore) RemovePreKey(ctx context.Context, id uint32) error {
 	return p.PreKeyStore.RemovePreKey(ctx, id)
 }
 
-// GetOrGenPreKeys may insert prekeys; refused inside a deferred decryption.
+// GetOrGenPreKeys returns count prekeys not uploaded yet, making the missing ones in one
+// statement (prekeys.go); refused inside a deferred decryption.
 func (p *preKeyStore) GetOrGenPreKeys(ctx context.Context, count uint32) ([]*keys.PreKey, error) {
 	if bt := p.batcher.of(ctx); bt != nil {
 		return nil, bt.refuse("GetOrGenPreKeys")
 	}
-	return p.PreKeyStore.GetOrGenPreKeys(ctx, count)
+	p.lock.Lock()
+	defer p.lock.Unlock()
+	return p.getOrGenPreKeys(ctx, count)
 }
 
 // GenOnePreKey inserts a prekey; refused inside a deferred decryption.
@@ -171,6 +178,8 @@ func (p *preKeyStore) GenOnePreKey(ctx context.Context) (*keys.PreKey, error) {
 	if bt := p.batcher.of(ctx); bt != nil {
 		return nil, bt.refuse("GenOnePreKey")
 	}
+	p.lock.Lock()
+	defer p.lock.Unlock()
 	return p.PreKeyStore.GenOnePreKey(ctx)
 }
 
