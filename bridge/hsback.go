@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 // Work that waits for an unreachable homeserver (the WhatsApp inbox's rows, backfills, the bot's
 // /sync) retries with backoff that grows to homeserverRetryMaxDelay (the bot's sync to a minute),
 // so after a long outage each would find out only up to that long after the homeserver answers
-// again. Instead, the first failure that got no answer from the homeserver starts one probe, which
-// asks the homeserver for its versions (GET /_matrix/client/versions, unauthenticated) every
-// homeserverProbeInterval; once it answers, every waiter is woken and tries at once.
+// again. Instead, the first failure that got no answer from the homeserver (or a gateway's 502-504)
+// starts one probe, which asks the homeserver for its versions (GET /_matrix/client/versions,
+// unauthenticated) every homeserverProbeInterval; once it answers after having been seen down,
+// every waiter is woken and tries at once.
 
 // homeserverProbeInterval is how often the probe asks an unreachable homeserver whether it is back.
 const homeserverProbeInterval = 2 * time.Second
@@ -63,7 +65,7 @@ func (h *homeserverBack) answered() {
 	h.probing = false
 }
 
-// stopped ends the probe without waking anyone (the bridge stops).
+// stopped ends the probe without waking anyone (the bridge stops, or the homeserver was not down).
 func (h *homeserverBack) stopped() {
 	h.lock.Lock()
 	defer h.lock.Unlock()
@@ -100,18 +102,26 @@ func (br *Bridge) probeUntilAnswered() {
 }
 
 // probeHomeserver asks the homeserver for its versions every homeserverProbeInterval until it
-// answers (any status below 500) or the bridge stops.
+// answers (any status below 500) or the bridge stops. Waiters are woken only when the probe saw
+// the homeserver down first: when it answers at once, what failed was not the homeserver as a
+// whole (one worker behind a proxy, a long poll cut by a proxy, an overloaded endpoint), and the
+// waiters keep their backoff rather than retrying every probe interval.
 func (br *Bridge) probeHomeserver() {
 	ticker := time.NewTicker(homeserverProbeInterval)
 	defer ticker.Stop()
-	for {
+	address := strings.TrimRight(br.Config.Homeserver.Address, "/")
+	for sawDown := false; ; sawDown = true {
 		select {
 		case <-br.ctx.Done():
 			br.hsBack.stopped()
 			return
 		case <-ticker.C:
 		}
-		if homeserverAnswers(br.ctx, br.AS.HTTPClient, br.Config.Homeserver.Address) {
+		if homeserverAnswers(br.ctx, br.AS.HTTPClient, address) {
+			if !sawDown {
+				br.hsBack.stopped()
+				return
+			}
 			br.Log.Info().Msg("The homeserver answers again; retrying what waited for it")
 			br.hsBack.answered()
 			return

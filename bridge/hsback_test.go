@@ -17,7 +17,7 @@ import (
 // TestHomeserverBackWakesWaiters: a request that got no answer starts one probe; what waits for
 // the homeserver is not woken while it stays down (here: 503 from a gateway), and is woken once it
 // answers, without waiting out its backoff. A rate limit or a 500 starts no probe (the homeserver
-// answered).
+// answered), and a probe that finds the homeserver answering at once wakes nobody.
 func TestHomeserverBackWakesWaiters(t *testing.T) {
 	var up atomic.Bool
 	var probes atomic.Int32
@@ -73,5 +73,29 @@ func TestHomeserverBackWakesWaiters(t *testing.T) {
 	}
 	if next := br.hsBack.wait(); next == waiter {
 		t.Error("a waiter of the next outage gets the channel that is already closed")
+	}
+
+	// A failure while the homeserver answers the probe at once (a worker behind a proxy down, say)
+	// wakes nobody: the waiters keep their backoff.
+	waiter = br.hsBack.wait()
+	seen = probes.Load()
+	br.noteHomeserverFailure(mautrix.HTTPError{Response: &http.Response{StatusCode: http.StatusBadGateway}})
+	for probes.Load() == seen {
+		if time.Now().After(deadline) {
+			t.Fatal("a 502 did not start a probe")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(homeserverProbeInterval / 2)
+	select {
+	case <-waiter:
+		t.Error("waiters woken although the probe never saw the homeserver down")
+	default:
+	}
+	br.hsBack.lock.Lock()
+	probing := br.hsBack.probing
+	br.hsBack.lock.Unlock()
+	if probing {
+		t.Error("still probing a homeserver that answered")
 	}
 }

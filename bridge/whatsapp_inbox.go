@@ -217,7 +217,8 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 	var unknownOutcome bool
 	for attempt := 1; ; attempt++ {
 		br.waInboxActivity.touch()
-		// Closed when the homeserver answers again after this attempt found it unreachable.
+		// Closed when the homeserver answers again after an outage (hsback.go); a wait for
+		// something else (a login, the WhatsApp connection) is cut short by it too, harmlessly.
 		hsBack := br.hsBack.wait()
 		user := owner.inboxAccount(row.Login)
 		if user == nil || user.WAJID().IsEmpty() {

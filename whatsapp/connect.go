@@ -90,6 +90,7 @@ func (l *Login) runConnectLoops(cli *whatsmeow.Client) {
 		next := l.loopNext
 		again := l.loopAgain && ctx.Err() == nil && next != nil && l.Client() == next
 		l.loopAgain, l.loopNext = false, nil
+		replaced := next != cli
 		cli = next
 		if !again {
 			l.loopRunning = false
@@ -97,6 +98,11 @@ func (l *Login) runConnectLoops(cli *whatsmeow.Client) {
 		l.loopLock.Unlock()
 		if !again {
 			return
+		}
+		if replaced {
+			// The replaced client's last attempt may have been counted after ConnectDevice reset
+			// the backoff: the new session's first attempt still goes at once.
+			l.retry.now()
 		}
 	}
 }
