@@ -2,13 +2,12 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"maunium.net/go/mautrix"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 )
 
 // Noticing that the homeserver is back.
@@ -76,16 +75,12 @@ func (h *homeserverBack) stopped() {
 // gateway's 502, 503 or 504 (a reverse proxy in front of a homeserver that is down). A 500 or a
 // 429 is the homeserver answering: its own retry rules apply, and the probe would only see it up.
 func homeserverDown(err error) bool {
-	var httpErr mautrix.HTTPError
-	if !errors.As(err, &httpErr) {
+	if !hserr.Unanswered(err) {
 		return false
 	}
-	if httpErr.Response == nil {
-		return true
-	}
-	switch httpErr.Response.StatusCode {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
+	switch hserr.StatusCode(err) {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true // 0: no answer at all
 	}
 	return false
 }
