@@ -163,13 +163,14 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 	return db, nil
 }
 
-// openPostgres opens a lib/pq pool whose queries wait for a server that went away (patientConnector).
+// openPostgres opens a lib/pq pool whose queries wait for a server that went away (patientConnector)
+// and whose connections keep the statements they run as prepared statements (stmtCacheConn).
 func openPostgres(uri string) (*sql.DB, error) {
 	connector, err := pq.NewConnector(uri)
 	if err != nil {
 		return nil, err
 	}
-	return sql.OpenDB(&patientConnector{inner: connector, wait: PostgresReconnectWait}), nil
+	return sql.OpenDB(&patientConnector{inner: &cachingConnector{inner: connector}, wait: PostgresReconnectWait}), nil
 }
 
 // withBinaryParameters returns the lib/pq connection string uri (URL or key=value form) with
