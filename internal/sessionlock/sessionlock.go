@@ -148,6 +148,9 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 			device.EventBuffer = batched
 			device.PreKeys = &preKeyStore{PreKeyStore: device.PreKeys, batcher: br}
 			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br, sessions: s}
+			if device.PrivacyTokens == any(br.inner) && device.LIDs != nil {
+				device.PrivacyTokens = &privacyTokens{PrivacyTokenStore: device.PrivacyTokens, batcher: br, lids: device.LIDs}
+			}
 		}
 		if device.EventBuffer != nil {
 			device.EventBuffer = &txnBuffer{EventBuffer: device.EventBuffer, sessions: s}
