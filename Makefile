@@ -46,7 +46,13 @@ all: build
 ## runs there with the other tests; `make faults` runs it in full. After the tests, every fuzz
 ## target over a parser or converter of untrusted input runs FUZZTIME inputs on top of its checked-in
 ## seed corpus (testdata/fuzz).
+## The packages' race-detector test binaries are built first on all cores (-p 1 would build them one
+## at a time too: 5m20s against 3m20s from an empty build cache on 2 cores), into a directory that is
+## removed again; the run then takes them from the build cache.
 test: deps postgres lint
+	@bins=$$(mktemp -d) && trap 'rm -rf "$$bins"' EXIT && \
+		echo "$(GO) test -tags '$(TAGS)' -race -c -o <temporary directory> <packages with tests>" && \
+		$(GO) test -tags '$(TAGS)' -race -c -o "$$bins/" $$($(GO) list -tags '$(TAGS)' -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | grep -v '/tests$$')
 	$(GO) test -tags '$(TAGS)' -race -count=1 -p 1 -timeout 20m $(TESTFLAGS) $$($(GO) list ./... | grep -v '/tests$$')
 	E2E_BRIDGE_RACE=1 $(GO) test -tags '$(TAGS)' -count=1 -parallel $(E2E_PARALLEL) -timeout 20m $(TESTFLAGS) ./tests
 	$(MAKE) fuzz
