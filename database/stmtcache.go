@@ -133,36 +133,38 @@ func (c *stmtCacheConn) lost(err error) bool {
 	return true
 }
 
-// ExecContext implements driver.ExecerContext.
-func (c *stmtCacheConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+// runPrepared runs query with args as the connection's prepared statement through named, or
+// through lib/pq's unnamed path (unnamed) when it has no parameters, the connection stopped using
+// prepared statements, or the server lost them outside a transaction.
+func runPrepared[T any](c *stmtCacheConn, ctx context.Context, query string, args []driver.NamedValue,
+	unnamed func() (T, error), named func(driver.Stmt) (T, error)) (T, error) {
 	if len(args) == 0 || c.off {
-		return c.pqConn.ExecContext(ctx, query, args)
+		return unnamed()
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+	res, err := named(st)
 	if err != nil && c.lost(err) && !c.inTx {
-		return c.pqConn.ExecContext(ctx, query, args)
+		return unnamed()
 	}
 	return res, err
 }
 
+// ExecContext implements driver.ExecerContext.
+func (c *stmtCacheConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return runPrepared(c, ctx, query, args,
+		func() (driver.Result, error) { return c.pqConn.ExecContext(ctx, query, args) },
+		func(st driver.Stmt) (driver.Result, error) { return st.(driver.StmtExecContext).ExecContext(ctx, args) })
+}
+
 // QueryContext implements driver.QueryerContext.
 func (c *stmtCacheConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 || c.off {
-		return c.pqConn.QueryContext(ctx, query, args)
-	}
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, args)
-	if err != nil && c.lost(err) && !c.inTx {
-		return c.pqConn.QueryContext(ctx, query, args)
-	}
-	return rows, err
+	return runPrepared(c, ctx, query, args,
+		func() (driver.Rows, error) { return c.pqConn.QueryContext(ctx, query, args) },
+		func(st driver.Stmt) (driver.Rows, error) { return st.(driver.StmtQueryContext).QueryContext(ctx, args) })
 }
 
 // BeginTx implements driver.ConnBeginTx.
