@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,15 +15,14 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
-// freeLoopbackAddr returns a loopback host:port that was free a moment ago.
+// freeLoopbackAddr returns a loopback host:port that is free and that no other test of this
+// process was given (e2e.FreeLoopbackAddr).
 func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := e2e.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return addr
 }
 

@@ -131,6 +131,19 @@ var handedOut = struct {
 	ports map[int]bool
 }{ports: make(map[int]bool)}
 
+// FreeLoopbackAddr returns a loopback "host:port" for a test's own listener (a bridge's metrics
+// or debug listener) that nobody listens on and that no other test of this process was given,
+// below the kernel's ephemeral port range (see freePort). A port taken from the kernel with
+// "127.0.0.1:0" and closed again lies inside that range, where an outgoing connection of any
+// process can occupy it before the server binds it.
+func FreeLoopbackAddr() (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
 // freePort returns a loopback TCP port nobody listens on and that no earlier call returned. It picks
 // ports below the kernel's ephemeral range, so that outgoing connections (which take ephemeral
 // ports) never occupy a port a test server is about to re-bind after a restart; the random choice
