@@ -37,7 +37,9 @@ all: build
 
 ## test: install what the tests need, start PostgreSQL, lint, and run every test, the bridge always
 ## with the race detector.
-## Packages run one after another (-p 1): the simulator's tests keep both cores busy. The end-to-end
+## Two packages run at a time (-p 2): most packages' tests wait for servers and timers and leave a
+## core idle, one after another (-p 1) they took 5m30s on 2 cores, two at a time 3m55s (the
+## simulator's own tests, 90-100 s, keep both cores busy either way). The end-to-end
 ## tests (./tests) run last, E2E_PARALLEL at a time (on 2 cores four at once keep both cores busy;
 ## eight at once only slow each other down). The bridge binary they start is built with the race
 ## detector (E2E_BRIDGE_RACE=1); their own process (the WhatsApp simulator, whose own tests above
@@ -46,14 +48,14 @@ all: build
 ## runs there with the other tests; `make faults` runs it in full. After the tests, every fuzz
 ## target over a parser or converter of untrusted input runs FUZZTIME inputs on top of its checked-in
 ## seed corpus (testdata/fuzz).
-## The packages' race-detector test binaries are built first on all cores (-p 1 would build them one
-## at a time too: 5m20s against 3m20s from an empty build cache on 2 cores), into a directory that is
-## removed again; the run then takes them from the build cache.
+## The packages' race-detector test binaries are built first on all cores (the run's -p 2 would
+## build them only two at a time), into a directory that is removed again; the run then takes them
+## from the build cache.
 test: deps postgres lint
 	@bins=$$(mktemp -d) && trap 'rm -rf "$$bins"' EXIT && \
 		echo "$(GO) test -tags '$(TAGS)' -race -c -o <temporary directory> <packages with tests>" && \
 		$(GO) test -tags '$(TAGS)' -race -c -o "$$bins/" $$($(GO) list -tags '$(TAGS)' -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | grep -v '/tests$$')
-	$(GO) test -tags '$(TAGS)' -race -count=1 -p 1 -timeout 20m $(TESTFLAGS) $$($(GO) list ./... | grep -v '/tests$$')
+	$(GO) test -tags '$(TAGS)' -race -count=1 -p 2 -timeout 20m $(TESTFLAGS) $$($(GO) list ./... | grep -v '/tests$$')
 	E2E_BRIDGE_RACE=1 $(GO) test -tags '$(TAGS)' -count=1 -parallel $(E2E_PARALLEL) -timeout 20m $(TESTFLAGS) ./tests
 	$(MAKE) fuzz
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,17 +126,18 @@ func tailFile(path string, n int) string {
 
 // handedOut holds every port freePort returned in this process: a test's server keeps its port
 // while it is stopped (a homeserver outage, a bridge restart), and another test must not take it
-// meanwhile, or the first test's clients would talk to the other test's server.
+// meanwhile, or the first test's clients would talk to the other test's server. Each port is also
+// reserved against other processes (reservePort) until this process ends.
 var handedOut = struct {
 	sync.Mutex
-	ports map[int]bool
-}{ports: make(map[int]bool)}
+	ports map[int]*os.File
+}{ports: make(map[int]*os.File)}
 
 // FreeLoopbackAddr returns a loopback "host:port" for a test's own listener (a bridge's metrics
-// or debug listener) that nobody listens on and that no other test of this process was given,
-// below the kernel's ephemeral port range (see freePort). A port taken from the kernel with
-// "127.0.0.1:0" and closed again lies inside that range, where an outgoing connection of any
-// process can occupy it before the server binds it.
+// or debug listener) that nobody listens on and that no other test was given (freePort), below
+// the kernel's ephemeral port range. A port taken from the kernel with "127.0.0.1:0" and closed
+// again lies inside that range, where an outgoing connection of any process can occupy it before
+// the server binds it.
 func FreeLoopbackAddr() (string, error) {
 	port, err := freePort()
 	if err != nil {
@@ -144,27 +146,58 @@ func FreeLoopbackAddr() (string, error) {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
-// freePort returns a loopback TCP port nobody listens on and that no earlier call returned. It picks
-// ports below the kernel's ephemeral range, so that outgoing connections (which take ephemeral
-// ports) never occupy a port a test server is about to re-bind after a restart; the random choice
-// keeps parallel test processes apart.
+// freePort returns a loopback TCP port nobody listens on and that no earlier call returned, in
+// this process or in any other test process that is still running. It picks ports below the
+// kernel's ephemeral range, so that outgoing connections (which take ephemeral ports) never
+// occupy a port a test server is about to re-bind after a restart; the random choice keeps
+// parallel test processes apart, and the reservation makes sure of it.
 func freePort() (int, error) {
 	handedOut.Lock()
 	defer handedOut.Unlock()
 	var lastErr error
 	for range 200 {
 		port := 15000 + rand.IntN(17000)
-		if handedOut.ports[port] {
+		if _, taken := handedOut.ports[port]; taken {
 			continue
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		lock, err := reservePort(port)
 		if err != nil {
 			lastErr = err
 			continue
 		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			_ = lock.Close()
+			lastErr = err
+			continue
+		}
 		_ = l.Close()
-		handedOut.ports[port] = true
+		handedOut.ports[port] = lock
 		return port, nil
 	}
 	return 0, errors.Join(errors.New("no free loopback port found"), lastErr)
+}
+
+// portLockDir is where reservePort keeps one lock file per port, shared by every test process
+// of the machine's user.
+var portLockDir = filepath.Join(os.TempDir(), "matrix-whatsapp-e2e-ports-"+strconv.Itoa(os.Getuid()))
+
+// reservePort takes an exclusive lock (flock) on port's file in portLockDir, so that no other
+// test process hands the port out while the returned file stays open. The lock goes with the
+// process: the kernel releases it when the process exits, however it ends. A port checked free
+// with a listen and then closed is otherwise open to another process (make test runs several
+// test binaries at once) until the server that was given it binds it.
+func reservePort(port int) (*os.File, error) {
+	if err := os.MkdirAll(portLockDir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(portLockDir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("port %d is reserved by another test process: %w", port, err)
+	}
+	return f, nil
 }
