@@ -56,6 +56,9 @@ func TestTwoLoginsOfOneUserChatWithEachOther(t *testing.T) {
 		t.Fatalf("adding a login changed the first one: devices %v", anna.Devices())
 	}
 
+	// Each account's name comes with its phone's app state sync, which goes on after the login.
+	waitLoginSynced(t, ctx, env, user, room, annaPhone)
+	waitLoginSynced(t, ctx, env, user, room, bertPhone)
 	listLogins(t, ctx, env, user, room, "+"+annaPhone+" (**Anna**): connected, default", "+"+bertPhone+" (**Bert**): connected")
 
 	// Each account's chat with the other: one through the default login, one named with `from`.
