@@ -127,7 +127,8 @@ func tailFile(path string, n int) string {
 // handedOut holds every port freePort returned in this process: a test's server keeps its port
 // while it is stopped (a homeserver outage, a bridge restart), and another test must not take it
 // meanwhile, or the first test's clients would talk to the other test's server. Each port is also
-// reserved against other processes (reservePort) until this process ends.
+// reserved against other processes (reservePort) until this process ends: the map keeps the lock
+// file open (an unreferenced *os.File would be closed by its finalizer, dropping the lock).
 var handedOut = struct {
 	sync.Mutex
 	ports map[int]*os.File
