@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -35,6 +37,57 @@ const botSyncFilter = `{"room":{"timeline":{"types":["m.room.redaction"],"limit"
 
 // botSyncTimeout is how long one /sync long-polls, in milliseconds.
 const botSyncTimeout = 30000
+
+// While the bridged rooms are busy the bot polls instead of long-polling. A long-polling /sync is
+// woken by every event in every room the bot is in, and on each wake-up Dendrite computes an
+// incremental sync of all its streams (syncapi/sync.RequestPool.OnIncomingSyncRequest: one
+// database snapshot per stream) that the bot's filter then leaves empty, so the request waits on:
+// under load that cost is paid per message (measured at 6-7 ms of Dendrite's CPU per
+// Matrix->WhatsApp message on 2 cores, docs/PERFORMANCE.md). The bridge knows when its rooms are busy (the
+// homeserver pushes it their events in transactions, its own messages' echoes included): from the
+// first transaction on it ends the long poll and asks with timeout=0 every botSyncBusyPoll, one
+// incremental sync for all the events in between, until no transaction came for botSyncBusyFor.
+// Redactions, typing and receipts then reach the bridge up to botSyncBusyPoll later.
+const (
+	botSyncBusyPoll = 500 * time.Millisecond
+	botSyncBusyFor  = 5 * time.Second
+)
+
+// roomActivity records when the homeserver last pushed the bridge events, for the bot's sync.
+type roomActivity struct {
+	// last is when the latest transaction with events arrived, in Unix nanoseconds; 0: never.
+	last atomic.Int64
+	lock sync.Mutex
+	// woken is closed by the next touch (nil while nothing waits for it).
+	woken chan struct{}
+}
+
+// touch notes that events arrived now.
+func (a *roomActivity) touch() {
+	a.last.Store(time.Now().UnixNano())
+	a.lock.Lock()
+	if a.woken != nil {
+		close(a.woken)
+		a.woken = nil
+	}
+	a.lock.Unlock()
+}
+
+// busy reports whether events arrived within botSyncBusyFor.
+func (a *roomActivity) busy() bool {
+	last := a.last.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < botSyncBusyFor
+}
+
+// next returns a channel closed by the next touch.
+func (a *roomActivity) next() <-chan struct{} {
+	a.lock.Lock()
+	defer a.lock.Unlock()
+	if a.woken == nil {
+		a.woken = make(chan struct{})
+	}
+	return a.woken
+}
 
 // botSyncWanted decides homeserver.bot_sync: "on" and "off" as said; "auto" asks the homeserver who
 // it is (GET /_matrix/federation/v1/version, which Synapse and Dendrite serve on their client port
@@ -131,9 +184,37 @@ func (br *Bridge) runBotSync() {
 		}
 	}
 	log.Info().Msg("Bot sync started: redactions, typing and receipts are read from the bot's /sync")
+	var lastStart time.Time
 	for ctx.Err() == nil {
 		back = br.hsBack.wait()
-		resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter})
+		req := mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter}
+		reqCtx, cancel := context.WithCancel(ctx)
+		if br.roomActivity.busy() {
+			req.Timeout = 0
+			select {
+			case <-ctx.Done():
+				cancel()
+				return
+			case <-time.After(time.Until(lastStart.Add(botSyncBusyPoll))):
+			}
+		} else {
+			// Events arriving end the long poll: the sync polls while they keep coming.
+			woken := br.roomActivity.next()
+			go func() {
+				select {
+				case <-woken:
+					cancel()
+				case <-reqCtx.Done():
+				}
+			}()
+		}
+		lastStart = time.Now()
+		resp, err := client.FullSyncRequest(reqCtx, req)
+		cutShort := err != nil && reqCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if cutShort {
+			continue // nothing was read: the next request asks again from the same position
+		}
 		if err == nil {
 			if br.crypto != nil {
 				// Room keys first, so that the events they unlock find them.

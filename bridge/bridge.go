@@ -76,6 +76,9 @@ type Bridge struct {
 	hsOutages homeserverOutages
 	// hsBack wakes what waits for the homeserver once it answers again (hsback.go).
 	hsBack homeserverBack
+	// roomActivity is when the homeserver last pushed events; the bot's sync polls while it does
+	// (botsync.go).
+	roomActivity roomActivity
 	// waInboxWake wakes the WhatsApp inbox (whatsapp_inbox.go).
 	waInboxWake chan struct{}
 	// inboxRooms and waInboxPortals hand the rooms and portals whose rows were just stored to the

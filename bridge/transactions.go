@@ -136,6 +136,9 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 			StatusCode: http.StatusRequestEntityTooLarge}.Write(w)
 		return
 	}
+	if len(txn.Events) > 0 {
+		br.roomActivity.touch() // botsync.go
+	}
 	rows := make([]*database.InboxEvent, 0, len(txn.Events))
 	echoes := 0
 	for i, raw := range txn.Events {

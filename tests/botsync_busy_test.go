@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+)
+
+// TestDeletionAndTypingWhileTheChatIsBusy: while a chat keeps receiving messages, the bot's sync
+// polls instead of long-polling (bridge/botsync.go); what Dendrite only gives the bridge through
+// that sync, a deletion and typing made in Matrix, still reaches WhatsApp, and the messages flowing
+// meanwhile all arrive.
+func TestDeletionAndTypingWhileTheChatIsBusy(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112300001")
+	carol, carolGhost := newContact(t, ctx, env, "4917600300002", "Carol")
+	if _, err := carol.SendText(ctx, alice.acct.JID(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	dm := joinPortal(t, ctx, env, alice.client, carolGhost)
+	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "hello"))
+	// WhatsApp passes typing on only to a device that announced itself available.
+	if err := carol.SetAvailable(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+
+	// Carol writes every 150 ms until the deletion and the typing reached her.
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	var count atomic.Int32
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(150 * time.Millisecond):
+			}
+			if _, err := carol.SendText(ctx, alice.acct.JID(), fmt.Sprintf("busy %d", n)); err != nil {
+				t.Errorf("busy message %d: %v", n, err)
+				return
+			}
+			n++
+			count.Store(int32(n))
+		}
+	}()
+	stopped := false
+	stopTraffic := func() int {
+		if !stopped {
+			close(stop)
+			stopped = true
+		}
+		return <-sent
+	}
+	defer func() {
+		if !stopped {
+			stopTraffic()
+		}
+	}()
+	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "busy 5"))
+
+	resp, err := alice.client.SendText(ctx, dm, "delete me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitWAText(t, ctx, carol, "delete me")
+	before := int(count.Load())
+	started := time.Now()
+	if _, err = alice.client.RedactEvent(ctx, dm, resp.EventID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = alice.client.UserTyping(ctx, dm, true, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	if _, err = carol.WaitMessage(waitCtx, func(m *events.Message) bool {
+		pm := m.Message.GetProtocolMessage()
+		return pm.GetType() == waE2E.ProtocolMessage_REVOKE && pm.GetKey().GetID() == got.Info.ID
+	}); err != nil {
+		t.Fatalf("deletion made while the chat was busy did not reach WhatsApp: %v", err)
+	}
+	if _, err = carol.WaitEvent(waitCtx, func(evt any) bool {
+		p, ok := evt.(*events.ChatPresence)
+		return ok && p.State == types.ChatPresenceComposing
+	}); err != nil {
+		t.Fatalf("typing while the chat was busy did not reach WhatsApp: %v", err)
+	}
+	t.Logf("deletion and typing reached WhatsApp %v after the deletion", time.Since(started).Round(time.Millisecond))
+
+	// The traffic goes on past the deletion before it stops.
+	for deadline := time.Now().Add(10 * time.Second); int(count.Load()) < before+2 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	n := stopTraffic()
+	// The chat kept flowing: its last message arrives too.
+	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, fmt.Sprintf("busy %d", n-1)))
+}
