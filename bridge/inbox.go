@@ -198,6 +198,11 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		return br.DB.Inbox.MarkDone(ctx, row.Seq)
 	}).WithStatement(br.DB.Inbox.MarkDoneStatement(row.Seq))
 	ctx, waited := waits.Track(ctx)
+	if row.Unbridged {
+		// Known for the first handling only: an attempt that fails may have sent a part already.
+		ctx = portal.WithUnbridged(ctx, row.EventID)
+		row.Unbridged = false
+	}
 	err := br.handleRawEvent(portal.WithSettlement(ctx, settlement), row.Event)
 	if settlement.Settled() {
 		if err != nil {

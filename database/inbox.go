@@ -28,12 +28,13 @@ const (
 	insertInboxEventQuery = `
 		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at, handle_before) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (event_id) DO NOTHING
-		RETURNING seq
+		RETURNING seq, NOT EXISTS (SELECT 1 FROM messages WHERE mxid=$1)
 	`
 	// enqueueOneQuery marks a transaction processed and stores its one event in one statement
 	// (PostgreSQL): the event is inserted only when the mark was new ($1: txn ID, $2: now in Unix
 	// milliseconds, then the event's ID, room, JSON and handle_before). No row: the transaction
-	// was processed already, or the event is in the inbox already.
+	// was processed already, or the event is in the inbox already. Both inserts also return whether
+	// the message map had no row of the event (InboxEvent.Unbridged).
 	enqueueOneQuery = `
 		WITH txn AS (
 			INSERT INTO appservice_txns (txn_id, processed_at) VALUES ($1::text, $2::bigint)
@@ -43,7 +44,7 @@ const (
 		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at, handle_before)
 		SELECT $3::text, $4::text, txn_id, $5::text, $2::bigint, $6::bigint FROM txn
 		ON CONFLICT (event_id) DO NOTHING
-		RETURNING seq
+		RETURNING seq, NOT EXISTS (SELECT 1 FROM messages WHERE mxid=$3::text)
 	`
 	getInboxEventQuery       = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE seq=$1`
 	getInboxByEventIDQuery   = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE event_id=$1`
@@ -84,6 +85,10 @@ type InboxEvent struct {
 	Attempts  int
 	LastError string
 	State     InboxState
+	// Unbridged is set by Enqueue when the message map had no row of the event as it was stored
+	// (never for a row read back from the database). Only handling this row makes such a row (the
+	// inbox holds one row per event ID), so until its first handling the event is not bridged.
+	Unbridged bool
 }
 
 func newInboxEvent() *InboxEvent { return &InboxEvent{} }
@@ -137,7 +142,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 		evt := events[0]
 		var seq int64
 		err = db.QueryRow(ctx, enqueueOneQuery, txnID, now.UnixMilli(),
-			string(evt.EventID), string(evt.RoomID), string(evt.Event), evt.HandleBefore).Scan(&seq)
+			string(evt.EventID), string(evt.RoomID), string(evt.Event), evt.HandleBefore).Scan(&seq, &evt.Unbridged)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		} else if err != nil {
@@ -159,7 +164,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 		for _, evt := range events {
 			var seq int64
 			err := db.QueryRow(ctx, insertInboxEventQuery,
-				string(evt.EventID), string(evt.RoomID), txnID, string(evt.Event), now.UnixMilli(), evt.HandleBefore).Scan(&seq)
+				string(evt.EventID), string(evt.RoomID), txnID, string(evt.Event), now.UnixMilli(), evt.HandleBefore).Scan(&seq, &evt.Unbridged)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			} else if err != nil {

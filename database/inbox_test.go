@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,6 +252,48 @@ func TestInboxEnqueueOneEvent(t *testing.T) {
 		must(t, db.DB.QueryRow(ctx, "SELECT COUNT(*) FROM matrix_inbox").Scan(&total))
 		if total != 2 {
 			t.Fatalf("inbox holds %d rows, want 2", total)
+		}
+	})
+}
+
+// TestInboxEnqueueTellsWhetherBridged: storing an event also tells whether the message map has a
+// row of it (the homeserver pushed again an event bridged earlier, whose inbox row was pruned
+// since), for a transaction of one event and of several, so that the first handling of a new
+// event need not look it up.
+func TestInboxEnqueueTellsWhetherBridged(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *database.Database) {
+		ctx := context.Background()
+		const room = id.RoomID("!dm:example.org")
+		key := database.NewPortalKey(testDMJID, testUserJID)
+		insertPortal(t, db, key, "dm")
+		must(t, db.Message.Insert(ctx, &database.Message{Portal: key, WAID: "3EB0A", Sender: testUserJID,
+			MXID: "$bridged", MXRoom: room, Timestamp: ms(time.Now()), IsFromMatrix: true}))
+
+		for i, txn := range [][]*database.InboxEvent{
+			{inboxEvent("$bridged", room)},
+			{inboxEvent("$new", room)},
+			{inboxEvent("$new2", room), inboxEvent("$bridged2", room)},
+		} {
+			if i == 2 {
+				must(t, db.Message.Insert(ctx, &database.Message{Portal: key, WAID: "3EB0B", Sender: testUserJID,
+					MXID: "$bridged2", MXRoom: room, Timestamp: ms(time.Now()), IsFromMatrix: true}))
+			}
+			n, err := db.Inbox.Enqueue(ctx, "txn"+string(rune('a'+i)), txn)
+			must(t, err)
+			if n != len(txn) {
+				t.Fatalf("transaction %d: %d stored, want %d", i, n, len(txn))
+			}
+			for _, evt := range txn {
+				want := !strings.HasPrefix(string(evt.EventID), "$bridged")
+				if evt.Unbridged != want {
+					t.Errorf("%s: Unbridged = %v, want %v", evt.EventID, evt.Unbridged, want)
+				}
+			}
+		}
+		got, err := db.Inbox.GetByEventID(ctx, "$new")
+		must(t, err)
+		if got.Unbridged {
+			t.Error("a row read back from the database claims to be known unbridged")
 		}
 	})
 }

@@ -94,8 +94,22 @@ func (p *Portal) handleMatrix(ctx context.Context, login Login, evt *event.Event
 	return nil
 }
 
-// alreadySent reports whether a Matrix event was already bridged (e.g. the homeserver repeated it).
+// unbridgedKey is the ctx key of WithUnbridged.
+type unbridgedKey struct{}
+
+// WithUnbridged returns ctx marked as the first handling of Matrix event eventID, known not to be
+// bridged (database.InboxEvent.Unbridged: its inbox row was stored when the message map had no row
+// of it). Its handling then does not look it up in the message map first.
+func WithUnbridged(ctx context.Context, eventID id.EventID) context.Context {
+	return context.WithValue(ctx, unbridgedKey{}, eventID)
+}
+
+// alreadySent reports whether a Matrix event was already bridged (e.g. the homeserver repeated it):
+// whether the message map has a row of it, unless ctx says it has none (WithUnbridged).
 func (p *Portal) alreadySent(ctx context.Context, eventID id.EventID) (bool, error) {
+	if known, _ := ctx.Value(unbridgedKey{}).(id.EventID); known == eventID {
+		return false, nil
+	}
 	msg, err := p.m.db.Message.GetByMXID(ctx, eventID)
 	if err != nil {
 		return false, err

@@ -68,6 +68,28 @@ func TestMatrixMessageDerivedID(t *testing.T) {
 	}
 }
 
+// TestMatrixMessageKnownUnbridged: a new event whose inbox row said the message map had no row of
+// it (WithUnbridged) is sent without that look-up; a repeat of it, handled without that knowledge,
+// still sends nothing, and the knowledge about one event does not skip the look-up of another.
+func TestMatrixMessageKnownUnbridged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	evt := mxText(roomID, "$new", "hello")
+	if _, err := e.m.HandleMatrixEvent(WithUnbridged(e.ctx, evt.ID), evt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.HandleMatrixEvent(e.ctx, evt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.HandleMatrixEvent(WithUnbridged(e.ctx, "$other"), evt); err != nil {
+		t.Fatal(err)
+	}
+	if sends := e.cli.sent(); len(sends) != 1 || sends[0].msg.GetConversation() != "hello" {
+		t.Fatalf("sends %+v, want the message once", sends)
+	}
+}
+
 // TestMatrixMessageReservedIDKept: an event for which an earlier version reserved a WhatsApp message
 // ID in the outbox, and which is still pending, is sent with that ID after the upgrade (it may have
 // gone out with it already), and its outbox row becomes sent.

@@ -55,6 +55,8 @@ type batcher struct {
 	log   zerolog.Logger
 	// pending are the device's writes that ride along with its next statement (pending.go).
 	pending pendingWrites
+	// known answers most of the device's buffered-event look-ups (knownhashes.go).
+	known *knownHashes
 }
 
 // newBatcher returns a batcher for device when its writes can be deferred: db is PostgreSQL and
@@ -73,7 +75,9 @@ func newBatcher(device *store.Device, db *dbutil.Database, log zerolog.Logger) *
 			return nil
 		}
 	}
-	return &batcher{db: db, jid: inner.JID, inner: inner, log: log}
+	b := &batcher{db: db, jid: inner.JID, inner: inner, log: log}
+	b.known = newKnownHashes(b)
+	return b
 }
 
 type batchKey struct{}

@@ -63,7 +63,8 @@ func (b *batchBuffer) discard(me int64) {
 }
 
 // GetBufferedEvent returns the event the ctx's deferred decryption buffered, else the stored one;
-// an event whose plaintext clear is pending (pending.go) reads as cleared.
+// an event whose plaintext clear is pending (pending.go) reads as cleared. A hash the device's
+// filter of known hashes has never seen is not stored: nil without a look-up (knownhashes.go).
 func (b *batchBuffer) GetBufferedEvent(ctx context.Context, hash [32]byte) (*store.BufferedEvent, error) {
 	if evt := b.batcher.pending.cleared(hash); evt != nil {
 		return evt, nil
@@ -73,11 +74,16 @@ func (b *batchBuffer) GetBufferedEvent(ctx context.Context, hash [32]byte) (*sto
 			return evt, nil
 		}
 	}
+	if !b.batcher.known.mayContain(ctx, hash) {
+		return nil, nil
+	}
 	return b.EventBuffer.GetBufferedEvent(ctx, hash)
 }
 
 // PutBufferedEvent buffers the plaintext; inside a deferred decryption the insert is deferred.
+// Either way the hash joins the known hashes first.
 func (b *batchBuffer) PutBufferedEvent(ctx context.Context, hash [32]byte, plaintext []byte, serverTimestamp time.Time) error {
+	b.batcher.known.add(hash)
 	if bt := b.batcher.of(ctx); bt != nil {
 		return bt.putEvent(hash, plaintext, serverTimestamp)
 	}

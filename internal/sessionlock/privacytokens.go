@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"time"
 
 	"go.mau.fi/whatsmeow/store"
@@ -23,10 +24,47 @@ import (
 // (whatsmeow's CachedLIDMap, which keeps the mappings in memory) and a plain statement over the
 // one or two JIDs, which PostgreSQL plans once per connection. Storing and pruning tokens are
 // whatsmeow's.
+//
+// It also keeps the answers in memory (at most maxKnownPrivacyTokens of them per device), so that
+// the next message to the same contact asks the database nothing: the device's tokens change only
+// through this store (PutPrivacyTokens when the server or the contact sends one,
+// DeleteExpiredPrivacyTokens when whatsmeow prunes them), and each such write forgets every answer
+// kept. A look-up that ran while a write was made keeps no answer.
 type privacyTokens struct {
 	store.PrivacyTokenStore
 	batcher *batcher
 	lids    store.LIDStore
+
+	lock sync.Mutex
+	// known holds earlier answers (nil: no token), keyed by the JID asked for and its counterpart.
+	known map[[2]types.JID]*store.PrivacyToken
+	// writes counts the writes made through the store.
+	writes uint64
+}
+
+// maxKnownPrivacyTokens bounds the answers a device's privacy token store keeps; when it is
+// reached they are all forgotten.
+const maxKnownPrivacyTokens = 4096
+
+// PutPrivacyTokens stores the tokens (whatsmeow's statement) and forgets the answers kept.
+func (p *privacyTokens) PutPrivacyTokens(ctx context.Context, tokens ...store.PrivacyToken) error {
+	defer p.forget()
+	return p.PrivacyTokenStore.PutPrivacyTokens(ctx, tokens...)
+}
+
+// DeleteExpiredPrivacyTokens deletes the tokens older than cutoff (whatsmeow's statement) and
+// forgets the answers kept.
+func (p *privacyTokens) DeleteExpiredPrivacyTokens(ctx context.Context, cutoff time.Time) (int64, error) {
+	defer p.forget()
+	return p.PrivacyTokenStore.DeleteExpiredPrivacyTokens(ctx, cutoff)
+}
+
+// forget drops the answers kept, after a write (made or failed: either way the table may differ).
+func (p *privacyTokens) forget() {
+	p.lock.Lock()
+	p.writes++
+	clear(p.known)
+	p.lock.Unlock()
 }
 
 // getPrivacyTokenQuery returns the newest token stored under $2 or $3 (the same JID twice when it
@@ -52,10 +90,43 @@ func (p *privacyTokens) GetPrivacyToken(ctx context.Context, user types.JID) (*s
 	if other.IsEmpty() {
 		other = user
 	}
+	key := [2]types.JID{user, other.ToNonAD()}
+	p.lock.Lock()
+	known, ok := p.known[key]
+	writes := p.writes
+	p.lock.Unlock()
+	if ok {
+		if known == nil {
+			return nil, nil
+		}
+		answer := *known
+		return &answer, nil
+	}
+	found, err := p.lookUp(ctx, user, key[1])
+	if err != nil {
+		return nil, err
+	}
+	p.lock.Lock()
+	if p.writes == writes {
+		if p.known == nil || len(p.known) >= maxKnownPrivacyTokens {
+			p.known = make(map[[2]types.JID]*store.PrivacyToken)
+		}
+		p.known[key] = found
+	}
+	p.lock.Unlock()
+	if found == nil {
+		return nil, nil
+	}
+	answer := *found
+	return &answer, nil
+}
+
+// lookUp reads the newest token stored under user or other (nil: none).
+func (p *privacyTokens) lookUp(ctx context.Context, user, other types.JID) (*store.PrivacyToken, error) {
 	token := store.PrivacyToken{User: user}
 	var ts int64
 	var senderTS sql.NullInt64
-	err = p.batcher.db.QueryRow(ctx, getPrivacyTokenQuery, p.batcher.jid, user.String(), other.ToNonAD().String()).
+	err := p.batcher.db.QueryRow(ctx, getPrivacyTokenQuery, p.batcher.jid, user.String(), other.String()).
 		Scan(&token.Token, &ts, &senderTS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
