@@ -38,18 +38,20 @@ const botSyncFilter = `{"room":{"timeline":{"types":["m.room.redaction"],"limit"
 // botSyncTimeout is how long one /sync long-polls, in milliseconds.
 const botSyncTimeout = 30000
 
-// While the bridged rooms are busy the bot's long polls are short. A long-polling /sync is woken by
-// every event in every room the bot is in, and on each wake-up Dendrite computes the incremental
-// sync from the request's own position to the newest (syncapi/sync.RequestPool.OnIncomingSyncRequest:
-// one database snapshot per stream), which the bot's filter then leaves empty, so the request waits
-// on. Over a 30-second request under load that range grows with every message, and so does each
-// wake-up's cost: measured at 6-7 ms of Dendrite's CPU per Matrix->WhatsApp message on 2 cores
-// (docs/PERFORMANCE.md). The bridge knows when its rooms are busy (the homeserver pushes it their
-// events in transactions, its own messages' echoes included): from the first transaction on it
-// ends the 30-second long poll and long-polls for botSyncBusyPoll at a time, until no transaction
-// came for botSyncBusyFor. A wake-up then covers at most that much, and redactions, typing and
-// receipts still come back as soon as the homeserver has them. A request is always under way, so
-// a homeserver that stops, however briefly, fails one and is noticed (late_events.go).
+// While the bridged rooms are busy the bot polls instead of long-polling. A long-polling /sync is
+// woken by every event in every room the bot is in, and on each wake-up Dendrite computes an
+// incremental sync of all its streams (syncapi/sync.RequestPool.OnIncomingSyncRequest: one
+// database snapshot per stream) that the bot's filter then leaves empty, so the request waits on:
+// under load that cost is paid per message (measured at 6-7 ms of Dendrite's CPU per
+// Matrix->WhatsApp message on 2 cores, docs/PERFORMANCE.md). The bridge knows when its rooms are busy (the
+// homeserver pushes it their events in transactions, its own messages' echoes included): from the
+// first transaction on it ends the long poll and asks with timeout=0 every botSyncBusyPoll, one
+// incremental sync for all the events in between, until no transaction came for botSyncBusyFor.
+// Redactions, typing and receipts then reach the bridge up to botSyncBusyPoll later. (A short
+// long poll instead costs the homeserver as much as a long one: it is woken by every event too, and
+// measured at 1.4-1.6 times ceiling A's homeserver CPU per Matrix->WhatsApp message against 0.8-0.9
+// for polling. With no request under way between polls, a homeserver restart is noticed by the
+// watch in hswatch.go.)
 const (
 	botSyncBusyPoll = 500 * time.Millisecond
 	botSyncBusyFor  = 5 * time.Second
@@ -186,12 +188,19 @@ func (br *Bridge) runBotSync() {
 		}
 	}
 	log.Info().Msg("Bot sync started: redactions, typing and receipts are read from the bot's /sync")
+	var lastStart time.Time
 	for ctx.Err() == nil {
 		back = br.hsBack.wait()
 		req := mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter}
 		reqCtx, cancel := context.WithCancel(ctx)
 		if br.roomActivity.busy() {
-			req.Timeout = int(botSyncBusyPoll / time.Millisecond)
+			req.Timeout = 0
+			select {
+			case <-ctx.Done():
+				cancel()
+				return
+			case <-time.After(time.Until(lastStart.Add(botSyncBusyPoll))):
+			}
 		} else {
 			// Events arriving end the long poll: the sync polls while they keep coming.
 			woken := br.roomActivity.next()
@@ -203,6 +212,7 @@ func (br *Bridge) runBotSync() {
 				}
 			}()
 		}
+		lastStart = time.Now()
 		resp, err := client.FullSyncRequest(reqCtx, req)
 		cutShort := err != nil && reqCtx.Err() != nil && ctx.Err() == nil
 		cancel()

@@ -294,8 +294,9 @@ func (br *Bridge) Start(ctx context.Context) error {
 	br.wg.Add(1)
 	go br.runGiveUp() // missed.go
 	if br.botSyncWanted(ctx) {
-		br.wg.Add(1)
+		br.wg.Add(2)
 		go br.runBotSync()
+		go br.runHomeserverWatch() // hswatch.go
 	}
 	if br.Config.Bridge.DisappearingRedactEnabled() {
 		br.spawn(func() { br.portals.RunExpiry(br.ctx, time.Second) }) // portal/expiry.go

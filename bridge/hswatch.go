@@ -1,0 +1,85 @@
+package bridge
+
+import (
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Noticing a homeserver restart while the bot's sync polls.
+//
+// late_events.go needs to know when the homeserver was unreachable: a message whose push a stop
+// cut off may be pushed late, or never. The bridge learns of an outage when one of its requests
+// fails. The bot's 30-second long poll is such a request, always under way, but while the bridged
+// rooms are busy the bot polls every botSyncBusyPoll with nothing under way in between (botsync.go),
+// and a homeserver that restarts within that gap, as Dendrite does in about 0.1 s, fails none.
+//
+// So while the bot's sync runs, a user of the bridge's namespace that is in no room (the ghost
+// namespace's "connection-check") long-polls its own /sync. No room event wakes that request, so it
+// costs the homeserver a request every botSyncTimeout; when the homeserver stops it fails at once,
+// and so does the next, and the outage is noted.
+
+// homeserverWatchIdentifier is what the username template makes the watching user's localpart of;
+// it is neither a phone number nor a LID, so no ghost has it.
+const homeserverWatchIdentifier = "connection-check"
+
+// homeserverWatchFilter asks for nothing: the user is in no room and has no account data.
+const homeserverWatchFilter = `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`
+
+// homeserverWatchMXID is the user that watches the homeserver.
+func (br *Bridge) homeserverWatchMXID() id.UserID {
+	return id.NewUserID(br.Config.FormatUsername(homeserverWatchIdentifier), br.Config.Homeserver.Domain)
+}
+
+// runHomeserverWatch long-polls the watching user's /sync until the bridge stops and notes every
+// failure (noteHomeserverFailure). Failures are retried after 1 s, doubling up to 1 min, or as soon
+// as the homeserver answers again.
+func (br *Bridge) runHomeserverWatch() {
+	defer br.wg.Done()
+	ctx := br.ctx
+	log := br.Log.With().Str("component", "homeserver_watch").Logger()
+	intent := br.AS.Intent(br.homeserverWatchMXID())
+	backoff := time.Second
+	var back <-chan struct{}
+	failed := func(err error, what string) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		br.noteHomeserverFailure(err) // late_events.go
+		log.Debug().Err(err).Dur("retry_in", backoff).Msg(what)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-back:
+			backoff = time.Second
+		case <-time.After(backoff):
+			backoff = min(2*backoff, time.Minute)
+		}
+		return true
+	}
+	for {
+		back = br.hsBack.wait()
+		err := intent.EnsureRegistered(ctx)
+		if err == nil {
+			break
+		} else if !failed(err, "Failed to register the user that watches the homeserver") {
+			return
+		}
+	}
+	var since string
+	for ctx.Err() == nil {
+		back = br.hsBack.wait()
+		resp, err := intent.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since,
+			FilterID: homeserverWatchFilter, SetPresence: event.PresenceOffline})
+		if err != nil {
+			if !failed(err, "The homeserver watch's sync failed") {
+				return
+			}
+			continue
+		}
+		backoff = time.Second
+		since = resp.NextBatch
+	}
+}
