@@ -79,6 +79,9 @@ type Bridge struct {
 	// roomActivity is when the homeserver last pushed events; the bot's sync polls while it does
 	// (botsync.go).
 	roomActivity roomActivity
+	// unbridged holds the seqs of Matrix inbox rows stored while the message map had no row of
+	// their event, until their first handling (inbox.go).
+	unbridged unbridgedRows
 	// waInboxWake wakes the WhatsApp inbox (whatsapp_inbox.go).
 	waInboxWake chan struct{}
 	// inboxRooms and waInboxPortals hand the rooms and portals whose rows were just stored to the

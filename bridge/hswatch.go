@@ -6,6 +6,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 )
 
 // Noticing a homeserver restart while the bot's sync polls.
@@ -21,16 +23,12 @@ import (
 // costs the homeserver a request every botSyncTimeout; when the homeserver stops it fails at once,
 // and so does the next, and the outage is noted.
 
-// homeserverWatchIdentifier is what the username template makes the watching user's localpart of;
-// it is neither a phone number nor a LID, so no ghost has it.
-const homeserverWatchIdentifier = "connection-check"
-
 // homeserverWatchFilter asks for nothing: the user is in no room and has no account data.
 const homeserverWatchFilter = `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`
 
 // homeserverWatchMXID is the user that watches the homeserver.
 func (br *Bridge) homeserverWatchMXID() id.UserID {
-	return id.NewUserID(br.Config.FormatUsername(homeserverWatchIdentifier), br.Config.Homeserver.Domain)
+	return id.NewUserID(br.Config.FormatUsername(config.HomeserverWatchIdentifier), br.Config.Homeserver.Domain)
 }
 
 // runHomeserverWatch long-polls the watching user's /sync until the bridge stops and notes every

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -168,6 +169,9 @@ func (br *Bridge) storeInboxEvents(ctx context.Context, txnID string, rows []*da
 	var rooms []id.RoomID
 	for _, row := range rows {
 		if row.Seq != 0 { // 0: already in the inbox, not stored again
+			if row.Unbridged {
+				br.unbridged.add(row.Seq)
+			}
 			br.inboxMemory.add(row.RoomID, row)
 			if !slices.Contains(rooms, row.RoomID) {
 				rooms = append(rooms, row.RoomID)
@@ -179,6 +183,33 @@ func (br *Bridge) storeInboxEvents(ctx context.Context, txnID string, rows []*da
 		handOver(br.inboxRooms, roomID, br.wakeInbox)
 	}
 	return inserted, nil
+}
+
+// unbridgedRows are the Matrix inbox rows known not to be bridged yet (database.InboxEvent.Unbridged),
+// by seq, until the first attempt to handle them, whichever path makes it (the drain, or the check
+// for events pushed late, which handles its own copy of the row): an attempt that failed may have
+// sent a part already, so later attempts look the event up.
+type unbridgedRows struct {
+	lock sync.Mutex
+	seqs map[int64]struct{}
+}
+
+func (u *unbridgedRows) add(seq int64) {
+	u.lock.Lock()
+	defer u.lock.Unlock()
+	if u.seqs == nil {
+		u.seqs = make(map[int64]struct{})
+	}
+	u.seqs[seq] = struct{}{}
+}
+
+// take reports whether seq was known unbridged, and forgets it.
+func (u *unbridgedRows) take(seq int64) bool {
+	u.lock.Lock()
+	defer u.lock.Unlock()
+	_, ok := u.seqs[seq]
+	delete(u.seqs, seq)
+	return ok
 }
 
 // handleInboxRow handles one stored event and records the outcome. It returns false when the event
@@ -198,10 +229,8 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		return br.DB.Inbox.MarkDone(ctx, row.Seq)
 	}).WithStatement(br.DB.Inbox.MarkDoneStatement(row.Seq))
 	ctx, waited := waits.Track(ctx)
-	if row.Unbridged {
-		// Known for the first handling only: an attempt that fails may have sent a part already.
+	if br.unbridged.take(row.Seq) {
 		ctx = portal.WithUnbridged(ctx, row.EventID)
-		row.Unbridged = false
 	}
 	err := br.handleRawEvent(portal.WithSettlement(ctx, settlement), row.Event)
 	if settlement.Settled() {

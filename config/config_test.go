@@ -372,6 +372,15 @@ func TestCheckRegistration(t *testing.T) {
 	if err = changed.CheckRegistration(reg); err == nil || !strings.Contains(err.Error(), "do not cover @wa_4915112345678:example.org") {
 		t.Errorf("stale namespace: got %v", err)
 	}
+	// A hand-written namespace of phone numbers and LIDs only leaves out the user that watches the
+	// homeserver.
+	digits := *reg
+	digits.Namespaces.UserIDs = nil
+	digits.Namespaces.UserIDs.Register(regexp.MustCompile(`^@whatsapp_(lid-)?[0-9]+:example\.org$`), true)
+	digits.Namespaces.UserIDs.Register(regexp.MustCompile(`^@whatsappbot:example\.org$`), true)
+	if err = cfg.CheckRegistration(&digits); err == nil || !strings.Contains(err.Error(), "do not cover @whatsapp_connection-check:example.org") {
+		t.Errorf("namespace of numbers only: got %v", err)
+	}
 	// The tokens changed.
 	other := *cfg
 	other.GenerateTokens()

@@ -28,6 +28,11 @@ func (cfg *Config) GenerateTokens() {
 	cfg.Appservice.HSToken = random.String(64)
 }
 
+// HomeserverWatchIdentifier is what bridge.username_template makes the localpart of the user that
+// watches the homeserver from (bridge/hswatch.go): it is neither a phone number nor a LID, so no
+// ghost has it, and the ghost namespace covers it.
+const HomeserverWatchIdentifier = "connection-check"
+
 // GhostRegex matches the user IDs of every ghost the bridge can create.
 func (cfg *Config) GhostRegex() string {
 	prefix, suffix, _ := strings.Cut(cfg.Bridge.UsernameTemplate, "{{.}}")
@@ -226,6 +231,7 @@ func (cfg *Config) CheckRegistration(reg *appservice.Registration) error {
 		"@" + cfg.Appservice.Bot.Username + ":" + cfg.Homeserver.Domain,
 		"@" + cfg.FormatUsername("4915112345678") + ":" + cfg.Homeserver.Domain,
 		"@" + cfg.FormatUsername("lid-123456789012345") + ":" + cfg.Homeserver.Domain,
+		"@" + cfg.FormatUsername(HomeserverWatchIdentifier) + ":" + cfg.Homeserver.Domain,
 	}
 	for _, userID := range samples {
 		covered := false

@@ -87,7 +87,8 @@ type InboxEvent struct {
 	State     InboxState
 	// Unbridged is set by Enqueue when the message map had no row of the event as it was stored
 	// (never for a row read back from the database). Only handling this row makes such a row (the
-	// inbox holds one row per event ID), so until its first handling the event is not bridged.
+	// inbox holds one row per event ID), so until the first attempt to handle it the event is not
+	// bridged.
 	Unbridged bool
 }
 

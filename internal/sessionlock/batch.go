@@ -76,7 +76,7 @@ func newBatcher(device *store.Device, db *dbutil.Database, log zerolog.Logger) *
 		}
 	}
 	b := &batcher{db: db, jid: inner.JID, inner: inner, log: log}
-	b.known = newKnownHashes(b)
+	b.known = knownHashesFor(b)
 	return b
 }
 

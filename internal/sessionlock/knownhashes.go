@@ -8,6 +8,7 @@ import (
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 )
 
 // Buffered-event look-ups without the database (PostgreSQL only).
@@ -39,6 +40,11 @@ import (
 //
 // Until a build succeeded (and for knownHashesRetry after one failed) every look-up goes to the
 // database.
+//
+// The filter belongs to the account (the device's our_jid in one database), not to one
+// store.Device: a reconnect loads the device again, with new wrappers, while a handler of the old
+// client may still be decrypting and storing. Every device object of one account shares the
+// filter (sharedByDevice).
 
 // knownHashesFalsePositives is the filter's false positive rate at its capacity: the share of new
 // messages still looked up in the database. At this rate the filter takes 14.4 bits per hash.
@@ -76,6 +82,43 @@ type knownHashes struct {
 	during   [][32]byte
 	// retryAt is when a build may be tried again after one failed.
 	retryAt time.Time
+}
+
+// sharedKey names an account in one database: the key of state that every device object of the
+// account shares.
+type sharedKey struct {
+	db  *dbutil.Database
+	jid string
+}
+
+// sharedByDevice keeps the per-account state shared by the device objects of one account, made
+// once by create; it lasts as long as the process.
+type sharedByDevice[T any] struct {
+	lock sync.Mutex
+	of   map[sharedKey]*T
+}
+
+// get returns key's state, made by create if there is none yet.
+func (s *sharedByDevice[T]) get(key sharedKey, create func() *T) *T {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if s.of == nil {
+		s.of = make(map[sharedKey]*T)
+	}
+	if v, ok := s.of[key]; ok {
+		return v
+	}
+	v := create()
+	s.of[key] = v
+	return v
+}
+
+// knownHashesOf holds each account's filter.
+var knownHashesOf sharedByDevice[knownHashes]
+
+// knownHashesFor returns the filter of batcher's account (see sharedByDevice).
+func knownHashesFor(b *batcher) *knownHashes {
+	return knownHashesOf.get(sharedKey{b.db, b.jid}, func() *knownHashes { return newKnownHashes(b) })
 }
 
 // newKnownHashes returns an empty set of known hashes that reads the buffer of batcher's device.

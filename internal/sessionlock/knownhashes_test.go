@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/types"
+
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
 )
 
@@ -135,5 +139,47 @@ func TestKnownHashesNeverMissAStoredHash(t *testing.T) {
 	}
 	if reads != 1 {
 		t.Errorf("%d reads after a failed one within a minute, want 1", reads)
+	}
+}
+
+// TestKnownHashesSharedByDeviceObjects: a reconnect loads the account's device again while the old
+// client may still store what it decrypts; a hash stored through the old device object after the
+// new one's filter was built is still found through the new one, and a privacy token stored through
+// the old one is seen through the new one.
+func TestKnownHashesSharedByDeviceObjects(t *testing.T) {
+	container, db := openContainer(t, "postgres", testdb.NewPostgres(t), "postgres", true)
+	ctx := context.Background()
+	old := container.NewDevice()
+	Install(old, db, zerolog.Nop())
+	jid := types.NewADJID("4915100000000", 0, 1)
+	saveDevice(t, old, jid)
+	renewed, err := container.GetDevice(ctx, jid)
+	if err != nil || renewed == nil {
+		t.Fatalf("loading the device again: %v, %v", renewed, err)
+	}
+	Install(renewed, db, zerolog.Nop())
+	hash := sha256.Sum256([]byte("decrypted by the old client"))
+	if evt, err := renewed.EventBuffer.GetBufferedEvent(ctx, sha256.Sum256([]byte("new"))); err != nil || evt != nil {
+		t.Fatalf("a new message through the new device object: %v, %v", evt, err)
+	}
+	err = old.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+		return old.EventBuffer.PutBufferedEvent(ctx, hash, []byte("plaintext"), time.Unix(1700000000, 0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evt, err := renewed.EventBuffer.GetBufferedEvent(ctx, hash); err != nil || evt == nil || string(evt.Plaintext) != "plaintext" {
+		t.Fatalf("the message the old client stored reads as %+v, %v through the new device object", evt, err)
+	}
+
+	carol := types.NewJID("4915100000011", types.DefaultUserServer)
+	if tok, err := renewed.PrivacyTokens.GetPrivacyToken(ctx, carol); err != nil || tok != nil {
+		t.Fatalf("privacy token before any: %+v, %v", tok, err)
+	}
+	if err = old.PrivacyTokens.PutPrivacyTokens(ctx, store.PrivacyToken{User: carol, Token: []byte("t"), Timestamp: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := renewed.PrivacyTokens.GetPrivacyToken(ctx, carol); err != nil || tok == nil || string(tok.Token) != "t" {
+		t.Fatalf("privacy token stored through the old device object reads as %+v, %v through the new one", tok, err)
 	}
 }

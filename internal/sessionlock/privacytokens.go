@@ -25,7 +25,7 @@ import (
 // one or two JIDs, which PostgreSQL plans once per connection. Storing and pruning tokens are
 // whatsmeow's.
 //
-// It also keeps the answers in memory (at most maxKnownPrivacyTokens of them per device), so that
+// It also keeps the answers in memory (at most maxKnownPrivacyTokens of them per account), so that
 // the next message to the same contact asks the database nothing: the device's tokens change only
 // through this store (PutPrivacyTokens when the server or the contact sends one,
 // DeleteExpiredPrivacyTokens when whatsmeow prunes them), and each such write forgets every answer
@@ -34,7 +34,13 @@ type privacyTokens struct {
 	store.PrivacyTokenStore
 	batcher *batcher
 	lids    store.LIDStore
+	// answers are the account's, shared by its device objects (sharedByDevice in knownhashes.go):
+	// a write made through an older one is seen by a newer one.
+	answers *privacyTokenAnswers
+}
 
+// privacyTokenAnswers are the privacy token answers kept for one account.
+type privacyTokenAnswers struct {
 	lock sync.Mutex
 	// known holds earlier answers (nil: no token), keyed by the JID asked for and its counterpart.
 	known map[[2]types.JID]*store.PrivacyToken
@@ -42,29 +48,32 @@ type privacyTokens struct {
 	writes uint64
 }
 
-// maxKnownPrivacyTokens bounds the answers a device's privacy token store keeps; when it is
+// privacyTokenAnswersOf holds each account's answers.
+var privacyTokenAnswersOf sharedByDevice[privacyTokenAnswers]
+
+// maxKnownPrivacyTokens bounds the answers an account's privacy token store keeps; when it is
 // reached they are all forgotten.
 const maxKnownPrivacyTokens = 4096
 
 // PutPrivacyTokens stores the tokens (whatsmeow's statement) and forgets the answers kept.
 func (p *privacyTokens) PutPrivacyTokens(ctx context.Context, tokens ...store.PrivacyToken) error {
-	defer p.forget()
+	defer p.answers.forget()
 	return p.PrivacyTokenStore.PutPrivacyTokens(ctx, tokens...)
 }
 
 // DeleteExpiredPrivacyTokens deletes the tokens older than cutoff (whatsmeow's statement) and
 // forgets the answers kept.
 func (p *privacyTokens) DeleteExpiredPrivacyTokens(ctx context.Context, cutoff time.Time) (int64, error) {
-	defer p.forget()
+	defer p.answers.forget()
 	return p.PrivacyTokenStore.DeleteExpiredPrivacyTokens(ctx, cutoff)
 }
 
 // forget drops the answers kept, after a write (made or failed: either way the table may differ).
-func (p *privacyTokens) forget() {
-	p.lock.Lock()
-	p.writes++
-	clear(p.known)
-	p.lock.Unlock()
+func (a *privacyTokenAnswers) forget() {
+	a.lock.Lock()
+	a.writes++
+	clear(a.known)
+	a.lock.Unlock()
 }
 
 // getPrivacyTokenQuery returns the newest token stored under $2 or $3 (the same JID twice when it
@@ -91,10 +100,11 @@ func (p *privacyTokens) GetPrivacyToken(ctx context.Context, user types.JID) (*s
 		other = user
 	}
 	key := [2]types.JID{user, other.ToNonAD()}
-	p.lock.Lock()
-	known, ok := p.known[key]
-	writes := p.writes
-	p.lock.Unlock()
+	a := p.answers
+	a.lock.Lock()
+	known, ok := a.known[key]
+	writes := a.writes
+	a.lock.Unlock()
 	if ok {
 		if known == nil {
 			return nil, nil
@@ -106,14 +116,14 @@ func (p *privacyTokens) GetPrivacyToken(ctx context.Context, user types.JID) (*s
 	if err != nil {
 		return nil, err
 	}
-	p.lock.Lock()
-	if p.writes == writes {
-		if p.known == nil || len(p.known) >= maxKnownPrivacyTokens {
-			p.known = make(map[[2]types.JID]*store.PrivacyToken)
+	a.lock.Lock()
+	if a.writes == writes {
+		if a.known == nil || len(a.known) >= maxKnownPrivacyTokens {
+			a.known = make(map[[2]types.JID]*store.PrivacyToken)
 		}
-		p.known[key] = found
+		a.known[key] = found
 	}
-	p.lock.Unlock()
+	a.lock.Unlock()
 	if found == nil {
 		return nil, nil
 	}

@@ -149,7 +149,8 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 			device.PreKeys = &preKeyStore{PreKeyStore: device.PreKeys, batcher: br}
 			device.SenderKeys = &senderKeyStore{SenderKeyStore: device.SenderKeys, batcher: br, sessions: s}
 			if device.PrivacyTokens == any(br.inner) && device.LIDs != nil {
-				device.PrivacyTokens = &privacyTokens{PrivacyTokenStore: device.PrivacyTokens, batcher: br, lids: device.LIDs}
+				device.PrivacyTokens = &privacyTokens{PrivacyTokenStore: device.PrivacyTokens, batcher: br, lids: device.LIDs,
+					answers: privacyTokenAnswersOf.get(sharedKey{br.db, br.jid}, func() *privacyTokenAnswers { return &privacyTokenAnswers{} })}
 			}
 		}
 		if device.EventBuffer != nil {
