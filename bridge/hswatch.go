@@ -3,11 +3,14 @@ package bridge
 import (
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/hserr"
 )
 
 // Noticing a homeserver restart while the bot's sync polls.
@@ -46,7 +49,11 @@ func (br *Bridge) runHomeserverWatch() {
 			return false
 		}
 		br.noteHomeserverFailure(err) // late_events.go
-		log.Debug().Err(err).Dur("retry_in", backoff).Msg(what)
+		level := zerolog.WarnLevel    // refused: the watch does not work until that changes
+		if hserr.Unanswered(err) {
+			level = zerolog.DebugLevel // the outage it is there to notice
+		}
+		log.WithLevel(level).Err(err).Dur("retry_in", backoff).Msg(what)
 		select {
 		case <-ctx.Done():
 			return false
