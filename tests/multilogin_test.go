@@ -186,10 +186,9 @@ func TestTwoLoginsOfOneUserChatWithEachOther(t *testing.T) {
 	// Linking Bert's number again replaces the login's device instead of adding a login.
 	waitLoginSynced(t, ctx, env, user, room, bertPhone)
 	linked := countNotices(t, ctx, env.Env, user, room, "Successfully logged in as +"+bertPhone)
-	since := time.Now()
-	sendText(t, ctx, user, room, "login")
+	login := sentAt(t, ctx, user, room, sendText(t, ctx, user, room, "login"))
 	qr := env.WaitForMessage(ctx, user, room, func(evt *event.Event) bool {
-		return isBotImage(env)(evt) && time.UnixMilli(evt.Timestamp).After(since.Add(-time.Second))
+		return isBotImage(env)(evt) && evt.Timestamp >= login
 	})
 	if err = bert.ScanQR(ctx, decodeQR(t, ctx, user, qr)); err != nil {
 		t.Fatalf("Bert's phone failed to scan the QR code: %v", err)

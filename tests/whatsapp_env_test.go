@@ -103,15 +103,26 @@ func isBotImage(env *waEnv) func(*event.Event) bool {
 // code with the phone, wait for the success message.
 func loginQR(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID, acct *wasim.Account) {
 	t.Helper()
-	since := time.Now()
-	sendText(t, ctx, client, room, "login")
+	login := sentAt(t, ctx, client, room, sendText(t, ctx, client, room, "login"))
 	qrEvt := env.WaitForMessage(ctx, client, room, func(evt *event.Event) bool {
-		return isBotImage(env)(evt) && time.UnixMilli(evt.Timestamp).After(since.Add(-time.Second))
+		return isBotImage(env)(evt) && evt.Timestamp >= login
 	})
 	if err := acct.ScanQR(ctx, decodeQR(t, ctx, client, qrEvt)); err != nil {
 		t.Fatalf("phone failed to scan the QR code: %v", err)
 	}
 	env.WaitForMessage(ctx, client, room, botNotice(env.Env, "Successfully logged in as +"+acct.JID().User))
+}
+
+// sentAt returns the homeserver's timestamp (origin_server_ts, Unix milliseconds) of an event
+// client sent: a reply to it has one no smaller, an earlier message (a QR code of an earlier login
+// a moment before, say) one no larger.
+func sentAt(t testing.TB, ctx context.Context, client *mautrix.Client, room id.RoomID, eventID id.EventID) int64 {
+	t.Helper()
+	evt, err := client.GetEvent(ctx, room, eventID)
+	if err != nil {
+		t.Fatalf("failed to read back the event %s: %v", eventID, err)
+	}
+	return evt.Timestamp
 }
 
 // appStateSyncedNotice is what `status` says once the phone's contacts and chat settings arrived.
