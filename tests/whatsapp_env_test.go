@@ -103,9 +103,10 @@ func isBotImage(env *waEnv) func(*event.Event) bool {
 // code with the phone, wait for the success message.
 func loginQR(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID, acct *wasim.Account) {
 	t.Helper()
-	login := sentAt(t, ctx, client, room, sendText(t, ctx, client, room, "login"))
+	earlier := botImagesIn(t, ctx, env, client, room)
+	sendText(t, ctx, client, room, "login")
 	qrEvt := env.WaitForMessage(ctx, client, room, func(evt *event.Event) bool {
-		return isBotImage(env)(evt) && evt.Timestamp >= login
+		return isBotImage(env)(evt) && !earlier[evt.ID]
 	})
 	if err := acct.ScanQR(ctx, decodeQR(t, ctx, client, qrEvt)); err != nil {
 		t.Fatalf("phone failed to scan the QR code: %v", err)
@@ -113,16 +114,22 @@ func loginQR(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Clie
 	env.WaitForMessage(ctx, client, room, botNotice(env.Env, "Successfully logged in as +"+acct.JID().User))
 }
 
-// sentAt returns the homeserver's timestamp (origin_server_ts, Unix milliseconds) of an event
-// client sent: a reply to it has one no smaller, an earlier message (a QR code of an earlier login
-// a moment before, say) one no larger.
-func sentAt(t testing.TB, ctx context.Context, client *mautrix.Client, room id.RoomID, eventID id.EventID) int64 {
+// botImagesIn returns the IDs of the bot's images in the room's latest 200 events: the QR codes of
+// earlier logins, which a new login's QR code is told apart from (a login a moment before may have
+// posted one within the same second).
+func botImagesIn(t testing.TB, ctx context.Context, env *waEnv, client *mautrix.Client, room id.RoomID) map[id.EventID]bool {
 	t.Helper()
-	evt, err := client.GetEvent(ctx, room, eventID)
+	timeline, err := e2e.Timeline(ctx, client, room, 200)
 	if err != nil {
-		t.Fatalf("failed to read back the event %s: %v", eventID, err)
+		t.Fatalf("failed to read the room's timeline: %v", err)
 	}
-	return evt.Timestamp
+	images := make(map[id.EventID]bool)
+	for _, evt := range timeline {
+		if isBotImage(env)(evt) {
+			images[evt.ID] = true
+		}
+	}
+	return images
 }
 
 // appStateSyncedNotice is what `status` says once the phone's contacts and chat settings arrived.
