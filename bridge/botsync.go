@@ -35,6 +35,10 @@ const botSyncFilter = `{"room":{"timeline":{"types":["m.room.redaction"],"limit"
 	`"state":{"types":[]},"ephemeral":{"types":["m.typing","m.receipt"]},"account_data":{"types":[]}},` +
 	`"presence":{"types":[]},"account_data":{"types":[]}}`
 
+// emptySyncFilter asks for nothing from any room, presence or account data: a /sync with it only
+// gives the position (the bot's first start) or waits (the homeserver watch, hswatch.go).
+const emptySyncFilter = `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`
+
 // botSyncTimeout is how long one /sync long-polls, in milliseconds.
 const botSyncTimeout = 30000
 
@@ -257,7 +261,7 @@ func (br *Bridge) botSyncStart(ctx context.Context, client *mautrix.Client) (str
 	if err != nil || since != "" {
 		return since, err
 	}
-	resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`})
+	resp, err := client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: emptySyncFilter})
 	if err != nil {
 		return "", fmt.Errorf("failed to take the homeserver's sync position: %w", err)
 	}

@@ -26,9 +26,6 @@ import (
 // costs the homeserver a request every botSyncTimeout; when the homeserver stops it fails at once,
 // and so does the next, and the outage is noted.
 
-// homeserverWatchFilter asks for nothing: the user is in no room and has no account data.
-const homeserverWatchFilter = `{"room":{"rooms":[]},"presence":{"types":[]},"account_data":{"types":[]}}`
-
 // homeserverWatchMXID is the user that watches the homeserver.
 func (br *Bridge) homeserverWatchMXID() id.UserID {
 	return id.NewUserID(br.Config.FormatUsername(config.HomeserverWatchIdentifier), br.Config.Homeserver.Domain)
@@ -77,7 +74,7 @@ func (br *Bridge) runHomeserverWatch() {
 	for ctx.Err() == nil {
 		back = br.hsBack.wait()
 		resp, err := intent.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since,
-			FilterID: homeserverWatchFilter, SetPresence: event.PresenceOffline})
+			FilterID: emptySyncFilter, SetPresence: event.PresenceOffline})
 		if err != nil {
 			if !failed(err, "The homeserver watch's sync failed") {
 				return
