@@ -162,39 +162,24 @@ func (br *Bridge) runBotSync() {
 	if br.crypto != nil {
 		client = br.crypto.Client()
 	}
-	backoff := time.Second
-	// back is closed when the homeserver answers again after the latest request found it
-	// unreachable (hsback.go): the wait ends then.
-	var back <-chan struct{}
-	wait := func() bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-back:
-			backoff = time.Second
-			return true
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Minute)
-		return true
-	}
+	retry := newHSRetry(&br.hsBack)
 	var since string
 	for {
 		var err error
-		back = br.hsBack.wait()
+		retry.before()
 		if since, err = br.botSyncStart(ctx, client); err == nil {
 			break
 		}
 		br.noteHomeserverFailure(err) // late_events.go
-		log.Warn().Err(err).Dur("retry_in", backoff).Msg("Failed to start the bot's sync")
-		if !wait() {
+		log.Warn().Err(err).Dur("retry_in", retry.delay).Msg("Failed to start the bot's sync")
+		if !retry.wait(ctx) {
 			return
 		}
 	}
 	log.Info().Msg("Bot sync started: redactions, typing and receipts are read from the bot's /sync")
 	var lastStart time.Time
 	for ctx.Err() == nil {
-		back = br.hsBack.wait()
+		retry.before()
 		req := mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter}
 		reqCtx, cancel := context.WithCancel(ctx)
 		if br.roomActivity.busy() {
@@ -235,13 +220,13 @@ func (br *Bridge) runBotSync() {
 				return
 			}
 			br.noteHomeserverFailure(err) // late_events.go
-			log.Warn().Err(err).Dur("retry_in", backoff).Msg("Bot sync failed")
-			if !wait() {
+			log.Warn().Err(err).Dur("retry_in", retry.delay).Msg("Bot sync failed")
+			if !retry.wait(ctx) {
 				return
 			}
 			continue
 		}
-		backoff = time.Second
+		retry.succeeded()
 		if resp.NextBatch == since {
 			continue
 		}

@@ -140,3 +140,34 @@ func homeserverAnswers(ctx context.Context, client *http.Client, address string)
 	_ = resp.Body.Close()
 	return resp.StatusCode < http.StatusInternalServerError
 }
+
+// hsRetry paces a loop of requests to the homeserver that retries failures: 1 s after the first,
+// doubling up to a minute, and at once when the homeserver answers again after being seen down.
+type hsRetry struct {
+	hsBack *homeserverBack
+	// delay is the next wait; back is closed when the homeserver is back (taken by before).
+	delay time.Duration
+	back  <-chan struct{}
+}
+
+func newHSRetry(b *homeserverBack) *hsRetry { return &hsRetry{hsBack: b, delay: time.Second} }
+
+// before is called before each request, so that a return of the homeserver after its failure
+// ends the wait.
+func (r *hsRetry) before() { r.back = r.hsBack.wait() }
+
+// succeeded starts the next failure's wait at 1 s again.
+func (r *hsRetry) succeeded() { r.delay = time.Second }
+
+// wait waits before the next try; false when ctx ended first.
+func (r *hsRetry) wait(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-r.back:
+		r.delay = time.Second
+	case <-time.After(r.delay):
+		r.delay = min(2*r.delay, time.Minute)
+	}
+	return true
+}

@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"time"
-
 	"github.com/rs/zerolog"
 
 	"maunium.net/go/mautrix"
@@ -39,8 +37,7 @@ func (br *Bridge) runHomeserverWatch() {
 	ctx := br.ctx
 	log := br.Log.With().Str("component", "homeserver_watch").Logger()
 	intent := br.AS.Intent(br.homeserverWatchMXID())
-	backoff := time.Second
-	var back <-chan struct{}
+	retry := newHSRetry(&br.hsBack)
 	failed := func(err error, what string) bool {
 		if ctx.Err() != nil {
 			return false
@@ -50,19 +47,11 @@ func (br *Bridge) runHomeserverWatch() {
 		if hserr.Unanswered(err) {
 			level = zerolog.DebugLevel // the outage it is there to notice
 		}
-		log.WithLevel(level).Err(err).Dur("retry_in", backoff).Msg(what)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-back:
-			backoff = time.Second
-		case <-time.After(backoff):
-			backoff = min(2*backoff, time.Minute)
-		}
-		return true
+		log.WithLevel(level).Err(err).Dur("retry_in", retry.delay).Msg(what)
+		return retry.wait(ctx)
 	}
 	for {
-		back = br.hsBack.wait()
+		retry.before()
 		err := intent.EnsureRegistered(ctx)
 		if err == nil {
 			break
@@ -72,7 +61,7 @@ func (br *Bridge) runHomeserverWatch() {
 	}
 	var since string
 	for ctx.Err() == nil {
-		back = br.hsBack.wait()
+		retry.before()
 		resp, err := intent.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: botSyncTimeout, Since: since,
 			FilterID: emptySyncFilter, SetPresence: event.PresenceOffline})
 		if err != nil {
@@ -81,7 +70,7 @@ func (br *Bridge) runHomeserverWatch() {
 			}
 			continue
 		}
-		backoff = time.Second
+		retry.succeeded()
 		since = resp.NextBatch
 	}
 }
