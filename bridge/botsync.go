@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,33 +46,54 @@ const botSyncTimeout = 30000
 // incremental sync of all its streams (syncapi/sync.RequestPool.OnIncomingSyncRequest: one
 // database snapshot per stream) that the bot's filter then leaves empty, so the request waits on:
 // under load that cost is paid per message (measured at 6-7 ms of Dendrite's CPU per
-// Matrix->WhatsApp message on 2 cores, docs/PERFORMANCE.md). The bridge knows when its rooms are busy (the
-// homeserver pushes it their events in transactions, its own messages' echoes included): from the
-// first transaction on it ends the long poll and asks with timeout=0 every botSyncBusyPoll, one
-// incremental sync for all the events in between, until no transaction came for botSyncBusyFor.
-// Redactions, typing and receipts then reach the bridge up to botSyncBusyPoll later. (A short
-// long poll instead costs the homeserver as much as a long one: it is woken by every event too, and
-// measured at 1.4-1.6 times ceiling A's homeserver CPU per Matrix->WhatsApp message against 0.8-0.9
-// for polling. With no request under way between polls, a homeserver restart is noticed by the
-// watch in hswatch.go.)
+// Matrix->WhatsApp message on 2 cores, docs/PERFORMANCE.md). A poll costs one such computation and
+// one request, however many events came in between. (A short long poll costs the homeserver as
+// much as a long one: it is woken by every event too, measured at 1.4-1.6 times ceiling A's
+// homeserver CPU per Matrix->WhatsApp message against 0.8-0.9 for polling.)
+//
+// The bridge knows how busy its rooms are: the homeserver pushes it their events in transactions,
+// its own messages' echoes included. The bot long-polls while fewer than botSyncBusyEvents events
+// came in the last botSyncBusyFor, so that in a quiet bridge typing and deletions reach WhatsApp at
+// once, and a wake-up costs little. From that rate on it ends the long poll and asks with
+// timeout=0 every botSyncBusyPoll; while Matrix users are typing or deleting (a poll found it
+// within botSyncActiveFor) every botSyncActivePoll. Redactions, typing and receipts then reach the
+// bridge up to that interval later. At Dendrite's ceiling of about 60-100 messages/s that is one
+// request per 500-800 messages. With no request under way between polls, a homeserver restart is
+// noticed by the watch in hswatch.go.
 const (
-	botSyncBusyPoll = 500 * time.Millisecond
-	botSyncBusyFor  = 5 * time.Second
+	botSyncBusyEvents = 25
+	botSyncBusyFor    = 5 * time.Second
+	botSyncBusyPoll   = 8 * time.Second
+	botSyncActivePoll = time.Second
+	botSyncActiveFor  = 30 * time.Second
 )
 
-// roomActivity records when the homeserver last pushed the bridge events, for the bot's sync.
+// roomActivitySlots is how many whole seconds roomActivity counts: those of botSyncBusyFor.
+const roomActivitySlots = int(botSyncBusyFor / time.Second)
+
+// roomActivity counts the events the homeserver pushed the bridge in each of the last
+// roomActivitySlots seconds, for the bot's sync.
 type roomActivity struct {
-	// last is when the latest transaction with events arrived, in Unix nanoseconds; 0: never.
-	last atomic.Int64
 	lock sync.Mutex
+	// counts[i] is how many events arrived in the Unix second secs[i] (slot: the second modulo
+	// roomActivitySlots).
+	secs   [roomActivitySlots]int64
+	counts [roomActivitySlots]int
 	// woken is closed by the next touch (nil while nothing waits for it).
 	woken chan struct{}
 }
 
-// touch notes that events arrived now.
-func (a *roomActivity) touch() {
-	a.last.Store(time.Now().UnixNano())
+// touch notes that a transaction brought events (their number) now.
+func (a *roomActivity) touch(events int) { a.touchAt(time.Now(), events) }
+
+func (a *roomActivity) touchAt(now time.Time, events int) {
+	sec := now.Unix()
+	slot := int(sec % int64(roomActivitySlots))
 	a.lock.Lock()
+	if a.secs[slot] != sec {
+		a.secs[slot], a.counts[slot] = sec, 0
+	}
+	a.counts[slot] += events
 	if a.woken != nil {
 		close(a.woken)
 		a.woken = nil
@@ -81,10 +101,21 @@ func (a *roomActivity) touch() {
 	a.lock.Unlock()
 }
 
-// busy reports whether events arrived within botSyncBusyFor.
-func (a *roomActivity) busy() bool {
-	last := a.last.Load()
-	return last != 0 && time.Since(time.Unix(0, last)) < botSyncBusyFor
+// busy reports whether at least botSyncBusyEvents events arrived within botSyncBusyFor (in whole
+// seconds, the current one included).
+func (a *roomActivity) busy() bool { return a.busyAt(time.Now()) }
+
+func (a *roomActivity) busyAt(now time.Time) bool {
+	sec := now.Unix()
+	total := 0
+	a.lock.Lock()
+	for i, s := range a.secs {
+		if s > sec-int64(roomActivitySlots) && s <= sec {
+			total += a.counts[i]
+		}
+	}
+	a.lock.Unlock()
+	return total >= botSyncBusyEvents
 }
 
 // next returns a channel closed by the next touch.
@@ -95,6 +126,22 @@ func (a *roomActivity) next() <-chan struct{} {
 		a.woken = make(chan struct{})
 	}
 	return a.woken
+}
+
+// untilBusy cancels when the rooms get busy, or returns when done is closed.
+func (a *roomActivity) untilBusy(done <-chan struct{}, cancel func()) {
+	for {
+		woken := a.next()
+		if a.busy() {
+			cancel()
+			return
+		}
+		select {
+		case <-woken:
+		case <-done:
+			return
+		}
+	}
 }
 
 // botSyncWanted decides homeserver.bot_sync: "on" and "off" as said; "auto" asks the homeserver who
@@ -177,43 +224,46 @@ func (br *Bridge) runBotSync() {
 		}
 	}
 	log.Info().Msg("Bot sync started: redactions, typing and receipts are read from the bot's /sync")
-	var lastStart time.Time
+	// lastStart is when the latest request began, or a cut-short long poll ended; activeAt when a
+	// poll last found a Matrix user typing or deleting.
+	var lastStart, activeAt time.Time
 	for ctx.Err() == nil {
 		retry.before()
 		req := mautrix.ReqSync{Timeout: botSyncTimeout, Since: since, FilterID: botSyncFilter}
 		reqCtx, cancel := context.WithCancel(ctx)
 		if br.roomActivity.busy() {
 			req.Timeout = 0
+			interval := botSyncBusyPoll
+			if time.Since(activeAt) < botSyncActiveFor {
+				interval = botSyncActivePoll
+			}
 			select {
 			case <-ctx.Done():
 				cancel()
 				return
-			case <-time.After(time.Until(lastStart.Add(botSyncBusyPoll))):
+			case <-time.After(time.Until(lastStart.Add(interval))):
 			}
 		} else {
-			// Events arriving end the long poll: the sync polls while they keep coming.
-			woken := br.roomActivity.next()
-			go func() {
-				select {
-				case <-woken:
-					cancel()
-				case <-reqCtx.Done():
-				}
-			}()
+			// The rooms getting busy end the long poll: the sync polls while they stay so.
+			go br.roomActivity.untilBusy(reqCtx.Done(), cancel)
 		}
 		lastStart = time.Now()
 		resp, err := client.FullSyncRequest(reqCtx, req)
 		cutShort := err != nil && reqCtx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if cutShort {
-			continue // nothing was read: the next request asks again from the same position
+			// Nothing was read, and the long poll had all up to now: the first poll follows
+			// an interval later, from the same position.
+			lastStart = time.Now()
+			continue
 		}
+		var active bool
 		if err == nil {
 			if br.crypto != nil {
 				// Room keys first, so that the events they unlock find them.
 				br.crypto.ProcessSync(ctx, resp, since)
 			}
-			err = br.ingestSync(ctx, since, resp)
+			active, err = br.ingestSync(ctx, since, resp)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -225,6 +275,9 @@ func (br *Bridge) runBotSync() {
 				return
 			}
 			continue
+		}
+		if active {
+			activeAt = time.Now()
 		}
 		retry.succeeded()
 		if resp.NextBatch == since {
@@ -261,8 +314,9 @@ func (br *Bridge) botSyncStart(ctx context.Context, client *mautrix.Client) (str
 
 // ingestSync hands one /sync answer to the bridge: redactions into the inbox (as transaction
 // "sync:<since>", so a batch read again is a duplicate), typing and receipts to the ephemeral
-// handler. Events of the bridge's own users (the bot, ghosts) are skipped like echoes.
-func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.RespSync) error {
+// handler. Events of the bridge's own users (the bot, ghosts) are skipped like echoes. active
+// reports whether a Matrix user (not the bridge's) redacted or was typing.
+func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.RespSync) (active bool, err error) {
 	log := zerolog.Ctx(ctx)
 	var rows []*database.InboxEvent
 	var ephemeral []json.RawMessage
@@ -279,6 +333,9 @@ func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.Re
 			rows = append(rows, &database.InboxEvent{EventID: evt.ID, RoomID: roomID, Event: raw})
 		}
 		for _, evt := range room.Ephemeral.Events {
+			if evt.Type == event.EphemeralEventTyping && !active {
+				active = br.matrixUserTyping(evt)
+			}
 			if raw, err := rawWithRoom(evt, roomID); err == nil {
 				ephemeral = append(ephemeral, raw)
 			}
@@ -287,12 +344,28 @@ func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.Re
 	if len(rows) > 0 {
 		inserted, err := br.storeInboxEvents(ctx, "sync:"+since, rows)
 		if err != nil {
-			return fmt.Errorf("failed to store redactions from sync: %w", err)
+			return false, fmt.Errorf("failed to store redactions from sync: %w", err)
 		}
 		log.Debug().Int("redactions", len(rows)).Int("stored", inserted).Msg("Stored redactions from the bot's sync")
 	}
 	br.handleEphemeral(*log, ephemeral)
-	return nil
+	return active || len(rows) > 0, nil
+}
+
+// matrixUserTyping reports whether an m.typing event lists a user who is not the bridge's.
+func (br *Bridge) matrixUserTyping(evt *event.Event) bool {
+	var content struct {
+		UserIDs []id.UserID `json:"user_ids"`
+	}
+	if json.Unmarshal(evt.Content.VeryRaw, &content) != nil {
+		return false
+	}
+	for _, userID := range content.UserIDs {
+		if !br.isBridgeUser(userID) {
+			return true
+		}
+	}
+	return false
 }
 
 // rawWithRoom encodes a sync event as a transaction would carry it: with its room ID.

@@ -76,8 +76,8 @@ type Bridge struct {
 	hsOutages homeserverOutages
 	// hsBack wakes what waits for the homeserver once it answers again (hsback.go).
 	hsBack homeserverBack
-	// roomActivity is when the homeserver last pushed events; the bot's sync polls while it does
-	// (botsync.go).
+	// roomActivity counts the events the homeserver pushed over the last seconds; the bot's sync
+	// polls while they are many (botsync.go).
 	roomActivity roomActivity
 	// unbridged holds the seqs of Matrix inbox rows stored while the message map had no row of
 	// their event, until their first handling (inbox.go).

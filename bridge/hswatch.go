@@ -16,7 +16,7 @@ import (
 // late_events.go needs to know when the homeserver was unreachable: a message whose push a stop
 // cut off may be pushed late, or never. The bridge learns of an outage when one of its requests
 // fails. The bot's 30-second long poll is such a request, always under way, but while the bridged
-// rooms are busy the bot polls every botSyncBusyPoll with nothing under way in between (botsync.go),
+// rooms are busy the bot polls every few seconds with nothing under way in between (botsync.go),
 // and a homeserver that restarts within that gap, as Dendrite does in about 0.1 s, fails none.
 //
 // So while the bot's sync runs, a user of the bridge's namespace that is in no room (the ghost

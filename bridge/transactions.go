@@ -137,7 +137,7 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(txn.Events) > 0 {
-		br.roomActivity.touch() // botsync.go
+		br.roomActivity.touch(len(txn.Events)) // botsync.go
 	}
 	rows := make([]*database.InboxEvent, 0, len(txn.Events))
 	echoes := 0

@@ -52,7 +52,7 @@ type perfLoad struct{ Chats, Messages int }
 
 var benchSizes = perfSizes{
 	LatencyRounds: 100,
-	Loads:         []perfLoad{{1, 200}, {10, 300}, {100, 300}},
+	Loads:         []perfLoad{{1, 200}, {10, 1000}, {100, 300}},
 	TargetChats:   10, ProfileSeconds: 10, SettleMax: 90 * time.Second,
 	SinglePortals: 1_000, BackfillChats: 10, BackfillMessages: 1_000,
 	SurgeUsers: 100, SurgePortals: 10, StartupPortals: 10_000,

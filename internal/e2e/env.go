@@ -27,6 +27,10 @@ import (
 // logTailLines is how many lines of each log a failed test prints.
 const logTailLines = 100
 
+// LogDirEnv names a directory that a failed test's whole process logs are copied into (as
+// <test>.<log name>), for reading past the last logTailLines; unset: not copied.
+const LogDirEnv = "E2E_LOG_DIR"
+
 // Options choose what an Env runs. The zero value runs Dendrite and the bridge on SQLite.
 type Options struct {
 	// Database is the bridge's database engine: testdb.SQLite (the default) or testdb.Postgres.
@@ -185,6 +189,14 @@ func (e *Env) dumpLogs() {
 	for _, path := range logs {
 		if _, err := os.Stat(path); err == nil {
 			e.t.Logf("e2e: last %d lines of %s:\n%s", logTailLines, path, tailFile(path, logTailLines))
+			if dir := os.Getenv(LogDirEnv); dir != "" {
+				name := strings.NewReplacer("/", "_", " ", "_").Replace(e.t.Name()) + "." + filepath.Base(path)
+				if data, err := os.ReadFile(path); err != nil {
+					e.t.Logf("e2e: failed to read %s: %v", path, err)
+				} else if err = os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+					e.t.Logf("e2e: failed to copy %s to %s: %v", path, dir, err)
+				}
+			}
 			if races := raceReports(path); races != "" {
 				e.t.Logf("e2e: race detector reports in %s:\n%s", path, races)
 			}
