@@ -220,9 +220,16 @@ func TestLoggedOutWhileAwayAndSessionTakenOver(t *testing.T) {
 	env.WA.SetCompanionOfflineLimit(0)
 
 	// A new login; then a second client connects with the bridge's session from its database.
+	histories := countNotices(t, ctx, env.Env, u.client, u.room, "Your history is here")
 	loginQR(t, ctx, env, u.client, u.room, u.acct)
 	device = u.acct.Devices()[len(u.acct.Devices())-1].Device
 	waitFor(t, ctx, "the bridge to be online", func() bool { return u.acct.Online(device) })
+	// The phone's first messages to the new device (its history) are through before the takeover.
+	// whatsmeow handles a stream error in turn with the stanzas before it, and drops what is
+	// still queued when the socket closes: a "replaced" that waits behind slow decryptions until
+	// the server closed the socket never arrives, and the client reconnects instead, taking the
+	// session back from the second client (seen once under CI load).
+	env.WaitForMessages(ctx, u.client, u.room, histories+1, botNotice(env.Env, "Your history is here"))
 	twin := connectTwin(t, ctx, env, types.JID{User: u.acct.JID().User, Server: types.DefaultUserServer, Device: device})
 	env.WaitForMessage(ctx, u.client, u.room, botNotice(env.Env, "Another client took over", "send `reconnect` to take the connection back"))
 	attempts = u.acct.LoginAttempts(device)
