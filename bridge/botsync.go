@@ -16,6 +16,7 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
 )
 
 // Not every homeserver pushes everything to appservices: Dendrite sends no redactions, typing
@@ -53,23 +54,25 @@ const botSyncTimeout = 30000
 //
 // The bridge knows how busy its rooms are: the homeserver pushes it their events in transactions,
 // its own messages' echoes included. The bot long-polls while fewer than botSyncBusyEvents events
-// came in the last botSyncBusyFor, so that in a quiet bridge typing and deletions reach WhatsApp at
-// once, and a wake-up costs little. From that rate on it ends the long poll and asks with
-// timeout=0 every botSyncBusyPoll; while Matrix users are typing or deleting (a poll found it
-// within botSyncActiveFor) every botSyncActivePoll. Redactions, typing and receipts then reach the
-// bridge up to that interval later. At Dendrite's ceiling of about 60-100 messages/s that is one
-// request per 500-800 messages. With no request under way between polls, a homeserver restart is
-// noticed by the watch in hswatch.go.
+// came in the last botSyncBusyFor (and the current second), so that in a quiet bridge typing and
+// deletions reach WhatsApp at once, and a wake-up costs little. From that rate on it ends the long
+// poll and asks with timeout=0 every botSyncBusyPoll; while Matrix users are typing or deleting (a
+// poll found it within botSyncActiveFor) every botSyncActivePoll. Redactions, typing and receipts
+// then reach the bridge up to that interval later; the first typing or deletion of a busy spell up
+// to botSyncBusyPoll. At 30-100 messages/s, what Dendrite manages on 2 cores, that is one request per
+// 450-1,500 messages, and with the watch in hswatch.go (two requests per botSyncTimeout, which
+// notices a homeserver restart between polls) still under one per 200.
 const (
 	botSyncBusyEvents = 25
 	botSyncBusyFor    = 5 * time.Second
-	botSyncBusyPoll   = 8 * time.Second
+	botSyncBusyPoll   = 15 * time.Second
 	botSyncActivePoll = time.Second
 	botSyncActiveFor  = 30 * time.Second
 )
 
-// roomActivitySlots is how many whole seconds roomActivity counts: those of botSyncBusyFor.
-const roomActivitySlots = int(botSyncBusyFor / time.Second)
+// roomActivitySlots is how many seconds roomActivity counts: the whole seconds of botSyncBusyFor
+// and the current one.
+const roomActivitySlots = int(botSyncBusyFor/time.Second) + 1
 
 // roomActivity counts the events the homeserver pushed the bridge in each of the last
 // roomActivitySlots seconds, for the bot's sync.
@@ -101,8 +104,8 @@ func (a *roomActivity) touchAt(now time.Time, events int) {
 	a.lock.Unlock()
 }
 
-// busy reports whether at least botSyncBusyEvents events arrived within botSyncBusyFor (in whole
-// seconds, the current one included).
+// busy reports whether at least botSyncBusyEvents events arrived within the current second and
+// the botSyncBusyFor before it.
 func (a *roomActivity) busy() bool { return a.busyAt(time.Now()) }
 
 func (a *roomActivity) busyAt(now time.Time) bool {
@@ -315,11 +318,12 @@ func (br *Bridge) botSyncStart(ctx context.Context, client *mautrix.Client) (str
 // ingestSync hands one /sync answer to the bridge: redactions into the inbox (as transaction
 // "sync:<since>", so a batch read again is a duplicate), typing and receipts to the ephemeral
 // handler. Events of the bridge's own users (the bot, ghosts) are skipped like echoes. active
-// reports whether a Matrix user (not the bridge's) redacted or was typing.
+// reports whether a Matrix user redacted (not the bridge as the user) or was typing.
 func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.RespSync) (active bool, err error) {
 	log := zerolog.Ctx(ctx)
 	var rows []*database.InboxEvent
 	var ephemeral []json.RawMessage
+	var userRedacted bool
 	for roomID, room := range resp.Rooms.Join {
 		for _, evt := range room.Timeline.Events {
 			if evt.Type != event.EventRedaction || evt.ID == "" || br.isBridgeUser(evt.Sender) {
@@ -331,6 +335,8 @@ func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.Re
 				continue
 			}
 			rows = append(rows, &database.InboxEvent{EventID: evt.ID, RoomID: roomID, Event: raw})
+			// What the bridge deleted as a user's own account (double puppeting) is not the user.
+			userRedacted = userRedacted || !portal.IsDoublePuppeted(evt)
 		}
 		for _, evt := range room.Ephemeral.Events {
 			if evt.Type == event.EphemeralEventTyping && !active {
@@ -349,7 +355,7 @@ func (br *Bridge) ingestSync(ctx context.Context, since string, resp *mautrix.Re
 		log.Debug().Int("redactions", len(rows)).Int("stored", inserted).Msg("Stored redactions from the bot's sync")
 	}
 	br.handleEphemeral(*log, ephemeral)
-	return active || len(rows) > 0, nil
+	return active || userRedacted, nil
 }
 
 // matrixUserTyping reports whether an m.typing event lists a user who is not the bridge's.

@@ -21,8 +21,9 @@ import (
 //
 // So while the bot's sync runs, a user of the bridge's namespace that is in no room (the ghost
 // namespace's "connection-check") long-polls its own /sync. No room event wakes that request, so it
-// costs the homeserver a request every botSyncTimeout; when the homeserver stops it fails at once,
-// and so does the next, and the outage is noted.
+// costs the homeserver two requests every botSyncTimeout (a timed-out long poll returns the
+// position it was given, and Dendrite answers the next one at once with the current position);
+// when the homeserver stops it fails at once, and so does the next, and the outage is noted.
 
 // homeserverWatchMXID is the user that watches the homeserver.
 func (br *Bridge) homeserverWatchMXID() id.UserID {

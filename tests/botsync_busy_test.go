@@ -35,7 +35,8 @@ func TestDeletionAndTypingWhileTheChatIsBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Carol writes every 150 ms until the deletion and the typing reached her.
+	// Carol writes every 100 ms, well above the rate that makes the bot's sync poll (25 pushed
+	// events in about 5 s), until the deletion and the typing reached her.
 	stop := make(chan struct{})
 	sent := make(chan int, 1)
 	var count atomic.Int32
@@ -46,7 +47,7 @@ func TestDeletionAndTypingWhileTheChatIsBusy(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(150 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond):
 			}
 			if _, err := carol.SendText(ctx, alice.acct.JID(), fmt.Sprintf("busy %d", n)); err != nil {
 				t.Errorf("busy message %d: %v", n, err)
