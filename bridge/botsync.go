@@ -57,10 +57,11 @@ const botSyncTimeout = 30000
 // came in the last botSyncBusyFor (and the current second), so that in a quiet bridge typing and
 // deletions reach WhatsApp at once, and a wake-up costs little. From that rate on it ends the long
 // poll and asks with timeout=0 every botSyncBusyPoll; while Matrix users are typing or deleting (a
-// poll found it within botSyncActiveFor) every botSyncActivePoll. Redactions, typing and receipts
-// then reach the bridge up to that interval later; the first typing or deletion of a busy spell up
-// to botSyncBusyPoll. At 30-100 messages/s, what Dendrite manages on 2 cores, that is one request per
-// 450-1,500 messages, and with the watch in hswatch.go (two requests per botSyncTimeout, which
+// poll found it within botSyncActiveFor), or with encryption on (the sync brings room keys and
+// device list changes), every botSyncActivePoll, and at once when an event waits for its room key
+// (wantBotSync). Redactions, typing and receipts then reach the bridge up to that interval later;
+// the first typing or deletion of a busy spell up to botSyncBusyPoll. Without encryption, at
+// 30-100 messages/s, what Dendrite manages on 2 cores, that is one request per 450-1,500 messages, and with the watch in hswatch.go (two requests per botSyncTimeout, which
 // notices a homeserver restart between polls) still under one per 200.
 const (
 	botSyncBusyEvents = 25
@@ -200,6 +201,16 @@ func (br *Bridge) homeserverName(ctx context.Context) (string, error) {
 	return body.Server.Name, nil
 }
 
+// wantBotSync asks the bot's sync, when it polls because the rooms are busy, for its next poll
+// now rather than up to botSyncBusyPoll later, and then every botSyncActivePoll for
+// botSyncActiveFor. A long poll needs no asking: what the bot waits for wakes it.
+func (br *Bridge) wantBotSync() {
+	select {
+	case br.botSyncAsked <- struct{}{}:
+	default:
+	}
+}
+
 // runBotSync is the bot's /sync loop; it ends with the bridge. Failures are retried with backoff
 // (1 s doubling up to 1 min, cut short when the homeserver answers again) from the last position
 // that was fully handled.
@@ -237,7 +248,8 @@ func (br *Bridge) runBotSync() {
 		if br.roomActivity.busy() {
 			req.Timeout = 0
 			interval := botSyncBusyPoll
-			if time.Since(activeAt) < botSyncActiveFor {
+			if br.crypto != nil || time.Since(activeAt) < botSyncActiveFor {
+				// With encryption the sync also brings room keys and device list changes.
 				interval = botSyncActivePoll
 			}
 			select {
@@ -245,6 +257,16 @@ func (br *Bridge) runBotSync() {
 				cancel()
 				return
 			case <-time.After(time.Until(lastStart.Add(interval))):
+			case <-br.botSyncAsked:
+				// Something waits for what only the sync brings (a room key): poll now, and
+				// often for a while, as after a Matrix user's typing.
+				activeAt = time.Now()
+				select {
+				case <-ctx.Done():
+					cancel()
+					return
+				case <-time.After(time.Until(lastStart.Add(botSyncActivePoll))):
+				}
 			}
 		} else {
 			// The rooms getting busy end the long poll: the sync polls while they stay so.

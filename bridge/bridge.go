@@ -79,6 +79,8 @@ type Bridge struct {
 	// roomActivity counts the events the homeserver pushed over the last seconds; the bot's sync
 	// polls while they are many (botsync.go).
 	roomActivity roomActivity
+	// botSyncAsked asks the bot's polling sync for its next poll now (wantBotSync).
+	botSyncAsked chan struct{}
 	// unbridged holds the seqs of Matrix inbox rows stored while the message map had no row of
 	// their event, until their first handling (inbox.go).
 	unbridged unbridgedRows
@@ -178,7 +180,8 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 		startedAt:   time.Now().Truncate(time.Millisecond),
 		waMaybeSent: newMaybeSentRows(),
 
-		waInboxWake: make(chan struct{}, 1),
+		waInboxWake:  make(chan struct{}, 1),
+		botSyncAsked: make(chan struct{}, 1),
 
 		inboxRooms:     make(chan id.RoomID, inboxKeyBuffer),
 		waInboxPortals: make(chan database.PortalKey, inboxKeyBuffer),

@@ -88,6 +88,8 @@ func (br *Bridge) handleEncrypted(ctx context.Context, evt *event.Event) error {
 	decrypted, err := br.crypto.Decrypt(ctx, evt)
 	if isMissingKeys(err) {
 		log.Debug().Stringer("session_id", content.SessionID).Msg("Waiting for the room key of an encrypted event")
+		// Room keys come only through the bot's sync, which polls seldom while the rooms are busy.
+		br.wantBotSync() // botsync.go
 		if br.crypto.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, decryptWait) {
 			decrypted, err = br.crypto.Decrypt(ctx, evt)
 		}
