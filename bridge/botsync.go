@@ -61,8 +61,9 @@ const botSyncTimeout = 30000
 // device list changes), every botSyncActivePoll, and at once when an event waits for its room key
 // (wantBotSync). Redactions, typing and receipts then reach the bridge up to that interval later;
 // the first typing or deletion of a busy spell up to botSyncBusyPoll. Without encryption, at
-// 30-100 messages/s, what Dendrite manages on 2 cores, that is one request per 450-1,500 messages, and with the watch in hswatch.go (two requests per botSyncTimeout, which
-// notices a homeserver restart between polls) still under one per 200.
+// 30-100 messages/s, what Dendrite manages on 2 cores, that is one request per 450-1,500 messages,
+// and with the watch in hswatch.go (two requests per botSyncTimeout, which notices a homeserver
+// restart between polls) still under one per 200.
 const (
 	botSyncBusyEvents = 25
 	botSyncBusyFor    = 5 * time.Second
