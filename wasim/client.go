@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver for simulated clients' stores
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/wasend"
 )
 
 // rewriteTransport sends every request to the simulator over plain HTTP, whatever host and scheme
@@ -111,11 +112,10 @@ func (s *Server) NewClient(dev *store.Device) *whatsmeow.Client {
 
 // sendMessage sends msg with cli as a phone's app would: marked as a send for internal/sessionlock
 // (BeginSend, EndSend), so that its Signal session leases last as long as it runs and end when it
-// returns, as the bridge's do (whatsapp.LeaseEndingClient).
+// returns, and without ever cancelling whatsmeow's send, which could crash the process
+// (internal/wasend), as the bridge's sends do (whatsapp.LeaseEndingClient).
 func sendMessage(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
-	sessionlock.BeginSend(cli.Store)
-	defer sessionlock.EndSend(cli.Store)
-	return cli.SendMessage(ctx, to, msg, extra...)
+	return wasend.Message(ctx, cli, to, msg, extra...)
 }
 
 // OpenStore opens (creating if needed) a whatsmeow store in the SQLite file at path, with the

@@ -1,0 +1,67 @@
+// Package wasend sends WhatsApp messages with whatsmeow in a way that cannot crash the process, and
+// marks each send for internal/sessionlock. The bridge (whatsapp.LeaseEndingClient) and the
+// simulator's phones (wasim) send through it.
+package wasend
+
+import (
+	"context"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
+)
+
+// result is what a whatsmeow send returned.
+type result struct {
+	resp whatsmeow.SendResponse
+	err  error
+}
+
+// Message is cli.SendMessage(ctx, to, msg, extra...) marked as a send for internal/sessionlock
+// (BeginSend, EndSend: the Signal session leases the send takes outlive the lease timeout while it
+// runs, and those it did not advance end when it returns).
+//
+// It returns ctx's error as soon as ctx ends, but whatsmeow's send is not cancelled: its
+// Client.SendMessage, when its context ends, closes the channel the server's answer is delivered on
+// (Client.cancelResponse), while the frame reader may have taken that channel from the waiting list
+// a moment before and be about to send the answer on it (Client.receiveResponse). A send on a closed
+// channel panics the reader's goroutine, and with it the whole process. So whatsmeow gets a context
+// that never ends (ctx's values kept), and its send carries on in the background until the answer
+// comes, its own timeout passes (extra's Timeout, whatsmeow's 75 s when zero) or the connection
+// drops (whatsmeow then hands every waiting send the disconnection under its lock, which is safe).
+// Its timeout stays: whatsmeow holds its client-wide send lock until the answer, so a send without
+// one would stall every later send of the account for as long as WhatsApp does not answer. The
+// timeout closes the channel too, but only after whatsmeow waited its full length; an answer coming
+// within the same microseconds is not a risk worth the stall.
+//
+// A send the caller gave up on may still reach WhatsApp, as before; a retry with the same message
+// ID does not show it twice.
+func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	done := make(chan result, 1)
+	go func() {
+		// BeginSend and EndSend belong to the goroutine that runs the send.
+		sessionlock.BeginSend(cli.Store)
+		defer sessionlock.EndSend(cli.Store)
+		resp, err := cli.SendMessage(context.WithoutCancel(ctx), to, msg, extra...)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		return whatsmeow.SendResponse{}, ctx.Err()
+	}
+}
+
+// PeerMessage is Message for a message to the account's own phone (whatsmeow's
+// Client.SendPeerMessage: SendMessage to the own JID with Peer set). It returns
+// whatsmeow.ErrNotLoggedIn when cli has no device JID yet.
+func PeerMessage(ctx context.Context, cli *whatsmeow.Client, msg *waE2E.Message) (whatsmeow.SendResponse, error) {
+	own := cli.Store.GetJID().ToNonAD()
+	if own.IsEmpty() {
+		return whatsmeow.SendResponse{}, whatsmeow.ErrNotLoggedIn
+	}
+	return Message(ctx, cli, own, msg, whatsmeow.SendRequestExtra{Peer: true})
+}
