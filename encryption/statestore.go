@@ -76,9 +76,23 @@ func (s *StateStore) SetEncryptionEvent(ctx context.Context, roomID id.RoomID, c
 	return s.sql.SetEncryptionEvent(ctx, roomID, content)
 }
 
-// FindSharedRooms implements crypto.StateStore: the encrypted rooms userID is known to be in.
+// findSharedRoomsQuery selects the encrypted rooms (m.room.encryption in mx_room_state) where a
+// user is joined or invited (mx_user_profile).
+const findSharedRoomsQuery = `
+	SELECT mx_user_profile.room_id FROM mx_user_profile
+	JOIN mx_room_state ON mx_room_state.room_id=mx_user_profile.room_id
+	WHERE mx_user_profile.user_id=$1 AND mx_user_profile.membership IN ('join', 'invite')
+		AND mx_room_state.encryption IS NOT NULL
+`
+
+// FindSharedRooms implements crypto.StateStore: the encrypted rooms userID is joined to or invited
+// to, as far as the bridge knows. The crypto machine asks when the user's device list changed
+// (OlmMachine.OnDevicesChanged) and starts a new outbound session in each, so that a device the
+// user just signed in can read what the bridge sends next. (mautrix's SQL state store answers this
+// for a bridge from a portal table this bridge does not have.)
 func (s *StateStore) FindSharedRooms(ctx context.Context, userID id.UserID) ([]id.RoomID, error) {
-	return s.sql.FindSharedRooms(ctx, userID)
+	rows, err := s.sql.Query(ctx, findSharedRoomsQuery, userID)
+	return dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[id.RoomID], err).AsList()
 }
 
 // SetMembership implements mautrix.StateStore in both stores.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -410,4 +411,55 @@ func TestEncryptionKeysOnlyForVerifiedDevices(t *testing.T) {
 	if unverified.Decrypted(msg.ID) {
 		t.Error("the unverified device decrypted the message")
 	}
+}
+
+// TestNewDeviceReadsWhatFollows: when a Matrix user signs in on a new device, the bridge's next
+// encrypted message in the user's portals comes in a new Megolm session shared with that device
+// too, so the device reads it at once instead of having to ask for the key.
+func TestNewDeviceReadsWhatFollows(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.Postgres, encryptionConfig(true))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112350012")
+	phone := env.NewCryptoClient(t, alice.client.UserID, "alice's phone")
+	carol, carolGhost := newContact(t, ctx, env, "4917600000212", "Carol")
+	dm := newEncryptedDM(t, ctx, env, alice, phone, carol, carolGhost)
+	chat := &encryptedChat{env: env, alice: alice, dev: phone, room: dm, contact: carol, ghost: carolGhost, chat: alice.acct.JID()}
+	before, _ := chat.waText(t, ctx, "before the new device")
+	oldSession := sessionOf(t, ctx, alice.client, dm, before.ID)
+
+	laptop := env.NewCryptoClient(t, alice.client.UserID, "alice's laptop")
+	laptop.WaitEncrypted(ctx, dm)
+	// The bridge learns of the new device through its own sync, a moment after the sign-in; Carol
+	// writes every half second until the laptop decrypts a message in a new session (well before
+	// the session's own rotation after 100 messages).
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatal("the bridge kept the Megolm session it had before alice's new device for 40 messages")
+		}
+		text := "after the new device " + strconv.Itoa(i)
+		evt, _ := chat.waText(t, ctx, text)
+		if sessionOf(t, ctx, alice.client, dm, evt.ID) == oldSession {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		waitCtx, waitCancel := context.WithTimeout(ctx, 5*time.Second)
+		laptop.WaitFor(waitCtx, dm, decryptedFrom(carolGhost, text))
+		waitCancel()
+		break
+	}
+}
+
+// sessionOf returns the Megolm session eventID was encrypted in, as the homeserver stores it.
+func sessionOf(t *testing.T, ctx context.Context, client *mautrix.Client, room id.RoomID, eventID id.EventID) id.SessionID {
+	t.Helper()
+	evt, err := client.GetEvent(ctx, room, eventID)
+	if err != nil {
+		t.Fatalf("failed to read %s: %v", eventID, err)
+	}
+	if err = evt.Content.ParseRaw(evt.Type); err != nil {
+		t.Fatalf("failed to parse %s: %v", eventID, err)
+	}
+	return evt.Content.AsEncrypted().SessionID
 }

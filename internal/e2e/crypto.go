@@ -41,6 +41,10 @@ type CryptoClient struct {
 	changed chan struct{}        // closed and replaced on every new event
 	stop    context.CancelFunc
 	done    chan struct{}
+	// waiting counts the decryptions waiting for a room key in the background (decrypt); Stop
+	// ends them through bg and waits for them, so that none logs after the test.
+	waiting sync.WaitGroup
+	bg      context.Context
 	// keyShare decides key requests from other devices (SetKeyShare); nil answers none.
 	keyShare atomic.Pointer[KeyShareFunc]
 }
@@ -127,6 +131,7 @@ func (e *Env) NewCryptoClient(t testing.TB, user id.UserID, name string) *Crypto
 	})
 	syncCtx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
+	c.bg = syncCtx
 	go func() {
 		defer close(c.done)
 		_ = cli.SyncWithContext(syncCtx)
@@ -153,19 +158,26 @@ func (c *CryptoClient) decrypt(ctx context.Context, evt *event.Event) {
 		c.fail(evt, err)
 		return
 	}
+	c.waiting.Add(1)
 	go func() {
+		defer c.waiting.Done()
 		content := evt.Content.AsEncrypted()
-		if !c.mach.WaitForSession(context.Background(), evt.RoomID, content.SenderKey, content.SessionID, sessionWait) {
+		if !c.mach.WaitForSession(c.bg, evt.RoomID, content.SenderKey, content.SessionID, sessionWait) {
+			if c.bg.Err() != nil {
+				return
+			}
 			// As clients do when a key is late, ask the bridge's device for it (ghosts send with
 			// the bot's device) and wait once more.
-			_ = c.mach.SendRoomKeyRequest(context.Background(), evt.RoomID, content.SenderKey, content.SessionID, "",
+			_ = c.mach.SendRoomKeyRequest(c.bg, evt.RoomID, content.SenderKey, content.SessionID, "",
 				map[id.UserID][]id.DeviceID{c.env.BotMXID(): {"*"}})
-			if !c.mach.WaitForSession(context.Background(), evt.RoomID, content.SenderKey, content.SessionID, sessionWait) {
-				c.fail(evt, err)
+			if !c.mach.WaitForSession(c.bg, evt.RoomID, content.SenderKey, content.SessionID, sessionWait) {
+				if c.bg.Err() == nil {
+					c.fail(evt, err)
+				}
 				return
 			}
 		}
-		if decrypted, err := c.mach.DecryptMegolmEvent(context.Background(), evt); err != nil {
+		if decrypted, err := c.mach.DecryptMegolmEvent(c.bg, evt); err != nil {
 			c.fail(evt, err)
 		} else {
 			c.record(decrypted)
@@ -205,9 +217,19 @@ func (c *CryptoClient) Encrypt(ctx context.Context, roomID id.RoomID, evtType ev
 	if err == nil || (!errors.Is(err, crypto.ErrSessionExpired) && !errors.Is(err, crypto.ErrSessionNotShared) && !errors.Is(err, crypto.ErrNoGroupSession)) {
 		return encrypted, err
 	}
-	members, err := c.state.GetRoomJoinedOrInvitedMembers(ctx, roomID)
+	// The member list comes from the homeserver (/members), as Element loads it before it first
+	// encrypts in a room: the client's own state store may not have caught up with a long initial
+	// sync yet, and a key shared with part of the room leaves the rest unable to decrypt.
+	resp, err := c.Members(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("failed to load the room's members: %w", err)
+	}
+	var members []id.UserID
+	for _, evt := range resp.Chunk {
+		_ = evt.Content.ParseRaw(evt.Type)
+		if m := evt.Content.AsMember(); m.Membership == event.MembershipJoin || m.Membership == event.MembershipInvite {
+			members = append(members, id.UserID(evt.GetStateKey()))
+		}
 	}
 	if err = c.mach.ShareGroupSession(ctx, roomID, members); err != nil {
 		return nil, err
@@ -215,10 +237,11 @@ func (c *CryptoClient) Encrypt(ctx context.Context, roomID id.RoomID, evtType ev
 	return c.mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
 }
 
-// Stop ends the client's sync and waits for it.
+// Stop ends the client's sync and its decryptions waiting for room keys, and waits for them.
 func (c *CryptoClient) Stop() {
 	c.stop()
 	<-c.done
+	c.waiting.Wait()
 }
 
 func (c *CryptoClient) notifyLocked() {
