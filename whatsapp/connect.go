@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/wasend"
 )
 
 // ConnectStored connects the stored session of device jid. It returns at once; the connection is
@@ -234,6 +235,7 @@ func (l *Login) DeleteSession(ctx context.Context) error {
 func (l *Login) dropSession(ctx context.Context, cli *whatsmeow.Client) error {
 	if cli != nil {
 		cli.Disconnect()
+		l.waitSends(cli)
 		l.flushStore(cli)
 	}
 	if jid := l.JID(); !jid.IsEmpty() {
@@ -257,6 +259,20 @@ func (l *Login) dropSession(ctx context.Context, cli *whatsmeow.Client) error {
 func (l *Login) Shutdown() {
 	if cli := l.Client(); cli != nil {
 		cli.Disconnect()
+		l.waitSends(cli)
 		l.flushStore(cli)
+	}
+}
+
+// sendsEndWithin is how long Shutdown and dropSession wait for the sends still running after the
+// disconnect (whatsmeow waits up to 5 s for a reconnect before it gives a send up).
+const sendsEndWithin = 10 * time.Second
+
+// waitSends waits for cli's running sends (wasend.Wait), so that none stores Signal sessions after
+// the store is flushed, the device deleted or the database closed; it logs when one outlasts
+// sendsEndWithin.
+func (l *Login) waitSends(cli *whatsmeow.Client) {
+	if !wasend.Wait(cli, sendsEndWithin) {
+		l.log.Warn().Dur("waited", sendsEndWithin).Msg("A WhatsApp send was still running after the disconnect")
 	}
 }

@@ -5,6 +5,10 @@ package wasend
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -36,11 +40,22 @@ type result struct {
 // timeout closes the channel too, but only after whatsmeow waited its full length; an answer coming
 // within the same microseconds is not a risk worth the stall.
 //
-// A send the caller gave up on may still reach WhatsApp, as before; a retry with the same message
-// ID does not show it twice.
+// A send the caller gave up on may still reach WhatsApp, even one whose context had ended before
+// the call; a retry with the same message ID does not show it twice. A panic inside whatsmeow's
+// send is returned as an error. Wait waits for a client's sends that outlived their callers.
 func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	running := sendsOf(cli)
+	running.Add(1)
 	done := make(chan result, 1)
 	go func() {
+		defer running.Done()
+		// A panic in whatsmeow's send is the caller's error, as it was when the send ran on the
+		// caller's goroutine (whose worker recovers); whatsmeow releases its locks with defer.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("whatsmeow send panicked: %v\n%s", p, debug.Stack())}
+			}
+		}()
 		// BeginSend and EndSend belong to the goroutine that runs the send.
 		sessionlock.BeginSend(cli.Store)
 		defer sessionlock.EndSend(cli.Store)
@@ -51,7 +66,44 @@ func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2
 	case r := <-done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		return whatsmeow.SendResponse{}, ctx.Err()
+		select {
+		case r := <-done: // the answer came at the same moment: it is not lost
+			return r.resp, r.err
+		default:
+			return whatsmeow.SendResponse{}, ctx.Err()
+		}
+	}
+}
+
+// running counts each client's sends still running, for Wait.
+var running sync.Map // *whatsmeow.Client -> *sync.WaitGroup
+
+// sendsOf returns cli's count of running sends.
+func sendsOf(cli *whatsmeow.Client) *sync.WaitGroup {
+	wg, _ := running.LoadOrStore(cli, &sync.WaitGroup{})
+	return wg.(*sync.WaitGroup)
+}
+
+// Wait waits until every send of cli that Message started has ended, or for timeout, and forgets
+// cli. Call it after cli.Disconnect (whatsmeow then ends every send waiting for an answer), before
+// the store's database closes or the device is deleted: a send whose caller gave up may still be
+// encrypting and storing Signal sessions. It reports whether they all ended.
+func Wait(cli *whatsmeow.Client, timeout time.Duration) bool {
+	wg, ok := running.Load(cli)
+	if !ok {
+		return true
+	}
+	ended := make(chan struct{})
+	go func() {
+		wg.(*sync.WaitGroup).Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		running.CompareAndDelete(cli, wg)
+		return true
+	case <-time.After(timeout):
+		return false
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,4 +191,44 @@ func TestCancelRacingTheAnswer(t *testing.T) {
 		}
 	}
 	waitReceived(t, ctx, bob, bodies)
+}
+
+// TestSendEdges: a panic inside
+// whatsmeow's send is the caller's error, not the process's end; Wait returns once the sends a
+// disconnect interrupted have ended.
+func TestSendEdges(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, cli, bob := linked(t, ctx)
+
+	// whatsmeow dereferences the message without a check: a nil one panics inside its send.
+	if _, err := wasend.Message(ctx, cli, bob.JID(), nil); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("sending a nil message returned %v, want the panic as an error", err)
+	}
+
+	if _, err := wasend.Message(ctx, cli, bob.JID(), text("sent")); err != nil {
+		t.Fatal(err)
+	}
+	waitReceived(t, ctx, bob, []string{"sent"})
+
+	if err := srv.HoldMessages(bob.JID()); err != nil {
+		t.Fatal(err)
+	}
+	sendCtx, stopSend := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := wasend.Message(sendCtx, cli, bob.JID(), text("interrupted"))
+		done <- err
+	}()
+	waitHeld(t, ctx, srv, bob.JID(), 1)
+	stopSend()
+	<-done
+	if wasend.Wait(cli, 200*time.Millisecond) {
+		t.Fatal("Wait returned while a send was still waiting for WhatsApp's answer")
+	}
+	cli.Disconnect()
+	if !wasend.Wait(cli, 20*time.Second) {
+		t.Fatal("a send was still running 20 s after the disconnect")
+	}
 }
