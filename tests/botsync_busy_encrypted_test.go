@@ -4,7 +4,6 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -27,28 +26,8 @@ func TestEncryptedMessageWhileTheChatIsBusy(t *testing.T) {
 	carol, carolGhost := newContact(t, ctx, env, "4917600000211", "Carol")
 	dm := newEncryptedDM(t, ctx, env, alice, phone, carol, carolGhost)
 
-	stop := make(chan struct{})
-	done := make(chan int, 1)
-	go func() {
-		n := 0
-		defer func() { done <- n }()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if _, err := carol.SendText(ctx, alice.acct.JID(), fmt.Sprintf("busy %d", n)); err != nil {
-				t.Errorf("busy message %d: %v", n, err)
-				return
-			}
-			n++
-		}
-	}()
-	defer func() {
-		close(stop)
-		<-done
-	}()
+	busy := startBusyWriter(t, ctx, carol, alice.acct.JID())
+	defer busy.Stop()
 	phone.WaitFor(ctx, dm, decryptedFrom(carolGhost, "busy 40"))
 
 	laptop := env.NewCryptoClient(t, alice.client.UserID, "alice's laptop")

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // TestDeletionAndTypingWhileTheChatIsBusy: while a chat keeps receiving messages, the bot's sync
@@ -37,39 +39,8 @@ func TestDeletionAndTypingWhileTheChatIsBusy(t *testing.T) {
 
 	// Carol writes every 100 ms, well above the rate that makes the bot's sync poll (25 pushed
 	// events in about 5 s), until the deletion and the typing reached her.
-	stop := make(chan struct{})
-	sent := make(chan int, 1)
-	var count atomic.Int32
-	go func() {
-		n := 0
-		defer func() { sent <- n }()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if _, err := carol.SendText(ctx, alice.acct.JID(), fmt.Sprintf("busy %d", n)); err != nil {
-				t.Errorf("busy message %d: %v", n, err)
-				return
-			}
-			n++
-			count.Store(int32(n))
-		}
-	}()
-	stopped := false
-	stopTraffic := func() int {
-		if !stopped {
-			close(stop)
-			stopped = true
-		}
-		return <-sent
-	}
-	defer func() {
-		if !stopped {
-			stopTraffic()
-		}
-	}()
+	busy := startBusyWriter(t, ctx, carol, alice.acct.JID())
+	defer busy.Stop()
 	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, "busy 5"))
 
 	resp, err := alice.client.SendText(ctx, dm, "delete me")
@@ -77,7 +48,7 @@ func TestDeletionAndTypingWhileTheChatIsBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitWAText(t, ctx, carol, "delete me")
-	before := int(count.Load())
+	before := busy.Count()
 	started := time.Now()
 	if _, err = alice.client.RedactEvent(ctx, dm, resp.EventID); err != nil {
 		t.Fatal(err)
@@ -102,10 +73,55 @@ func TestDeletionAndTypingWhileTheChatIsBusy(t *testing.T) {
 	t.Logf("deletion and typing reached WhatsApp %v after the deletion", time.Since(started).Round(time.Millisecond))
 
 	// The traffic goes on past the deletion before it stops.
-	for deadline := time.Now().Add(10 * time.Second); int(count.Load()) < before+2 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); busy.Count() < before+2 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
-	n := stopTraffic()
+	n := busy.Stop()
 	// The chat kept flowing: its last message arrives too.
 	env.WaitForMessage(ctx, alice.client, dm, fromGhost(carolGhost, fmt.Sprintf("busy %d", n-1)))
+}
+
+// busyWriter has a WhatsApp contact write "busy 0", "busy 1", ... to a chat every 100 ms until Stop.
+type busyWriter struct {
+	stop  chan struct{}
+	sent  chan int
+	count atomic.Int32
+	once  sync.Once
+	n     int
+}
+
+// startBusyWriter starts c writing to chat; a failed send fails the test and ends the writing.
+func startBusyWriter(t *testing.T, ctx context.Context, c *wasim.Contact, chat types.JID) *busyWriter {
+	w := &busyWriter{stop: make(chan struct{}), sent: make(chan int, 1)}
+	go func() {
+		n := 0
+		defer func() { w.sent <- n }()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := c.SendText(ctx, chat, fmt.Sprintf("busy %d", n)); err != nil {
+				t.Errorf("busy message %d: %v", n, err)
+				return
+			}
+			n++
+			w.count.Store(int32(n))
+		}
+	}()
+	return w
+}
+
+// Count returns how many messages were sent so far.
+func (w *busyWriter) Count() int { return int(w.count.Load()) }
+
+// Stop ends the writing, waits for the send under way and returns how many messages were sent.
+// Later calls return the same.
+func (w *busyWriter) Stop() int {
+	w.once.Do(func() {
+		close(w.stop)
+		w.n = <-w.sent
+	})
+	return w.n
 }
