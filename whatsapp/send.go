@@ -2,10 +2,12 @@ package whatsapp
 
 import (
 	"context"
+	"time"
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/wasend"
 )
@@ -31,4 +33,27 @@ func (c LeaseEndingClient) SendMessage(ctx context.Context, to types.JID, msg *w
 // through wasend.PeerMessage.
 func (c LeaseEndingClient) SendPeerMessage(ctx context.Context, msg *waE2E.Message) (whatsmeow.SendResponse, error) {
 	return wasend.PeerMessage(ctx, c.Client, msg)
+}
+
+// SetDisappearingTimer changes a chat's disappearing-messages timer (0: off; WhatsApp counts whole
+// seconds), as whatsmeow's Client.SetDisappearingTimer does: in a one-to-one chat (phone number or
+// LID) it is a message, a ProtocolMessage of type EPHEMERAL_SETTING with the timer and settingTS
+// (Unix seconds; now when zero), sent here through wasend.Message like every other message; in a
+// group it is an info query, whatsmeow's own, which fails with whatsmeow.ErrInvalidDisappearingTimer
+// for a length WhatsApp does not offer. Other chats fail.
+func (c LeaseEndingClient) SetDisappearingTimer(ctx context.Context, chat types.JID, timer time.Duration, settingTS time.Time) error {
+	switch chat.Server {
+	case types.DefaultUserServer, types.HiddenUserServer:
+		if settingTS.IsZero() {
+			settingTS = time.Now()
+		}
+		_, err := c.SendMessage(ctx, chat, &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
+			Type:                      waE2E.ProtocolMessage_EPHEMERAL_SETTING.Enum(),
+			EphemeralExpiration:       proto.Uint32(uint32(timer.Seconds())),
+			EphemeralSettingTimestamp: proto.Int64(settingTS.Unix()),
+		}})
+		return err
+	default:
+		return c.Client.SetDisappearingTimer(ctx, chat, timer, settingTS)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/wasend"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
@@ -230,5 +231,58 @@ func TestSendEdges(t *testing.T) {
 	cli.Disconnect()
 	if !wasend.Wait(cli, 20*time.Second) {
 		t.Fatal("a send was still running 20 s after the disconnect")
+	}
+}
+
+// TestDisappearingTimerIsASend: the bridge's disappearing-timer change in a one-to-one chat is a
+// message, and it goes through wasend like every other: a caller that gives up gets its context's
+// error at once, the send still counts for Wait until WhatsApp answers, and the contact's phone
+// gets the new timer once.
+func TestDisappearingTimerIsASend(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, cli, bob := linked(t, ctx)
+	if err := srv.HoldMessages(bob.JID()); err != nil {
+		t.Fatal(err)
+	}
+	sendCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- whatsapp.LeaseEndingClient{Client: cli}.SetDisappearingTimer(sendCtx, bob.JID(), 24*time.Hour, time.Time{})
+	}()
+	waitHeld(t, ctx, srv, bob.JID(), 1)
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled timer change returned %v, want context.Canceled", err)
+	}
+	if wasend.Wait(cli, 200*time.Millisecond) {
+		t.Fatal("the timer change stopped waiting for WhatsApp's answer when its caller gave up")
+	}
+	if _, err := srv.ReleaseMessages(bob.JID()); err != nil {
+		t.Fatal(err)
+	}
+	if !wasend.Wait(cli, 20*time.Second) {
+		t.Fatal("the timer change was still running 20 s after WhatsApp got it")
+	}
+	settings := func() int {
+		return bob.Count(func(evt any) bool {
+			msg, ok := evt.(*events.Message)
+			if !ok {
+				return false
+			}
+			pm := msg.Message.GetProtocolMessage()
+			return pm.GetType() == waE2E.ProtocolMessage_EPHEMERAL_SETTING && pm.GetEphemeralExpiration() == 86400
+		})
+	}
+	for settings() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the contact never got the one-day timer")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if n := settings(); n != 1 {
+		t.Fatalf("the contact got the timer %d times", n)
 	}
 }
