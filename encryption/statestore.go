@@ -37,9 +37,16 @@ func NewStateStore(inner appservice.StateStore, db *dbutil.Database, log dbutil.
 	return &StateStore{StateStore: inner, sql: sqlstatestore.NewSQLStateStore(db, log, true)}
 }
 
-// Upgrade brings the mx_* tables up to date (their own version table, mx_version).
+// Upgrade brings the mx_* tables up to date (their own version table, mx_version) and indexes
+// mx_user_profile by user, for FindSharedRooms: mautrix's tables key it by room, and the crypto
+// machine asks for a user's rooms on each of their device list changes, which without the index
+// reads every member row of every room. Running it again changes nothing.
 func (s *StateStore) Upgrade(ctx context.Context) error {
-	return s.sql.Upgrade(ctx)
+	if err := s.sql.Upgrade(ctx); err != nil {
+		return err
+	}
+	_, err := s.sql.Exec(ctx, "CREATE INDEX IF NOT EXISTS mx_user_profile_user_idx ON mx_user_profile (user_id)")
+	return err
 }
 
 // IsEncrypted implements mautrix.StateStore from the durable store, asking the homeserver once for

@@ -37,8 +37,11 @@ func TestFindSharedRooms(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := NewStateStore(mautrix.NewMemoryStateStore().(appservice.StateStore), db.TextParamsDB(), dbutil.ZeroLogger(zerolog.Nop()))
-			if err = s.Upgrade(ctx); err != nil {
-				t.Fatal(err)
+			// The second time stands for the next start of the bridge.
+			for range 2 {
+				if err = s.Upgrade(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 			alice, bob := id.UserID("@alice:example.org"), id.UserID("@bob:example.org")
 			encrypted := &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}
