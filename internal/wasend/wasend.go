@@ -44,11 +44,10 @@ type result struct {
 // the call; a retry with the same message ID does not show it twice. A panic inside whatsmeow's
 // send is returned as an error. Wait waits for a client's sends that outlived their callers.
 func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
-	running := sendsOf(cli)
-	running.Add(1)
+	begin(cli)
 	done := make(chan result, 1)
 	go func() {
-		defer running.Done()
+		defer end(cli)
 		// A panic in whatsmeow's send is the caller's error, as it was when the send ran on the
 		// caller's goroutine (whose worker recovers); whatsmeow releases its locks with defer.
 		defer func() {
@@ -75,32 +74,56 @@ func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2
 	}
 }
 
-// running counts each client's sends still running, for Wait.
-var running sync.Map // *whatsmeow.Client -> *sync.WaitGroup
-
-// sendsOf returns cli's count of running sends.
-func sendsOf(cli *whatsmeow.Client) *sync.WaitGroup {
-	wg, _ := running.LoadOrStore(cli, &sync.WaitGroup{})
-	return wg.(*sync.WaitGroup)
+// sends is one client's sends still running: n of them; idle is closed when the last one ends.
+type sends struct {
+	n    int
+	idle chan struct{}
 }
 
-// Wait waits until every send of cli that Message started has ended, or for timeout, and forgets
-// cli. Call it after cli.Disconnect (whatsmeow then ends every send waiting for an answer), before
-// the store's database closes or the device is deleted: a send whose caller gave up may still be
-// encrypting and storing Signal sessions. It reports whether they all ended.
+// running holds the clients with sends still running, for Wait. A client's entry goes when its
+// last send ends, so that the map does not keep a client the bridge has let go of (a replaced
+// connection's, say) with everything it references.
+var (
+	runningLock sync.Mutex
+	running     = map[*whatsmeow.Client]*sends{}
+)
+
+// begin counts a send of cli as running.
+func begin(cli *whatsmeow.Client) {
+	runningLock.Lock()
+	defer runningLock.Unlock()
+	s := running[cli]
+	if s == nil {
+		s = &sends{idle: make(chan struct{})}
+		running[cli] = s
+	}
+	s.n++
+}
+
+// end counts a send of cli as ended.
+func end(cli *whatsmeow.Client) {
+	runningLock.Lock()
+	defer runningLock.Unlock()
+	s := running[cli]
+	if s.n--; s.n == 0 {
+		close(s.idle)
+		delete(running, cli)
+	}
+}
+
+// Wait waits until every send of cli that Message started before the call has ended, or for
+// timeout. Call it after cli.Disconnect (whatsmeow then ends every send waiting for an answer),
+// before the store's database closes or the device is deleted: a send whose caller gave up may
+// still be encrypting and storing Signal sessions. It reports whether they all ended.
 func Wait(cli *whatsmeow.Client, timeout time.Duration) bool {
-	wg, ok := running.Load(cli)
-	if !ok {
+	runningLock.Lock()
+	s := running[cli]
+	runningLock.Unlock()
+	if s == nil {
 		return true
 	}
-	ended := make(chan struct{})
-	go func() {
-		wg.(*sync.WaitGroup).Wait()
-		close(ended)
-	}()
 	select {
-	case <-ended:
-		running.CompareAndDelete(cli, wg)
+	case <-s.idle:
 		return true
 	case <-time.After(timeout):
 		return false
