@@ -2,6 +2,7 @@ package msgconv
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +21,28 @@ var DisappearingTimers = map[string]time.Duration{
 	"90d": whatsmeow.DisappearingTimer90Days,
 }
 
+// timerUnits are the units ParseDisappearingTimer takes after a whole number.
+var timerUnits = map[string]time.Duration{
+	"m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour,
+}
+
 // ParseDisappearingTimer reads a timer as the disappearing command takes it: off, 24h, 7d or 90d
-// (case-insensitive). Anything else is an error naming the choices.
+// (case-insensitive), or the same length in other words: a whole number of minutes, hours, days or
+// weeks (1d, 1440m, 1w). Anything else is an error naming the choices.
 func ParseDisappearingTimer(s string) (time.Duration, error) {
-	if d, ok := DisappearingTimers[strings.ToLower(strings.TrimSpace(s))]; ok {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if d, ok := DisappearingTimers[s]; ok {
 		return d, nil
+	}
+	if len(s) >= 2 {
+		n, err := strconv.ParseUint(s[:len(s)-1], 10, 16)
+		if unit, ok := timerUnits[s[len(s)-1:]]; ok && err == nil {
+			for _, d := range DisappearingTimers {
+				if d > 0 && d == time.Duration(n)*unit {
+					return d, nil
+				}
+			}
+		}
 	}
 	return 0, fmt.Errorf("%q is not a disappearing-messages timer WhatsApp offers: use off, 24h, 7d or 90d", s)
 }

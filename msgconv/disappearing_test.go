@@ -16,7 +16,9 @@ func TestDisappearingTimers(t *testing.T) {
 		err  bool
 	}{
 		{"off", 0, false}, {"24H", 24 * time.Hour, false}, {" 7d", 7 * 24 * time.Hour, false}, {"90d", 90 * 24 * time.Hour, false},
-		{"5m", 0, true}, {"", 0, true}, {"forever", 0, true},
+		{"1d", 24 * time.Hour, false}, {"1440m", 24 * time.Hour, false}, {"1W", 7 * 24 * time.Hour, false},
+		{"5m", 0, true}, {"", 0, true}, {"forever", 0, true}, {"2d", 0, true}, {"0d", 0, true}, {"-1d", 0, true},
+		{"d", 0, true}, {"99999999999999999999d", 0, true}, {"90", 0, true},
 	}
 	for _, tt := range parse {
 		got, err := ParseDisappearingTimer(tt.in)
