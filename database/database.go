@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -112,12 +113,12 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 	if driver == "postgres" {
 		binaryURI, added := withBinaryParameters(uri)
 		if rawDB, err = openPostgres(binaryURI); err != nil {
-			return fail(fmt.Errorf("failed to open %s: %w", what, err))
+			return fail(fmt.Errorf("failed to open %s: %s", what, withoutPassword(err.Error(), uri)))
 		}
 		if added {
 			// Closed with the Database; it connects only when used (mautrix's stores).
 			if textRawDB, err = openPostgres(uri); err != nil {
-				return fail(fmt.Errorf("failed to open %s: %w", what, err))
+				return fail(fmt.Errorf("failed to open %s: %s", what, withoutPassword(err.Error(), uri)))
 			}
 			textRawDB.SetMaxOpenConns(max(maxOpen/4, 2))
 			textRawDB.SetMaxIdleConns(max(maxOpen/4, 2))
@@ -165,6 +166,35 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 
 // openPostgres opens a lib/pq pool whose queries wait for a server that went away (patientConnector)
 // and whose connections keep the statements they run as prepared statements (stmtCacheConn).
+// passwordParam finds the password of a key=value connection string (lib/pq's form: password=x or
+// password='x y', quotes escaped with a backslash).
+var passwordParam = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// withoutPassword returns msg with the password of the PostgreSQL connection string uri replaced
+// by "xxxxx" wherever msg quotes it: lib/pq's errors for a connection string it cannot parse quote
+// the string whole, and errors are logged. uri may be a URL (postgres://user:password@host/db, also
+// when it does not parse) or key=value pairs (password=...).
+func withoutPassword(msg, uri string) string {
+	var passwords []string
+	if scheme := strings.Index(uri, "://"); scheme >= 0 {
+		rest := uri[scheme+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				passwords = append(passwords, rest[colon+1:at])
+			}
+		}
+	}
+	for _, m := range passwordParam.FindAllStringSubmatch(uri, -1) {
+		passwords = append(passwords, m[1], strings.Trim(m[1], "'"), strings.SplitN(m[1], "&", 2)[0])
+	}
+	for _, pw := range passwords {
+		if pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
 func openPostgres(uri string) (*sql.DB, error) {
 	connector, err := pq.NewConnector(uri)
 	if err != nil {

@@ -146,3 +146,23 @@ func TestOpenMissingPostgresDatabase(t *testing.T) {
 		t.Fatalf("Open of a missing PostgreSQL database returned %v", err)
 	}
 }
+
+// TestOpenHidesPassword: a connection string lib/pq cannot parse is quoted in its error, which the
+// bridge logs; the password in it is not.
+func TestOpenHidesPassword(t *testing.T) {
+	t.Parallel()
+	for _, uri := range []string{
+		"postgres://bridge:SECRETPW@dbhost:notaport/db",
+		"postgresql://bridge:SECRET@PW@dbhost:notaport/db?sslmode=disable",
+		"postgres://dbhost:notaport/db?user=bridge&password=SECRETPW&sslmode=disable",
+		"host=dbhost password=SECRETPW sslmode=nonsense x",
+		"host=dbhost password='SECRET PW' x",
+	} {
+		_, err := database.Open(context.Background(), "postgres", uri, 1, 1, zerolog.Nop())
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", uri)
+		} else if msg := err.Error(); strings.Contains(msg, "SECRET") || !strings.Contains(msg, "failed to open postgres database") {
+			t.Errorf("Open(%q) failed with %q, which shows the password or does not say what failed", uri, msg)
+		}
+	}
+}
