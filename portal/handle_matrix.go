@@ -239,10 +239,14 @@ func (p *Portal) handleMatrixEdit(ctx context.Context, login Login, evt *event.E
 	if target == nil {
 		return permanent(fmt.Errorf("the edited message was never bridged to WhatsApp"))
 	}
-	content := evt.Content.AsMessage()
-	newContent := content.NewContent
+	if !p.isOwnJID(ctx, login, target.Sender) {
+		return permanent(errors.New("WhatsApp only lets you edit your own messages"))
+	}
+	// The edit's body is a fallback for clients without edits ("* " and the new text); the new
+	// text itself is only in m.new_content (Client-Server API, "Event replacements").
+	newContent := evt.Content.AsMessage().NewContent
 	if newContent == nil {
-		newContent = content
+		return permanent(errors.New("the edit has no new content (m.new_content)"))
 	}
 	waMsg, err := p.convertMatrixText(ctx, login, newContent)
 	if err != nil {

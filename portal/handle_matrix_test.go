@@ -178,8 +178,17 @@ func TestMatrixEvents(t *testing.T) {
 		{"reaction", event.EventReaction, func(first, _ id.EventID) any { return reaction(first, "👍") }, false,
 			func(s waSend) bool { return s.msg.GetReactionMessage().GetText() == "👍" }},
 		{"reaction to unknown event", event.EventReaction, func(_, _ id.EventID) any { return reaction("$nope", "👍") }, true, nil},
-		{"edit", event.EventMessage, func(first, _ id.EventID) any { return edit(first) }, false,
-			func(s waSend) bool { return s.msg.GetProtocolMessage().GetEditedMessage().GetConversation() == "new" }},
+		{"edit", event.EventMessage, func(_, own id.EventID) any { return edit(own) }, false,
+			func(s waSend) bool {
+				pm := s.msg.GetProtocolMessage()
+				return pm.GetEditedMessage().GetConversation() == "new" && pm.GetKey().GetID() == "M2"
+			}},
+		{"edit of the contact's message", event.EventMessage, func(first, _ id.EventID) any { return edit(first) }, true, nil},
+		{"edit without new content", event.EventMessage, func(_, own id.EventID) any {
+			c := edit(own)
+			c.NewContent = nil
+			return c
+		}, true, nil},
 		{"edit of unknown event", event.EventMessage, func(_, _ id.EventID) any { return edit("$nope") }, true, nil},
 		{"redaction of own message", event.EventRedaction, func(_, own id.EventID) any { return &event.RedactionEventContent{Redacts: own} }, false,
 			func(s waSend) bool {

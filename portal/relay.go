@@ -118,11 +118,10 @@ func (p *Portal) handleRelayed(ctx context.Context, evt *event.Event) error {
 		if orig != nil && orig.SenderMXID != evt.Sender {
 			return permanent(errors.New("only the sender of a relayed message can edit it"))
 		}
-		newContent := content.NewContent
-		if newContent == nil {
-			newContent = content
+		if content.NewContent == nil {
+			return permanent(errors.New("the edit has no new content (m.new_content)"))
 		}
-		relayed, err := p.relayContent(newContent, name, evt.Sender)
+		relayed, err := p.relayContent(content.NewContent, name, evt.Sender)
 		if err != nil {
 			return err
 		}
