@@ -181,8 +181,12 @@ func cmdJoin(ctx context.Context, ce *commandEvent) {
 // command is sent in.
 func cmdInviteLink(ctx context.Context, ce *commandEvent) {
 	usage := fmt.Sprintf("Send `%s invite-link [reset]` in the room of a WhatsApp group to get its invite link, or to revoke it and get a new one.", ce.br.Config.Bridge.CommandPrefix)
-	if ce.isManagement || len(ce.args) > 1 || (len(ce.args) == 1 && strings.ToLower(ce.args[0]) != "reset") {
+	if ce.isManagement {
 		ce.reply(ctx, "%s", usage)
+		return
+	} else if len(ce.args) > 1 || (len(ce.args) == 1 && strings.ToLower(ce.args[0]) != "reset") {
+		ce.reply(ctx, "Usage: `%s invite-link [reset]`: the group's invite link; with reset, the old link stops working and you get a new one.",
+			ce.br.Config.Bridge.CommandPrefix)
 		return
 	}
 	p, err := ce.br.portals.GetByMXID(ctx, ce.roomID)

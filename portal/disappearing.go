@@ -32,9 +32,14 @@ func (*disappearingEvent) kind() string { return "set disappearing timer" }
 // ErrNotAPortal means a room is not bridged to a WhatsApp chat.
 var ErrNotAPortal = errors.New("this room is not bridged to a WhatsApp chat")
 
+// ErrTimerUnchanged means the chat's disappearing-messages timer already is the one asked for;
+// nothing was sent to WhatsApp.
+var ErrTimerUnchanged = errors.New("the chat already has that disappearing-messages timer")
+
 // SetDisappearingTimer changes the disappearing-messages timer of the chat bridged to roomID on
 // WhatsApp, as userID, and shows the change in the room; cause is the Matrix event that asked. It
-// fails with ErrNotAPortal, ErrNotLoggedIn, ErrNotConnected, or WhatsApp's refusal.
+// fails with ErrNotAPortal, ErrNotLoggedIn, ErrTimerUnchanged, ErrNotConnected, or WhatsApp's
+// refusal.
 func (m *Manager) SetDisappearingTimer(ctx context.Context, roomID id.RoomID, userID id.UserID, timer time.Duration, cause id.EventID) error {
 	p, err := m.GetByMXID(ctx, roomID)
 	if err != nil {
@@ -50,6 +55,9 @@ func (m *Manager) SetDisappearingTimer(ctx context.Context, roomID id.RoomID, us
 }
 
 func (p *Portal) handleSetDisappearing(ctx context.Context, evt *disappearingEvent) error {
+	if evt.timer.Truncate(time.Second) == p.row.DisappearTimer {
+		return ErrTimerUnchanged
+	}
 	cli := evt.login.Client()
 	if cli == nil || !cli.IsLoggedIn() {
 		return ErrNotConnected

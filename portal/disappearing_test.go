@@ -100,6 +100,13 @@ func TestDisappearingFromMatrix(t *testing.T) {
 	if notice := lastSent(t, e); notice.user != testBot || notice.txnID != "mw.disappear.$cmd1" {
 		t.Errorf("notice from %s with txn %s", notice.user, notice.txnID)
 	}
+	// The timer the chat has already: nothing goes to WhatsApp, and the caller is told.
+	if err := e.m.SetDisappearingTimer(e.ctx, roomID, testUser, 24*time.Hour, "$cmd1b"); !errors.Is(err, ErrTimerUnchanged) {
+		t.Errorf("setting the same timer again: %v, want ErrTimerUnchanged", err)
+	}
+	if len(e.cli.timers) != 1 {
+		t.Errorf("setting the same timer again sent %+v", e.cli.timers)
+	}
 	e.cli.failNext(errors.New("bad request"))
 	if err := e.m.SetDisappearingTimer(e.ctx, roomID, testUser, 7*24*time.Hour, "$cmd2"); err == nil {
 		t.Error("WhatsApp's refusal was not reported")

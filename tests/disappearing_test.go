@@ -64,6 +64,14 @@ func TestDisappearingMessages(t *testing.T) {
 
 	sendText(t, ctx, alice.client, dm, "!wa disappearing 5m")
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "is not a disappearing-messages timer WhatsApp offers: use off, 24h, 7d or 90d"))
+	sendText(t, ctx, alice.client, dm, "!wa disappearing 1d")
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Disappearing messages are already on in this chat: new messages last 24 hours."))
+	if n := erin.Count(func(evt any) bool {
+		m, ok := evt.(*events.Message)
+		return ok && m.Message.GetProtocolMessage().GetType() == waE2E.ProtocolMessage_EPHEMERAL_SETTING
+	}); n != 1 {
+		t.Errorf("the contact got %d timer changes, want 1", n)
+	}
 }
 
 // TestDisappearingInGroup: a group member's timer change on WhatsApp shows in the group's room, and
