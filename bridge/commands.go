@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
@@ -168,6 +169,9 @@ func (br *Bridge) registerCommands() {
 	})
 }
 
+// maxCommandName is how much of an unknown command's name (bytes) is logged and quoted back.
+const maxCommandName = 64
+
 // handleCommand runs one command. Users without permission get a refusal, unknown commands a hint.
 func (br *Bridge) handleCommand(ctx context.Context, ce *commandEvent) {
 	fields := strings.Fields(ce.text)
@@ -176,6 +180,14 @@ func (br *Bridge) handleCommand(ctx context.Context, ce *commandEvent) {
 		return
 	}
 	ce.command, ce.args = strings.ToLower(fields[0]), fields[1:]
+	if len(ce.command) > maxCommandName {
+		// No command is this long; its name goes into logs and the reply, so it is cut.
+		keep := maxCommandName
+		for !utf8.RuneStart(ce.command[keep]) {
+			keep--
+		}
+		ce.command = ce.command[:keep] + "…"
+	}
 	log := zerolog.Ctx(ctx).With().Str("command", ce.command).Logger()
 	ctx = log.WithContext(ctx)
 	cmd, ok := br.commands.byName[ce.command]

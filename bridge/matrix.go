@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -185,7 +186,9 @@ func (br *Bridge) isPrivateBotRoom(evt *event.Event, members *mautrix.RespMember
 // the command prefix elsewhere). Messages in portal rooms are bridged by the portal.
 func (br *Bridge) handleMessage(ctx context.Context, evt *event.Event) error {
 	content := evt.Content.AsMessage()
-	isText := content.MsgType == event.MsgText || content.MsgType == event.MsgNotice
+	// Notices are never commands: they are what bots send, and two bots answering each other's
+	// notices would not stop.
+	isText := content.MsgType == event.MsgText
 	body := content.Body
 	replyTo := content.RelatesTo.GetNonFallbackReplyTo()
 	if replyTo != "" {
@@ -247,15 +250,39 @@ func (br *Bridge) sendBotNoticeTxn(ctx context.Context, roomID id.RoomID, txnID,
 	br.sendBotNoticeID(ctx, roomID, txnID, markdown)
 }
 
+// maxNoticeBytes bounds a bot notice's text and HTML together (bytes): homeservers refuse events
+// over 65,536 bytes (Client-Server API, "Size limits"), and a notice that quotes a user's input
+// (an unknown command of 60 KB, say) would otherwise never arrive.
+const maxNoticeBytes = 48 << 10
+
+// noticeCut ends a notice renderNotice had to cut short.
+const noticeCut = "\n\n… (cut short: the rest is too long for one message)"
+
+// renderNotice renders a bot notice's markdown (m.notice with HTML), cut short to fit
+// maxNoticeBytes.
+func renderNotice(markdown string) *event.MessageEventContent {
+	content := format.RenderMarkdown(markdown, true, false)
+	for size := len(content.Body) + len(content.FormattedBody); size > maxNoticeBytes; size = len(content.Body) + len(content.FormattedBody) {
+		// Keep the share of the markdown that fits, with room for the ending and HTML escapes.
+		keep := int(int64(len(markdown)) * maxNoticeBytes / int64(size) * 9 / 10)
+		for keep > 0 && !utf8.RuneStart(markdown[keep]) {
+			keep--
+		}
+		markdown = markdown[:keep] + noticeCut
+		content = format.RenderMarkdown(markdown, true, false)
+	}
+	content.MsgType = event.MsgNotice
+	return &content
+}
+
 // sendBotNoticeID is sendBotNoticeTxn returning the notice's event ID ("" when it failed).
 func (br *Bridge) sendBotNoticeID(ctx context.Context, roomID id.RoomID, txnID, markdown string) id.EventID {
-	content := format.RenderMarkdown(markdown, true, false)
-	content.MsgType = event.MsgNotice
+	content := renderNotice(markdown)
 	var extra []mautrix.ReqSendEvent
 	if txnID != "" {
 		extra = append(extra, mautrix.ReqSendEvent{TransactionID: "mw-" + txnID})
 	}
-	resp, err := br.AS.BotIntent().SendMessageEvent(ctx, roomID, event.EventMessage, &content, extra...)
+	resp, err := br.AS.BotIntent().SendMessageEvent(ctx, roomID, event.EventMessage, content, extra...)
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Stringer("room_id", roomID).Msg("Failed to send bot notice")
 		return ""

@@ -78,8 +78,25 @@ func TestManagementRoom(t *testing.T) {
 				t.Errorf("help in the management room shows the prefix:\n%s", body)
 			}
 
+			// A notice is never a command (bots send notices; two answering each other would
+			// not stop): the next reply is the one to the text after it.
+			if _, err := alice.SendNotice(ctx, room, "version"); err != nil {
+				t.Fatal(err)
+			}
 			sendText(t, ctx, alice, room, "frobnicate")
-			env.WaitForMessage(ctx, alice, room, botNotice(env, "Unknown command", "frobnicate"))
+			unknown := env.WaitForMessage(ctx, alice, room, botNotice(env, "Unknown command", "frobnicate"))
+			timeline, err := e2e.Timeline(ctx, alice, room, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, evt := range timeline {
+				if evt.Sender == env.BotMXID() && evt.ID != unknown.ID && strings.HasPrefix(evt.Content.AsMessage().Body, "matrix-whatsapp ") {
+					t.Errorf("the bot answered a notice: %q", evt.Content.AsMessage().Body)
+				}
+			}
+			// An input too long for the reply to quote whole is still answered.
+			sendText(t, ctx, alice, room, strings.Repeat("x", 60000))
+			env.WaitForMessage(ctx, alice, room, botNotice(env, "Unknown command `"+strings.Repeat("x", 64)+"…`"))
 
 			// A room shared with another user: the bot only answers prefixed commands.
 			bob := env.NewUser(t, "bob")
@@ -94,7 +111,7 @@ func TestManagementRoom(t *testing.T) {
 			sendText(t, ctx, alice, shared.RoomID, "help")
 			sendText(t, ctx, alice, shared.RoomID, "!wa help")
 			prefixed := env.WaitForMessage(ctx, alice, shared.RoomID, botNotice(env, "`!wa login"))
-			timeline, err := e2e.Timeline(ctx, alice, shared.RoomID, 100)
+			timeline, err = e2e.Timeline(ctx, alice, shared.RoomID, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
