@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix"
 
@@ -92,7 +93,12 @@ func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, 
 			progress.set(apiLoginStep{Type: "failed", Error: "The login was cancelled"})
 		default:
 			zerolog.Ctx(loginCtx).Warn().Err(err).Msg("Provisioned login failed")
-			progress.set(apiLoginStep{Type: "failed", Error: loginFailureText(err)})
+			failed := apiLoginStep{Type: "failed", Error: loginFailureText(err)}
+			if phone != "" && errors.Is(err, whatsmeow.ErrIQNotFound) {
+				// WhatsApp answers a pairing code request for a number it does not know with 404.
+				failed.Error, failed.Errcode = "+"+phone+" is not on WhatsApp", errcodeNotOnWhatsApp
+			}
+			progress.set(failed)
 		}
 	})
 	if !started {
@@ -111,6 +117,8 @@ func (br *Bridge) startProvisionedLogin(w http.ResponseWriter, r *http.Request, 
 	case step.Seq == 0:
 		cancel()
 		provisionError(w, http.StatusGatewayTimeout, errcodeWhatsApp, "WhatsApp did not issue a code in time; the login was cancelled")
+	case step.Type == "failed" && step.Errcode == errcodeNotOnWhatsApp:
+		provisionError(w, http.StatusNotFound, errcodeNotOnWhatsApp, "Login failed: "+step.Error)
 	case step.Type == "failed":
 		provisionError(w, http.StatusBadGateway, errcodeWhatsApp, "Login failed: "+step.Error)
 	default:

@@ -16,6 +16,8 @@ type apiLoginStep struct {
 	Code  string `json:"code,omitempty"`
 	Phone string `json:"phone,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Errcode names the failure for programs where the bridge has a code for it (errcodeNotOnWhatsApp).
+	Errcode string `json:"errcode,omitempty"`
 }
 
 // done reports whether the step ends the login.

@@ -137,6 +137,8 @@ func TestProvisioningAPI(t *testing.T) {
 	api.expect(ctx, http.MethodPost, "/login/pair_code", `[1, 2]`, http.StatusBadRequest, "M_NOT_JSON")
 	api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{}, http.StatusBadRequest, "M_MISSING_PARAM")
 	api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{"phone": "call me"}, http.StatusBadRequest, "M_INVALID_PARAM")
+	// A number WhatsApp does not know: WhatsApp refuses the code, and the client is told why.
+	api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{"phone": "+4915112345670"}, http.StatusNotFound, "COM.GITHUB.MATRIX_WHATSAPP.NOT_ON_WHATSAPP")
 
 	// A pairing-code login typed on the phone.
 	acct, err := env.WA.CreateAccount(ctx, "4915112345678", "Alice Phone")
