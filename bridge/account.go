@@ -164,17 +164,24 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 			ce.reply(ctx, "You are not logged in.")
 			return
 		}
+		start := time.Now()
 		if err := user.connectStored(ctx, nil); err != nil {
 			ce.reply(ctx, "Failed to reconnect: %v", err)
 			return
 		}
 		ce.reply(ctx, "Reconnecting…")
+		awaitReconnect(ctx, ce, user, nil, start)
 		return
 	}
-	// Wait for the result in the background so that other commands and messages are not held up:
-	// the connection comes up, or WhatsApp refuses it again (the login's state says so at once;
-	// the bridge does not retry a refusal on its own, so waiting longer would tell nothing).
-	start := time.Now()
+	awaitReconnect(ctx, ce, user, connected, time.Now())
+}
+
+// awaitReconnect tells ce's room how a reconnect started at start ends: connected (connected is
+// closed, or for nil the login's state becomes CONNECTED), or refused again by WhatsApp. It waits
+// in the background so that other commands and messages are not held up (the login's state says
+// a refusal at once; the bridge does not retry a refusal on its own, so waiting longer would tell
+// nothing), at most 30 s.
+func awaitReconnect(ctx context.Context, ce *commandEvent, user *Account, connected <-chan struct{}, start time.Time) {
 	user.br.spawn(func() {
 		poll := time.NewTicker(250 * time.Millisecond)
 		defer poll.Stop()
@@ -190,6 +197,11 @@ func cmdReconnect(ctx context.Context, ce *commandEvent) {
 					continue
 				}
 				switch st.Event {
+				case whatsapp.StateConnected:
+					if connected == nil {
+						ce.reply(ctx, "Reconnected to WhatsApp.")
+						return
+					}
 				case whatsapp.StateBadCredentials:
 					ce.reply(ctx, "WhatsApp refused the connection again: %s. Send `%sreconnect` to try once more.", st.Error, ce.prefix())
 					return

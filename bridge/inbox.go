@@ -21,6 +21,7 @@ import (
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // maxInboxAttempts is how often a Matrix event is tried before it is given up with a visible notice.
@@ -260,7 +261,11 @@ func (br *Bridge) handleInboxRow(ctx context.Context, row *database.InboxEvent) 
 		var hdr eventHeader
 		_ = json.Unmarshal(row.Event, &hdr)
 		if br.notePending(ctx, row.RoomID, hdr.Sender) {
-			br.sendBotNotice(ctx, row.RoomID, "WhatsApp is not reachable right now. Your messages are kept and will be delivered in order as soon as the connection is back.")
+			if br.chosenDisconnect(ctx, row.RoomID, hdr.Sender) {
+				br.sendBotNotice(ctx, row.RoomID, fmt.Sprintf("You are disconnected from WhatsApp (you sent `disconnect`). Your messages are kept and will be delivered in order when you send `%s reconnect`.", br.Config.Bridge.CommandPrefix))
+			} else {
+				br.sendBotNotice(ctx, row.RoomID, "WhatsApp is not reachable right now. Your messages are kept and will be delivered in order as soon as the connection is back.")
+			}
 		}
 		return false
 	}
@@ -420,4 +425,18 @@ func (br *Bridge) clearPending(ctx context.Context, user id.UserID) {
 	if changed {
 		br.savePending(ctx)
 	}
+}
+
+// chosenDisconnect reports whether sender's login for the chat of roomID is disconnected because
+// the user sent `disconnect` (whatsapp.StateDisconnected), rather than by an outage.
+func (br *Bridge) chosenDisconnect(ctx context.Context, roomID id.RoomID, sender id.UserID) bool {
+	p, err := br.DB.Portal.GetByMXID(ctx, roomID)
+	if err != nil || p == nil || br.isBridgeUser(sender) {
+		return false
+	}
+	user, err := br.GetUser(ctx, sender)
+	if err != nil {
+		return false
+	}
+	return user.AccountForChat(p.Key).wa.State().Event == whatsapp.StateDisconnected
 }

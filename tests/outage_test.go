@@ -106,3 +106,24 @@ func receivedOrder(c *wasim.Contact, wanted []string) []string {
 	}
 	return out
 }
+
+// TestMessagesWaitForReconnect: after the user's own `disconnect`, a message sent from Matrix waits,
+// the room is told that it goes out after `reconnect` (not that WhatsApp is unreachable), and it
+// arrives once the user reconnects.
+func TestMessagesWaitForReconnect(t *testing.T) {
+	t.Parallel()
+	env := newWAEnv(t, testdb.SQLite, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	alice := newLoggedInUser(t, ctx, env, "alice", "4915112340091")
+	carol, _, dm := openDMSaying(t, ctx, env, alice, "4917600000091", "Carol", "hi")
+	device := companionDevice(t, alice.acct)
+
+	sendText(t, ctx, alice.client, alice.room, "disconnect")
+	waitFor(t, ctx, "the bridge to disconnect", func() bool { return !alice.acct.Online(device) })
+	sendText(t, ctx, alice.client, dm, "after the disconnect")
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "You are disconnected from WhatsApp (you sent `disconnect`)", "`!wa reconnect`"))
+	sendText(t, ctx, alice.client, alice.room, "reconnect")
+	env.WaitForMessage(ctx, alice.client, alice.room, botNotice(env.Env, "Reconnected to WhatsApp."))
+	waitWAText(t, ctx, carol, "after the disconnect")
+}
