@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -74,8 +75,20 @@ func (br *Bridge) registerProvisioning(mux *http.ServeMux) {
 	if !br.Config.Provisioning.Enabled {
 		return
 	}
+	methods := map[string][]string{}
 	for _, route := range provisionRoutes {
 		mux.HandleFunc(route.method+" "+config.ProvisioningPrefix+route.path, br.provisioned(route.handler(br)))
+		methods[route.path] = append(methods[route.path], route.method)
+	}
+	for path, allowed := range methods {
+		// A known endpoint asked with another method is 405 M_UNRECOGNIZED (Client-Server API,
+		// "Common error codes"), not the catch-all's 404.
+		allow := strings.Join(allowed, ", ")
+		mux.HandleFunc(config.ProvisioningPrefix+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			mautrix.RespError{ErrCode: mautrix.MUnrecognized.ErrCode, StatusCode: http.StatusMethodNotAllowed,
+				Err: fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, allow)}.Write(w)
+		})
 	}
 	mux.HandleFunc(config.ProvisioningPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		mautrix.MUnrecognized.WithMessage("Unrecognized provisioning endpoint %s %s", r.Method, r.URL.Path).Write(w)
@@ -330,6 +343,26 @@ func phoneDigits(s string) (string, bool) {
 }
 
 // provisionError writes a Matrix-style error.
+// maxProvisionBody bounds a provisioning request's JSON body (bytes).
+const maxProvisionBody = 64 << 10
+
+// decodeProvisionBody reads r's JSON body into v. A body over maxProvisionBody is answered 413
+// M_TOO_LARGE, one that is not the JSON object the endpoint takes 400 M_NOT_JSON saying what is
+// wrong in the API's terms; it then reports false.
+func decodeProvisionBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxProvisionBody)).Decode(v)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooLarge):
+		provisionError(w, http.StatusRequestEntityTooLarge, "M_TOO_LARGE", fmt.Sprintf("Request body is over %d bytes", maxProvisionBody))
+	default:
+		mautrix.MNotJSON.WithMessage("Request body is not the JSON object this endpoint takes: %s", describeJSONError(err)).Write(w)
+	}
+	return false
+}
+
 func provisionError(w http.ResponseWriter, status int, errcode, msg string) {
 	mautrix.RespError{ErrCode: errcode, Err: msg, StatusCode: status}.Write(w)
 }

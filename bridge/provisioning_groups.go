@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -64,8 +63,7 @@ func (br *Bridge) provisionJoinGroup(w http.ResponseWriter, r *http.Request, use
 	var req struct {
 		Link string `json:"link"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		mautrix.MNotJSON.WithMessage("Request body is not a JSON object: %v", err).Write(w)
+	if !decodeProvisionBody(w, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Link) == "" {

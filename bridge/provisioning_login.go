@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,8 +35,7 @@ func (br *Bridge) provisionPairCode(w http.ResponseWriter, r *http.Request, user
 	var req struct {
 		Phone string `json:"phone"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		mautrix.MNotJSON.WithMessage("Request body is not a JSON object: %v", err).Write(w)
+	if !decodeProvisionBody(w, r, &req) {
 		return
 	}
 	if req.Phone == "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -134,7 +135,12 @@ func TestProvisioningAPI(t *testing.T) {
 
 	// Bad login requests.
 	api.expect(ctx, http.MethodPost, "/login/pair_code", `{"phone": `, http.StatusBadRequest, "M_NOT_JSON")
-	api.expect(ctx, http.MethodPost, "/login/pair_code", `[1, 2]`, http.StatusBadRequest, "M_NOT_JSON")
+	if out := api.expect(ctx, http.MethodPost, "/login/pair_code", `[1, 2]`, http.StatusBadRequest, "M_NOT_JSON"); strings.Contains(fmt.Sprint(out["error"]), "Go value") {
+		t.Errorf("a JSON array answered with the bridge's Go types: %v", out["error"])
+	}
+	api.expect(ctx, http.MethodPost, "/login/pair_code", `{"phone": "`+strings.Repeat("1", 100<<10)+`"}`, http.StatusRequestEntityTooLarge, "M_TOO_LARGE")
+	api.expect(ctx, http.MethodGet, "/login/pair_code", nil, http.StatusMethodNotAllowed, "M_UNRECOGNIZED")
+	api.expect(ctx, http.MethodDelete, "/status", nil, http.StatusMethodNotAllowed, "M_UNRECOGNIZED")
 	api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{}, http.StatusBadRequest, "M_MISSING_PARAM")
 	api.expect(ctx, http.MethodPost, "/login/pair_code", map[string]any{"phone": "call me"}, http.StatusBadRequest, "M_INVALID_PARAM")
 	// A number WhatsApp does not know: WhatsApp refuses the code, and the client is told why.
