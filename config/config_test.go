@@ -75,6 +75,10 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 	}{
 		{"homeserver.address", "localhost:8008", "homeserver.address: must be an http(s) URL"},
 		{"homeserver.address", "ftp://x", "homeserver.address: must be an http(s) URL"},
+		{"homeserver.address", "", "homeserver.address: is missing"},
+		{"homeserver.address", "ftp://admin:hunter2@hs.example:8008", `got "ftp://admin:xxxxx@hs.example:8008"`},
+		{"homeserver.address", "admin:hunter2@hs example", `got "admin:xxxxx@hs example"`},
+		{"appservice.address", "", "appservice.address: is missing"},
 		{"homeserver.domain", "", "homeserver.domain: must be the homeserver's server name"},
 		{"appservice.address", "nope", "appservice.address: must be an http(s) URL"},
 		{"appservice.port", 70000, "appservice.port: must be between 1 and 65535"},
@@ -115,6 +119,9 @@ func TestValidationNamesTheBadKey(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Errorf("error %q does not contain %q", err, tc.wantMsg)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows the password", err)
 			}
 		})
 	}

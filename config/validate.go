@@ -57,22 +57,26 @@ func (cfg *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if !isHTTPURL(cfg.Homeserver.Address) {
-		bad("homeserver.address", "must be an http(s) URL, got %q", cfg.Homeserver.Address)
+	if cfg.Homeserver.Address == "" {
+		bad("homeserver.address", "is missing: set it to the URL the bridge reaches the homeserver at (e.g. http://localhost:8008)")
+	} else if !isHTTPURL(cfg.Homeserver.Address) {
+		bad("homeserver.address", "must be an http(s) URL, got %q", showURL(cfg.Homeserver.Address))
 	}
 	if cfg.Homeserver.Domain == "" || strings.ContainsAny(cfg.Homeserver.Domain, "/@ ") {
 		bad("homeserver.domain", "must be the homeserver's server name (e.g. example.org), got %q", cfg.Homeserver.Domain)
 	}
 	if ep := cfg.Homeserver.StatusEndpoint; ep != "" && !isHTTPURL(ep) {
-		bad("homeserver.status_endpoint", "must be empty or an http(s) URL, got %q", ep)
+		bad("homeserver.status_endpoint", "must be empty or an http(s) URL, got %q", showURL(ep))
 	}
 	switch cfg.Homeserver.BotSync {
 	case BotSyncAuto, BotSyncOn, BotSyncOff:
 	default:
 		bad("homeserver.bot_sync", "must be auto, on or off, got %q", cfg.Homeserver.BotSync)
 	}
-	if !isHTTPURL(cfg.Appservice.Address) {
-		bad("appservice.address", "must be an http(s) URL the homeserver can reach the bridge at, got %q", cfg.Appservice.Address)
+	if cfg.Appservice.Address == "" {
+		bad("appservice.address", "is missing: set it to the URL the homeserver reaches the bridge at (e.g. http://localhost:29318)")
+	} else if !isHTTPURL(cfg.Appservice.Address) {
+		bad("appservice.address", "must be an http(s) URL the homeserver can reach the bridge at, got %q", showURL(cfg.Appservice.Address))
 	}
 	if cfg.Appservice.Port < 1 || cfg.Appservice.Port > 65535 {
 		bad("appservice.port", "must be between 1 and 65535, got %d", cfg.Appservice.Port)
@@ -183,6 +187,24 @@ func (cfg *Config) Validate() error {
 	cfg.Provisioning.validate(bad) // provisioning.go
 	cfg.Encryption.validate(bad)   // encryption.go
 	return errors.Join(errs...)
+}
+
+// showURL is s for an error message, with a password in it (user:password@) masked, also where s
+// does not parse as a URL.
+func showURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		start := strings.Index(s, "://") + 3 // 2 without a scheme: the user part starts at 0 then
+		if start < 3 {
+			start = 0
+		}
+		if colon := strings.Index(s[start:at], ":"); colon >= 0 {
+			return s[:start+colon+1] + "xxxxx" + s[at:]
+		}
+	}
+	return s
 }
 
 func isHTTPURL(s string) bool {
