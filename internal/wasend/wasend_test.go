@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/wasend"
-	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
+	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
 // linked pairs a whatsmeow client (standing in for the bridge) with a new simulated account and
