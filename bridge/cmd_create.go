@@ -23,6 +23,11 @@ func cmdCreate(ctx context.Context, ce *commandEvent) {
 			ce.br.Config.Bridge.CommandPrefix)
 		return
 	}
+	if p, err := ce.br.DB.Portal.GetByMXID(ctx, ce.roomID); err == nil && p != nil {
+		// Checked first: naming the room would not help.
+		ce.reply(ctx, "The group was not created: %s.", portal.ErrAlreadyPortal.Error())
+		return
+	}
 	bot := ce.br.AS.BotClient()
 	var name event.RoomNameEventContent
 	if err := bot.StateEvent(ctx, ce.roomID, event.StateRoomName, "", &name); err != nil || strings.TrimSpace(name.Name) == "" {

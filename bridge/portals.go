@@ -191,7 +191,7 @@ func (br *Bridge) handlePortalEvent(ctx context.Context, evt *event.Event) (bool
 		}
 		zerolog.Ctx(ctx).Info().Msg("Not bridging event from user without permission")
 		br.sendBotNoticeTxn(ctx, evt.RoomID, "perm-"+evt.ID.String(),
-			"Your message was not bridged to WhatsApp: you are not allowed to use this bridge.")
+			eventNoun(evt)+" was not bridged to WhatsApp: you are not allowed to use this bridge.")
 		return true, toldError{err: errNoPermission}
 	}
 	isPortal, err := br.portals.HandleMatrixEvent(ctx, evt)
@@ -201,8 +201,24 @@ func (br *Bridge) handlePortalEvent(ctx context.Context, evt *event.Event) (bool
 	var perm portal.PermanentError
 	if errors.As(err, &perm) {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Matrix event cannot be bridged")
-		br.sendBotNoticeTxn(ctx, evt.RoomID, "fail-"+evt.ID.String(), fmt.Sprintf("Your message was not bridged to WhatsApp: %v", perm.Err))
+		br.sendBotNoticeTxn(ctx, evt.RoomID, "fail-"+evt.ID.String(), fmt.Sprintf("%s was not bridged to WhatsApp: %v", eventNoun(evt), perm.Err))
 		return true, toldError{err: err}
 	}
 	return true, err
+}
+
+// eventNoun names what a Matrix event is to its sender, for notices: "Your reaction", "Your
+// deletion", "Your edit", "Your change" (a state event such as the room name), else "Your message".
+func eventNoun(evt *event.Event) string {
+	switch {
+	case evt.Type == event.EventReaction:
+		return "Your reaction"
+	case evt.Type == event.EventRedaction:
+		return "Your deletion"
+	case evt.StateKey != nil:
+		return "Your change"
+	case evt.Type == event.EventMessage && evt.Content.AsMessage().RelatesTo.GetReplaceID() != "":
+		return "Your edit"
+	}
+	return "Your message"
 }

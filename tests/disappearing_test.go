@@ -64,6 +64,10 @@ func TestDisappearingMessages(t *testing.T) {
 
 	sendText(t, ctx, alice.client, dm, "!wa disappearing 5m")
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "is not a disappearing-messages timer WhatsApp offers: use off, 24h, 7d or 90d"))
+	// Another command in the same (unnamed) DM room: that the room is a chat already is the
+	// answer, not that it lacks a name.
+	sendText(t, ctx, alice.client, dm, "!wa create")
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "The group was not created: this room is already bridged to a WhatsApp chat."))
 	sendText(t, ctx, alice.client, dm, "!wa disappearing 1d")
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Disappearing messages are already on in this chat: new messages last 24 hours."))
 	if n := erin.Count(func(evt any) bool {

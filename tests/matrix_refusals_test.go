@@ -34,7 +34,7 @@ func TestMatrixMessagesWhatsAppCannotTake(t *testing.T) {
 	if _, err = alice.client.SendReaction(ctx, dm, first.ID, "\ufe0f"); err != nil {
 		t.Fatal(err)
 	}
-	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Your message was not bridged to WhatsApp: the reaction is only an invisible character"))
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Your reaction was not bridged to WhatsApp: the reaction is only an invisible character"))
 	if _, err = alice.client.SendMessageEvent(ctx, dm, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: " \n "}); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +43,14 @@ func TestMatrixMessagesWhatsAppCannotTake(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Your message was not bridged to WhatsApp: it has no message type (`msgtype`)"))
+	// An edit of the contact's message: WhatsApp lets people edit only their own.
+	hijack := &event.MessageEventContent{MsgType: event.MsgText, Body: "* Salad tonight?",
+		NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: "Salad tonight?"}}
+	hijack.RelatesTo = &event.RelatesTo{Type: event.RelReplace, EventID: first.ID}
+	if _, err = alice.client.SendMessageEvent(ctx, dm, event.EventMessage, hijack); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Your edit was not bridged to WhatsApp: WhatsApp only lets you edit your own messages"))
 
 	thumbs, err := alice.client.SendReaction(ctx, dm, first.ID, "👍")
 	if err != nil {
