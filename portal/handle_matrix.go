@@ -284,6 +284,8 @@ func (p *Portal) handleMatrixReaction(ctx context.Context, login Login, evt *eve
 		// An empty reaction is how WhatsApp takes a reaction back.
 		return permanent(errors.New("the reaction is only an invisible character (such as the emoji variation selector U+FE0F), " +
 			"and WhatsApp would take it as removing your reaction; react with an emoji"))
+	} else if !looksLikeEmoji(rel.Key) {
+		return permanent(errors.New("WhatsApp reactions are single emoji; react with one"))
 	}
 	own := login.OwnJID()
 	previous, err := p.m.db.Reaction.Get(ctx, p.Key, target.WAID, own)

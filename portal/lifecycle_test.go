@@ -231,3 +231,19 @@ func mustMX(e *env, evt *event.Event) {
 		e.t.Fatalf("Matrix event %s failed: %v", evt.ID, err)
 	}
 }
+
+// TestReactionsAreEmoji: keys that are emoji (with selectors, skin tones, keycaps, flags, families)
+// are WhatsApp reactions; words, numbers and long strings are not.
+func TestReactionsAreEmoji(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"👍", "❤️", "👍🏽", "ℹ️", "1️⃣", "#️⃣", "🇩🇪", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "👨‍👩‍👧‍👦", "©️", "😂😂"} {
+		if !looksLikeEmoji(key) {
+			t.Errorf("%q was refused as a reaction", key)
+		}
+	}
+	for _, key := range []string{"lol", "+1", "ok 👍", "1", "ℹ", strings.Repeat("a", 200), strings.Repeat("😀", 100), ""} {
+		if looksLikeEmoji(key) {
+			t.Errorf("%q was taken as a reaction", key)
+		}
+	}
+}

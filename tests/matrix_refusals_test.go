@@ -35,6 +35,10 @@ func TestMatrixMessagesWhatsAppCannotTake(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Your reaction was not bridged to WhatsApp: the reaction is only an invisible character"))
+	if _, err = alice.client.SendReaction(ctx, dm, first.ID, "lol"); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForMessage(ctx, alice.client, dm, botNotice(env.Env, "Your reaction was not bridged to WhatsApp: WhatsApp reactions are single emoji"))
 	if _, err = alice.client.SendMessageEvent(ctx, dm, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: " \n "}); err != nil {
 		t.Fatal(err)
 	}
