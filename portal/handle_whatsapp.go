@@ -159,7 +159,7 @@ func (p *Portal) handleWAProtocol(ctx context.Context, login Login, sender *pupp
 	proto := evt.Message.GetProtocolMessage()
 	switch proto.GetType() {
 	case waE2E.ProtocolMessage_REVOKE:
-		return p.handleWARevoke(ctx, sender, proto.GetKey().GetID())
+		return p.handleWARevoke(ctx, login, sender, evt, proto.GetKey().GetID())
 	case waE2E.ProtocolMessage_MESSAGE_EDIT:
 		return p.handleWAEdit(ctx, login, sender, evt, proto.GetKey().GetID(), proto.GetEditedMessage())
 	case waE2E.ProtocolMessage_EPHEMERAL_SETTING:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -18,7 +19,7 @@ import (
 
 // handleWARevoke redacts a message deleted for everyone on WhatsApp: every part of it and every
 // edit of it (from either side), then forgets it.
-func (p *Portal) handleWARevoke(ctx context.Context, sender *puppet.Puppet, targetID string) error {
+func (p *Portal) handleWARevoke(ctx context.Context, login Login, sender *puppet.Puppet, evt *events.Message, targetID string) error {
 	parts, err := p.m.db.Message.GetByWAID(ctx, p.Key, targetID)
 	if err != nil {
 		return err
@@ -26,6 +27,19 @@ func (p *Portal) handleWARevoke(ctx context.Context, sender *puppet.Puppet, targ
 	if len(parts) == 0 {
 		zerolog.Ctx(ctx).Debug().Str("target", targetID).Msg("Revoked message is unknown, nothing to redact")
 		return nil
+	}
+	if mine, err := p.isAuthor(ctx, login, evt, parts[0]); err != nil {
+		return err
+	} else if !mine {
+		// Deleting someone else's message for everyone is for group admins only.
+		admin, err := p.isGroupAdmin(ctx, login, evt)
+		if err != nil {
+			return err
+		} else if !admin {
+			zerolog.Ctx(ctx).Warn().Str("target", targetID).Stringer("author", parts[0].Sender).
+				Msg("Ignoring a delete of someone else's message by a sender who may not delete it")
+			return nil
+		}
 	}
 	edits, err := p.m.db.Edit.GetByWAID(ctx, p.Key, targetID)
 	if err != nil {
@@ -70,6 +84,13 @@ func (p *Portal) handleWAEdit(ctx context.Context, login Login, sender *puppet.P
 		return nil
 	}
 	target := parts[0]
+	if mine, err := p.isAuthor(ctx, login, evt, target); err != nil {
+		return err
+	} else if !mine {
+		zerolog.Ctx(ctx).Warn().Str("target", targetID).Stringer("author", target.Sender).
+			Msg("Ignoring an edit of someone else's message")
+		return nil
+	}
 	var content *event.MessageEventContent
 	evtType := event.EventMessage
 	if media := storedMedia(target); media != nil {
@@ -114,4 +135,69 @@ func storedMedia(part *database.Message) *event.MessageEventContent {
 		return nil
 	}
 	return &content
+}
+
+// isAuthor reports whether evt, a revoke or an edit, comes from the author of target. WhatsApp's
+// server cannot see inside the encrypted message, so receivers check this themselves: a message
+// may be edited only by its author, and deleted for everyone by its author or a group admin.
+// Phone number and LID of one account count as the same (the login's LID map).
+func (p *Portal) isAuthor(ctx context.Context, login Login, evt *events.Message, target *database.Message) (bool, error) {
+	if evt.Info.IsFromMe {
+		return p.isOwnJID(ctx, login, target.Sender), nil
+	}
+	for _, jid := range []types.JID{evt.Info.Sender, evt.Info.SenderAlt} {
+		if !jid.IsEmpty() && p.sameAccount(ctx, login, jid, target.Sender) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sameAccount reports whether a and b (phone number JIDs or LIDs, any device) are one account.
+func (p *Portal) sameAccount(ctx context.Context, login Login, a, b types.JID) bool {
+	a, b = a.ToNonAD(), b.ToNonAD()
+	if a == b {
+		return true
+	}
+	lids := login.LIDs()
+	if lids == nil {
+		return false
+	}
+	toPN := func(jid types.JID) types.JID {
+		if jid.Server == types.HiddenUserServer {
+			if pn, err := lids.GetPNForLID(ctx, jid); err == nil && !pn.IsEmpty() {
+				return pn.ToNonAD()
+			}
+		}
+		return jid
+	}
+	return toPN(a) == toPN(b)
+}
+
+// isGroupAdmin reports whether evt's sender is an admin of this portal's group, as WhatsApp says
+// now (Client.GetGroupInfo); false in a direct chat.
+func (p *Portal) isGroupAdmin(ctx context.Context, login Login, evt *events.Message) (bool, error) {
+	if !p.IsGroup() {
+		return false, nil
+	}
+	cli := login.Client()
+	if cli == nil {
+		return false, ErrNotConnected
+	}
+	info, err := cli.GetGroupInfo(ctx, p.Key.JID)
+	if err != nil {
+		return false, fmt.Errorf("failed to get group info to check a delete: %w", err)
+	}
+	for _, member := range info.Participants {
+		if !member.IsAdmin && !member.IsSuperAdmin {
+			continue
+		}
+		for _, jid := range []types.JID{member.JID, member.PhoneNumber, member.LID} {
+			if !jid.IsEmpty() && (p.sameAccount(ctx, login, jid, evt.Info.Sender) ||
+				(!evt.Info.SenderAlt.IsEmpty() && p.sameAccount(ctx, login, jid, evt.Info.SenderAlt))) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

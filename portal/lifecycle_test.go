@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 	"maunium.net/go/mautrix"
@@ -245,5 +246,58 @@ func TestReactionsAreEmoji(t *testing.T) {
 		if looksLikeEmoji(key) {
 			t.Errorf("%q was taken as a reaction", key)
 		}
+	}
+}
+
+// TestWhatsAppChangesOnlyByAuthor: WhatsApp's server cannot see inside a revoke or an edit, so the
+// bridge checks them as WhatsApp's apps do: in a direct chat the contact can neither delete nor
+// edit the user's message; in a group a member's message is deleted by its author or an admin,
+// not by another member, and edited by its author only.
+func TestWhatsAppChangesOnlyByAuthor(t *testing.T) {
+	t.Parallel()
+	redactions := func(e *env) int { return len(e.mx.callsOf("Redact")) }
+
+	e := newEnv(t)
+	roomID := dmRoom(t, e)
+	mustMX(e, mxText(roomID, "$mine", "my words"))
+	mine, err := e.db.Message.GetByMXID(e.ctx, "$mine")
+	if err != nil || mine == nil {
+		t.Fatalf("message map: %v %v", mine, err)
+	}
+	sentBefore := len(e.mx.callsOf("SendEvent"))
+	mustWA(e, waProtocol(testContact, "E1", mine.WAID, &waE2E.Message{Conversation: proto.String("their words")}))
+	mustWA(e, waProtocol(testContact, "R1", mine.WAID, nil))
+	if n := len(e.mx.callsOf("SendEvent")); n != sentBefore || redactions(e) != 0 {
+		t.Errorf("the contact's edit and delete of the user's message reached the room: %d events sent, %d redactions", n-sentBefore, redactions(e))
+	}
+	mustWA(e, waProtocol(testOwnJID, "R2", mine.WAID, nil))
+	if redactions(e) != 1 {
+		t.Errorf("the user's own delete made %d redactions, want 1", redactions(e))
+	}
+
+	// A group: Ann (admin) and Ben (member) and Cal (member).
+	ann, ben, cal := types.NewJID("15550002001", types.DefaultUserServer), types.NewJID("15550002002", types.DefaultUserServer), types.NewJID("15550002003", types.DefaultUserServer)
+	g := newEnv(t)
+	g.cli.group = &types.GroupInfo{JID: testGroup, GroupName: types.GroupName{Name: "Test group"}, Participants: []types.GroupParticipant{
+		{JID: testOwnJID}, {JID: ann, IsAdmin: true}, {JID: ben}, {JID: cal},
+	}}
+	inGroup := func(sender types.JID, msgID, target string, edited *waE2E.Message) *events.Message {
+		evt := waProtocol(sender, msgID, target, edited)
+		evt.Info.Chat, evt.Info.IsGroup = testGroup, true
+		return evt
+	}
+	mustWA(g, waMessage(testGroup, cal, "C1", &waE2E.Message{Conversation: proto.String("Cal's words")}))
+	mustWA(g, waMessage(testGroup, cal, "C2", &waE2E.Message{Conversation: proto.String("more of Cal's words")}))
+	sentBefore = len(g.mx.callsOf("SendEvent"))
+	mustWA(g, inGroup(ben, "BE", "C1", &waE2E.Message{Conversation: proto.String("Ben's words")}))
+	mustWA(g, inGroup(ben, "BR", "C1", nil))
+	mustWA(g, inGroup(ann, "AE", "C1", &waE2E.Message{Conversation: proto.String("Ann's words")}))
+	if n := len(g.mx.callsOf("SendEvent")); n != sentBefore || redactions(g) != 0 {
+		t.Errorf("other members' edits and a member's delete of Cal's message reached the room: %d events, %d redactions", n-sentBefore, redactions(g))
+	}
+	mustWA(g, inGroup(ann, "AR", "C1", nil))
+	mustWA(g, inGroup(cal, "CR", "C2", nil))
+	if redactions(g) != 2 {
+		t.Errorf("the admin's and the author's deletes made %d redactions, want 2", redactions(g))
 	}
 }
