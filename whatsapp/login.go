@@ -12,7 +12,6 @@ import (
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
-	waLog "go.mau.fi/whatsmeow/util/log"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 )
@@ -120,7 +119,7 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	// Encryption and decryption of one Signal session take turns; whatsmeow alone can reuse a
 	// message counter, and the contact then drops that message silently.
 	sessionlock.Install(device, l.opts.StoreDB, l.log.With().Str("component", "sessionlock").Logger())
-	cli := whatsmeow.NewClient(device, waLog.Zerolog(l.log.With().Str("component", "whatsmeow").Logger()))
+	cli := whatsmeow.NewClient(device, newWALogger(l.log.With().Str("component", "whatsmeow").Logger()))
 	ApplyTransport(cli, l.opts.Websocket, l.opts.Media)
 	cli.SynchronousAck = true
 	cli.EnableAutoReconnect = false
