@@ -68,7 +68,13 @@ func (p *Portal) resolveMention(login Login) func(ctx context.Context, jid types
 		if err != nil {
 			return "", "", false
 		}
-		return ghost.MXID, strings.TrimSpace(ghost.DisplayName()), true
+		name := strings.TrimSpace(ghost.DisplayName())
+		if name == "" && ghost.JID.Server == types.DefaultUserServer {
+			// A number the account has never seen (not a contact, no message yet): its number,
+			// rather than the ID of a ghost the homeserver may not know yet.
+			name = "+" + ghost.JID.User
+		}
+		return ghost.MXID, name, true
 	}
 }
 

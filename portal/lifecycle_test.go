@@ -301,3 +301,15 @@ func TestWhatsAppChangesOnlyByAuthor(t *testing.T) {
 		t.Errorf("the admin's and the author's deletes made %d redactions, want 2", redactions(g))
 	}
 }
+
+// TestMentionOfAStranger: a mention of a number the account never saw reads as the number, not
+// as the ID of a ghost that has no name (and may not exist on the homeserver yet).
+func TestMentionOfAStranger(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.portal(testContact)
+	mxid, name, ok := p.resolveMention(e.login)(e.ctx, types.NewJID("4915199999", types.DefaultUserServer))
+	if !ok || name != "+4915199999" || mxid == "" {
+		t.Errorf("mention of a stranger = %q, %q, %t; want the ghost and the number as its name", mxid, name, ok)
+	}
+}
