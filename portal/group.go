@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -43,11 +44,17 @@ func (m *Manager) HandleGroupInfo(ctx context.Context, login Login, evt *events.
 func (p *Portal) applyGroupInfo(ctx context.Context, login Login, evt *events.GroupInfo) error {
 	log := zerolog.Ctx(ctx)
 	actor := p.m.matrix.BotMXID()
+	// remover names who removed members (Leave of someone else): "" when unknown.
+	remover := ""
 	if evt.Sender != nil {
 		if ghost, err := p.m.puppets.Get(ctx, pickPN(*evt.Sender, evt.SenderPN), login.LIDs()); err == nil && p.m.users.LoginByJID(ctx, ghost.JID) == nil {
 			if err = p.m.ensureGhostJoined(ctx, p.row.MXID, ghost); err == nil {
 				actor = ghost.MXID
 			}
+			remover = strings.TrimSpace(ghost.DisplayName())
+		}
+		if remover == "" {
+			remover = "+" + pickPN(*evt.Sender, evt.SenderPN).User
 		}
 	}
 	ts := evt.Timestamp.UnixMilli()
@@ -92,7 +99,12 @@ func (p *Portal) applyGroupInfo(ctx context.Context, login Login, evt *events.Gr
 		}
 	}
 	for _, jid := range evt.Leave {
-		if err := p.removeMember(ctx, login, jid); err != nil {
+		by := remover
+		if evt.Sender != nil && (p.sameAccount(ctx, login, jid, *evt.Sender) ||
+			(evt.SenderPN != nil && p.sameAccount(ctx, login, jid, *evt.SenderPN))) {
+			by = "" // left on their own
+		}
+		if err := p.removeMember(ctx, login, jid, by); err != nil {
 			return err
 		}
 	}
@@ -116,11 +128,17 @@ func (p *Portal) sendState(ctx context.Context, actor id.UserID, evtType event.T
 	return nil
 }
 
-// removeMember makes a member who left the WhatsApp group leave the room: a ghost leaves, a bridge
-// user is kicked by the bot.
-func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID) error {
+// removeMember makes a member who is no longer in the WhatsApp group leave the room. by names the
+// member who removed them ("" when they left on their own): then the bot kicks them, with a reason
+// naming the remover (the bot has the power to kick; a WhatsApp admin's ghost may not). A ghost
+// that left leaves; a bridge user is kicked by the bot either way.
+func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID, by string) error {
+	reason := "Left the WhatsApp group"
+	if by != "" {
+		reason = "Removed from the WhatsApp group by " + by
+	}
 	if user := p.m.users.LoginByJID(ctx, jid); user != nil {
-		if err := p.m.matrix.Kick(ctx, p.m.matrix.BotMXID(), p.row.MXID, user.UserMXID(), "Left the WhatsApp group"); err != nil {
+		if err := p.m.matrix.Kick(ctx, p.m.matrix.BotMXID(), p.row.MXID, user.UserMXID(), reason); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to kick bridge user who left the group")
 		}
 		return nil
@@ -131,6 +149,12 @@ func (p *Portal) removeMember(ctx context.Context, login Login, jid types.JID) e
 	}
 	if err = ghost.EnsureRegistered(ctx); err != nil {
 		return err
+	}
+	if by != "" {
+		if err = p.m.matrix.Kick(ctx, p.m.matrix.BotMXID(), p.row.MXID, ghost.MXID, reason); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to kick removed ghost")
+		}
+		return nil
 	}
 	if err = p.m.matrix.Leave(ctx, ghost.MXID, p.row.MXID); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("ghost", ghost.MXID).Msg("Failed to make ghost leave")

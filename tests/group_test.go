@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,8 +128,10 @@ func TestGroupSharedByTwoUsers(t *testing.T) {
 			if _, err = env.WA.UpdateGroupParticipants(ctx, carol.Account(), group, wasim.GroupRemove, dave.Account()); err != nil {
 				t.Fatal(err)
 			}
+			// Carol removed Dave: the room says so (a kick naming her), not that he left.
 			env.WaitForMessage(ctx, alice.client, room, func(evt *event.Event) bool {
-				return evt.Type == event.StateMember && evt.GetStateKey() == daveGhost.String() && evt.Content.AsMember().Membership == event.MembershipLeave
+				return evt.Type == event.StateMember && evt.GetStateKey() == daveGhost.String() && evt.Content.AsMember().Membership == event.MembershipLeave &&
+					evt.Sender != daveGhost && strings.HasPrefix(evt.Content.AsMember().Reason, "Removed from the WhatsApp group by Carol")
 			})
 		})
 	}
