@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -87,8 +88,8 @@ func (c *FromWhatsApp) Convert(ctx context.Context, msg *waE2E.Message) (*Conver
 	default:
 		part = convertUnsupported(ctx, msg)
 	}
-	if quoted := ctxInfo.GetStanzaID(); quoted != "" {
-		c.setReply(ctx, part.Content, quoted)
+	if quoted := ctxInfo.GetStanzaID(); quoted != "" && !c.setReply(ctx, part.Content, quoted) && len(more) == 0 {
+		quoteUnknown(part.Content, ctxInfo.GetQuotedMessage())
 	}
 	return &ConvertedMessage{Parts: append([]Part{part}, more...)}, nil
 }
@@ -115,17 +116,59 @@ func (c *FromWhatsApp) text(ctx context.Context, text string, ctxInfo *waE2E.Con
 	return content
 }
 
-// setReply points content at the Matrix event of the quoted WhatsApp message, when it is known.
-func (c *FromWhatsApp) setReply(ctx context.Context, content *event.MessageEventContent, quotedID types.MessageID) {
+// setReply points content at the Matrix event of the quoted WhatsApp message, when it is known,
+// and reports whether it was.
+func (c *FromWhatsApp) setReply(ctx context.Context, content *event.MessageEventContent, quotedID types.MessageID) bool {
 	if c.QuotedEvent == nil {
-		return
+		return false
 	}
 	eventID, err := c.QuotedEvent(ctx, quotedID)
 	if err != nil || eventID == "" {
 		zerolog.Ctx(ctx).Debug().Err(err).Str("quoted_id", quotedID).Msg("Quoted message not found, sending without reply")
-		return
+		return false
 	}
 	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(eventID)
+	return true
+}
+
+// maxUnknownQuote bounds the quoted text quoteUnknown puts in front of a reply (bytes), and
+// maxQuotedContent the content it may grow: a message split into parts near the event size limit
+// gets none.
+const (
+	maxUnknownQuote  = 500
+	maxQuotedContent = 16 << 10
+)
+
+// quoteUnknown puts the text of quoted (the copy of the replied-to message WhatsApp sends with a
+// reply, ContextInfo.QuotedMessage) in front of a text reply as a quote, when the replied-to
+// message has no Matrix event to point at (sent before the chat was bridged, say): the reply keeps
+// its context. Media and messages without quoted text are left as they are.
+func quoteUnknown(content *event.MessageEventContent, quoted *waE2E.Message) {
+	if content == nil || (content.MsgType != event.MsgText && content.MsgType != event.MsgNotice && content.MsgType != event.MsgEmote) ||
+		len(content.Body)+len(content.FormattedBody) > maxQuotedContent {
+		return
+	}
+	text := quoted.GetConversation()
+	for _, alt := range []string{quoted.GetExtendedTextMessage().GetText(), quoted.GetImageMessage().GetCaption(),
+		quoted.GetVideoMessage().GetCaption(), quoted.GetDocumentMessage().GetCaption()} {
+		if text == "" {
+			text = alt
+		}
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return
+	}
+	if len(text) > maxUnknownQuote {
+		cut := maxUnknownQuote
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	content.EnsureHasHTML()
+	content.Body = "> " + strings.ReplaceAll(text, "\n", "\n> ") + "\n\n" + content.Body
+	content.FormattedBody = "<blockquote>" + event.TextToHTML(text) + "</blockquote>" + content.FormattedBody
 }
 
 // convertUnsupported is the notice for a kind the bridge cannot show, so nothing vanishes silently.

@@ -3,6 +3,7 @@ package msgconv
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -137,5 +138,33 @@ func TestIsEmptyMessage(t *testing.T) {
 	}
 	if IsEmptyMessage(&waE2E.Message{Conversation: proto.String("")}) {
 		t.Error("a message with an empty text was taken for empty")
+	}
+}
+
+// TestReplyToUnknownMessageKeepsTheQuote: a reply whose quoted message has no Matrix event shows
+// the text WhatsApp quotes in front of it; a reply to a known message points at it instead.
+func TestReplyToUnknownMessageKeepsTheQuote(t *testing.T) {
+	t.Parallel()
+	conv := &FromWhatsApp{QuotedEvent: fakeQuotedEvent}
+	reply := func(quotedID string, quoted *waE2E.Message) *event.MessageEventContent {
+		info := replyInfo(quotedID)
+		info.QuotedMessage = quoted
+		converted, err := conv.Convert(context.Background(), &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{
+			Text: proto.String("see you *there*"), ContextInfo: info}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return converted.Parts[0].Content
+	}
+	c := reply("NEVER-BRIDGED", &waE2E.Message{Conversation: proto.String("dinner at 8?\nor 9 <maybe>")})
+	if c.Body != "> dinner at 8?\n> or 9 <maybe>\n\nsee you *there*" || c.RelatesTo.GetReplyTo() != "" ||
+		!strings.HasPrefix(c.FormattedBody, "<blockquote>dinner at 8?<br/>or 9 &lt;maybe&gt;</blockquote>") || !strings.Contains(c.FormattedBody, "<strong>there</strong>") {
+		t.Errorf("reply to an unknown message = %q / %q", c.Body, c.FormattedBody)
+	}
+	if c = reply(quotedWAID, &waE2E.Message{Conversation: proto.String("dinner at 8?")}); c.RelatesTo.GetReplyTo() != quotedEventID || strings.Contains(c.Body, "dinner") {
+		t.Errorf("reply to a known message = %q replying to %q", c.Body, c.RelatesTo.GetReplyTo())
+	}
+	if c = reply("NEVER-BRIDGED", &waE2E.Message{ImageMessage: &waE2E.ImageMessage{}}); c.Body != "see you *there*" {
+		t.Errorf("reply to an unknown image without caption = %q", c.Body)
 	}
 }
