@@ -74,7 +74,9 @@ func errorStatus(err error) int {
 //	POST   /_wasim/messages      {from, to, text}     send from an account's phone (201 {id});
 //	       optional kind (image, video, audio, ptt, document, sticker) with data (base64),
 //	       mime_type, caption, file_name; for a sticker lottie (a Lottie sticker: data is the
-//	       .was file) and thumbnail (base64 PNG still)
+//	       .was file) and thumbnail (base64 PNG still); reply_to (a message ID) quotes a message
+//	       in a text; react_to (text: the emoji, "" takes it back), edit_of (text: the new text)
+//	       or delete_of act on a message (by ID) instead
 //	GET    /_wasim/messages?phone=P[&kind=K]     messages P's phone received, oldest first: id,
 //	       from, from_phone, chat, from_me, push_name, kind (see MessageKind), text (MessageBody),
 //	       timestamp, mime_type, file_size

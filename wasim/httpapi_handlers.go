@@ -171,6 +171,36 @@ type sendRequest struct {
 	// image or video, Thumbnail (base64 JPEG) is its inline preview (Media.Thumbnail).
 	Lottie    bool   `json:"lottie"`
 	Thumbnail []byte `json:"thumbnail"`
+	// ReplyTo quotes a message (by ID) in a text. ReactTo, EditOf and DeleteOf act on a message
+	// instead of sending one: a reaction with Text as the emoji ("" takes it back), an edit of the
+	// sender's own message to Text, a delete for everyone (the sender's own message, or in a group
+	// anyone's when the sender is an admin).
+	ReplyTo  string `json:"reply_to"`
+	ReactTo  string `json:"react_to"`
+	EditOf   string `json:"edit_of"`
+	DeleteOf string `json:"delete_of"`
+}
+
+// action names the message the request acts on ("" for a new message) and checks that it names
+// at most one, without media.
+func (req *sendRequest) action() (string, error) {
+	set := 0
+	for _, v := range []string{req.ReactTo, req.EditOf, req.DeleteOf} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set > 1:
+		return "", badRequest("give one of \"react_to\", \"edit_of\" and \"delete_of\"")
+	case set == 1 && req.Kind != "" && req.Kind != KindText:
+		return "", badRequest("\"react_to\", \"edit_of\" and \"delete_of\" take no %q", "kind")
+	case set == 1 && req.ReplyTo != "":
+		return "", badRequest("\"reply_to\" goes with a new message only")
+	case req.EditOf != "" && req.Text == "":
+		return "", badRequest("missing field \"text\" (the edited text)")
+	}
+	return req.ReactTo + req.EditOf + req.DeleteOf, nil
 }
 
 // content checks the message fields: a text, or a media kind with data (and the options of that
@@ -207,9 +237,15 @@ func (s *Server) apiSend(r *http.Request) (int, any, error) {
 	} else if err = required("from", req.From, "to", req.To); err != nil {
 		return 0, nil, err
 	}
-	isMedia, err := req.content()
+	target, err := req.action()
 	if err != nil {
 		return 0, nil, err
+	}
+	isMedia := false
+	if target == "" {
+		if isMedia, err = req.content(); err != nil {
+			return 0, nil, err
+		}
 	}
 	to, err := parseRecipient(req.To)
 	if err != nil {
@@ -222,9 +258,14 @@ func (s *Server) apiSend(r *http.Request) (int, any, error) {
 	ctx, cancel := controlContext(r)
 	defer cancel()
 	var id string
-	if isMedia {
+	switch {
+	case target != "":
+		id, err = sender.Send(ctx, to, sender.actOn(to, req))
+	case isMedia:
 		id, err = sender.SendMedia(ctx, to, req.media())
-	} else {
+	case req.ReplyTo != "":
+		id, err = sender.Send(ctx, to, sender.replyText(req.ReplyTo, req.Text))
+	default:
 		id, err = sender.SendText(ctx, to, req.Text)
 	}
 	if err != nil {

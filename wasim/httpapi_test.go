@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 )
@@ -169,6 +170,36 @@ func TestControlAPIPairingAndMessages(t *testing.T) {
 	api.expect(http.StatusBadRequest, "invalid phone number", "POST", "/_wasim/messages", mustJSON(map[string]string{"from": bobPhone, "to": "12", "text": "x"}), nil)
 	api.expect(http.StatusBadRequest, "unknown kind", "POST", "/_wasim/messages", mustJSON(map[string]string{"from": bobPhone, "to": phone, "kind": "hologram"}), nil)
 	api.expect(http.StatusBadRequest, `missing field "data"`, "POST", "/_wasim/messages", mustJSON(map[string]string{"from": bobPhone, "to": phone, "kind": "image"}), nil)
+
+	// A reply, a reaction, an edit and a delete of that text, as WhatsApp's apps send them.
+	hello := sent["id"]
+	act := func(fields map[string]string, want func(*events.Message) bool, what string) {
+		t.Helper()
+		fields["from"], fields["to"] = bobPhone, phone
+		var got map[string]string
+		api.expect(http.StatusCreated, "", "POST", "/_wasim/messages", mustJSON(fields), &got)
+		msg, err := ann.WaitMessage(ctx, idIs(got["id"]))
+		if err != nil || !want(msg) {
+			t.Fatalf("%s: got %v, %v", what, msg, err)
+		}
+	}
+	act(map[string]string{"text": "as I said", "reply_to": hello}, func(m *events.Message) bool {
+		info := m.Message.GetExtendedTextMessage().GetContextInfo()
+		return info.GetStanzaID() == hello && m.Message.GetExtendedTextMessage().GetText() == "as I said"
+	}, "reply")
+	act(map[string]string{"text": "👍", "react_to": hello}, func(m *events.Message) bool {
+		r := m.Message.GetReactionMessage()
+		return r.GetText() == "👍" && r.GetKey().GetID() == hello && r.GetKey().GetFromMe()
+	}, "reaction")
+	act(map[string]string{"text": "hello, Ann", "edit_of": hello}, func(m *events.Message) bool {
+		return m.IsEdit && m.Message.GetProtocolMessage().GetKey().GetID() == hello
+	}, "edit")
+	act(map[string]string{"delete_of": hello}, func(m *events.Message) bool {
+		pm := m.Message.GetProtocolMessage()
+		return pm.GetType() == waE2E.ProtocolMessage_REVOKE && pm.GetKey().GetID() == hello
+	}, "delete")
+	api.expect(http.StatusBadRequest, "give one of", "POST", "/_wasim/messages", mustJSON(map[string]string{"from": bobPhone, "to": phone, "react_to": hello, "delete_of": hello}), nil)
+	api.expect(http.StatusBadRequest, "the edited text", "POST", "/_wasim/messages", mustJSON(map[string]string{"from": bobPhone, "to": phone, "edit_of": hello}), nil)
 
 	// An image through the API arrives and downloads intact.
 	picture := randomBytes(4321)
