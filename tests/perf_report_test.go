@@ -66,6 +66,8 @@ type perfRunRecord struct {
 	Bridged   perfRun  `json:"bridged"`
 	CeilingA  perfRun  `json:"ceiling_a"`
 	CeilingB  perfRun  `json:"ceiling_b"`
+	// Floor is the WhatsApp floor's run of the same load (the load with targets only).
+	Floor *perfRun `json:"whatsapp_floor,omitempty"`
 }
 
 func newPerfReport() *perfReport {

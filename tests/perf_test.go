@@ -138,6 +138,8 @@ type perfEnv struct {
 	watcher *e2e.Watcher
 	wa      *waArrivals
 	db      *pgBackends
+	// floor is the WhatsApp floor (perf_floor_test.go), linked to an account of its own.
+	floor *waFloor
 	// metricsURL is the bridge's /metrics.
 	metricsURL string
 	// settled is what settleMachine said before the latency rounds.
@@ -208,6 +210,8 @@ func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
 		t.Fatal(err)
 	}
 	pe.wa.watch(sink)
+	pe.floor = startWAFloor(t, ctx, env, "4917900000001")
+	pe.floor.warmUp(t, ctx, pe, portals[:sizes.TargetChats])
 
 	pe.metricsURL = "http://" + debugAddr + "/metrics"
 	// Creating the chats leaves the homeserver busy for a while (rooms, joins, profiles, the sync
@@ -429,16 +433,18 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 	total := perChat * load.Chats
 	tag := fmt.Sprintf("%dc", load.Chats)
 	// send runs one sender per chat and returns when every message arrived.
-	send := func(path string, sendOne func(p *perfPortal, body string) error, wait func(bodies ...string) time.Time) perfRun {
+	bridge := perfSubject{pid: pe.BridgePID(), db: pe.db}
+	send := func(path string, subject perfSubject, sendOne func(p *perfPortal, body string) error, wait func(bodies ...string) time.Time) perfRun {
 		bodies := make([]string, 0, total)
 		for c := range load.Chats {
 			for j := range perChat {
 				bodies = append(bodies, fmt.Sprintf("tp %s %s %d %d", tag, path, c, j))
 			}
 		}
-		// Only the bridge's runs of the load with targets report database statistics.
-		withStats := target && (path == "w2m" || path == "m2w")
-		return pe.measure(t, total, withStats, func() time.Time {
+		// Only the bridge's and the floor's runs of the load with targets report database
+		// statistics.
+		withStats := target && (path == "w2m" || path == "m2w" || path == "Fw2m" || path == "Fm2w")
+		return pe.measure(t, total, withStats, subject, func() time.Time {
 			var wg sync.WaitGroup
 			errs := make(chan error, load.Chats)
 			for c, p := range portals {
@@ -463,41 +469,62 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 	matrix := func(bodies ...string) time.Time { return pe.waitMatrix(t, ctx, bodies...) }
 	wa := func(bodies ...string) time.Time { return pe.waitWA(t, ctx, bodies...) }
 	probe := func(bodies ...string) time.Time { return pe.waitProbe(t, ctx, bodies...) }
-	w2m := send("w2m", func(p *perfPortal, body string) error { _, err := p.contact.SendText(ctx, alice, body); return err }, matrix)
-	m2w := send("m2w", func(p *perfPortal, body string) error {
+	w2m := send("w2m", bridge, func(p *perfPortal, body string) error { _, err := p.contact.SendText(ctx, alice, body); return err }, matrix)
+	m2w := send("m2w", bridge, func(p *perfPortal, body string) error {
 		_, err := pe.alice.client.SendText(ctx, p.room, body)
 		return err
 	}, wa)
-	aW2M := send("Aw2m", func(p *perfPortal, body string) error {
+	aW2M := send("Aw2m", bridge, func(p *perfPortal, body string) error {
 		_, err := p.ceilingGhost.SendText(ctx, p.ceilingRoom, body)
 		return err
 	}, matrix)
-	bW2M := send("Bw2m", func(p *perfPortal, body string) error {
+	bW2M := send("Bw2m", bridge, func(p *perfPortal, body string) error {
 		_, err := p.contact.SendText(ctx, sink.JID(), body)
 		return err
 	}, wa)
-	aM2W := send("Am2w", func(p *perfPortal, body string) error {
+	aM2W := send("Am2w", bridge, func(p *perfPortal, body string) error {
 		_, err := pe.alice.client.SendText(ctx, p.ceilingRoom, body)
 		return err
 	}, probe)
-	bM2W := send("Bm2w", func(p *perfPortal, body string) error {
+	bM2W := send("Bm2w", bridge, func(p *perfPortal, body string) error {
 		_, err := sink.SendText(ctx, p.contact.JID(), body)
 		return err
 	}, wa)
+	// The WhatsApp floor, only where the CPU figures are: the same messages to and from a login
+	// that does nothing with them.
+	var fW2M, fM2W perfRun
+	if target {
+		floor := perfSubject{pid: pe.floor.pid, db: pe.floor.db}
+		fW2M = send("Fw2m", floor, func(p *perfPortal, body string) error {
+			_, err := p.contact.SendText(ctx, pe.floor.jid, body)
+			return err
+		}, func(bodies ...string) time.Time {
+			times, err := pe.floor.wait(ctx, bodies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return latest(times)
+		})
+		fM2W = send("Fm2w", floor, func(p *perfPortal, body string) error { return pe.floor.send(p.contact.JID(), body) }, wa)
+	}
 
 	at := fmt.Sprintf(", %d chats", load.Chats)
 	for _, dir := range []struct {
 		name       string
 		bridged, a perfRun
-		b          perfRun
-	}{{dirW2M, w2m, aW2M, bW2M}, {dirM2W, m2w, aM2W, bM2W}} {
+		b, floor   perfRun
+	}{{dirW2M, w2m, aW2M, bW2M, fW2M}, {dirM2W, m2w, aM2W, bM2W, fM2W}} {
 		f := perfFigure{Name: fmt.Sprintf("throughput, %d chats", load.Chats), Direction: dir.name, Value: dir.bridged.PerSecond, Unit: "msg/s",
 			CeilingA: dir.a.PerSecond, CeilingB: dir.b.PerSecond, Ratio: dir.bridged.PerSecond / dir.a.PerSecond}
 		if target {
 			f.Target, f.Met = ">= 0.9 × A", boolPtr(f.Ratio >= 0.9)
 		}
 		report.add(f)
-		report.Runs = append(report.Runs, perfRunRecord{Load: load, Direction: dir.name, Bridged: dir.bridged, CeilingA: dir.a, CeilingB: dir.b})
+		record := perfRunRecord{Load: load, Direction: dir.name, Bridged: dir.bridged, CeilingA: dir.a, CeilingB: dir.b}
+		if target {
+			record.Floor = &dir.floor
+		}
+		report.Runs = append(report.Runs, record)
 		if !target {
 			continue
 		}
@@ -506,6 +533,12 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 		report.add(perfFigure{Name: "database backends' CPU per message" + at, Direction: dir.name, Value: dir.bridged.DBCPUms, Unit: "ms/msg"})
 		report.add(perfFigure{Name: "bridge + database CPU per message" + at, Direction: dir.name, Value: cpu, Unit: "ms/msg",
 			Target: "<= 2.5 ms", Met: boolPtr(cpu <= 2.5)})
+		floorCPU := dir.floor.BridgeCPUms + dir.floor.DBCPUms
+		report.add(perfFigure{Name: "WhatsApp floor: CPU per message (login process + its database)" + at, Direction: dir.name, Value: floorCPU, Unit: "ms/msg",
+			Detail: fmt.Sprintf("the WhatsApp login as the bridge runs it, doing nothing with the messages (internal/e2e/wafloor): process %.2f ms, database %.2f ms, %.2f transactions and %.2f rows written per message; %.1f msg/s",
+				dir.floor.BridgeCPUms, dir.floor.DBCPUms, dir.floor.DBTransactions, dir.floor.DBRowsWritten, dir.floor.PerSecond)})
+		report.add(perfFigure{Name: "bridge + database CPU beyond the WhatsApp floor" + at, Direction: dir.name, Value: cpu - floorCPU, Unit: "ms/msg",
+			Detail: "bridged − floor: what bridging costs on top of keeping the WhatsApp login"})
 		report.add(perfFigure{Name: "database transactions per message" + at, Direction: dir.name, Value: dir.bridged.DBTransactions, Unit: "txn/msg"})
 		report.add(perfFigure{Name: "database connections opened per message" + at, Direction: dir.name, Value: dir.bridged.DBConnections, Unit: "conn/msg"})
 		report.add(perfFigure{Name: "database rows written per message" + at, Direction: dir.name, Value: dir.bridged.DBRowsWritten, Unit: "rows/msg",
@@ -566,13 +599,21 @@ const perfSettle = 1100 * time.Millisecond
 // stays idle, for the 10-second idle interval (PGSTAT_IDLE_INTERVAL).
 const perfStatsSettle = 11 * time.Second
 
-// measure runs one path's sending (run returns the last arrival) and reads the resources it took;
-// the database's statistics only withStats (they take perfStatsSettle to read).
-func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func() time.Time) perfRun {
+// perfSubject is the process whose CPU time (perfRun.BridgeCPUms) and database (DBCPUms and the
+// statistics) a run reads: the bridge, or the WhatsApp floor.
+type perfSubject struct {
+	pid int
+	db  *pgBackends
+}
+
+// measure runs one path's sending (run returns the last arrival) and reads the resources it took:
+// the subject's process and database, the homeserver's, the machine's; the database's statistics
+// only withStats (they take perfStatsSettle to read).
+func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, subject perfSubject, run func() time.Time) perfRun {
 	t.Helper()
-	bridgeBefore, hsBefore, dbBefore := cpuTime(t, pe.BridgePID()), cpuTime(t, pe.DendritePID()), pe.db.cpu(t)
+	bridgeBefore, hsBefore, dbBefore := cpuTime(t, subject.pid), cpuTime(t, pe.DendritePID()), subject.db.cpu(t)
 	machineBefore := machineCPU(t)
-	statsBefore := pe.db.stats(t)
+	statsBefore := subject.db.stats(t)
 	reqBefore := pe.HomeserverRequests()
 	start := time.Now()
 	last := run()
@@ -582,11 +623,11 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, run func(
 	time.Sleep(perfSettle)
 	machineAll := machineCPU(t).since(machineBefore)
 	requests := pe.HomeserverRequests().Since(reqBefore)
-	bridgeCPU, dbCPU, hsCPU := cpuTime(t, pe.BridgePID())-bridgeBefore, pe.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
+	bridgeCPU, dbCPU, hsCPU := cpuTime(t, subject.pid)-bridgeBefore, subject.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
 	var stats dbStats
 	if withStats {
 		time.Sleep(time.Until(last.Add(perfStatsSettle)))
-		stats = pe.db.stats(t).since(statsBefore)
+		stats = subject.db.stats(t).since(statsBefore)
 	}
 	n := float64(messages)
 	elapsed := last.Sub(start)

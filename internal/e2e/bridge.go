@@ -150,7 +150,7 @@ func (b *bridge) waitReady(ctx context.Context) error {
 	})
 	if err != nil {
 		_ = proc.stop(BridgeStopGrace)
-		return fmt.Errorf("the bridge did not become ready at %s: %w\nlast lines of its log:\n%s", b.url(), err, tailFile(b.logPath, 30))
+		return fmt.Errorf("the bridge did not become ready at %s: %w\nlast lines of its log:\n%s", b.url(), err, TailFile(b.logPath, 30))
 	}
 	return nil
 }

@@ -136,7 +136,7 @@ func (d *dendrite) url() string {
 func (d *dendrite) start(ctx context.Context, firstStart bool) error {
 	for attempt := 0; ; attempt++ {
 		err := d.startOnce(ctx)
-		if err == nil || !firstStart || attempt >= 3 || !strings.Contains(tailFile(d.logPath, 20), "address already in use") {
+		if err == nil || !firstStart || attempt >= 3 || !strings.Contains(TailFile(d.logPath, 20), "address already in use") {
 			return err
 		}
 		if d.port, err = freePort(); err != nil {

@@ -188,7 +188,7 @@ func (e *Env) dumpLogs() {
 	}
 	for _, path := range logs {
 		if _, err := os.Stat(path); err == nil {
-			e.t.Logf("e2e: last %d lines of %s:\n%s", logTailLines, path, tailFile(path, logTailLines))
+			e.t.Logf("e2e: last %d lines of %s:\n%s", logTailLines, path, TailFile(path, logTailLines))
 			if dir := os.Getenv(LogDirEnv); dir != "" {
 				name := strings.NewReplacer("/", "_", " ", "_").Replace(e.t.Name()) + "." + filepath.Base(path)
 				if data, err := os.ReadFile(path); err != nil {

@@ -142,15 +142,15 @@ func (e *Env) NewJSClient(t testing.TB, user id.UserID, name string) *JSClient {
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
-			t.Logf("e2e: last %d lines of the js-sdk client's log %s:\n%s", logTailLines, c.logPath, tailFile(c.logPath, logTailLines))
+			t.Logf("e2e: last %d lines of the js-sdk client's log %s:\n%s", logTailLines, c.logPath, TailFile(c.logPath, logTailLines))
 		}
 	})
 	select {
 	case c.DeviceID = <-ready:
 	case <-c.exited:
-		t.Fatalf("e2e: the js-sdk client of %s exited before its first sync (%v); its log:\n%s", user, c.exitErr(), tailFile(c.logPath, logTailLines))
+		t.Fatalf("e2e: the js-sdk client of %s exited before its first sync (%v); its log:\n%s", user, c.exitErr(), TailFile(c.logPath, logTailLines))
 	case <-time.After(jsReadyWait):
-		t.Fatalf("e2e: the js-sdk client of %s did not finish its first sync in %s; its log:\n%s", user, jsReadyWait, tailFile(c.logPath, logTailLines))
+		t.Fatalf("e2e: the js-sdk client of %s did not finish its first sync in %s; its log:\n%s", user, jsReadyWait, TailFile(c.logPath, logTailLines))
 	}
 	return c
 }
@@ -239,7 +239,7 @@ func (c *JSClient) Call(ctx context.Context, op string, args map[string]any, res
 		}
 		return nil
 	case <-c.exited:
-		return fmt.Errorf("js-sdk client %s exited during %s (%v); its log:\n%s", c.DeviceID, op, c.exitErr(), tailFile(c.logPath, 30))
+		return fmt.Errorf("js-sdk client %s exited during %s (%v); its log:\n%s", c.DeviceID, op, c.exitErr(), TailFile(c.logPath, 30))
 	case <-ctx.Done():
 		return fmt.Errorf("js-sdk client %s: %s: %w", c.DeviceID, op, ctx.Err())
 	}
@@ -359,7 +359,7 @@ func (c *JSClient) WaitFor(ctx context.Context, roomID id.RoomID, match func(*JS
 			continue
 		case <-c.exited:
 			c.env.t.Fatalf("e2e: the js-sdk client %s (%s) exited (%v) waiting for an event in %s; latest events:\n%s\nits log:\n%s",
-				c.UserID, c.DeviceID, c.exitErr(), roomID, describeJSEvents(seen, 15), tailFile(c.logPath, 30))
+				c.UserID, c.DeviceID, c.exitErr(), roomID, describeJSEvents(seen, 15), TailFile(c.logPath, 30))
 		case <-ctx.Done():
 			c.env.t.Fatalf("e2e: the js-sdk client %s (%s) never saw the expected event in %s; latest events:\n%s%s",
 				c.UserID, c.DeviceID, roomID, describeJSEvents(seen, 15), c.env.processProblems())

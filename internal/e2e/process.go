@@ -110,8 +110,8 @@ func (p *process) stop(grace time.Duration) error {
 	}
 }
 
-// tailFile returns the last n lines of a file, or a note saying why it could not be read.
-func tailFile(path string, n int) string {
+// TailFile returns the last n lines of a file, or a note saying why it could not be read.
+func TailFile(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)

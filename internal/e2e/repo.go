@@ -85,13 +85,19 @@ func missingBinaries(bin string) []string {
 	return missing
 }
 
+// built holds one build per package path, each made once per test process.
 var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
+	builtLock sync.Mutex
+	built     = make(map[string]*buildResult)
 )
 
-// buildDirPrefix names the temporary folders the bridge binary is built into. The process ID follows
+type buildResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildDirPrefix names the temporary folders the binaries under test are built into. The process ID follows
 // it so that later runs can remove the folders of processes that have ended.
 const buildDirPrefix = "matrix-whatsapp-e2e-"
 
@@ -107,37 +113,52 @@ const BridgeRaceEnv = "E2E_BRIDGE_RACE"
 // BridgeRaceEnv asks for it, and without it otherwise (`make bench`, so that figures are not those
 // of a race build). When the build fails, every call returns the compiler output as the error.
 func BridgeBinary() (string, error) {
-	buildOnce.Do(func() {
-		root, err := RepoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		removeStaleBuilds()
-		dir, err := os.MkdirTemp("", buildDirPrefix+strconv.Itoa(os.Getpid())+"-")
-		if err != nil {
-			buildErr = fmt.Errorf("failed to create build folder: %w", err)
-			return
-		}
-		out := filepath.Join(dir, "matrix-whatsapp")
-		start := time.Now()
-		// goolm: the pure-Go Olm implementation, so the bridge under test supports encryption.
-		args := []string{"build", "-tags", "goolm", "-o", out, "./cmd/matrix-whatsapp"}
-		if raceEnabled || os.Getenv(BridgeRaceEnv) == "1" {
-			args = []string{"build", "-race", "-tags", "goolm", "-o", out, "./cmd/matrix-whatsapp"}
-		}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = root
-		if output, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("failed to build the bridge (go %s, %s): %w\n%s",
-				strings.Join(args, " "), time.Since(start).Round(time.Millisecond), err, output)
-			_ = os.RemoveAll(dir)
-			return
-		}
-		buildPath = out
-	})
-	return buildPath, buildErr
+	return Binary("./cmd/matrix-whatsapp")
 }
+
+// Binary builds the main package pkg (a path relative to the repository root, such as
+// "./internal/e2e/wafloor") once per test process, as BridgeBinary builds the bridge (the same tags,
+// with the race detector under the same conditions), and returns the path of the binary.
+func Binary(pkg string) (string, error) {
+	builtLock.Lock()
+	b, ok := built[pkg]
+	if !ok {
+		b = &buildResult{}
+		built[pkg] = b
+	}
+	builtLock.Unlock()
+	b.once.Do(func() { b.path, b.err = build(pkg) })
+	return b.path, b.err
+}
+
+func build(pkg string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	removeStaleOnce.Do(removeStaleBuilds)
+	dir, err := os.MkdirTemp("", buildDirPrefix+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		return "", fmt.Errorf("failed to create build folder: %w", err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	start := time.Now()
+	// goolm: the pure-Go Olm implementation, so the bridge under test supports encryption.
+	args := []string{"build", "-tags", "goolm", "-o", out, pkg}
+	if raceEnabled || os.Getenv(BridgeRaceEnv) == "1" {
+		args = []string{"build", "-race", "-tags", "goolm", "-o", out, pkg}
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("failed to build %s (go %s, %s): %w\n%s",
+			pkg, strings.Join(args, " "), time.Since(start).Round(time.Millisecond), err, output)
+	}
+	return out, nil
+}
+
+var removeStaleOnce sync.Once
 
 // removeStaleBuilds deletes build folders left behind by test processes that no longer run (a test
 // binary has no hook at exit, so each process cleans up after its predecessors).
