@@ -51,7 +51,10 @@ func coalesceReceipts(rows []*database.WhatsAppInboxEvent) []waInboxItem {
 			items = append(items, item)
 			continue
 		}
-		evt, err := whatsapp.DecodeEvent(row.Kind, row.Version, row.Payload)
+		evt, err := row.Event, error(nil)
+		if evt == nil {
+			evt, err = whatsapp.DecodeEvent(row.Kind, row.Version, row.Payload)
+		}
 		receipt, ok := evt.(*events.Receipt)
 		if err != nil || !ok {
 			items = append(items, item)

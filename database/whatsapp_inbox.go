@@ -57,6 +57,10 @@ type WhatsAppInboxEvent struct {
 	// WAID is the WhatsApp message ID the event is about, for logs ("" when there is none).
 	WAID    types.MessageID
 	Payload []byte
+	// Event is the event Payload was encoded from, kept in memory by the process that stored the
+	// row so that its handler need not decode Payload again; nil for a row read from the database.
+	// It is not stored.
+	Event any
 	// ReceivedAt is when the event was stored.
 	ReceivedAt time.Time
 	// Arrived is when this process began storing the event (before its insert), with the monotonic

@@ -67,6 +67,9 @@ func withTxnMarker(content any, txnID string) any {
 		if c.Parsed == nil && len(c.Raw) == 0 {
 			return withTxnMarker(json.RawMessage(c.VeryRaw), txnID)
 		}
+		if len(c.Raw) == 0 {
+			return withTxnMarker(c.Parsed, txnID)
+		}
 		raw := make(map[string]any, len(c.Raw)+1)
 		for k, v := range c.Raw {
 			raw[k] = v
@@ -80,8 +83,37 @@ func withTxnMarker(content any, txnID string) any {
 		}
 		return withTxnMarker(m, txnID)
 	default:
+		if out, ok := appendTxnMarker(content, txnID); ok {
+			return out
+		}
 		return &event.Content{Raw: map[string]any{TxnIDKey: txnID}, Parsed: content}
 	}
+}
+
+// appendTxnMarker returns content (a struct, such as *event.MessageEventContent) encoded as a JSON
+// object with TxnIDKey added as its last member, and whether that worked (content must encode to
+// an object). It is what event.Content with the marker in Raw would send, without the decoding
+// and second encoding mautrix's Content.MarshalJSON does to merge Raw into the parsed content
+// (about 0.05 ms per message).
+func appendTxnMarker(content any, txnID string) (json.RawMessage, bool) {
+	encoded, err := json.Marshal(content)
+	if err != nil || len(encoded) < 2 || encoded[0] != '{' || encoded[len(encoded)-1] != '}' {
+		return nil, false
+	}
+	key, _ := json.Marshal(TxnIDKey)
+	value, err := json.Marshal(txnID)
+	if err != nil {
+		return nil, false
+	}
+	out := make(json.RawMessage, 0, len(encoded)+len(key)+len(value)+2)
+	out = append(out, encoded[:len(encoded)-1]...)
+	if len(encoded) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, key...)
+	out = append(out, ':')
+	out = append(out, value...)
+	return append(out, '}'), true
 }
 
 // ErrLookUnanswered is wrapped by a send's error when it was not made because the homeserver did

@@ -55,6 +55,12 @@ func TestTxnMarker(t *testing.T) {
 			}
 		})
 	}
+	if data, _ := json.Marshal(withTxnMarker(struct{}{}, "t1")); string(data) != `{"`+TxnIDKey+`":"t1"}` {
+		t.Errorf("an empty object marked is %s", data)
+	}
+	if data, _ := json.Marshal(withTxnMarker(msg, `a"b`)); !strings.HasSuffix(string(data), `"body":"hello",`+`"`+TxnIDKey+`":"a\"b"}`) {
+		t.Errorf("the marker is not added as the last member, quoted: %s", data)
+	}
 	if data, _ := json.Marshal(msg); string(data) != `{"msgtype":"m.text","body":"hello"}` {
 		t.Errorf("the original content was changed: %s", data)
 	}
