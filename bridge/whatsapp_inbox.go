@@ -197,8 +197,8 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 	ctx = log.WithContext(ctx)
 	var err error
 	if evt == nil {
-		// A row this process stored keeps its event in memory (no decoding: about 0.1 ms per
-		// message).
+		// A row this process stored keeps its event in memory: no decoding (5 % of the bridge's
+		// CPU in a profile on a busy machine).
 		evt = row.Event
 	}
 	if evt == nil {

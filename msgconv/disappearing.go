@@ -113,8 +113,8 @@ func ExpirationOf(msg *waE2E.Message) time.Duration {
 		return 0
 	}
 	// Only the fields whose content can carry context info are looked at (contextInfoFields): a
-	// Range over the populated fields of a Message visits each of its 100-odd fields, which cost
-	// about 0.1 ms per message on a busy machine.
+	// Range over the populated fields of a Message visits each of its 100-odd fields through
+	// reflection (2.6 µs alone, 6 % of the bridge's CPU in a profile on a busy machine).
 	m := msg.ProtoReflect()
 	for _, fd := range contextInfoFields {
 		if !m.Has(fd) {

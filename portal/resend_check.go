@@ -94,7 +94,7 @@ func withTxnMarker(content any, txnID string) any {
 // object with TxnIDKey added as its last member, and whether that worked (content must encode to
 // an object). It is what event.Content with the marker in Raw would send, without the decoding
 // and second encoding mautrix's Content.MarshalJSON does to merge Raw into the parsed content
-// (about 0.05 ms per message).
+// (3 % of the bridge's CPU in a profile on a busy machine).
 func appendTxnMarker(content any, txnID string) (json.RawMessage, bool) {
 	encoded, err := json.Marshal(content)
 	if err != nil || len(encoded) < 2 || encoded[0] != '{' || encoded[len(encoded)-1] != '}' {

@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+)
+
+// The resources one path of the performance benchmark took (measure) and the bridge's histograms
+// read from its metrics.
+
+// perfRun is what one path achieved with one load.
+type perfRun struct {
+	Messages  int     `json:"messages"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"msgs_per_second"`
+	// CPU time per message of the bridge process, of the bridge database's PostgreSQL backends,
+	// and of Dendrite, in milliseconds (from /proc, cpuTime).
+	BridgeCPUms     float64 `json:"bridge_cpu_ms_per_msg"`
+	DBCPUms         float64 `json:"db_cpu_ms_per_msg"`
+	HomeserverCPUms float64 `json:"homeserver_cpu_ms_per_msg"`
+	// MachineCPUms is the whole machine's CPU time per message (every process: homeserver, bridge,
+	// database, simulator, the benchmark's own clients), over the same time as the processes'
+	// figures, and MachineBusy the share of all cores busy while the messages were sent and
+	// arrived, from /proc/stat (machineCPU).
+	MachineCPUms float64 `json:"machine_cpu_ms_per_msg"`
+	MachineBusy  float64 `json:"machine_busy"`
+	// HarnessCPUms is the benchmark process's own CPU time per message: the simulated WhatsApp
+	// (server and contacts' whatsmeow clients), the Matrix clients, the probe appservice.
+	HarnessCPUms float64 `json:"harness_cpu_ms_per_msg"`
+	// HSRequests is the bridge's homeserver requests per message; Requests lists them by kind.
+	HSRequests float64           `json:"homeserver_requests_per_msg"`
+	Requests   e2e.RequestCounts `json:"homeserver_requests"`
+	// DBTransactions and DBRowsWritten are the bridge database's transactions (each a commit, or
+	// a statement outside one) and rows inserted, updated or deleted per message, from PostgreSQL's
+	// statistics; DBRowsByTable splits the rows by table (whatsmeow_* are whatsmeow's store).
+	DBTransactions float64 `json:"db_transactions_per_msg"`
+	// DBConnections are connections the bridge opened to its database per message (its pool
+	// closing idle connections beyond database.max_idle_conns and opening new ones).
+	DBConnections float64            `json:"db_connections_opened_per_msg"`
+	DBRowsWritten float64            `json:"db_rows_written_per_msg"`
+	DBRowsByTable map[string]float64 `json:"db_rows_written_per_msg_by_table"`
+}
+
+// perfSettle is how long after the last arrival the resource readings wait, so that work that
+// follows a delivery (receipts, bookkeeping) counts for the message that caused it.
+const perfSettle = 1100 * time.Millisecond
+
+// perfStatsSettle is how long after the last arrival the database's statistics are read. A
+// PostgreSQL backend (15 and later, pgstat_report_stat) publishes its counts at most once a
+// second; counts that arrive within that second wait until its next transaction, or, while it
+// stays idle, for the 10-second idle interval (PGSTAT_IDLE_INTERVAL).
+const perfStatsSettle = 11 * time.Second
+
+// perfSubject is the process whose CPU time (perfRun.BridgeCPUms) and database (DBCPUms and the
+// statistics) a run reads: the bridge, or the WhatsApp floor.
+type perfSubject struct {
+	pid int
+	db  *pgBackends
+}
+
+// measure runs one path's sending (run returns the last arrival) and reads the resources it took:
+// the subject's process and database, the homeserver's, the machine's; the database's statistics
+// only withStats (they take perfStatsSettle to read).
+func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, subject perfSubject, run func() time.Time) perfRun {
+	t.Helper()
+	bridgeBefore, hsBefore, dbBefore := cpuTime(t, subject.pid), cpuTime(t, pe.DendritePID()), subject.db.cpu(t)
+	machineBefore, harnessBefore := machineCPU(t), cpuTime(t, os.Getpid())
+	statsBefore := subject.db.stats(t)
+	reqBefore := pe.HomeserverRequests()
+	start := time.Now()
+	last := run()
+	// The machine's busy share is of the sending itself; its CPU time, like the processes', also
+	// counts the work that follows the last arrival (perfSettle).
+	machineRun := machineCPU(t).since(machineBefore)
+	time.Sleep(perfSettle)
+	machineAll, harness := machineCPU(t).since(machineBefore), cpuTime(t, os.Getpid())-harnessBefore
+	requests := pe.HomeserverRequests().Since(reqBefore)
+	bridgeCPU, dbCPU, hsCPU := cpuTime(t, subject.pid)-bridgeBefore, subject.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
+	var stats dbStats
+	if withStats {
+		time.Sleep(time.Until(last.Add(perfStatsSettle)))
+		stats = subject.db.stats(t).since(statsBefore)
+	}
+	n := float64(messages)
+	elapsed := last.Sub(start)
+	return perfRun{
+		Messages:        messages,
+		Seconds:         elapsed.Seconds(),
+		PerSecond:       n / elapsed.Seconds(),
+		BridgeCPUms:     ms(bridgeCPU) / n,
+		DBCPUms:         ms(dbCPU) / n,
+		HomeserverCPUms: ms(hsCPU) / n,
+		MachineCPUms:    ms(machineAll.busy) / n,
+		MachineBusy:     machineRun.busyShare(),
+		HarnessCPUms:    ms(harness) / n,
+		HSRequests:      float64(requests.Total()) / n,
+		DBTransactions:  float64(stats.transactions) / n,
+		DBConnections:   float64(stats.sessions) / n,
+		DBRowsWritten:   float64(stats.rowsWritten()) / n,
+		DBRowsByTable:   stats.perMessage(n),
+		Requests:        requests,
+	}
+}
+
+// histogram is a Prometheus histogram's cumulative bucket counts by upper bound (seconds).
+type histogram struct {
+	bounds     []float64
+	counts     []float64
+	count, sum float64
+}
+
+// histogramDelta is what histogram name (with the label pairs labels, as in the exposition
+// format) counted between two scrapes.
+func histogramDelta(before, after map[string]float64, name, labels string) histogram {
+	var h histogram
+	prefix := name + "_bucket{" + labels + `,le="`
+	seriesOf := make(map[float64]string)
+	for series := range after {
+		rest, ok := strings.CutPrefix(series, prefix)
+		if !ok {
+			continue
+		}
+		bound, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil { // +Inf parses; anything else is not a bucket
+			continue
+		}
+		h.bounds = append(h.bounds, bound)
+		seriesOf[bound] = series
+	}
+	sort.Float64s(h.bounds)
+	for _, b := range h.bounds {
+		h.counts = append(h.counts, after[seriesOf[b]]-before[seriesOf[b]])
+	}
+	if n := len(h.counts); n > 0 {
+		h.count = h.counts[n-1]
+	}
+	h.sum = after[name+"_sum{"+labels+"}"] - before[name+"_sum{"+labels+"}"]
+	return h
+}
+
+// quantile returns the upper bound, in milliseconds, of the bucket that holds quantile q (0-1): the
+// value is at most that; 0 when nothing counted took any time.
+func (h histogram) quantile(q float64) float64 {
+	if h.sum == 0 {
+		return 0
+	}
+	for i, c := range h.counts {
+		if c >= q*h.count {
+			return h.bounds[i] * 1000
+		}
+	}
+	return math.Inf(1)
+}
