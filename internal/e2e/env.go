@@ -69,7 +69,9 @@ type Env struct {
 	dendrite *dendrite
 	bridge   *bridge
 	counter  *requestCounter
-	gate     *transactionGate
+	// sideProxy is HomeserverProxyURL's proxy, started on first use.
+	sideProxy *requestCounter
+	gate      *transactionGate
 	// passwords are the passwords of the users NewUser registered, by user ID (Password); a
 	// pointer, so that a copy of the Env shares it.
 	passwords *sync.Map
@@ -161,6 +163,9 @@ func (e *Env) cleanup() {
 	}
 	if e.counter != nil {
 		e.counter.close()
+	}
+	if e.sideProxy != nil {
+		e.sideProxy.close()
 	}
 	if e.gate != nil {
 		e.gate.close()
@@ -356,6 +361,23 @@ func (e *Env) HomeserverRequests() RequestCounts {
 		e.t.Fatalf("e2e: this environment does not count homeserver requests (Options.CountHomeserverRequests)")
 	}
 	return e.counter.snapshot()
+}
+
+// HomeserverProxyURL returns the address of a reverse proxy to the homeserver of the same kind as
+// the one Options.CountHomeserverRequests puts between the bridge and the homeserver, whose
+// requests are not counted: clients that a benchmark compares with the bridge (a ceiling's
+// senders) go through it, so that both pay the same extra hop. It is started on first use; call it
+// from the test's goroutine.
+func (e *Env) HomeserverProxyURL() string {
+	e.t.Helper()
+	if e.sideProxy == nil {
+		proxy, err := newRequestCounter(e.dendrite.url)
+		if err != nil {
+			e.t.Fatalf("e2e: %v", err)
+		}
+		e.sideProxy = proxy
+	}
+	return e.sideProxy.url()
 }
 
 // BridgePID returns the process ID of the running bridge (0 when it is stopped), for reading its
