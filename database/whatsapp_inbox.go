@@ -29,13 +29,18 @@ const (
 		SELECT portal_jid, portal_receiver FROM whatsapp_inbox WHERE state='pending'
 		GROUP BY portal_jid, portal_receiver ORDER BY MIN(seq)
 	`
-	// The settling queries end in "seq IN (": seqList completes them.
-	markWAInboxDoneQuery      = `UPDATE whatsapp_inbox SET state='done' WHERE seq IN (`
+	// The settling queries end in "seq IN (": seqList completes them. A handled event's row is
+	// deleted: nothing reads it afterwards (a repeated delivery is recognised by the message map),
+	// and a DELETE costs the database less than an UPDATE, which here cannot be a heap-only update
+	// (state is in the pending index's predicate) and so writes a new row version and its index
+	// entry.
+	markWAInboxDoneQuery      = `DELETE FROM whatsapp_inbox WHERE seq IN (`
 	markWAInboxFailedQuery    = `UPDATE whatsapp_inbox SET state='failed', last_error=$1 WHERE seq IN (`
 	recordWAInboxAttemptQuery = `UPDATE whatsapp_inbox SET attempts=attempts+1, last_error=$2 WHERE seq=$1`
-	pruneWAInboxQuery         = `DELETE FROM whatsapp_inbox WHERE state<>'pending' AND received_at < $1`
-	pendingWAInboxStatsQuery  = `SELECT COUNT(*), MIN(received_at) FROM whatsapp_inbox WHERE state='pending'`
-	pendingWAReceivedAtQuery  = `SELECT seq, received_at FROM whatsapp_inbox WHERE state='pending'`
+	// Only failed rows are left to prune (and done rows of versions that kept handled rows).
+	pruneWAInboxQuery        = `DELETE FROM whatsapp_inbox WHERE state<>'pending' AND received_at < $1`
+	pendingWAInboxStatsQuery = `SELECT COUNT(*), MIN(received_at) FROM whatsapp_inbox WHERE state='pending'`
+	pendingWAReceivedAtQuery = `SELECT seq, received_at FROM whatsapp_inbox WHERE state='pending'`
 )
 
 // WhatsAppInboxEvent is a WhatsApp event received by one user's connection, stored before WhatsApp
@@ -139,8 +144,9 @@ func (q *WhatsAppInboxQuery) PendingPortals(ctx context.Context) ([]PortalKey, e
 	}, err).AsList()
 }
 
-// MarkDone marks an event as handled, and with it the events in also (read receipts it stands for),
-// in one statement.
+// MarkDone settles an event as handled, and with it the events in also (read receipts it stands
+// for), in one statement: their rows are deleted (State InboxDone is only found in rows of earlier
+// versions).
 func (q *WhatsAppInboxQuery) MarkDone(ctx context.Context, seq int64, also ...int64) error {
 	query, args := seqList(markWAInboxDoneQuery, nil, seq, also)
 	return q.qh.Exec(ctx, query, args...)
@@ -198,7 +204,8 @@ func (q *WhatsAppInboxQuery) RecordAttempt(ctx context.Context, seq int64, attem
 	return q.qh.Exec(ctx, recordWAInboxAttemptQuery, seq, errString(attemptErr))
 }
 
-// Prune removes done and failed events received more than maxAge ago and returns how many.
+// Prune removes failed events (and done ones stored by earlier versions) received more than maxAge
+// ago and returns how many.
 func (q *WhatsAppInboxQuery) Prune(ctx context.Context, maxAge time.Duration) (int64, error) {
 	res, err := q.qh.GetDB().Exec(ctx, pruneWAInboxQuery, time.Now().Add(-maxAge).UnixMilli())
 	if err != nil {

@@ -67,6 +67,9 @@ func TestWhatsAppInboxOrderPerPortal(t *testing.T) {
 		if len(got) != 1 || got[0].WAID != "G2" || got[0].Attempts != 1 || got[0].LastError != "homeserver down" {
 			t.Fatalf("Pending(group) after one done and one attempt = %+v", got)
 		}
+		if handled, err := db.WAInbox.Get(ctx, stored[0].Seq); err != nil || handled != nil {
+			t.Fatalf("handled row read back as %+v (%v); want it deleted", handled, err)
+		}
 		failed, err := db.WAInbox.Get(ctx, stored[1].Seq)
 		must(t, err)
 		if failed.State != database.InboxFailed || failed.LastError != "M_FORBIDDEN" {
@@ -86,7 +89,8 @@ func TestWhatsAppInboxOrderPerPortal(t *testing.T) {
 	})
 }
 
-// TestWhatsAppInboxPrune: only settled events older than the limit are removed.
+// TestWhatsAppInboxPrune: only failed events older than the limit are removed (handled ones are
+// deleted when they settle).
 func TestWhatsAppInboxPrune(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *database.Database) {
 		ctx := context.Background()
@@ -104,8 +108,11 @@ func TestWhatsAppInboxPrune(t *testing.T) {
 		}
 		n, err = db.WAInbox.Prune(ctx, -time.Minute)
 		must(t, err)
-		if n != 2 {
-			t.Fatalf("Prune removed %d events, want the done and the failed one", n)
+		if n != 1 {
+			t.Fatalf("Prune removed %d events, want the failed one (the done one was deleted when it settled)", n)
+		}
+		if row, err := db.WAInbox.Get(ctx, failed.Seq); err != nil || row != nil {
+			t.Fatalf("failed event is still there after Prune (%v)", err)
 		}
 		if row, err := db.WAInbox.Get(ctx, pending.Seq); err != nil || row == nil {
 			t.Fatalf("pending event is gone after Prune (%v)", err)
@@ -127,13 +134,17 @@ func TestWhatsAppInboxSettlesSeveral(t *testing.T) {
 		}
 		must(t, db.WAInbox.MarkDone(ctx, rows[2].Seq, rows[0].Seq, rows[1].Seq))
 		must(t, db.WAInbox.MarkFailed(ctx, rows[4].Seq, errors.New("M_FORBIDDEN"), rows[3].Seq))
+		const deleted = database.InboxState("deleted")
 		want := map[string]database.InboxState{
-			"R1": database.InboxDone, "R2": database.InboxDone, "R3": database.InboxDone,
+			"R1": deleted, "R2": deleted, "R3": deleted,
 			"F1": database.InboxFailed, "F2": database.InboxFailed, "P": database.InboxPending,
 		}
 		for _, evt := range rows {
 			got, err := db.WAInbox.Get(ctx, evt.Seq)
 			must(t, err)
+			if got == nil {
+				got = &database.WhatsAppInboxEvent{State: deleted}
+			}
 			if got.State != want[string(evt.WAID)] {
 				t.Errorf("%s is %q, want %q", evt.WAID, got.State, want[string(evt.WAID)])
 			}
