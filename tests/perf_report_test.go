@@ -40,6 +40,9 @@ type perfReport struct {
 	Figures []perfFigure `json:"figures"`
 	// Runs are the throughput runs in full (every path, every resource reading).
 	Runs []perfRunRecord `json:"throughput_runs"`
+	// LatencyRounds are the latency rounds' send-to-arrival times in milliseconds, in the order
+	// sent, by path (w2m, m2w, a_w2m, a_m2w, b), for a look at what makes the tail.
+	LatencyRounds map[string][]float64 `json:"latency_rounds_ms,omitempty"`
 }
 
 // perfFigure is one line of the table.
