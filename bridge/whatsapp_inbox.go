@@ -85,14 +85,29 @@ func (br *Bridge) storeWhatsAppEvent(ctx context.Context, user *Account, chat ty
 		return err
 	}
 	row := &database.WhatsAppInboxEvent{User: user.MXID, Login: user.loginID(), Portal: key, Kind: kind, Version: version, WAID: waID, Payload: payload}
+	var checkpoint portal.IncomingCheckpoint
+	checkIncoming := false
 	switch evt.(type) {
 	case *events.Message, *events.Receipt:
 		// Their stored form keeps everything the handlers read (whatsapp.EncodeEvent), so the
 		// handler may take the event as it is.
 		row.Event = evt
 	}
+	if _, ok := evt.(*events.Message); ok {
+		// The duplicate check is answered by the insert when the portal is loaded (the answer
+		// holds from a checkpoint taken before it: portal/incoming.go).
+		checkpoint, checkIncoming = br.portals.IncomingCheckpoint(key)
+	}
 	stored := br.waInboxMemory.storing()
-	if err = br.DB.WAInbox.Enqueue(ctx, row); err != nil {
+	if checkIncoming {
+		var check *database.IncomingCheck
+		if check, err = br.DB.WAInbox.EnqueueLookingUp(ctx, row); check != nil {
+			row.Known = checkpoint.Answer(string(waID), check.Bridged, check.Placeholder)
+		}
+	} else {
+		err = br.DB.WAInbox.Enqueue(ctx, row)
+	}
+	if err != nil {
 		stored()
 		return err
 	}
@@ -217,6 +232,9 @@ func (br *Bridge) handleWAInboxRow(ctx context.Context, item waInboxItem) bool {
 	if row.Kind == whatsapp.EventKindMessage {
 		// A message the portal records in the message map settles its row in the same transaction.
 		ctx = portal.WithSettlement(ctx, settlement)
+		if known, ok := row.Known.(portal.KnownIncoming); ok {
+			ctx = portal.WithKnownIncoming(ctx, known)
+		}
 	}
 	ctx, waited := waits.Track(ctx)
 	delay, failures := time.Second, 0

@@ -101,10 +101,15 @@ func (pq *PlaceholderQuery) GetBefore(ctx context.Context, t time.Time) ([]*Plac
 // Get together, for the hot path of every incoming message.
 func (pq *PlaceholderQuery) LookUpIncoming(ctx context.Context, portal PortalKey, waID string) (bridged bool, ph *Placeholder, err error) {
 	jid, receiver := portal.sqlArgs()
+	return scanIncoming(pq.qh.GetDB().QueryRow(ctx, lookUpIncomingQuery, jid, receiver, waID))
+}
+
+// scanIncoming reads the answer of a duplicate check (lookUpIncomingQuery's columns), after the
+// columns read into lead.
+func scanIncoming(row dbutil.Scannable, lead ...any) (bridged bool, ph *Placeholder, err error) {
 	var phJID, phReceiver, phWAID, phSender, phMXID sql.NullString
 	var phTS, phCreated sql.NullInt64
-	err = pq.qh.GetDB().QueryRow(ctx, lookUpIncomingQuery, jid, receiver, waID).
-		Scan(&bridged, &phJID, &phReceiver, &phWAID, &phSender, &phMXID, &phTS, &phCreated)
+	err = row.Scan(append(lead, &bridged, &phJID, &phReceiver, &phWAID, &phSender, &phMXID, &phTS, &phCreated)...)
 	if err != nil || !phJID.Valid {
 		return bridged, nil, err
 	}

@@ -42,7 +42,9 @@ func TestPlaceholderRoundTrip(t *testing.T) {
 }
 
 // TestLookUpIncoming checks the one-query lookup of an incoming message: neither bridged nor
-// waiting, waiting behind a placeholder, bridged, and a placeholder of another message not mixed in.
+// waiting, waiting behind a placeholder, bridged, and a placeholder of another message not mixed in;
+// the WhatsApp inbox's insert that answers the same check (EnqueueLookingUp) answers alike and
+// stores the message as pending.
 func TestLookUpIncoming(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *database.Database) {
 		ctx := context.Background()
@@ -62,6 +64,28 @@ func TestLookUpIncoming(t *testing.T) {
 			}
 			if bridged != wantBridged || got != wantPlaceholder {
 				t.Errorf("LookUpIncoming(%s) = %v, %q; want %v, %q", waID, bridged, got, wantBridged, wantPlaceholder)
+			}
+
+			row := waInboxEvent(key, waID)
+			check, err := db.WAInbox.EnqueueLookingUp(ctx, row)
+			must(t, err)
+			if check == nil {
+				t.Fatalf("EnqueueLookingUp(%s) stored the row without an answer", waID)
+			}
+			got = ""
+			if check.Placeholder != nil {
+				got = check.Placeholder.MXID
+				if ph == nil || *check.Placeholder != *ph {
+					t.Errorf("EnqueueLookingUp(%s)'s placeholder = %+v, want %+v", waID, check.Placeholder, ph)
+				}
+			}
+			if check.Bridged != wantBridged || got != wantPlaceholder {
+				t.Errorf("EnqueueLookingUp(%s) = %v, %q; want %v, %q", waID, check.Bridged, got, wantBridged, wantPlaceholder)
+			}
+			stored, err := db.WAInbox.Get(ctx, row.Seq)
+			must(t, err)
+			if row.Seq == 0 || stored == nil || stored.State != database.InboxPending || stored.WAID != row.WAID || row.ReceivedAt.IsZero() {
+				t.Errorf("EnqueueLookingUp(%s) stored %+v as %+v", waID, row, stored)
 			}
 		}
 		check("3EB0N", false, "")

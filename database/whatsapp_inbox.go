@@ -20,6 +20,15 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING seq
 	`
+	// enqueueLookingUpWAInboxQuery is the insert together with the duplicate check of the message
+	// it stores (lookUpIncomingQuery's columns after seq), in one statement (PostgreSQL only).
+	enqueueLookingUpWAInboxQuery = `
+		WITH stored AS (` + insertWAInboxQuery + `)
+		SELECT stored.seq, EXISTS(SELECT 1 FROM messages WHERE portal_jid=$3 AND portal_receiver=$4 AND wa_id=$7),
+			ph.portal_jid, ph.portal_receiver, ph.wa_id, ph.sender, ph.mxid, ph.timestamp, ph.created_at
+		FROM stored
+		LEFT JOIN placeholders AS ph ON ph.portal_jid=$3 AND ph.portal_receiver=$4 AND ph.wa_id=$7
+	`
 	getWAInboxQuery        = `SELECT ` + waInboxColumns + ` FROM whatsapp_inbox WHERE seq=$1`
 	getPendingWAInboxQuery = `
 		SELECT ` + waInboxColumns + ` FROM whatsapp_inbox
@@ -66,6 +75,10 @@ type WhatsAppInboxEvent struct {
 	// row so that its handler need not decode Payload again; nil for a row read from the database.
 	// It is not stored.
 	Event any
+	// Known is what the process that stored the row learned while storing it, for its handler
+	// (for a message, its early duplicate check: portal.KnownIncoming); nil for a row read from
+	// the database. It is not stored.
+	Known any
 	// ReceivedAt is when the event was stored.
 	ReceivedAt time.Time
 	// Arrived is when this process began storing the event (before its insert), with the monotonic
@@ -110,10 +123,60 @@ type WhatsAppInboxQuery struct {
 // Enqueue stores an event as pending (in one statement, so it is stored entirely or not at all)
 // and fills in its Seq, ReceivedAt and State.
 func (q *WhatsAppInboxQuery) Enqueue(ctx context.Context, evt *WhatsAppInboxEvent) error {
+	return q.enqueue(ctx, evt, insertWAInboxQuery, func(row dbutil.Scannable) error { return row.Scan(&evt.Seq) })
+}
+
+// IncomingCheck is the answer of a WhatsApp message's duplicate check: whether the message is in
+// its portal's message map already, and its placeholder (nil: none).
+type IncomingCheck struct {
+	Bridged     bool
+	Placeholder *Placeholder
+}
+
+// EnqueueLookingUp stores a message as Enqueue does and answers its duplicate check as
+// PlaceholderQuery.LookUpIncoming does, taken after the row was stored: on PostgreSQL in the same
+// statement, elsewhere in a second one. An error means nothing was stored; a nil check with a nil
+// error means the row was stored but the check failed (its handler asks again).
+func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsAppInboxEvent) (*IncomingCheck, error) {
+	var check IncomingCheck
+	db := q.qh.GetDB()
+	if db.Dialect != dbutil.Postgres {
+		if err := q.Enqueue(ctx, evt); err != nil {
+			return nil, err
+		}
+		jid, receiver := evt.Portal.sqlArgs()
+		var err error
+		if check.Bridged, check.Placeholder, err = scanIncoming(db.QueryRow(ctx, lookUpIncomingQuery, jid, receiver, string(evt.WAID))); err != nil {
+			return nil, nil
+		}
+		return &check, nil
+	}
+	var checkErr error
+	evt.Seq = 0
+	err := q.enqueue(ctx, evt, enqueueLookingUpWAInboxQuery, func(row dbutil.Scannable) error {
+		check.Bridged, check.Placeholder, checkErr = scanIncoming(row, &evt.Seq)
+		if evt.Seq != 0 {
+			// The statement ran, so the row is stored; a placeholder that cannot be read spoils
+			// only the check.
+			return nil
+		}
+		return checkErr
+	})
+	if err != nil {
+		return nil, err
+	} else if checkErr != nil {
+		return nil, nil
+	}
+	return &check, nil
+}
+
+// enqueue runs query, an insert of evt's columns, and scan on its row, and fills in evt's Seq
+// (through scan), ReceivedAt and State.
+func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEvent, query string, scan func(row dbutil.Scannable) error) error {
 	jid, receiver := evt.Portal.sqlArgs()
 	now := time.Now()
-	err := q.qh.GetDB().QueryRow(ctx, insertWAInboxQuery, string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version,
-		string(evt.WAID), string(evt.Payload), now.UnixMilli()).Scan(&evt.Seq)
+	err := scan(q.qh.GetDB().QueryRow(ctx, query, string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version,
+		string(evt.WAID), string(evt.Payload), now.UnixMilli()))
 	if err != nil {
 		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
 	}

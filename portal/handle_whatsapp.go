@@ -62,7 +62,7 @@ func (p *Portal) handleWAMessage(ctx context.Context, login Login, evt *events.M
 	info := evt.Info
 	log := zerolog.Ctx(ctx).With().Str("wa_message_id", info.ID).Stringer("wa_sender", info.Sender).Logger()
 	ctx = log.WithContext(ctx)
-	exists, placeholder, err := p.m.db.Placeholder.LookUpIncoming(ctx, p.Key, info.ID)
+	exists, placeholder, err := p.lookUpIncoming(ctx, info.ID) // incoming.go
 	if err != nil {
 		return err
 	} else if exists {

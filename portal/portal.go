@@ -89,6 +89,8 @@ type Portal struct {
 	mxidMu sync.Mutex
 
 	queue chan *queueItem
+	// finished logs the queue's finished events for early duplicate checks (incoming.go).
+	finished finishedLog
 	// answeredCalls holds the IDs of calls the user answered on the phone and that have not ended
 	// yet (calls.go); only the portal goroutine touches it.
 	answeredCalls map[string]bool

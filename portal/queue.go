@@ -22,8 +22,9 @@ import (
 // events, the Matrix inbox for Matrix events) only after it reached the other side, and a crash
 // before that makes the inbox hand it over again after the restart.
 // Two bridge users in one group deliver the same WhatsApp message twice; the second copy finds the
-// message already mapped and is dropped, which is only safe because the check and the insert happen
-// in the same goroutine.
+// message already mapped and is dropped, which is only safe because the inserts happen in this one
+// goroutine, and a check answered before the copy reached it is used only while no event that may
+// have mapped the same message finished in between (incoming.go).
 //
 // The portal's row (room ID, name, avatar...) is read and written only by the loop. Code outside
 // it (receipts, typing) reads the room ID through Portal.MXID.
@@ -69,7 +70,9 @@ func (p *Portal) loop() {
 		case <-p.m.ctx.Done():
 			return
 		case item := <-p.queue:
-			item.done <- p.handleItem(item)
+			err := p.handleItem(item)
+			p.finished.note(finishedAbout(item.evt)) // incoming.go
+			item.done <- err
 		}
 	}
 }
