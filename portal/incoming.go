@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
@@ -21,22 +22,42 @@ import (
 // event whose ID is not known) the portal asks the database again.
 
 // finishedLogSize is how many finished events a portal remembers. An answer older than that is
-// not used.
-const finishedLogSize = 64
+// not used. It covers a burst of messages of one chat stored before the portal got to the first
+// (the inbox answers each at once; the portal handles them one by one at the homeserver's pace).
+const finishedLogSize = 256
 
-// finishedLog is the portal's log of finished queue events.
+// finishedLog is the portal's log of finished queue events. It takes 2 KiB once the portal
+// handled an event; idle portals have none.
 type finishedLog struct {
 	lock sync.Mutex
-	// count is how many events finished; about[i%finishedLogSize] is the WhatsApp ID the i-th was
-	// about ("" for an event that may have changed the message map of any ID).
+	// count is how many events finished; about[i%finishedLogSize] is a hash of the WhatsApp ID
+	// the i-th was about (anyID for an event that may have changed the message map of any ID).
+	// Two IDs with one hash only make an answer unused.
 	count uint64
-	about [finishedLogSize]string
+	about []uint64
 }
 
-// note records an event as finished, after its writes were committed.
+// anyID stands for an event about any ID (or none known) in finishedLog.about.
+const anyID = 0
+
+var waIDSeed = maphash.MakeSeed()
+
+// hashWAID returns the log's hash of a WhatsApp ID: anyID for "", never anyID otherwise.
+func hashWAID(waID string) uint64 {
+	if waID == "" {
+		return anyID
+	}
+	return maphash.String(waIDSeed, waID) | 1
+}
+
+// note records an event about waID ("": about any) as finished, after its writes were committed.
 func (l *finishedLog) note(waID string) {
+	h := hashWAID(waID)
 	l.lock.Lock()
-	l.about[l.count%finishedLogSize] = waID
+	if l.about == nil {
+		l.about = make([]uint64, finishedLogSize)
+	}
+	l.about[l.count%finishedLogSize] = h
 	l.count++
 	l.lock.Unlock()
 }
@@ -50,13 +71,17 @@ func (l *finishedLog) mark() uint64 {
 // untouched reports whether no event that finished after mark may have changed the message map
 // for waID.
 func (l *finishedLog) untouched(mark uint64, waID string) bool {
+	if waID == "" {
+		return false
+	}
+	h := hashWAID(waID)
 	l.lock.Lock()
 	defer l.lock.Unlock()
 	if l.count-mark > finishedLogSize {
 		return false
 	}
 	for i := mark; i < l.count; i++ {
-		if about := l.about[i%finishedLogSize]; about == "" || about == waID {
+		if about := l.about[i%finishedLogSize]; about == anyID || about == h {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -64,5 +65,27 @@ func TestEarlyDuplicateCheck(t *testing.T) {
 	handle(other, "NOT-ELSE", "another message")
 	if got := sent(); len(got) != 5 {
 		t.Fatalf("sent %q, want an answer about another message ignored", got)
+	}
+}
+
+// TestFinishedLogForgets: an early answer holds across as many finished events about other
+// messages as the log keeps, and no further.
+func TestFinishedLogForgets(t *testing.T) {
+	t.Parallel()
+	var l finishedLog
+	l.note("BEFORE")
+	mark := l.mark()
+	for i := range finishedLogSize {
+		l.note(fmt.Sprintf("OTHER-%d", i))
+	}
+	if !l.untouched(mark, "MINE") {
+		t.Fatalf("answer unused after %d events about other messages", finishedLogSize)
+	}
+	if l.untouched(mark, "OTHER-7") {
+		t.Fatal("answer used after an event about the same message")
+	}
+	l.note("ONE-MORE")
+	if l.untouched(mark, "MINE") {
+		t.Fatalf("answer used after %d events, more than the log keeps", finishedLogSize+1)
 	}
 }
