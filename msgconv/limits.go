@@ -31,7 +31,7 @@ const (
 // Matrix event size limit needs (one, for all but very long texts).
 func (c *FromWhatsApp) textParts(ctx context.Context, text string, ctxInfo *waE2E.ContextInfo) []*event.MessageEventContent {
 	content := c.text(ctx, text, ctxInfo)
-	if contentSize(content) <= maxEventContentBytes {
+	if surelyFits(content) || contentSize(content) <= maxEventContentBytes {
 		return []*event.MessageEventContent{content}
 	}
 	first, rest := splitText(text)
@@ -49,6 +49,25 @@ func contentSize(content *event.MessageEventContent) int {
 		return 0
 	}
 	return len(data)
+}
+
+// surelyFits reports whether a text content's JSON is certainly within maxEventContentBytes
+// without encoding it: each byte of its texts takes at most 6 in JSON (\u00XX), each mention its
+// user ID quoted with a comma, and the rest (msgtype, format, a reply's event ID) far less than
+// the margin. It answers false when unsure; contentSize then measures.
+func surelyFits(content *event.MessageEventContent) bool {
+	const margin = 4096
+	if content.NewContent != nil || content.Info != nil || content.File != nil || len(content.BeeperLinkPreviews) > 0 ||
+		len(content.GalleryItems) > 0 || len(content.UnstableGalleryItems) > 0 || content.BeeperPerMessageProfile != nil {
+		return false // not a plain text: measure
+	}
+	size := 6*(len(content.Body)+len(content.FormattedBody)) + margin
+	if content.Mentions != nil {
+		for _, user := range content.Mentions.UserIDs {
+			size += 6*len(user) + 3
+		}
+	}
+	return size <= maxEventContentBytes
 }
 
 // splitText cuts text in two near its middle: at the paragraph break nearest the middle in its

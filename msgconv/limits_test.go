@@ -106,3 +106,22 @@ func FuzzSplitText(f *testing.F) {
 		}
 	})
 }
+
+// TestSurelyFits: the shortcut that skips measuring a text's JSON never says a content fits that
+// does not, even for texts that take six bytes per byte in JSON.
+func TestSurelyFits(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 100, 1000, 5000, 9000, 9300, 9400, 12000} {
+		for _, char := range []string{"a", "\x01", "<", "é"} {
+			text := strings.Repeat(char, n/len(char))
+			content := &event.MessageEventContent{MsgType: event.MsgText, Body: text, Format: event.FormatHTML, FormattedBody: text,
+				Mentions: &event.Mentions{UserIDs: []id.UserID{"@whatsapp_4915112345678:example.org"}}}
+			if surelyFits(content) && contentSize(content) > maxEventContentBytes {
+				t.Errorf("%d × %q: said to fit, but its JSON has %d bytes", n, char, contentSize(content))
+			}
+		}
+	}
+	if !surelyFits(&event.MessageEventContent{MsgType: event.MsgText, Body: "hello"}) {
+		t.Error("a short text is not said to fit")
+	}
+}
