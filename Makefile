@@ -9,7 +9,8 @@ BENCHTIME ?= 2s
 E2E_BENCHTIME ?= 5x
 # Packages with in-process benchmarks (every package with a Benchmark function but the end-to-end ones).
 INPROCESS_BENCH_PKGS = $(shell grep -rl --include='*_test.go' '^func Benchmark' . | xargs -n1 dirname | sort -u | grep -v -e '^./internal/e2e$$' -e '^./tests$$')
-# Where `make bench` writes its report: BENCH_REPORT.md (the table) and BENCH_REPORT.json.
+# Where `make bench` writes its report: BENCH_REPORT.md (the table), BENCH_REPORT.json (every
+# figure) and BENCH_REPORT.cpu.pprof (the bridge's CPU profile under the 10-chat load).
 BENCH_REPORT ?= $(CURDIR)/bench-report
 
 # Build tags of every build and test: goolm selects mautrix-go's pure-Go Olm implementation, so that
@@ -140,8 +141,9 @@ static:
 
 ## bench: every benchmark without the race detector (the bridge binary the end-to-end ones start is
 ## built the same way): the in-process ones for BENCHTIME each, the homeserver ceiling for
-## E2E_BENCHTIME rounds, then BenchmarkPerformance once (5 to 11 minutes on 2 cores), whose table
-## is printed last and written to BENCH_REPORT.md, its figures to BENCH_REPORT.json.
+## E2E_BENCHTIME rounds, then BenchmarkPerformance once (5 to 9 minutes on 2 cores with a warm
+## build cache), whose table is written to BENCH_REPORT.md and printed last, its figures to
+## BENCH_REPORT.json.
 bench: deps postgres
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 30m $(INPROCESS_BENCH_PKGS)
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '^BenchmarkHomeserverCeiling$$' -benchtime $(E2E_BENCHTIME) -timeout 10m ./internal/e2e

@@ -154,12 +154,14 @@ func (r *perfReport) table() string {
 func (r *perfReport) print(t testing.TB) {
 	t.Helper()
 	table := r.table()
-	// On stdout rather than t.Log: go test shows a parent benchmark's log only when it fails.
-	fmt.Printf("\n%s\n", table)
 	base := os.Getenv("BENCH_REPORT")
 	if base == "" {
+		// On stdout rather than t.Log: go test shows a parent benchmark's log only when it fails.
+		fmt.Printf("\n%s\n", table)
 		return
 	}
+	// make bench prints the written table last, after go test's own lines.
+	fmt.Printf("\nThe table is in %s.md, every figure in %s.json.\n", base, base)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		t.Fatal(err)
