@@ -134,7 +134,8 @@ func (r *perfReport) table() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s %s | %s | %s | %s | %s | %s |\n", f.Name, f.Direction, value, f.Unit, num(f.CeilingA), num(f.CeilingB), ratio, f.Target, met)
 	}
-	b.WriteString("\nCeiling A: the homeserver alone (an appservice ghost sending to the same Matrix user for WhatsApp→Matrix; " +
+	b.WriteString("\nCeiling A: the homeserver alone (an appservice ghost sending to the same Matrix user for WhatsApp→Matrix, " +
+		"through a proxy like the bridge's, in rooms with a portal's members: the user, the ghost and the appservice's muted bot; " +
 		"the same Matrix user's messages pushed to a bare appservice for Matrix→WhatsApp). Ceiling B: a whatsmeow client " +
 		"sending straight to a simulator contact. Both measured in this run, on the same machine, interleaved with the bridge's runs.\n")
 	for _, f := range r.Figures {
