@@ -26,8 +26,8 @@ import (
 // (the inbox answers each at once; the portal handles them one by one at the homeserver's pace).
 const finishedLogSize = 256
 
-// finishedLog is the portal's log of finished queue events. It takes 2 KiB once the portal
-// handled an event; idle portals have none.
+// finishedLog is the portal's log of finished queue events. Its entries (2 KiB) are allocated
+// when the first checkpoint is taken; until then only count moves.
 type finishedLog struct {
 	lock sync.Mutex
 	// count is how many events finished; about[i%finishedLogSize] is a hash of the WhatsApp ID
@@ -54,17 +54,20 @@ func hashWAID(waID string) uint64 {
 func (l *finishedLog) note(waID string) {
 	h := hashWAID(waID)
 	l.lock.Lock()
-	if l.about == nil {
-		l.about = make([]uint64, finishedLogSize)
+	if l.about != nil {
+		l.about[l.count%finishedLogSize] = h
 	}
-	l.about[l.count%finishedLogSize] = h
 	l.count++
 	l.lock.Unlock()
 }
 
+// mark returns the count of finished events, from which on untouched can tell.
 func (l *finishedLog) mark() uint64 {
 	l.lock.Lock()
 	defer l.lock.Unlock()
+	if l.about == nil {
+		l.about = make([]uint64, finishedLogSize)
+	}
 	return l.count
 }
 
@@ -77,7 +80,7 @@ func (l *finishedLog) untouched(mark uint64, waID string) bool {
 	h := hashWAID(waID)
 	l.lock.Lock()
 	defer l.lock.Unlock()
-	if l.count-mark > finishedLogSize {
+	if l.about == nil || l.count-mark > finishedLogSize {
 		return false
 	}
 	for i := mark; i < l.count; i++ {
