@@ -35,12 +35,22 @@ func (pk PortalKey) IsShared() bool {
 // String returns a readable form of the key for logs, "jid" or "jid|receiver".
 func (pk PortalKey) String() string {
 	if pk.IsShared() {
-		return pk.JID.String()
+		return jidString(pk.JID)
 	}
-	return pk.JID.String() + "|" + pk.Receiver.String()
+	return jidString(pk.JID) + "|" + jidString(pk.Receiver)
 }
 
 // sqlArgs returns the key as the two column values (jid, receiver); an empty receiver is stored as the empty string.
 func (pk PortalKey) sqlArgs() (string, string) {
-	return pk.JID.String(), pk.Receiver.String()
+	return jidString(pk.JID), jidString(pk.Receiver)
+}
+
+// jidString is jid.String() (whatsmeow's types.JID.String) without its fmt.Sprintf for a JID that
+// has neither device nor agent, as a portal key's JIDs have: every statement about a portal
+// formats its key.
+func jidString(jid types.JID) string {
+	if jid.RawAgent == 0 && jid.Device == 0 && jid.User != "" && jid.Server != "" {
+		return jid.User + "@" + jid.Server
+	}
+	return jid.String()
 }

@@ -84,9 +84,12 @@ func (s storedInfo) info() (types.MessageInfo, error) {
 
 // storedMessage is events.Message (NewsletterMeta is not kept: newsletters have no portals).
 type storedMessage struct {
-	Info                  storedInfo      `json:"info"`
-	Message               []byte          `json:"message"`
-	RawMessage            []byte          `json:"raw_message"`
+	Info       storedInfo `json:"info"`
+	Message    []byte     `json:"message"`
+	RawMessage []byte     `json:"raw_message,omitempty"`
+	// RawIsMessage says that RawMessage was Message itself (a message without wrappers, the
+	// common case: whatsmeow's UnwrapRaw leaves one pointer in both), stored once.
+	RawIsMessage          bool            `json:"raw_is_message,omitempty"`
 	SourceWebMsg          []byte          `json:"source_web_msg"`
 	IsEphemeral           bool            `json:"is_ephemeral,omitempty"`
 	IsViewOnce            bool            `json:"is_view_once,omitempty"`
@@ -129,7 +132,9 @@ func EncodeEvent(evt any) (kind string, version int, payload []byte, err error) 
 		if stored.Message, err = marshalProto(evt.Message); err != nil {
 			return kind, 0, nil, err
 		}
-		if stored.RawMessage, err = marshalProto(evt.RawMessage); err != nil {
+		if evt.RawMessage != nil && evt.RawMessage == evt.Message {
+			stored.RawIsMessage = true
+		} else if stored.RawMessage, err = marshalProto(evt.RawMessage); err != nil {
 			return kind, 0, nil, err
 		}
 		if stored.SourceWebMsg, err = marshalProto(evt.SourceWebMsg); err != nil {
@@ -185,7 +190,9 @@ func DecodeEvent(kind string, version int, payload []byte) (any, error) {
 		if evt.Message, err = unmarshalProto[waE2E.Message](stored.Message); err != nil {
 			break
 		}
-		if evt.RawMessage, err = unmarshalProto[waE2E.Message](stored.RawMessage); err != nil {
+		if stored.RawIsMessage {
+			evt.RawMessage = evt.Message
+		} else if evt.RawMessage, err = unmarshalProto[waE2E.Message](stored.RawMessage); err != nil {
 			break
 		}
 		if evt.SourceWebMsg, err = unmarshalProto[waWeb.WebMessageInfo](stored.SourceWebMsg); err != nil {

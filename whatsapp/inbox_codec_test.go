@@ -3,6 +3,7 @@ package whatsapp_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,23 @@ func TestEventCodecMessage(t *testing.T) {
 	outInfo.VerifiedName, inInfo.VerifiedName = nil, nil
 	if !reflect.DeepEqual(outInfo, inInfo) {
 		t.Errorf("info changed:\n got %+v\nwant %+v", outInfo, inInfo)
+	}
+
+	// A message without wrappers has one protobuf as Message and RawMessage (whatsmeow's
+	// UnwrapRaw): it is stored once and comes back the same way.
+	text := &waE2E.Message{Conversation: proto.String(strings.Repeat("plain text ", 20))}
+	plain := &events.Message{Info: sampleInfo(), Message: text, RawMessage: text}
+	_, _, plainPayload, err := whatsapp.EncodeEvent(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := &events.Message{Info: sampleInfo(), Message: text, RawMessage: proto.Clone(text).(*waE2E.Message)}
+	if _, _, twicePayload, err := whatsapp.EncodeEvent(twice); err != nil || len(plainPayload) >= len(twicePayload) {
+		t.Errorf("a message without wrappers takes %d bytes, as much as with a separate raw message (%d, %v)", len(plainPayload), len(twicePayload), err)
+	}
+	back := roundTrip(t, plain, whatsapp.EventKindMessage).(*events.Message)
+	if !proto.Equal(back.Message, text) || back.RawMessage != back.Message {
+		t.Errorf("a message without wrappers came back as %v / %v", back.Message, back.RawMessage)
 	}
 
 	// A message with no content stays without content.
