@@ -47,19 +47,11 @@ func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2
 	begin(cli)
 	done := make(chan result, 1)
 	go func() {
-		defer end(cli)
-		// A panic in whatsmeow's send is the caller's error, as it was when the send ran on the
-		// caller's goroutine (whose worker recovers); whatsmeow releases its locks with defer.
-		defer func() {
-			if p := recover(); p != nil {
-				done <- result{err: fmt.Errorf("whatsmeow send panicked: %v\n%s", p, debug.Stack())}
-			}
-		}()
-		// BeginSend and EndSend belong to the goroutine that runs the send.
-		sessionlock.BeginSend(cli.Store)
-		defer sessionlock.EndSend(cli.Store)
-		resp, err := cli.SendMessage(context.WithoutCancel(ctx), to, msg, extra...)
-		done <- result{resp, err}
+		r := send(context.WithoutCancel(ctx), cli, to, msg, extra)
+		// The send no longer counts as running once its answer can be read: a caller that got
+		// the answer finds no send of its own left (Wait).
+		end(cli)
+		done <- r
 	}()
 	select {
 	case r := <-done:
@@ -72,6 +64,22 @@ func Message(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2
 			return whatsmeow.SendResponse{}, ctx.Err()
 		}
 	}
+}
+
+// send runs whatsmeow's send on the calling goroutine. A panic in it is returned as an error, as
+// it was when the send ran on the caller's goroutine (whose worker recovers); whatsmeow releases
+// its locks with defer.
+func send(ctx context.Context, cli *whatsmeow.Client, to types.JID, msg *waE2E.Message, extra []whatsmeow.SendRequestExtra) (r result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = result{err: fmt.Errorf("whatsmeow send panicked: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	// BeginSend and EndSend belong to the goroutine that runs the send.
+	sessionlock.BeginSend(cli.Store)
+	defer sessionlock.EndSend(cli.Store)
+	resp, err := cli.SendMessage(ctx, to, msg, extra...)
+	return result{resp, err}
 }
 
 // sends is one client's sends still running: n of them; idle is closed when the last one ends.
