@@ -85,18 +85,18 @@ func (br *Bridge) storeWhatsAppEvent(ctx context.Context, user *Account, chat ty
 		return err
 	}
 	row := &database.WhatsAppInboxEvent{User: user.MXID, Login: user.loginID(), Portal: key, Kind: kind, Version: version, WAID: waID, Payload: payload}
+	// Messages and receipts keep everything the handlers read in their stored form
+	// (whatsapp.EncodeEvent), so the handler may take the event as it is. A message's duplicate
+	// check is answered by the insert when its portal is loaded (the answer holds from a
+	// checkpoint taken before it: portal/incoming.go).
 	var checkpoint portal.IncomingCheckpoint
 	checkIncoming := false
 	switch evt.(type) {
-	case *events.Message, *events.Receipt:
-		// Their stored form keeps everything the handlers read (whatsapp.EncodeEvent), so the
-		// handler may take the event as it is.
+	case *events.Message:
 		row.Event = evt
-	}
-	if _, ok := evt.(*events.Message); ok {
-		// The duplicate check is answered by the insert when the portal is loaded (the answer
-		// holds from a checkpoint taken before it: portal/incoming.go).
 		checkpoint, checkIncoming = br.portals.IncomingCheckpoint(key)
+	case *events.Receipt:
+		row.Event = evt
 	}
 	stored := br.waInboxMemory.storing()
 	if checkIncoming {
