@@ -141,7 +141,7 @@ static:
 
 ## bench: every benchmark without the race detector (the bridge binary the end-to-end ones start is
 ## built the same way): the in-process ones for BENCHTIME each, the homeserver ceiling for
-## E2E_BENCHTIME rounds, then BenchmarkPerformance once (5 to 9 minutes on 2 cores with a warm
+## E2E_BENCHTIME rounds, then BenchmarkPerformance once (6 to 10 minutes on 2 cores with a warm
 ## build cache), whose table is written to BENCH_REPORT.md and printed last, its figures to
 ## BENCH_REPORT.json.
 bench: deps postgres
