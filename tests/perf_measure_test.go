@@ -205,3 +205,28 @@ func (h histogram) quantile(q float64) float64 {
 	}
 	return math.Inf(1)
 }
+
+// merge combines two runs of the same path: rates over their summed times, resources per message
+// over their summed messages, the machine's busy share over their summed times. The database
+// statistics are r's (a repeated run does not read them; see measureThroughput).
+func (r perfRun) merge(o perfRun) perfRun {
+	n, on := float64(r.Messages), float64(o.Messages)
+	perMessage := func(a, b float64) float64 { return (a*n + b*on) / (n + on) }
+	m := r
+	m.Messages = r.Messages + o.Messages
+	m.Seconds, m.SustainedSeconds = r.Seconds+o.Seconds, r.SustainedSeconds+o.SustainedSeconds
+	m.PerSecond = float64(m.Messages) / m.Seconds
+	m.SustainedPerSecond = float64(m.Messages) / m.SustainedSeconds
+	m.Quiet = r.Quiet && o.Quiet
+	m.BridgeCPUms, m.DBCPUms = perMessage(r.BridgeCPUms, o.BridgeCPUms), perMessage(r.DBCPUms, o.DBCPUms)
+	m.HomeserverCPUms, m.MachineCPUms = perMessage(r.HomeserverCPUms, o.HomeserverCPUms), perMessage(r.MachineCPUms, o.MachineCPUms)
+	m.HarnessCPUms, m.HSRequests = perMessage(r.HarnessCPUms, o.HarnessCPUms), perMessage(r.HSRequests, o.HSRequests)
+	m.MachineBusy = (r.MachineBusy*r.Seconds + o.MachineBusy*o.Seconds) / m.Seconds
+	m.Requests = make(e2e.RequestCounts, len(r.Requests))
+	for _, counts := range []e2e.RequestCounts{r.Requests, o.Requests} {
+		for kind, c := range counts {
+			m.Requests[kind] += c
+		}
+	}
+	return m
+}

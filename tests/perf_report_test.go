@@ -71,6 +71,10 @@ type perfRunRecord struct {
 	CeilingB  perfRun  `json:"ceiling_b"`
 	// Floor is the WhatsApp floor's run of the same load (the load with targets only).
 	Floor *perfRun `json:"whatsapp_floor,omitempty"`
+	// BridgedPasses and CeilingAPasses are the load with targets' two passes (measureThroughput);
+	// Bridged and CeilingA are then both together.
+	BridgedPasses  []perfRun `json:"bridged_passes,omitempty"`
+	CeilingAPasses []perfRun `json:"ceiling_a_passes,omitempty"`
 }
 
 func newPerfReport() *perfReport {
