@@ -315,7 +315,7 @@ func (pe *perfEnv) setUpChats(t testing.TB, ctx context.Context, n int) []*perfP
 		// Made as the bridge makes a DM portal (portal.createDMRoom): the ghost creates it as a
 		// direct chat with two state events of the bridge's size and invites the user and the
 		// bot, who join. The room's state history is then a portal's: Dendrite loads state for
-		// every event it authorises, and a room alice created cost it 1.5-2 ms more per
+		// every event it authorises, and a room alice created cost it about 3 ms more per
 		// message than a portal.
 		info := map[string]any{"protocol": map[string]any{"id": "whatsapp", "displayname": "WhatsApp"},
 			"channel": map[string]any{"id": fmt.Sprintf("ceiling-%d", i)}, "bridgebot": bot.UserID}
@@ -560,9 +560,10 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 	aW2M := send("Aw2m", bridge, sendAW2M, matrix)
 	m2w := send("m2w", bridge, sendM2W, wa)
 	aM2W := send("Am2w", bridge, sendAM2W, probe)
-	// The load with targets runs the four again in reverse order (A B B A): a machine that speeds
-	// up or slows down steadily over the passes then gives each path the same mean, and a spell
-	// of a few seconds weighs half as much. Its figures are the two passes together.
+	// The load with targets runs the four again in reverse order (bridged, A, A, bridged on each
+	// path): a machine that speeds up or slows down steadily over the passes then gives each path
+	// the same mean, and a spell of a few seconds weighs half as much as with one pass. Its
+	// figures are the two passes together.
 	var passes map[string][2]perfRun
 	if target {
 		aM2W2 := send("Am2w2", bridge, sendAM2W, probe)
@@ -650,7 +651,7 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 		// as the inverse of the machine's CPU per message, whosever it is.
 		report.add(perfFigure{Name: "machine CPU per message (all processes)" + at, Direction: dir.name, Value: dir.bridged.MachineCPUms, Unit: "ms/msg",
 			CeilingA: dir.a.MachineCPUms, Ratio: dir.a.MachineCPUms / dir.bridged.MachineCPUms,
-			Detail: fmt.Sprintf("machine busy %.0f%% of %d cores in the bridged run, %.0f%% in ceiling A's; the ratio is ceiling A's figure ÷ this one, the throughput ratio a machine both saturate would allow", 100*dir.bridged.MachineBusy, runtime.NumCPU(), 100*dir.a.MachineBusy)})
+			Detail: fmt.Sprintf("machine busy %.0f%% of %d cores in the bridged run, %.0f%% in ceiling A's; the ratio is ceiling A's figure ÷ this one, the throughput ratio a machine saturated by both would allow", 100*dir.bridged.MachineBusy, runtime.NumCPU(), 100*dir.a.MachineBusy)})
 		// The benchmark process holds the simulated WhatsApp, whose work (encrypting, routing
 		// and decrypting the contacts' side) a real deployment does not pay, and the clients
 		// both paths share: without it, the ratio a machine saturated by both would allow if
