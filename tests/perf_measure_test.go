@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"os"
 	"sort"
@@ -9,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow/types/events"
+
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
+	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
 )
 
 // The resources one path of the performance benchmark took (measure) and the bridge's histograms
@@ -65,7 +70,7 @@ const perfSettle = 1100 * time.Millisecond
 const quietInterval = 250 * time.Millisecond
 
 // quietAfter waits from last until the machine's cores were less than settleBusy busy for two
-// quietIntervals in a row, or until quietMax after last, and returns when the first of the quiet
+// intervals in a row (sampled every interval), or until quietMax after last, and returns when the first of the quiet
 // intervals began (the time the work of a run ended, to a quarter of a second) and whether the
 // machine went quiet (when not, it returns the time the wait ended).
 //
@@ -73,12 +78,12 @@ const quietInterval = 250 * time.Millisecond
 // Dendrite's user API evaluates push rules and counts unread notifications in a consumer of its
 // own (userapi/consumers.OutputRoomEventConsumer), which falls behind under load and then works
 // on for seconds. Runs that start only once the machine is quiet do not pay for the run before.
-func quietAfter(t testing.TB, last time.Time, quietMax time.Duration) (time.Time, bool) {
+func quietAfter(t testing.TB, last time.Time, interval, quietMax time.Duration) (time.Time, bool) {
 	t.Helper()
 	var quietSince time.Time
 	prev, prevAt := machineCPU(t), time.Now()
 	for time.Since(last) < quietMax {
-		time.Sleep(quietInterval)
+		time.Sleep(interval)
 		now, nowAt := machineCPU(t), time.Now()
 		if now.since(prev).busyShare() >= settleBusy {
 			quietSince = time.Time{}
@@ -119,7 +124,7 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, subject p
 	// The machine's busy share is of the sending itself; its CPU time, like the processes', also
 	// counts the work that follows the last arrival, until the machine is quiet again.
 	machineRun := machineCPU(t).since(machineBefore)
-	quietAt, quiet := quietAfter(t, last, pe.quietMax)
+	quietAt, quiet := quietAfter(t, last, quietInterval, pe.quietMax)
 	time.Sleep(time.Until(last.Add(perfSettle)))
 	machineAll, harness := machineCPU(t).since(machineBefore), cpuTime(t, os.Getpid())-harnessBefore
 	requests := pe.HomeserverRequests().Since(reqBefore)
@@ -229,4 +234,39 @@ func (r perfRun) merge(o perfRun) perfRun {
 		}
 	}
 	return m
+}
+
+// sustainedDetail explains a sustained throughput figure: how long the machine stayed busy after
+// the last arrival on the bridged path and at ceiling A, and with two passes each pass's ratio.
+func sustainedDetail(bridged, a perfRun, twoPasses bool, passes [2][2]perfRun) string {
+	tail := func(r perfRun) string {
+		s := fmt.Sprintf("%.1f s", r.SustainedSeconds-r.Seconds)
+		if !r.Quiet {
+			s += " (not quiet yet when the wait ended)"
+		}
+		return s
+	}
+	detail := fmt.Sprintf("messages ÷ (first send → the machine quiet again after the last arrival: %s after it bridged, %s at ceiling A); the homeserver's work that runs behind the deliveries counts", tail(bridged), tail(a))
+	if twoPasses {
+		detail += fmt.Sprintf("; two passes in the order bridged, A, A, bridged: %.2f× and %.2f× of A",
+			passes[0][0].SustainedPerSecond/passes[1][0].SustainedPerSecond, passes[0][1].SustainedPerSecond/passes[1][1].SustainedPerSecond)
+	}
+	return detail
+}
+
+// waArrivals records when each text first reached any watched simulator contact.
+type waArrivals struct{ e2e.Arrivals }
+
+func newWAArrivals() *waArrivals { return &waArrivals{} }
+
+func (a *waArrivals) watch(c *wasim.Contact) {
+	c.Client().AddEventHandler(func(evt any) {
+		if m, ok := evt.(*events.Message); ok {
+			a.Record(time.Now(), wasim.MessageText(m))
+		}
+	})
+}
+
+func (a *waArrivals) wait(ctx context.Context, bodies []string) ([]time.Time, error) {
+	return a.Wait(ctx, bodies, "WhatsApp")
 }

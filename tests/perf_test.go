@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow/types/events"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -158,31 +157,16 @@ const settleBusy = 0.15
 // settleMachine waits until the machine's cores were less than settleBusy busy for two half-second
 // intervals in a row (or settleMax passed) and says how long that took; with settleMax 0 it does
 // not wait.
-func settleMachine(t testing.TB, ctx context.Context, settleMax time.Duration) string {
+func settleMachine(t testing.TB, settleMax time.Duration) string {
 	if settleMax == 0 {
 		return ""
 	}
 	start := time.Now()
-	quiet := 0
-	for last := machineCPU(t); time.Since(start) < settleMax; {
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-		now := machineCPU(t)
-		if now.since(last).busyShare() < settleBusy {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		last = now
-		if quiet == 2 {
-			return fmt.Sprintf("measured after the machine settled (%.1f s after the chats were set up, cores under %.0f%% busy for 1 s)",
-				time.Since(start).Seconds(), settleBusy*100)
-		}
+	if _, quiet := quietAfter(t, start, 500*time.Millisecond, settleMax); !quiet {
+		return fmt.Sprintf("measured while the machine was still busy %.0f s after the chats were set up", settleMax.Seconds())
 	}
-	return fmt.Sprintf("measured while the machine was still busy %.0f s after the chats were set up", settleMax.Seconds())
+	return fmt.Sprintf("measured after the machine settled (%.1f s after the chats were set up, cores under %.0f%% busy for 1 s)",
+		time.Since(start).Seconds(), settleBusy*100)
 }
 
 func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
@@ -222,7 +206,7 @@ func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
 	pe.metricsURL = "http://" + debugAddr + "/metrics"
 	// Creating the chats leaves the homeserver busy for a while (rooms, joins, profiles, the sync
 	// streams of every member): latency is measured once that is over.
-	pe.settled = settleMachine(t, ctx, sizes.SettleMax)
+	pe.settled = settleMachine(t, sizes.SettleMax)
 	pe.measureLatency(t, ctx, sizes.LatencyRounds, portals[0], sink, report)
 	for _, load := range sizes.Loads {
 		target := load.Chats == sizes.TargetChats
@@ -667,39 +651,4 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 		report.add(perfFigure{Name: "homeserver requests by the bridge per message" + at, Direction: dir.name, Value: dir.bridged.HSRequests, Unit: "requests/msg",
 			Target: fmt.Sprintf("<= %.0f", want), Met: boolPtr(dir.bridged.HSRequests <= want+0.005), Detail: dir.bridged.Requests.String()})
 	}
-}
-
-// sustainedDetail explains a sustained throughput figure: how long the machine stayed busy after
-// the last arrival on the bridged path and at ceiling A, and with two passes each pass's ratio.
-func sustainedDetail(bridged, a perfRun, twoPasses bool, passes [2][2]perfRun) string {
-	tail := func(r perfRun) string {
-		s := fmt.Sprintf("%.1f s", r.SustainedSeconds-r.Seconds)
-		if !r.Quiet {
-			s += " (not quiet yet when the wait ended)"
-		}
-		return s
-	}
-	detail := fmt.Sprintf("messages ÷ (first send → the machine quiet again after the last arrival: %s after it bridged, %s at ceiling A); the homeserver's work that runs behind the deliveries counts", tail(bridged), tail(a))
-	if twoPasses {
-		detail += fmt.Sprintf("; two passes in the order bridged, A, A, bridged: %.2f× and %.2f× of A",
-			passes[0][0].SustainedPerSecond/passes[1][0].SustainedPerSecond, passes[0][1].SustainedPerSecond/passes[1][1].SustainedPerSecond)
-	}
-	return detail
-}
-
-// waArrivals records when each text first reached any watched simulator contact.
-type waArrivals struct{ e2e.Arrivals }
-
-func newWAArrivals() *waArrivals { return &waArrivals{} }
-
-func (a *waArrivals) watch(c *wasim.Contact) {
-	c.Client().AddEventHandler(func(evt any) {
-		if m, ok := evt.(*events.Message); ok {
-			a.Record(time.Now(), wasim.MessageText(m))
-		}
-	})
-}
-
-func (a *waArrivals) wait(ctx context.Context, bodies []string) ([]time.Time, error) {
-	return a.Wait(ctx, bodies, "WhatsApp")
 }
