@@ -34,7 +34,7 @@ func TestCleanStopRecord(t *testing.T) {
 			load(first) // nothing recorded yet: a first start counts as after a crash
 			enqueue := func(waID string) int64 {
 				row := &database.WhatsAppInboxEvent{User: "@alice:test.local", Portal: database.PortalKey{JID: types.NewJID("4917600000002", types.DefaultUserServer)}, Kind: "message", Version: 1, WAID: types.MessageID(waID), Payload: []byte("{}")}
-				if err := first.DB.WAInbox.Enqueue(ctx, row); err != nil {
+				if err := first.DB.WAInbox.Enqueue(ctx, row, nil); err != nil {
 					t.Fatal(err)
 				}
 				return row.Seq

@@ -10,6 +10,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
+	"github.com/matrix-whatsapp/matrix-whatsapp/internal/sessionlock"
 	"github.com/matrix-whatsapp/matrix-whatsapp/whatsapp"
 )
 
@@ -190,6 +191,16 @@ func (acct *Account) connectStored(ctx context.Context, device *store.Device) er
 		return acct.clearLogin(ctx)
 	}
 	return err
+}
+
+// heldDecryption returns the store writes of the decryption of the message this goroutine
+// (whatsmeow's, in an event handler) is handling, for the insert that stores it to carry; nil when
+// there are none (whatsapp.Login.HeldDecryption).
+func (acct *Account) heldDecryption() *sessionlock.Held {
+	if acct.wa == nil {
+		return nil
+	}
+	return acct.wa.HeldDecryption()
 }
 
 // loginID is the account's phone number in digits: the stored login's, or while the link is

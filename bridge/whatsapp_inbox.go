@@ -98,14 +98,21 @@ func (br *Bridge) storeWhatsAppEvent(ctx context.Context, user *Account, chat ty
 	case *events.Receipt:
 		row.Event = evt
 	}
+	// The store writes of the message's decryption, which whatsmeow made on this goroutine just
+	// before it called the handler, ride along with the insert (internal/sessionlock/hold.go):
+	// one statement and one commit for both.
+	var carry database.Carrier
+	if held := user.heldDecryption(); held != nil {
+		carry = held
+	}
 	stored := br.waInboxMemory.storing()
 	if checkIncoming {
 		var check *database.IncomingCheck
-		if check, err = br.DB.WAInbox.EnqueueLookingUp(ctx, row); check != nil {
+		if check, err = br.DB.WAInbox.EnqueueLookingUp(ctx, row, carry); check != nil {
 			row.Known = checkpoint.Answer(string(waID), check.Bridged, check.Placeholder)
 		}
 	} else {
-		err = br.DB.WAInbox.Enqueue(ctx, row)
+		err = br.DB.WAInbox.Enqueue(ctx, row, carry)
 	}
 	if err != nil {
 		stored()

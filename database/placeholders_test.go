@@ -67,7 +67,7 @@ func TestLookUpIncoming(t *testing.T) {
 			}
 
 			row := waInboxEvent(key, waID)
-			check, err := db.WAInbox.EnqueueLookingUp(ctx, row)
+			check, err := db.WAInbox.EnqueueLookingUp(ctx, row, nil)
 			must(t, err)
 			if check == nil {
 				t.Fatalf("EnqueueLookingUp(%s) stored the row without an answer", waID)

@@ -37,8 +37,8 @@ func TestInsertWithSettlesAtomically(t *testing.T) {
 			return exists
 		}
 		first, second := waInboxEvent(key, "3EB0A"), waInboxEvent(key, "3EB0B")
-		must(t, db.WAInbox.Enqueue(ctx, first))
-		must(t, db.WAInbox.Enqueue(ctx, second))
+		must(t, db.WAInbox.Enqueue(ctx, first, nil))
+		must(t, db.WAInbox.Enqueue(ctx, second, nil))
 		msg := func(waID string, mxid string) *database.Message {
 			return &database.Message{Portal: key, WAID: waID, Sender: types.NewJID("4915112345678", types.DefaultUserServer),
 				SenderMXID: "@whatsapp_4915112345678:example.org", MXID: id.EventID(mxid), MXRoom: "!dm:example.org",

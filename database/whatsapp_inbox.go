@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,10 +21,11 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING seq
 	`
-	// enqueueLookingUpWAInboxQuery is the insert together with the duplicate check of the message
-	// it stores (lookUpIncomingQuery's columns after seq), in one statement (PostgreSQL only).
-	enqueueLookingUpWAInboxQuery = `
-		WITH stored AS (` + insertWAInboxQuery + `)
+	// The insert together with the duplicate check of the message it stores (lookUpIncomingQuery's
+	// columns after seq) is one statement (PostgreSQL only): the insert as the CTE
+	// enqueueLookingUpCTE, then enqueueLookingUpSelect.
+	enqueueLookingUpCTE    = `stored AS (` + insertWAInboxQuery + `)`
+	enqueueLookingUpSelect = `
 		SELECT stored.seq, EXISTS(SELECT 1 FROM messages WHERE portal_jid=$3 AND portal_receiver=$4 AND wa_id=$7),
 			ph.portal_jid, ph.portal_receiver, ph.wa_id, ph.sender, ph.mxid, ph.timestamp, ph.created_at
 		FROM stored
@@ -120,10 +122,41 @@ type WhatsAppInboxQuery struct {
 	qh *dbutil.QueryHelper[*WhatsAppInboxEvent]
 }
 
+// Carrier is writes of another store on the same database that ride along with a statement of
+// the bridge's, as data-modifying CTEs of it, so that both are written by one statement and one
+// commit: whatsmeow's store writes of the decryption of the message being stored, which
+// internal/sessionlock holds for that message's insert (sessionlock.Held). PostgreSQL only.
+type Carrier interface {
+	// CTEs returns the writes as data-modifying statements, adding their parameters with arg
+	// (which returns the parameter's placeholder, $n).
+	CTEs(arg func(v any) string) []string
+	// Done is told the carrying statement's outcome: nil when it ran. It is called exactly once,
+	// also when the statement was not run.
+	Done(err error)
+}
+
+// errCarriedNotPostgres is the failure of a statement asked to carry writes on SQLite.
+var errCarriedNotPostgres = errors.New("writes can only ride along with a statement on PostgreSQL")
+
+// withCarried returns the statement main, whose own CTEs (name AS (...)) are ctes, with the
+// carried writes as more CTEs before those.
+func withCarried(carried, ctes []string, main string) string {
+	all := make([]string, 0, len(carried)+len(ctes))
+	for i, c := range carried {
+		all = append(all, fmt.Sprintf("carried%d AS (%s)", i, c))
+	}
+	all = append(all, ctes...)
+	if len(all) == 0 {
+		return main
+	}
+	return "WITH " + strings.Join(all, ", ") + main
+}
+
 // Enqueue stores an event as pending (in one statement, so it is stored entirely or not at all)
-// and fills in its Seq, ReceivedAt and State.
-func (q *WhatsAppInboxQuery) Enqueue(ctx context.Context, evt *WhatsAppInboxEvent) error {
-	return q.enqueue(ctx, evt, insertWAInboxQuery, func(row dbutil.Scannable) error { return row.Scan(&evt.Seq) })
+// and fills in its Seq, ReceivedAt and State. carry (nil: none) rides along with the insert, on
+// PostgreSQL only (elsewhere nothing is stored and an error returned).
+func (q *WhatsAppInboxQuery) Enqueue(ctx context.Context, evt *WhatsAppInboxEvent, carry Carrier) error {
+	return q.enqueue(ctx, evt, nil, insertWAInboxQuery, carry, func(row dbutil.Scannable) error { return row.Scan(&evt.Seq) })
 }
 
 // IncomingCheck is the answer of a WhatsApp message's duplicate check: whether the message is in
@@ -133,15 +166,16 @@ type IncomingCheck struct {
 	Placeholder *Placeholder
 }
 
-// EnqueueLookingUp stores a message as Enqueue does and answers its duplicate check as
-// PlaceholderQuery.LookUpIncoming does, taken after the row was stored: on PostgreSQL in the same
-// statement, elsewhere in a second one. An error means nothing was stored; a nil check with a nil
-// error means the row was stored but the check failed (its handler asks again).
-func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsAppInboxEvent) (*IncomingCheck, error) {
+// EnqueueLookingUp stores a message as Enqueue does (with carry riding along) and answers its
+// duplicate check as PlaceholderQuery.LookUpIncoming does, taken after the row was stored: on
+// PostgreSQL in the same statement, elsewhere in a second one. An error means nothing was stored;
+// a nil check with a nil error means the row was stored but the check failed (its handler asks
+// again).
+func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsAppInboxEvent, carry Carrier) (*IncomingCheck, error) {
 	var check IncomingCheck
 	db := q.qh.GetDB()
 	if db.Dialect != dbutil.Postgres {
-		if err := q.Enqueue(ctx, evt); err != nil {
+		if err := q.Enqueue(ctx, evt, carry); err != nil {
 			return nil, err
 		}
 		jid, receiver := evt.Portal.sqlArgs()
@@ -153,7 +187,7 @@ func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsApp
 	}
 	var checkErr error
 	evt.Seq = 0
-	err := q.enqueue(ctx, evt, enqueueLookingUpWAInboxQuery, func(row dbutil.Scannable) error {
+	err := q.enqueue(ctx, evt, []string{enqueueLookingUpCTE}, enqueueLookingUpSelect, carry, func(row dbutil.Scannable) error {
 		check.Bridged, check.Placeholder, checkErr = scanIncoming(row, &evt.Seq)
 		if evt.Seq != 0 {
 			// The statement ran, so the row is stored; a placeholder that cannot be read spoils
@@ -170,13 +204,25 @@ func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsApp
 	return &check, nil
 }
 
-// enqueue runs query, an insert of evt's columns, and scan on its row, and fills in evt's Seq
-// (through scan), ReceivedAt and State.
-func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEvent, query string, scan func(row dbutil.Scannable) error) error {
+// enqueue runs the statement main with its CTEs ctes, an insert of evt's columns ($1 to $9),
+// with carry's writes riding along, and scan on its row, and fills in evt's Seq (through scan),
+// ReceivedAt and State. scan returns nil when the statement ran.
+func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEvent, ctes []string, main string, carry Carrier, scan func(row dbutil.Scannable) error) (err error) {
 	jid, receiver := evt.Portal.sqlArgs()
 	now := time.Now()
-	err := scan(q.qh.GetDB().QueryRow(ctx, query, string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version,
-		string(evt.WAID), string(evt.Payload), now.UnixMilli()))
+	args := []any{string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version, string(evt.WAID), string(evt.Payload), now.UnixMilli()}
+	var carried []string
+	if carry != nil {
+		defer func() { carry.Done(err) }()
+		if q.qh.GetDB().Dialect != dbutil.Postgres {
+			return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, errCarriedNotPostgres)
+		}
+		carried = carry.CTEs(func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args))
+		})
+	}
+	err = scan(q.qh.GetDB().QueryRow(ctx, withCarried(carried, ctes, main), args...))
 	if err != nil {
 		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
 	}

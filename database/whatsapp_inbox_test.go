@@ -39,7 +39,7 @@ func TestWhatsAppInboxOrderPerPortal(t *testing.T) {
 			waInboxEvent(group, "G1"), waInboxEvent(dm, "D1"), waInboxEvent(group, "G2"), waInboxEvent(dm, "D2"),
 		}
 		for _, evt := range stored {
-			must(t, db.WAInbox.Enqueue(ctx, evt))
+			must(t, db.WAInbox.Enqueue(ctx, evt, nil))
 			if evt.Seq == 0 || evt.State != database.InboxPending || evt.ReceivedAt.IsZero() {
 				t.Fatalf("Enqueue left seq %d, state %q, received at %v", evt.Seq, evt.State, evt.ReceivedAt)
 			}
@@ -97,7 +97,7 @@ func TestWhatsAppInboxPrune(t *testing.T) {
 		dm := database.NewPortalKey(types.NewJID("4917600000002", types.DefaultUserServer), types.NewJID("4915100000001", types.DefaultUserServer))
 		done, failed, pending := waInboxEvent(dm, "A"), waInboxEvent(dm, "B"), waInboxEvent(dm, "C")
 		for _, evt := range []*database.WhatsAppInboxEvent{done, failed, pending} {
-			must(t, db.WAInbox.Enqueue(ctx, evt))
+			must(t, db.WAInbox.Enqueue(ctx, evt, nil))
 		}
 		must(t, db.WAInbox.MarkDone(ctx, done.Seq))
 		must(t, db.WAInbox.MarkFailed(ctx, failed.Seq, errors.New("refused")))
@@ -129,7 +129,7 @@ func TestWhatsAppInboxSettlesSeveral(t *testing.T) {
 		var rows []*database.WhatsAppInboxEvent
 		for _, id := range []string{"R1", "R2", "R3", "F1", "F2", "P"} {
 			evt := waInboxEvent(dm, id)
-			must(t, db.WAInbox.Enqueue(ctx, evt))
+			must(t, db.WAInbox.Enqueue(ctx, evt, nil))
 			rows = append(rows, evt)
 		}
 		must(t, db.WAInbox.MarkDone(ctx, rows[2].Seq, rows[0].Seq, rows[1].Seq))

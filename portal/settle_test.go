@@ -92,7 +92,7 @@ func TestSettlementAsStatement(t *testing.T) {
 	key := e.portal(testContact).Key
 
 	row := &database.WhatsAppInboxEvent{User: "@alice:example.org", Portal: key, Kind: "message", Version: 1, WAID: "M9", Payload: []byte(`{}`)}
-	if err := e.db.WAInbox.Enqueue(e.ctx, row); err != nil {
+	if err := e.db.WAInbox.Enqueue(e.ctx, row, nil); err != nil {
 		t.Fatal(err)
 	}
 	wa := NewSettlement("M9", func(context.Context) error {

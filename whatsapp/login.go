@@ -119,6 +119,8 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	// Encryption and decryption of one Signal session take turns; whatsmeow alone can reuse a
 	// message counter, and the contact then drops that message silently.
 	sessionlock.Install(device, l.opts.StoreDB, l.log.With().Str("component", "sessionlock").Logger())
+	// A decrypted message's store writes wait for the handler's insert to carry them (HeldDecryption).
+	sessionlock.CarryDecryptions(device)
 	cli := whatsmeow.NewClient(device, newWALogger(l.log.With().Str("component", "whatsmeow").Logger()))
 	ApplyTransport(cli, l.opts.Websocket, l.opts.Media)
 	cli.SynchronousAck = true
@@ -139,6 +141,17 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool { return l.handleEvent(cli, evt) })
 	l.setClient(cli)
 	return cli
+}
+
+// HeldDecryption returns the store writes of the message decryption that the calling goroutine
+// holds (a handler of a decrypted message runs on whatsmeow's decrypting goroutine), for the
+// statement that stores the event to carry (sessionlock.Take, then Held.Done); nil when there are
+// none.
+func (l *Login) HeldDecryption() *sessionlock.Held {
+	if cli := l.Client(); cli != nil {
+		return sessionlock.Take(cli.Store)
+	}
+	return nil
 }
 
 // Client returns the current whatsmeow client, connected or not, or nil when there is none.

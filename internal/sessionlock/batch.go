@@ -57,6 +57,8 @@ type batcher struct {
 	pending pendingWrites
 	// known answers most of the device's buffered-event look-ups (knownhashes.go).
 	known *knownHashes
+	// holds are the decryptions whose writes wait for the event's insert (hold.go).
+	holds holds
 }
 
 // newBatcher returns a batcher for device when its writes can be deferred: db is PostgreSQL and
@@ -134,6 +136,18 @@ func (b *batch) refuse(what string) error {
 		b.refused = what
 	}
 	return fmt.Errorf("%w: %s", errNotBatched, what)
+}
+
+// empty reports whether the batch writes nothing.
+func (b *batch) empty() bool {
+	b.lock.Lock()
+	defer b.lock.Unlock()
+	return b.emptyLocked()
+}
+
+// emptyLocked reports whether the batch writes nothing. Caller holds lock.
+func (b *batch) emptyLocked() bool {
+	return len(b.sessions) == 0 && len(b.identities) == 0 && len(b.senderKeys) == 0 && len(b.preKeys) == 0 && len(b.events) == 0
 }
 
 func (b *batch) isRefused() bool {

@@ -50,6 +50,10 @@ func (b *batchBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Conte
 		b.discard(goid.Get())
 		return err
 	}
+	if h := holdOf(ctx, b.batcher); h != nil && !bt.empty() {
+		h.bt = bt // written later, by the event's insert or on its own (hold.go)
+		return nil
+	}
 	if err = b.batcher.write(ctx, bt); err != nil {
 		return fmt.Errorf("failed to write the decryption's deferred writes: %w", err)
 	}
@@ -66,6 +70,7 @@ func (b *batchBuffer) discard(me int64) {
 // an event whose plaintext clear is pending (pending.go) reads as cleared. A hash the device's
 // filter of known hashes has never seen is not stored: nil without a look-up (knownhashes.go).
 func (b *batchBuffer) GetBufferedEvent(ctx context.Context, hash [32]byte) (*store.BufferedEvent, error) {
+	b.batcher.release(ctx, goid.Get()) // the previous message's held writes go first
 	if evt := b.batcher.pending.cleared(hash); evt != nil {
 		return evt, nil
 	}
@@ -99,6 +104,9 @@ func (b *batchBuffer) ClearBufferedEventPlaintext(ctx context.Context, hash [32]
 	if _, inTxn := b.batcher.db.Execable(ctx).(dbutil.Transaction); inTxn {
 		return b.EventBuffer.ClearBufferedEventPlaintext(ctx, hash)
 	}
+	// The handlers did not carry the message's held writes: they are written before the clear is
+	// queued (and the receipt sent).
+	b.batcher.release(ctx, goid.Get())
 	b.batcher.queueClear(hash)
 	return nil
 }

@@ -23,7 +23,7 @@ import (
 var ser = store.SignalProtobufSerializer
 
 // newPeer returns a contact's device in a whatsmeow store of its own, without the wrappers.
-func newPeer(t *testing.T, user string) *store.Device {
+func newPeer(t testing.TB, user string) *store.Device {
 	t.Helper()
 	container, _ := openContainer(t, "sqlite", sqliteURI(t, "peer.db"), "sqlite3", false)
 	device := container.NewDevice()
@@ -32,7 +32,7 @@ func newPeer(t *testing.T, user string) *store.Device {
 }
 
 // bundleOf returns device's prekey bundle with one of its one-time prekeys, as a key fetch would.
-func bundleOf(t *testing.T, device *store.Device) *prekey.Bundle {
+func bundleOf(t testing.TB, device *store.Device) *prekey.Bundle {
 	t.Helper()
 	keys, err := device.PreKeys.GetOrGenPreKeys(context.Background(), 1)
 	if err != nil || len(keys) != 1 {

@@ -227,12 +227,19 @@ type identityBuffer struct {
 
 // DoDecryptionTxn runs fn in whatsmeow's decryption transaction; the keys stored inside it are
 // remembered once it committed.
+// A decryption whose writes are held (hold.go) ends when they have been written.
 func (b *identityBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context) error) error {
 	me := goid.Get()
+	ctx, h, outer := b.identities.batcher.holdIn(ctx, me)
 	b.identities.beginTxn(me)
-	committed := false
-	defer func() { b.identities.endTxn(me, committed) }()
+	committed, held := false, false
+	defer func() {
+		if !held {
+			b.identities.endTxn(me, committed)
+		}
+	}()
 	err := b.EventBuffer.DoDecryptionTxn(ctx, fn)
 	committed = err == nil
+	held = committed && h.keep(func(committed bool) { b.identities.endTxn(me, committed) }, outer)
 	return err
 }

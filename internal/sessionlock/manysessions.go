@@ -44,7 +44,7 @@ func (s *Store) putManyOneStatement(ctx context.Context, sessions map[string][]b
 	_, inTxn := s.db.Execable(ctx).(dbutil.Transaction)
 	if s.batcher != nil && !inTxn {
 		carried = s.batcher.riding()
-		parts = carried.parts(arg)
+		parts = carried.parts("$1", arg)
 	}
 	var upsert strings.Builder
 	upsert.WriteString("INSERT INTO whatsmeow_sessions (our_jid, their_id, session) VALUES ")

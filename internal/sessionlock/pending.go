@@ -37,8 +37,8 @@ import (
 // The batcher holds them pending and answers the reads they affect from memory until their
 // statement succeeded (GetBufferedEvent of a pending clear reads as cleared; GetOutgoingEvent finds
 // a pending sent message). They are written as more data-modifying CTEs of the device's next
-// statement outside a transaction (a deferred decryption's writes, or the sessions of a sent
-// message), or, when none comes, after PendingDelay in a statement of their own; Flush writes them
+// statement outside a transaction (a deferred decryption's writes, also when the event's insert
+// carries them (hold.go), or the sessions of a sent message), or, when none comes, after PendingDelay in a statement of their own; Flush writes them
 // at once (the login does when it disconnects or shuts down). A write whose statement failed rides
 // along no more (it cannot make another statement fail again): its own statement retries it after
 // pendingRetryDelay, and drops it when the database refuses it for good (an integrity constraint:
@@ -65,13 +65,13 @@ const pendingRetryDelay = 5 * time.Second
 // next.
 const maxPendingPerStatement = 256
 
-// The statements pending writes become; $1 is SQLStore.JID.
+// The statements pending writes become; %[1]s is the parameter holding SQLStore.JID.
 const (
 	// SQLStore.ClearBufferedEventPlaintext (clearBufferedEventPlaintextQuery) for a list of hashes.
-	batchClearEvents = `UPDATE whatsmeow_event_buffer SET plaintext = NULL WHERE our_jid = $1 AND ciphertext_hash IN (%s)`
+	batchClearEvents = `UPDATE whatsmeow_event_buffer SET plaintext = NULL WHERE our_jid = %[1]s AND ciphertext_hash IN (%[2]s)`
 	// SQLStore.AddOutgoingEvent (addOutgoingEventQuery), timestamp in Unix milliseconds.
 	batchAddOutgoing = `INSERT INTO whatsmeow_retry_buffer (our_jid, chat_jid, message_id, format, plaintext, timestamp)
-		VALUES ($1, %s, %s, %s, %s, %s)
+		VALUES (%[1]s, %[2]s, %[3]s, %[4]s, %[5]s, %[6]s)
 		ON CONFLICT (our_jid, chat_jid, message_id) DO UPDATE
 			SET format=excluded.format, plaintext=excluded.plaintext, timestamp=excluded.timestamp`
 )
@@ -244,19 +244,20 @@ func (q *pendingWrites) finish(t taken, ok, drop bool, flush func()) {
 	}
 }
 
-// parts returns the statement parts that write t; arg adds a parameter and returns its $n.
-func (t taken) parts(arg func(any) string) []string {
+// parts returns the statement parts that write t; jid is the parameter holding SQLStore.JID, arg
+// adds a parameter and returns its $n.
+func (t taken) parts(jid string, arg func(any) string) []string {
 	var parts []string
 	for i, k := range t.outgoing {
 		evt := t.events[i]
-		parts = append(parts, fmt.Sprintf(batchAddOutgoing, arg(k.chat), arg(k.id), arg(evt.format), arg(evt.plaintext), arg(evt.atMS)))
+		parts = append(parts, fmt.Sprintf(batchAddOutgoing, jid, arg(k.chat), arg(k.id), arg(evt.format), arg(evt.plaintext), arg(evt.atMS)))
 	}
 	if len(t.clears) > 0 {
 		params := make([]string, len(t.clears))
 		for i := range t.clears {
 			params[i] = arg(t.clears[i][:])
 		}
-		parts = append(parts, fmt.Sprintf(batchClearEvents, strings.Join(params, ", ")))
+		parts = append(parts, fmt.Sprintf(batchClearEvents, jid, strings.Join(params, ", ")))
 	}
 	return parts
 }
@@ -315,7 +316,7 @@ func (br *batcher) writePending(ctx context.Context) error {
 			return nil
 		}
 		args := []any{br.jid}
-		query := withCTEs(t.parts(func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }))
+		query := withCTEs(t.parts("$1", func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }))
 		_, err := br.db.Exec(ctx, query, args...)
 		drop := err != nil && refusedForGood(err)
 		br.pending.finish(t, err == nil, drop, br.flushPending)
@@ -354,6 +355,7 @@ func Flush(ctx context.Context, device *store.Device) error {
 		return nil
 	}
 	br := s.batcher
+	br.releaseAll(ctx)
 	br.pending.lock.Lock()
 	if br.pending.timer != nil && br.pending.timer.Stop() {
 		br.pending.timer = nil

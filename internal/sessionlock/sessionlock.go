@@ -42,7 +42,8 @@
 //
 // On PostgreSQL the decryption runs without a transaction and its writes are made at its end by
 // one statement (batch.go): there "the transaction ends" means that statement has run, written or
-// failed, and the leases end after it.
+// failed, and the leases end after it. With CarryDecryptions that statement is the event handler's
+// insert of the decrypted message, which carries the writes (hold.go); the leases end after it.
 //
 // Install also keeps the identity keys the device's store holds in memory (Identities), so that
 // checking and storing a contact's unchanged key with every message costs no database statement.
@@ -182,15 +183,22 @@ type txnBuffer struct {
 
 // DoDecryptionTxn runs fn in whatsmeow's decryption transaction, then ends the leases the
 // transaction's goroutine took or kept inside it.
+// A decryption whose writes are held (hold.go) ends when they have been written.
 func (b *txnBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context) error) error {
 	me := goid.Get()
+	ctx, h, outer := b.sessions.batcher.holdIn(ctx, me)
 	b.sessions.lock.Lock()
 	b.sessions.decrypting[me]++
 	b.sessions.lock.Unlock()
-	committed := false
-	defer func() { b.sessions.endTxn(me, committed) }()
+	committed, held := false, false
+	defer func() {
+		if !held {
+			b.sessions.endTxn(me, committed)
+		}
+	}()
 	err := b.EventBuffer.DoDecryptionTxn(ctx, fn)
 	committed = err == nil
+	held = committed && h.keep(func(committed bool) { b.sessions.endTxn(me, committed) }, outer)
 	return err
 }
 
@@ -259,6 +267,8 @@ type deferred struct {
 	store.DeviceContainer
 	db  *dbutil.Database
 	log zerolog.Logger
+	// carry is set by CarryDecryptions before the first save.
+	carry bool
 }
 
 // PutDevice saves device and wraps the session store the save created.
@@ -266,6 +276,9 @@ func (d *deferred) PutDevice(ctx context.Context, device *store.Device) error {
 	err := d.DeviceContainer.PutDevice(ctx, device)
 	if err == nil && device.Sessions != nil {
 		Install(device, d.db, d.log)
+		if d.carry {
+			CarryDecryptions(device)
+		}
 	}
 	return err
 }

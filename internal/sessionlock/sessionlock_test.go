@@ -35,14 +35,14 @@ func newDevice(t *testing.T) (*store.Device, *dbutil.Database) {
 
 // sqliteURI returns the URI of a fresh SQLite database file called name in the test's temporary
 // directory, with the options the bridge opens its own database with.
-func sqliteURI(t *testing.T, name string) string {
+func sqliteURI(t testing.TB, name string) string {
 	return "file:" + filepath.Join(t.TempDir(), name) + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 }
 
 // openContainer opens uri with driver as an upgraded whatsmeow SQL store container (closed when
 // the test ends) and returns it with its database. With count set the database's statements are
 // counted by a statementCounter in its Log.
-func openContainer(t *testing.T, driver, uri, dialect string, count bool) (*sqlstore.Container, *dbutil.Database) {
+func openContainer(t testing.TB, driver, uri, dialect string, count bool) (*sqlstore.Container, *dbutil.Database) {
 	t.Helper()
 	raw, err := sql.Open(driver, uri)
 	if err != nil {
@@ -67,7 +67,7 @@ func openContainer(t *testing.T, driver, uri, dialect string, count bool) (*sqls
 
 // saveDevice gives device the JID and a placeholder account identity and saves it, as pairing
 // would.
-func saveDevice(t *testing.T, device *store.Device, jid types.JID) {
+func saveDevice(t testing.TB, device *store.Device, jid types.JID) {
 	t.Helper()
 	device.ID = &jid
 	device.Account = &waAdv.ADVSignedDeviceIdentity{Details: []byte{1}, AccountSignature: make([]byte, 64), AccountSignatureKey: make([]byte, 32), DeviceSignature: make([]byte, 64)}
