@@ -193,12 +193,12 @@ func (acct *Account) connectStored(ctx context.Context, device *store.Device) er
 	return err
 }
 
-// heldDecryption returns the store writes of the decryption of the message this goroutine
-// (whatsmeow's, in an event handler) is handling, for the insert that stores it to carry; nil when
-// there are none (whatsapp.Login.HeldDecryption).
-func (acct *Account) heldDecryption() *sessionlock.Held {
+// heldDecryption returns the store writes of the decryption this goroutine (whatsmeow's, in an
+// event handler) holds, for the insert that stores the decrypted message to carry; nil when there
+// are none (whatsapp.Login.HeldDecryption, with its error).
+func (acct *Account) heldDecryption() (*sessionlock.Held, error) {
 	if acct.wa == nil {
-		return nil
+		return nil, nil
 	}
 	return acct.wa.HeldDecryption()
 }

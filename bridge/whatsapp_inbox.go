@@ -100,10 +100,18 @@ func (br *Bridge) storeWhatsAppEvent(ctx context.Context, user *Account, chat ty
 	}
 	// The store writes of the message's decryption, which whatsmeow made on this goroutine just
 	// before it called the handler, ride along with the insert (internal/sessionlock/hold.go):
-	// one statement and one commit for both.
+	// one statement and one commit for both. Only a message whose failure fails its own delivery
+	// carries them: whatsmeow acknowledges a message resent for a placeholder (dispatched while
+	// the phone's answer is handled) whatever its handler returns, and the answer's writes are
+	// written before the handler returns (whatsapp.Login's handleEvent) instead.
 	var carry database.Carrier
-	if held := user.heldDecryption(); held != nil {
-		carry = held
+	if msg, ok := evt.(*events.Message); ok && msg.UnavailableRequestID == "" {
+		held, err := user.heldDecryption()
+		if err != nil {
+			return err
+		} else if held != nil {
+			carry = held
+		}
 	}
 	stored := br.waInboxMemory.storing()
 	if checkIncoming {

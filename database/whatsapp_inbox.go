@@ -135,8 +135,12 @@ type Carrier interface {
 	Done(err error)
 }
 
-// errCarriedNotPostgres is the failure of a statement asked to carry writes on SQLite.
-var errCarriedNotPostgres = errors.New("writes can only ride along with a statement on PostgreSQL")
+// errCarriedNotPostgres and errCarriedInTransaction are the failures of a statement asked to carry
+// writes on SQLite, or inside a transaction.
+var (
+	errCarriedNotPostgres   = errors.New("writes can only ride along with a statement on PostgreSQL")
+	errCarriedInTransaction = errors.New("writes cannot ride along with a statement inside a transaction")
+)
 
 // withCarried returns the statement main, whose own CTEs (name AS (...)) are ctes, with the
 // carried writes as more CTEs before those.
@@ -212,10 +216,20 @@ func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEven
 	now := time.Now()
 	args := []any{string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version, string(evt.WAID), string(evt.Payload), now.UnixMilli()}
 	var carried []string
+	ran := false
 	if carry != nil {
-		defer func() { carry.Done(err) }()
-		if q.qh.GetDB().Dialect != dbutil.Postgres {
+		defer func() {
+			if !ran && err == nil {
+				err = errors.New("the statement carrying writes did not run") // a panic
+			}
+			carry.Done(err)
+		}()
+		db := q.qh.GetDB()
+		if db.Dialect != dbutil.Postgres {
 			return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, errCarriedNotPostgres)
+		} else if _, inTxn := db.Execable(ctx).(dbutil.Transaction); inTxn {
+			// Done would be told before the transaction's outcome is known.
+			return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, errCarriedInTransaction)
 		}
 		carried = carry.CTEs(func(v any) string {
 			args = append(args, v)
@@ -223,6 +237,7 @@ func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEven
 		})
 	}
 	err = scan(q.qh.GetDB().QueryRow(ctx, withCarried(carried, ctes, main), args...))
+	ran = true
 	if err != nil {
 		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
 	}

@@ -84,11 +84,28 @@ type Alert struct {
 	Until time.Time
 }
 
-// handleEvent is whatsmeow's event handler for one client of the login: the single switch over
-// WhatsApp's event kinds. Events of a client that is no longer the login's current one (after a
-// logout or a new pairing) are ignored. It returns false when an event could not be handled, so
-// that whatsmeow does not acknowledge it.
+// handleEvent is whatsmeow's event handler for one client of the login. It returns false when an
+// event could not be handled, so that whatsmeow does not acknowledge it.
+//
+// whatsmeow dispatches a decrypted message on the goroutine that decrypted it, whose store writes
+// are then held for the handler's insert to carry (internal/sessionlock/hold.go). Whatever no
+// insert carried (an event the handler ignores, one that failed) is written before the handler
+// returns, and so before the receipt; when that write fails, the event fails too.
 func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
+	ok := l.dispatch(cli, rawEvt)
+	if cli == nil {
+		return ok
+	}
+	if err := sessionlock.WriteHeld(l.opts.Background, cli.Store); err != nil {
+		l.log.Err(err).Type("event_type", rawEvt).Msg("Failed to handle WhatsApp event, it will be delivered again")
+		return false
+	}
+	return ok
+}
+
+// dispatch is the single switch over WhatsApp's event kinds. Events of a client that is no longer
+// the login's current one (after a logout or a new pairing) are ignored.
+func (l *Login) dispatch(cli *whatsmeow.Client, rawEvt any) bool {
 	if l.Client() != cli {
 		return true
 	}

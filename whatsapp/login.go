@@ -146,12 +146,12 @@ func (l *Login) newClient(device *store.Device) *whatsmeow.Client {
 // HeldDecryption returns the store writes of the message decryption that the calling goroutine
 // holds (a handler of a decrypted message runs on whatsmeow's decrypting goroutine), for the
 // statement that stores the event to carry (sessionlock.Take, then Held.Done); nil when there are
-// none.
-func (l *Login) HeldDecryption() *sessionlock.Held {
+// none. An error means those writes were written on their own and failed: the handler must fail.
+func (l *Login) HeldDecryption() (*sessionlock.Held, error) {
 	if cli := l.Client(); cli != nil {
 		return sessionlock.Take(cli.Store)
 	}
-	return nil
+	return nil, nil
 }
 
 // Client returns the current whatsmeow client, connected or not, or nil when there is none.

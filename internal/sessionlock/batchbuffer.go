@@ -27,7 +27,8 @@ type batchBuffer struct {
 	identities *Identities
 }
 
-// DoDecryptionTxn runs fn with its writes deferred and writes them with one statement. When fn
+// DoDecryptionTxn runs fn with its writes deferred and writes them with one statement, or holds
+// them for the insert of the decrypted event to carry (hold.go). When fn
 // fails, nothing is written and fn's error is returned. When fn made a write the batch cannot
 // hold, fn runs again from scratch inside whatsmeow's real transaction. When ctx already carries
 // a transaction of the database, fn runs in whatsmeow's DoDecryptionTxn (that is, in the caller's
@@ -70,7 +71,7 @@ func (b *batchBuffer) discard(me int64) {
 // an event whose plaintext clear is pending (pending.go) reads as cleared. A hash the device's
 // filter of known hashes has never seen is not stored: nil without a look-up (knownhashes.go).
 func (b *batchBuffer) GetBufferedEvent(ctx context.Context, hash [32]byte) (*store.BufferedEvent, error) {
-	b.batcher.release(ctx, goid.Get()) // the previous message's held writes go first
+	b.batcher.release(ctx, goid.Get()) // held writes of an earlier part of the stanza go first
 	if evt := b.batcher.pending.cleared(hash); evt != nil {
 		return evt, nil
 	}

@@ -2,6 +2,7 @@ package sessionlock
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,19 +24,27 @@ import (
 //
 // When the handler does not carry it, the held statement is written on its own by whichever comes
 // first:
-//   - whatsmeow clears the message's buffered plaintext (ClearBufferedEventPlaintext: the handlers
-//     succeeded without storing the event, and the receipt follows);
-//   - the same goroutine looks up or decrypts the next message (GetBufferedEvent, DoDecryptionTxn);
-//   - PendingDelay passed (a handler failed, so no receipt is sent; or the plaintext was no valid
-//     protobuf, and whatsmeow refused the message);
+//   - the event handler returns (WriteHeld: whatsapp.Login calls it after every event, before
+//     whatsmeow clears the plaintext and sends the receipt) or whatsmeow clears the plaintext
+//     (ClearBufferedEventPlaintext);
+//   - the same goroutine looks up or decrypts the next part of the stanza (GetBufferedEvent,
+//     DoDecryptionTxn; whatsmeow handles each stanza on a goroutine of its own);
+//   - an undecryptable part ends the sender's leases (ReleaseSender);
+//   - PendingDelay passed (a handler still running; or whatsmeow refused a plaintext that was no
+//     valid protobuf and sent its nack already: a crash in that time loses the ratchet step of a
+//     message that was never bridged, and the contact's next message decrypts from the stored
+//     state);
 //   - Flush (the client disconnects, the bridge stops).
 //
 // Until then the decryption is not over: its leases, and its pending record and identity key
 // changes, end when the held statement has run (Held.Done), with that statement's outcome, as they
-// would have ended inside DoDecryptionTxn. A carrying statement that failed wrote neither the event
+// would have ended inside DoDecryptionTxn; the goroutine's own store writes in the meantime are
+// not the decryption's (Store.write). A carrying statement that failed wrote neither the event
 // nor the decryption: the handler fails, no receipt is sent, the records the decryption changed are
 // forgotten, and a delivery of the message again is decrypted from the ratchet state in the
-// database, as if the first delivery had never come.
+// database, as if the first delivery had never come. A held statement written on its own that
+// failed is reported by the goroutine's next Take or WriteHeld, which fail the handler the same
+// way.
 
 // hold gathers, during one outermost DoDecryptionTxn, what ends with the decryption: the batch
 // batchBuffer held instead of writing it, and the end of each wrapper around it.
@@ -57,6 +66,9 @@ type holds struct {
 	lock sync.Mutex
 	on   bool // CarryDecryptions was called
 	of   map[int64]*hold
+	// failed holds, per goroutine, the failure of a held decryption written on its own, until
+	// that goroutine's Take or WriteHeld reports it.
+	failed map[int64]error
 }
 
 // CarryDecryptions makes the decryptions of device hold their writes for the event handler's
@@ -167,7 +179,8 @@ func (h *hold) end(err error) {
 	close(h.done)
 }
 
-// write runs h's statement on its own and ends h.
+// write runs h's statement on its own and ends h. A failure is kept for the goroutine's Take or
+// WriteHeld to report.
 func (h *hold) write(ctx context.Context) error {
 	query, args, carried := h.owner.statement(h.bt)
 	var err error
@@ -175,10 +188,26 @@ func (h *hold) write(ctx context.Context) error {
 		_, err = h.owner.db.Exec(ctx, query, args...)
 	}
 	h.owner.rode(carried, err)
-	h.end(err)
 	if err != nil {
+		h.owner.holds.lock.Lock()
+		if h.owner.holds.failed == nil {
+			h.owner.holds.failed = make(map[int64]error)
+		}
+		h.owner.holds.failed[h.me] = err
+		h.owner.holds.lock.Unlock()
 		h.owner.log.Warn().Err(err).Msg("Failed to write a held decryption's writes; the message is decrypted again when delivered again")
 	}
+	h.end(err)
+	return err
+}
+
+// failure returns and forgets the failure of goroutine me's last held decryption written on its
+// own, or nil.
+func (br *batcher) failure(me int64) error {
+	br.holds.lock.Lock()
+	defer br.holds.lock.Unlock()
+	err := br.holds.failed[me]
+	delete(br.holds.failed, me)
 	return err
 }
 
@@ -190,6 +219,26 @@ func (br *batcher) release(ctx context.Context, me int64) {
 	if h := br.take(me); h != nil {
 		_ = h.write(context.WithoutCancel(ctx))
 	}
+}
+
+// WriteHeld writes now what the calling goroutine's last decryption on device still holds, and
+// returns the failure of that write, or of an earlier write of it on its own (after PendingDelay)
+// that no Take reported yet. An event handler calls it before it returns, so that a decryption no
+// insert carried is in the database before whatsmeow sends the message's receipt, and a failure
+// fails the handler (whatsmeow then sends none). nil for a device without held decryptions.
+func WriteHeld(ctx context.Context, device *store.Device) error {
+	br := batcherOf(device)
+	if br == nil {
+		return nil
+	}
+	me := goid.Get()
+	if h := br.take(me); h != nil {
+		_ = h.write(context.WithoutCancel(ctx))
+	}
+	if err := br.failure(me); err != nil {
+		return fmt.Errorf("failed to write the decryption's store writes: %w", err)
+	}
+	return nil
 }
 
 // releaseHold writes h unless a statement took it already (PendingDelay passed).
@@ -206,8 +255,8 @@ func (br *batcher) releaseHold(h *hold) {
 	_ = h.write(ctx)
 }
 
-// releaseAll writes every held decryption of the device (Flush).
-func (br *batcher) releaseAll(ctx context.Context) {
+// releaseAll writes every held decryption of the device (Flush) and returns the first failure.
+func (br *batcher) releaseAll(ctx context.Context) (first error) {
 	br.holds.lock.Lock()
 	var all []*hold
 	for _, h := range br.holds.of {
@@ -219,8 +268,11 @@ func (br *batcher) releaseAll(ctx context.Context) {
 	}
 	br.holds.lock.Unlock()
 	for _, h := range all {
-		_ = h.write(ctx)
+		if err := h.write(ctx); err != nil && first == nil {
+			first = err
+		}
 	}
+	return first
 }
 
 // Held is a held decryption taken by a statement that carries it (Take).
@@ -232,16 +284,22 @@ type Held struct {
 // Take returns the writes that the calling goroutine's last decryption on device holds, for a
 // statement the caller runs at once to carry (CTEs) and whose outcome it then reports (Done); nil
 // when there are none. The statement must run on the database of the device's store, outside any
-// transaction.
-func Take(device *store.Device) *Held {
+// transaction. The error is the failure of the decryption's writes written on their own
+// meanwhile (PendingDelay passed): the caller must then fail, so that the message is delivered
+// again.
+func Take(device *store.Device) (*Held, error) {
 	br := batcherOf(device)
 	if br == nil {
-		return nil
+		return nil, nil
 	}
-	if h := br.take(goid.Get()); h != nil {
-		return &Held{h: h}
+	me := goid.Get()
+	if h := br.take(me); h != nil {
+		return &Held{h: h}, nil
 	}
-	return nil
+	if err := br.failure(me); err != nil {
+		return nil, fmt.Errorf("failed to write the decryption's store writes: %w", err)
+	}
+	return nil, nil
 }
 
 // CTEs returns the held writes, and the device's pending writes that ride along with them, as

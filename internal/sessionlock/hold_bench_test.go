@@ -67,7 +67,7 @@ func benchDecryptAndStore(b *testing.B, carry bool) {
 		b.Fatal(err)
 	}
 	store := func(n int) {
-		if held := Take(bridge); held != nil {
+		if held, _ := Take(bridge); held != nil {
 			args := []any{"message " + strconv.Itoa(n)}
 			parts := held.CTEs(func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) })
 			ctes := make([]string, len(parts))

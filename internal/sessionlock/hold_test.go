@@ -44,9 +44,9 @@ func newCarryingDevice(t *testing.T) (*store.Device, *sqlstore.SQLStore, *dbutil
 // its outcome to the held decryption. It returns the statement's round trips and error.
 func carryInsert(t *testing.T, device *store.Device, db *dbutil.Database, counter *statementCounter, payload any) (trips []string, err error) {
 	t.Helper()
-	held := Take(device)
-	if held == nil {
-		t.Fatal("no held decryption to carry")
+	held, err := Take(device)
+	if held == nil || err != nil {
+		t.Fatalf("no held decryption to carry (%v)", err)
 	}
 	before := counter.count()
 	args := []any{payload}
@@ -101,7 +101,7 @@ func TestHeldDecryptionRidesWithTheInsert(t *testing.T) {
 
 	// Another goroutine neither takes the held writes nor loads the session before they are written.
 	other := make(chan *Held, 1)
-	go func() { other <- Take(device) }()
+	go func() { h, _ := Take(device); other <- h }()
 	if h := <-other; h != nil {
 		t.Fatal("another goroutine took the held decryption")
 	}
@@ -147,7 +147,7 @@ func TestHeldDecryptionRidesWithTheInsert(t *testing.T) {
 	if known2 != k2 {
 		t.Error("the carried identity key is not remembered")
 	}
-	if Take(device) != nil {
+	if again, _ := Take(device); again != nil {
 		t.Error("the held decryption can be taken twice")
 	}
 }
@@ -395,5 +395,83 @@ func TestRealDecryptionCarried(t *testing.T) {
 	var rows int
 	if err = db.QueryRow(ctx, `SELECT COUNT(*) FROM inbox`).Scan(&rows); err != nil || rows != 3 {
 		t.Errorf("the inbox holds %d rows (%v), want 3", rows, err)
+	}
+}
+
+// TestHeldDecryptionFailureIsReported: held writes that fail when written on their own fail the
+// handler that asks for them afterwards (WriteHeld, or Take after PendingDelay wrote them), so
+// that whatsmeow sends no receipt; the session is left as stored and its lease ends. ReleaseSender
+// (after an undecryptable message) writes the goroutine's held decryption before it ends leases.
+func TestHeldDecryptionFailureIsReported(t *testing.T) {
+	device, raw, _, _ := newCarryingDevice(t)
+	ctx := context.Background()
+	if err := device.Sessions.PutSession(ctx, addr, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	// A buffered event with the decryption's hash exists already: its insert fails.
+	dup := [32]byte{0x51}
+	if err := raw.PutBufferedEvent(ctx, dup, []byte("older"), time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	decrypt := func(hash [32]byte, record string) {
+		t.Helper()
+		err := device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+			if _, err := device.Sessions.GetSession(ctx, addr); err != nil {
+				return err
+			}
+			if err := device.Sessions.PutSession(ctx, addr, []byte(record)); err != nil {
+				return err
+			}
+			return device.EventBuffer.PutBufferedEvent(ctx, hash, []byte("plaintext"), time.Unix(1700000000, 0))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func() string {
+		t.Helper()
+		data, err := raw.GetSession(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+
+	decrypt(dup, "r1")
+	if err := WriteHeld(ctx, device); err == nil {
+		t.Error("WriteHeld reported no failure of a statement that failed")
+	}
+	if got := stored(); got != "before" {
+		t.Errorf("after the failed write the stored record is %q", got)
+	}
+	if err := WriteHeld(ctx, device); err != nil {
+		t.Errorf("the failure was reported twice: %v", err)
+	}
+
+	// Written by the timer meanwhile: the next Take reports it.
+	decrypt(dup, "r2")
+	time.Sleep(PendingDelay + 300*time.Millisecond)
+	if held, err := Take(device); held != nil || err == nil {
+		t.Errorf("Take after the delayed write failed returned %v, %v; want the failure", held, err)
+	}
+	loaded := make(chan string, 1)
+	go func() {
+		data, _ := device.Sessions.GetSession(ctx, addr)
+		loaded <- string(data)
+	}()
+	select {
+	case data := <-loaded:
+		if data != "before" {
+			t.Errorf("after the failed delayed write another goroutine loads %q", data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session is still leased after the failed delayed write")
+	}
+
+	// ReleaseSender writes the held decryption first.
+	decrypt([32]byte{0x52}, "r3")
+	ReleaseSender(device, types.NewJID("4915100000001", types.DefaultUserServer))
+	if got := stored(); got != "r3" {
+		t.Errorf("after ReleaseSender the stored record is %q, want the held decryption's", got)
 	}
 }

@@ -342,8 +342,9 @@ func (br *batcher) flushPending() {
 	_ = br.writePending(ctx) // a failure re-armed the retry (finish)
 }
 
-// Flush writes device's pending writes now (see above) and reports the first failure; the failed
-// ones stay pending and are tried again later. It does nothing for a device without them (SQLite,
+// Flush writes device's held decryptions (hold.go) and pending writes now (see above) and reports
+// the first failure; failed pending writes stay pending and are tried again later, a failed held
+// decryption is not (its message is decrypted again when delivered again). It does nothing for a device without them (SQLite,
 // or never installed). Call it when the device's client disconnects or the bridge stops, before
 // the database closes.
 func Flush(ctx context.Context, device *store.Device) error {
@@ -355,11 +356,14 @@ func Flush(ctx context.Context, device *store.Device) error {
 		return nil
 	}
 	br := s.batcher
-	br.releaseAll(ctx)
+	held := br.releaseAll(ctx)
 	br.pending.lock.Lock()
 	if br.pending.timer != nil && br.pending.timer.Stop() {
 		br.pending.timer = nil
 	}
 	br.pending.lock.Unlock()
-	return br.writePending(ctx)
+	if err := br.writePending(ctx); err != nil {
+		return err
+	}
+	return held
 }

@@ -93,12 +93,13 @@ func (s *Store) HasSession(ctx context.Context, address string) (bool, error) {
 // write runs do, the database write of the records in writes (nil: deleted), and keeps the cache
 // right: inside a decryption transaction the writes are noted for its end (and do runs inside
 // it, or is a deferred write); inside another transaction the addresses are forgotten; otherwise
-// each record is kept once do succeeded.
+// (also after a decryption whose writes are held returned, hold.go) each record is kept once do
+// succeeded.
 func (s *Store) write(ctx context.Context, writes map[string][]byte, do func() error) error {
 	me := goid.Get()
 	s.lock.Lock()
 	switch {
-	case s.decrypting[me] > 0:
+	case s.decrypting[me] > 0 && !s.afterDecrypt[me]:
 		if s.pending[me] == nil {
 			s.pending[me] = make(map[string]pendingWrite)
 		}

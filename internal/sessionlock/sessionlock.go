@@ -113,6 +113,9 @@ type Store struct {
 	// a decryption transaction, its writes until the transaction ends.
 	records *recordCache
 	pending map[int64]map[string]pendingWrite
+	// afterDecrypt marks the goroutines whose decryption returned with its writes held (hold.go):
+	// their writes until it ends are not the decryption's.
+	afterDecrypt map[int64]bool
 }
 
 type lease struct {
@@ -142,7 +145,7 @@ func Install(device *store.Device, db *dbutil.Database, log zerolog.Logger) {
 		br := newBatcher(device, db, log)
 		s := &Store{SessionStore: device.Sessions, db: db, log: log, timeout: LeaseTimeout, maxActive: MaxActiveHold,
 			held: make(map[string]*lease), inTxn: make(map[int64][]string), decrypting: make(map[int64]int), sending: make(map[int64]int), batcher: br,
-			records: newRecordCache(RecordCacheSize), pending: make(map[int64]map[string]pendingWrite)}
+			records: newRecordCache(RecordCacheSize), pending: make(map[int64]map[string]pendingWrite), afterDecrypt: make(map[int64]bool)}
 		device.Sessions = s
 		if br != nil {
 			batched = &batchBuffer{EventBuffer: device.EventBuffer, batcher: br, sessions: s}
@@ -198,7 +201,17 @@ func (b *txnBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context
 	}()
 	err := b.EventBuffer.DoDecryptionTxn(ctx, fn)
 	committed = err == nil
-	held = committed && h.keep(func(committed bool) { b.sessions.endTxn(me, committed) }, outer)
+	held = committed && h.keep(func(committed bool) {
+		b.sessions.lock.Lock()
+		delete(b.sessions.afterDecrypt, me)
+		b.sessions.lock.Unlock()
+		b.sessions.endTxn(me, committed)
+	}, outer)
+	if held {
+		b.sessions.lock.Lock()
+		b.sessions.afterDecrypt[me] = true
+		b.sessions.lock.Unlock()
+	}
 	return err
 }
 
@@ -378,6 +391,9 @@ func ReleaseSender(device *store.Device, senders ...types.JID) {
 	if s == nil {
 		return
 	}
+	// A decryption this goroutine still holds (hold.go) ends first: its leases must not end
+	// before its writes are in the database.
+	s.batcher.release(context.Background(), goid.Get())
 	addresses := make([]string, 0, len(senders))
 	for _, jid := range senders {
 		if !jid.IsEmpty() {
