@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -113,7 +114,8 @@ func (br *Bridge) storeWhatsAppEvent(ctx context.Context, user *Account, chat ty
 			carry = held
 		}
 	}
-	stored := br.waInboxMemory.storing()
+	stored := sync.OnceFunc(br.waInboxMemory.storing())
+	defer stored() // also when the insert panics
 	if checkIncoming {
 		var check *database.IncomingCheck
 		if check, err = br.DB.WAInbox.EnqueueLookingUp(ctx, row, carry); check != nil {

@@ -194,7 +194,8 @@ func (l *Login) Disconnect() bool {
 }
 
 // flushStore writes the store writes cli's device holds pending (sessionlock.Flush) once it is
-// disconnected; a failure is logged (they stay pending and are tried again).
+// disconnected; a failure is logged (pending writes stay pending and are tried again; a held
+// decryption's message is decrypted again when WhatsApp delivers it again).
 func (l *Login) flushStore(cli *whatsmeow.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -91,16 +92,24 @@ type Alert struct {
 // are then held for the handler's insert to carry (internal/sessionlock/hold.go). Whatever no
 // insert carried (an event the handler ignores, one that failed) is written before the handler
 // returns, and so before the receipt; when that write fails, the event fails too.
-func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) bool {
-	ok := l.dispatch(cli, rawEvt)
-	if cli == nil {
-		return ok
-	}
-	if err := sessionlock.WriteHeld(l.opts.Background, cli.Store); err != nil {
-		l.log.Err(err).Type("event_type", rawEvt).Msg("Failed to handle WhatsApp event, it will be delivered again")
-		return false
-	}
-	return ok
+//
+// A handler that panics fails the event (whatsmeow would count a recovered panic as success).
+func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error().Any("panic", r).Str("stack", string(debug.Stack())).Type("event_type", rawEvt).
+				Msg("WhatsApp event handler panicked, the event will be delivered again")
+			ok = false
+		}
+		if cli == nil {
+			return
+		}
+		if err := sessionlock.WriteHeld(l.opts.Background, cli.Store); err != nil {
+			l.log.Err(err).Type("event_type", rawEvt).Msg("Failed to handle WhatsApp event, it will be delivered again")
+			ok = false
+		}
+	}()
+	return l.dispatch(cli, rawEvt)
 }
 
 // dispatch is the single switch over WhatsApp's event kinds. Events of a client that is no longer

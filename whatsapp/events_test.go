@@ -202,3 +202,22 @@ func TestContactEventsUpdateTheCache(t *testing.T) {
 		t.Errorf("own message changed a contact's push name: %+v", got)
 	}
 }
+
+// panickingHandler panics on every message.
+type panickingHandler struct{ fakeHandler }
+
+func (h *panickingHandler) HandleMessage(context.Context, *events.Message) error {
+	panic("handler bug")
+}
+
+// TestHandlerPanicFailsTheEvent: a handler that panics makes the event fail (whatsmeow then sends
+// no receipt and the message is delivered again) instead of counting as handled.
+func TestHandlerPanicFailsTheEvent(t *testing.T) {
+	l := newTestLogin(&panickingHandler{})
+	if l.handleEvent(nil, &events.Message{Info: types.MessageInfo{ID: "3EB0PANIC"}}) {
+		t.Error("an event whose handler panicked counts as handled")
+	}
+	if !newTestLogin(&fakeHandler{}).handleEvent(nil, &events.Message{Info: types.MessageInfo{ID: "3EB0FINE"}}) {
+		t.Error("an event whose handler succeeded counts as failed")
+	}
+}

@@ -59,6 +59,9 @@ type batcher struct {
 	known *knownHashes
 	// holds are the decryptions whose writes wait for the event's insert (hold.go).
 	holds holds
+	// device is the device whose store the batcher writes; its ID and LID tell the account's own
+	// devices, whose messages' decryptions are not held (hold.go).
+	device *store.Device
 }
 
 // newBatcher returns a batcher for device when its writes can be deferred: db is PostgreSQL and
@@ -77,7 +80,7 @@ func newBatcher(device *store.Device, db *dbutil.Database, log zerolog.Logger) *
 			return nil
 		}
 	}
-	b := &batcher{db: db, jid: inner.JID, inner: inner, log: log}
+	b := &batcher{db: db, jid: inner.JID, inner: inner, log: log, device: device}
 	b.known = knownHashesFor(b)
 	return b
 }

@@ -51,7 +51,7 @@ func (b *batchBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Conte
 		b.discard(goid.Get())
 		return err
 	}
-	if h := holdOf(ctx, b.batcher); h != nil && !bt.empty() {
+	if h := holdOf(ctx, b.batcher); h != nil && !bt.empty() && !b.batcher.fromOwnDevice(bt) {
 		h.bt = bt // written later, by the event's insert or on its own (hold.go)
 		return nil
 	}

@@ -3,6 +3,8 @@ package sessionlock
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,10 +32,7 @@ import (
 //   - the same goroutine looks up or decrypts the next part of the stanza (GetBufferedEvent,
 //     DoDecryptionTxn; whatsmeow handles each stanza on a goroutine of its own);
 //   - an undecryptable part ends the sender's leases (ReleaseSender);
-//   - PendingDelay passed (a handler still running; or whatsmeow refused a plaintext that was no
-//     valid protobuf and sent its nack already: a crash in that time loses the ratchet step of a
-//     message that was never bridged, and the contact's next message decrypts from the stored
-//     state);
+//   - PendingDelay passed (a handler still running, or no handler runs).
 //   - Flush (the client disconnects, the bridge stops).
 //
 // Until then the decryption is not over: its leases, and its pending record and identity key
@@ -45,6 +44,13 @@ import (
 // database, as if the first delivery had never come. A held statement written on its own that
 // failed is reported by the goroutine's next Take or WriteHeld, which fail the handler the same
 // way.
+//
+// Where whatsmeow answers a message before any handler runs, its held writes can come after the
+// answer: a plaintext that is no valid protobuf, has an unknown version or cannot be unpadded
+// (whatsmeow sends a nack, or a retry receipt, and bridges nothing). A crash or a failed write then
+// loses the ratchet step of a message that was never bridged, and the contact's next message
+// decrypts from the stored state as libsignal allows (skipped message keys, a new ratchet). The
+// decryptions of messages from the account's own devices are not held at all (fromOwnDevice).
 
 // hold gathers, during one outermost DoDecryptionTxn, what ends with the decryption: the batch
 // batchBuffer held instead of writing it, and the end of each wrapper around it.
@@ -67,9 +73,17 @@ type holds struct {
 	on   bool // CarryDecryptions was called
 	of   map[int64]*hold
 	// failed holds, per goroutine, the failure of a held decryption written on its own, until
-	// that goroutine's Take or WriteHeld reports it.
-	failed map[int64]error
+	// that goroutine's Take or WriteHeld reports it (or failureKept passed: its stanza is over).
+	failed map[int64]failedHold
 }
+
+type failedHold struct {
+	err error
+	at  time.Time
+}
+
+// failureKept is how long a held decryption's failure waits for its goroutine to ask.
+const failureKept = time.Minute
 
 // CarryDecryptions makes the decryptions of device hold their writes for the event handler's
 // insert to carry (see above, and Take). It does nothing for a device without deferred decryption
@@ -116,6 +130,38 @@ func (br *batcher) holdIn(ctx context.Context, me int64) (_ context.Context, h *
 	}
 	h = &hold{owner: br, me: me, done: make(chan struct{})}
 	return context.WithValue(ctx, holdKey{}, h), h, true
+}
+
+// fromOwnDevice reports whether bt decrypted a message of one of the account's own devices (its
+// session or sender key belongs to the account's phone number or LID). Such a message is not held:
+// whatsmeow answers a message from the phone with a receipt of its own before the handlers run
+// (Client.handleProtocolMessage), and the events its handling dispatches (placeholder resends,
+// app state) cannot fail its delivery.
+func (br *batcher) fromOwnDevice(bt *batch) bool {
+	own := make([]string, 0, 2)
+	if id := br.device.ID; id != nil {
+		own = append(own, id.SignalAddressUser())
+	}
+	if lid := br.device.LID; !lid.IsEmpty() {
+		own = append(own, lid.SignalAddressUser())
+	}
+	ownAddress := func(address string) bool {
+		user, _, _ := strings.Cut(address, ":")
+		return slices.Contains(own, user)
+	}
+	bt.lock.Lock()
+	defer bt.lock.Unlock()
+	for address := range bt.sessions {
+		if ownAddress(address) {
+			return true
+		}
+	}
+	for id := range bt.senderKeys {
+		if ownAddress(id.user) {
+			return true
+		}
+	}
+	return false
 }
 
 // holdOf returns the hold of ctx's decryption that may still take a batch of br.
@@ -189,11 +235,17 @@ func (h *hold) write(ctx context.Context) error {
 	}
 	h.owner.rode(carried, err)
 	if err != nil {
+		now := time.Now()
 		h.owner.holds.lock.Lock()
 		if h.owner.holds.failed == nil {
-			h.owner.holds.failed = make(map[int64]error)
+			h.owner.holds.failed = make(map[int64]failedHold)
 		}
-		h.owner.holds.failed[h.me] = err
+		for me, f := range h.owner.holds.failed {
+			if now.Sub(f.at) > failureKept {
+				delete(h.owner.holds.failed, me)
+			}
+		}
+		h.owner.holds.failed[h.me] = failedHold{err, now}
 		h.owner.holds.lock.Unlock()
 		h.owner.log.Warn().Err(err).Msg("Failed to write a held decryption's writes; the message is decrypted again when delivered again")
 	}
@@ -206,9 +258,9 @@ func (h *hold) write(ctx context.Context) error {
 func (br *batcher) failure(me int64) error {
 	br.holds.lock.Lock()
 	defer br.holds.lock.Unlock()
-	err := br.holds.failed[me]
+	f := br.holds.failed[me]
 	delete(br.holds.failed, me)
-	return err
+	return f.err
 }
 
 // release writes what goroutine me's previous decryption still holds, if anything.
@@ -217,9 +269,14 @@ func (br *batcher) release(ctx context.Context, me int64) {
 		return
 	}
 	if h := br.take(me); h != nil {
-		_ = h.write(context.WithoutCancel(ctx))
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), holdWriteTimeout)
+		_ = h.write(ctx)
+		cancel()
 	}
 }
+
+// holdWriteTimeout bounds the write of a held decryption on its own.
+const holdWriteTimeout = 30 * time.Second
 
 // WriteHeld writes now what the calling goroutine's last decryption on device still holds, and
 // returns the failure of that write, or of an earlier write of it on its own (after PendingDelay)
@@ -233,7 +290,9 @@ func WriteHeld(ctx context.Context, device *store.Device) error {
 	}
 	me := goid.Get()
 	if h := br.take(me); h != nil {
-		_ = h.write(context.WithoutCancel(ctx))
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), holdWriteTimeout)
+		_ = h.write(ctx)
+		cancel()
 	}
 	if err := br.failure(me); err != nil {
 		return fmt.Errorf("failed to write the decryption's store writes: %w", err)
@@ -250,7 +309,7 @@ func (br *batcher) releaseHold(h *hold) {
 	}
 	h.writing = true
 	br.holds.lock.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), holdWriteTimeout)
 	defer cancel()
 	_ = h.write(ctx)
 }
@@ -285,8 +344,8 @@ type Held struct {
 // statement the caller runs at once to carry (CTEs) and whose outcome it then reports (Done); nil
 // when there are none. The statement must run on the database of the device's store, outside any
 // transaction. The error is the failure of the decryption's writes written on their own
-// meanwhile (PendingDelay passed): the caller must then fail, so that the message is delivered
-// again.
+// meanwhile (PendingDelay passed, or Flush): the caller must then fail, so that the message is
+// delivered again.
 func Take(device *store.Device) (*Held, error) {
 	br := batcherOf(device)
 	if br == nil {

@@ -475,3 +475,67 @@ func TestHeldDecryptionFailureIsReported(t *testing.T) {
 		t.Errorf("after ReleaseSender the stored record is %q, want the held decryption's", got)
 	}
 }
+
+// TestOwnDeviceDecryptionNotHeld: the decryption of a message from one of the account's own
+// devices is written when it returns, as without CarryDecryptions; and ReleaseSender on another
+// goroutine (an undecryptable message from the same sender) does not end the lease of a held
+// decryption.
+func TestOwnDeviceDecryptionNotHeld(t *testing.T) {
+	device, raw, _, _ := newCarryingDevice(t)
+	ctx := context.Background()
+	own := device.ID.ToNonAD()
+	own.Device = 2
+	ownAddr := own.SignalAddress().String()
+	err := device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+		if err := device.Sessions.PutSession(ctx, ownAddr, []byte("phone")); err != nil {
+			return err
+		}
+		return device.EventBuffer.PutBufferedEvent(ctx, [32]byte{0x61}, []byte("from the phone"), time.Unix(1700000000, 0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := raw.GetSession(ctx, ownAddr); string(data) != "phone" {
+		t.Errorf("the own device's decryption was held: stored record %q", data)
+	}
+	if held, _ := Take(device); held != nil {
+		t.Error("the own device's decryption can be taken")
+	}
+
+	// A contact's decryption is held; another goroutine's ReleaseSender leaves its lease.
+	if err = device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
+		if _, err := device.Sessions.GetSession(ctx, addr); err != nil {
+			return err
+		}
+		return device.Sessions.PutSession(ctx, addr, []byte("held"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		ReleaseSender(device, types.NewJID("4915100000001", types.DefaultUserServer))
+		close(released)
+	}()
+	<-released
+	loaded := make(chan string, 1)
+	go func() {
+		data, _ := device.Sessions.GetSession(ctx, addr)
+		loaded <- string(data)
+	}()
+	select {
+	case data := <-loaded:
+		t.Fatalf("after another goroutine's ReleaseSender a load read %q while the decryption was held", data)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err = WriteHeld(ctx, device); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case data := <-loaded:
+		if data != "held" {
+			t.Errorf("after the held write the load read %q", data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the load still waits after the held write")
+	}
+}

@@ -17,7 +17,7 @@ import (
 // decryption transaction of this goroutine: there the database may hold writes the cache does not
 // know, so the cache is neither read nor filled.
 func (s *Store) foreignTxn(ctx context.Context, me int64) bool {
-	if s.db == nil || s.decrypting[me] > 0 {
+	if s.db == nil || s.decrypting[me] > 0 && !s.afterDecrypt[me] {
 		return false
 	}
 	_, ok := s.db.Execable(ctx).(dbutil.Transaction)

@@ -19,7 +19,8 @@
 // that session (whatsmeow handles one incoming message after the other on one goroutine, and a
 // sender's next send runs where its last one did) or after LeaseTimeout, so a forgotten lease
 // delays, never blocks for good. A decryption that failed is reported by whatsmeow as an
-// events.UndecryptableMessage: ReleaseSender ends the lease it left at once. A send loads the
+// events.UndecryptableMessage: ReleaseSender ends the lease it left at once (not the lease of
+// another goroutine's decryption in progress). A send loads the
 // records of every device it encrypts for at its start (store.Device.WithCachedSessions) and
 // stores only those it advanced, at its end: BeginSend and EndSend, around Client.SendMessage,
 // mark the send, and EndSend ends the leases it left.
@@ -201,12 +202,7 @@ func (b *txnBuffer) DoDecryptionTxn(ctx context.Context, fn func(context.Context
 	}()
 	err := b.EventBuffer.DoDecryptionTxn(ctx, fn)
 	committed = err == nil
-	held = committed && h.keep(func(committed bool) {
-		b.sessions.lock.Lock()
-		delete(b.sessions.afterDecrypt, me)
-		b.sessions.lock.Unlock()
-		b.sessions.endTxn(me, committed)
-	}, outer)
+	held = committed && h.keep(func(committed bool) { b.sessions.endTxn(me, committed) }, outer)
 	if held {
 		b.sessions.lock.Lock()
 		b.sessions.afterDecrypt[me] = true
@@ -226,6 +222,7 @@ func (s *Store) endTxn(me int64, committed bool) {
 		return // an inner transaction: the outer one ends the leases
 	}
 	delete(s.decrypting, me)
+	delete(s.afterDecrypt, me)
 	outcome := writeFailed
 	if committed {
 		outcome = writeCommitted
@@ -392,15 +389,23 @@ func ReleaseSender(device *store.Device, senders ...types.JID) {
 		return
 	}
 	// A decryption this goroutine still holds (hold.go) ends first: its leases must not end
-	// before its writes are in the database.
-	s.batcher.release(context.Background(), goid.Get())
+	// before its writes are in the database. For the same reason the leases of another
+	// goroutine's decryption are left to it.
+	me := goid.Get()
+	s.batcher.release(context.Background(), me)
 	addresses := make([]string, 0, len(senders))
 	for _, jid := range senders {
 		if !jid.IsEmpty() {
 			addresses = append(addresses, jid.SignalAddress().String())
 		}
 	}
-	s.release(addresses)
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	for _, addr := range addresses {
+		if l, ok := s.held[addr]; ok && (l.owner == me || s.decrypting[l.owner] == 0) {
+			s.endLocked(addr, l)
+		}
+	}
 }
 
 // BeginSend marks the calling goroutine as inside a send of whatsmeow's (Client.SendMessage or
