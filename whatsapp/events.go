@@ -90,8 +90,9 @@ type Alert struct {
 //
 // whatsmeow dispatches a decrypted message on the goroutine that decrypted it, whose store writes
 // are then held for the handler's insert to carry (internal/sessionlock/hold.go). Whatever no
-// insert carried (an event the handler ignores, one that failed) is written before the handler
-// returns, and so before the receipt; when that write fails, the event fails too.
+// insert carried (an event the handler ignores, one that failed) is written before the handler of
+// such an event (decrypted) returns, and so before the receipt; when that write fails, the event
+// fails too.
 //
 // A handler that panics fails the event (whatsmeow would count a recovered panic as success).
 func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) (ok bool) {
@@ -101,7 +102,7 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) (ok bool) {
 				Msg("WhatsApp event handler panicked, the event will be delivered again")
 			ok = false
 		}
-		if cli == nil {
+		if cli == nil || !decrypted(rawEvt) {
 			return
 		}
 		if err := sessionlock.WriteHeld(l.opts.Background, cli.Store); err != nil {
@@ -110,6 +111,18 @@ func (l *Login) handleEvent(cli *whatsmeow.Client, rawEvt any) (ok bool) {
 		}
 	}()
 	return l.dispatch(cli, rawEvt)
+}
+
+// decrypted reports whether whatsmeow dispatches evt on the goroutine that decrypted its message,
+// whose store writes may be held (Client.handleDecryptedMessage, handleDecryptedArmadillo,
+// decryptMessages). Other events are left alone: whatsmeow may be replacing the device's stores
+// meanwhile (a logout deletes the device while its event is dispatched).
+func decrypted(evt any) bool {
+	switch evt.(type) {
+	case *events.Message, *events.FBMessage, *events.UndecryptableMessage:
+		return true
+	}
+	return false
 }
 
 // dispatch is the single switch over WhatsApp's event kinds. Events of a client that is no longer
