@@ -26,13 +26,13 @@ import (
 //
 // When the handler does not carry it, the held statement is written on its own by whichever comes
 // first:
-//   - the event handler returns (WriteHeld: whatsapp.Login calls it after every event, before
-//     whatsmeow clears the plaintext and sends the receipt) or whatsmeow clears the plaintext
-//     (ClearBufferedEventPlaintext);
+//   - the event handler returns (WriteHeld: whatsapp.Login calls it after every event of a
+//     decrypted message, before whatsmeow clears the plaintext and sends the receipt) or whatsmeow
+//     clears the plaintext (ClearBufferedEventPlaintext);
 //   - the same goroutine looks up or decrypts the next part of the stanza (GetBufferedEvent,
 //     DoDecryptionTxn; whatsmeow handles each stanza on a goroutine of its own);
 //   - an undecryptable part ends the sender's leases (ReleaseSender);
-//   - PendingDelay passed (a handler still running, or no handler runs).
+//   - PendingDelay passed (a handler still running, or no handler runs);
 //   - Flush (the client disconnects, the bridge stops).
 //
 // Until then the decryption is not over: its leases, and its pending record and identity key
@@ -87,8 +87,8 @@ const failureKept = time.Minute
 
 // CarryDecryptions makes the decryptions of device hold their writes for the event handler's
 // insert to carry (see above, and Take). It does nothing for a device without deferred decryption
-// writes (SQLite, or never installed).
-// For a device not saved yet it takes effect when Install wraps it at its first save.
+// writes (SQLite, or never installed); for a device not saved yet it takes effect when Install
+// wraps it at its first save.
 func CarryDecryptions(device *store.Device) {
 	if d, ok := device.Container.(*deferred); ok && device.Sessions == nil {
 		d.carry = true
