@@ -64,6 +64,34 @@ func carryInsert(t *testing.T, device *store.Device, db *dbutil.Database, counte
 	return counter.since(before), err
 }
 
+// decryptRecord decrypts as whatsmeow's bufferedDecrypt does a message from addr whose session
+// record becomes record, buffering its plaintext under hash.
+func decryptRecord(t *testing.T, device *store.Device, hash [32]byte, record string) {
+	t.Helper()
+	err := device.EventBuffer.DoDecryptionTxn(context.Background(), func(ctx context.Context) error {
+		if _, err := device.Sessions.GetSession(ctx, addr); err != nil {
+			return err
+		}
+		if err := device.Sessions.PutSession(ctx, addr, []byte(record)); err != nil {
+			return err
+		}
+		return device.EventBuffer.PutBufferedEvent(ctx, hash, []byte("plaintext "+record), time.Unix(1700000000, 0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedRecord returns addr's session record as the database holds it.
+func storedRecord(t *testing.T, raw *sqlstore.SQLStore) string {
+	t.Helper()
+	data, err := raw.GetSession(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 // TestHeldDecryptionRidesWithTheInsert: with CarryDecryptions a decryption writes nothing when it
 // returns; the handler's insert on the same goroutine carries its writes in one statement, and
 // until then the decryption's session stays leased, its identity key is not remembered, and
@@ -203,29 +231,8 @@ func TestHeldDecryptionFailedInsert(t *testing.T) {
 func TestHeldDecryptionWrittenWithoutInsert(t *testing.T) {
 	device, raw, _, counter := newCarryingDevice(t)
 	ctx := context.Background()
-	decrypt := func(hash [32]byte, record string) {
-		t.Helper()
-		err := device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
-			if _, err := device.Sessions.GetSession(ctx, addr); err != nil {
-				return err
-			}
-			if err := device.Sessions.PutSession(ctx, addr, []byte(record)); err != nil {
-				return err
-			}
-			return device.EventBuffer.PutBufferedEvent(ctx, hash, []byte("plaintext "+record), time.Unix(1700000000, 0))
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	stored := func() string {
-		t.Helper()
-		data, err := raw.GetSession(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
+	decrypt := func(hash [32]byte, record string) { t.Helper(); decryptRecord(t, device, hash, record) }
+	stored := func() string { t.Helper(); return storedRecord(t, raw) }
 
 	// The handler ignored the message: the clear writes the held statement first.
 	decrypt([32]byte{0x41}, "r1")
@@ -413,29 +420,8 @@ func TestHeldDecryptionFailureIsReported(t *testing.T) {
 	if err := raw.PutBufferedEvent(ctx, dup, []byte("older"), time.Unix(1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	decrypt := func(hash [32]byte, record string) {
-		t.Helper()
-		err := device.EventBuffer.DoDecryptionTxn(ctx, func(ctx context.Context) error {
-			if _, err := device.Sessions.GetSession(ctx, addr); err != nil {
-				return err
-			}
-			if err := device.Sessions.PutSession(ctx, addr, []byte(record)); err != nil {
-				return err
-			}
-			return device.EventBuffer.PutBufferedEvent(ctx, hash, []byte("plaintext"), time.Unix(1700000000, 0))
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	stored := func() string {
-		t.Helper()
-		data, err := raw.GetSession(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
+	decrypt := func(hash [32]byte, record string) { t.Helper(); decryptRecord(t, device, hash, record) }
+	stored := func() string { t.Helper(); return storedRecord(t, raw) }
 
 	decrypt(dup, "r1")
 	if err := WriteHeld(ctx, device); err == nil {
