@@ -120,8 +120,8 @@ func (h *Helper) Init(ctx context.Context) error {
 			h.opts.SessionReceived(ctx, roomID, sessionID)
 		}
 	}
-	if err = h.mach.Load(ctx); err != nil {
-		return fmt.Errorf("failed to load the bot's Olm account: %w", err)
+	if err = h.loadAccount(ctx); err != nil {
+		return err
 	}
 	if deviceID != "" && !h.keysOnServer(ctx) {
 		// The homeserver lost the device's keys (or the device): upload them again.
@@ -134,6 +134,22 @@ func (h *Helper) Init(ctx context.Context) error {
 		h.selfSign(ctx)
 	}
 	h.log.Info().Bool("new_device", deviceID == "").Msg("End-to-bridge encryption ready")
+	return nil
+}
+
+// loadAccount loads the bot's Olm account (a new one on the first start) and computes its public
+// identity keys once, before the account is used from more than one goroutine.
+//
+// crypto.OlmAccount derives its Ed25519 and Curve25519 public keys lazily and caches them in
+// unguarded fields on the first call of Keys, SigningKey or IdentityKey. An account read back
+// from the store (every start after the first) has them empty, so the inbox worker decrypting a
+// Megolm event, the bot's /sync decrypting an Olm message and a ghost encrypting would all write
+// them at once: a data race on the account. After loadAccount they are only read.
+func (h *Helper) loadAccount(ctx context.Context) error {
+	if err := h.mach.Load(ctx); err != nil {
+		return fmt.Errorf("failed to load the bot's Olm account: %w", err)
+	}
+	h.mach.GetAccount().Keys()
 	return nil
 }
 
