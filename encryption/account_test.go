@@ -60,7 +60,7 @@ func TestRestartedAccountUsedConcurrently(t *testing.T) {
 	for i, keysOf := range []func() (id.SigningKey, id.IdentityKey){
 		account.Keys, // Megolm decryption's trust check
 		func() (id.SigningKey, id.IdentityKey) { return "", account.IdentityKey() }, // Olm decryption, encryption
-		func() (id.SigningKey, id.IdentityKey) { return account.SigningKey(), "" }, // Olm encryption
+		func() (id.SigningKey, id.IdentityKey) { return account.SigningKey(), "" },  // Olm encryption
 	} {
 		wg.Add(1)
 		go func() {
