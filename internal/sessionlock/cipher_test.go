@@ -43,6 +43,32 @@ func bundleOf(t testing.TB, device *store.Device) *prekey.Bundle {
 		*device.SignedPreKey.Signature, identity.NewKey(ecc.NewDjbECPublicKey(*device.IdentityKey.Pub)))
 }
 
+// peerSession is a contact's device (a store of its own, without the wrappers) with a session to
+// the bridge's device, built from the bridge's prekey bundle as a sender does before its first
+// message, and the ciphers of both ends.
+type peerSession struct {
+	contact                     *store.Device
+	contactAddr                 *protocol.SignalAddress
+	contactCipher, bridgeCipher *session.Cipher
+}
+
+// newPeerSession returns the contact user's peerSession with bridge.
+func newPeerSession(tb testing.TB, bridge *store.Device, user string) peerSession {
+	tb.Helper()
+	contact := newPeer(tb, user)
+	bridgeAddr, contactAddr := bridge.ID.SignalAddress(), contact.ID.SignalAddress()
+	contactBuilder := session.NewBuilderFromSignal(contact, bridgeAddr, ser)
+	if err := contactBuilder.ProcessBundle(context.Background(), bundleOf(tb, bridge)); err != nil {
+		tb.Fatal(err)
+	}
+	return peerSession{
+		contact:       contact,
+		contactAddr:   contactAddr,
+		contactCipher: session.NewCipher(contactBuilder, bridgeAddr),
+		bridgeCipher:  session.NewCipher(session.NewBuilderFromSignal(bridge, contactAddr, ser), contactAddr),
+	}
+}
+
 // TestRealDecryptionWrites runs libsignal's own ciphers against the wrapped store as whatsmeow's
 // Client.bufferedDecrypt does (decrypt, then PutBufferedEvent, inside DoDecryptionTxn): a prekey
 // message (identity saved, session built, one-time prekey removed), a normal message, and a group
@@ -53,16 +79,8 @@ func TestRealDecryptionWrites(t *testing.T) {
 		t.Run(string(dialect), func(t *testing.T) {
 			ctx := context.Background()
 			bridge, raw, counter := newDeviceFor(t, dialect)
-			contact := newPeer(t, "4915100000001")
-			bridgeAddr, contactAddr := bridge.ID.SignalAddress(), contact.ID.SignalAddress()
-			bundle := bundleOf(t, bridge)
-
-			contactBuilder := session.NewBuilderFromSignal(contact, bridgeAddr, ser)
-			if err := contactBuilder.ProcessBundle(ctx, bundle); err != nil {
-				t.Fatal(err)
-			}
-			contactCipher := session.NewCipher(contactBuilder, bridgeAddr)
-			bridgeCipher := session.NewCipher(session.NewBuilderFromSignal(bridge, contactAddr, ser), contactAddr)
+			peer := newPeerSession(t, bridge, "4915100000001")
+			contact, contactAddr, contactCipher, bridgeCipher := peer.contact, peer.contactAddr, peer.contactCipher, peer.bridgeCipher
 
 			decrypt := func(hash byte, run func(context.Context) ([]byte, error)) string {
 				t.Helper()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/libsignal/protocol"
-	"go.mau.fi/libsignal/session"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/testdb"
@@ -48,14 +47,8 @@ func benchDecryptAndStore(b *testing.B, carry bool) {
 	if _, err := db.Exec(ctx, `CREATE TABLE inbox (seq SERIAL PRIMARY KEY, payload TEXT NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
-	contact := newPeer(b, "4915100000001")
-	bridgeAddr, contactAddr := bridge.ID.SignalAddress(), contact.ID.SignalAddress()
-	contactBuilder := session.NewBuilderFromSignal(contact, bridgeAddr, ser)
-	if err := contactBuilder.ProcessBundle(ctx, bundleOf(b, bridge)); err != nil {
-		b.Fatal(err)
-	}
-	contactCipher := session.NewCipher(contactBuilder, bridgeAddr)
-	bridgeCipher := session.NewCipher(session.NewBuilderFromSignal(bridge, contactAddr, ser), contactAddr)
+	peer := newPeerSession(b, bridge, "4915100000001")
+	contact, contactCipher, bridgeCipher := peer.contact, peer.contactCipher, peer.bridgeCipher
 
 	// The first message sets the session up (a prekey message); the measured ones are normal.
 	first, err := contactCipher.Encrypt(ctx, []byte("hello"))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/libsignal/protocol"
-	"go.mau.fi/libsignal/session"
 	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
@@ -302,14 +301,8 @@ func TestHeldDecryptionWrittenWithoutInsert(t *testing.T) {
 func TestRealDecryptionCarried(t *testing.T) {
 	ctx := context.Background()
 	bridge, raw, db, counter := newCarryingDevice(t)
-	contact := newPeer(t, "4915100000001")
-	bridgeAddr, contactAddr := bridge.ID.SignalAddress(), contact.ID.SignalAddress()
-	contactBuilder := session.NewBuilderFromSignal(contact, bridgeAddr, ser)
-	if err := contactBuilder.ProcessBundle(ctx, bundleOf(t, bridge)); err != nil {
-		t.Fatal(err)
-	}
-	contactCipher := session.NewCipher(contactBuilder, bridgeAddr)
-	bridgeCipher := session.NewCipher(session.NewBuilderFromSignal(bridge, contactAddr, ser), contactAddr)
+	peer := newPeerSession(t, bridge, "4915100000001")
+	contact, contactCipher, bridgeCipher := peer.contact, peer.contactCipher, peer.bridgeCipher
 
 	// deliver decrypts ciphertext as whatsmeow's bufferedDecrypt does and stores it as the
 	// handler does, with payload nil making the insert fail; it returns the plaintext and the
