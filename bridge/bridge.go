@@ -30,7 +30,6 @@ import (
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/config"
 	"github.com/matrix-whatsapp/matrix-whatsapp/database"
-	"github.com/matrix-whatsapp/matrix-whatsapp/internal/waits"
 	"github.com/matrix-whatsapp/matrix-whatsapp/metrics"
 	"github.com/matrix-whatsapp/matrix-whatsapp/msgconv"
 	"github.com/matrix-whatsapp/matrix-whatsapp/portal"
@@ -167,9 +166,10 @@ func New(cfg *config.Config, db *database.Database, log zerolog.Logger) (*Bridge
 	// without holding up other work for minutes (WhatsApp events in the WhatsApp inbox, Matrix events
 	// in the inbox worker).
 	as.DefaultHTTPRetries = 2
-	// Every client of the appservice shares this HTTP client: each request adds its time to the
-	// homeserver wait of the message it is made for (metrics' message_handling_seconds).
-	as.HTTPClient.Transport = waits.Transport(as.HTTPClient.Transport)
+	// Every client of the appservice shares this HTTP client, which keeps its connections open for
+	// the next requests; each request adds its time to the homeserver wait of the message it is
+	// made for (metrics' message_handling_seconds).
+	as.HTTPClient.Transport = homeserverTransport(as.HTTPClient.Transport) // hsclient.go
 	br := &Bridge{
 		Config:      cfg,
 		DB:          db,

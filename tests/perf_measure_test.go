@@ -51,6 +51,8 @@ type perfRun struct {
 	// HSRequests is the bridge's homeserver requests per message; Requests lists them by kind.
 	HSRequests float64           `json:"homeserver_requests_per_msg"`
 	Requests   e2e.RequestCounts `json:"homeserver_requests"`
+	// HSConnections are the TCP connections the bridge opened to the homeserver per message.
+	HSConnections float64 `json:"homeserver_connections_opened_per_msg"`
 	// DBTransactions and DBRowsWritten are the bridge database's transactions (each a commit, or
 	// a statement outside one) and rows inserted, updated or deleted per message, from PostgreSQL's
 	// statistics; DBRowsByTable splits the rows by table (whatsmeow_* are whatsmeow's store).
@@ -118,7 +120,7 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, subject p
 	bridgeBefore, hsBefore, dbBefore := cpuTime(t, subject.pid), cpuTime(t, pe.DendritePID()), subject.db.cpu(t)
 	machineBefore, harnessBefore := machineCPU(t), cpuTime(t, os.Getpid())
 	statsBefore := subject.db.stats(t)
-	reqBefore := pe.HomeserverRequests()
+	reqBefore, connBefore := pe.HomeserverRequests(), pe.HomeserverConnections()
 	start := time.Now()
 	last := run()
 	// The machine's busy share is of the sending itself; its CPU time, like the processes', also
@@ -127,7 +129,7 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, subject p
 	quietAt, quiet := quietAfter(t, last, quietInterval, pe.quietMax)
 	time.Sleep(time.Until(last.Add(perfSettle)))
 	machineAll, harness := machineCPU(t).since(machineBefore), cpuTime(t, os.Getpid())-harnessBefore
-	requests := pe.HomeserverRequests().Since(reqBefore)
+	requests, conns := pe.HomeserverRequests().Since(reqBefore), pe.HomeserverConnections()-connBefore
 	bridgeCPU, dbCPU, hsCPU := cpuTime(t, subject.pid)-bridgeBefore, subject.db.cpu(t).since(dbBefore), cpuTime(t, pe.DendritePID())-hsBefore
 	var stats dbStats
 	if withStats {
@@ -153,6 +155,7 @@ func (pe *perfEnv) measure(t testing.TB, messages int, withStats bool, subject p
 		MachineBusy:        machineRun.busyShare(),
 		HarnessCPUms:       ms(harness) / n,
 		HSRequests:         float64(requests.Total()) / n,
+		HSConnections:      float64(conns) / n,
 		DBTransactions:     float64(stats.transactions) / n,
 		DBConnections:      float64(stats.sessions) / n,
 		DBRowsWritten:      float64(stats.rowsWritten()) / n,
@@ -226,6 +229,7 @@ func (r perfRun) merge(o perfRun) perfRun {
 	m.BridgeCPUms, m.DBCPUms = perMessage(r.BridgeCPUms, o.BridgeCPUms), perMessage(r.DBCPUms, o.DBCPUms)
 	m.HomeserverCPUms, m.MachineCPUms = perMessage(r.HomeserverCPUms, o.HomeserverCPUms), perMessage(r.MachineCPUms, o.MachineCPUms)
 	m.HarnessCPUms, m.HSRequests = perMessage(r.HarnessCPUms, o.HarnessCPUms), perMessage(r.HSRequests, o.HSRequests)
+	m.HSConnections = perMessage(r.HSConnections, o.HSConnections)
 	m.MachineBusy = (r.MachineBusy*r.Seconds + o.MachineBusy*o.Seconds) / m.Seconds
 	m.Requests = make(e2e.RequestCounts, len(r.Requests))
 	for _, counts := range []e2e.RequestCounts{r.Requests, o.Requests} {

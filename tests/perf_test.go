@@ -650,5 +650,6 @@ func (pe *perfEnv) measureThroughput(t testing.TB, ctx context.Context, load per
 		}
 		report.add(perfFigure{Name: "homeserver requests by the bridge per message" + at, Direction: dir.name, Value: dir.bridged.HSRequests, Unit: "requests/msg",
 			Target: fmt.Sprintf("<= %.0f", want), Met: boolPtr(dir.bridged.HSRequests <= want+0.005), Detail: dir.bridged.Requests.String()})
+		report.add(perfFigure{Name: "homeserver connections opened by the bridge per message" + at, Direction: dir.name, Value: dir.bridged.HSConnections, Unit: "conn/msg"})
 	}
 }

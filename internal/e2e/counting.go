@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,8 @@ type requestCounter struct {
 
 	lock   sync.Mutex
 	counts map[string]int
+	// opened counts the TCP connections clients opened to the proxy.
+	opened atomic.Int64
 }
 
 // newRequestCounter listens on a loopback port and forwards every request to target().
@@ -37,6 +40,7 @@ func newRequestCounter(target func() string) (*requestCounter, error) {
 			r.SetURL(u)
 			r.Out.Host = r.In.Host
 		},
+		Transport: pooledTransport,
 		// Long-running requests (none expected from the bridge) are flushed as they come.
 		FlushInterval: -1,
 		// A request the bridge gave up on (e.g. at shutdown) is no news.
@@ -44,6 +48,11 @@ func newRequestCounter(target func() string) (*requestCounter, error) {
 	}
 	c.server = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				c.opened.Add(1)
+			}
+		},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key := r.Method + " " + RequestPattern(r.URL.Path)
 			c.lock.Lock()

@@ -363,6 +363,16 @@ func (e *Env) HomeserverRequests() RequestCounts {
 	return e.counter.snapshot()
 }
 
+// HomeserverConnections returns how many TCP connections the bridge opened to the homeserver so
+// far. The environment must have been made with Options.CountHomeserverRequests.
+func (e *Env) HomeserverConnections() int64 {
+	e.t.Helper()
+	if e.counter == nil {
+		e.t.Fatalf("e2e: this environment does not count homeserver requests (Options.CountHomeserverRequests)")
+	}
+	return e.counter.opened.Load()
+}
+
 // HomeserverProxyURL returns the address of a reverse proxy to the homeserver of the same kind as
 // the one Options.CountHomeserverRequests puts between the bridge and the homeserver, whose
 // requests are not counted: clients that a benchmark compares with the bridge (a ceiling's

@@ -84,6 +84,7 @@ func (p *Probe) Ghost(ctx context.Context, env *Env, name string) (*mautrix.Clie
 		return nil, err
 	}
 	client.SetAppServiceUserID = true
+	client.Client.Transport = pooledTransport
 	_, _, err = client.Register(ctx, &mautrix.ReqRegister[any]{Username: ProbeLocalpartPrefix + name, Type: mautrix.AuthTypeAppservice, InhibitLogin: true})
 	if err != nil && !isUserInUse(err) {
 		return nil, fmt.Errorf("failed to register %s: %w", userID, err)
@@ -100,6 +101,7 @@ func (p *Probe) Bot(env *Env) (*mautrix.Client, error) {
 		return nil, err
 	}
 	client.SetAppServiceUserID = true
+	client.Client.Transport = pooledTransport
 	return client, nil
 }
 
