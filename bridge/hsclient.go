@@ -17,8 +17,9 @@ const homeserverIdleConns = 64
 // to the homeserver wait of the message it is made for.
 //
 // Go's default transport keeps 2 idle connections per host (http.DefaultMaxIdleConnsPerHost): with
-// more portals sending at once, every request beyond two opened a TCP connection and closed it
-// after the answer, which cost the bridge and the homeserver a connection set-up per message.
+// more than two requests in flight at once (portals sending at the same time), each connection
+// beyond two was closed after its answer and a later request opened a new one, a TCP set-up for
+// the bridge and the homeserver.
 func homeserverTransport(inner http.RoundTripper) http.RoundTripper {
 	var t *http.Transport
 	switch in := inner.(type) {
