@@ -45,8 +45,7 @@ all: build
 ## eight at once only slow each other down). The bridge binary they start is built with the race
 ## detector (E2E_BRIDGE_RACE=1); their own process (the WhatsApp simulator, whose own tests above
 ## run with the race detector, and the Matrix clients) runs without it, which takes a fifth off
-## their time; it is built with the static binary's flags (STATIC_TAGS). The fault-injection
-## suite's short form (TestFaultInjection)
+## their time. The fault-injection suite's short form (TestFaultInjection)
 ## runs there with the other tests; `make faults` runs it in full. After the tests, every fuzz
 ## target over a parser or converter of untrusted input runs FUZZTIME inputs on top of its checked-in
 ## seed corpus (testdata/fuzz).
@@ -58,14 +57,8 @@ test: deps postgres lint
 		echo "$(GO) test -tags '$(TAGS)' -race -c -o <temporary directory> <packages with tests>" && \
 		$(GO) test -tags '$(TAGS)' -race -c -o "$$bins/" $$($(GO) list -tags '$(TAGS)' -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | grep -v '/tests$$')
 	$(GO) test -tags '$(TAGS)' -race -count=1 -p 2 -timeout 20m $(TESTFLAGS) $$($(GO) list ./... | grep -v '/tests$$')
-	E2E_BRIDGE_RACE=1 CGO_ENABLED=0 $(GO) test -tags '$(STATIC_TAGS)' -trimpath -count=1 -parallel $(E2E_PARALLEL) -timeout 20m $(TESTFLAGS) ./tests
+	E2E_BRIDGE_RACE=1 $(GO) test -tags '$(TAGS)' -count=1 -parallel $(E2E_PARALLEL) -timeout 20m $(TESTFLAGS) ./tests
 	$(MAKE) fuzz
-
-# Build tags of the static binary the container image holds (the Dockerfile's build step, with
-# CGO_ENABLED=0 and -trimpath). `make test` builds the end-to-end tests' own process with the same
-# flags: it then reuses the packages compiled for the static binary's test in cmd/matrix-whatsapp
-# instead of compiling the dependency tree once more (80-100 s of a 2-core run).
-STATIC_TAGS := $(TAGS),nodynamic
 
 # How many end-to-end tests (./tests) run at once in `make test`.
 E2E_PARALLEL ?= 4
@@ -143,7 +136,7 @@ build:
 ## nodynamic: the WebP encoder for stickers (github.com/gen2brain/webp) then never loads a system
 ## libwebp, which would make the binary dynamically linked; it runs its WebAssembly build instead.
 static:
-	CGO_ENABLED=0 $(GO) build -tags '$(STATIC_TAGS)' -trimpath -ldflags "-s -w $(LDFLAGS)" -o matrix-whatsapp-static ./cmd/matrix-whatsapp
+	CGO_ENABLED=0 $(GO) build -tags '$(TAGS) nodynamic' -trimpath -ldflags "-s -w $(LDFLAGS)" -o matrix-whatsapp-static ./cmd/matrix-whatsapp
 	./matrix-whatsapp-static -version
 
 ## bench: every benchmark without the race detector (the bridge binary the end-to-end ones start is

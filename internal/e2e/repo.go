@@ -150,11 +150,6 @@ func build(pkg string) (string, error) {
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
-	if args[1] == "-race" {
-		// The race detector needs cgo; `make test` builds its own process with CGO_ENABLED=0 (the
-		// static binary's flags, to reuse its compiled packages), which this build would inherit.
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	}
 	if output, err := cmd.CombinedOutput(); err != nil {
 		_ = os.RemoveAll(dir)
 		return "", fmt.Errorf("failed to build %s (go %s, %s): %w\n%s",
