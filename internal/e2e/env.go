@@ -357,20 +357,24 @@ func (e *Env) requireBridge() {
 // environment must have been made with Options.CountHomeserverRequests.
 func (e *Env) HomeserverRequests() RequestCounts {
 	e.t.Helper()
-	if e.counter == nil {
-		e.t.Fatalf("e2e: this environment does not count homeserver requests (Options.CountHomeserverRequests)")
-	}
-	return e.counter.snapshot()
+	return e.requestCounter().snapshot()
 }
 
 // HomeserverConnections returns how many TCP connections the bridge opened to the homeserver so
 // far. The environment must have been made with Options.CountHomeserverRequests.
 func (e *Env) HomeserverConnections() int64 {
 	e.t.Helper()
+	return e.requestCounter().opened.Load()
+}
+
+// requestCounter returns the proxy counting the bridge's homeserver requests, failing the test when
+// the environment was made without Options.CountHomeserverRequests.
+func (e *Env) requestCounter() *requestCounter {
+	e.t.Helper()
 	if e.counter == nil {
 		e.t.Fatalf("e2e: this environment does not count homeserver requests (Options.CountHomeserverRequests)")
 	}
-	return e.counter.opened.Load()
+	return e.counter
 }
 
 // HomeserverProxyURL returns the address of a reverse proxy to the homeserver of the same kind as
