@@ -380,6 +380,13 @@ func (br *Bridge) Stop() {
 	br.wg.Wait()
 	br.portals.Wait()
 	if br.DB != nil {
+		// The message map rows held for a later statement go in before the clean stop record says
+		// which inbox rows are still pending.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := br.DB.FlushHeld(flushCtx); err != nil {
+			br.Log.Warn().Err(err).Msg("Failed to write held message map rows; their events are handled again at the next start")
+		}
+		cancel()
 		br.saveCleanStop() // maybe_sent.go
 	}
 	br.Log.Info().Msg("Bridge stopped")

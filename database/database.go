@@ -73,6 +73,8 @@ type Database struct {
 	HistoryChunk *HistoryChunkQuery
 
 	whatsmeow *sqlstore.Container
+	// held holds message map rows for a later statement (held.go).
+	held *heldWrites
 	// textParams is the handle for TextParamsDB when it is not DB.
 	textParams *dbutil.Database
 }
@@ -154,6 +156,7 @@ func Open(ctx context.Context, dbType, uri string, maxOpen, maxIdle int, log zer
 		dbutil.ZeroLogger(log.With().Str("db_section", "whatsmeow").Logger()))
 	waContainer := sqlstore.NewWithWrappedDB(waDB, waLog.Zerolog(log.With().Str("component", "whatsmeow_store").Logger()))
 	db := newDatabase(wrapped, waContainer)
+	db.held.log = log.With().Str("component", "held_writes").Logger()
 	if textRawDB != nil {
 		if db.textParams, err = dbutil.NewWithDB(textRawDB, dialect); err != nil {
 			return fail(fmt.Errorf("failed to open %s: %w", what, err))
@@ -240,28 +243,30 @@ func (db *Database) TextParamsDB() *dbutil.Database {
 }
 
 func newDatabase(db *dbutil.Database, wa *sqlstore.Container) *Database {
+	held := newHeldWrites(db)
 	return &Database{
 		DB:    db,
+		held:  held,
 		User:  &UserQuery{qh: dbutil.MakeQueryHelperSimple(db, newUser)},
 		Login: &UserLoginQuery{qh: dbutil.MakeQueryHelperSimple(db, newUserLogin)},
 		State: &BridgeStateQuery{db: db},
 
-		Undecryptable: &UndecryptableQuery{db: db},
+		Undecryptable: &UndecryptableQuery{db: db, held: held},
 		Import:        &ImportQuery{db: db},
 		HistoryChunk:  &HistoryChunkQuery{db: db},
 		Puppet:        &PuppetQuery{qh: dbutil.MakeQueryHelperSimple(db, newPuppet)},
-		Portal:        &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal)},
-		Message:       &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage)},
+		Portal:        &PortalQuery{qh: dbutil.MakeQueryHelperSimple(db, newPortal), held: held},
+		Message:       &MessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessage), held: held},
 		Reaction:      &ReactionQuery{qh: dbutil.MakeQueryHelperSimple(db, newReaction)},
 		Edit:          &MessageEditQuery{qh: dbutil.MakeQueryHelperSimple(db, newMessageEdit)},
 		Txn:           &AppserviceTxnQuery{db: db},
-		Inbox:         &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent)},
+		Inbox:         &MatrixInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newInboxEvent), held: held},
 		Outbox:        &OutgoingMessageQuery{qh: dbutil.MakeQueryHelperSimple(db, newOutgoingMessage)},
 		whatsmeow:     wa,
 
 		ChatSettings: &ChatSettingsQuery{qh: dbutil.MakeQueryHelperSimple(db, newChatSettings)},
-		Placeholder:  &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder)},
-		WAInbox:      &WhatsAppInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newWhatsAppInboxEvent)},
+		Placeholder:  &PlaceholderQuery{qh: dbutil.MakeQueryHelperSimple(db, newPlaceholder), held: held},
+		WAInbox:      &WhatsAppInboxQuery{qh: dbutil.MakeQueryHelperSimple(db, newWhatsAppInboxEvent), held: held},
 	}
 }
 
@@ -285,8 +290,14 @@ func (db *Database) WhatsmeowContainer() *sqlstore.Container {
 	return db.whatsmeow
 }
 
-// Close closes the connection pool. Nothing may use the Database or the whatsmeow container afterwards.
+// Close writes the message map rows held for a later statement (waiting at most 10 s) and closes
+// the connection pool. Nothing may use the Database or the whatsmeow container afterwards.
 func (db *Database) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := db.held.close(ctx); err != nil {
+		db.held.log.Warn().Err(err).Msg("Failed to write held message map rows before closing the database; their events are handled again at the next start")
+	}
+	cancel()
 	if db.textParams != nil {
 		_ = db.textParams.Close()
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -35,12 +37,14 @@ const (
 	// milliseconds, then the event's ID, room, JSON and handle_before). No row: the transaction
 	// was processed already, or the event is in the inbox already. Both inserts also return whether
 	// the message map had no row of the event (InboxEvent.Unbridged).
-	enqueueOneQuery = `
-		WITH txn AS (
+	enqueueOneQuery = `WITH ` + enqueueOneTxnCTE + enqueueOneInsert
+	// enqueueOneQuery's parts: its CTE, to which held message map rows can be added, and the rest.
+	enqueueOneTxnCTE = `txn AS (
 			INSERT INTO appservice_txns (txn_id, processed_at) VALUES ($1::text, $2::bigint)
 			ON CONFLICT (txn_id) DO NOTHING
 			RETURNING txn_id
-		)
+		)`
+	enqueueOneInsert = `
 		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at, handle_before)
 		SELECT $3::text, $4::text, txn_id, $5::text, $2::bigint, $6::bigint FROM txn
 		ON CONFLICT (event_id) DO NOTHING
@@ -114,6 +118,9 @@ func (e *InboxEvent) Scan(row dbutil.Scannable) (*InboxEvent, error) {
 // homeservers deliver appservice transactions.
 type MatrixInboxQuery struct {
 	qh *dbutil.QueryHelper[*InboxEvent]
+	// held: message map rows held for a later statement, written before this table is read
+	// (held.go).
+	held *heldWrites
 }
 
 // Enqueue stores the events of one appservice transaction and marks the transaction processed, all
@@ -142,8 +149,30 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 		// The usual transaction, one message: one statement, one round trip, instead of four.
 		evt := events[0]
 		var seq int64
-		err = db.QueryRow(ctx, enqueueOneQuery, txnID, now.UnixMilli(),
-			string(evt.EventID), string(evt.RoomID), string(evt.Event), evt.HandleBefore).Scan(&seq, &evt.Unbridged)
+		args := []any{txnID, now.UnixMilli(), string(evt.EventID), string(evt.RoomID), string(evt.Event), evt.HandleBefore}
+		// Held message map rows ride along, unless one is this event's (its Unbridged check reads it).
+		held, err := iq.held.carry(ctx, func(m *Message) bool { return m.MXID == evt.EventID })
+		if err != nil {
+			return 0, fmt.Errorf("failed to enqueue appservice transaction %s: %w", txnID, err)
+		}
+		if held != nil {
+			ctes := held.ctes(func(v any) string {
+				args = append(args, v)
+				return "$" + strconv.Itoa(len(args))
+			})
+			query := "WITH " + strings.Join(append(ctes, enqueueOneTxnCTE), ", ") + enqueueOneInsert
+			err = db.QueryRow(ctx, query, args...).Scan(&seq, &evt.Unbridged)
+			// No row is an answer; any other failure is tried again without the held rows.
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				held.done(err)
+				held = nil
+				err = db.QueryRow(ctx, enqueueOneQuery, args[:6]...).Scan(&seq, &evt.Unbridged)
+			} else {
+				held.done(nil)
+			}
+		} else {
+			err = db.QueryRow(ctx, enqueueOneQuery, args...).Scan(&seq, &evt.Unbridged)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		} else if err != nil {
@@ -151,6 +180,9 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 		}
 		stored(evt, seq)
 		return inserted, nil
+	}
+	if err = iq.held.flush(ctx); err != nil {
+		return 0, fmt.Errorf("failed to enqueue appservice transaction %s: %w", txnID, err)
 	}
 	err = db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		inserted = 0
@@ -183,32 +215,50 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 
 // Get returns the inbox row with the given seq, or nil if there is none.
 func (iq *MatrixInboxQuery) Get(ctx context.Context, seq int64) (*InboxEvent, error) {
+	if err := iq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return iq.qh.QueryOne(ctx, getInboxEventQuery, seq)
 }
 
 // SetHandleBefore makes the pending row seq go before the row before (HandleBefore).
 func (iq *MatrixInboxQuery) SetHandleBefore(ctx context.Context, seq, before int64) error {
+	if err := iq.held.flush(ctx); err != nil {
+		return err
+	}
 	return iq.qh.Exec(ctx, setInboxHandleBeforeQuery, seq, before)
 }
 
 // GetByEventID returns the inbox row of a Matrix event, or nil if there is none.
 func (iq *MatrixInboxQuery) GetByEventID(ctx context.Context, eventID id.EventID) (*InboxEvent, error) {
+	if err := iq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return iq.qh.QueryOne(ctx, getInboxByEventIDQuery, string(eventID))
 }
 
 // Pending returns the room's pending events in arrival (seq) order.
 func (iq *MatrixInboxQuery) Pending(ctx context.Context, roomID id.RoomID) ([]*InboxEvent, error) {
+	if err := iq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return iq.qh.QueryMany(ctx, getPendingInboxQuery, string(roomID))
 }
 
 // PendingRooms returns the rooms that have pending events, ordered by their oldest pending event.
 func (iq *MatrixInboxQuery) PendingRooms(ctx context.Context) ([]id.RoomID, error) {
+	if err := iq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := iq.qh.GetDB().Query(ctx, getPendingInboxRoomsQury)
 	return dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[id.RoomID], err).AsList()
 }
 
 // MarkDone marks an event as handled.
 func (iq *MatrixInboxQuery) MarkDone(ctx context.Context, seq int64) error {
+	if err := iq.held.flush(ctx); err != nil {
+		return err
+	}
 	return iq.qh.Exec(ctx, markInboxDoneQuery, seq)
 }
 
@@ -221,16 +271,25 @@ func (iq *MatrixInboxQuery) MarkDoneStatement(seq int64) Statement {
 // MarkFailed gives up on an event for good, keeping handlingErr as its last error. It does not count
 // an attempt; record the failed attempt itself with RecordAttempt.
 func (iq *MatrixInboxQuery) MarkFailed(ctx context.Context, seq int64, handlingErr error) error {
+	if err := iq.held.flush(ctx); err != nil {
+		return err
+	}
 	return iq.qh.Exec(ctx, markInboxFailedQuery, seq, errString(handlingErr))
 }
 
 // RecordAttempt counts one failed handling attempt and stores its error; the event stays pending.
 func (iq *MatrixInboxQuery) RecordAttempt(ctx context.Context, seq int64, attemptErr error) error {
+	if err := iq.held.flush(ctx); err != nil {
+		return err
+	}
 	return iq.qh.Exec(ctx, recordInboxAttemptQuery, seq, errString(attemptErr))
 }
 
 // Prune removes done and failed events received more than maxAge ago and returns how many.
 func (iq *MatrixInboxQuery) Prune(ctx context.Context, maxAge time.Duration) (int64, error) {
+	if err := iq.held.flush(ctx); err != nil {
+		return 0, err
+	}
 	res, err := iq.qh.GetDB().Exec(ctx, pruneInboxQuery, time.Now().Add(-maxAge).UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("failed to prune matrix inbox: %w", err)

@@ -132,27 +132,42 @@ func pollAnswersJSON(answers []string) string {
 // MessageQuery reads and writes the messages table.
 type MessageQuery struct {
 	qh *dbutil.QueryHelper[*Message]
+	// held: message map rows held for a later statement, written before this table is read
+	// (held.go).
+	held *heldWrites
 }
 
 // GetByWAID returns all parts of a WhatsApp message in part order (an empty slice if unknown).
 func (mq *MessageQuery) GetByWAID(ctx context.Context, portal PortalKey, waID string) ([]*Message, error) {
+	if err := mq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	jid, receiver := portal.sqlArgs()
 	return mq.qh.QueryMany(ctx, getMessagesByWAIDQuery, jid, receiver, waID)
 }
 
 // GetByMXID returns the message part bridged as the given Matrix event, or nil if there is none.
 func (mq *MessageQuery) GetByMXID(ctx context.Context, mxid id.EventID) (*Message, error) {
+	if err := mq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return mq.qh.QueryOne(ctx, getMessageByMXIDQuery, string(mxid))
 }
 
 // GetLastInPortal returns the newest message part of a portal by timestamp, or nil if it has none.
 func (mq *MessageQuery) GetLastInPortal(ctx context.Context, portal PortalKey) (*Message, error) {
+	if err := mq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	jid, receiver := portal.sqlArgs()
 	return mq.qh.QueryOne(ctx, getLastMessageInPortalQ, jid, receiver)
 }
 
 // GetFirstInPortal returns the oldest message part of a portal by timestamp, or nil if it has none.
 func (mq *MessageQuery) GetFirstInPortal(ctx context.Context, portal PortalKey) (*Message, error) {
+	if err := mq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	jid, receiver := portal.sqlArgs()
 	return mq.qh.QueryOne(ctx, getFirstMessageInPortalQ, jid, receiver)
 }
@@ -160,6 +175,9 @@ func (mq *MessageQuery) GetFirstInPortal(ctx context.Context, portal PortalKey) 
 // Exists reports whether any part of the WhatsApp message is already stored, the check that drops
 // re-delivered messages.
 func (mq *MessageQuery) Exists(ctx context.Context, portal PortalKey, waID string) (exists bool, err error) {
+	if err := mq.held.flush(ctx); err != nil {
+		return false, err
+	}
 	jid, receiver := portal.sqlArgs()
 	err = mq.qh.GetDB().QueryRow(ctx, messageExistsQuery, jid, receiver, waID).Scan(&exists)
 	return exists, err
@@ -168,12 +186,18 @@ func (mq *MessageQuery) Exists(ctx context.Context, portal PortalKey, waID strin
 // GetExpired returns up to limit messages (their part 0) whose ExpiresAt is at or before now,
 // earliest first.
 func (mq *MessageQuery) GetExpired(ctx context.Context, now time.Time, limit int) ([]*Message, error) {
+	if err := mq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return mq.qh.QueryMany(ctx, getExpiredMessagesQuery, now.UnixMilli(), limit)
 }
 
 // Insert stores a message part. The portal must already be stored; the (portal, WAID, Part) key and
 // MXID must be new.
 func (mq *MessageQuery) Insert(ctx context.Context, m *Message) error {
+	if err := mq.held.flush(ctx); err != nil {
+		return err
+	}
 	return mq.qh.Exec(ctx, insertMessageQuery, m.sqlVariables()...)
 }
 
@@ -181,16 +205,25 @@ func (mq *MessageQuery) Insert(ctx context.Context, m *Message) error {
 // as an inbox's MarkDoneStatement) atomically with it: on PostgreSQL in the same statement, on
 // SQLite in one transaction. Either both happen or neither.
 func (mq *MessageQuery) InsertWith(ctx context.Context, m *Message, also Statement) error {
+	if err := mq.held.flush(ctx); err != nil {
+		return err
+	}
 	return execWith(ctx, mq.qh.GetDB(), insertMessageQuery, m.sqlVariables(), also)
 }
 
 // Update writes all non-key fields of a stored message part (for example after an edit).
 func (mq *MessageQuery) Update(ctx context.Context, m *Message) error {
+	if err := mq.held.flush(ctx); err != nil {
+		return err
+	}
 	return mq.qh.Exec(ctx, updateMessageQuery, m.sqlVariables()...)
 }
 
 // Delete removes all parts of a WhatsApp message; it is not an error if there are none.
 func (mq *MessageQuery) Delete(ctx context.Context, portal PortalKey, waID string) error {
+	if err := mq.held.flush(ctx); err != nil {
+		return err
+	}
 	jid, receiver := portal.sqlArgs()
 	return mq.qh.Exec(ctx, deleteMessageQuery, jid, receiver, waID)
 }

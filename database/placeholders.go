@@ -69,10 +69,16 @@ func (p *Placeholder) Scan(row dbutil.Scannable) (*Placeholder, error) {
 // PlaceholderQuery reads and writes the placeholders table.
 type PlaceholderQuery struct {
 	qh *dbutil.QueryHelper[*Placeholder]
+	// held: message map rows held for a later statement, written before this table is read
+	// (held.go).
+	held *heldWrites
 }
 
 // Get returns the placeholder of a WhatsApp message, or nil if it has none.
 func (pq *PlaceholderQuery) Get(ctx context.Context, portal PortalKey, waID string) (*Placeholder, error) {
+	if err := pq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	jid, receiver := portal.sqlArgs()
 	return pq.qh.QueryOne(ctx, getPlaceholderQuery, jid, receiver, waID)
 }
@@ -80,6 +86,9 @@ func (pq *PlaceholderQuery) Get(ctx context.Context, portal PortalKey, waID stri
 // Insert stores a placeholder; a second one for the same message is ignored. The portal must
 // already be stored.
 func (pq *PlaceholderQuery) Insert(ctx context.Context, p *Placeholder) error {
+	if err := pq.held.flush(ctx); err != nil {
+		return err
+	}
 	jid, receiver := p.Portal.sqlArgs()
 	return pq.qh.Exec(ctx, insertPlaceholderQuery, jid, receiver, p.WAID, p.Sender.ToNonAD().String(),
 		string(p.MXID), unixMilli(p.Timestamp), unixMilli(time.Now()))
@@ -87,12 +96,18 @@ func (pq *PlaceholderQuery) Insert(ctx context.Context, p *Placeholder) error {
 
 // Delete removes the placeholder of a WhatsApp message; it is not an error if there is none.
 func (pq *PlaceholderQuery) Delete(ctx context.Context, portal PortalKey, waID string) error {
+	if err := pq.held.flush(ctx); err != nil {
+		return err
+	}
 	jid, receiver := portal.sqlArgs()
 	return pq.qh.Exec(ctx, deletePlaceholderQuery, jid, receiver, waID)
 }
 
 // GetBefore returns the placeholders posted before t, by portal and then message time.
 func (pq *PlaceholderQuery) GetBefore(ctx context.Context, t time.Time) ([]*Placeholder, error) {
+	if err := pq.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return pq.qh.QueryMany(ctx, getPlaceholdersBeforeQuery, unixMilli(t))
 }
 
@@ -100,6 +115,9 @@ func (pq *PlaceholderQuery) GetBefore(ctx context.Context, t time.Time) ([]*Plac
 // messages row exists) and returns its placeholder (nil: none), in one query: Message.Exists and
 // Get together, for the hot path of every incoming message.
 func (pq *PlaceholderQuery) LookUpIncoming(ctx context.Context, portal PortalKey, waID string) (bridged bool, ph *Placeholder, err error) {
+	if err := pq.held.flush(ctx); err != nil {
+		return false, nil, err
+	}
 	jid, receiver := portal.sqlArgs()
 	return scanIncoming(pq.qh.GetDB().QueryRow(ctx, lookUpIncomingQuery, jid, receiver, waID))
 }

@@ -101,6 +101,9 @@ func parsePortalKey(jid, receiver string) (key PortalKey, err error) {
 // PortalQuery reads and writes the portals table.
 type PortalQuery struct {
 	qh *dbutil.QueryHelper[*Portal]
+	// held: message map rows held for a later statement, written before this table is read
+	// (held.go).
+	held *heldWrites
 }
 
 // GetByKey returns the portal with the given key, or nil if there is none.
@@ -140,6 +143,9 @@ func (pq *PortalQuery) Update(ctx context.Context, p *Portal) error {
 
 // Delete removes the portal together with its messages, reactions and outbox entries.
 func (pq *PortalQuery) Delete(ctx context.Context, key PortalKey) error {
+	if err := pq.held.flush(ctx); err != nil {
+		return err
+	}
 	jid, receiver := key.sqlArgs()
 	return pq.qh.Exec(ctx, deletePortalQuery, jid, receiver)
 }

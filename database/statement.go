@@ -49,3 +49,12 @@ func execWith(ctx context.Context, db *dbutil.Database, query string, args []any
 		return err
 	})
 }
+
+// bound returns the statement's query with every placeholder $n replaced by arg(Args[n-1]), for
+// use inside another statement whose parameters arg adds. Args must hold every $n the query uses.
+func (s Statement) bound(arg func(v any) string) string {
+	return placeholder.ReplaceAllStringFunc(s.Query, func(p string) string {
+		n, _ := strconv.Atoi(p[1:])
+		return arg(s.Args[n-1])
+	})
+}

@@ -27,7 +27,8 @@ type Stats struct {
 }
 
 // Stats reads the counts of Stats in four small queries. It fails when the database does not
-// answer within ctx.
+// answer within ctx. The inbox backlogs may count rows whose settlement is held for a later
+// statement (MessageQuery.InsertHeld), for up to HeldDelay.
 func (db *Database) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	if err := db.DB.QueryRow(ctx, countPortalRoomsQuery).Scan(&s.Portals); err != nil {

@@ -28,6 +28,9 @@ const (
 // had not arrived when they were handled.
 type UndecryptableQuery struct {
 	db *dbutil.Database
+	// held: message map rows held for a later statement, written before this table is read
+	// (held.go).
+	held *heldWrites
 }
 
 // Put records that eventID in roomID waits for the Megolm session sessionID; noticeID is the
@@ -54,6 +57,9 @@ func (q *UndecryptableQuery) Resolve(ctx context.Context, eventID id.EventID) (i
 // Requeue sets the matrix_inbox rows of the events waiting for sessionID in roomID back to pending
 // and returns how many it set.
 func (q *UndecryptableQuery) Requeue(ctx context.Context, roomID id.RoomID, sessionID id.SessionID) (int64, error) {
+	if err := q.held.flush(ctx); err != nil {
+		return 0, err
+	}
 	res, err := q.db.Exec(ctx, requeueUndecryptableQuery, roomID, sessionID)
 	if err != nil {
 		return 0, err

@@ -120,6 +120,9 @@ func (e *WhatsAppInboxEvent) Scan(row dbutil.Scannable) (*WhatsAppInboxEvent, er
 // ordered by when they were stored.
 type WhatsAppInboxQuery struct {
 	qh *dbutil.QueryHelper[*WhatsAppInboxEvent]
+	// held: message map rows held for a later statement, written before this table is read
+	// (held.go).
+	held *heldWrites
 }
 
 // Carrier is writes of another store on the same database that ride along with a statement of
@@ -160,7 +163,7 @@ func withCarried(carried, ctes []string, main string) string {
 // and fills in its Seq, ReceivedAt and State. carry (nil: none) rides along with the insert, on
 // PostgreSQL only (elsewhere nothing is stored and an error returned).
 func (q *WhatsAppInboxQuery) Enqueue(ctx context.Context, evt *WhatsAppInboxEvent, carry Carrier) error {
-	return q.enqueue(ctx, evt, nil, insertWAInboxQuery, carry, func(row dbutil.Scannable) error { return row.Scan(&evt.Seq) })
+	return q.enqueue(ctx, evt, nil, insertWAInboxQuery, carry, nil, func(row dbutil.Scannable) error { return row.Scan(&evt.Seq) })
 }
 
 // IncomingCheck is the answer of a WhatsApp message's duplicate check: whether the message is in
@@ -191,7 +194,10 @@ func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsApp
 	}
 	var checkErr error
 	evt.Seq = 0
-	err := q.enqueue(ctx, evt, []string{enqueueLookingUpCTE}, enqueueLookingUpSelect, carry, func(row dbutil.Scannable) error {
+	// The duplicate check reads the message map in the statement's snapshot: a held row of this
+	// message (delivered again) is written before it, not with it.
+	sameMessage := func(m *Message) bool { return m.Portal == evt.Portal && m.WAID == string(evt.WAID) }
+	err := q.enqueue(ctx, evt, []string{enqueueLookingUpCTE}, enqueueLookingUpSelect, carry, sameMessage, func(row dbutil.Scannable) error {
 		check.Bridged, check.Placeholder, checkErr = scanIncoming(row, &evt.Seq)
 		if evt.Seq != 0 {
 			// The statement ran, so the row is stored; a placeholder that cannot be read spoils
@@ -209,9 +215,11 @@ func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsApp
 }
 
 // enqueue runs the statement main with its CTEs ctes, an insert of evt's columns ($1 to $9),
-// with carry's writes riding along, and scan on its row, and fills in evt's Seq (through scan),
-// ReceivedAt and State. scan returns nil when the statement ran.
-func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEvent, ctes []string, main string, carry Carrier, scan func(row dbutil.Scannable) error) (err error) {
+// with carry's writes and the held message map rows riding along, and scan on its row, and fills
+// in evt's Seq (through scan), ReceivedAt and State. scan returns nil when the statement ran.
+// reads (nil: none) tells a held row the statement reads (heldWrites.carry). When the statement
+// fails with held rows, it runs once more without them (they stay held).
+func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEvent, ctes []string, main string, carry Carrier, reads func(*Message) bool, scan func(row dbutil.Scannable) error) (err error) {
 	jid, receiver := evt.Portal.sqlArgs()
 	now := time.Now()
 	args := []any{string(evt.User), evt.Login, jid, receiver, evt.Kind, evt.Version, string(evt.WAID), string(evt.Payload), now.UnixMilli()}
@@ -236,7 +244,23 @@ func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEven
 			return "$" + strconv.Itoa(len(args))
 		})
 	}
-	err = scan(q.qh.GetDB().QueryRow(ctx, withCarried(carried, ctes, main), args...))
+	held, err := q.held.carry(ctx, reads)
+	if err != nil {
+		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
+	}
+	if held != nil {
+		own := len(args)
+		heldCTEs := held.ctes(func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args))
+		})
+		err = scan(q.qh.GetDB().QueryRow(ctx, withCarried(carried, append(heldCTEs, ctes...), main), args...))
+		held.done(err)
+		args = args[:own]
+	}
+	if held == nil || err != nil {
+		err = scan(q.qh.GetDB().QueryRow(ctx, withCarried(carried, ctes, main), args...))
+	}
 	ran = true
 	if err != nil {
 		return fmt.Errorf("failed to store WhatsApp %s event for %s: %w", evt.Kind, evt.Portal, err)
@@ -247,17 +271,26 @@ func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEven
 
 // Get returns the row with the given seq, or nil if there is none.
 func (q *WhatsAppInboxQuery) Get(ctx context.Context, seq int64) (*WhatsAppInboxEvent, error) {
+	if err := q.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	return q.qh.QueryOne(ctx, getWAInboxQuery, seq)
 }
 
 // Pending returns the portal's pending events in arrival (seq) order.
 func (q *WhatsAppInboxQuery) Pending(ctx context.Context, portal PortalKey) ([]*WhatsAppInboxEvent, error) {
+	if err := q.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	jid, receiver := portal.sqlArgs()
 	return q.qh.QueryMany(ctx, getPendingWAInboxQuery, jid, receiver)
 }
 
 // PendingPortals returns the portals that have pending events, ordered by their oldest one.
 func (q *WhatsAppInboxQuery) PendingPortals(ctx context.Context) ([]PortalKey, error) {
+	if err := q.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := q.qh.GetDB().Query(ctx, getPendingWAPortalsQuery)
 	return dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (PortalKey, error) {
 		var jid, receiver string
@@ -272,6 +305,9 @@ func (q *WhatsAppInboxQuery) PendingPortals(ctx context.Context) ([]PortalKey, e
 // for), in one statement: their rows are deleted (State InboxDone is only found in rows of earlier
 // versions).
 func (q *WhatsAppInboxQuery) MarkDone(ctx context.Context, seq int64, also ...int64) error {
+	if err := q.held.flush(ctx); err != nil {
+		return err
+	}
 	query, args := seqList(markWAInboxDoneQuery, nil, seq, also)
 	return q.qh.Exec(ctx, query, args...)
 }
@@ -286,6 +322,9 @@ func (q *WhatsAppInboxQuery) MarkDoneStatement(seq int64) Statement {
 // MarkFailed gives up on an event for good, and with it on the events in also, keeping handlingErr
 // as their last error, in one statement.
 func (q *WhatsAppInboxQuery) MarkFailed(ctx context.Context, seq int64, handlingErr error, also ...int64) error {
+	if err := q.held.flush(ctx); err != nil {
+		return err
+	}
 	query, args := seqList(markWAInboxFailedQuery, []any{errString(handlingErr)}, seq, also)
 	return q.qh.Exec(ctx, query, args...)
 }
@@ -307,6 +346,9 @@ func seqList(query string, lead []any, seq int64, also []int64) (string, []any) 
 
 // PendingReceivedAt returns every pending event's seq with the time it was stored.
 func (q *WhatsAppInboxQuery) PendingReceivedAt(ctx context.Context) (map[int64]time.Time, error) {
+	if err := q.held.flush(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := q.qh.GetDB().Query(ctx, pendingWAReceivedAtQuery)
 	if err != nil {
 		return nil, err
@@ -325,12 +367,18 @@ func (q *WhatsAppInboxQuery) PendingReceivedAt(ctx context.Context) (map[int64]t
 
 // RecordAttempt counts one failed handling attempt and stores its error; the event stays pending.
 func (q *WhatsAppInboxQuery) RecordAttempt(ctx context.Context, seq int64, attemptErr error) error {
+	if err := q.held.flush(ctx); err != nil {
+		return err
+	}
 	return q.qh.Exec(ctx, recordWAInboxAttemptQuery, seq, errString(attemptErr))
 }
 
 // Prune removes failed events (and done ones stored by earlier versions) received more than maxAge
 // ago and returns how many.
 func (q *WhatsAppInboxQuery) Prune(ctx context.Context, maxAge time.Duration) (int64, error) {
+	if err := q.held.flush(ctx); err != nil {
+		return 0, err
+	}
 	res, err := q.qh.GetDB().Exec(ctx, pruneWAInboxQuery, time.Now().Add(-maxAge).UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("failed to prune WhatsApp inbox: %w", err)

@@ -69,13 +69,14 @@ func pending(ctx context.Context, eventID string) *Settlement {
 
 // insertOutcome stores row, the message map row that is the last database write of the event
 // named eventID, settling the event with it like writeOutcome; a settlement given as a statement
-// goes into the insert itself.
+// goes into the insert itself, which may be held for a later statement to carry
+// (database.MessageQuery.InsertHeld).
 func (p *Portal) insertOutcome(ctx context.Context, eventID string, row *database.Message) error {
 	s := pending(ctx, eventID)
 	if s == nil || s.stmt == nil {
 		return p.writeOutcome(ctx, eventID, func(ctx context.Context) error { return p.m.db.Message.Insert(ctx, row) })
 	}
-	if err := p.m.db.Message.InsertWith(ctx, row, *s.stmt); err != nil {
+	if err := p.m.db.Message.InsertHeld(ctx, row, *s.stmt); err != nil {
 		return err
 	}
 	s.settled.Store(true)
