@@ -381,13 +381,16 @@ func (br *Bridge) Stop() {
 	br.portals.Wait()
 	if br.DB != nil {
 		// The message map rows held for a later statement go in before the clean stop record says
-		// which inbox rows are still pending.
+		// which inbox rows are still pending. Rows that cannot be written leave no record: their
+		// events were sent, and only a start that takes the stop for a crash looks for them in
+		// their rooms before sending them again.
 		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := br.DB.FlushHeld(flushCtx); err != nil {
-			br.Log.Warn().Err(err).Msg("Failed to write held message map rows; their events are handled again at the next start")
+			br.Log.Warn().Err(err).Msg("Failed to write held message map rows; the next start looks for pending WhatsApp events in their rooms")
+		} else {
+			br.saveCleanStop() // maybe_sent.go
 		}
 		cancel()
-		br.saveCleanStop() // maybe_sent.go
 	}
 	br.Log.Info().Msg("Bridge stopped")
 }

@@ -62,6 +62,7 @@ const heldInsertMessageQuery = insertMessageQuery + ` ON CONFLICT DO NOTHING`
 type heldWrite struct {
 	msg    *Message
 	settle Statement
+	at     time.Time // when it was held
 }
 
 // heldWrites are the rows held for a later statement. Its methods are safe on a nil *heldWrites
@@ -71,10 +72,10 @@ type heldWrites struct {
 	log zerolog.Logger
 	// delay is HeldDelay when the Database was made.
 	delay time.Duration
-	// writing is held by whoever writes held rows (a flush, or a statement carrying them) while
-	// its statement runs, so that a reader that waits for it reads after the rows were written or
-	// were put back to be held again.
-	writing sync.Mutex
+	// writing (a semaphore of one: acquire, release) is held by whoever writes held rows (a
+	// flush, or a statement carrying them) while its statement runs, so that a reader that waits
+	// for it reads after the rows were written or were put back to be held again.
+	writing chan struct{}
 	// outstanding counts the rows held or being written.
 	outstanding atomic.Int64
 
@@ -85,12 +86,25 @@ type heldWrites struct {
 }
 
 func newHeldWrites(db *dbutil.Database) *heldWrites {
-	return &heldWrites{db: db, log: zerolog.Nop(), delay: HeldDelay}
+	return &heldWrites{db: db, log: zerolog.Nop(), delay: HeldDelay, writing: make(chan struct{}, 1)}
 }
+
+// acquire takes writing, waiting at most until ctx ends.
+func (h *heldWrites) acquire(ctx context.Context) error {
+	select {
+	case h.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for held message map rows to be written: %w", ctx.Err())
+	}
+}
+
+func (h *heldWrites) release() { <-h.writing }
 
 // hold keeps w for a later statement and starts the timer that writes it on its own.
 func (h *heldWrites) hold(w heldWrite) {
 	h.outstanding.Add(1)
+	w.at = time.Now()
 	h.lock.Lock()
 	defer h.lock.Unlock()
 	h.rows = append(h.rows, w)
@@ -105,11 +119,21 @@ func (h *heldWrites) armLocked(d time.Duration) {
 	h.timer = time.AfterFunc(d, h.flushOnTimer)
 }
 
+// flushOnTimer writes the held rows once the oldest has waited delay; until then it waits on,
+// so that rows a carrier took meanwhile leave the younger ones their chance to ride along.
 func (h *heldWrites) flushOnTimer() {
 	h.lock.Lock()
 	h.timer = nil
+	if len(h.rows) == 0 {
+		h.lock.Unlock()
+		return
+	} else if wait := h.delay - time.Since(h.rows[0].at); wait > 0 {
+		h.armLocked(wait)
+		h.lock.Unlock()
+		return
+	}
 	h.lock.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.flush(ctx); err != nil {
 		h.log.Warn().Err(err).Msg("Failed to write held message map rows, trying again later")
@@ -152,8 +176,10 @@ func (h *heldWrites) flush(ctx context.Context) error {
 	if h == nil || h.outstanding.Load() == 0 {
 		return nil
 	}
-	h.writing.Lock()
-	defer h.writing.Unlock()
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	defer h.release()
 	for {
 		rows := h.take()
 		if len(rows) == 0 {
@@ -240,16 +266,18 @@ func (h *heldWrites) carry(ctx context.Context, mustPrecede func(*Message) bool)
 	} else if _, inTxn := h.db.Execable(ctx).(dbutil.Transaction); inTxn {
 		return nil, h.flush(ctx)
 	}
-	h.writing.Lock()
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
 	rows := h.take()
 	if len(rows) == 0 {
-		h.writing.Unlock()
+		h.release()
 		return nil, nil
 	}
 	for _, w := range rows {
 		if mustPrecede != nil && mustPrecede(w.msg) {
 			h.putBack(rows, h.delay)
-			h.writing.Unlock()
+			h.release()
 			return nil, h.flush(ctx)
 		}
 	}
@@ -274,7 +302,7 @@ func (c *heldCarrier) done(err error) {
 	} else {
 		c.h.putBack(c.rows, c.h.delay)
 	}
-	c.h.writing.Unlock()
+	c.h.release()
 }
 
 // close writes the held rows (waiting at most until ctx ends) and stops the timer.

@@ -2,12 +2,9 @@ package sessionlock
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,71 +113,17 @@ func benchDecryptAndStore(b *testing.B, carry bool) {
 			b.Fatal(err)
 		}
 	}
-	backends := backendPIDs(b, uri)
-	dbBefore, procBefore := backendsCPU(backends), processCPU()
+	backends := testdb.BackendPIDs(b, uri)
+	dbBefore, procBefore := testdb.BackendsCPU(backends), testdb.ProcessCPU()
 	b.ResetTimer()
 	for i, msg := range messages {
 		decrypt(i+1, func(ctx context.Context) ([]byte, error) { return bridgeCipher.Decrypt(ctx, msg) })
 	}
 	b.StopTimer()
-	dbCPU, procCPU := backendsCPU(backends)-dbBefore, processCPU()-procBefore
+	dbCPU, procCPU := testdb.BackendsCPU(backends)-dbBefore, testdb.ProcessCPU()-procBefore
 	b.ReportMetric(float64(procCPU.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(dbCPU.Microseconds())/1000/float64(b.N), "db-cpu-ms/op")
 	if err = Flush(ctx, bridge); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// backendPIDs returns the process IDs of the PostgreSQL backends connected to the database at uri
-// (the pool's connections, opened by the set-up).
-func backendPIDs(b *testing.B, uri string) []int {
-	b.Helper()
-	conn, err := sql.Open("postgres", uri)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	rows, err := conn.Query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rows.Close()
-	var pids []int
-	for rows.Next() {
-		var pid int
-		if err = rows.Scan(&pid); err != nil {
-			b.Fatal(err)
-		}
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
-// backendsCPU sums the user and system CPU time of pids from /proc/<pid>/stat (clock ticks of
-// 10 ms); a process that is gone counts nothing.
-func backendsCPU(pids []int) time.Duration {
-	var total time.Duration
-	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// The fields after the command name (in parentheses): utime and stime are the 12th and
-		// 13th of them.
-		fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-		if len(fields) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(fields[11], 10, 64)
-		stime, _ := strconv.ParseInt(fields[12], 10, 64)
-		total += time.Duration(utime+stime) * 10 * time.Millisecond
-	}
-	return total
-}
-
-// processCPU is this process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
