@@ -28,14 +28,20 @@ import (
 // Every method that reads or writes the tables a held write touches (messages, placeholders,
 // whatsapp_inbox, matrix_inbox, and portals' deletion, which cascades to messages) first writes
 // the held rows, and waits for a statement carrying them to finish: whatever runs after
-// InsertHeld returned sees the database as if the row had been written then. A statement that
-// would read a held row in the same snapshot (the duplicate check of the same WhatsApp message, the
-// Matrix inbox's check of the same event) writes the held rows before it rather than with it.
+// InsertHeld returned sees the database as if the row had been written then. Inside a
+// transaction they do not (see heldWrites.flush): the portal writes the held rows before it
+// begins one. A statement that would read a held row in the same snapshot (the duplicate check of
+// the same WhatsApp message delivered again, the Matrix inbox's check of the same event) writes
+// the held rows before it rather than with it. A carrier never waits for another statement that
+// is writing held rows: it then carries none, so inbox inserts of different connections do not
+// queue behind one another.
 //
-// A carrying statement that fails is run again without the held rows, so that they cannot make a
-// message's insert fail; the held rows stay held and are written on their own. The held insert
-// does nothing when the row exists already (ON CONFLICT DO NOTHING), as a second write of the same
-// mapping would be.
+// A carrying statement the server refuses is run again without the held rows, so that they
+// cannot make a message's insert fail; the held rows stay held and are written on their own. Rows
+// the server refuses there (a row whose portal was deleted, a value it cannot store) are written
+// one by one, and a refused one is dropped with only its settlement written, so that one bad row
+// does not hold up every reader. The held insert does nothing when the row exists already (ON
+// CONFLICT DO NOTHING), as a second write of the same mapping would be.
 //
 // What a crash loses: the held rows of at most the last HeldDelay (or of a database that stayed
 // unreachable). Their inbox rows are still pending, so the next start handles those events again,
@@ -52,8 +58,14 @@ const HeldDelay = 100 * time.Millisecond
 // unreachable, say) before the next try.
 const heldRetryDelay = 5 * time.Second
 
-// maxHeldPerStatement bounds the held rows one statement writes; the rest wait for the next.
-const maxHeldPerStatement = 64
+// maxHeldPerStatement bounds the held rows a statement of their own writes, maxHeldPerCarrier
+// those another statement carries; the rest wait for the next. Each count of rows is a statement
+// of its own shape, which each connection prepares and keeps (stmtcache.go): a carrier, whose
+// own statement has several shapes already, takes few.
+const (
+	maxHeldPerStatement = 64
+	maxHeldPerCarrier   = 4
+)
 
 // heldInsertMessageQuery is insertMessageQuery that keeps a row already there.
 const heldInsertMessageQuery = insertMessageQuery + ` ON CONFLICT DO NOTHING`
@@ -79,10 +91,12 @@ type heldWrites struct {
 	// outstanding counts the rows held or being written.
 	outstanding atomic.Int64
 
-	lock   sync.Mutex
-	rows   []heldWrite
-	timer  *time.Timer
-	closed bool
+	lock sync.Mutex
+	rows []heldWrite
+	// inFlight are the rows taken by the statement that holds writing.
+	inFlight []heldWrite
+	timer    *time.Timer
+	closed   bool
 }
 
 func newHeldWrites(db *dbutil.Database) *heldWrites {
@@ -101,14 +115,19 @@ func (h *heldWrites) acquire(ctx context.Context) error {
 
 func (h *heldWrites) release() { <-h.writing }
 
-// hold keeps w for a later statement and starts the timer that writes it on its own.
-func (h *heldWrites) hold(w heldWrite) {
-	h.outstanding.Add(1)
+// hold keeps w for a later statement and starts the timer that writes it on its own. It returns
+// false, holding nothing, once the Database is closing.
+func (h *heldWrites) hold(w heldWrite) bool {
 	w.at = time.Now()
 	h.lock.Lock()
 	defer h.lock.Unlock()
+	if h.closed {
+		return false
+	}
+	h.outstanding.Add(1)
 	h.rows = append(h.rows, w)
 	h.armLocked(h.delay)
+	return true
 }
 
 // armLocked starts the timer to flush after d unless it runs already or nothing is held.
@@ -143,17 +162,18 @@ func (h *heldWrites) flushOnTimer() {
 	}
 }
 
-// take removes up to maxHeldPerStatement held rows, oldest first.
-func (h *heldWrites) take() []heldWrite {
+// take removes up to limit held rows, oldest first, for the holder of writing.
+func (h *heldWrites) take(limit int) []heldWrite {
 	h.lock.Lock()
 	defer h.lock.Unlock()
-	n := min(len(h.rows), maxHeldPerStatement)
+	n := min(len(h.rows), limit)
 	if n == 0 {
 		return nil
 	}
 	taken := make([]heldWrite, n)
 	copy(taken, h.rows)
 	h.rows = append(h.rows[:0], h.rows[n:]...)
+	h.inFlight = taken
 	return taken
 }
 
@@ -162,18 +182,42 @@ func (h *heldWrites) putBack(rows []heldWrite, d time.Duration) {
 	h.lock.Lock()
 	defer h.lock.Unlock()
 	h.rows = append(rows, h.rows...)
+	h.inFlight = nil
 	h.armLocked(d)
 }
 
-// written counts rows as written.
-func (h *heldWrites) written(n int) {
-	h.outstanding.Add(-int64(n))
+// written counts rows (taken by take) as written.
+func (h *heldWrites) written(rows []heldWrite) {
+	h.lock.Lock()
+	h.inFlight = nil
+	h.lock.Unlock()
+	h.outstanding.Add(-int64(len(rows)))
 }
 
-// flush writes every held row, and waits for a statement carrying held rows to finish. It runs
-// outside any transaction in ctx. On failure the rows stay held.
+// anyHeld reports whether match holds for a row held or being written.
+func (h *heldWrites) anyHeld(match func(*Message) bool) bool {
+	h.lock.Lock()
+	defer h.lock.Unlock()
+	for _, list := range [][]heldWrite{h.inFlight, h.rows} {
+		for _, w := range list {
+			if match(w.msg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// flush writes every held row, and waits for a statement carrying held rows to finish. On
+// failure the rows stay held. Inside a transaction it does nothing: the transactions that touch
+// these tables are begun by a portal for its own rows (portal/settle.go writeOutcome), or by
+// MatrixInboxQuery.Enqueue for new rows, after writing the held rows (FlushHeld); rows held since
+// are other portals' and concern none of the transaction's rows. (Writing them from inside would
+// need a second connection of the pool while the transaction holds one.)
 func (h *heldWrites) flush(ctx context.Context) error {
 	if h == nil || h.outstanding.Load() == 0 {
+		return nil
+	} else if _, inTxn := h.db.Execable(ctx).(dbutil.Transaction); inTxn {
 		return nil
 	}
 	if err := h.acquire(ctx); err != nil {
@@ -181,34 +225,40 @@ func (h *heldWrites) flush(ctx context.Context) error {
 	}
 	defer h.release()
 	for {
-		rows := h.take()
+		rows := h.take(maxHeldPerStatement)
 		if len(rows) == 0 {
 			return nil
 		}
 		err := h.write(ctx, rows)
-		if isIntegrityViolation(err) {
+		if isRefusal(err) {
 			err = h.writeEach(ctx, rows)
 		}
 		if err != nil {
 			h.putBack(rows, heldRetryDelay)
 			return fmt.Errorf("failed to write held message map rows: %w", err)
 		}
-		h.written(len(rows))
+		h.written(rows)
 	}
 }
 
-// writeEach writes rows one statement each, after their statement together broke an integrity
-// constraint (a row whose portal was deleted meanwhile, say): a row refused so is dropped and
-// only its settlement written, since its event was handled. It stops at another failure; writing
-// the rows before it again does nothing (the insert keeps a row already there, and a settlement
-// deletes an inbox row or marks it done).
+// writeEach writes rows one statement each, after the database refused their statement together
+// (a row whose portal was deleted meanwhile, a value too large for an index, say), so that one
+// row cannot hold up the others and every reader: a row refused so is dropped and only its
+// settlement written, since its event was handled; a settlement refused too is dropped with it,
+// leaving the event's inbox row pending for the next start. It stops at a failure that is not a
+// refusal; writing the rows before it again does nothing (the insert keeps a row already there,
+// and a settlement deletes an inbox row or marks it done).
 func (h *heldWrites) writeEach(ctx context.Context, rows []heldWrite) error {
 	for i, w := range rows {
 		err := h.write(ctx, rows[i:i+1])
-		if isIntegrityViolation(err) {
+		if isRefusal(err) {
 			h.log.Error().Err(err).Str("wa_message_id", w.msg.WAID).Stringer("event_id", w.msg.MXID).
 				Msg("Database refused a held message map row, settling its event without it")
-			_, err = h.db.LoggingDB.ExecContext(ctx, w.settle.Query, w.settle.Args...)
+			if _, err = h.db.LoggingDB.ExecContext(ctx, w.settle.Query, w.settle.Args...); isRefusal(err) {
+				h.log.Error().Err(err).Str("wa_message_id", w.msg.WAID).Stringer("event_id", w.msg.MXID).
+					Msg("Database refused the settlement of a held message map row too, dropping it")
+				err = nil
+			}
 		}
 		if err != nil {
 			return err
@@ -217,11 +267,29 @@ func (h *heldWrites) writeEach(ctx context.Context, rows []heldWrite) error {
 	return nil
 }
 
-// isIntegrityViolation reports whether err is PostgreSQL's refusal of a row (SQLSTATE class 23:
-// a foreign key, unique, not-null or check constraint).
-func isIntegrityViolation(err error) bool {
+// isRefusal reports whether err is PostgreSQL's refusal of the statement itself, which running
+// it again would not change: any error the server reported (a *pq.Error, which also means the
+// statement was rolled back) but those of the classes that pass: 08 (connection), 40 (transaction
+// rollback: serialization failure, deadlock), 53 (insufficient resources), 57 (operator
+// intervention: cancelled, shutting down), 58 (system error) and XX (internal error).
+func isRefusal(err error) bool {
 	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && pqErr.Code.Class() == "23"
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	switch pqErr.Code.Class() {
+	case "08", "40", "53", "57", "58", "XX":
+		return false
+	}
+	return true
+}
+
+// isServerError reports whether err was reported by the PostgreSQL server (a *pq.Error): its
+// statement did not take effect. After another error (a connection lost, a context ended) the
+// statement may have been committed.
+func isServerError(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr)
 }
 
 // write writes rows in one statement of their own; writing must be held.
@@ -256,30 +324,33 @@ type heldCarrier struct {
 }
 
 // carry returns the held rows for the statement about to run in ctx to carry, or nil when nothing
-// is held or the statement cannot carry them (not PostgreSQL, inside a transaction). When
-// mustPrecede reports that the statement reads one of the rows, every held row is written first
-// and nil is returned (with the error of that write). The caller runs its statement with the
-// carrier's CTEs and then calls done exactly once.
+// is held or the statement cannot carry them (not PostgreSQL, inside a transaction, another
+// statement writing held rows right now: it does not wait for that one). When mustPrecede
+// reports that the statement reads one of the rows held or being written, every held row is
+// written first and nil is returned (with the error of that write). The caller runs its statement
+// with the carrier's CTEs and then calls done exactly once.
 func (h *heldWrites) carry(ctx context.Context, mustPrecede func(*Message) bool) (*heldCarrier, error) {
 	if h == nil || h.outstanding.Load() == 0 || h.db.Dialect != dbutil.Postgres {
 		return nil, nil
 	} else if _, inTxn := h.db.Execable(ctx).(dbutil.Transaction); inTxn {
+		return nil, nil
+	}
+	select {
+	case h.writing <- struct{}{}:
+	default:
+		if mustPrecede != nil && h.anyHeld(mustPrecede) {
+			return nil, h.flush(ctx)
+		}
+		return nil, nil
+	}
+	if mustPrecede != nil && h.anyHeld(mustPrecede) {
+		h.release()
 		return nil, h.flush(ctx)
 	}
-	if err := h.acquire(ctx); err != nil {
-		return nil, err
-	}
-	rows := h.take()
+	rows := h.take(maxHeldPerCarrier)
 	if len(rows) == 0 {
 		h.release()
 		return nil, nil
-	}
-	for _, w := range rows {
-		if mustPrecede != nil && mustPrecede(w.msg) {
-			h.putBack(rows, h.delay)
-			h.release()
-			return nil, h.flush(ctx)
-		}
 	}
 	return &heldCarrier{h: h, rows: rows}, nil
 }
@@ -298,7 +369,7 @@ func (c *heldCarrier) done(err error) {
 		return
 	}
 	if err == nil {
-		c.h.written(len(c.rows))
+		c.h.written(c.rows)
 	} else {
 		c.h.putBack(c.rows, c.h.delay)
 	}
@@ -334,7 +405,9 @@ func (mq *MessageQuery) InsertHeld(ctx context.Context, m *Message, settle State
 		return mq.InsertWith(ctx, m, settle)
 	}
 	copied := *m
-	mq.held.hold(heldWrite{msg: &copied, settle: settle})
+	if !mq.held.hold(heldWrite{msg: &copied, settle: settle}) {
+		return mq.InsertWith(ctx, m, settle)
+	}
 	return nil
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 	"go.mau.fi/whatsmeow/types"
 	"maunium.net/go/mautrix/id"
 
@@ -19,16 +21,39 @@ var (
 	heldTestContact = types.NewJID("4915112345678", types.DefaultUserServer)
 )
 
+// statementCounter counts the statements a Database runs (dbutil's query log), passing each on.
+type statementCounter struct {
+	dbutil.DatabaseLogger
+	n atomic.Int64
+}
+
+func (c *statementCounter) QueryTiming(ctx context.Context, method, query string, args []any, nrows int, duration time.Duration, err error) {
+	switch method {
+	case "Exec", "Query", "QueryRow":
+		c.n.Add(1)
+	}
+	c.DatabaseLogger.QueryTiming(ctx, method, query, args, nrows, duration, err)
+}
+
 // openHeldTestDB opens a fresh database of dialect d whose held rows wait delay for a carrier,
 // with a portal for heldTestContact, and returns it with that portal's key.
 func openHeldTestDB(t *testing.T, d testdb.Dialect, delay time.Duration) (*Database, PortalKey) {
+	db, key, _ := openCountedHeldTestDB(t, d, delay, 8)
+	return db, key
+}
+
+// openCountedHeldTestDB is openHeldTestDB with at most maxOpen connections, also returning the
+// counter of the statements it runs.
+func openCountedHeldTestDB(t *testing.T, d testdb.Dialect, delay time.Duration, maxOpen int) (*Database, PortalKey, *statementCounter) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, string(d), testdb.New(t, d), 8, 2, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	db, err := Open(ctx, string(d), testdb.New(t, d), maxOpen, 2, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.held.delay = delay
+	counter := &statementCounter{DatabaseLogger: db.DB.Log}
+	db.DB.Log = counter
 	t.Cleanup(func() { _ = db.Close() })
 	if err = db.Upgrade(ctx); err != nil {
 		t.Fatal(err)
@@ -37,7 +62,7 @@ func openHeldTestDB(t *testing.T, d testdb.Dialect, delay time.Duration) (*Datab
 	if err = db.Portal.Insert(ctx, &Portal{Key: key, MXID: "!dm:example.org", Name: "dm"}); err != nil {
 		t.Fatal(err)
 	}
-	return db, key
+	return db, key, counter
 }
 
 func heldTestMessage(key PortalKey, waID string, mxid id.EventID) *Message {
@@ -83,7 +108,7 @@ func enqueueTestMessage(t *testing.T, db *Database, key PortalKey, waID string) 
 // delivered again sees the held row; a read of the message map sees a held row.
 func TestHeldRowRidesWithNextMessage(t *testing.T) {
 	t.Parallel()
-	db, key := openHeldTestDB(t, testdb.Postgres, time.Hour)
+	db, key, statements := openCountedHeldTestDB(t, testdb.Postgres, time.Hour, 8)
 	ctx := context.Background()
 
 	first, _ := enqueueTestMessage(t, db, key, "3EB0A")
@@ -93,9 +118,12 @@ func TestHeldRowRidesWithNextMessage(t *testing.T) {
 	if mapped, pending := stored(t, db, key, "3EB0A", first.Seq); mapped || !pending {
 		t.Fatalf("right after InsertHeld: mapped %t, inbox row %t; want the write held", mapped, pending)
 	}
+	before := statements.n.Load()
 	second, check := enqueueTestMessage(t, db, key, "3EB0B")
 	if check.Bridged {
 		t.Fatal("the next message reads as bridged")
+	} else if n := statements.n.Load() - before; n != 1 {
+		t.Fatalf("storing the next message took %d statements; want 1, carrying the held write", n)
 	}
 	if mapped, pending := stored(t, db, key, "3EB0A", first.Seq); !mapped || pending {
 		t.Fatalf("after the next message's insert: mapped %t, inbox row %t; want the held write carried", mapped, pending)
@@ -133,7 +161,7 @@ func TestHeldRowRidesWithNextMessage(t *testing.T) {
 // row is written.
 func TestHeldRowRidesWithNextTransaction(t *testing.T) {
 	t.Parallel()
-	db, key := openHeldTestDB(t, testdb.Postgres, time.Hour)
+	db, key, statements := openCountedHeldTestDB(t, testdb.Postgres, time.Hour, 8)
 	ctx := context.Background()
 	state := func(eventID id.EventID) (mapped bool, state string) {
 		t.Helper()
@@ -165,9 +193,12 @@ func TestHeldRowRidesWithNextTransaction(t *testing.T) {
 	if mapped, st := state("$m1"); mapped || st != "pending" {
 		t.Fatalf("right after InsertHeld: mapped %t, inbox %s; want the write held", mapped, st)
 	}
+	before := statements.n.Load()
 	second := enqueue("txn2", "$m2")
 	if !second.Unbridged {
 		t.Fatal("the next event reads as bridged")
+	} else if n := statements.n.Load() - before; n != 1 {
+		t.Fatalf("storing the next transaction took %d statements; want 1, carrying the held write", n)
 	}
 	if mapped, st := state("$m1"); !mapped || st != "done" {
 		t.Fatalf("after the next transaction: mapped %t, inbox %s; want the held write carried", mapped, st)
@@ -183,6 +214,17 @@ func TestHeldRowRidesWithNextTransaction(t *testing.T) {
 	}
 	if mapped, st := state("$m2"); !mapped || st != "done" {
 		t.Fatalf("after the repeat: mapped %t, inbox %s", mapped, st)
+	}
+
+	// A WhatsApp message's row held under the event ID the homeserver then pushes: the event's
+	// check ("not bridged yet") sees the held row.
+	waEvt, _ := enqueueTestMessage(t, db, key, "3EB0E")
+	if err := db.Message.InsertHeld(ctx, heldTestMessage(key, "3EB0E", "$echo"), db.WAInbox.MarkDoneStatement(waEvt.Seq)); err != nil {
+		t.Fatal(err)
+	}
+	echo := enqueue("txn4", "$echo")
+	if echo.Unbridged {
+		t.Fatal("an event whose map row was held reads as not bridged")
 	}
 }
 
@@ -278,6 +320,49 @@ func TestHeldRowRefused(t *testing.T) {
 	}
 	if n := db.held.outstanding.Load(); n != 0 {
 		t.Fatalf("%d rows still held", n)
+	}
+
+	// A value the database cannot store (a NUL character in text: SQLSTATE 22021) is refused the
+	// same way, without holding up the next row.
+	bad, _ := enqueueTestMessage(t, db, key, "3EB0N")
+	badRow := heldTestMessage(key, "3EB0N", "$n")
+	badRow.Media = "caption\x00"
+	if err := db.Message.InsertHeld(ctx, badRow, db.WAInbox.MarkDoneStatement(bad.Seq)); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := enqueueTestMessage(t, db, key, "3EB0M")
+	if err := db.Message.InsertHeld(ctx, heldTestMessage(key, "3EB0M", "$m"), db.WAInbox.MarkDoneStatement(next.Seq)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Message.GetByMXID(ctx, "$m"); err != nil || got == nil {
+		t.Fatalf("GetByMXID of the row after a refused one = %+v, %v", got, err)
+	}
+	if mapped, pending := stored(t, db, key, "3EB0N", bad.Seq); mapped || pending {
+		t.Fatalf("the row with a NUL: mapped %t, inbox row %t; want it dropped and its event settled", mapped, pending)
+	}
+}
+
+// TestHeldRowsInsideTransaction: a read inside a transaction does not write held rows (it would
+// need a second connection: with a pool of one it would wait forever); the transaction's begin
+// through the portal writes them first, and a read after it sees them.
+func TestHeldRowsInsideTransaction(t *testing.T) {
+	t.Parallel()
+	db, key, _ := openCountedHeldTestDB(t, testdb.Postgres, time.Hour, 1)
+	evt, _ := enqueueTestMessage(t, db, key, "3EB0A")
+	if err := db.Message.InsertHeld(context.Background(), heldTestMessage(key, "3EB0A", "$a"), db.WAInbox.MarkDoneStatement(evt.Seq)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := db.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		_, err := db.Message.Exists(ctx, key, "3EB0B")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a read inside a transaction with a row held: %v", err)
+	}
+	if exists, err := db.Message.Exists(ctx, key, "3EB0A"); err != nil || !exists {
+		t.Fatalf("Exists after the transaction = %t, %v", exists, err)
 	}
 }
 

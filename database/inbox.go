@@ -162,13 +162,15 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 			})
 			query := "WITH " + strings.Join(append(ctes, enqueueOneTxnCTE), ", ") + enqueueOneInsert
 			err = db.QueryRow(ctx, query, args...).Scan(&seq, &evt.Unbridged)
-			// No row is an answer; any other failure is tried again without the held rows.
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				held.done(err)
-				held = nil
-				err = db.QueryRow(ctx, enqueueOneQuery, args[:6]...).Scan(&seq, &evt.Unbridged)
+			if errors.Is(err, sql.ErrNoRows) {
+				held.done(nil) // no row is an answer: the statement ran
 			} else {
-				held.done(nil)
+				held.done(err) // rows of a statement that may have run are written again: no harm
+			}
+			// A statement the server refused is tried again without the held rows (after a lost
+			// connection it may have been committed: that error stands).
+			if isServerError(err) {
+				err = db.QueryRow(ctx, enqueueOneQuery, args[:6]...).Scan(&seq, &evt.Unbridged)
 			}
 		} else {
 			err = db.QueryRow(ctx, enqueueOneQuery, args...).Scan(&seq, &evt.Unbridged)

@@ -217,8 +217,8 @@ func (q *WhatsAppInboxQuery) EnqueueLookingUp(ctx context.Context, evt *WhatsApp
 // enqueue runs the statement main with its CTEs ctes, an insert of evt's columns ($1 to $9),
 // with carry's writes and the held message map rows riding along, and scan on its row, and fills
 // in evt's Seq (through scan), ReceivedAt and State. scan returns nil when the statement ran.
-// reads (nil: none) tells a held row the statement reads (heldWrites.carry). When the statement
-// fails with held rows, it runs once more without them (they stay held).
+// reads (nil: none) tells a held row the statement reads (heldWrites.carry). When the server
+// refuses the statement with held rows, it runs once more without them (they stay held).
 func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEvent, ctes []string, main string, carry Carrier, reads func(*Message) bool, scan func(row dbutil.Scannable) error) (err error) {
 	jid, receiver := evt.Portal.sqlArgs()
 	now := time.Now()
@@ -258,7 +258,9 @@ func (q *WhatsAppInboxQuery) enqueue(ctx context.Context, evt *WhatsAppInboxEven
 		held.done(err)
 		args = args[:own]
 	}
-	if held == nil || err != nil {
+	// Again without the held rows only when the server refused the statement (so it did not
+	// take effect): after a lost connection it may have been committed.
+	if held == nil || isServerError(err) {
 		err = scan(q.qh.GetDB().QueryRow(ctx, withCarried(carried, ctes, main), args...))
 	}
 	ran = true

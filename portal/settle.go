@@ -91,6 +91,11 @@ func (p *Portal) writeOutcome(ctx context.Context, eventID string, write func(ct
 	if s == nil {
 		return write(ctx)
 	}
+	// Inside the transaction held message map rows are not written (database/held.go): this
+	// portal's go in first.
+	if err := p.m.db.FlushHeld(ctx); err != nil {
+		return err
+	}
 	err := p.m.db.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		if err := write(ctx); err != nil {
 			return err
