@@ -107,9 +107,10 @@ type eventHeader struct {
 	StateKey *string    `json:"state_key"`
 }
 
-// putTransaction stores a transaction's events in the durable inbox and only then answers 200. A
-// transaction ID or event ID seen before is answered 200 without storing anything again; a database
-// failure is answered 500 so that the homeserver retries it later.
+// putTransaction stores a transaction's events in the durable inbox and only then answers 200. An
+// event ID seen before is not stored again, also in a transaction whose ID was seen before (which
+// Dendrite sends with the events that arrived since the first push: database.MatrixInboxQuery.
+// Enqueue); a database failure is answered 500 so that the homeserver retries it later.
 func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 	if !br.checkToken(w, r) {
 		return
@@ -167,6 +168,11 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 		mautrix.MUnknown.WithMessage("Failed to store transaction").WithStatus(http.StatusInternalServerError).Write(w)
 		return
 	}
+	if repeated := countRepeated(rows); repeated > 0 {
+		// Dendrite pushes a transaction it retries together with what arrived meanwhile, under
+		// the same ID (database.MatrixInboxQuery.Enqueue): those events are new, and stored.
+		log.Info().Int("new_events", repeated).Msg("Homeserver sent a transaction ID again with new events, stored them")
+	}
 	if e := log.Debug(); e.Enabled() {
 		// The event IDs, in the homeserver's order, trace when each event reached the bridge.
 		ids := make([]string, len(rows))
@@ -177,6 +183,17 @@ func (br *Bridge) putTransaction(w http.ResponseWriter, r *http.Request) {
 	}
 	br.handleEphemeral(log, append(txn.Ephemeral, txn.SoruEphemeral...))
 	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// countRepeated counts the rows Enqueue stored from a transaction whose ID was processed before.
+func countRepeated(rows []*database.InboxEvent) int {
+	n := 0
+	for _, row := range rows {
+		if row.Seq != 0 && row.RepeatedTxn {
+			n++
+		}
+	}
+	return n
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

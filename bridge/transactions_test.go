@@ -217,13 +217,21 @@ func TestTransactions(t *testing.T) {
 				t.Fatalf("inbox holds %v, want $e1,$e2,$e3 in order", ids)
 			}
 
-			// After a restart (a new bridge on the same database) the transaction is still known.
+			// After a restart (a new bridge on the same database) the events are still known: t1
+			// pushed again stores nothing, and t1 pushed again with an event that arrived since
+			// (Dendrite retrying a push whose answer it never got) stores that event only.
 			br2 := newTestBridge(t, d, uri)
-			if rec := putTxn(t, br2.router(), "t1", testHSToken, txnBody(t, msgEvent("$e9", "nine"))); rec.Code != http.StatusOK {
+			if rec := putTxn(t, br2.router(), "t1", testHSToken, txnBody(t, msgEvent("$e1", "one"), msgEvent("$e2", "two"))); rec.Code != http.StatusOK {
 				t.Fatalf("got %d %s", rec.Code, rec.Body)
 			}
 			if n := pendingCount(t, br2); n != 3 {
 				t.Fatalf("a transaction repeated after restart was processed again: %d events", n)
+			}
+			if rec := putTxn(t, br2.router(), "t1", testHSToken, txnBody(t, msgEvent("$e1", "one"), msgEvent("$e9", "nine"))); rec.Code != http.StatusOK {
+				t.Fatalf("got %d %s", rec.Code, rec.Body)
+			}
+			if n := pendingCount(t, br2); n != 4 {
+				t.Fatalf("a transaction repeated with a new event stored %d events in all, want 4 ($e9 added)", n)
 			}
 		})
 	}

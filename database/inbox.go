@@ -33,10 +33,11 @@ const (
 		RETURNING seq, NOT EXISTS (SELECT 1 FROM messages WHERE mxid=$1)
 	`
 	// enqueueOneQuery marks a transaction processed and stores its one event in one statement
-	// (PostgreSQL): the event is inserted only when the mark was new ($1: txn ID, $2: now in Unix
-	// milliseconds, then the event's ID, room, JSON and handle_before). No row: the transaction
-	// was processed already, or the event is in the inbox already. Both inserts also return whether
-	// the message map had no row of the event (InboxEvent.Unbridged).
+	// (PostgreSQL; $1: txn ID, $2: now in Unix milliseconds, then the event's ID, room, JSON and
+	// handle_before). No row: the event is in the inbox already. The row also says whether the
+	// message map had no row of the event (InboxEvent.Unbridged) and whether the transaction ID
+	// had been processed before (InboxEvent.RepeatedTxn). A data-modifying CTE runs whether or
+	// not the rest reads it.
 	enqueueOneQuery = `WITH ` + enqueueOneTxnCTE + enqueueOneInsert
 	// enqueueOneQuery's parts: its CTE, to which held message map rows can be added, and the rest.
 	enqueueOneTxnCTE = `txn AS (
@@ -46,9 +47,9 @@ const (
 		)`
 	enqueueOneInsert = `
 		INSERT INTO matrix_inbox (event_id, room_id, txn_id, event, received_at, handle_before)
-		SELECT $3::text, $4::text, txn_id, $5::text, $2::bigint, $6::bigint FROM txn
+		VALUES ($3::text, $4::text, $1::text, $5::text, $2::bigint, $6::bigint)
 		ON CONFLICT (event_id) DO NOTHING
-		RETURNING seq, NOT EXISTS (SELECT 1 FROM messages WHERE mxid=$3::text)
+		RETURNING seq, NOT EXISTS (SELECT 1 FROM messages WHERE mxid=$3::text), NOT EXISTS (SELECT 1 FROM txn)
 	`
 	getInboxEventQuery       = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE seq=$1`
 	getInboxByEventIDQuery   = `SELECT ` + inboxColumns + ` FROM matrix_inbox WHERE event_id=$1`
@@ -94,6 +95,10 @@ type InboxEvent struct {
 	// inbox holds one row per event ID), so until the first attempt to handle it the event is not
 	// bridged.
 	Unbridged bool
+	// RepeatedTxn is set by Enqueue when the event was stored although its transaction ID had
+	// been processed before: the homeserver sent that transaction again with events it did not
+	// hold the first time (Dendrite does, see Enqueue). Never set for a row read back.
+	RepeatedTxn bool
 }
 
 func newInboxEvent() *InboxEvent { return &InboxEvent{} }
@@ -127,10 +132,14 @@ type MatrixInboxQuery struct {
 // in one database transaction (on PostgreSQL a transaction of one event in one statement): after a
 // crash either all of it is stored or none of it is.
 //
-// If txnID was already processed nothing is stored and inserted is 0. An event whose ID is already in
-// the inbox (from an earlier transaction) is skipped. For each event stored, Seq, TxnID, ReceivedAt
-// and State are filled in; inserted counts them. An empty txnID stores the events without marking a
-// transaction.
+// An event whose ID is already in the inbox (from an earlier transaction, or an earlier push of
+// this one) is skipped, whether or not txnID was processed before: a transaction ID does not name
+// a fixed set of events. Dendrite (appservice/consumers/roomserver.go, v0.13) names a push after
+// the stream timestamp of its batch's first event, and when a push fails it pushes that event
+// again in a batch that also holds the events that arrived meanwhile, under the same ID; the
+// bridge may have stored the first push (its answer lost, or the bridge killed before answering).
+// For each event stored, Seq, TxnID, ReceivedAt, State, Unbridged and RepeatedTxn are filled in;
+// inserted counts them. An empty txnID stores the events without marking a transaction.
 func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []*InboxEvent) (inserted int, err error) {
 	for _, evt := range events {
 		if evt.EventID == "" {
@@ -140,15 +149,16 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 	db := iq.qh.GetDB()
 	now := time.Now()
 	// stored fills in what storing evt as seq gave it.
-	stored := func(evt *InboxEvent, seq int64) {
+	stored := func(evt *InboxEvent, seq int64, repeated bool) {
 		evt.Seq, evt.TxnID, evt.ReceivedAt, evt.Arrived, evt.State = seq, txnID, fromUnixMilli(now.UnixMilli()), now, InboxPending
-		evt.Attempts, evt.LastError = 0, ""
+		evt.Attempts, evt.LastError, evt.RepeatedTxn = 0, "", repeated
 		inserted++
 	}
 	if len(events) == 1 && txnID != "" && db.Dialect == dbutil.Postgres {
 		// The usual transaction, one message: one statement, one round trip, instead of four.
 		evt := events[0]
 		var seq int64
+		var repeated bool
 		args := []any{txnID, now.UnixMilli(), string(evt.EventID), string(evt.RoomID), string(evt.Event), evt.HandleBefore}
 		// Held message map rows ride along, unless one is this event's (its Unbridged check reads it).
 		held, err := iq.held.carry(ctx, func(m *Message) bool { return m.MXID == evt.EventID })
@@ -161,7 +171,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 				return "$" + strconv.Itoa(len(args))
 			})
 			query := "WITH " + strings.Join(append(ctes, enqueueOneTxnCTE), ", ") + enqueueOneInsert
-			err = db.QueryRow(ctx, query, args...).Scan(&seq, &evt.Unbridged)
+			err = db.QueryRow(ctx, query, args...).Scan(&seq, &evt.Unbridged, &repeated)
 			if errors.Is(err, sql.ErrNoRows) {
 				held.done(nil) // no row is an answer: the statement ran
 			} else {
@@ -170,17 +180,17 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 			// A statement the server refused is tried again without the held rows (after a lost
 			// connection it may have been committed: that error stands).
 			if isServerError(err) {
-				err = db.QueryRow(ctx, enqueueOneQuery, args[:6]...).Scan(&seq, &evt.Unbridged)
+				err = db.QueryRow(ctx, enqueueOneQuery, args[:6]...).Scan(&seq, &evt.Unbridged, &repeated)
 			}
 		} else {
-			err = db.QueryRow(ctx, enqueueOneQuery, args...).Scan(&seq, &evt.Unbridged)
+			err = db.QueryRow(ctx, enqueueOneQuery, args...).Scan(&seq, &evt.Unbridged, &repeated)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		} else if err != nil {
 			return 0, fmt.Errorf("failed to enqueue appservice transaction %s: %w", txnID, err)
 		}
-		stored(evt, seq)
+		stored(evt, seq, repeated)
 		return inserted, nil
 	}
 	if err = iq.held.flush(ctx); err != nil {
@@ -188,12 +198,11 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 	}
 	err = db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		inserted = 0
+		already := false
 		if txnID != "" {
-			already, err := (&AppserviceTxnQuery{db: db}).MarkProcessed(ctx, txnID)
-			if err != nil {
+			var err error
+			if already, err = (&AppserviceTxnQuery{db: db}).MarkProcessed(ctx, txnID); err != nil {
 				return err
-			} else if already {
-				return nil
 			}
 		}
 		for _, evt := range events {
@@ -205,7 +214,7 @@ func (iq *MatrixInboxQuery) Enqueue(ctx context.Context, txnID string, events []
 			} else if err != nil {
 				return fmt.Errorf("failed to insert event %s into matrix inbox: %w", evt.EventID, err)
 			}
-			stored(evt, seq)
+			stored(evt, seq, already)
 		}
 		return nil
 	})

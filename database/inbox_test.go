@@ -60,18 +60,29 @@ func TestInboxEnqueueDedupAndOrder(t *testing.T) {
 		if n != 0 {
 			t.Fatalf("Enqueue of a repeated transaction inserted %d events, want 0", n)
 		}
+		// The homeserver pushes txn1 again with an event that arrived since (Dendrite, after a
+		// failed push): the new event is stored, and says so.
+		rebatched := []*database.InboxEvent{inboxEvent("$e1", roomA), inboxEvent("$e3", roomA), inboxEvent("$e5", roomB)}
+		n, err = db.Inbox.Enqueue(ctx, "txn1", rebatched)
+		must(t, err)
+		if n != 1 || rebatched[0].Seq != 0 || rebatched[1].Seq != 0 || rebatched[2].Seq <= first[2].Seq || !rebatched[2].RepeatedTxn {
+			t.Fatalf("repeated transaction with a new event: inserted %d, rows %+v; want only $e5, marked as from a repeated transaction", n, rebatched[2])
+		}
+		if first[0].RepeatedTxn {
+			t.Fatalf("an event of a new transaction is marked as from a repeated one")
+		}
 		// Another transaction repeats $e2 and brings $e4: only $e4 is new.
 		second := []*database.InboxEvent{inboxEvent("$e2", roomB), inboxEvent("$e4", roomA)}
 		n, err = db.Inbox.Enqueue(ctx, "txn2", second)
 		must(t, err)
-		if n != 1 || second[0].Seq != 0 || second[1].Seq <= first[2].Seq {
+		if n != 1 || second[0].Seq != 0 || second[1].Seq <= rebatched[2].Seq || second[1].RepeatedTxn {
 			t.Fatalf("Enqueue with a repeated event inserted %d (seqs %d, %d), want only $e4 after $e3",
 				n, second[0].Seq, second[1].Seq)
 		}
 		var total int
 		must(t, db.DB.QueryRow(ctx, "SELECT COUNT(*) FROM matrix_inbox").Scan(&total))
-		if total != 4 {
-			t.Fatalf("inbox holds %d rows, want 4", total)
+		if total != 5 {
+			t.Fatalf("inbox holds %d rows, want 5", total)
 		}
 		if already, err := db.Txn.MarkProcessed(ctx, "txn2"); err != nil || !already {
 			t.Fatalf("Enqueue did not mark its transaction processed: %v, %v", already, err)
@@ -210,8 +221,9 @@ func TestInboxEnqueueConcurrentRetries(t *testing.T) {
 }
 
 // TestInboxEnqueueOneEvent: a transaction of one event (one statement on PostgreSQL) is stored with
-// everything it carries, a repeat of the transaction stores nothing, and a new transaction that
-// repeats the event is marked processed without storing it again.
+// everything it carries, a repeat of the transaction stores nothing, the same transaction ID with
+// another event stores that event, and a new transaction that repeats the event is marked
+// processed without storing it again.
 func TestInboxEnqueueOneEvent(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *database.Database) {
 		ctx := context.Background()
@@ -241,6 +253,14 @@ func TestInboxEnqueueOneEvent(t *testing.T) {
 		if n, err = db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{again}); err != nil || n != 0 || again.Seq != 0 {
 			t.Fatalf("repeated transaction: %d, %v, seq %d; want nothing stored", n, err, again.Seq)
 		}
+		if evt.RepeatedTxn {
+			t.Fatalf("the event of a new transaction is marked as from a repeated one")
+		}
+		// The same transaction ID with another event (Dendrite after a failed push): stored.
+		later := inboxEvent("$later", room)
+		if n, err = db.Inbox.Enqueue(ctx, "txn1", []*database.InboxEvent{later}); err != nil || n != 1 || later.Seq <= evt.Seq || !later.RepeatedTxn {
+			t.Fatalf("repeated transaction with a new event: %d, %v, row %+v; want it stored, marked as from a repeated transaction", n, err, later)
+		}
 		repeat := inboxEvent("$one", room)
 		if n, err = db.Inbox.Enqueue(ctx, "txn2", []*database.InboxEvent{repeat}); err != nil || n != 0 || repeat.Seq != 0 {
 			t.Fatalf("new transaction repeating the event: %d, %v, seq %d; want nothing stored", n, err, repeat.Seq)
@@ -250,8 +270,8 @@ func TestInboxEnqueueOneEvent(t *testing.T) {
 		}
 		var total int
 		must(t, db.DB.QueryRow(ctx, "SELECT COUNT(*) FROM matrix_inbox").Scan(&total))
-		if total != 2 {
-			t.Fatalf("inbox holds %d rows, want 2", total)
+		if total != 3 {
+			t.Fatalf("inbox holds %d rows, want 3", total)
 		}
 	})
 }

@@ -6,15 +6,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path"
+	"slices"
 	"sync"
 	"time"
 )
 
 // transactionGate is a reverse proxy between the homeserver and the bridge's appservice port
 // (Options.TransactionGate): the homeserver's pushes pass through it, and a test can hold the
-// transactions it chooses, as a slow or unreachable bridge would, and count what passed.
+// transactions it chooses, as a slow or unreachable bridge would, lose the bridge's answer to one,
+// as a bridge that dies right after storing it would, and see what passed.
 type transactionGate struct {
 	server *http.Server
 	addr   string
@@ -23,7 +27,17 @@ type transactionGate struct {
 	// hold picks the transactions to hold; released is closed when they may pass.
 	hold     func(body []byte) bool
 	released chan struct{}
-	bodies   [][]byte
+	// loseAnswer picks the next transaction whose answer is lost (then it is cleared).
+	loseAnswer func(body []byte) bool
+	lost       int
+	pushes     []TransactionPush
+}
+
+// TransactionPush is one push of the homeserver seen by the transaction gate.
+type TransactionPush struct {
+	// ID is the transaction ID, the last segment of the request path.
+	ID   string
+	Body []byte
 }
 
 // newTransactionGate listens on a loopback port and forwards every request to target.
@@ -53,8 +67,12 @@ func newTransactionGate(target string) (*transactionGate, error) {
 				return
 			}
 			g.lock.Lock()
-			g.bodies = append(g.bodies, body)
+			g.pushes = append(g.pushes, TransactionPush{ID: path.Base(r.URL.Path), Body: body})
 			hold, released := g.hold, g.released
+			lose := g.loseAnswer != nil && g.loseAnswer(body)
+			if lose {
+				g.loseAnswer = nil
+			}
 			g.lock.Unlock()
 			if hold != nil && hold(body) {
 				// Held until released, or until the homeserver gives up on the request.
@@ -66,7 +84,17 @@ func newTransactionGate(target string) (*transactionGate, error) {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
-			proxy.ServeHTTP(w, r)
+			if !lose {
+				proxy.ServeHTTP(w, r)
+				return
+			}
+			// The bridge gets the transaction and answers; the homeserver gets a failure instead.
+			answer := httptest.NewRecorder()
+			proxy.ServeHTTP(answer, r)
+			g.lock.Lock()
+			g.lost++
+			g.lock.Unlock()
+			w.WriteHeader(http.StatusBadGateway)
 		}),
 	}
 	go func() { _ = g.server.Serve(listener) }()
@@ -100,6 +128,36 @@ func (e *Env) ReleaseTransactions() {
 	g.hold, g.released = nil, nil
 }
 
+// LoseAnswer passes the next push whose body lose accepts to the bridge but answers the
+// homeserver 502 instead of the bridge's answer, as if the bridge had died after storing it. It
+// needs Options.TransactionGate.
+func (e *Env) LoseAnswer(lose func(body []byte) bool) {
+	e.t.Helper()
+	g := e.requireGate()
+	g.lock.Lock()
+	defer g.lock.Unlock()
+	g.loseAnswer = lose
+}
+
+// AnswersLost counts the pushes whose answer LoseAnswer lost so far.
+func (e *Env) AnswersLost() int {
+	e.t.Helper()
+	g := e.requireGate()
+	g.lock.Lock()
+	defer g.lock.Unlock()
+	return g.lost
+}
+
+// TransactionPushes returns the homeserver's pushes so far, in arrival order, held ones included.
+// It needs Options.TransactionGate.
+func (e *Env) TransactionPushes() []TransactionPush {
+	e.t.Helper()
+	g := e.requireGate()
+	g.lock.Lock()
+	defer g.lock.Unlock()
+	return slices.Clone(g.pushes)
+}
+
 // TransactionsContaining counts the pushes from the homeserver so far whose body contains text,
 // held ones included. It needs Options.TransactionGate.
 func (e *Env) TransactionsContaining(text string) int {
@@ -108,8 +166,8 @@ func (e *Env) TransactionsContaining(text string) int {
 	g.lock.Lock()
 	defer g.lock.Unlock()
 	n := 0
-	for _, body := range g.bodies {
-		if bytes.Contains(body, []byte(text)) {
+	for _, push := range g.pushes {
+		if bytes.Contains(push.Body, []byte(text)) {
 			n++
 		}
 	}
