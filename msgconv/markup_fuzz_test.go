@@ -129,6 +129,7 @@ func FuzzTextToWhatsApp(f *testing.F) {
 		{"x", "<ul><li>one<ul><li>two</li></ul></li><li>three</li></ul><p>after</p>", false},
 		{"x", "<ol><li>a</li></ol><blockquote>q</blockquote><strong>*already*</strong>", false},
 		{"x", `<ol start="-3"><li>a</li></ol><table><tr><td>a</td><td>b</td></tr></table>`, false},
+		{"x", "0<ul><ul><li>1</ul><ol ><li>xl", false},
 	} {
 		f.Add(seed.body, seed.html, seed.reply)
 	}

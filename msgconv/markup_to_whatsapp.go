@@ -295,16 +295,25 @@ func (w *waWriter) list(n *html.Node, st style) string {
 	}
 	var items []string
 	prefixWidth := 0 // of the last item written; 0 before the first
+	// afterSection: the last of items is a list, quote or code block before the first item. Such
+	// blocks stand as they would outside the list (TextToMatrix reads them back so): an empty
+	// line sets them apart from a list, quote or code block after them, the first item included.
+	afterSection := false
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		if c.Type != html.ElementNode {
 			continue
 		}
 		if c.Data != "li" {
-			stray := dropBlankLines(strings.TrimSpace(joinChunks([]chunk{w.node(c, st)}, true)))
+			strayChunk := w.node(c, st)
+			stray := dropBlankLines(strings.TrimSpace(joinChunks([]chunk{strayChunk}, true)))
 			switch {
 			case stray == "":
 			case prefixWidth == 0:
+				if afterSection && strayChunk.section {
+					items[len(items)-1] += "\n"
+				}
 				items = append(items, stray)
+				afterSection = strayChunk.section
 			default:
 				last := len(items) - 1
 				items[last] += "\n" + strings.Repeat(" ", prefixWidth) + indent(stray, prefixWidth)
@@ -323,6 +332,10 @@ func (w *waWriter) list(n *html.Node, st style) string {
 		}
 		if item == "" {
 			continue // WhatsApp has no empty list item: "- " alone is text
+		}
+		if afterSection {
+			items[len(items)-1] += "\n"
+			afterSection = false
 		}
 		items = append(items, prefix+indent(item, len(prefix)))
 		prefixWidth = len(prefix)

@@ -60,6 +60,12 @@ func TestTextToWhatsApp(t *testing.T) {
 		{name: "literal underscores ending an italic", content: htmlMsg("x", "<em>snake_ x_</em>"), text: "_snake_\u2060 x_\u2060_"},
 		{name: "list then quote keep a blank line", content: htmlMsg("x", "<ol><li>a</li><li>b</li></ol><blockquote>q</blockquote>"), text: "1. a\n2. b\n\n> q"},
 		{name: "quote then code keep a blank line", content: htmlMsg("x", "<blockquote>q</blockquote><pre><code>c</code></pre>"), text: "> q\n\n```c```"},
+		// Blocks in a list before its first item stand as outside it: a list, quote or code block
+		// there is set apart from the next one and from the items by a blank line, as WhatsApp's
+		// text of them is read back as separate blocks.
+		{name: "lists before a list's first item keep a blank line", content: htmlMsg("x", "0<ul><ul><li>1</ul><ol ><li>xl"), text: "0\n- 1\n\n1. xl"},
+		{name: "quote before a list's first item keeps a blank line", content: htmlMsg("x", "<ul><blockquote>q</blockquote><li>b</li></ul>"), text: "> q\n\n- b"},
+		{name: "text before a list's first item keeps none", content: htmlMsg("x", "<ul><ol><li>1</li></ol><p>x</p><li>b</li></ul>"), text: "1. 1\nx\n- b"},
 		{name: "negative list start", content: htmlMsg("x", `<ol start="-3"><li>a</li><li>b</li></ol>`), text: "-3. a\n-2. b"},
 		{name: "zero list start", content: htmlMsg("x", `<ol start="0"><li>a</li></ol>`), text: "0. a"},
 		{name: "table cells apart", content: htmlMsg("x", "<table><tr><th>name</th><th>age</th></tr><tr><td>Ann</td><td><b>7</b></td></tr></table>"), text: "name | age\nAnn | *7*"},
