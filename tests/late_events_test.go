@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow/types/events"
-	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
 	"github.com/matrix-whatsapp/matrix-whatsapp/wasim"
@@ -34,12 +33,7 @@ func TestLatePushedMatrixMessageKeepsOrder(t *testing.T) {
 			defer cancel()
 			alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
 			carol, _, dm := openDMSaying(t, ctx, env, alice, "4917600000002", "Carol", "hello")
-			send := func(text string) {
-				t.Helper()
-				if _, err := alice.client.SendMessageEvent(ctx, dm, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: text}); err != nil {
-					t.Fatalf("failed to send %q: %v", text, err)
-				}
-			}
+			send := func(text string) { sendText(t, ctx, alice.client, dm, text) }
 			send("warm up")
 			waitWAText(t, ctx, carol, "warm up")
 

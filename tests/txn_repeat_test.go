@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix/event"
-
 	"github.com/matrix-whatsapp/matrix-whatsapp/internal/e2e"
 )
 
@@ -24,12 +22,7 @@ func TestTransactionRepeatedWithNewEvents(t *testing.T) {
 	defer cancel()
 	alice := newLoggedInUser(t, ctx, env, "alice", "4915112345678")
 	carol, _, dm := openDMSaying(t, ctx, env, alice, "4917600000002", "Carol", "hello")
-	send := func(text string) {
-		t.Helper()
-		if _, err := alice.client.SendMessageEvent(ctx, dm, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: text}); err != nil {
-			t.Fatalf("failed to send %q: %v", text, err)
-		}
-	}
+	send := func(text string) { sendText(t, ctx, alice.client, dm, text) }
 	send("warm up")
 	waitWAText(t, ctx, carol, "warm up")
 
