@@ -114,6 +114,9 @@ func (c *conn) serve() {
 			c.log.Warn().Err(err).Msg("Failed to decode node")
 			continue
 		}
+		if node.Tag == "message" {
+			c.tapMessage(node, false)
+		}
 		c.handleNode(node)
 	}
 }
@@ -173,6 +176,9 @@ func (c *conn) writeLoop() {
 			if err = writeFrame(c.ctx, c.ws, c.tr.seal(data)); err != nil {
 				c.close()
 				return
+			}
+			if node.Tag == "message" {
+				c.tapMessage(&node, true)
 			}
 		}
 	}

@@ -71,6 +71,8 @@ type Server struct {
 	pictures    map[string]*picture // by PN user or group user; see picture.go
 	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
 	deliveryDelay time.Duration
+	// messageTap is TapMessages' callback (nil when none is installed); see tap.go.
+	messageTap atomic.Pointer[func(MessageTap)]
 	// groupLimit bounds group queries per account; see ratelimit.go.
 	groupLimit groupQueryLimit
 	// offline holds the queue expiry and the companion offline limit; see offline.go.

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -25,6 +27,19 @@ type requestCounter struct {
 	counts map[string]int
 	// opened counts the TCP connections clients opened to the proxy.
 	opened atomic.Int64
+	// observe is ObserveHomeserverRequests' callback (nil when none is installed).
+	observe atomic.Pointer[func(HomeserverRequest)]
+}
+
+// HomeserverRequest is one PUT request of the bridge to the homeserver, seen by the counting proxy
+// (ObserveHomeserverRequests).
+type HomeserverRequest struct {
+	// Path is the request path, e.g. /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}.
+	Path string
+	// Body is the request body as the bridge sent it.
+	Body []byte
+	// At is when the proxy had read the request's headers, before its body.
+	At time.Time
 }
 
 // newRequestCounter listens on a loopback port and forwards every request to target().
@@ -58,6 +73,17 @@ func newRequestCounter(target func() string) (*requestCounter, error) {
 			c.lock.Lock()
 			c.counts[key]++
 			c.lock.Unlock()
+			if observe := c.observe.Load(); observe != nil && r.Method == http.MethodPut {
+				at := time.Now()
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				(*observe)(HomeserverRequest{Path: r.URL.Path, Body: body, At: at})
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				r.ContentLength = int64(len(body))
+			}
 			proxy.ServeHTTP(w, r)
 		}),
 	}

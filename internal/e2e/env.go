@@ -377,6 +377,19 @@ func (e *Env) requestCounter() *requestCounter {
 	return e.counter
 }
 
+// ObserveHomeserverRequests calls observe with every PUT request (sends, state events, profile
+// changes) the bridge makes to the homeserver from now on, as the counting proxy receives it, on the
+// request's goroutine; nil stops it. It needs Options.CountHomeserverRequests.
+func (e *Env) ObserveHomeserverRequests(observe func(HomeserverRequest)) {
+	e.t.Helper()
+	c := e.requestCounter()
+	if observe == nil {
+		c.observe.Store(nil)
+		return
+	}
+	c.observe.Store(&observe)
+}
+
 // HomeserverProxyURL returns the address of a reverse proxy to the homeserver of the same kind as
 // the one Options.CountHomeserverRequests puts between the bridge and the homeserver, whose
 // requests are not counted: clients that a benchmark compares with the bridge (a ceiling's

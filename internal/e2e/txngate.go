@@ -38,6 +38,8 @@ type TransactionPush struct {
 	// ID is the transaction ID, the last segment of the request path.
 	ID   string
 	Body []byte
+	// At is when the gate had read the push's headers, before its body.
+	At time.Time
 }
 
 // newTransactionGate listens on a loopback port and forwards every request to target.
@@ -61,13 +63,14 @@ func newTransactionGate(target string) (*transactionGate, error) {
 	g.server = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			at := time.Now()
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}
 			g.lock.Lock()
-			g.pushes = append(g.pushes, TransactionPush{ID: path.Base(r.URL.Path), Body: body})
+			g.pushes = append(g.pushes, TransactionPush{ID: path.Base(r.URL.Path), Body: body, At: at})
 			hold, released := g.hold, g.released
 			lose := g.loseAnswer != nil && g.loseAnswer(body)
 			if lose {
