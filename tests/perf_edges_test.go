@@ -25,7 +25,10 @@ import (
 //     bridge (e2e.TransactionPush.At) to the simulator reading the bridge's message from its socket.
 //
 // Everything in between is the bridge's: its socket reads, whatsmeow's decryption and encryption,
-// its database, its queues and its HTTP handling.
+// its database, its queues and its HTTP handling. Each time is taken on the outer side of the
+// bridge's edge (before the simulator writes, after the proxy or simulator received), so that a
+// slow goroutine in the benchmark can only make the bridge's part look longer, never shorter: a
+// negative part fails the benchmark.
 type bridgeEdges struct {
 	// device is the bridge's WhatsApp device (the user's companion).
 	device types.JID
@@ -99,6 +102,9 @@ func (e *bridgeEdges) whatsAppToMatrix(t testing.TB, waID types.MessageID, body 
 	if !ok {
 		t.Fatalf("the bridge's send of %q never reached the homeserver's proxy", body)
 	}
+	if out.Before(in) {
+		t.Fatalf("the bridge's send of %q reached the homeserver's proxy %s before the simulator wrote the message", body, in.Sub(out))
+	}
 	return out.Sub(in)
 }
 
@@ -141,6 +147,9 @@ func (e *bridgeEdges) matrixToWhatsApp(t testing.TB, pushed map[string]time.Time
 	out, ok := e.fromBridge[waID]
 	if !ok {
 		t.Fatalf("the simulator never read the bridge's message %s (%q)", waID, body)
+	}
+	if out.Before(in) {
+		t.Fatalf("the simulator read the bridge's message %s (%q) %s before the push reached the gate", waID, body, in.Sub(out))
 	}
 	return out.Sub(in)
 }

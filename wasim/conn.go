@@ -115,7 +115,7 @@ func (c *conn) serve() {
 			continue
 		}
 		if node.Tag == "message" {
-			c.tapMessage(node, false)
+			c.tapMessage(node, false, time.Now())
 		}
 		c.handleNode(node)
 	}
@@ -173,12 +173,18 @@ func (c *conn) writeLoop() {
 				c.log.Error().Err(err).Str("tag", node.Tag).Msg("Failed to encode node")
 				continue
 			}
+			// A tapped message's time is taken before the write: once written, the client may
+			// read and answer it before this goroutine runs again.
+			var at time.Time
+			if node.Tag == "message" {
+				at = time.Now()
+			}
 			if err = writeFrame(c.ctx, c.ws, c.tr.seal(data)); err != nil {
 				c.close()
 				return
 			}
 			if node.Tag == "message" {
-				c.tapMessage(&node, true)
+				c.tapMessage(&node, true, at)
 			}
 		}
 	}

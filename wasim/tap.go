@@ -17,8 +17,8 @@ type MessageTap struct {
 	Out bool
 	// ID is the stanza's id attribute, the WhatsApp message ID.
 	ID string
-	// At is when the stanza's frame was written to the socket (Out) or when it had been read and
-	// decoded, before the server handled it.
+	// At is when the server started writing the stanza's frame to the socket (Out), or when it had
+	// read and decoded it, before handling it.
 	At time.Time
 }
 
@@ -33,13 +33,12 @@ func (s *Server) TapMessages(tap func(MessageTap)) {
 	s.messageTap.Store(&tap)
 }
 
-// tapMessage hands node to the installed tap, if any.
-func (c *conn) tapMessage(node *waBinary.Node, out bool) {
+// tapMessage hands node, written (out) or read at at, to the installed tap, if any.
+func (c *conn) tapMessage(node *waBinary.Node, out bool, at time.Time) {
 	tap := c.srv.messageTap.Load()
 	if tap == nil {
 		return
 	}
-	at := time.Now()
 	c.srv.stateLock.Lock()
 	dev := c.dev
 	c.srv.stateLock.Unlock()
