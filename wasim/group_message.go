@@ -45,7 +45,7 @@ func (s *Server) fanOutGroupMessage(c *conn, node *waBinary.Node) bool {
 		if target, ok := node.Attrs["participant"].(types.JID); ok {
 			s.deliverGroupRetryLocked(g, sender, node, target, t)
 		}
-	} else if sender.seen.add(id) {
+	} else if sender.seen.add(id) || s.deliverRepeats {
 		s.deliverGroupFanOutLocked(g, sender, node, &participants, t)
 	}
 	phash := deviceListHash(groupDevicesLocked(g))

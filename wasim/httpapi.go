@@ -84,6 +84,8 @@ func errorStatus(err error) int {
 //	POST   /_wasim/faults/outage {on} or {seconds}    start/stop an outage, or one that ends itself
 //	POST   /_wasim/faults/delay  {ms}                 hold every stanza back ms milliseconds (0 = off)
 //	POST   /_wasim/faults/restart                     restart the listener, keeping all state
+//	POST   /_wasim/faults/repeats {on}                deliver a message ID its sender used before
+//	       again (on), or ack the repeat and deliver nothing (off, the default)
 //	POST   /_wasim/faults/hold   {chat}               hold messages sent to chat (phone or JID):
 //	       neither delivered nor acknowledged, so their sender's send waits
 //	GET    /_wasim/faults/hold?chat=C            how many messages to C are held ({messages})
@@ -143,6 +145,7 @@ func (s *Server) ControlHandler() http.Handler {
 	route("POST "+p+"/faults/drop", s.apiDrop)
 	route("POST "+p+"/faults/outage", s.apiOutage)
 	route("POST "+p+"/faults/delay", s.apiDelay)
+	route("POST "+p+"/faults/repeats", s.apiRepeats)
 	route("POST "+p+"/faults/hold", s.apiHold)
 	route("GET "+p+"/faults/hold", s.apiHeld)
 	route("POST "+p+"/faults/release", s.apiRelease)

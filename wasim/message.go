@@ -60,7 +60,7 @@ func (c *conn) routeMessage(node *waBinary.Node) {
 		c.send(refusalAck(id, to, code))
 		return
 	}
-	if !isResend && !sender.seen.add(id) {
+	if !isResend && !sender.seen.add(id) && !s.deliverRepeats {
 		// The same message again (a client retrying after a lost ack): ack it, deliver nothing.
 		s.stateLock.Unlock()
 		c.send(messageAck(id, to))

@@ -71,6 +71,8 @@ type Server struct {
 	pictures    map[string]*picture // by PN user or group user; see picture.go
 	// deliveryDelay holds stanzas back before they are written live; see SetDeliveryDelay.
 	deliveryDelay time.Duration
+	// deliverRepeats delivers a message whose ID its sender used before; see repeats.go.
+	deliverRepeats bool
 	// messageTap is TapMessages' callback (nil when none is installed); see tap.go.
 	messageTap atomic.Pointer[func(MessageTap)]
 	// groupLimit bounds group queries per account; see ratelimit.go.

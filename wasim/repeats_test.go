@@ -1,0 +1,46 @@
+package wasim
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+// TestDeliverRepeats: a message sent twice under one ID (each copy encrypted on its own) reaches
+// a whatsmeow recipient once while repeats are dropped (the default) and twice once the server
+// delivers them (whatsmeow recognises a repeat only by its ciphertext); the control API switches.
+func TestDeliverRepeats(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	ctx := testContext(t)
+	acct := newAccount(t, ctx, srv, "Kim")
+	lea := newContact(t, ctx, srv, "Lea")
+	kim := pairByQR(t, ctx, srv, acct)
+	// Set through the control API, as cmd/wasim serves it.
+	api := &controlClient{t: t, base: "http://" + srv.Addr(), hc: &http.Client{}}
+	api.expect(http.StatusBadRequest, `"on"`, "POST", "/_wasim/faults/repeats", `{}`, nil)
+
+	for _, c := range []struct {
+		repeats bool
+		text    string
+		want    int
+	}{{false, "dropped repeat", 1}, {true, "delivered repeat", 2}} {
+		api.expect(http.StatusOK, "", "POST", "/_wasim/faults/repeats", fmt.Sprintf(`{"on": %v}`, c.repeats), nil)
+		id := lea.Client().GenerateMessageID()
+		for range 2 {
+			if err := lea.SendWithID(ctx, acct.JID(), textMessage(c.text), id); err != nil {
+				t.Fatalf("send of %q failed: %v", c.text, err)
+			}
+		}
+		// A message after the repeat: once it arrived, so did the repeat, if it was delivered.
+		if _, err := lea.SendText(ctx, acct.JID(), c.text+" done"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kim.WaitMessage(ctx, textIs(c.text+" done")); err != nil {
+			t.Fatalf("message after %q never arrived: %v", c.text, err)
+		}
+		if n := countText(kim.EventLog, c.text); n != c.want {
+			t.Errorf("deliver repeats %v: %q arrived %d times, want %d", c.repeats, c.text, n, c.want)
+		}
+	}
+}
