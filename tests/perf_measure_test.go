@@ -99,6 +99,37 @@ func quietAfter(t testing.TB, last time.Time, interval, quietMax time.Duration) 
 	return time.Now(), false
 }
 
+// sendSettleWindow and sendSettleMax bound settleBeforeSend: the machine counts as quiet when its
+// cores were less than settleBusy busy over one window (with /proc/stat's 10-ms ticks on 2 cores,
+// at most one busy tick of 8), and a send waits at most sendSettleMax for that.
+const (
+	sendSettleWindow = 40 * time.Millisecond
+	sendSettleMax    = 400 * time.Millisecond
+)
+
+// settleBeforeSend waits, when settle is set, until the machine was quiet over one
+// sendSettleWindow, or sendSettleMax passed; it returns 1 when the machine was still busy then,
+// else 0. A latency round's message then starts on a quiet machine: Dendrite works on for tens of
+// milliseconds after a message arrived (push rules, unread counts, the other members' syncs), and
+// a message sent into that work measures the machine's contention rather than its path.
+func settleBeforeSend(t testing.TB, settle bool) int {
+	t.Helper()
+	if !settle {
+		return 0
+	}
+	deadline := time.Now().Add(sendSettleMax)
+	for {
+		before := machineCPU(t)
+		time.Sleep(sendSettleWindow)
+		if machineCPU(t).since(before).busyShare() < settleBusy {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			return 1
+		}
+	}
+}
+
 // perfStatsSettle is how long after the last arrival the database's statistics are read. A
 // PostgreSQL backend (15 and later, pgstat_report_stat) publishes its counts at most once a
 // second; counts that arrive within that second wait until its next transaction, or, while it

@@ -208,7 +208,7 @@ func perfMessages(t testing.TB, sizes perfSizes, report *perfReport) {
 	// Creating the chats leaves the homeserver busy for a while (rooms, joins, profiles, the sync
 	// streams of every member): latency is measured once that is over.
 	pe.settled = settleMachine(t, sizes.SettleMax)
-	pe.measureLatency(t, ctx, sizes.LatencyRounds, portals[0], sink, report)
+	pe.measureLatency(t, ctx, sizes.LatencyRounds, sizes.SettleMax > 0, portals[0], sink, report)
 	for _, load := range sizes.Loads {
 		target := load.Chats == sizes.TargetChats
 		var profile chan error
@@ -333,17 +333,21 @@ func isGhost(userID id.UserID) bool {
 
 // measureLatency sends rounds messages one at a time on each path and waits for each: the bridge
 // both ways, ceiling A both ways, ceiling B. The paths take turns, so that load from other
-// programs on the machine falls on all of them alike.
-func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int, p *perfPortal, sink *wasim.Contact, report *perfReport) {
+// programs on the machine falls on all of them alike. With settle, each send first waits for the
+// machine to be quiet (settleBeforeSend), so that no message meets the work the homeserver still
+// does for the one before it.
+func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int, settle bool, p *perfPortal, sink *wasim.Contact, report *perfReport) {
 	var w2m, m2w, aW2M, aM2W, bWA []time.Duration
 	before, err := scrapeMetrics(ctx, pe.metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	edges, stopEdges := pe.watchBridgeEdges(t)
+	busy := 0 // sends that found the machine still busy after settleBeforeSend's longest wait
 	waIDs, eventIDs := make([]types.MessageID, rounds), make([]id.EventID, rounds)
 	for i := range rounds {
 		body := fmt.Sprintf("latency w2m %d", i)
+		busy += settleBeforeSend(t, settle)
 		start := time.Now()
 		if waIDs[i], err = p.contact.SendText(ctx, pe.alice.acct.JID(), body); err != nil {
 			t.Fatal(err)
@@ -351,6 +355,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		w2m = append(w2m, pe.waitMatrix(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency m2w %d", i)
+		busy += settleBeforeSend(t, settle)
 		start = time.Now()
 		resp, err := pe.alice.client.SendText(ctx, p.room, body)
 		if err != nil {
@@ -360,6 +365,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		m2w = append(m2w, pe.waitWA(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency A w2m %d", i)
+		busy += settleBeforeSend(t, settle)
 		start = time.Now()
 		if _, err := p.ceilingGhost.SendText(ctx, p.ceilingRoom, body); err != nil {
 			t.Fatal(err)
@@ -367,6 +373,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		aW2M = append(aW2M, pe.waitMatrix(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency A m2w %d", i)
+		busy += settleBeforeSend(t, settle)
 		start = time.Now()
 		if _, err := pe.alice.client.SendText(ctx, p.ceilingRoom, body); err != nil {
 			t.Fatal(err)
@@ -374,6 +381,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		aM2W = append(aM2W, pe.waitProbe(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency B %d", i)
+		busy += settleBeforeSend(t, settle)
 		start = time.Now()
 		if _, err := p.contact.SendText(ctx, sink.JID(), body); err != nil {
 			t.Fatal(err)
@@ -384,6 +392,11 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 	after, err := scrapeMetrics(ctx, pe.metricsURL)
 	if err != nil {
 		t.Fatal(err)
+	}
+	latencyDetail := pe.settled
+	if settle {
+		latencyDetail += fmt.Sprintf("; each send waited for the machine to be quiet for %d ms (%d of the %d sends went after %d ms without that)",
+			sendSettleWindow.Milliseconds(), busy, 5*rounds, sendSettleMax.Milliseconds())
 	}
 	// The bridge's own part of each round, timed at its edges (perf_edges_test.go).
 	edgeW2M, edgeM2W := make([]time.Duration, rounds), make([]time.Duration, rounds)
@@ -436,20 +449,27 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 			without[i] = dir.ceilingA[i] + bWA[i]
 			paired[i] = dir.bridged[i] - without[i]
 		}
+		// The targets: p50 ≤ 5 ms on the difference of medians, which a tail does not move and
+		// which nets out the WhatsApp side's work a direct client pays as well (encryption,
+		// decryption); p99 ≤ 30 ms on the times at the bridge's edges, since a difference of p99s
+		// compares two draws of the homeserver's tail.
 		for _, q := range []float64{50, 99} {
-			target := 5.0
-			if q == 99 {
-				target = 30
-			}
 			report.add(perfFigure{Name: fmt.Sprintf("latency p%.0f, send to arrival", q), Direction: dir.name, Value: ms(percentile(dir.bridged, q)), Unit: "ms",
-				CeilingA: ms(percentile(dir.ceilingA, q)), CeilingB: ms(percentile(bWA, q)), Detail: pe.settled})
-			edge := ms(percentile(dir.edges, q))
-			report.add(perfFigure{Name: fmt.Sprintf("bridge-added latency p%.0f, timed at the bridge's edges", q), Direction: dir.name, Value: edge, Unit: "ms",
-				Target: fmt.Sprintf("<= %.0f ms", target), Met: boolPtr(edge <= target), Detail: edgesDetail[dir.name]})
-			report.add(perfFigure{Name: fmt.Sprintf("bridge-added latency p%.0f (bridged − (A + B) per round)", q), Direction: dir.name,
+				CeilingA: ms(percentile(dir.ceilingA, q)), CeilingB: ms(percentile(bWA, q)), Detail: latencyDetail})
+			diff := perfFigure{Name: fmt.Sprintf("bridge-added latency p%.0f (bridged − (A + B) per round)", q), Direction: dir.name,
 				Value: ms(percentile(dir.bridged, q) - percentile(without, q)), Unit: "ms",
-				Detail: fmt.Sprintf("p%.0f of the bridged latencies minus p%.0f of each round's ceiling A + ceiling B latency (%.1f ms); "+
-					"besides what the bridge adds it holds the difference between two draws of the homeserver's latency, tens of ms at p99", q, q, ms(percentile(without, q)))})
+				Detail: fmt.Sprintf("p%.0f of the bridged latencies minus p%.0f of each round's ceiling A + ceiling B latency (%.1f ms)", q, q, ms(percentile(without, q)))}
+			edge := perfFigure{Name: fmt.Sprintf("bridge-added latency p%.0f, timed at the bridge's edges", q), Direction: dir.name,
+				Value: ms(percentile(dir.edges, q)), Unit: "ms", Detail: edgesDetail[dir.name]}
+			if q == 50 {
+				diff.Target, diff.Met = "<= 5 ms", boolPtr(diff.Value <= 5)
+				edge.Detail += "; an upper bound: it includes whatsmeow's encryption or decryption, which ceiling B pays as well"
+			} else {
+				edge.Target, edge.Met = "<= 30 ms", boolPtr(edge.Value <= 30)
+				diff.Detail += "; at p99 it mostly holds the difference between two draws of the homeserver's tail"
+			}
+			report.add(diff)
+			report.add(edge)
 			report.add(perfFigure{Name: fmt.Sprintf("bridge-added latency p%.0f of per-round differences (bridged − A − B)", q), Direction: dir.name,
 				Value: ms(percentile(paired, q)), Unit: "ms",
 				Detail: "each round's difference; its tail includes the homeserver's latency jitter twice (two independent draws)"})
