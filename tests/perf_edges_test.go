@@ -24,13 +24,16 @@ import (
 //   - Matrix→WhatsApp, from the homeserver's push reaching the transaction gate in front of the
 //     bridge (e2e.TransactionPush.At) to the simulator reading the bridge's message from its socket.
 //
-// Everything in between is the bridge's: its socket reads, whatsmeow's decryption and encryption,
-// its database, its queues and its HTTP handling. Each time is taken on the outer side of the
-// bridge's edge (before the simulator writes, after the proxy or simulator received), so that a
-// slow goroutine in the benchmark can only make the bridge's part look longer, never shorter: a
-// negative part fails the benchmark.
+// What lies in between is an upper bound on the bridge's part: its socket reads, whatsmeow's
+// decryption and encryption, its database, its queues and its HTTP handling, and also the gate's
+// forwarding and any request the bridge makes on the message's way (an IQ to the simulator, a
+// homeserver request a new room or ghost needs; none in the latency rounds' settled portal). Each
+// time is taken on the outer side of the bridge's edge (before the simulator writes, after the
+// proxy or simulator received), so that a slow goroutine in the benchmark can only make the
+// bridge's part look longer, never shorter: a negative part fails the benchmark.
 type bridgeEdges struct {
-	// device is the bridge's WhatsApp device (the user's companion).
+	// device is the user's WhatsApp account (its phone number JID); the bridge is its companion
+	// device, the only one of the account's devices with a connection of its own.
 	device types.JID
 
 	lock sync.Mutex

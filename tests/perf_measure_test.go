@@ -99,35 +99,55 @@ func quietAfter(t testing.TB, last time.Time, interval, quietMax time.Duration) 
 	return time.Now(), false
 }
 
-// sendSettleWindow and sendSettleMax bound settleBeforeSend: the machine counts as quiet when its
-// cores were less than settleBusy busy over one window (with /proc/stat's 10-ms ticks on 2 cores,
-// at most one busy tick of 8), and a send waits at most sendSettleMax for that.
+// sendSettleWindow, sendSettleMax and sendSettleBudget bound sendSettler: the machine counts as
+// quiet when its cores were less than settleBusy busy over one window (with /proc/stat's 10-ms
+// ticks on 2 cores, at most one busy tick of 8); a send waits at most sendSettleMax for that, and
+// all latency rounds together at most sendSettleBudget (then sends go at once).
 const (
 	sendSettleWindow = 40 * time.Millisecond
 	sendSettleMax    = 400 * time.Millisecond
+	sendSettleBudget = 3 * time.Minute
 )
 
-// settleBeforeSend waits, when settle is set, until the machine was quiet over one
+// sendSettler lets each latency round's message start on a quiet machine: Dendrite works on for
+// tens of milliseconds after a message arrived (push rules, unread counts, the other members'
+// syncs), and a message sent into that work measures the machine's contention rather than its
+// path.
+type sendSettler struct {
+	on     bool
+	waited time.Duration
+}
+
+func newSendSettler(on bool) *sendSettler { return &sendSettler{on: on} }
+
+// wait waits, when the settler is on and its budget lasts, until the machine was quiet over one
 // sendSettleWindow, or sendSettleMax passed; it returns 1 when the machine was still busy then,
-// else 0. A latency round's message then starts on a quiet machine: Dendrite works on for tens of
-// milliseconds after a message arrived (push rules, unread counts, the other members' syncs), and
-// a message sent into that work measures the machine's contention rather than its path.
-func settleBeforeSend(t testing.TB, settle bool) int {
+// else 0.
+func (s *sendSettler) wait(t testing.TB) int {
 	t.Helper()
-	if !settle {
+	if !s.on || s.waited >= sendSettleBudget {
 		return 0
 	}
-	deadline := time.Now().Add(sendSettleMax)
+	start := time.Now()
+	defer func() { s.waited += time.Since(start) }()
 	for {
 		before := machineCPU(t)
 		time.Sleep(sendSettleWindow)
 		if machineCPU(t).since(before).busyShare() < settleBusy {
 			return 0
 		}
-		if time.Now().After(deadline) {
+		if time.Since(start) >= sendSettleMax {
 			return 1
 		}
 	}
+}
+
+// summary says how long the sends waited in all.
+func (s *sendSettler) summary() string {
+	if s.waited >= sendSettleBudget {
+		return fmt.Sprintf("%.0f s of waiting in all, the budget, after which sends went at once", s.waited.Seconds())
+	}
+	return fmt.Sprintf("%.0f s of waiting in all", s.waited.Seconds())
 }
 
 // perfStatsSettle is how long after the last arrival the database's statistics are read. A

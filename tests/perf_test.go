@@ -333,21 +333,23 @@ func isGhost(userID id.UserID) bool {
 
 // measureLatency sends rounds messages one at a time on each path and waits for each: the bridge
 // both ways, ceiling A both ways, ceiling B. The paths take turns, so that load from other
-// programs on the machine falls on all of them alike. With settle, each send first waits for the
-// machine to be quiet (settleBeforeSend), so that no message meets the work the homeserver still
-// does for the one before it.
-func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int, settle bool, p *perfPortal, sink *wasim.Contact, report *perfReport) {
+// programs on the machine falls on all of them alike. With quiet, each send first waits for the
+// machine to be quiet (sendSettler), so that no message meets the work the homeserver still does
+// for the one before it.
+func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int, quiet bool, p *perfPortal, sink *wasim.Contact, report *perfReport) {
 	var w2m, m2w, aW2M, aM2W, bWA []time.Duration
 	before, err := scrapeMetrics(ctx, pe.metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	edges, stopEdges := pe.watchBridgeEdges(t)
-	busy := 0 // sends that found the machine still busy after settleBeforeSend's longest wait
+	defer stopEdges()
+	busy := 0 // sends that found the machine still busy after the longest wait
+	settle := newSendSettler(quiet)
 	waIDs, eventIDs := make([]types.MessageID, rounds), make([]id.EventID, rounds)
 	for i := range rounds {
 		body := fmt.Sprintf("latency w2m %d", i)
-		busy += settleBeforeSend(t, settle)
+		busy += settle.wait(t)
 		start := time.Now()
 		if waIDs[i], err = p.contact.SendText(ctx, pe.alice.acct.JID(), body); err != nil {
 			t.Fatal(err)
@@ -355,7 +357,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		w2m = append(w2m, pe.waitMatrix(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency m2w %d", i)
-		busy += settleBeforeSend(t, settle)
+		busy += settle.wait(t)
 		start = time.Now()
 		resp, err := pe.alice.client.SendText(ctx, p.room, body)
 		if err != nil {
@@ -365,7 +367,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		m2w = append(m2w, pe.waitWA(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency A w2m %d", i)
-		busy += settleBeforeSend(t, settle)
+		busy += settle.wait(t)
 		start = time.Now()
 		if _, err := p.ceilingGhost.SendText(ctx, p.ceilingRoom, body); err != nil {
 			t.Fatal(err)
@@ -373,7 +375,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		aW2M = append(aW2M, pe.waitMatrix(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency A m2w %d", i)
-		busy += settleBeforeSend(t, settle)
+		busy += settle.wait(t)
 		start = time.Now()
 		if _, err := pe.alice.client.SendText(ctx, p.ceilingRoom, body); err != nil {
 			t.Fatal(err)
@@ -381,7 +383,7 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		aM2W = append(aM2W, pe.waitProbe(t, ctx, body).Sub(start))
 
 		body = fmt.Sprintf("latency B %d", i)
-		busy += settleBeforeSend(t, settle)
+		busy += settle.wait(t)
 		start = time.Now()
 		if _, err := p.contact.SendText(ctx, sink.JID(), body); err != nil {
 			t.Fatal(err)
@@ -394,13 +396,14 @@ func (pe *perfEnv) measureLatency(t testing.TB, ctx context.Context, rounds int,
 		t.Fatal(err)
 	}
 	latencyDetail := pe.settled
-	if settle {
-		latencyDetail += fmt.Sprintf("; each send waited for the machine to be quiet for %d ms (%d of the %d sends went after %d ms without that)",
-			sendSettleWindow.Milliseconds(), busy, 5*rounds, sendSettleMax.Milliseconds())
+	if quiet {
+		latencyDetail += fmt.Sprintf("; each send waited for the machine to be quiet for %d ms (%d of the %d sends went after %d ms without that, %s)",
+			sendSettleWindow.Milliseconds(), busy, 5*rounds, sendSettleMax.Milliseconds(), settle.summary())
 	}
 	// The bridge's own part of each round, timed at its edges (perf_edges_test.go).
 	edgeW2M, edgeM2W := make([]time.Duration, rounds), make([]time.Duration, rounds)
 	pushed := pushTimes(pe.TransactionPushes())
+	pe.RecordTransactionPushes(false) // the throughput runs' pushes are not needed
 	for i := range rounds {
 		edgeW2M[i] = edges.whatsAppToMatrix(t, waIDs[i], fmt.Sprintf("latency w2m %d", i))
 		edgeM2W[i] = edges.matrixToWhatsApp(t, pushed, eventIDs[i], fmt.Sprintf("latency m2w %d", i))

@@ -86,17 +86,18 @@ func (s *Server) SetDeliveryDelay(d time.Duration) {
 	s.log.Info().Dur("delay", d).Msg("Delivery delay changed")
 }
 
-// settleLocked drops queued stanzas that match. For messages, only class and id count. Caller
-// holds stateLock.
+// settleLocked drops queued stanzas that match. For messages, only class and id count, and one
+// receipt or ack settles one copy: the oldest one written, else the oldest one (with repeats
+// delivered, SetDeliverRepeats, a device may have two copies of one ID queued, and the receipt for
+// the first must not drop the second before it was written). Caller holds stateLock.
 func (s *Server) settleLocked(dev *device, class, id, typ, from string) int {
+	if class == "message" {
+		return settleOneMessage(dev, id)
+	}
 	n := 0
 	kept := dev.queue[:0]
 	for _, q := range dev.queue {
-		match := q.class == class && q.id == id
-		if match && class != "message" {
-			match = q.typ == typ && q.from == from
-		}
-		if match {
+		if q.class == class && q.id == id && q.typ == typ && q.from == from {
 			n++
 		} else {
 			kept = append(kept, q)
@@ -105,6 +106,32 @@ func (s *Server) settleLocked(dev *device, class, id, typ, from string) int {
 	clear(dev.queue[len(kept):])
 	dev.queue = kept
 	return n
+}
+
+// settleOneMessage drops the oldest written queued copy of message id, else its oldest copy, and
+// says how many it dropped (0 or 1).
+func settleOneMessage(dev *device, id string) int {
+	pick := -1
+	for i, q := range dev.queue {
+		if q.class != "message" || q.id != id {
+			continue
+		}
+		if q.sent {
+			pick = i
+			break
+		}
+		if pick < 0 {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		return 0
+	}
+	last := len(dev.queue) - 1
+	copy(dev.queue[pick:], dev.queue[pick+1:])
+	dev.queue[last] = nil
+	dev.queue = dev.queue[:last]
+	return 1
 }
 
 // flushLocked drops what expired from the connection's device's queue, announces the rest with an

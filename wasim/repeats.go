@@ -12,7 +12,7 @@ import "net/http"
 // its ciphertext (Client.bufferedDecrypt), so a whatsmeow peer shows such a repeat twice. Off (the
 // default), the server acks the repeat and delivers nothing, which spares the simulator's
 // whatsmeow contacts. A retry resend (a message without participants, answering a retry receipt)
-// is delivered either way.
+// is delivered either way; a repeated status update (status@broadcast) never is.
 func (s *Server) SetDeliverRepeats(on bool) {
 	s.stateLock.Lock()
 	s.deliverRepeats = on
@@ -20,7 +20,8 @@ func (s *Server) SetDeliverRepeats(on bool) {
 	s.log.Info().Bool("deliver_repeats", on).Msg("Repeated message IDs policy changed")
 }
 
-// apiRepeats sets SetDeliverRepeats: POST /_wasim/faults/repeats {on}.
+// apiRepeats serves POST /_wasim/faults/repeats {on}: it calls SetDeliverRepeats and answers
+// {deliver_repeats}.
 func (s *Server) apiRepeats(r *http.Request) (int, any, error) {
 	var req struct {
 		On *bool `json:"on"`
@@ -29,7 +30,7 @@ func (s *Server) apiRepeats(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if req.On == nil {
-		return 0, nil, badRequest("\"on\" (true or false) is required")
+		return 0, nil, badRequest(`missing field "on"`)
 	}
 	s.SetDeliverRepeats(*req.On)
 	return http.StatusOK, map[string]bool{"deliver_repeats": *req.On}, nil

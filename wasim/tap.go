@@ -23,8 +23,12 @@ type MessageTap struct {
 }
 
 // TapMessages calls tap with every <message> stanza written to or read from a logged-in device's
-// connection from now on, on the connection's own goroutine (tap must be quick and safe for
-// concurrent use); nil stops it. Stanzas on connections that have not logged in are not tapped.
+// connection from now on (a message written again, after a reconnect or as a repeat, is tapped
+// again); nil stops it, and a second call replaces the first tap. tap runs on the goroutine that
+// wrote or read the stanza, so calls for one connection may overlap and need not come in the order
+// of At; it must be quick and safe for concurrent use. A call that started before TapMessages(nil)
+// may end after it. Stanzas on connections that have not logged in are not tapped. While a tap is
+// installed each tapped stanza takes the server's state lock briefly, to name its device.
 func (s *Server) TapMessages(tap func(MessageTap)) {
 	if tap == nil {
 		s.messageTap.Store(nil)

@@ -18,7 +18,13 @@ func TestTapMessages(t *testing.T) {
 
 	var lock sync.Mutex
 	var taps []MessageTap
+	// Only Kim's companion: the copies of Kim's own messages for Kim's phone and Lea are tapped on
+	// their connections at the same moment and may still be reported after the tap is removed.
+	companion := kim.cli.Store.GetJID()
 	srv.TapMessages(func(tap MessageTap) {
+		if tap.Device != companion {
+			return
+		}
 		lock.Lock()
 		taps = append(taps, tap)
 		lock.Unlock()
@@ -27,7 +33,7 @@ func TestTapMessages(t *testing.T) {
 		lock.Lock()
 		defer lock.Unlock()
 		for _, tap := range taps {
-			if tap.ID == id && tap.Out == out && tap.Device.User == acct.JID().User && tap.Device.Device != 0 {
+			if tap.ID == id && tap.Out == out {
 				return tap, true
 			}
 		}
@@ -46,8 +52,8 @@ func TestTapMessages(t *testing.T) {
 	if !ok {
 		t.Fatalf("the tap saw no stanza %s written to Kim's companion: %+v", inID, taps)
 	}
-	if in.At.Before(sent) || in.Device != kim.cli.Store.GetJID() {
-		t.Fatalf("tap of the delivery = %+v; want device %s, after %s", in, kim.cli.Store.GetJID(), sent)
+	if in.At.Before(sent) {
+		t.Fatalf("tap of the delivery = %+v; want it after %s", in, sent)
 	}
 
 	resp, err := kim.cli.SendMessage(ctx, lea.JID(), textMessage("to lea"))

@@ -31,6 +31,8 @@ type transactionGate struct {
 	loseAnswer func(body []byte) bool
 	lost       int
 	pushes     []TransactionPush
+	// notRecording stops pushes from being kept (RecordTransactionPushes).
+	notRecording bool
 }
 
 // TransactionPush is one push of the homeserver seen by the transaction gate.
@@ -70,7 +72,9 @@ func newTransactionGate(target string) (*transactionGate, error) {
 				return
 			}
 			g.lock.Lock()
-			g.pushes = append(g.pushes, TransactionPush{ID: path.Base(r.URL.Path), Body: body, At: at})
+			if !g.notRecording {
+				g.pushes = append(g.pushes, TransactionPush{ID: path.Base(r.URL.Path), Body: body, At: at})
+			}
 			hold, released := g.hold, g.released
 			lose := g.loseAnswer != nil && g.loseAnswer(body)
 			if lose {
@@ -159,6 +163,20 @@ func (e *Env) TransactionPushes() []TransactionPush {
 	g.lock.Lock()
 	defer g.lock.Unlock()
 	return slices.Clone(g.pushes)
+}
+
+// RecordTransactionPushes sets whether the gate keeps the pushes it passes (it does from the start)
+// for TransactionPushes and TransactionsContaining; off, it also forgets those it kept, so that a
+// long benchmark does not hold every push in memory. It needs Options.TransactionGate.
+func (e *Env) RecordTransactionPushes(on bool) {
+	e.t.Helper()
+	g := e.requireGate()
+	g.lock.Lock()
+	defer g.lock.Unlock()
+	g.notRecording = !on
+	if !on {
+		g.pushes = nil
+	}
 }
 
 // TransactionsContaining counts the pushes from the homeserver so far whose body contains text,
