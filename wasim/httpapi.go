@@ -180,14 +180,29 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// decodeBody reads a JSON object into dst, refusing malformed JSON and unknown fields.
+// decodeBody reads a JSON object into dst, refusing malformed JSON, unknown fields and anything
+// but white space after the object (400), and a body over maxControlBody bytes (413).
 func decodeBody(r *http.Request, dst any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxControlBody))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxControlBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	err := dec.Decode(dst)
+	if err == nil {
+		if _, next := dec.Token(); next != io.EOF {
+			err = next
+			if err == nil {
+				err = errors.New("more than one JSON value")
+			}
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body larger than %d bytes", maxControlBody)}
+	default:
 		return badRequest("malformed JSON body: %v", err)
 	}
-	return nil
 }
 
 func required(fields ...string) error {

@@ -373,6 +373,11 @@ func TestControlAPIFaults(t *testing.T) {
 	api.expect(http.StatusBadRequest, "between", "POST", "/_wasim/faults/delay", `{}`, nil)
 	api.expect(http.StatusBadRequest, "between", "POST", "/_wasim/faults/delay", `{"ms": -5}`, nil)
 	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/delay", `{"ms": 0}`, nil)
+	// Every route's body: one JSON object, white space after it, at most maxControlBody bytes.
+	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/delay", "{\"ms\": 0}\n", nil)
+	api.expect(http.StatusBadRequest, "more than one JSON value", "POST", "/_wasim/faults/delay", `{"ms": 0} {"ms": 5}`, nil)
+	api.expect(http.StatusBadRequest, "malformed JSON body", "POST", "/_wasim/faults/delay", `{"ms": 0} x`, nil)
+	api.expect(http.StatusRequestEntityTooLarge, "larger than", "POST", "/_wasim/faults/delay", strings.Repeat(" ", maxControlBody)+`{"ms": 0}`, nil)
 
 	accountClients := newSettled(dee.EventLog, acct.Phone().EventLog)
 	api.expect(http.StatusOK, "", "POST", "/_wasim/faults/drop", mustJSON(map[string]string{"phone": phone}), nil)
